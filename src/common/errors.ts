@@ -1,0 +1,55 @@
+import { HttpStatus } from '@nestjs/common';
+
+/** Every error code the HTTP API can answer with, and its status, in one place. */
+export enum ErrorCode {
+  VALIDATION_ERROR = 'VALIDATION_ERROR',
+  NOT_FOUND = 'NOT_FOUND',
+  CONFLICT = 'CONFLICT',
+  STALE_ATTEMPT = 'STALE_ATTEMPT',
+  UNAUTHORIZED = 'UNAUTHORIZED',
+  FORBIDDEN = 'FORBIDDEN',
+  RATE_LIMITED = 'RATE_LIMITED',
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  RETRY_LIMIT_EXCEEDED = 'RETRY_LIMIT_EXCEEDED',
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  INTERNAL_ERROR = 'INTERNAL_ERROR',
+}
+
+export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
+  [ErrorCode.VALIDATION_ERROR]: HttpStatus.BAD_REQUEST,
+  [ErrorCode.NOT_FOUND]: HttpStatus.NOT_FOUND,
+  [ErrorCode.CONFLICT]: HttpStatus.CONFLICT,
+  [ErrorCode.STALE_ATTEMPT]: HttpStatus.CONFLICT,
+  [ErrorCode.UNAUTHORIZED]: HttpStatus.UNAUTHORIZED,
+  [ErrorCode.FORBIDDEN]: HttpStatus.FORBIDDEN,
+  [ErrorCode.RATE_LIMITED]: HttpStatus.TOO_MANY_REQUESTS,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: HttpStatus.PAYLOAD_TOO_LARGE,
+  [ErrorCode.RETRY_LIMIT_EXCEEDED]: HttpStatus.CONFLICT,
+  [ErrorCode.SERVICE_UNAVAILABLE]: HttpStatus.SERVICE_UNAVAILABLE,
+  [ErrorCode.INTERNAL_ERROR]: HttpStatus.INTERNAL_SERVER_ERROR,
+};
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** A failure the client can act on: a code, a message and (for validation) the field. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetails,
+  ) {
+    super(message);
+  }
+
+  get status(): HttpStatus {
+    return ERROR_STATUS[this.code];
+  }
+
+  static notFound(what: string, id: string): AppError {
+    return new AppError(ErrorCode.NOT_FOUND, `${what} not found: ${id}`);
+  }
+
+  static validation(field: string, message: string): AppError {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'Invalid input data', { field, message });
+  }
+}

@@ -1,0 +1,75 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppError, ErrorCode } from './errors.js';
+
+const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
+  400: ErrorCode.VALIDATION_ERROR,
+  401: ErrorCode.UNAUTHORIZED,
+  403: ErrorCode.FORBIDDEN,
+  404: ErrorCode.NOT_FOUND,
+  409: ErrorCode.CONFLICT,
+  413: ErrorCode.PAYLOAD_TOO_LARGE,
+  429: ErrorCode.RATE_LIMITED,
+  503: ErrorCode.SERVICE_UNAVAILABLE,
+};
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  message?: string;
+}
+
+/** Turns any thrown thing into the error envelope. Unknown errors are 500 with the request id, no stack. */
+export function toAppError(exception: unknown): AppError {
+  if (exception instanceof AppError) return exception;
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const code = STATUS_CODE[status] ?? (status >= 500 ? ErrorCode.INTERNAL_ERROR : ErrorCode.VALIDATION_ERROR);
+    const response = exception.getResponse();
+    const message =
+      typeof response === 'object' && response !== null && 'message' in response
+        ? String((response as { message: unknown }).message)
+        : exception.message;
+    // Body-parser failures reach us as HttpExceptions too: name the body as the offending field.
+    const bodyProblem = status === 413 || (status === 400 && /JSON/.test(message));
+    return new AppError(code, status === 413 ? 'Request body is too large' : message, bodyProblem ? { field: 'body' } : undefined);
+  }
+  const bodyError = exception as BodyParserError;
+  if (bodyError?.type === 'entity.too.large') {
+    return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 'Request body is too large', { field: 'body' });
+  }
+  if (bodyError?.type === 'entity.parse.failed') {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'Request body is not valid JSON', { field: 'body' });
+  }
+  if (typeof bodyError?.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+    return new AppError(STATUS_CODE[bodyError.status] ?? ErrorCode.VALIDATION_ERROR, bodyError.message ?? 'Bad request');
+  }
+  return new AppError(ErrorCode.INTERNAL_ERROR, 'Internal server error');
+}
+
+@Catch()
+export class GlobalExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') return;
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<Request>();
+    const res = ctx.getResponse<Response>();
+    const error = toAppError(exception);
+    if (error.status >= HttpStatus.INTERNAL_SERVER_ERROR) {
+      this.logger.error(
+        { err: exception, request_id: req.requestId },
+        `${req.method} ${req.originalUrl} failed: ${(exception as Error)?.message ?? String(exception)}`,
+      );
+    }
+    if (res.headersSent) return;
+    res.status(error.status).json({
+      success: false,
+      data: null,
+      error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      timestamp: new Date().toISOString(),
+      request_id: req.requestId,
+    });
+  }
+}

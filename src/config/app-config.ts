@@ -1,0 +1,89 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
+
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  if (['true', '1', 'yes', 'on'].includes(value.toLowerCase())) return true;
+  if (['false', '0', 'no', 'off'].includes(value.toLowerCase())) return false;
+  return value;
+};
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+/**
+ * Every setting the hub reads from the environment. Validated once at boot:
+ * a bad value stops the start with a message naming the variable.
+ */
+export class AppConfig {
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** postgres://… of a real server; unset → embedded PGlite in DATA_DIR. Secret. */
+  @IsOptional() @IsString()
+  DATABASE_URL?: string;
+
+  @IsString()
+  DATA_DIR = './data';
+
+  @IsOptional() @IsString()
+  REDIS_URL?: string;
+
+  @Transform(toBool) @IsBoolean()
+  AUTH_REQUIRED = true;
+
+  /** Comma list of origins or `*`. */
+  @IsString()
+  CORS_ORIGIN = '*';
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  /** Largest JSON body accepted, in bytes. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  BODY_LIMIT_BYTES = 1024 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(7 * 24 * 3600)
+  TASK_DEFAULT_TIMEOUT_SECONDS = 1800;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  TASK_DEFAULT_MAX_RETRIES = 3;
+
+  /** A heartbeat pushes the lease at least this far into the future. */
+  @Transform(toInt) @IsInt() @Min(1)
+  TASK_LEASE_SECONDS = 60;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  RETRY_BACKOFF_BASE_MS = 1000;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  RETRY_BACKOFF_CAP_MS = 5 * 60 * 1000;
+
+  /** How often expired leases are swept. */
+  @Transform(toInt) @IsInt() @Min(50)
+  SWEEP_INTERVAL_MS = 1000;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(new AppConfig())) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+    if (env[key]) raw[key] = env[key] as string;
+  }
+  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, { whitelist: false });
+  if (errors.length > 0) {
+    const lines = errors.map(
+      (e) => `  ${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return config;
+}

@@ -1,0 +1,46 @@
+import { Global, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { dataSourceOptions } from './data-source-options.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+
+/** Holds the embedded server (if any) so it stops after the pool closes. */
+export class DatabaseHandle {
+  constructor(
+    readonly dataSource: DataSource,
+    readonly embedded: EmbeddedPostgres | undefined,
+  ) {}
+}
+
+async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
+  const logger = new Logger('Database');
+  let embedded: EmbeddedPostgres | undefined;
+  let url = config.DATABASE_URL;
+  if (!url) {
+    embedded = await startEmbeddedPostgres(config.DATA_DIR);
+    url = embedded.url;
+    logger.log(`embedded PostgreSQL (PGlite) on ${config.DATA_DIR}`);
+  }
+  const dataSource = new DataSource(dataSourceOptions(url, embedded ? 8 : 20));
+  await dataSource.initialize();
+  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
+  return new DatabaseHandle(dataSource, embedded);
+}
+
+@Global()
+@Module({
+  providers: [
+    { provide: DatabaseHandle, inject: [AppConfig], useFactory: openDatabase },
+    { provide: DataSource, inject: [DatabaseHandle], useFactory: (h: DatabaseHandle) => h.dataSource },
+  ],
+  exports: [DataSource],
+})
+export class DatabaseModule implements OnApplicationShutdown {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.handle.dataSource.isInitialized) await this.handle.dataSource.destroy();
+    await this.handle.embedded?.stop();
+  }
+}

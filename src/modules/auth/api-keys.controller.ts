@@ -1,0 +1,48 @@
+import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { IdParam } from '../../common/id-param.dto.js';
+import type { ApiKeyRow } from './api-key.types.js';
+import { ApiKeysService } from './api-keys.service.js';
+import { Authenticated } from './auth.decorators.js';
+import { ApiKeyView, CreateApiKeyDto, CreatedApiKeyView } from './dto/create-api-key.dto.js';
+
+export function mapApiKey(row: ApiKeyRow): ApiKeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    prefix: row.prefix,
+    created_at: row.created_at.toISOString(),
+    last_used_at: row.last_used_at?.toISOString() ?? null,
+    revoked_at: row.revoked_at?.toISOString() ?? null,
+  };
+}
+
+@ApiTags('api-keys')
+@Authenticated()
+@Controller('api/v1/api-keys')
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a key (admin). The key is in the answer once.' })
+  @ApiOkResponse({ type: CreatedApiKeyView })
+  async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
+    const { key, row } = await this.keys.create(dto.name, dto.role);
+    return { ...mapApiKey(row), key };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List keys (admin); hashes are never shown' })
+  @ApiOkResponse({ type: [ApiKeyView] })
+  async list(): Promise<ApiKeyView[]> {
+    return (await this.keys.list()).map(mapApiKey);
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Revoke a key (admin)' })
+  @ApiOkResponse({ type: ApiKeyView })
+  async revoke(@Param() { id }: IdParam): Promise<ApiKeyView> {
+    return mapApiKey(await this.keys.revoke(id));
+  }
+}

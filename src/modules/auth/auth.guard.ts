@@ -1,0 +1,46 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { AppConfig } from '../../config/app-config.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import type { ApiKeyRole, Principal } from './api-key.types.js';
+import { ApiKeysService } from './api-keys.service.js';
+import { PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
+
+const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin' };
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+/** Global guard: every route needs a key unless marked @Public(); roles from @Authenticated(). */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly keys: ApiKeysService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    const req = context.switchToHttp().getRequest<Request>();
+    if (!this.config.AUTH_REQUIRED) {
+      req.principal = ANONYMOUS_ADMIN;
+      return true;
+    }
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw new AppError(ErrorCode.UNAUTHORIZED, 'Missing Authorization: Bearer <api key>');
+    const principal = await this.keys.verify(token);
+    if (!principal) throw new AppError(ErrorCode.UNAUTHORIZED, 'Invalid or revoked API key');
+    req.principal = principal;
+    const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? [];
+    if (principal.role !== 'admin' && !roles.includes(principal.role)) {
+      throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${['admin', ...roles].join(' or ')}`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,58 @@
+import { toOrchestratorStatus } from './task-state.js';
+import { priorityName, type TaskEventRow, type TaskRow } from './task.types.js';
+import type { TaskEventView, TaskView } from './dto/task.view.js';
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** The canonical wire shape of a task (snake_case; `status` in seed 002 words, `state` exact). */
+export function mapTask(t: TaskRow): TaskView {
+  return {
+    task_id: t.id,
+    type: t.type,
+    prompt: t.prompt,
+    data: t.data ?? null,
+    priority: priorityName(t.priority),
+    tags: t.tags,
+    work_directory: t.work_directory,
+    environment: t.environment,
+    files: t.files ?? null,
+    status: toOrchestratorStatus(t.status),
+    state: t.status,
+    target_node_id: t.target_node_id,
+    worker_id: t.worker_id,
+    node_id: t.node_id,
+    attempt: t.attempt,
+    retry_count: t.retry_count,
+    max_retries: t.max_retries,
+    timeout_seconds: t.timeout_seconds,
+    progress: t.progress,
+    progress_message: t.progress_message,
+    result: t.result ?? null,
+    error: t.error ?? null,
+    messages: t.messages,
+    metadata: t.metadata,
+    idempotency_key: t.idempotency_key,
+    run_at: iso(t.run_at),
+    lease_expires_at: iso(t.lease_expires_at),
+    created_at: iso(t.created_at) as string,
+    updated_at: iso(t.updated_at) as string,
+    dispatched_at: iso(t.dispatched_at),
+    started_at: iso(t.started_at),
+    completed_at: iso(t.completed_at),
+    cancelled_at: iso(t.cancelled_at),
+    last_retry_at: iso(t.last_retry_at),
+    reason: t.cancel_reason,
+  };
+}
+
+export function mapTaskEvent(e: TaskEventRow): TaskEventView {
+  return {
+    id: Number(e.id),
+    timestamp: e.at.toISOString(),
+    type: e.type,
+    level: e.level,
+    message: e.message,
+    attempt: e.attempt,
+    data: e.data ?? null,
+  };
+}

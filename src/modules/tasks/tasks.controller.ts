@@ -1,0 +1,116 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
+import { AppError } from '../../common/errors.js';
+import { IdParam } from '../../common/id-param.dto.js';
+import { Authenticated } from '../auth/auth.decorators.js';
+import { BatchCreateTasksDto, CreateTaskDto } from './dto/create-task.dto.js';
+import { ListTasksQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
+import { BatchView, TaskListView, TaskLogsView, TaskView } from './dto/task.view.js';
+import { CancelTaskDto, ReplyTaskDto, RetryTaskDto } from './dto/worker.dto.js';
+import { mapTask, mapTaskEvent } from './task.mapper.js';
+import { TasksService } from './tasks.service.js';
+
+@ApiTags('tasks')
+@ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
+@Controller('api/v1/tasks')
+export class TasksController {
+  constructor(private readonly tasks: TasksService) {}
+
+  @Post()
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Submit a task (durable before the answer)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key → the first task, 200 instead of 201' })
+  @ApiEnvelope(TaskView, { status: 201 })
+  async create(
+    @Body() dto: CreateTaskDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<TaskView> {
+    if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
+      throw AppError.validation('Idempotency-Key', 'must be 1 to 200 characters');
+    }
+    const { row, created } = await this.tasks.submit(dto, idempotencyKey);
+    if (!created) res.status(200);
+    return mapTask(row);
+  }
+
+  @Post('batch')
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Submit up to 1,000 tasks; each item answers on its own' })
+  @ApiEnvelope(BatchView, { status: 201 })
+  async createBatch(@Body() dto: BatchCreateTasksDto): Promise<BatchView> {
+    const results = await this.tasks.submitBatch(dto.tasks);
+    const view = results.map((r) =>
+      r.success
+        ? { index: r.index, success: true, task_id: r.row.id, created: r.created }
+        : { index: r.index, success: false, error: { code: r.error.code, message: r.error.message, details: r.error.details } },
+    );
+    const created = view.filter((v) => v.success).length;
+    return { total: view.length, created, failed: view.length - created, results: view };
+  }
+
+  @Get()
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'List tasks with filters and pagination' })
+  @ApiEnvelope(TaskListView)
+  async list(@Query() query: ListTasksQuery): Promise<TaskListView> {
+    const { rows, total, limit, offset } = await this.tasks.list(query);
+    return { tasks: rows.map(mapTask), pagination: { total, limit, offset, has_more: offset + rows.length < total } };
+  }
+
+  @Get(':id')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Get one task' })
+  @ApiEnvelope(TaskView)
+  @ApiNotFoundResponse({ description: 'NOT_FOUND' })
+  async get(@Param() { id }: IdParam): Promise<TaskView> {
+    return mapTask(await this.tasks.get(id));
+  }
+
+  @Get(':id/logs')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: "The task's events: transitions, progress, replies, rejected reports" })
+  @ApiEnvelope(TaskLogsView)
+  async logs(@Param() { id }: IdParam, @Query() query: TaskLogsQuery): Promise<TaskLogsView> {
+    return { task_id: id, logs: (await this.tasks.logs(id, query)).map(mapTaskEvent) };
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Cancel a pending, dispatched or running task' })
+  @ApiEnvelope(TaskView)
+  @ApiConflictResponse({ description: 'CONFLICT: already finished' })
+  async cancel(@Param() { id }: IdParam, @Body() dto: CancelTaskDto): Promise<TaskView> {
+    return mapTask(await this.tasks.cancel(id, dto?.reason));
+  }
+
+  @Delete(':id')
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Cancel a task (same as POST /cancel without a reason)' })
+  @ApiEnvelope(TaskView)
+  async remove(@Param() { id }: IdParam): Promise<TaskView> {
+    return mapTask(await this.tasks.cancel(id, 'Deleted by client'));
+  }
+
+  @Post(':id/retry')
+  @HttpCode(200)
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Re-queue a finished task' })
+  @ApiEnvelope(TaskView)
+  @ApiConflictResponse({ description: 'RETRY_LIMIT_EXCEEDED past max_retries without force; CONFLICT if not finished' })
+  async retry(@Param() { id }: IdParam, @Body() dto: RetryTaskDto): Promise<TaskView> {
+    return mapTask(await this.tasks.retry(id, dto?.force ?? false));
+  }
+
+  @Post(':id/reply')
+  @HttpCode(200)
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Add a message to the conversation; a finished task goes back to the queue' })
+  @ApiEnvelope(TaskView)
+  async reply(@Param() { id }: IdParam, @Body() dto: ReplyTaskDto): Promise<TaskView> {
+    return mapTask(await this.tasks.reply(id, dto.message));
+  }
+}

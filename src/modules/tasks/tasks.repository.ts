@@ -1,0 +1,332 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../../config/app-config.js';
+import { backoffSql } from './backoff.js';
+import type { EventLevel, NewTask, TaskEventRow, TaskRow, TaskState } from './task.types.js';
+
+/** An event row written in the same statement as the state change it records. */
+export interface EventSpec {
+  type: string;
+  message: string;
+  level?: EventLevel;
+  data?: unknown;
+}
+
+/** The guards of a compare-and-set beyond the expected states. */
+export interface HolderGuard {
+  attempt?: number;
+  workerId?: string;
+  /** Only while retry_count < max_retries (manual retry without force). */
+  belowRetryLimit?: boolean;
+}
+
+export interface TaskListFilter {
+  states?: TaskState[];
+  priorities?: number[];
+  tag?: string;
+  type?: string;
+  workerId?: string;
+  nodeId?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  sort: 'created_at' | 'priority' | 'started_at' | 'completed_at';
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+export interface EventFilter {
+  since?: Date;
+  levels?: EventLevel[];
+  limit: number;
+}
+
+/** Postgres LIKE metacharacters in a user-supplied prefix. */
+const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * All SQL over `tasks` and `task_events`. Each state change is one statement: a
+ * compare-and-set UPDATE (`WHERE id AND status = ANY(expected) [AND attempt] [AND holder]`)
+ * chained with the INSERT of its event, so both commit together or not at all.
+ */
+@Injectable()
+export class TasksRepository {
+  private readonly backoff: string;
+
+  constructor(
+    private readonly db: DataSource,
+    config: AppConfig,
+  ) {
+    this.backoff = backoffSql('t.retry_count', config.RETRY_BACKOFF_BASE_MS, config.RETRY_BACKOFF_CAP_MS);
+  }
+
+  /**
+   * Inserts many tasks in one statement (ids are made by the caller). Rows whose
+   * idempotency key already exists are skipped; the caller resolves them with findByIdempotencyKeys.
+   */
+  async insertMany(tasks: NewTask[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], work_directory text,
+           environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
+           run_at timestamptz, metadata jsonb, idempotency_key text)
+       ), ins AS (
+         INSERT INTO tasks (id, type, prompt, data, priority, tags, work_directory, environment, files,
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
+         SELECT id, type, prompt, data, priority, tags, work_directory, environment, files,
+                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
+         FROM input
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt)
+         SELECT id, 'created', 'Task created', 0 FROM ins
+       )
+       SELECT * FROM ins`,
+      [JSON.stringify(tasks)],
+    );
+  }
+
+  async findByIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
+    return this.db.query(`SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])`, [keys]);
+  }
+
+  async findById(id: string): Promise<TaskRow | undefined> {
+    const rows: TaskRow[] = await this.db.query(`SELECT * FROM tasks WHERE id = $1`, [id]);
+    return rows[0];
+  }
+
+  async list(f: TaskListFilter): Promise<{ rows: TaskRow[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: (p: string) => string, value: unknown): void => {
+      params.push(value);
+      where.push(sql(`$${params.length}`));
+    };
+    if (f.states?.length) add((p) => `status = ANY(${p}::text[])`, f.states);
+    if (f.priorities?.length) add((p) => `priority = ANY(${p}::smallint[])`, f.priorities);
+    if (f.tag) add((p) => `tags @> ARRAY[${p}::text]`, f.tag);
+    if (f.type) add((p) => `type = ${p}`, f.type);
+    if (f.workerId) add((p) => `worker_id = ${p}`, f.workerId);
+    if (f.nodeId) add((p) => `node_id = ${p}`, f.nodeId);
+    if (f.createdAfter) add((p) => `created_at >= ${p}`, f.createdAfter);
+    if (f.createdBefore) add((p) => `created_at < ${p}`, f.createdBefore);
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    // sort and order come from a whitelist in the DTO; nulls last keeps unstarted tasks at the end.
+    const orderSql = `ORDER BY ${f.sort} ${f.order === 'asc' ? 'ASC' : 'DESC'} NULLS LAST, id ${f.order === 'asc' ? 'ASC' : 'DESC'}`;
+    const rows: (TaskRow & { total_count: string })[] = await this.db.query(
+      `SELECT *, count(*) OVER() AS total_count FROM tasks ${whereSql} ${orderSql}
+       LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, f.limit, f.offset],
+    );
+    if (rows.length > 0 || f.offset === 0) {
+      return { rows, total: rows.length ? Number(rows[0].total_count) : 0 };
+    }
+    const count: { n: string }[] = await this.db.query(`SELECT count(*) AS n FROM tasks ${whereSql}`, params);
+    return { rows, total: Number(count[0].n) };
+  }
+
+  async events(taskId: string, f: EventFilter): Promise<TaskEventRow[]> {
+    return this.db.query(
+      `SELECT id, task_id, at, type, level, message, attempt, data FROM task_events
+       WHERE task_id = $1 AND ($2::timestamptz IS NULL OR at > $2) AND ($3::text[] IS NULL OR level = ANY($3))
+       ORDER BY id LIMIT $4`,
+      [taskId, f.since ?? null, f.levels ?? null, f.limit],
+    );
+  }
+
+  /** Appends an event that changes no state (e.g. a rejected stale report). */
+  async appendEvent(taskId: string, attempt: number, event: EventSpec): Promise<void> {
+    await this.db.query(
+      `INSERT INTO task_events (task_id, type, level, message, attempt, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [taskId, event.type, event.level ?? 'info', event.message, attempt, event.data === undefined ? null : JSON.stringify(event.data)],
+    );
+  }
+
+  /**
+   * The one compare-and-set every transition goes through. `set` is a SQL SET list over
+   * alias `t`; its values are `$n` placeholders numbered after the guard parameters, given in `values`.
+   * Returns the updated row, or undefined when the row was not in an expected state or the guard failed.
+   */
+  async compareAndSet(
+    id: string,
+    expected: readonly TaskState[],
+    guard: HolderGuard,
+    set: (param: (value: unknown) => string) => string,
+    event: EventSpec,
+  ): Promise<TaskRow | undefined> {
+    const params: unknown[] = [id, expected];
+    const param = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const conditions = [`t.id = $1`, `t.status = ANY($2::text[])`];
+    if (guard.attempt !== undefined) conditions.push(`t.attempt = ${param(guard.attempt)}`);
+    if (guard.workerId !== undefined) {
+      const p = param(guard.workerId);
+      conditions.push(`(t.worker_id = ${p} OR t.node_id = ${p})`);
+    }
+    if (guard.belowRetryLimit) conditions.push(`t.retry_count < t.max_retries`);
+    const setSql = set(param);
+    const ev = [param(event.type), param(event.level ?? 'info'), param(event.message), param(event.data === undefined ? null : JSON.stringify(event.data))];
+    const rows: TaskRow[] = await this.db.query(
+      `WITH u AS (
+         UPDATE tasks t SET ${setSql}, updated_at = now()
+         WHERE ${conditions.join(' AND ')}
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, ${ev[0]}, ${ev[1]}, ${ev[2]}, attempt, ${ev[3]}::jsonb FROM u
+       )
+       SELECT * FROM u`,
+      params,
+    );
+    return rows[0];
+  }
+
+  /** SET fragment: on failure, back to pending after the backoff while retries remain, else `finalState`. */
+  retryOrFinishSql(finalState: 'failed' | 'timed_out'): string {
+    const retry = `t.retry_count < t.max_retries`;
+    return `status = CASE WHEN ${retry} THEN 'pending' ELSE '${finalState}' END,
+      run_at = CASE WHEN ${retry} THEN now() + ${this.backoff} ELSE t.run_at END,
+      completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
+      retry_count = CASE WHEN ${retry} THEN t.retry_count + 1 ELSE t.retry_count END,
+      last_retry_at = CASE WHEN ${retry} THEN now() ELSE t.last_retry_at END,
+      lease_expires_at = NULL`;
+  }
+
+  /**
+   * Claims the best ready task for a pull worker: highest priority, then oldest, whose
+   * work_directory is `workPath` or below it. SKIP LOCKED lets concurrent callers take
+   * different rows instead of queueing on one.
+   */
+  async claimNext(workerId: string, workPath: string | undefined): Promise<TaskRow | undefined> {
+    const params: unknown[] = [workerId];
+    let pathSql = '';
+    if (workPath !== undefined) {
+      const base = workPath.replace(/\/+$/, '');
+      params.push(base, `${escapeLike(base)}/%`);
+      pathSql = `AND (work_directory = $2 OR work_directory LIKE $3)`;
+    }
+    const rows: TaskRow[] = await this.db.query(
+      `WITH c AS (
+         SELECT id FROM tasks
+         WHERE status = 'pending' AND run_at <= now()
+           AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
+         ORDER BY priority DESC, created_at, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${this.claimSetSql('$1')}
+         FROM c WHERE t.id = c.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, data)
+         SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text) FROM u
+       )
+       SELECT * FROM u`,
+      params,
+    );
+    return rows[0];
+  }
+
+  /** SET fragment for handing a task to a pull worker: a new attempt, running, leased for its timeout. */
+  claimSetSql(workerParam: string): string {
+    return `status = 'running', worker_id = ${workerParam}, node_id = NULL, attempt = t.attempt + 1,
+      dispatched_at = now(), started_at = now(), completed_at = NULL, progress = 0, progress_message = NULL,
+      lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()`;
+  }
+
+  /**
+   * Moves held tasks whose lease ran out back to pending (with backoff) or to timed_out,
+   * up to `limit` at a time. SKIP LOCKED lets several hub processes sweep side by side.
+   */
+  async sweepExpiredLeases(limit: number): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH expired AS (
+         SELECT id FROM tasks
+         WHERE status IN ('dispatched', 'running') AND lease_expires_at < now()
+         ORDER BY lease_expires_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${this.retryOrFinishSql('timed_out')},
+           error = jsonb_build_object('code', 'LEASE_EXPIRED', 'message', 'The holder did not finish or renew its lease in time',
+                                      'worker_id', t.worker_id, 'node_id', t.node_id, 'attempt', t.attempt),
+           updated_at = now()
+         FROM expired e WHERE t.id = e.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'lease_expired', 'warn',
+                CASE WHEN status = 'pending' THEN 'Lease expired; re-queued for retry ' || retry_count
+                     ELSE 'Lease expired; no retries left' END,
+                attempt, jsonb_build_object('status', status) FROM u
+       )
+       SELECT * FROM u`,
+      [limit],
+    );
+  }
+
+  async statistics(periodHours: number, bucket: 'minute' | 'hour' | 'day'): Promise<StatisticsRows> {
+    const [counts]: StatisticsRows['counts'][] = await this.db.query(
+      `SELECT count(*)::int AS total,
+              count(*) FILTER (WHERE status = 'pending')::int AS pending,
+              count(*) FILTER (WHERE status = 'dispatched')::int AS dispatched,
+              count(*) FILTER (WHERE status = 'running')::int AS running,
+              count(*) FILTER (WHERE status = 'completed')::int AS completed,
+              count(*) FILTER (WHERE status = 'failed')::int AS failed,
+              count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
+              count(*) FILTER (WHERE status = 'timed_out')::int AS timed_out,
+              count(*) FILTER (WHERE priority = 0)::int AS p_low,
+              count(*) FILTER (WHERE priority = 1)::int AS p_medium,
+              count(*) FILTER (WHERE priority = 2)::int AS p_high,
+              count(*) FILTER (WHERE priority = 3)::int AS p_urgent,
+              avg(extract(epoch FROM completed_at - started_at) * 1000)
+                FILTER (WHERE status = 'completed' AND started_at IS NOT NULL) AS avg_processing_ms,
+              count(*) FILTER (WHERE status = 'completed' AND completed_at >= now() - make_interval(hours => $1))::int
+                AS completed_in_period
+       FROM tasks`,
+      [periodHours],
+    );
+    const series: StatisticsRows['series'] = await this.db.query(
+      `WITH buckets AS (
+         SELECT generate_series(date_trunc($2, now() - make_interval(hours => $1)), date_trunc($2, now()),
+                                ('1 ' || $2)::interval) AS bucket
+       ), finished AS (
+         SELECT date_trunc($2, COALESCE(completed_at, cancelled_at)) AS bucket, status FROM tasks
+         WHERE COALESCE(completed_at, cancelled_at) >= date_trunc($2, now() - make_interval(hours => $1))
+           AND status IN ('completed', 'failed', 'timed_out', 'cancelled')
+       )
+       SELECT b.bucket,
+              count(f.status) FILTER (WHERE f.status = 'completed')::int AS completed,
+              count(f.status) FILTER (WHERE f.status IN ('failed', 'timed_out'))::int AS failed,
+              count(f.status) FILTER (WHERE f.status = 'cancelled')::int AS cancelled
+       FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
+       GROUP BY b.bucket ORDER BY b.bucket`,
+      [periodHours, bucket],
+    );
+    return { counts, series };
+  }
+}
+
+export interface StatisticsRows {
+  counts: {
+    total: number;
+    pending: number;
+    dispatched: number;
+    running: number;
+    completed: number;
+    failed: number;
+    cancelled: number;
+    timed_out: number;
+    p_low: number;
+    p_medium: number;
+    p_high: number;
+    p_urgent: number;
+    avg_processing_ms: string | number | null;
+    completed_in_period: number;
+  };
+  series: { bucket: Date; completed: number; failed: number; cancelled: number }[];
+}

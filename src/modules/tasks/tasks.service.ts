@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import { AppConfig } from '../../config/app-config.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { validationError } from '../../common/validation.js';
+import { CreateTaskDto } from './dto/create-task.dto.js';
+import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
+import type {
+  CompleteTaskDto,
+  FailTaskDto,
+  HeartbeatDto,
+  HolderDto,
+  ProgressDto,
+} from './dto/worker.dto.js';
+import { TaskIntake } from './task-intake.js';
+import { HELD_STATES, parseStatusFilter, statesLeadingTo, TERMINAL_STATES } from './task-state.js';
+import {
+  EVENT_LEVELS,
+  PRIORITIES,
+  PRIORITY_VALUE,
+  type NewTask,
+  type PriorityName,
+  type TaskEventRow,
+  type TaskRow,
+  type TaskState,
+} from './task.types.js';
+import { type EventSpec, type HolderGuard, TasksRepository, type StatisticsRows } from './tasks.repository.js';
+
+export interface SubmitResult {
+  row: TaskRow;
+  created: boolean;
+}
+
+export type BatchItemResult =
+  | { index: number; success: true; row: TaskRow; created: boolean }
+  | { index: number; success: false; error: AppError };
+
+/** Task lifecycle: intake, queries and every transition, each a compare-and-set in the repository. */
+@Injectable()
+export class TasksService {
+  private readonly intake: TaskIntake;
+
+  constructor(
+    private readonly repo: TasksRepository,
+    private readonly config: AppConfig,
+  ) {
+    this.intake = new TaskIntake(repo);
+  }
+
+  // ---- intake -------------------------------------------------------------
+
+  submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
+    return this.intake.submit(this.newTask(dto, idempotencyHeader));
+  }
+
+  /** Validates each item on its own; valid ones are inserted in one statement, bad ones answer with their error. */
+  async submitBatch(items: unknown[]): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array(items.length);
+    const valid: { index: number; task: NewTask }[] = [];
+    await Promise.all(
+      items.map(async (item, index) => {
+        if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+          results[index] = { index, success: false, error: AppError.validation(`tasks[${index}]`, 'must be an object') };
+          return;
+        }
+        const dto = plainToInstance(CreateTaskDto, item);
+        const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true });
+        if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
+        else valid.push({ index, task: this.newTask(dto) });
+      }),
+    );
+    if (valid.length) {
+      const inserted = await this.intake.insert(valid.map((v) => v.task));
+      inserted.forEach((r, i) => {
+        results[valid[i].index] = { index: valid[i].index, success: true, ...r };
+      });
+    }
+    return results;
+  }
+
+  private newTask(dto: CreateTaskDto, idempotencyHeader?: string): NewTask {
+    return {
+      id: randomUUID(),
+      type: dto.type ?? 'prompt',
+      prompt: dto.prompt ?? null,
+      data: dto.data ?? null,
+      priority: PRIORITY_VALUE[dto.priority ?? 'medium'],
+      tags: dto.tags ?? [],
+      work_directory: dto.work_directory ?? null,
+      environment: dto.environment ?? null,
+      files: dto.files ?? null,
+      target_node_id: dto.target_node_id ?? null,
+      max_retries: dto.max_retries ?? this.config.TASK_DEFAULT_MAX_RETRIES,
+      timeout_seconds: dto.timeout_seconds ?? this.config.TASK_DEFAULT_TIMEOUT_SECONDS,
+      run_at: dto.run_at ?? null,
+      metadata: dto.metadata ?? {},
+      idempotency_key: dto.idempotency_key ?? idempotencyHeader ?? null,
+    };
+  }
+
+  // ---- queries --------------------------------------------------------------
+
+  async get(id: string): Promise<TaskRow> {
+    const row = await this.repo.findById(id);
+    if (!row) throw AppError.notFound('Task', id);
+    return row;
+  }
+
+  async list(q: ListTasksQuery): Promise<{ rows: TaskRow[]; total: number; limit: number; offset: number }> {
+    let states: TaskState[] | undefined;
+    if (q.status) {
+      const parsed = parseStatusFilter(q.status);
+      if ('unknown' in parsed) throw AppError.validation('status', `unknown status: ${parsed.unknown}`);
+      states = parsed.states;
+    }
+    let priorities: number[] | undefined;
+    if (q.priority) {
+      priorities = [];
+      for (const name of q.priority.split(',').map((s) => s.trim()).filter(Boolean)) {
+        if (!(PRIORITIES as readonly string[]).includes(name)) throw AppError.validation('priority', `unknown priority: ${name}`);
+        priorities.push(PRIORITY_VALUE[name as PriorityName]);
+      }
+    }
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const { rows, total } = await this.repo.list({
+      states,
+      priorities,
+      tag: q.tag,
+      type: q.type,
+      workerId: q.worker_id,
+      nodeId: q.node_id,
+      createdAfter: q.created_after ? new Date(q.created_after) : undefined,
+      createdBefore: q.created_before ? new Date(q.created_before) : undefined,
+      sort: q.sort ?? 'created_at',
+      order: q.order ?? 'desc',
+      limit,
+      offset,
+    });
+    return { rows, total, limit, offset };
+  }
+
+  async logs(id: string, q: TaskLogsQuery): Promise<TaskEventRow[]> {
+    const levels = q.level ? EVENT_LEVELS.slice(EVENT_LEVELS.indexOf(q.level)) : undefined;
+    const events = await this.repo.events(id, { since: q.since ? new Date(q.since) : undefined, levels, limit: q.limit ?? 200 });
+    if (events.length === 0) await this.get(id); // 404 for an unknown task, [] for a quiet one
+    return events;
+  }
+
+  statistics(q: StatisticsQuery): Promise<StatisticsRows & { periodHours: number }> {
+    const match = /^(\d{1,4})([hd])$/.exec(q.period ?? '24h');
+    if (!match) throw AppError.validation('period', 'period must look like 24h or 7d');
+    const periodHours = Number(match[1]) * (match[2] === 'd' ? 24 : 1);
+    if (periodHours < 1 || periodHours > 90 * 24) throw AppError.validation('period', 'period must be between 1h and 90d');
+    const interval = q.interval ?? 'hour';
+    const buckets = periodHours * (interval === 'minute' ? 60 : interval === 'hour' ? 1 : 1 / 24);
+    if (buckets > 5000) throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
+    return this.repo.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
+  }
+
+  // ---- pull workers ---------------------------------------------------------
+
+  async next(workerId: string, workPath?: string): Promise<TaskRow | undefined> {
+    return this.repo.claimNext(workerId, workPath);
+  }
+
+  async acquire(id: string, workerId: string): Promise<TaskRow> {
+    const row = await this.repo.compareAndSet(id, ['pending'], {}, (p) => this.repo.claimSetSql(p(workerId)), {
+      type: 'claimed',
+      message: `Acquired by worker ${workerId}`,
+      data: { worker_id: workerId },
+    });
+    if (row) return row;
+    const current = await this.get(id);
+    if (HELD_STATES.includes(current.status)) {
+      if (current.worker_id === workerId) return current; // the same worker asking again
+      throw new AppError(ErrorCode.CONFLICT, 'Task already acquired by another worker');
+    }
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status} and cannot be acquired`);
+  }
+
+  async heartbeat(id: string, dto: HeartbeatDto): Promise<TaskRow> {
+    const lease = this.config.TASK_LEASE_SECONDS;
+    return this.holderUpdate(id, dto, 'heartbeat', (p) => {
+      const sets = [
+        `lease_expires_at = GREATEST(t.lease_expires_at, now() + make_interval(secs => ${p(lease)}))`,
+      ];
+      if (dto.progress !== undefined) sets.push(`progress = ${p(dto.progress)}`, `status = 'running'`, `started_at = COALESCE(t.started_at, now())`);
+      if (dto.message !== undefined) sets.push(`progress_message = ${p(dto.message)}`);
+      return sets.join(', ');
+    }, { type: 'heartbeat', level: 'debug', message: 'Heartbeat', data: dto.progress === undefined ? undefined : { progress: dto.progress } });
+  }
+
+  async progress(id: string, dto: ProgressDto): Promise<TaskRow> {
+    return this.holderUpdate(
+      id,
+      dto,
+      'report progress for',
+      (p) => `status = 'running', started_at = COALESCE(t.started_at, now()), progress = ${p(dto.progress)},
+              progress_message = ${p(dto.message ?? null)}`,
+      { type: 'progress', message: dto.message ?? `Progress ${dto.progress}%`, data: { progress: dto.progress } },
+    );
+  }
+
+  async complete(id: string, dto: CompleteTaskDto): Promise<TaskRow> {
+    const result = { ...dto.result, ...(dto.original_prompt !== undefined ? { original_prompt: dto.original_prompt } : {}) };
+    if (dto.result.status !== 'success') {
+      return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.result.output ?? `Worker reported ${dto.result.status}`, result }, true);
+    }
+    return this.holderUpdate(
+      id,
+      dto,
+      'complete',
+      (p) => `status = 'completed', result = ${p(JSON.stringify(result))}::jsonb, error = NULL, progress = 100,
+              completed_at = now(), started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL`,
+      { type: 'completed', message: 'Task completed', data: { duration: dto.result.duration ?? null } },
+    );
+  }
+
+  fail(id: string, dto: FailTaskDto): Promise<TaskRow> {
+    return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.error, details: dto.details ?? null }, dto.retryable ?? true);
+  }
+
+  private failAttempt(id: string, holder: HolderDto, error: Record<string, unknown>, retryable: boolean): Promise<TaskRow> {
+    const set = retryable
+      ? this.repo.retryOrFinishSql('failed')
+      : `status = 'failed', completed_at = now(), lease_expires_at = NULL`;
+    return this.holderUpdate(id, holder, 'fail', (p) => `${set}, error = ${p(JSON.stringify(error))}::jsonb`, {
+      type: 'attempt_failed',
+      level: 'error',
+      message: `Attempt failed: ${String(error.message).slice(0, 500)}`,
+      data: { retryable },
+    });
+  }
+
+  /** A report from the holder of a dispatched/running task; anyone else (or an older attempt) is refused. */
+  private async holderUpdate(
+    id: string,
+    holder: HolderDto,
+    action: string,
+    set: (p: (v: unknown) => string) => string,
+    event: EventSpec,
+  ): Promise<TaskRow> {
+    const guard: HolderGuard = { attempt: holder.attempt, workerId: holder.worker_id };
+    const row = await this.repo.compareAndSet(id, HELD_STATES, guard, set, event);
+    if (row) return row;
+    const current = await this.get(id);
+    const heldByOther =
+      (guard.workerId !== undefined && guard.workerId !== current.worker_id && guard.workerId !== current.node_id) ||
+      (guard.attempt !== undefined && guard.attempt !== current.attempt);
+    if (heldByOther) {
+      // Logged, never applied: the task's history shows who tried what.
+      await this.repo.appendEvent(id, current.attempt, {
+        type: 'stale_report_rejected',
+        level: 'warn',
+        message: `Rejected ${action} from ${holder.worker_id ?? 'unknown worker'} (attempt ${holder.attempt ?? '?'})`,
+        data: { worker_id: holder.worker_id ?? null, attempt: holder.attempt ?? null, current_attempt: current.attempt },
+      });
+      throw new AppError(ErrorCode.STALE_ATTEMPT, 'Report is from an older attempt or another worker', {
+        current_attempt: current.attempt,
+      });
+    }
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; cannot ${action} it`, { state: current.status });
+  }
+
+  // ---- client actions -------------------------------------------------------
+
+  async cancel(id: string, reason?: string): Promise<TaskRow> {
+    const from = statesLeadingTo('cancelled');
+    const row = await this.repo.compareAndSet(
+      id,
+      from,
+      {},
+      (p) => `status = 'cancelled', cancelled_at = now(), cancel_reason = ${p(reason ?? null)}, lease_expires_at = NULL`,
+      { type: 'cancelled', message: reason ? `Cancelled: ${reason}` : 'Cancelled' },
+    );
+    if (row) return row;
+    const current = await this.get(id);
+    throw new AppError(ErrorCode.CONFLICT, `Task is already ${current.status}`, { state: current.status });
+  }
+
+  async retry(id: string, force = false): Promise<TaskRow> {
+    const row = await this.repo.compareAndSet(
+      id,
+      TERMINAL_STATES,
+      { belowRetryLimit: !force },
+      () => `retry_count = t.retry_count + 1, ${this.requeueSql()}`,
+      { type: 'retried', message: force ? 'Retried manually (forced)' : 'Retried manually' },
+    );
+    if (row) return row;
+    const current = await this.get(id);
+    if (TERMINAL_STATES.includes(current.status)) {
+      throw new AppError(
+        ErrorCode.RETRY_LIMIT_EXCEEDED,
+        `Task has used ${current.retry_count} of ${current.max_retries} retries; pass force to retry anyway`,
+        { retry_count: current.retry_count, max_retries: current.max_retries },
+      );
+    }
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; only finished tasks can be retried`, { state: current.status });
+  }
+
+  async reply(id: string, message: string): Promise<TaskRow> {
+    const entry = JSON.stringify([{ role: 'user', content: message, at: new Date().toISOString() }]);
+    // Finished: the conversation continues, so the task goes back to the queue. Active: the holder gets it with the task.
+    const requeued = await this.repo.compareAndSet(
+      id,
+      TERMINAL_STATES,
+      {},
+      (p) => `messages = t.messages || ${p(entry)}::jsonb, ${this.requeueSql()}`,
+      { type: 'reply', message: 'Reply added; task re-queued', data: { length: message.length } },
+    );
+    if (requeued) return requeued;
+    const appended = await this.repo.compareAndSet(
+      id,
+      ['pending', 'dispatched', 'running'],
+      {},
+      (p) => `messages = t.messages || ${p(entry)}::jsonb`,
+      { type: 'reply', message: 'Reply added', data: { length: message.length } },
+    );
+    if (appended) return appended;
+    throw AppError.notFound('Task', id);
+  }
+
+  private requeueSql(): string {
+    return `status = 'pending', run_at = now(), last_retry_at = now(), worker_id = NULL, node_id = NULL,
+            lease_expires_at = NULL, progress = 0, progress_message = NULL, result = NULL, error = NULL,
+            completed_at = NULL, cancelled_at = NULL, cancel_reason = NULL, dispatched_at = NULL, started_at = NULL`;
+  }
+
+  sweepExpiredLeases(limit = 500): Promise<TaskRow[]> {
+    return this.repo.sweepExpiredLeases(limit);
+  }
+}
