@@ -1,4 +1,4 @@
-// ESM + decorators through @swc/jest. One database per run (see test/support/global-setup.ts);
+// ESM + decorators through @swc/jest. One database per run (see test/support/global-setup.mjs);
 // suites run in band because they share it and truncate tables between suites.
 const swc = {
   jsc: {
@@ -19,8 +19,8 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   maxWorkers: 1,
   testTimeout: 30000,
 };
