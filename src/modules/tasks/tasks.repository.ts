@@ -218,7 +218,7 @@ export class TasksRepository {
          LIMIT 1
          FOR UPDATE SKIP LOCKED
        ), u AS (
-         UPDATE tasks t SET ${this.claimSetSql('$1')}
+         UPDATE tasks t SET ${this.claimSetSql('$1')}, updated_at = now()
          FROM c WHERE t.id = c.id
          RETURNING t.*
        ), ev AS (
@@ -235,7 +235,7 @@ export class TasksRepository {
   claimSetSql(workerParam: string): string {
     return `status = 'running', worker_id = ${workerParam}, node_id = NULL, attempt = t.attempt + 1,
       dispatched_at = now(), started_at = now(), completed_at = NULL, progress = 0, progress_message = NULL,
-      lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()`;
+      lease_expires_at = now() + make_interval(secs => t.timeout_seconds)`;
   }
 
   /**
