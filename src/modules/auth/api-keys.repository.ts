@@ -30,7 +30,9 @@ export class ApiKeysRepository {
 
   async revoke(id: string): Promise<ApiKeyRow | undefined> {
     const rows: ApiKeyRow[] = await this.db.query(
-      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`,
+      // Wrapped in a CTE: TypeORM answers a bare UPDATE with [rows, count], a SELECT with rows.
+      `WITH u AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS})
+       SELECT * FROM u`,
       [id],
     );
     return rows[0];

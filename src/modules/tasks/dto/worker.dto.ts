@@ -2,6 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
+  IsDefined,
+  IsObject,
   IsInt,
   IsNumber,
   IsOptional,
@@ -83,7 +85,7 @@ export class CompleteTaskDto extends HolderDto {
   original_prompt?: string;
 
   @ApiProperty({ type: TaskResultDto })
-  @ValidateNested() @Type(() => TaskResultDto)
+  @IsDefined({ message: 'result is required' }) @IsObject() @ValidateNested() @Type(() => TaskResultDto)
   result: TaskResultDto;
 }
 

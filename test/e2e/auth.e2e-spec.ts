@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminKeyBootstrap } from '../../src/modules/auth/admin-key.bootstrap.js';
+import { loadConfig } from '../../src/config/app-config.js';
+import { ApiKeysService } from '../../src/modules/auth/api-keys.service.js';
+import { apiClient, type Task } from '../support/api.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+describe('auth: API keys and roles', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('refuses requests without a key, with a bad key, or with a malformed header', async () => {
+    const none = await apiClient(t, undefined).get('/api/v1/tasks');
+    expect(none.status).toBe(401);
+    expect(none.body.error?.code).toBe('UNAUTHORIZED');
+    const bad = await apiClient(t, 'th_not-a-real-key').get('/api/v1/tasks');
+    expect(bad.status).toBe(401);
+    const malformed = await apiClient(t, undefined).get('/api/v1/tasks', { Authorization: 'Basic abc' });
+    expect(malformed.status).toBe(401);
+  });
+
+  it('keeps health and docs open', async () => {
+    const anon = apiClient(t, undefined);
+    expect((await anon.get('/healthz')).status).toBe(200);
+    expect((await anon.get('/health')).status).toBe(200);
+    expect((await fetch(`${t.url}/docs-json`)).status).toBe(200);
+  });
+
+  it('lets an admin create, list and revoke keys; a revoked key stops working at once', async () => {
+    const admin = apiClient(t, t.keys.admin);
+    const created = await admin.post<{ id: string; key: string; role: string; prefix: string }>('/api/v1/api-keys', { name: 'ci', role: 'client' });
+    expect(created.status).toBe(201);
+    expect(created.body.data.key).toMatch(/^th_/);
+    expect(created.body.data.key.startsWith(created.body.data.prefix)).toBe(true);
+    const ci = apiClient(t, created.body.data.key);
+    expect((await ci.get('/api/v1/tasks')).status).toBe(200);
+
+    const list = await admin.get<{ id: string; name: string }[]>('/api/v1/api-keys');
+    expect(list.body.data.map((k) => k.name)).toEqual(expect.arrayContaining(['ci', 'test-admin']));
+    expect(JSON.stringify(list.body)).not.toContain(created.body.data.key);
+    const stored = await t.db.query(`SELECT key_hash FROM api_keys WHERE id = $1`, [created.body.data.id]);
+    expect(stored[0].key_hash).not.toContain(created.body.data.key);
+
+    const revoked = await admin.delete<{ revoked_at: string }>(`/api/v1/api-keys/${created.body.data.id}`);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.data.revoked_at).toBeTruthy();
+    const after = await ci.get('/api/v1/tasks');
+    expect(after.status).toBe(401);
+    expect(after.body.error?.code).toBe('UNAUTHORIZED');
+
+    const unknown = await admin.delete('/api/v1/api-keys/00000000-0000-4000-8000-000000000000');
+    expect(unknown.status).toBe(404);
+    const badRole = await admin.post('/api/v1/api-keys', { name: 'x', role: 'root' });
+    expect(badRole.body.error?.details?.field).toBe('role');
+  });
+
+  it('enforces roles: clients submit and read, workers pull and report, only admins manage keys', async () => {
+    const client = apiClient(t, t.keys.client);
+    const worker = apiClient(t, t.keys.worker);
+    const task = (await client.post<Task>('/api/v1/tasks', { prompt: 'roles' })).body.data;
+
+    const workerSubmits = await worker.post('/api/v1/tasks', { prompt: 'nope' });
+    expect(workerSubmits.status).toBe(403);
+    expect(workerSubmits.body.error?.code).toBe('FORBIDDEN');
+    expect((await worker.post(`/api/v1/tasks/${task.task_id}/cancel`, {})).status).toBe(403);
+
+    const clientPulls = await client.get('/api/v1/tasks/next?worker_id=w');
+    expect(clientPulls.status).toBe(403);
+    expect((await client.post(`/api/v1/tasks/${task.task_id}/complete`, { result: { status: 'success' } })).status).toBe(403);
+
+    expect((await client.get('/api/v1/api-keys')).status).toBe(403);
+    expect((await worker.post('/api/v1/api-keys', { name: 'x', role: 'admin' })).status).toBe(403);
+
+    expect((await worker.get(`/api/v1/tasks/${task.task_id}`)).status).toBe(200);
+    expect((await worker.get('/api/v1/tasks/next?worker_id=w')).status).toBe(200);
+    const admin = apiClient(t, t.keys.admin);
+    expect((await admin.post(`/api/v1/tasks/${task.task_id}/cancel`, {})).status).toBe(200);
+  });
+
+  it('creates the first admin key once and writes it to DATA_DIR/admin.key in embedded mode', async () => {
+    await t.db.query(`UPDATE api_keys SET revoked_at = now() WHERE role = 'admin'`);
+    const dir = mkdtempSync(join(tmpdir(), 'taskhub-auth-'));
+    try {
+      // Same services, but configured as embedded mode (no DATABASE_URL) writing to a temp DATA_DIR.
+      const keys = t.app.get(ApiKeysService);
+      const bootstrap = new AdminKeyBootstrap(keys, loadConfig({ DATA_DIR: dir }));
+      await bootstrap.onApplicationBootstrap();
+      const key = readFileSync(join(dir, 'admin.key'), 'utf8').trim();
+      expect(key).toMatch(/^th_/);
+      expect((await apiClient(t, key).get('/api/v1/api-keys')).status).toBe(200);
+      const admins = await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`);
+      expect(admins[0].n).toBe(1);
+      await bootstrap.onApplicationBootstrap(); // an admin exists now: no second key
+      const again = await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`);
+      expect(again[0].n).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('auth off (AUTH_REQUIRED=false)', () => {
+  it('accepts requests without a key', async () => {
+    const t = await startTestApp({ AUTH_REQUIRED: 'false' });
+    try {
+      const anon = apiClient(t, undefined);
+      const created = await anon.post<Task>('/api/v1/tasks', { prompt: 'open' });
+      expect(created.status).toBe(201);
+      expect((await anon.get('/api/v1/tasks/next?worker_id=w')).body.data).toMatchObject({ task_id: created.body.data.task_id });
+    } finally {
+      await t.close();
+    }
+  });
+});
