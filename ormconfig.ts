@@ -8,4 +8,4 @@ import { startEmbeddedPostgres } from './src/database/embedded-postgres.js';
 const url = process.env.DATABASE_URL || (await startEmbeddedPostgres(process.env.DATA_DIR || './data')).url;
 
 // New migrations go in src/database/migrations and in the list in data-source-options.ts.
-export default new DataSource(dataSourceOptions(url, 2));
+export default new DataSource(dataSourceOptions(url, 1));

@@ -7,6 +7,7 @@ import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { PACKAGE } from './common/package-info.js';
 import { requestIdMiddleware } from './common/request-id.js';
+import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
 
 function corsOrigin(value: string): boolean | string[] {
   if (value.trim() === '*') return true;
@@ -26,6 +27,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');
   app.enableShutdownHooks();
+  const io = new HubIoAdapter(app, config.REDIS_URL);
+  await io.connect();
+  app.useWebSocketAdapter(io);
 
   const document = SwaggerModule.createDocument(
     app,

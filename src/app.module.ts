@@ -6,7 +6,11 @@ import { DatabaseModule } from './database/database.module.js';
 import { EnvelopeInterceptor } from './common/envelope.js';
 import { GlobalExceptionFilter } from './common/exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
+import { EventsModule } from './common/events/events.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
+import { DispatchModule } from './modules/dispatch/dispatch.module.js';
+import { NodesModule } from './modules/nodes/nodes.module.js';
+import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 
@@ -15,7 +19,17 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, TasksModule, MetricsModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        EventsModule,
+        DatabaseModule,
+        AuthModule,
+        TasksModule,
+        NodesModule,
+        DispatchModule,
+        RealtimeModule,
+        MetricsModule,
+      ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },

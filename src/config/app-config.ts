@@ -28,6 +28,14 @@ export class AppConfig {
   @IsString()
   DATA_DIR = './data';
 
+  /**
+   * Connections to PostgreSQL. Unset: 20 for a real server, 1 for the embedded database
+   * (PGlite is single-connection; its socket multiplexer can interleave concurrent
+   * extended-protocol queries, so the hub serializes them itself).
+   */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(500)
+  DATABASE_POOL_SIZE?: number;
+
   @IsOptional() @IsString()
   REDIS_URL?: string;
 
@@ -61,6 +69,29 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1)
   RETRY_BACKOFF_CAP_MS = 5 * 60 * 1000;
 
+  /** How the dispatcher picks among eligible nodes. */
+  @IsIn(['least-loaded', 'round-robin', 'random'])
+  DISPATCH_STRATEGY: 'least-loaded' | 'round-robin' | 'random' = 'least-loaded';
+
+  /** Safety net under the event-driven dispatcher (e.g. tasks made ready by another process). */
+  @Transform(toInt) @IsInt() @Min(100)
+  DISPATCH_SAFETY_TICK_MS = 5000;
+
+  /** Devices are told to heartbeat this often; NODE_HEARTBEAT_MISSES silent intervals → offline. */
+  @Transform(toInt) @IsInt() @Min(100)
+  NODE_HEARTBEAT_INTERVAL_MS = 10_000;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  NODE_HEARTBEAT_MISSES = 3;
+
+  /** A disconnected node keeps its tasks this long, so a quick reconnect loses nothing. */
+  @Transform(toInt) @IsInt() @Min(0)
+  NODE_RECONNECT_GRACE_MS = 15_000;
+
+  /** How often node liveness is checked. */
+  @Transform(toInt) @IsInt() @Min(50)
+  NODE_LIVENESS_TICK_MS = 1000;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;
@@ -74,7 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'DATABASE_POOL_SIZE']) {
     if (env[key]) raw[key] = env[key] as string;
   }
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });

@@ -21,7 +21,7 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
     url = embedded.url;
     logger.log(`embedded PostgreSQL (PGlite) on ${config.DATA_DIR}`);
   }
-  const dataSource = new DataSource(dataSourceOptions(url, embedded ? 8 : 20));
+  const dataSource = new DataSource(dataSourceOptions(url, config.DATABASE_POOL_SIZE ?? (embedded ? 1 : 20)));
   await dataSource.initialize();
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);

@@ -22,5 +22,6 @@ export default async function globalSetup() {
   await server.start();
   globalThis.__TASKHUB_EMBEDDED__ = { db, server };
   process.env.TASKHUB_TEST_DB = `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
+  process.env.TASKHUB_TEST_DB_KIND = 'pglite';
   process.stdout.write(`\n[taskhub tests] database: embedded PGlite at ${server.getServerConn()}\n`);
 }

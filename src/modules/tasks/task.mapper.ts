@@ -13,6 +13,7 @@ export function mapTask(t: TaskRow): TaskView {
     data: t.data ?? null,
     priority: priorityName(t.priority),
     tags: t.tags,
+    required_tags: t.required_tags,
     work_directory: t.work_directory,
     environment: t.environment,
     files: t.files ?? null,

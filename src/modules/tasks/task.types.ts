@@ -22,6 +22,8 @@ export interface TaskRow {
   data: unknown;
   priority: number;
   tags: string[];
+  /** A pushed task goes only to a node that has all of these tags. */
+  required_tags: string[];
   work_directory: string | null;
   environment: string | null;
   files: unknown;
@@ -74,6 +76,7 @@ export interface NewTask {
   data: unknown;
   priority: number;
   tags: string[];
+  required_tags: string[];
   work_directory: string | null;
   environment: string | null;
   files: unknown;

@@ -68,13 +68,13 @@ export class TasksRepository {
     return this.db.query(
       `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-           id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], work_directory text,
+           id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
            environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
            run_at timestamptz, metadata jsonb, idempotency_key text)
        ), ins AS (
-         INSERT INTO tasks (id, type, prompt, data, priority, tags, work_directory, environment, files,
+         INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
-         SELECT id, type, prompt, data, priority, tags, work_directory, environment, files,
+         SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                 target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
          FROM input
          ON CONFLICT (idempotency_key) DO NOTHING
@@ -267,6 +267,53 @@ export class TasksRepository {
        SELECT * FROM u`,
       [limit],
     );
+  }
+
+  /**
+   * Held tasks of nodes that are gone: offline past the reconnect grace, or silent past the
+   * heartbeat limit. Retry policy applies (pending with backoff, or failed when out of retries).
+   */
+  async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
+    return this.releaseWhere(
+      `t.node_id IN (SELECT id FROM nodes WHERE status = 'offline'
+                       AND (disconnected_at < now() - make_interval(secs => $1)
+                            OR last_heartbeat_at < now() - make_interval(secs => $2)))`,
+      [graceSeconds, silenceSeconds],
+      'The node holding it went offline',
+    );
+  }
+
+  async releaseNodeTasks(nodeId: string): Promise<TaskRow[]> {
+    return this.releaseWhere(`t.node_id = $1`, [nodeId], 'The node holding it was removed');
+  }
+
+  private async releaseWhere(condition: string, params: unknown[], message: string): Promise<TaskRow[]> {
+    const n = params.length;
+    return this.db.query(
+      `WITH lost AS (
+         SELECT t.id FROM tasks t
+         WHERE t.status IN ('dispatched', 'running') AND ${condition}
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${this.retryOrFinishSql('failed')},
+           error = jsonb_build_object('code', 'NODE_LOST', 'message', $${n + 1}::text, 'node_id', t.node_id, 'attempt', t.attempt),
+           updated_at = now()
+         FROM lost WHERE t.id = lost.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'node_lost', 'warn',
+                CASE WHEN status = 'pending' THEN $${n + 1}::text || '; re-queued for retry ' || retry_count
+                     ELSE $${n + 1}::text || '; no retries left' END,
+                attempt, jsonb_build_object('node_id', node_id, 'status', status) FROM u
+       )
+       SELECT * FROM u`,
+      [...params, message],
+    );
+  }
+
+  async heldBy(nodeId: string): Promise<TaskRow[]> {
+    return this.db.query(`SELECT * FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at`, [nodeId]);
   }
 
   async statistics(periodHours: number, bucket: 'minute' | 'hour' | 'day'): Promise<StatisticsRows> {

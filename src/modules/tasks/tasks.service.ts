@@ -4,6 +4,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
 import { validationError } from '../../common/validation.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
 import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
@@ -18,6 +19,7 @@ import { TaskIntake } from './task-intake.js';
 import { HELD_STATES, parseStatusFilter, statesLeadingTo, TERMINAL_STATES } from './task-state.js';
 import {
   EVENT_LEVELS,
+  type EventLevel,
   PRIORITIES,
   PRIORITY_VALUE,
   type NewTask,
@@ -45,14 +47,31 @@ export class TasksService {
   constructor(
     private readonly repo: TasksRepository,
     private readonly config: AppConfig,
+    private readonly events: EventBus,
   ) {
     this.intake = new TaskIntake(repo);
   }
 
+  /** Tell the dispatcher (and anyone else) that tasks may be claimable now or at a new run_at. */
+  private announceReady(count: number, runAt?: Date): void {
+    if (count > 0) this.events.publish('tasks.ready', { count, runAt });
+  }
+
+  /** A finished or re-queued task frees a slot on the node that held it. */
+  private releaseNode(row: TaskRow): TaskRow {
+    if (row.node_id && row.status !== 'running' && row.status !== 'dispatched') {
+      this.events.publish('node.capacity', { nodeId: row.node_id });
+    }
+    if (row.status === 'pending') this.announceReady(1, row.run_at);
+    return row;
+  }
+
   // ---- intake -------------------------------------------------------------
 
-  submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
-    return this.intake.submit(this.newTask(dto, idempotencyHeader));
+  async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
+    const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
+    if (result.created) this.announceReady(1);
+    return result;
   }
 
   /** Validates each item on its own; valid ones are inserted in one statement, bad ones answer with their error. */
@@ -76,6 +95,7 @@ export class TasksService {
       inserted.forEach((r, i) => {
         results[valid[i].index] = { index: valid[i].index, success: true, ...r };
       });
+      this.announceReady(inserted.filter((r) => r.created).length);
     }
     return results;
   }
@@ -88,6 +108,7 @@ export class TasksService {
       data: dto.data ?? null,
       priority: PRIORITY_VALUE[dto.priority ?? 'medium'],
       tags: dto.tags ?? [],
+      required_tags: dto.required_tags ?? [],
       work_directory: dto.work_directory ?? null,
       environment: dto.environment ?? null,
       files: dto.files ?? null,
@@ -209,30 +230,38 @@ export class TasksService {
     if (dto.result.status !== 'success') {
       return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.result.output ?? `Worker reported ${dto.result.status}`, result }, true);
     }
-    return this.holderUpdate(
+    return this.succeed(id, dto, result, dto.result.duration);
+  }
+
+  /** The holder finished the task: store its result. */
+  async succeed(id: string, holder: HolderDto, result: unknown, duration?: number): Promise<TaskRow> {
+    const row = await this.holderUpdate(
       id,
-      dto,
+      holder,
       'complete',
-      (p) => `status = 'completed', result = ${p(JSON.stringify(result))}::jsonb, error = NULL, progress = 100,
+      (p) => `status = 'completed', result = ${p(JSON.stringify(result ?? null))}::jsonb, error = NULL, progress = 100,
               completed_at = now(), started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL`,
-      { type: 'completed', message: 'Task completed', data: { duration: dto.result.duration ?? null } },
+      { type: 'completed', message: 'Task completed', data: { duration: duration ?? null } },
     );
+    return this.releaseNode(row);
   }
 
   fail(id: string, dto: FailTaskDto): Promise<TaskRow> {
     return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.error, details: dto.details ?? null }, dto.retryable ?? true);
   }
 
-  private failAttempt(id: string, holder: HolderDto, error: Record<string, unknown>, retryable: boolean): Promise<TaskRow> {
+  /** The holder failed this attempt: retry with backoff while retries remain (if retryable), else failed. */
+  async failAttempt(id: string, holder: HolderDto, error: Record<string, unknown>, retryable: boolean): Promise<TaskRow> {
     const set = retryable
       ? this.repo.retryOrFinishSql('failed')
       : `status = 'failed', completed_at = now(), lease_expires_at = NULL`;
-    return this.holderUpdate(id, holder, 'fail', (p) => `${set}, error = ${p(JSON.stringify(error))}::jsonb`, {
+    const row = await this.holderUpdate(id, holder, 'fail', (p) => `${set}, error = ${p(JSON.stringify(error))}::jsonb`, {
       type: 'attempt_failed',
       level: 'error',
       message: `Attempt failed: ${String(error.message).slice(0, 500)}`,
       data: { retryable },
     });
+    return this.releaseNode(row);
   }
 
   /** A report from the holder of a dispatched/running task; anyone else (or an older attempt) is refused. */
@@ -276,7 +305,10 @@ export class TasksService {
       (p) => `status = 'cancelled', cancelled_at = now(), cancel_reason = ${p(reason ?? null)}, lease_expires_at = NULL`,
       { type: 'cancelled', message: reason ? `Cancelled: ${reason}` : 'Cancelled' },
     );
-    if (row) return row;
+    if (row) {
+      if (row.node_id) this.events.publish('task.cancelled', { task: row, nodeId: row.node_id });
+      return this.releaseNode(row);
+    }
     const current = await this.get(id);
     throw new AppError(ErrorCode.CONFLICT, `Task is already ${current.status}`, { state: current.status });
   }
@@ -289,7 +321,7 @@ export class TasksService {
       () => `retry_count = t.retry_count + 1, ${this.requeueSql()}`,
       { type: 'retried', message: force ? 'Retried manually (forced)' : 'Retried manually' },
     );
-    if (row) return row;
+    if (row) return this.releaseNode(row);
     const current = await this.get(id);
     if (TERMINAL_STATES.includes(current.status)) {
       throw new AppError(
@@ -311,7 +343,7 @@ export class TasksService {
       (p) => `messages = t.messages || ${p(entry)}::jsonb, ${this.requeueSql()}`,
       { type: 'reply', message: 'Reply added; task re-queued', data: { length: message.length } },
     );
-    if (requeued) return requeued;
+    if (requeued) return this.releaseNode(requeued);
     const appended = await this.repo.compareAndSet(
       id,
       ['pending', 'dispatched', 'running'],
@@ -329,7 +361,36 @@ export class TasksService {
             completed_at = NULL, cancelled_at = NULL, cancel_reason = NULL, dispatched_at = NULL, started_at = NULL`;
   }
 
-  sweepExpiredLeases(limit = 500): Promise<TaskRow[]> {
-    return this.repo.sweepExpiredLeases(limit);
+  /** Tasks of nodes that are gone (disconnected past the grace, or silent) go back by the retry policy. */
+  async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
+    const rows = await this.repo.releaseLostNodeTasks(graceSeconds, silenceSeconds);
+    rows.forEach((r) => this.releaseNode(r));
+    return rows;
+  }
+
+  /** Every task a node holds goes back at once (the node was deleted). */
+  async releaseNodeTasks(nodeId: string): Promise<TaskRow[]> {
+    const rows = await this.repo.releaseNodeTasks(nodeId);
+    rows.forEach((r) => this.releaseNode(r));
+    return rows;
+  }
+
+  /** A log line from the task's holder, kept in the task's events. */
+  async appendHolderLog(id: string, holderId: string, level: EventLevel, message: string, data?: unknown): Promise<void> {
+    const task = await this.get(id);
+    if (task.node_id !== holderId && task.worker_id !== holderId) {
+      throw new AppError(ErrorCode.STALE_ATTEMPT, 'Only the node holding this task can log to it');
+    }
+    await this.repo.appendEvent(id, task.attempt, { type: 'log', level, message, data });
+  }
+
+  async heldBy(nodeId: string): Promise<TaskRow[]> {
+    return this.repo.heldBy(nodeId);
+  }
+
+  async sweepExpiredLeases(limit = 500): Promise<TaskRow[]> {
+    const rows = await this.repo.sweepExpiredLeases(limit);
+    rows.forEach((r) => this.releaseNode(r));
+    return rows;
   }
 }

@@ -39,6 +39,10 @@ export class CreateTaskDto {
   @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @Length(1, 64, { each: true })
   tags?: string[];
 
+  @ApiPropertyOptional({ type: [String], example: ['android'], description: 'Pushed only to nodes that have all these tags' })
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) @Length(1, 64, { each: true })
+  required_tags?: string[];
+
   @ApiPropertyOptional({ example: '/home/user/projects/my-project', description: 'Absolute path; pull workers claim by prefix' })
   @IsOptional() @IsString() @IsAbsolutePath() @MaxLength(4096)
   work_directory?: string;

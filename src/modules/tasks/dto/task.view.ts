@@ -12,6 +12,7 @@ export class TaskView {
   @ApiProperty(json) data: unknown;
   @ApiProperty({ enum: PRIORITIES }) priority: string;
   @ApiProperty({ type: [String] }) tags: string[];
+  @ApiProperty({ type: [String] }) required_tags: string[];
   @ApiProperty(nullableString) work_directory: string | null;
   @ApiProperty(nullableString) environment: string | null;
   @ApiProperty({ type: 'array', items: {}, nullable: true }) files: unknown;

@@ -1,0 +1,49 @@
+import { EventEmitter } from 'node:events';
+import { Injectable, Logger } from '@nestjs/common';
+import type { TaskRow } from '../../modules/tasks/task.types.js';
+
+/** How the hub speaks to a node: seed 004 devices (`new_task`) or Apex nodes (`task_assign`). */
+export type NodeVocabulary = 'device' | 'node';
+
+/** Every in-process domain event and its payload. Services publish; the realtime module relays. */
+export interface DomainEvents {
+  /** Tasks became claimable (submitted, re-queued, retried): wake the dispatcher. */
+  'tasks.ready': { count: number; runAt?: Date };
+  /** A node has room again (registered, finished a task, undrained). */
+  'node.capacity': { nodeId: string };
+  'task.assigned': { task: TaskRow; vocabulary: NodeVocabulary };
+  /** A task a node held was cancelled: tell that node. */
+  'task.cancelled': { task: TaskRow; nodeId: string };
+  'node.online': { nodeId: string };
+  'node.offline': { nodeId: string; reason: string };
+  /** Close every socket of this node (deleted, replaced, or silent). */
+  'node.disconnect': { nodeId: string; reason: string };
+}
+
+type Handler<K extends keyof DomainEvents> = (payload: DomainEvents[K]) => void;
+
+/** A typed, synchronous in-process bus. Handlers must not throw; errors are logged, never propagated. */
+@Injectable()
+export class EventBus {
+  private readonly emitter = new EventEmitter({ captureRejections: false });
+  private readonly logger = new Logger('EventBus');
+
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+
+  publish<K extends keyof DomainEvents>(event: K, payload: DomainEvents[K]): void {
+    for (const handler of this.emitter.listeners(event) as Handler<K>[]) {
+      try {
+        handler(payload);
+      } catch (e) {
+        this.logger.error({ err: e }, `handler for ${event} failed`);
+      }
+    }
+  }
+
+  on<K extends keyof DomainEvents>(event: K, handler: Handler<K>): () => void {
+    this.emitter.on(event, handler);
+    return () => this.emitter.off(event, handler);
+  }
+}

@@ -1,0 +1,64 @@
+/** A node with room, as the dispatcher sees it inside one assignment transaction. */
+export interface NodeSlot {
+  id: string;
+  capacity: number;
+  running: number;
+  tags: string[];
+  capabilities: string[];
+}
+
+export interface Candidate {
+  id: string;
+  type: string;
+  required_tags: string[];
+  target_node_id: string | null;
+}
+
+export type Strategy = 'least-loaded' | 'round-robin' | 'random';
+
+/** Can this node run this task? Asked-for node first; else capabilities (task types; none = any) and tags. */
+export function isEligible(task: Candidate, node: NodeSlot): boolean {
+  if (task.target_node_id !== null) return task.target_node_id === node.id;
+  if (node.capabilities.length > 0 && !node.capabilities.includes(task.type)) return false;
+  return task.required_tags.every((t) => node.tags.includes(t));
+}
+
+/**
+ * Assigns tasks (already in priority order) to nodes with free slots. Pure: the caller
+ * passes the round-robin cursor and the random source, and gets the new cursor back.
+ */
+export function planAssignments(
+  tasks: Candidate[],
+  nodes: NodeSlot[],
+  strategy: Strategy,
+  cursor = 0,
+  random: () => number = Math.random,
+): { assignments: { id: string; node_id: string }[]; cursor: number } {
+  const load = new Map(nodes.map((n) => [n.id, n.running]));
+  const free = (n: NodeSlot): boolean => (load.get(n.id) ?? 0) < n.capacity;
+  const assignments: { id: string; node_id: string }[] = [];
+  for (const task of tasks) {
+    const eligible = nodes.filter((n) => free(n) && isEligible(task, n));
+    if (eligible.length === 0) continue;
+    let chosen: NodeSlot;
+    if (strategy === 'round-robin') {
+      chosen = eligible[cursor % eligible.length];
+      cursor++;
+    } else if (strategy === 'random') {
+      chosen = eligible[Math.floor(random() * eligible.length)];
+    } else {
+      // least-loaded: lowest share of capacity in use, then most free slots, then id (stable).
+      chosen = eligible.reduce((best, n) => {
+        const a = (load.get(n.id) ?? 0) / n.capacity;
+        const b = (load.get(best.id) ?? 0) / best.capacity;
+        if (a !== b) return a < b ? n : best;
+        const fa = n.capacity - (load.get(n.id) ?? 0);
+        const fb = best.capacity - (load.get(best.id) ?? 0);
+        return fa > fb ? n : best;
+      });
+    }
+    load.set(chosen.id, (load.get(chosen.id) ?? 0) + 1);
+    assignments.push({ id: task.id, node_id: chosen.id });
+  }
+  return { assignments, cursor };
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { NodesModule } from '../nodes/nodes.module.js';
+import { TasksModule } from '../tasks/tasks.module.js';
+import { DispatchRepository } from './dispatch.repository.js';
+import { Dispatcher } from './dispatcher.service.js';
+import { NodeLiveness } from './node-liveness.service.js';
+
+@Module({
+  imports: [TasksModule, NodesModule],
+  providers: [DispatchRepository, Dispatcher, NodeLiveness],
+  exports: [Dispatcher, NodeLiveness],
+})
+export class DispatchModule {}

@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import type { TaskRow } from '../tasks/task.types.js';
+import { type Candidate, type NodeSlot, planAssignments, type Strategy } from './assignment.js';
+
+export interface Assigned {
+  task: TaskRow;
+  vocabulary: NodeVocabulary;
+}
+
+/**
+ * The assignment transaction: lock the nodes with room (SKIP LOCKED, so two hub processes
+ * never hand out the same slot), claim ready tasks (SKIP LOCKED), plan, and record every
+ * assignment with its event — all committed together before anything is sent.
+ */
+@Injectable()
+export class DispatchRepository {
+  constructor(private readonly db: DataSource) {}
+
+  async assignBatch(maxTasks: number, strategy: Strategy, cursor: number): Promise<{ assigned: Assigned[]; cursor: number }> {
+    return this.db.transaction(async (m) => {
+      const nodes: (NodeSlot & { vocabulary: NodeVocabulary })[] = await m.query(
+        `SELECT id, capacity, tags, capabilities, vocabulary, 0 AS running FROM nodes
+         WHERE status = 'online' AND NOT draining ORDER BY id FOR UPDATE SKIP LOCKED`,
+      );
+      if (nodes.length === 0) return { assigned: [], cursor };
+      const ids = nodes.map((n) => n.id);
+      const loads: { node_id: string; running: number }[] = await m.query(
+        `SELECT node_id, count(*)::int AS running FROM tasks
+         WHERE status IN ('dispatched', 'running') AND node_id = ANY($1::text[]) GROUP BY node_id`,
+        [ids],
+      );
+      const running = new Map(loads.map((l) => [l.node_id, l.running]));
+      const open = nodes.map((n) => ({ ...n, running: running.get(n.id) ?? 0 })).filter((n) => n.running < n.capacity);
+      const slots = open.reduce((sum, n) => sum + n.capacity - n.running, 0);
+      if (slots === 0) return { assigned: [], cursor };
+      // Look a little past the free slots so a few ineligible tasks at the head do not stall the rest.
+      const tasks: Candidate[] = await m.query(
+        `SELECT id, type, required_tags, target_node_id FROM tasks
+         WHERE status = 'pending' AND run_at <= now() AND (target_node_id IS NULL OR target_node_id = ANY($1::text[]))
+         ORDER BY priority DESC, created_at, id
+         LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [open.map((n) => n.id), Math.min(maxTasks, slots * 4)],
+      );
+      const plan = planAssignments(tasks, open, strategy, cursor);
+      if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor };
+      const rows: TaskRow[] = await m.query(
+        `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text)),
+         u AS (
+           UPDATE tasks t SET status = 'dispatched', node_id = a.node_id, worker_id = NULL, attempt = t.attempt + 1,
+             dispatched_at = now(), started_at = NULL, completed_at = NULL, progress = 0, progress_message = NULL,
+             lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()
+           FROM a WHERE t.id = a.id AND t.status = 'pending'
+           RETURNING t.*
+         ), ev AS (
+           INSERT INTO task_events (task_id, type, message, attempt, data)
+           SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id) FROM u
+         )
+         SELECT * FROM u`,
+        [JSON.stringify(plan.assignments.slice(0, maxTasks))],
+      );
+      const vocabulary = new Map(nodes.map((n) => [n.id, n.vocabulary]));
+      return {
+        assigned: rows.map((task) => ({ task, vocabulary: vocabulary.get(task.node_id as string) ?? 'device' })),
+        cursor: plan.cursor,
+      };
+    });
+  }
+
+  /** When the next delayed or backed-off task becomes ready (to arm one timer, not poll). */
+  async nextRunAt(): Promise<Date | null> {
+    const rows: { at: Date | null }[] = await this.db.query(
+      `SELECT min(run_at) AS at FROM tasks WHERE status = 'pending' AND run_at > now()`,
+    );
+    return rows[0].at;
+  }
+}

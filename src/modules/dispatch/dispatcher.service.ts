@@ -1,0 +1,104 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import { DispatchRepository } from './dispatch.repository.js';
+
+const BATCH = 200;
+
+/**
+ * Pushes ready tasks to connected nodes. Event-driven: a submission, a re-queue or a freed
+ * slot kicks it; kicks within one tick coalesce into one round; one timer is armed for the
+ * next delayed task; a slow safety tick covers what another process made ready.
+ */
+@Injectable()
+export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Dispatcher');
+  private scheduled = false;
+  private running?: Promise<void>;
+  private again = false;
+  private cursor = 0;
+  private safetyTimer?: NodeJS.Timeout;
+  private delayTimer?: NodeJS.Timeout;
+  private delayAt = Infinity;
+  private stopped = false;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly repo: DispatchRepository,
+    private readonly events: EventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.unsubscribe.push(
+      this.events.on('tasks.ready', ({ runAt }) => {
+        if (runAt && runAt.getTime() > Date.now()) this.armDelay(runAt.getTime());
+        else this.kick();
+      }),
+      this.events.on('node.capacity', () => this.kick()),
+    );
+    this.safetyTimer = setInterval(() => this.kick(), this.config.DISPATCH_SAFETY_TICK_MS);
+    this.safetyTimer.unref();
+    this.kick();
+  }
+
+  /** Ask for a dispatch round soon; many kicks in one tick make one round. */
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.runRound();
+    });
+  }
+
+  /** Runs rounds until nothing more can be assigned. Resolves when done (tests await it). */
+  runRound(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop()
+      .catch((e: unknown) => this.logger.error({ err: e }, 'dispatch round failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.kick();
+        }
+      });
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      this.again = false;
+      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor);
+      this.cursor = cursor % 1_000_000;
+      for (const a of assigned) this.events.publish('task.assigned', a);
+      if (assigned.length < BATCH && !this.again) break;
+    }
+    const next = await this.repo.nextRunAt();
+    if (next) this.armDelay(next.getTime());
+  }
+
+  /** One timer for the earliest delayed task we know of. */
+  private armDelay(at: number): void {
+    if (this.stopped || at >= this.delayAt) return;
+    clearTimeout(this.delayTimer);
+    this.delayAt = at;
+    this.delayTimer = setTimeout(() => {
+      this.delayAt = Infinity;
+      this.kick();
+    }, Math.max(0, at - Date.now()) + 5);
+    this.delayTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe.forEach((u) => u());
+    clearInterval(this.safetyTimer);
+    clearTimeout(this.delayTimer);
+    await this.running;
+  }
+}

@@ -1,0 +1,139 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+
+/** Nodes with their live load (held tasks), computed from tasks so it can never drift. */
+const SELECT_NODES = `
+  SELECT n.*, COALESCE(l.running, 0)::int AS running
+  FROM nodes n
+  LEFT JOIN (SELECT node_id, count(*) AS running FROM tasks
+             WHERE status IN ('dispatched', 'running') AND node_id IS NOT NULL GROUP BY node_id) l
+    ON l.node_id = n.id`;
+
+const STATUS_SQL: Record<NodeStatus, string> = {
+  offline: `n.status = 'offline'`,
+  draining: `n.status = 'online' AND n.draining`,
+  busy: `n.status = 'online' AND NOT n.draining AND COALESCE(l.running, 0) >= n.capacity`,
+  online: `n.status = 'online' AND NOT n.draining AND COALESCE(l.running, 0) < n.capacity`,
+};
+
+export interface NodeListFilter {
+  status?: NodeStatus;
+  tag?: string;
+  kind?: NodeKind;
+  limit: number;
+  offset: number;
+}
+
+@Injectable()
+export class NodesRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** Insert or take over the row for this id: a re-registration replaces the socket, never duplicates the node. */
+  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null; previousInstanceId: string | null }> {
+    const rows: (NodeRow & { prev_socket: string | null; prev_instance: string | null })[] = await this.db.query(
+      `WITH prev AS (SELECT socket_id, instance_id FROM nodes WHERE id = $1 FOR UPDATE),
+       up AS (
+         INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
+                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
+         ON CONFLICT (id) DO UPDATE SET
+           name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
+           capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
+           info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
+           socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
+           disconnected_at = NULL, updated_at = now()
+         RETURNING *
+       )
+       SELECT up.*, (SELECT count(*)::int FROM tasks WHERE node_id = up.id AND status IN ('dispatched', 'running')) AS running,
+              (SELECT socket_id FROM prev) AS prev_socket, (SELECT instance_id FROM prev) AS prev_instance
+       FROM up`,
+      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
+    );
+    const { prev_socket, prev_instance, ...node } = rows[0];
+    return { node: node as NodeRow, previousSocketId: prev_socket, previousInstanceId: prev_instance };
+  }
+
+  /** Marks the node offline only if this socket still owns it (a replaced socket's disconnect changes nothing). */
+  async markDisconnected(id: string, socketId: string): Promise<boolean> {
+    const rows: { id: string }[] = await this.db.query(
+      `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
+                  WHERE id = $1 AND socket_id = $2 AND status = 'online' RETURNING id)
+       SELECT id FROM u`,
+      [id, socketId],
+    );
+    return rows.length > 0;
+  }
+
+  /** One statement for every heartbeat since the last flush. */
+  async touchHeartbeats(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(`UPDATE nodes SET last_heartbeat_at = now() WHERE id = ANY($1::text[]) AND status = 'online'`, [ids]);
+  }
+
+  /** Online nodes that stopped heartbeating: set offline, returned so their sockets can be closed. */
+  async markSilentOffline(silenceSeconds: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
+                  WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1)
+                  RETURNING id)
+       SELECT id FROM u`,
+      [silenceSeconds],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async setDraining(id: string, draining: boolean): Promise<NodeRow | undefined> {
+    await this.db.query(`UPDATE nodes SET draining = $2, updated_at = now() WHERE id = $1`, [id, draining]);
+    return this.findById(id);
+  }
+
+  async findById(id: string): Promise<NodeRow | undefined> {
+    const rows: NodeRow[] = await this.db.query(`${SELECT_NODES} WHERE n.id = $1`, [id]);
+    return rows[0];
+  }
+
+  async list(f: NodeListFilter): Promise<{ rows: NodeRow[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.status) where.push(STATUS_SQL[f.status]);
+    if (f.tag) {
+      params.push(f.tag);
+      where.push(`n.tags @> ARRAY[$${params.length}::text]`);
+    }
+    if (f.kind) {
+      params.push(f.kind);
+      where.push(`n.kind = $${params.length}`);
+    }
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const rows: (NodeRow & { total_count: string })[] = await this.db.query(
+      `SELECT *, count(*) OVER() AS total_count FROM (${SELECT_NODES} ${whereSql}) x
+       ORDER BY registered_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, f.limit, f.offset],
+    );
+    if (rows.length > 0 || f.offset === 0) return { rows, total: rows.length ? Number(rows[0].total_count) : 0 };
+    const count: { n: string }[] = await this.db.query(`SELECT count(*) AS n FROM (${SELECT_NODES} ${whereSql}) x`, params);
+    return { rows, total: Number(count[0].n) };
+  }
+
+  async countConnected(): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(`SELECT count(*)::int AS n FROM nodes WHERE status = 'online'`);
+    return rows[0].n;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const rows: { id: string }[] = await this.db.query(`WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`, [id]);
+    return rows.length > 0;
+  }
+
+  async stats(id: string): Promise<{ completed: number; failed: number; held: number }> {
+    const rows: { completed: number; failed: number; held: number }[] = await this.db.query(
+      `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
+              count(*) FILTER (WHERE status IN ('failed', 'timed_out'))::int AS failed,
+              count(*) FILTER (WHERE status IN ('dispatched', 'running'))::int AS held
+       FROM tasks WHERE node_id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+}

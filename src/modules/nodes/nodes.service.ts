@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { AppError } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import type { NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import { NodesRepository } from './nodes.repository.js';
+
+/** This process, as recorded on the nodes whose sockets it holds. */
+export const INSTANCE_ID = randomUUID();
+
+const HEARTBEAT_FLUSH_MS = 1000;
+
+@Injectable()
+export class NodesService implements OnApplicationShutdown {
+  private heartbeats = new Set<string>();
+  private flushTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly repo: NodesRepository,
+    private readonly events: EventBus,
+  ) {}
+
+  async register(r: Omit<NodeRegistration, 'instanceId'>): Promise<{ node: NodeRow; replacedSocketId: string | null }> {
+    const { node, previousSocketId } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
+    const replaced = previousSocketId && previousSocketId !== r.socketId ? previousSocketId : null;
+    this.events.publish('node.online', { nodeId: node.id });
+    this.events.publish('node.capacity', { nodeId: node.id });
+    return { node, replacedSocketId: replaced };
+  }
+
+  /** The socket went away. Its tasks stay with it for the reconnect grace (see NodeLiveness). */
+  async disconnected(nodeId: string, socketId: string): Promise<void> {
+    if (await this.repo.markDisconnected(nodeId, socketId)) {
+      this.events.publish('node.offline', { nodeId, reason: 'disconnected' });
+    }
+  }
+
+  /** Heartbeats are buffered and written once a second in one statement. */
+  heartbeat(nodeId: string): void {
+    this.heartbeats.add(nodeId);
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => void this.flushHeartbeats(), HEARTBEAT_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+  }
+
+  async flushHeartbeats(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const ids = [...this.heartbeats];
+    this.heartbeats = new Set();
+    await this.repo.touchHeartbeats(ids).catch(() => ids.forEach((id) => this.heartbeats.add(id)));
+  }
+
+  async markSilentOffline(silenceSeconds: number): Promise<string[]> {
+    const ids = await this.repo.markSilentOffline(silenceSeconds);
+    for (const nodeId of ids) {
+      this.events.publish('node.offline', { nodeId, reason: 'heartbeat timeout' });
+      this.events.publish('node.disconnect', { nodeId, reason: 'heartbeat timeout' });
+    }
+    return ids;
+  }
+
+  async get(id: string): Promise<NodeRow> {
+    const node = await this.repo.findById(id);
+    if (!node) throw AppError.notFound('Node', id);
+    return node;
+  }
+
+  list(f: { status?: NodeStatus; tag?: string; kind?: NodeKind; limit: number; offset: number }) {
+    return this.repo.list(f);
+  }
+
+  stats(id: string) {
+    return this.repo.stats(id);
+  }
+
+  countConnected(): Promise<number> {
+    return this.repo.countConnected();
+  }
+
+  async setDraining(id: string, draining: boolean): Promise<NodeRow> {
+    const node = await this.repo.setDraining(id, draining);
+    if (!node) throw AppError.notFound('Node', id);
+    if (!draining) this.events.publish('node.capacity', { nodeId: id });
+    return node;
+  }
+
+  /** Forget the node: close its sockets wherever they are. The caller re-queues its tasks. */
+  async remove(id: string): Promise<NodeRow> {
+    const node = await this.get(id);
+    this.events.publish('node.disconnect', { nodeId: id, reason: 'removed by an administrator' });
+    await this.repo.delete(id);
+    return node;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.flushHeartbeats();
+  }
+}

@@ -1,0 +1,159 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+} from 'class-validator';
+import { IsPlainObject } from '../../common/validators.js';
+
+/** Seed 004 `device_register`, plus what a hub needs (capacity, tags, task types). */
+export class DeviceRegisterMessage {
+  @IsString() @Length(1, 200)
+  device_id: string;
+
+  @IsOptional() @IsString() @MaxLength(200)
+  device_name?: string;
+
+  @IsOptional() @IsPlainObject()
+  device_info?: Record<string, unknown>;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  capacity?: number;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  tags?: string[];
+
+  /** Task types it takes (e.g. DELIST); none = any. */
+  @IsOptional() @IsArray() @ArrayMaxSize(200) @IsString({ each: true })
+  capabilities?: string[];
+
+  @IsOptional() @IsString() @MaxLength(100)
+  version?: string;
+}
+
+/** Apex `node_register`: node id (snake or camel case), capabilities, persona, version. */
+export class NodeRegisterMessage {
+  @ValidateIf((o: NodeRegisterMessage) => o.nodeId === undefined)
+  @IsString() @Length(1, 200)
+  node_id?: string;
+
+  @IsOptional() @IsString() @Length(1, 200)
+  nodeId?: string;
+
+  @IsOptional() @IsString() @MaxLength(200)
+  name?: string;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(200)
+  capabilities?: unknown[];
+
+  @IsOptional()
+  persona?: unknown;
+
+  @IsOptional() @IsString() @MaxLength(100)
+  version?: string;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  capacity?: number;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  tags?: string[];
+
+  @IsOptional() @IsPlainObject()
+  info?: Record<string, unknown>;
+}
+
+export class HeartbeatMessage {
+  @IsOptional() @IsString() @Length(1, 200)
+  device_id?: string;
+
+  @IsOptional() @IsString() @Length(1, 200)
+  node_id?: string;
+
+  @IsOptional() @IsString() @MaxLength(64)
+  timestamp?: string;
+
+  @IsOptional() @IsString() @MaxLength(64)
+  status?: string;
+
+  @IsOptional() @IsPlainObject()
+  resources?: Record<string, unknown>;
+
+  @IsOptional() @IsPlainObject()
+  stats?: Record<string, unknown>;
+}
+
+export class TaskProgressMessage {
+  @IsUUID('all', { message: 'task_id must be a task UUID' })
+  task_id: string;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100)
+  progress: number;
+
+  @IsOptional() @IsString() @MaxLength(2000)
+  message?: string;
+
+  @IsOptional() @IsInt() @Min(1)
+  attempt?: number;
+}
+
+export class TaskResultMessage {
+  @IsUUID('all', { message: 'task_id must be a task UUID' })
+  task_id: string;
+
+  /** Seed 004: `{success, processed_count, message, data, …}`; Apex: any output. */
+  @IsOptional()
+  result?: unknown;
+
+  @IsOptional() @IsBoolean()
+  success?: boolean;
+
+  @IsOptional() @IsIn(['success', 'completed', 'ok', 'failed', 'error'])
+  status?: string;
+
+  @IsOptional()
+  @ValidateIf((o: TaskResultMessage) => typeof o.error !== 'string')
+  @IsPlainObject({ message: 'error must be a string or an object' })
+  error?: string | Record<string, unknown>;
+
+  @IsOptional() @IsBoolean()
+  retryable?: boolean;
+
+  @IsOptional() @IsInt() @Min(1)
+  attempt?: number;
+}
+
+export class LogMessage {
+  @IsOptional() @IsUUID('all', { message: 'task_id must be a task UUID' })
+  task_id?: string;
+
+  @IsOptional() @IsIn(['debug', 'info', 'warn', 'error'])
+  level?: 'debug' | 'info' | 'warn' | 'error';
+
+  @IsString() @Length(1, 10_000)
+  message: string;
+
+  @IsOptional() @IsInt() @Min(1)
+  attempt?: number;
+
+  @IsOptional() @Type(() => Object)
+  data?: unknown;
+}
+
+/** Did the device report success? Any explicit failure signal wins. */
+export function reportedSuccess(m: TaskResultMessage): boolean {
+  if (m.success === false || m.status === 'failed' || m.status === 'error' || m.error !== undefined) return false;
+  const r = m.result as { success?: unknown; status?: unknown } | null | undefined;
+  if (r && typeof r === 'object' && (r.success === false || r.status === 'failed' || r.status === 'error')) return false;
+  return true;
+}

@@ -1,0 +1,26 @@
+import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import { priorityName, type TaskRow } from '../tasks/task.types.js';
+
+/** `new_task` (seed 004) or `task_assign` (Apex) for a task handed to a node. */
+export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): { event: string; data: Record<string, unknown> } {
+  const common = {
+    task_id: task.id,
+    task_type: task.type,
+    prompt: task.prompt,
+    priority: priorityName(task.priority),
+    tags: task.tags,
+    attempt: task.attempt,
+    created_at: task.created_at.toISOString(),
+    timeout: task.timeout_seconds,
+    metadata: task.metadata,
+    messages: task.messages,
+  };
+  if (vocabulary === 'node') {
+    return { event: 'task_assign', data: { type: 'task_assign', ...common, node_id: task.node_id, action: task.type, payload: task.data } };
+  }
+  return { event: 'new_task', data: { type: 'new_task', ...common, data: task.data } };
+}
+
+export function cancelMessage(task: TaskRow): Record<string, unknown> {
+  return { type: 'cancel_task', task_id: task.id, attempt: task.attempt, reason: task.cancel_reason };
+}

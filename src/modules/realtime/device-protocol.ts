@@ -1,0 +1,193 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { validationError } from '../../common/validation.js';
+import { AppConfig } from '../../config/app-config.js';
+import { NodesService } from '../nodes/nodes.service.js';
+import { TasksService } from '../tasks/tasks.service.js';
+import {
+  DeviceRegisterMessage,
+  HeartbeatMessage,
+  LogMessage,
+  NodeRegisterMessage,
+  reportedSuccess,
+  TaskProgressMessage,
+  TaskResultMessage,
+} from './device-messages.js';
+
+/** One connection of a device or node, whatever carries it (Socket.IO today, raw WebSocket later). */
+export interface DeviceSession {
+  readonly connectionId: string;
+  nodeId?: string;
+  vocabulary?: NodeVocabulary;
+}
+
+/** What to send back: an event to emit (if the protocol defines one) and the ack payload. */
+export interface ProtocolReply {
+  emit?: { event: string; data: unknown };
+  ack: unknown;
+  /** Set on registration: the connection this one replaced, to be told and closed. */
+  replacedConnectionId?: string | null;
+}
+
+export const INBOUND_EVENTS = ['device_register', 'node_register', 'heartbeat', 'task_progress', 'task_result', 'log'] as const;
+export type InboundEvent = (typeof INBOUND_EVENTS)[number];
+
+async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new AppError(ErrorCode.VALIDATION_ERROR, 'Payload must be a JSON object', { field: 'payload' });
+  }
+  const message = plainToInstance(cls, payload);
+  const errors = await validate(message, { whitelist: true, forbidNonWhitelisted: false });
+  if (errors.length) throw validationError(errors);
+  return message;
+}
+
+/**
+ * The device/node channel of seeds 004 and 001, independent of the transport: validates
+ * each inbound message, calls the services and says what to answer. Throws AppError for
+ * anything the client did wrong; nothing is changed in that case.
+ */
+@Injectable()
+export class DeviceProtocol {
+  private readonly logger = new Logger('DeviceProtocol');
+
+  constructor(
+    private readonly nodes: NodesService,
+    private readonly tasks: TasksService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async handle(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
+    switch (event) {
+      case 'device_register':
+        return this.registerDevice(session, await parse(DeviceRegisterMessage, payload));
+      case 'node_register':
+        return this.registerNode(session, await parse(NodeRegisterMessage, payload));
+      case 'heartbeat':
+        return this.heartbeat(session, await parse(HeartbeatMessage, payload ?? {}));
+      case 'task_progress':
+        return this.progress(session, await parse(TaskProgressMessage, payload));
+      case 'task_result':
+        return this.result(session, await parse(TaskResultMessage, payload));
+      case 'log':
+        return this.log(session, await parse(LogMessage, payload));
+    }
+  }
+
+  private async registerDevice(session: DeviceSession, m: DeviceRegisterMessage): Promise<ProtocolReply> {
+    return this.register(session, 'device', {
+      id: m.device_id,
+      name: m.device_name ?? null,
+      capacity: m.capacity ?? 1,
+      tags: m.tags ?? [],
+      capabilities: m.capabilities ?? [],
+      info: m.device_info ?? {},
+      version: m.version ?? (typeof m.device_info?.app_version === 'string' ? m.device_info.app_version : null),
+    });
+  }
+
+  private async registerNode(session: DeviceSession, m: NodeRegisterMessage): Promise<ProtocolReply> {
+    const capabilities = (m.capabilities ?? []).filter((c): c is string => typeof c === 'string');
+    return this.register(session, 'node', {
+      id: (m.node_id ?? m.nodeId) as string,
+      name: m.name ?? null,
+      capacity: m.capacity ?? 1,
+      tags: m.tags ?? [],
+      capabilities,
+      info: { ...(m.info ?? {}), ...(m.persona !== undefined ? { persona: m.persona } : {}), capabilities: m.capabilities ?? [] },
+      version: m.version ?? null,
+    });
+  }
+
+  private async register(
+    session: DeviceSession,
+    vocabulary: NodeVocabulary,
+    r: { id: string; name: string | null; capacity: number; tags: string[]; capabilities: string[]; info: Record<string, unknown>; version: string | null },
+  ): Promise<ProtocolReply> {
+    if (session.nodeId && session.nodeId !== r.id) {
+      throw new AppError(ErrorCode.CONFLICT, `This connection is already registered as ${session.nodeId}`, { field: vocabulary === 'node' ? 'node_id' : 'device_id' });
+    }
+    const { node, replacedSocketId } = await this.nodes.register({
+      ...r,
+      kind: vocabulary,
+      vocabulary,
+      socketId: session.connectionId,
+    });
+    session.nodeId = node.id;
+    session.vocabulary = vocabulary;
+    // Tasks it still holds (a reconnect within the grace): the client resumes or reports them.
+    const held = await this.tasks.heldBy(node.id);
+    const data = {
+      [vocabulary === 'node' ? 'node_id' : 'device_id']: node.id,
+      message: '注册成功',
+      server_time: new Date().toISOString(),
+      heartbeat_interval: this.config.NODE_HEARTBEAT_INTERVAL_MS,
+      capacity: node.capacity,
+      held_tasks: held.map((t) => ({ task_id: t.id, attempt: t.attempt, status: t.status })),
+    };
+    return { emit: { event: 'register_success', data }, ack: { success: true, ...data }, replacedConnectionId: replacedSocketId };
+  }
+
+  private requireNode(session: DeviceSession): string {
+    if (!session.nodeId) throw new AppError(ErrorCode.NOT_REGISTERED, 'Register first (device_register or node_register)');
+    return session.nodeId;
+  }
+
+  private heartbeat(session: DeviceSession, m: HeartbeatMessage): ProtocolReply {
+    const nodeId = this.requireNode(session);
+    const claimed = m.device_id ?? m.node_id;
+    if (claimed !== undefined && claimed !== nodeId) {
+      throw new AppError(ErrorCode.VALIDATION_ERROR, `This connection is registered as ${nodeId}`, { field: m.device_id !== undefined ? 'device_id' : 'node_id' });
+    }
+    this.nodes.heartbeat(nodeId);
+    const data = { server_time: new Date().toISOString() };
+    return { emit: { event: 'heartbeat_ack', data }, ack: data };
+  }
+
+  private async progress(session: DeviceSession, m: TaskProgressMessage): Promise<ProtocolReply> {
+    const nodeId = this.requireNode(session);
+    const task = await this.tasks.progress(m.task_id, { worker_id: nodeId, attempt: m.attempt, progress: m.progress, message: m.message });
+    return { ack: { success: true, task_id: task.id, status: task.status, progress: task.progress } };
+  }
+
+  private async result(session: DeviceSession, m: TaskResultMessage): Promise<ProtocolReply> {
+    const nodeId = this.requireNode(session);
+    const holder = { worker_id: nodeId, attempt: m.attempt };
+    const task = reportedSuccess(m)
+      ? await this.tasks.succeed(m.task_id, holder, m.result ?? null, durationOf(m.result))
+      : await this.tasks.failAttempt(
+          m.task_id,
+          holder,
+          { code: 'TASK_FAILED', message: errorMessage(m), result: m.result ?? null },
+          m.retryable ?? true,
+        );
+    return { ack: { success: true, task_id: task.id, status: task.status } };
+  }
+
+  private async log(session: DeviceSession, m: LogMessage): Promise<ProtocolReply> {
+    const nodeId = this.requireNode(session);
+    if (m.task_id) await this.tasks.appendHolderLog(m.task_id, nodeId, m.level ?? 'info', m.message, m.data);
+    else this.logger.log({ node_id: nodeId, level: m.level ?? 'info' }, m.message);
+    return { ack: { success: true } };
+  }
+}
+
+function durationOf(result: unknown): number | undefined {
+  const r = result as { execution_time?: unknown; duration?: unknown } | null;
+  if (r && typeof r === 'object') {
+    if (typeof r.duration === 'number') return r.duration;
+    if (typeof r.execution_time === 'number') return r.execution_time * 1000; // seed 004 reports seconds
+  }
+  return undefined;
+}
+
+function errorMessage(m: TaskResultMessage): string {
+  if (typeof m.error === 'string') return m.error;
+  if (m.error && typeof m.error.message === 'string') return m.error.message;
+  const r = m.result as { message?: unknown } | null;
+  if (r && typeof r === 'object' && typeof r.message === 'string') return r.message;
+  return 'The device reported a failure';
+}

@@ -1,0 +1,144 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  WebSocketGateway,
+  WebSocketServer,
+} from '@nestjs/websockets';
+import type { Server, Socket } from 'socket.io';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import { toAppError } from '../../common/exception.filter.js';
+import { AppConfig } from '../../config/app-config.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { bearerToken } from '../auth/auth.guard.js';
+import { NodesService } from '../nodes/nodes.service.js';
+import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent } from './device-protocol.js';
+import { assignmentMessage, cancelMessage } from './device-outbound.js';
+
+export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
+
+interface SocketState {
+  session: DeviceSession;
+  /** Messages of one socket are handled one after another, in arrival order. */
+  queue: Promise<unknown>;
+}
+
+type Ack = (response: unknown) => void;
+
+/**
+ * The device channel on the default namespace: seed 004 devices and Apex nodes. Transport
+ * only: authentication, rooms and delivery; what a message means is DeviceProtocol's.
+ */
+@WebSocketGateway({ cors: { origin: '*' }, maxHttpBufferSize: 1e6 })
+export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
+  @WebSocketServer() server: Server;
+  private readonly logger = new Logger('DeviceGateway');
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly protocol: DeviceProtocol,
+    private readonly keys: ApiKeysService,
+    private readonly nodes: NodesService,
+    private readonly events: EventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  afterInit(): void {
+    this.unsubscribe.push(
+      this.events.on('task.assigned', ({ task, vocabulary }) => {
+        const { event, data } = assignmentMessage(task, vocabulary);
+        this.server.to(nodeRoom(task.node_id as string)).emit(event, data);
+      }),
+      this.events.on('task.cancelled', ({ task, nodeId }) => {
+        this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
+      }),
+      this.events.on('node.disconnect', ({ nodeId, reason }) => {
+        this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
+        this.server.in(nodeRoom(nodeId)).disconnectSockets(true);
+      }),
+    );
+  }
+
+  handleConnection(socket: Socket): void {
+    const state: SocketState = { session: { connectionId: socket.id }, queue: this.authenticate(socket) };
+    (socket.data as { state?: SocketState }).state = state;
+    for (const event of INBOUND_EVENTS) {
+      socket.on(event, (payload: unknown, ack?: unknown) => this.enqueue(socket, state, event, payload, ack));
+    }
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if ((INBOUND_EVENTS as readonly string[]).includes(event)) return;
+      const ack = args.find((a): a is Ack => typeof a === 'function');
+      this.sendError(socket, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }), event, ack);
+    });
+  }
+
+  private async authenticate(socket: Socket): Promise<boolean> {
+    if (!this.config.AUTH_REQUIRED) return true;
+    const h = socket.handshake;
+    const auth = h.auth as { token?: unknown } | undefined;
+    const token =
+      (typeof auth?.token === 'string' ? auth.token : undefined) ??
+      bearerToken(h.headers.authorization) ??
+      (typeof h.query.token === 'string' ? h.query.token : undefined);
+    const principal = token ? await this.keys.verify(token) : undefined;
+    if (!principal || (principal.role !== 'worker' && principal.role !== 'admin')) {
+      const error = principal
+        ? new AppError(ErrorCode.FORBIDDEN, 'Devices need a worker key')
+        : new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)');
+      this.sendError(socket, error, 'connect');
+      socket.disconnect(true);
+      return false;
+    }
+    return true;
+  }
+
+  private enqueue(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, ack: unknown): void {
+    const reply = typeof ack === 'function' ? (ack as Ack) : undefined;
+    state.queue = state.queue.then(async (authenticated) => {
+      if (authenticated === false || !socket.connected) return false;
+      try {
+        const result = await this.protocol.handle(state.session, event, payload);
+        if (event === 'device_register' || event === 'node_register') {
+          await socket.join(nodeRoom(state.session.nodeId as string));
+          if (result.replacedConnectionId) this.closeReplaced(result.replacedConnectionId, state.session.nodeId as string);
+        }
+        if (result.emit) socket.emit(result.emit.event, result.emit.data);
+        reply?.(result.ack);
+      } catch (e) {
+        const error = toAppError(e);
+        if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'device message failed');
+        this.sendError(socket, error, event, reply);
+      }
+      return true;
+    });
+  }
+
+  /** The old socket of a re-registered node is told and closed, wherever it is connected. */
+  private closeReplaced(connectionId: string, nodeId: string): void {
+    const message = `Node ${nodeId} registered again from another connection`;
+    this.server.to(connectionId).emit('error', { code: 'REPLACED', error_code: 'REPLACED', message });
+    this.server.in(connectionId).disconnectSockets(true);
+  }
+
+  private sendError(socket: Socket, error: AppError, event: string, ack?: Ack): void {
+    const body = { code: error.code, error_code: error.code, message: error.message, event, ...(error.details ? { details: error.details } : {}) };
+    socket.emit('error', body);
+    ack?.({ success: false, error: body });
+  }
+
+  handleDisconnect(socket: Socket): void {
+    const state = (socket.data as { state?: SocketState }).state;
+    if (!state) return;
+    // After queued messages: a register in flight must land before we mark the node gone.
+    void state.queue.then(async () => {
+      const nodeId = state.session.nodeId;
+      if (nodeId) await this.nodes.disconnected(nodeId, socket.id).catch((e: unknown) => this.logger.error({ err: e }, 'disconnect bookkeeping failed'));
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.unsubscribe.forEach((u) => u());
+  }
+}

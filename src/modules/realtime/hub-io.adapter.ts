@@ -1,0 +1,44 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import type { Server, ServerOptions } from 'socket.io';
+
+/**
+ * Socket.IO with the Redis adapter when REDIS_URL is set: a room emit on one hub process
+ * reaches sockets held by another. Without Redis it is the plain in-process adapter.
+ */
+export class HubIoAdapter extends IoAdapter {
+  private readonly log = new Logger('HubIoAdapter');
+  private clients: Redis[] = [];
+  private adapter?: ReturnType<typeof createAdapter>;
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly redisUrl: string | undefined,
+  ) {
+    super(app);
+  }
+
+  async connect(): Promise<void> {
+    if (!this.redisUrl) return;
+    const pub = new Redis(this.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    this.clients = [pub, sub];
+    this.adapter = createAdapter(pub, sub);
+    this.log.log('Socket.IO rooms shared through Redis');
+  }
+
+  createIOServer(port: number, options?: ServerOptions): Server {
+    const server = super.createIOServer(port, options) as Server;
+    if (this.adapter) server.adapter(this.adapter);
+    return server;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
+    this.clients = [];
+  }
+}

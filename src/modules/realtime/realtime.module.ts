@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { NodesModule } from '../nodes/nodes.module.js';
+import { TasksModule } from '../tasks/tasks.module.js';
+import { DeviceGateway } from './device.gateway.js';
+import { DeviceProtocol } from './device-protocol.js';
+
+@Module({
+  imports: [AuthModule, TasksModule, NodesModule],
+  providers: [DeviceProtocol, DeviceGateway],
+})
+export class RealtimeModule {}
