@@ -30,28 +30,29 @@ export class NodesRepository {
   constructor(private readonly db: DataSource) {}
 
   /** Insert or take over the row for this id: a re-registration replaces the socket, never duplicates the node. */
-  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null; previousInstanceId: string | null }> {
-    const rows: (NodeRow & { prev_socket: string | null; prev_instance: string | null })[] = await this.db.query(
-      `WITH prev AS (SELECT socket_id, instance_id FROM nodes WHERE id = $1 FOR UPDATE),
-       up AS (
-         INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
-                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
-         ON CONFLICT (id) DO UPDATE SET
-           name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
-           capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
-           info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
-           socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
-           disconnected_at = NULL, updated_at = now()
-         RETURNING *
-       )
-       SELECT up.*, (SELECT count(*)::int FROM tasks WHERE node_id = up.id AND status IN ('dispatched', 'running')) AS running,
-              (SELECT socket_id FROM prev) AS prev_socket, (SELECT instance_id FROM prev) AS prev_instance
-       FROM up`,
-      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
-    );
-    const { prev_socket, prev_instance, ...node } = rows[0];
-    return { node: node as NodeRow, previousSocketId: prev_socket, previousInstanceId: prev_instance };
+  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null }> {
+    return this.db.transaction(async (m) => {
+      // Lock first so two registrations of one id are ordered and each sees the socket it replaces.
+      const prev: { socket_id: string | null }[] = await m.query(`SELECT socket_id FROM nodes WHERE id = $1 FOR UPDATE`, [r.id]);
+      const rows: NodeRow[] = await m.query(
+        `WITH up AS (
+           INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
+                              instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
+           VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
+           ON CONFLICT (id) DO UPDATE SET
+             name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
+             capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
+             info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
+             socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
+             disconnected_at = NULL, updated_at = now()
+           RETURNING *
+         )
+         SELECT up.*, (SELECT count(*)::int FROM tasks WHERE node_id = up.id AND status IN ('dispatched', 'running')) AS running
+         FROM up`,
+        [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
+      );
+      return { node: rows[0], previousSocketId: prev[0]?.socket_id ?? null };
+    });
   }
 
   /** Marks the node offline only if this socket still owns it (a replaced socket's disconnect changes nothing). */
