@@ -34,6 +34,7 @@ export class TestDevice {
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), timeoutMs);
+      timer.unref(); // a waiter that lost a race must not keep the test process alive
       this.waiters.push({
         event,
         match,

@@ -48,35 +48,41 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.runRound();
+      this.trigger();
     });
   }
 
-  /** Runs rounds until nothing more can be assigned. Resolves when done (tests await it). */
-  runRound(): Promise<void> {
+  /** A round that starts after this call, awaited (the seed 004 dispatch endpoint, tests). */
+  async runRound(): Promise<void> {
+    while (this.running) await this.running;
+    this.trigger();
+    await this.running;
+  }
+
+  /** Start a round now, or have the running one go again when it ends. */
+  private trigger(): void {
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
-      return this.running;
+      return;
     }
     this.running = this.loop()
       .catch((e: unknown) => this.logger.error({ err: e }, 'dispatch round failed'))
       .finally(() => {
         this.running = undefined;
-        if (this.again && !this.stopped) {
+        if (this.again) {
           this.again = false;
-          this.kick();
+          this.trigger();
         }
       });
-    return this.running;
   }
 
   private async loop(): Promise<void> {
     for (;;) {
-      this.again = false;
       const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor);
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
-      if (assigned.length < BATCH && !this.again) break;
+      if (assigned.length < BATCH) break;
     }
     const next = await this.repo.nextRunAt();
     if (next) this.armDelay(next.getTime());

@@ -1,0 +1,115 @@
+import { Body, Controller, Get, Param, Post, Query, UseFilters } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RawResponse } from '../../common/envelope.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { PACKAGE } from '../../common/package-info.js';
+import { AppConfig } from '../../config/app-config.js';
+import { Authenticated, Public } from '../../modules/auth/auth.decorators.js';
+import { Dispatcher } from '../../modules/dispatch/dispatcher.service.js';
+import { reportedStatus } from '../../modules/nodes/node.types.js';
+import { NodesService } from '../../modules/nodes/nodes.service.js';
+import { TasksService } from '../../modules/tasks/tasks.service.js';
+import { DispatchTaskDto, Seed004ListQuery, Seed004TaskIdParam } from './distributed.dto.js';
+import { Seed004ExceptionFilter } from './seed004-exception.filter.js';
+
+const seedTime = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** Seed 004 (distributed task system) HTTP surface: its paths and shapes over the same services. */
+@ApiTags('compat: distributed task system (seed 004)')
+@RawResponse()
+@UseFilters(Seed004ExceptionFilter)
+@Controller()
+export class DistributedController {
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly nodes: NodesService,
+    private readonly dispatcher: Dispatcher,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  @Public()
+  @ApiOperation({ summary: 'System status with connected devices and active tasks' })
+  async system(): Promise<Record<string, unknown>> {
+    const [connected, active] = await Promise.all([this.nodes.countConnected(), this.tasks.list({ status: 'active', limit: 1 })]);
+    return {
+      system: 'taskhub',
+      version: PACKAGE.version,
+      status: 'running',
+      port: this.config.PORT,
+      connected_devices: connected,
+      active_tasks: active.total,
+      timestamp: new Date().toISOString(),
+    };
+  }
+
+  @Get('api/devices')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Devices (seed 004 shape)' })
+  async devices(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
+    const { rows, total } = await this.nodes.list({ limit: q.limit ?? 100, offset: 0 });
+    return {
+      success: true,
+      devices: rows.map((n) => ({
+        device_id: n.id,
+        device_name: n.name,
+        status: reportedStatus(n),
+        last_heartbeat: seedTime(n.last_heartbeat_at),
+        task_count: n.running,
+        connection_info: { sid: n.socket_id, registered_at: seedTime(n.registered_at) },
+      })),
+      total,
+    };
+  }
+
+  @Get('api/tasks')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Tasks (seed 004 shape), newest first' })
+  async list(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
+    const { rows, total } = await this.tasks.list({ status: q.status, limit: q.limit ?? 100 });
+    return {
+      success: true,
+      tasks: rows.map((t) => ({
+        task_id: t.id,
+        task_type: t.type,
+        status: t.status,
+        device_id: t.node_id,
+        created_at: seedTime(t.created_at),
+        data: t.data,
+      })),
+      total,
+    };
+  }
+
+  @Post('api/dispatch-task')
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Create a task and dispatch it now; answers with the chosen device (null while queued)' })
+  async dispatch(@Body() dto: DispatchTaskDto): Promise<Record<string, unknown>> {
+    if (dto.device_id) await this.nodes.get(dto.device_id).catch(() => {
+      throw new AppError(ErrorCode.NOT_FOUND, `Device not found: ${dto.device_id}`, { field: 'device_id' });
+    });
+    const { row } = await this.tasks.submit({ type: dto.task_type, data: dto.data ?? {}, target_node_id: dto.device_id });
+    await this.dispatcher.runRound();
+    const task = await this.tasks.get(row.id);
+    const device = task.node_id ? await this.nodes.get(task.node_id).catch(() => undefined) : undefined;
+    return {
+      success: true,
+      task_id: task.id,
+      device_id: task.node_id,
+      device_name: device?.name ?? null,
+      status: task.status,
+      message: task.node_id ? '任务分发成功' : '任务已排队，等待可用设备',
+    };
+  }
+
+  @Get('api/task/:id/status')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Task status (seed 004 shape)' })
+  async status(@Param() { id }: Seed004TaskIdParam): Promise<Record<string, unknown>> {
+    const t = await this.tasks.get(id);
+    return {
+      success: true,
+      task: { task_id: t.id, status: t.status, progress: t.progress, result: t.result, device_id: t.node_id, updated_at: seedTime(t.updated_at) },
+    };
+  }
+}
