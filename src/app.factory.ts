@@ -26,7 +26,6 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');
-  app.enableShutdownHooks();
   const io = new HubIoAdapter(app, config.REDIS_URL);
   await io.connect();
   app.useWebSocketAdapter(io);

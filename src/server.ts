@@ -17,5 +17,28 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const app = await createApp(config);
   await app.listen(config.PORT, config.HOST);
   const url = await app.getUrl();
-  new Logger('taskhub').log(`listening on ${url} (API docs at ${url}/docs)`);
+  const logger = new Logger('taskhub');
+  logger.log(`listening on ${url} (API docs at ${url}/docs)`);
+
+  // Graceful stop: close the HTTP server and sockets, stop timers, close the database, exit 0.
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal}: shutting down`);
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 15 s; exiting');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
 }

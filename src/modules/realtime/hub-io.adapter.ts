@@ -37,7 +37,8 @@ export class HubIoAdapter extends IoAdapter {
     return server;
   }
 
-  async close(): Promise<void> {
+  async close(server: Server): Promise<void> {
+    await super.close(server);
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
     this.clients = [];
   }
