@@ -56,7 +56,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
         this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
-        this.server.in(nodeRoom(nodeId)).disconnectSockets(true);
+        this.server.in(nodeRoom(nodeId)).disconnectSockets();
       }),
     );
   }
@@ -88,7 +88,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         ? new AppError(ErrorCode.FORBIDDEN, 'Devices need a worker key')
         : new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)');
       this.sendError(socket, error, 'connect');
-      socket.disconnect(true);
+      socket.disconnect(); // not (true): the error packet must go out first
       return false;
     }
     return true;
@@ -119,7 +119,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   private closeReplaced(connectionId: string, nodeId: string): void {
     const message = `Node ${nodeId} registered again from another connection`;
     this.server.to(connectionId).emit('error', { code: 'REPLACED', error_code: 'REPLACED', message });
-    this.server.in(connectionId).disconnectSockets(true);
+    this.server.in(connectionId).disconnectSockets();
   }
 
   private sendError(socket: Socket, error: AppError, event: string, ack?: Ack): void {
