@@ -1,0 +1,53 @@
+import { EventEmitter } from 'node:events';
+import { makeWorkerUtils, run, type Runner, type Task } from 'graphile-worker';
+
+/** graphile-worker 0.17.3 on its own database: the anchor of BENCHMARKS.md. */
+export async function graphileDrain(connectionString: string, jobs: number, concurrency: number): Promise<{ seconds: number; perSecond: number }> {
+  const utils = await makeWorkerUtils({ connectionString });
+  await utils.migrate();
+  await utils.withPgClient((c) => c.query(`SELECT graphile_worker.add_job('noop', '{}'::json) FROM generate_series(1, $1)`, [jobs]));
+  await utils.release();
+  const events = new EventEmitter();
+  let done = 0;
+  let started = 0;
+  let finishedAt = 0;
+  const allDone = new Promise<void>((resolve) =>
+    events.on('job:success', () => {
+      if (++done === 1) started ||= performance.now();
+      if (done === jobs) {
+        finishedAt = performance.now();
+        resolve();
+      }
+    }),
+  );
+  events.on('job:start', () => {
+    started ||= performance.now();
+  });
+  const noop: Task = async () => undefined;
+  const runner = await run({ connectionString, concurrency, noHandleSignals: true, pollInterval: 2000, taskList: { noop }, events });
+  await allDone;
+  await runner.stop();
+  const seconds = (finishedAt - started) / 1000;
+  return { seconds, perSecond: jobs / seconds };
+}
+
+/** Sequential pickup latency: addJob → the task function starts. */
+export async function graphilePickup(connectionString: string, samples: number): Promise<number[]> {
+  const utils = await makeWorkerUtils({ connectionString });
+  await utils.migrate();
+  let arrived: ((at: number) => void) | undefined;
+  const pickup: Task = async () => {
+    arrived?.(performance.now());
+  };
+  const runner: Runner = await run({ connectionString, concurrency: 1, noHandleSignals: true, pollInterval: 2000, taskList: { pickup } });
+  const latencies: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const got = new Promise<number>((r) => (arrived = r));
+    const t0 = performance.now();
+    await utils.addJob('pickup', { i });
+    latencies.push((await got) - t0);
+  }
+  await runner.stop();
+  await utils.release();
+  return latencies;
+}
