@@ -20,19 +20,14 @@ export class DispatchRepository {
 
   async assignBatch(maxTasks: number, strategy: Strategy, cursor: number): Promise<{ assigned: Assigned[]; cursor: number }> {
     return this.db.transaction(async (m) => {
+      // Nodes with their live load in one query; FOR UPDATE OF n locks only the node rows.
       const nodes: (NodeSlot & { vocabulary: NodeVocabulary })[] = await m.query(
-        `SELECT id, capacity, tags, capabilities, vocabulary, 0 AS running FROM nodes
-         WHERE status = 'online' AND NOT draining ORDER BY id FOR UPDATE SKIP LOCKED`,
+        `SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
+                (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN ('dispatched', 'running')) AS running
+         FROM nodes n
+         WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id FOR UPDATE OF n SKIP LOCKED`,
       );
-      if (nodes.length === 0) return { assigned: [], cursor };
-      const ids = nodes.map((n) => n.id);
-      const loads: { node_id: string; running: number }[] = await m.query(
-        `SELECT node_id, count(*)::int AS running FROM tasks
-         WHERE status IN ('dispatched', 'running') AND node_id = ANY($1::text[]) GROUP BY node_id`,
-        [ids],
-      );
-      const running = new Map(loads.map((l) => [l.node_id, l.running]));
-      const open = nodes.map((n) => ({ ...n, running: running.get(n.id) ?? 0 })).filter((n) => n.running < n.capacity);
+      const open = nodes.filter((n) => n.running < n.capacity);
       const slots = open.reduce((sum, n) => sum + n.capacity - n.running, 0);
       if (slots === 0) return { assigned: [], cursor };
       // Look a little past the free slots so a few ineligible tasks at the head do not stall the rest.

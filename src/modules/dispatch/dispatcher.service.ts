@@ -37,9 +37,9 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       }),
       this.events.on('node.capacity', () => this.kick()),
     );
-    this.safetyTimer = setInterval(() => this.kick(), this.config.DISPATCH_SAFETY_TICK_MS);
+    this.safetyTimer = setInterval(() => this.safetyTick(), this.config.DISPATCH_SAFETY_TICK_MS);
     this.safetyTimer.unref();
-    this.kick();
+    this.safetyTick();
   }
 
   /** Ask for a dispatch round soon; many kicks in one tick make one round. */
@@ -84,8 +84,18 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       for (const a of assigned) this.events.publish('task.assigned', a);
       if (assigned.length < BATCH) break;
     }
-    const next = await this.repo.nextRunAt();
-    if (next) this.armDelay(next.getTime());
+  }
+
+  /**
+   * The slow net under the events: a round, and the timer for the next delayed task
+   * (tasks re-queued with a backoff by this process arm it through their event already).
+   */
+  private safetyTick(): void {
+    this.kick();
+    this.repo.nextRunAt().then(
+      (next) => next && this.armDelay(next.getTime()),
+      (e: unknown) => this.logger.error({ err: e }, 'next run_at lookup failed'),
+    );
   }
 
   /** One timer for the earliest delayed task we know of. */

@@ -66,6 +66,15 @@ export class NodesRepository {
     return rows.length > 0;
   }
 
+  /** Every node still marked online: none of them can be connected to a process that just started alone. */
+  async markAllOffline(): Promise<number> {
+    const rows: { id: string }[] = await this.db.query(
+      `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now() WHERE status = 'online' RETURNING id)
+       SELECT id FROM u`,
+    );
+    return rows.length;
+  }
+
   /** One statement for every heartbeat since the last flush. */
   async touchHeartbeats(ids: string[]): Promise<void> {
     if (ids.length === 0) return;

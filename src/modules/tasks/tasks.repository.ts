@@ -20,6 +20,14 @@ export interface HolderGuard {
   belowRetryLimit?: boolean;
 }
 
+export interface CompletionItem {
+  id: string;
+  holder: string | null;
+  attempt: number | null;
+  result: unknown;
+  duration: number | null;
+}
+
 export interface TaskListFilter {
   states?: TaskState[];
   priorities?: number[];
@@ -183,6 +191,33 @@ export class TasksRepository {
       params,
     );
     return rows[0];
+  }
+
+  /**
+   * Completes many held tasks in one statement, each under its own guard (attempt and holder
+   * when given). Returns the rows it completed; an item missing from the answer lost its
+   * compare-and-set and is explained by the caller.
+   */
+  async completeMany(items: CompletionItem[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH input AS (
+         SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, holder text, attempt int, result jsonb, duration float8)
+       ), u AS (
+         UPDATE tasks t SET status = 'completed', result = x.result, error = NULL, progress = 100, completed_at = now(),
+           started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL, updated_at = now()
+         FROM input x
+         WHERE t.id = x.id AND t.status IN ('dispatched', 'running')
+           AND (x.attempt IS NULL OR t.attempt = x.attempt)
+           AND (x.holder IS NULL OR t.worker_id = x.holder OR t.node_id = x.holder)
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT u.id, 'completed', 'info', 'Task completed', u.attempt, jsonb_build_object('duration', x.duration)
+         FROM u JOIN input x ON x.id = u.id
+       )
+       SELECT * FROM u`,
+      [JSON.stringify(items)],
+    );
   }
 
   /** SET fragment: on failure, back to pending after the backoff while retries remain, else `finalState`. */

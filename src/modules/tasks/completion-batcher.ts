@@ -1,0 +1,50 @@
+import type { TaskRow } from './task.types.js';
+import type { CompletionItem, TasksRepository } from './tasks.repository.js';
+
+interface Waiting {
+  item: CompletionItem;
+  resolve: (row: TaskRow | undefined) => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_PER_STATEMENT = 500;
+
+/**
+ * Group commit for results: completions reported in the same tick of the event loop are
+ * written by one statement, each still guarded by its own compare-and-set. Every caller
+ * learns whether its own item won (the row) or not (undefined) once the statement commits.
+ */
+export class CompletionBatcher {
+  private queue: Waiting[] = [];
+  private scheduled = false;
+
+  constructor(private readonly repo: TasksRepository) {}
+
+  complete(item: CompletionItem): Promise<TaskRow | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_PER_STATEMENT);
+      this.repo.completeMany(batch.map((w) => w.item)).then(
+        (rows) => {
+          const byId = new Map(rows.map((r) => [r.id, r]));
+          for (const w of batch) {
+            const row = byId.get(w.item.id);
+            byId.delete(w.item.id); // a duplicate id in the same batch won only once
+            w.resolve(row);
+          }
+        },
+        (e: unknown) => batch.forEach((w) => w.reject(e)),
+      );
+    }
+  }
+}
