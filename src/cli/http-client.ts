@@ -61,7 +61,7 @@ export class HubClient {
       throw new HubError('NETWORK_ERROR', `cannot reach ${this.baseUrl}: ${describe(e)}`);
     }
     const text = await res.text();
-    let body: Envelope<T> | null = null;
+    let body: Envelope<T> | null;
     try {
       body = text ? (JSON.parse(text) as Envelope<T>) : null;
     } catch {

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { intArg } from '../client-options.js';
+import { action, type CliContext, type CliEnv } from '../context.js';
+
+interface ServerOptions {
+  port?: number;
+  host?: string;
+  corsOrigin?: string;
+  auth: boolean;
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+/** The environment the hub starts with: a copy of ours, with the flags on top. */
+export function serverEnv(env: CliEnv, opts: ServerOptions): CliEnv {
+  const out: CliEnv = { ...env };
+  if (opts.port !== undefined) out.PORT = String(opts.port);
+  if (opts.host !== undefined) out.HOST = opts.host;
+  if (opts.corsOrigin !== undefined) out.CORS_ORIGIN = opts.corsOrigin;
+  if (!opts.auth) out.AUTH_REQUIRED = 'false';
+  if (opts.dataDir !== undefined) out.DATA_DIR = opts.dataDir;
+  if (opts.databaseUrl !== undefined) out.DATABASE_URL = opts.databaseUrl;
+  return out;
+}
+
+export function registerServer(program: Command, ctx: CliContext): void {
+  program
+    .command('server')
+    .description('start the hub (flags override the environment; see README for every variable)')
+    .option('--port <n>', 'listen port (PORT)', intArg(0, 65535))
+    .option('--host <host>', 'listen address (HOST)')
+    .option('--cors-origin <origin>', 'allowed origins, comma list or * (CORS_ORIGIN)')
+    .option('--no-auth', 'accept requests without an API key (AUTH_REQUIRED=false)')
+    .option('--data-dir <dir>', 'embedded database and admin.key directory (DATA_DIR)')
+    .option('--database-url <url>', 'postgres://… of a real server (DATABASE_URL)')
+    .action(
+      action(ctx, async (opts: ServerOptions) => {
+        const start = ctx.deps.startServer ?? (await import('../../server.js')).startServer;
+        await start(serverEnv(ctx.env, opts));
+      }),
+    );
+}

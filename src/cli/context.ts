@@ -1,0 +1,64 @@
+import { HubError } from './http-client.js';
+
+/** Where the CLI writes: one call per block of text, without a trailing newline. */
+export interface CliIo {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+export type CliEnv = Record<string, string | undefined>;
+
+/** Injected for tests; real defaults otherwise. */
+export interface CliDeps {
+  /** Starts the hub (default: `startServer` from src/server.ts, imported on demand). */
+  startServer?: (env: CliEnv) => Promise<void>;
+  /** Directory relative paths (./data/admin.key) are resolved against (default: process.cwd()). */
+  cwd?: string;
+}
+
+export interface CliContext {
+  io: CliIo;
+  env: CliEnv;
+  deps: CliDeps;
+}
+
+/** Thrown by a command to end the run with this exit code (caught by runCli). */
+export class CliExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+/** `error CODE: message`, plus the offending field when the hub names one. */
+export function formatError(e: HubError): string {
+  const lines = [`error ${e.code}: ${e.message}`];
+  const field = e.details?.field;
+  if (typeof field === 'string') {
+    const why = e.details?.message;
+    lines.push(`  field ${field}${typeof why === 'string' ? `: ${why}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Wraps a command's logic: a HubError is printed to stderr and ends the run with 1;
+ * a non-zero return value ends the run with that code.
+ */
+export function action<A extends unknown[]>(
+  ctx: CliContext,
+  fn: (...args: A) => Promise<number | void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    let code: number | void;
+    try {
+      code = await fn(...args);
+    } catch (e) {
+      if (e instanceof HubError) {
+        ctx.io.err(formatError(e));
+        throw new CliExit(1);
+      }
+      throw e;
+    }
+    if (code) throw new CliExit(code);
+  };
+}
