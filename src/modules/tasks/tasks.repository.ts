@@ -220,11 +220,14 @@ export class TasksRepository {
     );
   }
 
-  /** SET fragment: on failure, back to pending after the backoff while retries remain, else `finalState`. */
-  retryOrFinishSql(finalState: 'failed' | 'timed_out'): string {
+  /**
+   * SET fragment: on failure, back to pending while retries remain (after the backoff unless
+   * `immediately`), else `finalState`.
+   */
+  retryOrFinishSql(finalState: 'failed' | 'timed_out', immediately = false): string {
     const retry = `t.retry_count < t.max_retries`;
     return `status = CASE WHEN ${retry} THEN 'pending' ELSE '${finalState}' END,
-      run_at = CASE WHEN ${retry} THEN now() + ${this.backoff} ELSE t.run_at END,
+      run_at = CASE WHEN ${retry} THEN now() ${immediately ? '' : `+ ${this.backoff}`} ELSE t.run_at END,
       completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
       retry_count = CASE WHEN ${retry} THEN t.retry_count + 1 ELSE t.retry_count END,
       last_retry_at = CASE WHEN ${retry} THEN now() ELSE t.last_retry_at END,
@@ -306,7 +309,8 @@ export class TasksRepository {
 
   /**
    * Held tasks of nodes that are gone: offline past the reconnect grace, or silent past the
-   * heartbeat limit. Retry policy applies (pending with backoff, or failed when out of retries).
+   * heartbeat limit. The retry policy counts the attempt (pending, or failed when out of
+   * retries) but there is no backoff: losing a node says nothing about the task itself.
    */
   async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
     return this.releaseWhere(
@@ -330,7 +334,7 @@ export class TasksRepository {
          WHERE t.status IN ('dispatched', 'running') AND ${condition}
          FOR UPDATE SKIP LOCKED
        ), u AS (
-         UPDATE tasks t SET ${this.retryOrFinishSql('failed')},
+         UPDATE tasks t SET ${this.retryOrFinishSql('failed', true)},
            error = jsonb_build_object('code', 'NODE_LOST', 'message', $${n + 1}::text, 'node_id', t.node_id, 'attempt', t.attempt),
            updated_at = now()
          FROM lost WHERE t.id = lost.id
