@@ -14,6 +14,8 @@ export interface CliDeps {
   startServer?: (env: CliEnv) => Promise<void>;
   /** Directory relative paths (./data/admin.key) are resolved against (default: process.cwd()). */
   cwd?: string;
+  /** Ends long-running commands (`device`); default: SIGINT or SIGTERM. */
+  stop?: AbortSignal;
 }
 
 export interface CliContext {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { PACKAGE } from '../common/package-info.js';
+import { registerDevice } from './commands/device.js';
 import { registerServer } from './commands/server.js';
 import { registerTasks } from './commands/tasks.js';
 import { CliExit, type CliContext, type CliDeps, type CliEnv, type CliIo } from './context.js';
@@ -10,7 +11,7 @@ export type { CliDeps, CliEnv, CliIo } from './context.js';
  * Command groups, one file each under commands/. A new group (devices, services, routes…)
  * is a `registerX(program, ctx)` function added here.
  */
-const GROUPS: ((program: Command, ctx: CliContext) => void)[] = [registerServer, registerTasks];
+const GROUPS: ((program: Command, ctx: CliContext) => void)[] = [registerServer, registerTasks, registerDevice];
 
 const chomp = (s: string): string => s.replace(/\n$/, '');
 
