@@ -16,7 +16,7 @@ export interface HealthReport {
   uptime: string;
   uptime_seconds: number;
   components: { database: ComponentHealth };
-  metrics: { memory_usage: string; cpu_usage: number; queue_size: number };
+  metrics: { memory_usage: string; rss_bytes: number; heap_used_bytes: number; cpu_usage: number; queue_size: number };
 }
 
 function humanUptime(seconds: number): string {
@@ -53,6 +53,7 @@ export class HealthService {
       };
     }
     const uptime = process.uptime();
+    const memory = process.memoryUsage();
     return {
       status: database.healthy ? 'healthy' : 'unhealthy',
       timestamp: new Date().toISOString(),
@@ -61,7 +62,9 @@ export class HealthService {
       uptime_seconds: Math.round(uptime),
       components: { database },
       metrics: {
-        memory_usage: `${Math.round(process.memoryUsage().rss / 1024 / 1024)}MB`,
+        memory_usage: `${Math.round(memory.rss / 1024 / 1024)}MB`,
+        rss_bytes: memory.rss,
+        heap_used_bytes: memory.heapUsed,
         cpu_usage: this.cpuPercent(),
         queue_size: queueSize,
       },
