@@ -19,6 +19,12 @@ export class DispatchRepository {
   constructor(private readonly db: DataSource) {}
 
   async assignBatch(maxTasks: number, strategy: Strategy, cursor: number): Promise<{ assigned: Assigned[]; cursor: number }> {
+    // Most rounds (a node registered, a slot freed) find nothing to do: answer those from the
+    // ready index alone, without a transaction or touching every node row.
+    const [{ ready }]: { ready: boolean }[] = await this.db.query(
+      `SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND run_at <= now()) AS ready`,
+    );
+    if (!ready) return { assigned: [], cursor };
     return this.db.transaction(async (m) => {
       // Nodes with their live load in one query; FOR UPDATE OF n locks only the node rows.
       const nodes: (NodeSlot & { vocabulary: NodeVocabulary })[] = await m.query(

@@ -47,3 +47,10 @@ export function reportedStatus(n: Pick<NodeRow, 'status' | 'draining' | 'running
   if (n.draining) return 'draining';
   return n.running >= n.capacity ? 'busy' : 'online';
 }
+
+/** A task a node holds, as told to it when it registers (again). */
+export interface HeldTask {
+  task_id: string;
+  attempt: number;
+  status: string;
+}

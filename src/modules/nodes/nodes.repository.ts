@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import type { HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 
 /** Nodes with their live load (held tasks), computed from tasks so it can never drift. */
 const SELECT_NODES = `
@@ -29,30 +29,36 @@ export interface NodeListFilter {
 export class NodesRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** Insert or take over the row for this id: a re-registration replaces the socket, never duplicates the node. */
-  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null }> {
-    return this.db.transaction(async (m) => {
-      // Lock first so two registrations of one id are ordered and each sees the socket it replaces.
-      const prev: { socket_id: string | null }[] = await m.query(`SELECT socket_id FROM nodes WHERE id = $1 FOR UPDATE`, [r.id]);
-      const rows: NodeRow[] = await m.query(
-        `WITH up AS (
-           INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
-                              instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
-           VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
-           ON CONFLICT (id) DO UPDATE SET
-             name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
-             capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
-             info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
-             socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
-             disconnected_at = NULL, updated_at = now()
-           RETURNING *
-         )
-         SELECT up.*, (SELECT count(*)::int FROM tasks WHERE node_id = up.id AND status IN ('dispatched', 'running')) AS running
-         FROM up`,
-        [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
-      );
-      return { node: rows[0], previousSocketId: prev[0]?.socket_id ?? null };
-    });
+  /**
+   * Insert or take over the row for this id in one statement: a re-registration replaces
+   * the socket, never duplicates the node. Also answers the socket it replaced and the tasks
+   * the node still holds (a reconnect within the grace keeps them).
+   */
+  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null; held: HeldTask[] }> {
+    const rows: (NodeRow & { prev_socket: string | null; held: HeldTask[] })[] = await this.db.query(
+      // prev reads the row as it was before this statement (one snapshot for the whole WITH).
+      `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
+       up AS (
+         INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
+                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
+         ON CONFLICT (id) DO UPDATE SET
+           name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
+           capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
+           info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
+           socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
+           disconnected_at = NULL, updated_at = now()
+         RETURNING *
+       ), held AS (
+         SELECT id, attempt, status FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at
+       )
+       SELECT up.*, (SELECT count(*)::int FROM held) AS running, (SELECT socket_id FROM prev) AS prev_socket,
+              COALESCE((SELECT json_agg(json_build_object('task_id', id, 'attempt', attempt, 'status', status)) FROM held), '[]'::json) AS held
+       FROM up`,
+      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
+    );
+    const { prev_socket, held, ...node } = rows[0];
+    return { node: node as NodeRow, previousSocketId: prev_socket, held };
   }
 
   /** Marks the node offline only if this socket still owns it (a replaced socket's disconnect changes nothing). */

@@ -3,7 +3,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { AppConfig } from '../../config/app-config.js';
 import { AppError } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
-import type { NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import type { HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 import { NodesRepository } from './nodes.repository.js';
 
 /** This process, as recorded on the nodes whose sockets it holds. */
@@ -34,12 +34,12 @@ export class NodesService implements OnApplicationBootstrap, OnApplicationShutdo
     if (n) this.logger.warn(`${n} node(s) left online by a previous run marked offline`);
   }
 
-  async register(r: Omit<NodeRegistration, 'instanceId'>): Promise<{ node: NodeRow; replacedSocketId: string | null }> {
-    const { node, previousSocketId } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
+  async register(r: Omit<NodeRegistration, 'instanceId'>): Promise<{ node: NodeRow; replacedSocketId: string | null; held: HeldTask[] }> {
+    const { node, previousSocketId, held } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
     const replaced = previousSocketId && previousSocketId !== r.socketId ? previousSocketId : null;
     this.events.publish('node.online', { nodeId: node.id });
     this.events.publish('node.capacity', { nodeId: node.id });
-    return { node, replacedSocketId: replaced };
+    return { node, replacedSocketId: replaced, held };
   }
 
   /** The socket went away. Its tasks stay with it for the reconnect grace (see NodeLiveness). */

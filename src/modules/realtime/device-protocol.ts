@@ -110,7 +110,7 @@ export class DeviceProtocol {
     if (session.nodeId && session.nodeId !== r.id) {
       throw new AppError(ErrorCode.CONFLICT, `This connection is already registered as ${session.nodeId}`, { field: vocabulary === 'node' ? 'node_id' : 'device_id' });
     }
-    const { node, replacedSocketId } = await this.nodes.register({
+    const { node, replacedSocketId, held } = await this.nodes.register({
       ...r,
       kind: vocabulary,
       vocabulary,
@@ -118,15 +118,14 @@ export class DeviceProtocol {
     });
     session.nodeId = node.id;
     session.vocabulary = vocabulary;
-    // Tasks it still holds (a reconnect within the grace): the client resumes or reports them.
-    const held = await this.tasks.heldBy(node.id);
+    // held: tasks it still holds (a reconnect within the grace); the client resumes or reports them.
     const data = {
       [vocabulary === 'node' ? 'node_id' : 'device_id']: node.id,
       message: '注册成功',
       server_time: new Date().toISOString(),
       heartbeat_interval: this.config.NODE_HEARTBEAT_INTERVAL_MS,
       capacity: node.capacity,
-      held_tasks: held.map((t) => ({ task_id: t.id, attempt: t.attempt, status: t.status })),
+      held_tasks: held,
     };
     return { emit: { event: 'register_success', data }, ack: { success: true, ...data }, replacedConnectionId: replacedSocketId };
   }
