@@ -85,7 +85,7 @@ export class TasksRepository {
          SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                 target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
          FROM input
-         ON CONFLICT (idempotency_key) DO NOTHING
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
          INSERT INTO task_events (task_id, type, message, attempt)

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
@@ -87,7 +86,8 @@ export class TasksService {
         results[index] = { index, success: false, error: AppError.validation(`tasks[${index}]`, 'must be an object') };
         return;
       }
-      const dto = plainToInstance(CreateTaskDto, item);
+      // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
+      const dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
       const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
       if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
       else valid.push({ index, task: this.newTask(dto) });
