@@ -77,6 +77,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(100)
   DISPATCH_SAFETY_TICK_MS = 5000;
 
+  /** LISTEN/NOTIFY wake-ups between hub processes (real PostgreSQL only). */
+  @Transform(toBool) @IsBoolean()
+  DISPATCH_NOTIFY = true;
+
   /** Devices are told to heartbeat this often; NODE_HEARTBEAT_MISSES silent intervals → offline. */
   @Transform(toInt) @IsInt() @Min(100)
   NODE_HEARTBEAT_INTERVAL_MS = 10_000;

@@ -26,7 +26,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const dbUrl = process.env.TASKHUB_TEST_DB;
   if (!dbUrl) throw new Error('TASKHUB_TEST_DB is not set: run the tests through jest (global setup)');
   // PGlite takes one connection at a time (see AppConfig.DATABASE_POOL_SIZE).
-  const pool = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1' } : {};
+  const pool = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1', DISPATCH_NOTIFY: 'false' } : {};
   const config = loadConfig({ ...pool, DATABASE_URL: dbUrl, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0', HOST: '127.0.0.1', ...env });
   const app = await createApp(config);
   await app.init();

@@ -4,10 +4,11 @@ import { TasksModule } from '../tasks/tasks.module.js';
 import { DispatchRepository } from './dispatch.repository.js';
 import { Dispatcher } from './dispatcher.service.js';
 import { NodeLiveness } from './node-liveness.service.js';
+import { WakeupChannel } from './wakeup-channel.service.js';
 
 @Module({
   imports: [TasksModule, NodesModule],
-  providers: [DispatchRepository, Dispatcher, NodeLiveness],
+  providers: [DispatchRepository, Dispatcher, NodeLiveness, WakeupChannel],
   exports: [Dispatcher, NodeLiveness],
 })
 export class DispatchModule {}

@@ -1,0 +1,39 @@
+import pg from 'pg';
+import { WAKEUP_CHANNEL } from '../../src/modules/dispatch/wakeup-channel.service.js';
+import { TestDevice } from '../support/device.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+// LISTEN/NOTIFY needs a real PostgreSQL (the in-process PGlite serves one connection at a time).
+const skipReason = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? 'needs TEST_DATABASE_URL (a real PostgreSQL)' : null;
+if (skipReason) process.stdout.write(`\n[wakeup] skipped: ${skipReason}\n`);
+
+(skipReason ? describe.skip : describe)('dispatcher wake-ups over LISTEN/NOTIFY', () => {
+  let t: TestApp;
+  let notifier: pg.Client;
+
+  beforeAll(async () => {
+    // Safety tick far away: only the notification can wake the dispatcher in this test.
+    t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '600000' });
+    notifier = new pg.Client({ connectionString: process.env.TASKHUB_TEST_DB });
+    await notifier.connect();
+  });
+  afterAll(async () => {
+    await notifier.end();
+    await t.close();
+  });
+
+  it('a NOTIFY from another process wakes this dispatcher', async () => {
+    const d = new TestDevice(t.url, t.keys.worker);
+    try {
+      await d.register('woken');
+      // A task made ready behind this process's back (as another hub would).
+      const [{ id }] = (await notifier.query(`INSERT INTO tasks (prompt) VALUES ('from elsewhere') RETURNING id`)).rows as { id: string }[];
+      await new Promise((r) => setTimeout(r, 300));
+      expect(d.received.some((r) => r.event === 'new_task')).toBe(false);
+      await notifier.query(`SELECT pg_notify($1, 'another-hub')`, [WAKEUP_CHANNEL]);
+      expect((await d.next('new_task', () => true, 3000)).task_id).toBe(id);
+    } finally {
+      d.close();
+    }
+  });
+});
