@@ -7,6 +7,7 @@ import { EnvelopeInterceptor } from './common/envelope.js';
 import { GlobalExceptionFilter } from './common/exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import { EventsModule } from './common/events/events.module.js';
+import { CodexCompatModule } from './compat/codex/codex.module.js';
 import { DistributedCompatModule } from './compat/distributed/distributed.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
@@ -31,6 +32,7 @@ export class AppModule {
         RealtimeModule,
         MetricsModule,
         DistributedCompatModule,
+        CodexCompatModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
