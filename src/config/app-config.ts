@@ -96,6 +96,17 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(50)
   NODE_LIVENESS_TICK_MS = 1000;
 
+  /** Period of `metrics_update` to clients that asked for it. */
+  @Transform(toInt) @IsInt() @Min(100)
+  METRICS_UPDATE_INTERVAL_MS = 5000;
+
+  /** Raw WebSocket /ws: ping every interval (dead peers are dropped), and at most this many connections. */
+  @Transform(toInt) @IsInt() @Min(100)
+  WS_HEARTBEAT_INTERVAL_MS = 30_000;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  WS_MAX_CONNECTIONS = 1000;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;

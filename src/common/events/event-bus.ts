@@ -12,8 +12,15 @@ export interface DomainEvents {
   /** A node has room again (registered, finished a task, undrained). */
   'node.capacity': { nodeId: string };
   'task.assigned': { task: TaskRow; vocabulary: NodeVocabulary };
-  /** A task a node held was cancelled: tell that node. */
-  'task.cancelled': { task: TaskRow; nodeId: string };
+  /** Cancelled; `nodeId` is the node that held it (to be told), if any. */
+  'task.cancelled': { task: TaskRow; nodeId: string | null };
+  'task.created': { task: TaskRow };
+  /** Handed to a pull worker (a node's hand-out is `task.assigned`). */
+  'task.started': { task: TaskRow };
+  'task.progress': { task: TaskRow };
+  'task.completed': { task: TaskRow };
+  /** An attempt failed; `retrying` when the retry policy put it back in the queue. */
+  'task.failed': { task: TaskRow; retrying: boolean };
   'node.online': { nodeId: string };
   'node.offline': { nodeId: string; reason: string };
   /** Close every socket of this node (deleted, replaced, or silent). */

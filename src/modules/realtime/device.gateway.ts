@@ -12,10 +12,10 @@ import { EventBus } from '../../common/events/event-bus.js';
 import { toAppError } from '../../common/exception.filter.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
-import { bearerToken } from '../auth/auth.guard.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent } from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
+import { checkSocketAuth } from './socket-auth.js';
 
 export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
 
@@ -31,7 +31,8 @@ type Ack = (response: unknown) => void;
  * The device channel on the default namespace: seed 004 devices and Apex nodes. Transport
  * only: authentication, rooms and delivery; what a message means is DeviceProtocol's.
  */
-@WebSocketGateway({ cors: { origin: '*' }, maxHttpBufferSize: 1e6 })
+// destroyUpgrade off: the raw /ws endpoint shares the HTTP server's upgrade requests.
+@WebSocketGateway({ cors: { origin: '*' }, maxHttpBufferSize: 1e6, destroyUpgrade: false })
 export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
   @WebSocketServer() server: Server;
   private readonly logger = new Logger('DeviceGateway');
@@ -52,7 +53,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         this.server.to(nodeRoom(task.node_id as string)).emit(event, data);
       }),
       this.events.on('task.cancelled', ({ task, nodeId }) => {
-        this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
+        if (nodeId) this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
         this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
@@ -76,23 +77,11 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   private async authenticate(socket: Socket): Promise<boolean> {
-    if (!this.config.AUTH_REQUIRED) return true;
-    const h = socket.handshake;
-    const auth = h.auth as { token?: unknown } | undefined;
-    const token =
-      (typeof auth?.token === 'string' ? auth.token : undefined) ??
-      bearerToken(h.headers.authorization) ??
-      (typeof h.query.token === 'string' ? h.query.token : undefined);
-    const principal = token ? await this.keys.verify(token) : undefined;
-    if (!principal || (principal.role !== 'worker' && principal.role !== 'admin')) {
-      const error = principal
-        ? new AppError(ErrorCode.FORBIDDEN, 'Devices need a worker key')
-        : new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)');
-      this.sendError(socket, error, 'connect');
-      socket.disconnect(); // not (true): the error packet must go out first
-      return false;
-    }
-    return true;
+    const error = await checkSocketAuth(socket.handshake, this.keys, this.config, ['worker']);
+    if (!error) return true;
+    this.sendError(socket, error, 'connect');
+    socket.disconnect(); // not (true): the error packet must go out first
+    return false;
   }
 
   private enqueue(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, reply: Ack | undefined): void {

@@ -59,6 +59,14 @@ export class TasksService {
     if (count > 0) this.events.publish('tasks.ready', { count, runAt });
   }
 
+  /** Publishes what a finished or re-queued task means, then frees its node's slot. */
+  private announce(row: TaskRow): TaskRow {
+    if (row.status === 'completed') this.events.publish('task.completed', { task: row });
+    else if (row.status === 'failed' || row.status === 'timed_out') this.events.publish('task.failed', { task: row, retrying: false });
+    else if (row.status === 'pending' && row.error) this.events.publish('task.failed', { task: row, retrying: true });
+    return this.releaseNode(row);
+  }
+
   /** A finished or re-queued task frees a slot on the node that held it. */
   private releaseNode(row: TaskRow): TaskRow {
     if (row.node_id && row.status !== 'running' && row.status !== 'dispatched') {
@@ -72,7 +80,10 @@ export class TasksService {
 
   async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
     const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
-    if (result.created) this.announceReady(1);
+    if (result.created) {
+      this.events.publish('task.created', { task: result.row });
+      this.announceReady(1);
+    }
     return result;
   }
 
@@ -97,7 +108,9 @@ export class TasksService {
       inserted.forEach((r, i) => {
         results[valid[i].index] = { index: valid[i].index, success: true, ...r };
       });
-      this.announceReady(inserted.filter((r) => r.created).length);
+      const created = inserted.filter((r) => r.created);
+      created.forEach((r) => this.events.publish('task.created', { task: r.row }));
+      this.announceReady(created.length);
     }
     return results;
   }
@@ -186,7 +199,9 @@ export class TasksService {
   // ---- pull workers ---------------------------------------------------------
 
   async next(workerId: string, workPath?: string): Promise<TaskRow | undefined> {
-    return this.repo.claimNext(workerId, workPath);
+    const row = await this.repo.claimNext(workerId, workPath);
+    if (row) this.events.publish('task.started', { task: row });
+    return row;
   }
 
   async acquire(id: string, workerId: string): Promise<TaskRow> {
@@ -195,7 +210,10 @@ export class TasksService {
       message: `Acquired by worker ${workerId}`,
       data: { worker_id: workerId },
     });
-    if (row) return row;
+    if (row) {
+      this.events.publish('task.started', { task: row });
+      return row;
+    }
     const current = await this.get(id);
     if (HELD_STATES.includes(current.status)) {
       if (current.worker_id === workerId) return current; // the same worker asking again
@@ -206,7 +224,7 @@ export class TasksService {
 
   async heartbeat(id: string, dto: HeartbeatDto): Promise<TaskRow> {
     const lease = this.config.TASK_LEASE_SECONDS;
-    return this.holderUpdate(id, dto, 'heartbeat', (p) => {
+    const row = await this.holderUpdate(id, dto, 'heartbeat', (p) => {
       const sets = [
         `lease_expires_at = GREATEST(t.lease_expires_at, now() + make_interval(secs => ${p(lease)}))`,
       ];
@@ -214,10 +232,12 @@ export class TasksService {
       if (dto.message !== undefined) sets.push(`progress_message = ${p(dto.message)}`);
       return sets.join(', ');
     }, { type: 'heartbeat', level: 'debug', message: 'Heartbeat', data: dto.progress === undefined ? undefined : { progress: dto.progress } });
+    if (dto.progress !== undefined) this.events.publish('task.progress', { task: row });
+    return row;
   }
 
   async progress(id: string, dto: ProgressDto): Promise<TaskRow> {
-    return this.holderUpdate(
+    const row = await this.holderUpdate(
       id,
       dto,
       'report progress for',
@@ -225,6 +245,8 @@ export class TasksService {
               progress_message = ${p(dto.message ?? null)}`,
       { type: 'progress', message: dto.message ?? `Progress ${dto.progress}%`, data: { progress: dto.progress } },
     );
+    this.events.publish('task.progress', { task: row });
+    return row;
   }
 
   async complete(id: string, dto: CompleteTaskDto): Promise<TaskRow> {
@@ -244,7 +266,7 @@ export class TasksService {
       result: result ?? null,
       duration: duration ?? null,
     });
-    if (won) return this.releaseNode(won);
+    if (won) return this.announce(won);
     // Lost its compare-and-set: the single-row path says why (and logs a stale report).
     const row = await this.holderUpdate(
       id,
@@ -254,7 +276,7 @@ export class TasksService {
               completed_at = now(), started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL`,
       { type: 'completed', message: 'Task completed', data: { duration: duration ?? null } },
     );
-    return this.releaseNode(row);
+    return this.announce(row);
   }
 
   fail(id: string, dto: FailTaskDto): Promise<TaskRow> {
@@ -272,7 +294,7 @@ export class TasksService {
       message: `Attempt failed: ${String(error.message).slice(0, 500)}`,
       data: { retryable },
     });
-    return this.releaseNode(row);
+    return this.announce(row);
   }
 
   /** A report from the holder of a dispatched/running task; anyone else (or an older attempt) is refused. */
@@ -317,7 +339,7 @@ export class TasksService {
       { type: 'cancelled', message: reason ? `Cancelled: ${reason}` : 'Cancelled' },
     );
     if (row) {
-      if (row.node_id) this.events.publish('task.cancelled', { task: row, nodeId: row.node_id });
+      this.events.publish('task.cancelled', { task: row, nodeId: row.node_id });
       return this.releaseNode(row);
     }
     const current = await this.get(id);
@@ -375,14 +397,14 @@ export class TasksService {
   /** Tasks of nodes that are gone (disconnected past the grace, or silent) go back by the retry policy. */
   async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
     const rows = await this.repo.releaseLostNodeTasks(graceSeconds, silenceSeconds);
-    rows.forEach((r) => this.releaseNode(r));
+    rows.forEach((r) => this.announce(r));
     return rows;
   }
 
   /** Every task a node holds goes back at once (the node was deleted). */
   async releaseNodeTasks(nodeId: string): Promise<TaskRow[]> {
     const rows = await this.repo.releaseNodeTasks(nodeId);
-    rows.forEach((r) => this.releaseNode(r));
+    rows.forEach((r) => this.announce(r));
     return rows;
   }
 
@@ -401,7 +423,7 @@ export class TasksService {
 
   async sweepExpiredLeases(limit = 500): Promise<TaskRow[]> {
     const rows = await this.repo.sweepExpiredLeases(limit);
-    rows.forEach((r) => this.releaseNode(r));
+    rows.forEach((r) => this.announce(r));
     return rows;
   }
 }

@@ -1,0 +1,58 @@
+import type { DomainEvents } from '../../common/events/event-bus.js';
+import type { TaskRow } from '../tasks/task.types.js';
+
+/** What clients (the /events namespace and the /ws stream) are told. */
+export type ClientEventType =
+  | 'task_created'
+  | 'task_started'
+  | 'task_progress'
+  | 'task_completed'
+  | 'task_failed'
+  | 'task_cancelled'
+  | 'node_online'
+  | 'node_offline';
+
+export interface ClientEvent {
+  type: ClientEventType;
+  /** The task it is about (null for node events). */
+  taskId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Both spellings of the id: snake_case for the canonical API, camelCase for Codex clients. */
+function taskData(task: TaskRow, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    taskId: task.id,
+    task_id: task.id,
+    status: task.status,
+    type: task.type,
+    progress: task.progress,
+    message: task.progress_message,
+    attempt: task.attempt,
+    nodeId: task.node_id,
+    workerId: task.worker_id,
+    timestamp: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+type Subscribe = <K extends keyof DomainEvents>(event: K, handler: (payload: DomainEvents[K]) => void) => () => void;
+
+/** Subscribes `deliver` to every domain event a client may see; returns the unsubscribe functions. */
+export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => void): (() => void)[] {
+  const task = (type: ClientEventType, t: TaskRow, extra?: Record<string, unknown>): void =>
+    deliver({ type, taskId: t.id, data: taskData(t, extra) });
+  return [
+    on('task.created', ({ task: t }) => task('task_created', t, { prompt: t.prompt, priority: t.priority })),
+    on('task.started', ({ task: t }) => task('task_started', t)),
+    on('task.assigned', ({ task: t }) => task('task_started', t)),
+    on('task.progress', ({ task: t }) => task('task_progress', t)),
+    on('task.completed', ({ task: t }) => task('task_completed', t, { result: t.result })),
+    on('task.failed', ({ task: t, retrying }) => task('task_failed', t, { error: t.error, retrying })),
+    on('task.cancelled', ({ task: t }) => task('task_cancelled', t, { reason: t.cancel_reason })),
+    on('node.online', ({ nodeId }) => deliver({ type: 'node_online', taskId: null, data: { nodeId, node_id: nodeId, timestamp: new Date().toISOString() } })),
+    on('node.offline', ({ nodeId, reason }) =>
+      deliver({ type: 'node_offline', taskId: null, data: { nodeId, node_id: nodeId, reason, timestamp: new Date().toISOString() } }),
+    ),
+  ];
+}

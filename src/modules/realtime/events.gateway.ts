@@ -1,0 +1,104 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
+import type { Namespace, Socket } from 'socket.io';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import { AppConfig } from '../../config/app-config.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { relayClientEvents } from './client-events.js';
+import { HubStatusService } from './hub-status.service.js';
+import { checkSocketAuth } from './socket-auth.js';
+
+const ALL = 'tasks:all';
+const METRICS = 'metrics';
+const taskRoom = (id: string): string => `task:${id}`;
+const MAX_IDS = 1000;
+
+type Ack = (response: unknown) => void;
+
+/**
+ * Socket.IO namespace `/events` for clients: subscribe to tasks (by id, or all) and receive
+ * their lifecycle; `subscribe_metrics` for periodic `metrics_update`. Delivery goes through
+ * rooms, so with the Redis adapter a client on one hub sees tasks handled on another.
+ */
+@WebSocketGateway({ namespace: '/events', cors: { origin: '*' }, destroyUpgrade: false })
+export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnApplicationShutdown {
+  @WebSocketServer() nsp: Namespace;
+  private readonly logger = new Logger('EventsGateway');
+  private unsubscribe: (() => void)[] = [];
+  private metricsTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly events: EventBus,
+    private readonly keys: ApiKeysService,
+    private readonly config: AppConfig,
+    private readonly status: HubStatusService,
+  ) {}
+
+  afterInit(): void {
+    this.unsubscribe = relayClientEvents(
+      (event, handler) => this.events.on(event, handler),
+      (e) => {
+        const rooms = e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL];
+        this.nsp.to(rooms).emit(e.type, e.data);
+      },
+    );
+    this.metricsTimer = setInterval(() => void this.pushMetrics(), this.config.METRICS_UPDATE_INTERVAL_MS);
+    this.metricsTimer.unref();
+  }
+
+  async handleConnection(socket: Socket): Promise<void> {
+    const error = await checkSocketAuth(socket.handshake, this.keys, this.config, ['client']);
+    if (error) {
+      socket.emit('error', { code: error.code, message: error.message });
+      socket.disconnect();
+      return;
+    }
+    socket.on('subscribe_tasks', (payload: unknown, ack?: Ack) => void this.subscribe(socket, payload, ack, true));
+    socket.on('unsubscribe_tasks', (payload: unknown, ack?: Ack) => void this.subscribe(socket, payload, ack, false));
+    socket.on('subscribe_metrics', (_p: unknown, ack?: Ack) => {
+      void socket.join(METRICS);
+      if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
+    });
+    socket.on('unsubscribe_metrics', (_p: unknown, ack?: Ack) => {
+      void socket.leave(METRICS);
+      if (typeof ack === 'function') ack({ success: true });
+    });
+    socket.on('get_status', async (_p: unknown, ack?: Ack) => {
+      const snapshot = await this.status.snapshot();
+      socket.emit('status', snapshot);
+      if (typeof ack === 'function') ack({ success: true, ...snapshot });
+    });
+  }
+
+  /** `{taskIds: [...]}` joins those tasks; no ids (or `all: true`) joins every task. */
+  private async subscribe(socket: Socket, payload: unknown, ack: Ack | undefined, join: boolean): Promise<void> {
+    const p = (payload ?? {}) as { taskIds?: unknown; all?: unknown };
+    const ids = p.taskIds;
+    if (ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every((x) => typeof x === 'string' && x.length <= 100))) {
+      const error = new AppError(ErrorCode.VALIDATION_ERROR, `taskIds must be an array of at most ${MAX_IDS} ids`, { field: 'taskIds' });
+      socket.emit('error', { code: error.code, message: error.message, details: error.details });
+      if (typeof ack === 'function') ack({ success: false, error: { code: error.code, message: error.message, details: error.details } });
+      return;
+    }
+    const rooms = ids === undefined || ids.length === 0 || p.all === true ? [ALL] : (ids as string[]).map(taskRoom);
+    if (join) await socket.join(rooms);
+    else await Promise.all(rooms.map((r) => socket.leave(r)));
+    if (typeof ack === 'function') ack({ success: true, subscribed: [...socket.rooms].filter((r) => r !== socket.id) });
+  }
+
+  private async pushMetrics(): Promise<void> {
+    // Only computed when someone here asked for it.
+    if ((this.nsp.adapter.rooms.get(METRICS)?.size ?? 0) === 0) return;
+    try {
+      this.nsp.to(METRICS).emit('metrics_update', await this.status.snapshot());
+    } catch (e) {
+      this.logger.warn({ err: e }, 'metrics_update failed');
+    }
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.metricsTimer);
+    this.unsubscribe.forEach((u) => u());
+  }
+}

@@ -1,0 +1,173 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { EventBus } from '../../common/events/event-bus.js';
+import { AppConfig } from '../../config/app-config.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { type ClientEvent, relayClientEvents } from './client-events.js';
+import { HubStatusService } from './hub-status.service.js';
+import { checkSocketAuth } from './socket-auth.js';
+
+/** Query keys that select the agent-service proxy on the same path (seed 003). */
+const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
+const MAX_MESSAGE_BYTES = 64 * 1024;
+
+interface StreamClient {
+  ws: WebSocket;
+  all: boolean;
+  ids: Set<string>;
+  alive: boolean;
+}
+
+type Inbound = { type?: unknown; data?: unknown };
+
+/**
+ * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. A client hears
+ * every task until it narrows with `subscribe_tasks {taskIds}`; `get_status`, `ping` and
+ * the task pushes of the event bus. Malformed messages get `{type: 'error'}` and the
+ * connection stays open. Events are this process's (the Socket.IO /events namespace is
+ * the one that spans hub processes through Redis).
+ */
+@Injectable()
+export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('WsStream');
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  private readonly clients = new Set<StreamClient>();
+  private unsubscribe: (() => void)[] = [];
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly events: EventBus,
+    private readonly keys: ApiKeysService,
+    private readonly config: AppConfig,
+    private readonly status: HubStatusService,
+  ) {}
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  onApplicationBootstrap(): void {
+    const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'http://hub');
+      if (url.pathname !== '/ws') return; // Socket.IO's upgrades are its own
+      void this.accept(req, socket, head, url);
+    });
+    this.unsubscribe = relayClientEvents((event, handler) => this.events.on(event, handler), (e) => this.broadcast(e));
+    this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
+    this.heartbeat.unref();
+  }
+
+  private async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const refuse = (status: number, reason: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (this.clients.size >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
+    const query = Object.fromEntries(url.searchParams);
+    const error = await checkSocketAuth({ headers: req.headers, query }, this.keys, this.config, ['client']);
+    if (error) return refuse(error.status, error.code);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (PROXY_KEYS.some((k) => url.searchParams.has(k))) {
+        this.send(ws, 'error', { code: 'ROUTING_FAILED', message: 'The agent-service proxy is not available on this hub yet', recoverable: false });
+        ws.close(1013, 'agent proxy unavailable');
+        return;
+      }
+      this.open(ws);
+    });
+  }
+
+  private open(ws: WebSocket): void {
+    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true };
+    this.clients.add(client);
+    ws.on('pong', () => (client.alive = true));
+    ws.on('close', () => this.clients.delete(client));
+    ws.on('error', () => this.clients.delete(client));
+    ws.on('message', (raw, isBinary) => void this.onMessage(client, raw.toString(), isBinary));
+    this.send(ws, 'connected', { subscribed: 'all', heartbeatInterval: this.config.WS_HEARTBEAT_INTERVAL_MS });
+  }
+
+  private async onMessage(client: StreamClient, raw: string, isBinary: boolean): Promise<void> {
+    let message: Inbound;
+    try {
+      message = isBinary ? {} : (JSON.parse(raw) as Inbound);
+    } catch {
+      return this.fail(client.ws, 'Message is not valid JSON', 'message');
+    }
+    if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+      return this.fail(client.ws, 'Expected {type, data}', 'type');
+    }
+    switch (message.type) {
+      case 'ping':
+        return this.send(client.ws, 'pong', { timestamp: new Date().toISOString() });
+      case 'get_status':
+        return this.send(client.ws, 'status', await this.status.snapshot());
+      case 'subscribe_tasks':
+      case 'unsubscribe_tasks': {
+        const ids = (message.data as { taskIds?: unknown } | undefined)?.taskIds;
+        if (ids !== undefined && (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === 'string'))) {
+          return this.fail(client.ws, 'taskIds must be an array of task ids', 'data.taskIds');
+        }
+        const list = (ids as string[] | undefined) ?? [];
+        if (message.type === 'subscribe_tasks') {
+          client.all = list.length === 0;
+          list.forEach((id) => client.ids.add(id));
+        } else if (list.length === 0) {
+          client.all = false;
+          client.ids.clear();
+        } else {
+          list.forEach((id) => client.ids.delete(id));
+        }
+        return this.send(client.ws, 'subscribed', { all: client.all, taskIds: [...client.ids] });
+      }
+      default:
+        return this.fail(client.ws, `Unknown message type: ${message.type}`, 'type');
+    }
+  }
+
+  private broadcast(e: ClientEvent): void {
+    if (this.clients.size === 0) return;
+    const frame = JSON.stringify({ type: e.type, data: e.data });
+    for (const c of this.clients) {
+      if (c.all || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
+    }
+  }
+
+  private beat(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        c.ws.terminate();
+        this.clients.delete(c);
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  private send(ws: WebSocket, type: string, data: unknown): void {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type, data }));
+  }
+
+  private fail(ws: WebSocket, message: string, field: string): void {
+    this.send(ws, 'error', { code: 'VALIDATION_ERROR', message, details: { field } });
+  }
+
+  /** Tell every client the hub is going away, then close. */
+  notifyShutdown(): void {
+    for (const c of this.clients) {
+      this.send(c.ws, 'server_shutdown', { timestamp: new Date().toISOString() });
+      c.ws.close(1001, 'server shutting down');
+    }
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.heartbeat);
+    this.unsubscribe.forEach((u) => u());
+    this.notifyShutdown();
+    this.wss.close();
+  }
+}
