@@ -1,13 +1,30 @@
 import 'reflect-metadata';
+import compression from 'compression';
+import helmet from 'helmet';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { PACKAGE } from './common/package-info.js';
 import { requestIdMiddleware } from './common/request-id.js';
+import { MetricsService } from './modules/metrics/metrics.service.js';
+import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
+
+/** Request durations by method, matched route and status (bounded label values). */
+function httpDurations(metrics: MetricsService): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path;
+      end({ method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) });
+    });
+    next();
+  };
+}
 
 function corsOrigin(value: string): boolean | string[] {
   if (value.trim() === '*') return true;
@@ -22,6 +39,11 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
     bodyParser: false,
   });
   app.use(requestIdMiddleware);
+  app.use(app.get(ShutdownService).middleware);
+  app.use(httpDurations(app.get(MetricsService)));
+  // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use(compression());
   if (config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' || config.LOG_LEVEL === 'info') app.use(httpLogger(pino));
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });

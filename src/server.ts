@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { type AppConfig, ConfigError, loadConfig } from './config/app-config.js';
+import { ShutdownService } from './modules/metrics/shutdown.service.js';
 
 /** Validates the environment, builds the app and listens. Exits 1 on bad config. */
 export async function startServer(env: Record<string, string | undefined> = process.env): Promise<void> {
@@ -20,12 +21,13 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const logger = new Logger('taskhub');
   logger.log(`listening on ${url} (API docs at ${url}/docs)`);
 
-  // Graceful stop: close the HTTP server and sockets, stop timers, close the database, exit 0.
+  // Graceful stop (SIGTERM, SIGINT, POST /shutdown): refuse new requests, let in-flight ones
+  // finish, tell devices and clients, close sockets, timers and the database, exit 0.
   let stopping = false;
-  const shutdown = (signal: string): void => {
+  const exit = (reason: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.log(`${signal}: shutting down`);
+    logger.log(`${reason}: closing`);
     const force = setTimeout(() => {
       logger.error('shutdown took longer than 15 s; exiting');
       process.exit(1);
@@ -39,6 +41,8 @@ export async function startServer(env: Record<string, string | undefined> = proc
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  const drain = app.get(ShutdownService);
+  drain.exitHook = exit;
+  process.once('SIGTERM', () => void drain.begin('SIGTERM'));
+  process.once('SIGINT', () => void drain.begin('SIGINT'));
 }

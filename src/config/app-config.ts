@@ -96,6 +96,13 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(50)
   NODE_LIVENESS_TICK_MS = 1000;
 
+  /** Requests per window per API key (per IP with auth off); 0 turns the limit off. */
+  @Transform(toInt) @IsInt() @Min(0)
+  RATE_LIMIT_MAX = 6000;
+
+  @Transform(toInt) @IsInt() @Min(100)
+  RATE_LIMIT_WINDOW_MS = 60_000;
+
   /** Period of `metrics_update` to clients that asked for it. */
   @Transform(toInt) @IsInt() @Min(100)
   METRICS_UPDATE_INTERVAL_MS = 5000;

@@ -10,7 +10,8 @@ describe('health and docs (open, no key)', () => {
 
   it('GET /healthz answers ok with a request id', async () => {
     const res = await request(t.url).get('/healthz').expect(200);
-    expect(res.body.status).toBe('ok');
+    expect(res.body).toMatchObject({ status: 'healthy', tasks: { running: 0, pending: 0, completed: 0 } });
+    expect(res.body.uptime).toBeGreaterThan(0);
     expect(res.headers['x-request-id']).toMatch(/.+/);
   });
 

@@ -47,6 +47,19 @@ export class HubProcess {
     throw new Error(`hub did not become healthy:\n${this.output}`);
   }
 
+  /** Waits for the process to end by itself; its exit code. */
+  exited(timeoutMs = 20_000): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return Promise.resolve(child?.exitCode ?? null);
+    return new Promise((resolveExit, reject) => {
+      const timer = setTimeout(() => reject(new Error(`hub did not exit:\n${this.output}`)), timeoutMs);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolveExit(code);
+      });
+    });
+  }
+
   /** SIGTERM and wait for the exit code. */
   async stop(): Promise<number | null> {
     const child = this.child;

@@ -23,6 +23,8 @@ export interface DomainEvents {
   'task.failed': { task: TaskRow; retrying: boolean };
   'node.online': { nodeId: string };
   'node.offline': { nodeId: string; reason: string };
+  /** The hub is stopping: tell devices and clients. */
+  'hub.shutdown': { reason: string };
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };
 }

@@ -3,21 +3,16 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import type { Response } from 'express';
 import { RawResponse } from '../../common/envelope.js';
 import { Public } from '../auth/auth.decorators.js';
+import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { HealthService, type HealthReport } from './health.service.js';
 
 @ApiTags('health')
 @Public()
 @RawResponse()
+@SkipRateLimit()
 @Controller()
 export class HealthController {
   constructor(private readonly health: HealthService) {}
-
-  @Get('healthz')
-  @ApiOperation({ summary: 'Liveness: the process answers' })
-  @ApiOkResponse({ schema: { example: { status: 'ok', uptime: 12.5 } } })
-  healthz(): { status: 'ok'; version: string; uptime: number } {
-    return { status: 'ok', version: this.health.version, uptime: process.uptime() };
-  }
 
   @Get('health')
   @ApiOperation({ summary: 'Readiness with components (database with response time); 503 when unhealthy' })

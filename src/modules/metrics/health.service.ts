@@ -71,7 +71,8 @@ export class HealthService {
     };
   }
 
-  private cpuPercent(): number {
+  /** CPU use of this process since the previous call, in percent of one core. */
+  cpuPercent(): number {
     const now = process.hrtime.bigint();
     const usage = process.cpuUsage(this.lastCpu);
     const elapsedUs = Number(now - this.lastCpuAt) / 1000;

@@ -2,11 +2,16 @@ import { Module } from '@nestjs/common';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { HealthController } from './health.controller.js';
 import { HealthService } from './health.service.js';
+import { HubStatusService } from './hub-status.service.js';
+import { MetricsService } from './metrics.service.js';
+import { ShutdownService } from './shutdown.service.js';
 import { StatisticsController } from './statistics.controller.js';
+import { SystemController } from './system.controller.js';
 
 @Module({
   imports: [TasksModule],
-  controllers: [HealthController, StatisticsController],
-  providers: [HealthService],
+  controllers: [HealthController, SystemController, StatisticsController],
+  providers: [HealthService, HubStatusService, MetricsService, ShutdownService],
+  exports: [HubStatusService, MetricsService, ShutdownService],
 })
 export class MetricsModule {}

@@ -55,6 +55,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       this.events.on('task.cancelled', ({ task, nodeId }) => {
         if (nodeId) this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
       }),
+      this.events.on('hub.shutdown', ({ reason }) => {
+        this.server.emit('server_shutdown', { reason, timestamp: new Date().toISOString() });
+      }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
         this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
         this.server.in(nodeRoom(nodeId)).disconnectSockets();

@@ -6,7 +6,8 @@ import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
 import { relayClientEvents } from './client-events.js';
-import { HubStatusService } from './hub-status.service.js';
+import { HubStatusService } from '../metrics/hub-status.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { checkSocketAuth } from './socket-auth.js';
 
 const ALL = 'tasks:all';
@@ -33,6 +34,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     private readonly keys: ApiKeysService,
     private readonly config: AppConfig,
     private readonly status: HubStatusService,
+    private readonly metrics: MetricsService,
   ) {}
 
   afterInit(): void {
@@ -43,6 +45,10 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
         this.nsp.to(rooms).emit(e.type, e.data);
       },
     );
+    this.unsubscribe.push(
+      this.events.on('hub.shutdown', ({ reason }) => this.nsp.emit('server_shutdown', { reason, timestamp: new Date().toISOString() })),
+    );
+    this.metrics.registerClientCounter('events', () => this.nsp.sockets.size);
     this.metricsTimer = setInterval(() => void this.pushMetrics(), this.config.METRICS_UPDATE_INTERVAL_MS);
     this.metricsTimer.unref();
   }

@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
-import { HubStatusService } from './hub-status.service.js';
+import { HubStatusService } from '../metrics/hub-status.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { checkSocketAuth } from './socket-auth.js';
 
 /** Query keys that select the agent-service proxy on the same path (seed 003). */
@@ -32,7 +33,6 @@ type Inbound = { type?: unknown; data?: unknown };
  */
 @Injectable()
 export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('WsStream');
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly clients = new Set<StreamClient>();
   private unsubscribe: (() => void)[] = [];
@@ -44,6 +44,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly keys: ApiKeysService,
     private readonly config: AppConfig,
     private readonly status: HubStatusService,
+    private readonly metrics: MetricsService,
   ) {}
 
   get connections(): number {
@@ -58,6 +59,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       void this.accept(req, socket, head, url);
     });
     this.unsubscribe = relayClientEvents((event, handler) => this.events.on(event, handler), (e) => this.broadcast(e));
+    this.unsubscribe.push(this.events.on('hub.shutdown', () => this.notifyShutdown()));
+    this.metrics.registerClientCounter('ws', () => this.clients.size);
     this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
   }

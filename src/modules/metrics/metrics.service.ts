@@ -1,0 +1,103 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EventBus } from '../../common/events/event-bus.js';
+import { HubStatusService } from './hub-status.service.js';
+
+const seconds = (from: Date | null, to: Date | null): number | undefined =>
+  from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : undefined;
+
+/**
+ * Prometheus metrics. Counters and histograms follow the domain events; gauges that
+ * describe the whole hub (tasks by status, nodes, clients) are read at scrape time, so a
+ * scrape never sees a drifted counter.
+ */
+@Injectable()
+export class MetricsService implements OnModuleInit, OnApplicationShutdown {
+  readonly registry = new Registry();
+  private readonly clientCounters = new Map<string, () => number>();
+  private unsubscribe: (() => void)[] = [];
+
+  readonly submitted = new Counter({ name: 'taskhub_tasks_submitted_total', help: 'Tasks accepted', registers: [this.registry] });
+  readonly completed = new Counter({ name: 'taskhub_tasks_completed_total', help: 'Tasks completed', registers: [this.registry] });
+  readonly failed = new Counter({
+    name: 'taskhub_tasks_failed_total',
+    help: 'Failed attempts (retrying=true went back to the queue)',
+    labelNames: ['retrying'],
+    registers: [this.registry],
+  });
+  readonly dispatchLatency = new Histogram({
+    name: 'taskhub_dispatch_latency_seconds',
+    help: 'From ready (run_at) to handed to a node or worker',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly runTime = new Histogram({
+    name: 'taskhub_task_run_seconds',
+    help: 'From hand-out to completion',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600],
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'taskhub_http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly events: EventBus,
+    private readonly status: HubStatusService,
+  ) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
+    const tasks: Gauge<'status'> = new Gauge({
+      name: 'taskhub_tasks',
+      help: 'Tasks by status',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect: async () => {
+        const snapshot = await this.status.snapshot();
+        for (const [status, n] of Object.entries(snapshot.tasks)) tasks.set({ status }, n);
+        nodes.set(snapshot.nodes.online);
+      },
+    });
+    const nodes = new Gauge({ name: 'taskhub_nodes_connected', help: 'Devices and nodes online', registers: [this.registry] });
+    const clients: Gauge<'channel'> = new Gauge({
+      name: 'taskhub_clients_connected',
+      help: 'Event stream clients (/ws and /events) on this process',
+      labelNames: ['channel'],
+      registers: [this.registry],
+      collect: () => {
+        for (const [channel, count] of this.clientCounters) clients.set({ channel }, count());
+      },
+    });
+  }
+
+  onModuleInit(): void {
+    this.unsubscribe = [
+      this.events.on('task.created', () => this.submitted.inc()),
+      this.events.on('task.completed', ({ task }) => {
+        this.completed.inc();
+        const run = seconds(task.dispatched_at ?? task.started_at, task.completed_at);
+        if (run !== undefined) this.runTime.observe(run);
+      }),
+      this.events.on('task.failed', ({ retrying }) => this.failed.inc({ retrying: String(retrying) })),
+      this.events.on('task.assigned', ({ task }) => this.observeDispatch(task.run_at, task.dispatched_at)),
+      this.events.on('task.started', ({ task }) => this.observeDispatch(task.run_at, task.dispatched_at)),
+    ];
+  }
+
+  private observeDispatch(readyAt: Date, handedAt: Date | null): void {
+    const s = seconds(readyAt, handedAt);
+    if (s !== undefined) this.dispatchLatency.observe(s);
+  }
+
+  /** The realtime module reports its live connection counts here. */
+  registerClientCounter(channel: string, count: () => number): void {
+    this.clientCounters.set(channel, count);
+  }
+
+  onApplicationShutdown(): void {
+    this.unsubscribe.forEach((u) => u());
+  }
+}
