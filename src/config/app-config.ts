@@ -107,6 +107,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(100)
   METRICS_UPDATE_INTERVAL_MS = 5000;
 
+  /** Serve the raw WebSocket /ws stream (seed 000 `enableWebSocket`). */
+  @Transform(toBool) @IsBoolean()
+  WS_ENABLED = true;
+
   /** Raw WebSocket /ws: ping every interval (dead peers are dropped), and at most this many connections. */
   @Transform(toInt) @IsInt() @Min(100)
   WS_HEARTBEAT_INTERVAL_MS = 30_000;

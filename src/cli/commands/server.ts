@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { intArg } from '../client-options.js';
+import { envFromConfigFile } from '../../config/config-file.js';
 import { action, type CliContext, type CliEnv } from '../context.js';
 
 interface ServerOptions {
+  config?: string;
+  enableWebsocket?: boolean;
   port?: number;
   host?: string;
   corsOrigin?: string;
@@ -11,9 +14,10 @@ interface ServerOptions {
   databaseUrl?: string;
 }
 
-/** The environment the hub starts with: a copy of ours, with the flags on top. */
+/** The environment the hub starts with: the config file, then our environment, then the flags. */
 export function serverEnv(env: CliEnv, opts: ServerOptions): CliEnv {
-  const out: CliEnv = { ...env };
+  const out: CliEnv = { ...(opts.config ? envFromConfigFile(opts.config) : {}), ...env };
+  if (opts.enableWebsocket !== undefined) out.WS_ENABLED = String(opts.enableWebsocket);
   if (opts.port !== undefined) out.PORT = String(opts.port);
   if (opts.host !== undefined) out.HOST = opts.host;
   if (opts.corsOrigin !== undefined) out.CORS_ORIGIN = opts.corsOrigin;
@@ -27,6 +31,8 @@ export function registerServer(program: Command, ctx: CliContext): void {
   program
     .command('server')
     .description('start the hub (flags override the environment; see README for every variable)')
+    .option('--config <file>', 'Codex Father config file (server.port/host/cors/rateLimit/websocket, runner.defaultTimeout); env and flags override it')
+    .option('--enable-websocket', 'serve the raw /ws stream (WS_ENABLED=true, the default)')
     .option('--port <n>', 'listen port (PORT)', intArg(0, 65535))
     .option('--host <host>', 'listen address (HOST)')
     .option('--cors-origin <origin>', 'allowed origins, comma list or * (CORS_ORIGIN)')

@@ -56,6 +56,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://hub');
       if (url.pathname !== '/ws') return; // Socket.IO's upgrades are its own
+      if (!this.config.WS_ENABLED) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       void this.accept(req, socket, head, url);
     });
     this.unsubscribe = relayClientEvents((event, handler) => this.events.on(event, handler), (e) => this.broadcast(e));
