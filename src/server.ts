@@ -41,6 +41,10 @@ export async function startServer(env: Record<string, string | undefined> = proc
       },
     );
   };
+  // A stray rejection inside a library (e.g. a Redis command flushed while its connection
+  // closes at shutdown) is logged; it must not take the whole hub down.
+  process.on('unhandledRejection', (e: unknown) => logger.error({ err: e }, 'unhandled rejection'));
+
   const drain = app.get(ShutdownService);
   drain.exitHook = exit;
   process.once('SIGTERM', () => void drain.begin('SIGTERM'));

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { io } from 'socket.io-client';
+import WebSocket from 'ws';
 import { apiClient, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { HubProcess } from '../support/hub-process.js';
@@ -33,6 +35,7 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
   afterAll(async () => {
     devices.forEach((d) => d.close());
     const codes = await Promise.all([a?.stop(), b?.stop()]);
+    if (codes.some((c) => c !== 0)) process.stdout.write(`\n[two-hubs] hub output:\n${a.output.slice(-3000)}\n`);
     expect(codes).toEqual([0, 0]);
   }, 30_000);
 
@@ -53,6 +56,31 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
     expect(await d.next('cancel_task')).toMatchObject({ task_id: created.body.data.task_id, reason: 'stop from B' });
   });
 
+  it('an /events subscriber and a /ws client on A see the progress of a task run through B', async () => {
+    const sock = io(`${a.url}/events`, { transports: ['websocket'], forceNew: true });
+    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`);
+    const viaWs: { type: string; data: { taskId: string; progress?: number } }[] = [];
+    ws.on('message', (raw) => viaWs.push(JSON.parse(raw.toString()) as { type: string; data: { taskId: string } }));
+    await Promise.all([new Promise<void>((r) => sock.once('connect', () => r())), new Promise<void>((r) => ws.once('open', () => r()))]);
+    try {
+      const d = new TestDevice(b.url);
+      devices.push(d);
+      await d.register('cross-3');
+      const created = await hub(b).post<Task>('/api/v1/tasks', { prompt: 'watched from A', target_node_id: 'cross-3' });
+      const id = created.body.data.task_id;
+      await sock.timeout(2000).emitWithAck('subscribe_tasks', { taskIds: [id] });
+      const progressOnA = new Promise<{ taskId: string; progress: number }>((r) => sock.once('task_progress', r));
+      const assigned = await d.next('new_task');
+      await d.request('task_progress', { task_id: assigned.task_id, progress: 42, message: 'on B' });
+      expect(await progressOnA).toMatchObject({ taskId: id, progress: 42 });
+      for (let i = 0; i < 100 && !viaWs.some((m) => m.type === 'task_progress'); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(viaWs.find((m) => m.type === 'task_progress')?.data).toMatchObject({ taskId: id, progress: 42 });
+    } finally {
+      sock.disconnect();
+      ws.close();
+    }
+  });
+
   it('a result reported on A completes a task B handed out; both hubs agree', async () => {
     const d = new TestDevice(a.url);
     devices.push(d);
@@ -63,6 +91,6 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
     const onB = await hub(b).get<Task>(`/api/v1/tasks/${created.body.data.task_id}`);
     expect(onB.body.data.state).toBe('completed');
     const nodesOnB = await hub(b).get<{ nodes: { node_id: string; status: string }[] }>('/api/v1/nodes');
-    expect(nodesOnB.body.data.nodes.map((n) => n.node_id).sort()).toEqual(['cross-1', 'cross-2']);
+    expect(nodesOnB.body.data.nodes.map((n) => n.node_id).sort()).toEqual(['cross-1', 'cross-2', 'cross-3']);
   });
 });

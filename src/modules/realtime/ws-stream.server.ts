@@ -2,10 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
+import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -14,6 +16,7 @@ import { checkSocketAuth } from './socket-auth.js';
 /** Query keys that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
 const MAX_MESSAGE_BYTES = 64 * 1024;
+const FANOUT_CHANNEL = 'taskhub:client-events';
 
 interface StreamClient {
   ws: WebSocket;
@@ -28,8 +31,8 @@ type Inbound = { type?: unknown; data?: unknown };
  * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. A client hears
  * every task until it narrows with `subscribe_tasks {taskIds}`; `get_status`, `ping` and
  * the task pushes of the event bus. Malformed messages get `{type: 'error'}` and the
- * connection stays open. Events are this process's (the Socket.IO /events namespace is
- * the one that spans hub processes through Redis).
+ * connection stays open. With REDIS_URL, events of tasks handled on other hub processes are
+ * relayed through a Redis channel.
  */
 @Injectable()
 export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -37,6 +40,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   private readonly clients = new Set<StreamClient>();
   private unsubscribe: (() => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private fanout?: { pub: Redis; sub: Redis };
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -62,11 +66,31 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       }
       void this.accept(req, socket, head, url);
     });
-    this.unsubscribe = relayClientEvents((event, handler) => this.events.on(event, handler), (e) => this.broadcast(e));
+    this.unsubscribe = relayClientEvents(
+      (event, handler) => this.events.on(event, handler),
+      (e) => {
+        this.broadcast(e);
+        this.fanout?.pub.publish(FANOUT_CHANNEL, JSON.stringify({ origin: INSTANCE_ID, event: e })).catch(() => undefined);
+      },
+    );
+    void this.connectFanout();
     this.unsubscribe.push(this.events.on('hub.shutdown', () => this.notifyShutdown()));
     this.metrics.registerClientCounter('ws', () => this.clients.size);
     this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
+  }
+
+  /** With Redis, events of tasks handled by other hub processes reach this process's /ws clients too. */
+  private async connectFanout(): Promise<void> {
+    if (!this.config.REDIS_URL) return;
+    const pub = new Redis(this.config.REDIS_URL, { maxRetriesPerRequest: 2 });
+    const sub = pub.duplicate();
+    this.fanout = { pub, sub };
+    sub.on('message', (_channel: string, raw: string) => {
+      const m = JSON.parse(raw) as { origin: string; event: ClientEvent };
+      if (m.origin !== INSTANCE_ID) this.broadcast(m.event);
+    });
+    await sub.subscribe(FANOUT_CHANNEL);
   }
 
   private async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
@@ -171,10 +195,13 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     clearInterval(this.heartbeat);
     this.unsubscribe.forEach((u) => u());
     this.notifyShutdown();
     this.wss.close();
+    const f = this.fanout;
+    this.fanout = undefined;
+    if (f) await Promise.all([f.pub.quit(), f.sub.quit()]).catch(() => undefined);
   }
 }
