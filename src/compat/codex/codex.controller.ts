@@ -1,0 +1,83 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseFilters } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { RawResponse } from '../../common/envelope.js';
+import { IdParam } from '../../common/id-param.dto.js';
+import { Authenticated } from '../../modules/auth/auth.decorators.js';
+import { TasksService } from '../../modules/tasks/tasks.service.js';
+import { CodexExceptionFilter } from './codex-exception.filter.js';
+import { CodexListQuery, CodexReplyDto, CodexSubmitTaskDto } from './codex.dto.js';
+import {
+  codexOk,
+  type CodexOk,
+  listItemView,
+  logView,
+  statusView,
+  submitView,
+  toCodexStatus,
+  toCreateTask,
+  toListQuery,
+} from './codex.mapper.js';
+
+/** Codex Father 2.0 (seed 000) `/tasks…` surface: camelCase shapes over TasksService, nothing more. */
+@ApiTags('compat: Codex Father (seed 000)')
+@RawResponse()
+@UseFilters(CodexExceptionFilter)
+@Controller('tasks')
+export class CodexController {
+  constructor(private readonly tasks: TasksService) {}
+
+  @Post()
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Submit a task (Codex shape; timeout in ms)' })
+  async submit(@Body() dto: CodexSubmitTaskDto, @Req() req: Request): Promise<CodexOk<ReturnType<typeof submitView>>> {
+    const { row } = await this.tasks.submit(toCreateTask(dto));
+    return codexOk(submitView(row), req.requestId, '任务已成功提交');
+  }
+
+  @Get()
+  @Authenticated('client')
+  @ApiOperation({ summary: 'List tasks (status in Codex words, page/limit, camelCase sort)' })
+  async list(@Query() query: CodexListQuery, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const { rows, total, limit, offset } = await this.tasks.list(toListQuery(query));
+    return codexOk(
+      {
+        tasks: rows.map(listItemView),
+        pagination: { page: query.page ?? 1, limit, total, hasMore: offset + rows.length < total },
+      },
+      req.requestId,
+    );
+  }
+
+  @Get(':id')
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Task status, progress, duration and result' })
+  async status(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    return codexOk(statusView(await this.tasks.get(id)), req.requestId);
+  }
+
+  @Post(':id/reply')
+  @HttpCode(200)
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Continue a task with a message (a finished task goes back to the queue)' })
+  async reply(@Param() { id }: IdParam, @Body() dto: CodexReplyDto, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const row = await this.tasks.reply(id, dto.message);
+    return codexOk({ taskId: row.id, status: toCodexStatus(row.status), messages: row.messages.length }, req.requestId, '任务已继续执行');
+  }
+
+  @Delete(':id')
+  @Authenticated('client')
+  @ApiOperation({ summary: 'Cancel a task (409 if it has already finished)' })
+  async cancel(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const row = await this.tasks.cancel(id, 'Cancelled by client');
+    return codexOk({ taskId: row.id, status: toCodexStatus(row.status) }, req.requestId, '任务已取消');
+  }
+
+  @Get(':id/logs')
+  @Authenticated('client')
+  @ApiOperation({ summary: "The task's log: transitions, progress, replies" })
+  async logs(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const events = await this.tasks.logs(id, {});
+    return codexOk({ taskId: id, logs: events.map(logView) }, req.requestId);
+  }
+}
