@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { StatisticsRows } from '../tasks/tasks.repository.js';
+import type { StatisticsRows } from '../tasks/task-queries.repository.js';
 
 export class StatisticsView {
   @ApiProperty({ example: { total_tasks: 1250, completed_tasks: 980, failed_tasks: 120, cancelled_tasks: 50, active_tasks: 100, success_rate: 0.85 } })

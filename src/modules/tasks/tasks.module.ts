@@ -2,13 +2,14 @@ import { Module } from '@nestjs/common';
 import { LeaseSweeper } from './lease-sweeper.service.js';
 import { TaskWorkersController } from './task-workers.controller.js';
 import { TasksController } from './tasks.controller.js';
+import { TaskQueriesRepository } from './task-queries.repository.js';
 import { TasksRepository } from './tasks.repository.js';
 import { TasksService } from './tasks.service.js';
 
 @Module({
   // Workers first: `GET /tasks/next` must be matched before `GET /tasks/:id`.
   controllers: [TaskWorkersController, TasksController],
-  providers: [TasksRepository, TasksService, LeaseSweeper],
+  providers: [TasksRepository, TaskQueriesRepository, TasksService, LeaseSweeper],
   exports: [TasksService],
 })
 export class TasksModule {}

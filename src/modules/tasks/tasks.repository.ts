@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
 import { backoffSql } from './backoff.js';
-import type { EventLevel, NewTask, TaskEventRow, TaskRow, TaskState } from './task.types.js';
+import type { EventLevel, NewTask, TaskRow, TaskState } from './task.types.js';
 
 /** An event row written in the same statement as the state change it records. */
 export interface EventSpec {
@@ -26,27 +26,6 @@ export interface CompletionItem {
   attempt: number | null;
   result: unknown;
   duration: number | null;
-}
-
-export interface TaskListFilter {
-  states?: TaskState[];
-  priorities?: number[];
-  tag?: string;
-  type?: string;
-  workerId?: string;
-  nodeId?: string;
-  createdAfter?: Date;
-  createdBefore?: Date;
-  sort: 'created_at' | 'priority' | 'started_at' | 'completed_at';
-  order: 'asc' | 'desc';
-  limit: number;
-  offset: number;
-}
-
-export interface EventFilter {
-  since?: Date;
-  levels?: EventLevel[];
-  limit: number;
 }
 
 /** Postgres LIKE metacharacters in a user-supplied prefix. */
@@ -103,45 +82,6 @@ export class TasksRepository {
   async findById(id: string): Promise<TaskRow | undefined> {
     const rows: TaskRow[] = await this.db.query(`SELECT * FROM tasks WHERE id = $1`, [id]);
     return rows[0];
-  }
-
-  async list(f: TaskListFilter): Promise<{ rows: TaskRow[]; total: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: (p: string) => string, value: unknown): void => {
-      params.push(value);
-      where.push(sql(`$${params.length}`));
-    };
-    if (f.states?.length) add((p) => `status = ANY(${p}::text[])`, f.states);
-    if (f.priorities?.length) add((p) => `priority = ANY(${p}::smallint[])`, f.priorities);
-    if (f.tag) add((p) => `tags @> ARRAY[${p}::text]`, f.tag);
-    if (f.type) add((p) => `type = ${p}`, f.type);
-    if (f.workerId) add((p) => `worker_id = ${p}`, f.workerId);
-    if (f.nodeId) add((p) => `node_id = ${p}`, f.nodeId);
-    if (f.createdAfter) add((p) => `created_at >= ${p}`, f.createdAfter);
-    if (f.createdBefore) add((p) => `created_at < ${p}`, f.createdBefore);
-    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    // sort and order come from a whitelist in the DTO; nulls last keeps unstarted tasks at the end.
-    const orderSql = `ORDER BY ${f.sort} ${f.order === 'asc' ? 'ASC' : 'DESC'} NULLS LAST, id ${f.order === 'asc' ? 'ASC' : 'DESC'}`;
-    const rows: (TaskRow & { total_count: string })[] = await this.db.query(
-      `SELECT *, count(*) OVER() AS total_count FROM tasks ${whereSql} ${orderSql}
-       LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, f.limit, f.offset],
-    );
-    if (rows.length > 0 || f.offset === 0) {
-      return { rows, total: rows.length ? Number(rows[0].total_count) : 0 };
-    }
-    const count: { n: string }[] = await this.db.query(`SELECT count(*) AS n FROM tasks ${whereSql}`, params);
-    return { rows, total: Number(count[0].n) };
-  }
-
-  async events(taskId: string, f: EventFilter): Promise<TaskEventRow[]> {
-    return this.db.query(
-      `SELECT id, task_id, at, type, level, message, attempt, data FROM task_events
-       WHERE task_id = $1 AND ($2::timestamptz IS NULL OR at > $2) AND ($3::text[] IS NULL OR level = ANY($3))
-       ORDER BY id LIMIT $4`,
-      [taskId, f.since ?? null, f.levels ?? null, f.limit],
-    );
   }
 
   /** Appends an event that changes no state (e.g. a rejected stale report). */
@@ -355,64 +295,4 @@ export class TasksRepository {
     return this.db.query(`SELECT * FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at`, [nodeId]);
   }
 
-  async statistics(periodHours: number, bucket: 'minute' | 'hour' | 'day'): Promise<StatisticsRows> {
-    const [counts]: StatisticsRows['counts'][] = await this.db.query(
-      `SELECT count(*)::int AS total,
-              count(*) FILTER (WHERE status = 'pending')::int AS pending,
-              count(*) FILTER (WHERE status = 'dispatched')::int AS dispatched,
-              count(*) FILTER (WHERE status = 'running')::int AS running,
-              count(*) FILTER (WHERE status = 'completed')::int AS completed,
-              count(*) FILTER (WHERE status = 'failed')::int AS failed,
-              count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
-              count(*) FILTER (WHERE status = 'timed_out')::int AS timed_out,
-              count(*) FILTER (WHERE priority = 0)::int AS p_low,
-              count(*) FILTER (WHERE priority = 1)::int AS p_medium,
-              count(*) FILTER (WHERE priority = 2)::int AS p_high,
-              count(*) FILTER (WHERE priority = 3)::int AS p_urgent,
-              avg(extract(epoch FROM completed_at - started_at) * 1000)
-                FILTER (WHERE status = 'completed' AND started_at IS NOT NULL) AS avg_processing_ms,
-              count(*) FILTER (WHERE status = 'completed' AND completed_at >= now() - make_interval(hours => $1))::int
-                AS completed_in_period
-       FROM tasks`,
-      [periodHours],
-    );
-    const series: StatisticsRows['series'] = await this.db.query(
-      `WITH buckets AS (
-         SELECT generate_series(date_trunc($2, now() - make_interval(hours => $1)), date_trunc($2, now()),
-                                ('1 ' || $2)::interval) AS bucket
-       ), finished AS (
-         SELECT date_trunc($2, COALESCE(completed_at, cancelled_at)) AS bucket, status FROM tasks
-         WHERE COALESCE(completed_at, cancelled_at) >= date_trunc($2, now() - make_interval(hours => $1))
-           AND status IN ('completed', 'failed', 'timed_out', 'cancelled')
-       )
-       SELECT b.bucket,
-              count(f.status) FILTER (WHERE f.status = 'completed')::int AS completed,
-              count(f.status) FILTER (WHERE f.status IN ('failed', 'timed_out'))::int AS failed,
-              count(f.status) FILTER (WHERE f.status = 'cancelled')::int AS cancelled
-       FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
-       GROUP BY b.bucket ORDER BY b.bucket`,
-      [periodHours, bucket],
-    );
-    return { counts, series };
-  }
-}
-
-export interface StatisticsRows {
-  counts: {
-    total: number;
-    pending: number;
-    dispatched: number;
-    running: number;
-    completed: number;
-    failed: number;
-    cancelled: number;
-    timed_out: number;
-    p_low: number;
-    p_medium: number;
-    p_high: number;
-    p_urgent: number;
-    avg_processing_ms: string | number | null;
-    completed_in_period: number;
-  };
-  series: { bucket: Date; completed: number; failed: number; cancelled: number }[];
 }

@@ -28,7 +28,8 @@ import {
   type TaskRow,
   type TaskState,
 } from './task.types.js';
-import { type EventSpec, type HolderGuard, TasksRepository, type StatisticsRows } from './tasks.repository.js';
+import { type StatisticsRows, TaskQueriesRepository } from './task-queries.repository.js';
+import { type EventSpec, type HolderGuard, TasksRepository } from './tasks.repository.js';
 
 export interface SubmitResult {
   row: TaskRow;
@@ -47,6 +48,7 @@ export class TasksService {
 
   constructor(
     private readonly repo: TasksRepository,
+    private readonly queries: TaskQueriesRepository,
     private readonly config: AppConfig,
     private readonly events: EventBus,
   ) {
@@ -161,7 +163,7 @@ export class TasksService {
     }
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    const { rows, total } = await this.repo.list({
+    const { rows, total } = await this.queries.list({
       states,
       priorities,
       tag: q.tag,
@@ -180,7 +182,7 @@ export class TasksService {
 
   async logs(id: string, q: TaskLogsQuery): Promise<TaskEventRow[]> {
     const levels = q.level ? EVENT_LEVELS.slice(EVENT_LEVELS.indexOf(q.level)) : undefined;
-    const events = await this.repo.events(id, { since: q.since ? new Date(q.since) : undefined, levels, limit: q.limit ?? 200 });
+    const events = await this.queries.events(id, { since: q.since ? new Date(q.since) : undefined, levels, limit: q.limit ?? 200 });
     if (events.length === 0) await this.get(id); // 404 for an unknown task, [] for a quiet one
     return events;
   }
@@ -193,7 +195,7 @@ export class TasksService {
     const interval = q.interval ?? 'hour';
     const buckets = periodHours * (interval === 'minute' ? 60 : interval === 'hour' ? 1 : 1 / 24);
     if (buckets > 5000) throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
-    return this.repo.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
+    return this.queries.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
   }
 
   // ---- pull workers ---------------------------------------------------------
