@@ -39,7 +39,9 @@ export class Hub {
   async start(): Promise<this> {
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    this.child = spawn(process.execPath, [resolve('dist/src/main.js')], {
+    // BENCH_HUB_NODE_ARGS, e.g. --cpu-prof, profiles the hub under a workload.
+    const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    this.child = spawn(process.execPath, [...nodeArgs, resolve('dist/src/main.js')], {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', AUTH_REQUIRED: 'false', RATE_LIMIT_MAX: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
