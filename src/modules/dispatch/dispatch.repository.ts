@@ -18,32 +18,42 @@ export interface Assigned {
 export class DispatchRepository {
   constructor(private readonly db: DataSource) {}
 
-  async assignBatch(maxTasks: number, strategy: Strategy, cursor: number): Promise<{ assigned: Assigned[]; cursor: number }> {
-    // Most rounds (a node registered, a slot freed) find nothing to do: answer those from the
-    // ready index alone, without a transaction or touching every node row.
-    const [{ ready }]: { ready: boolean }[] = await this.db.query(
-      `SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND run_at <= now()) AS ready`,
-    );
-    if (!ready) return { assigned: [], cursor };
+  /**
+   * @param probe check the ready index first (rounds woken by a freed slot usually find nothing;
+   *   rounds woken by new tasks skip it).
+   */
+  async assignBatch(maxTasks: number, strategy: Strategy, cursor: number, probe = true): Promise<{ assigned: Assigned[]; cursor: number }> {
+    if (probe) {
+      const [{ ready }]: { ready: boolean }[] = await this.db.query(
+        `SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND run_at <= now()) AS ready`,
+      );
+      if (!ready) return { assigned: [], cursor };
+    }
     return this.db.transaction(async (m) => {
-      // Nodes with their live load in one query; FOR UPDATE OF n locks only the node rows.
-      const nodes: (NodeSlot & { vocabulary: NodeVocabulary })[] = await m.query(
-        `SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
-                (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN ('dispatched', 'running')) AS running
-         FROM nodes n
-         WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id FOR UPDATE OF n SKIP LOCKED`,
+      // One round trip: the nodes with room (locked, with their live load) and the ready tasks
+      // they could take (locked), looking a little past the free slots so a few ineligible
+      // tasks at the head of the queue do not stall the rest.
+      const [{ nodes, tasks }]: { nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: Candidate[] }[] = await m.query(
+        `WITH n AS (
+           SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
+                  (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN ('dispatched', 'running')) AS running
+           FROM nodes n
+           WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id FOR UPDATE OF n SKIP LOCKED
+         ), open AS (
+           SELECT * FROM n WHERE running < capacity
+         ), c AS (
+           SELECT id, type, required_tags, target_node_id FROM tasks
+           WHERE status = 'pending' AND run_at <= now() AND (target_node_id IS NULL OR target_node_id IN (SELECT id FROM open))
+           ORDER BY priority DESC, created_at, id
+           LIMIT LEAST($1::int, (SELECT COALESCE(sum(capacity - running), 0)::int * 4 FROM open))
+           FOR UPDATE SKIP LOCKED
+         )
+         SELECT (SELECT COALESCE(json_agg(open), '[]'::json) FROM open) AS nodes,
+                (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks`,
+        [maxTasks],
       );
-      const open = nodes.filter((n) => n.running < n.capacity);
-      const slots = open.reduce((sum, n) => sum + n.capacity - n.running, 0);
-      if (slots === 0) return { assigned: [], cursor };
-      // Look a little past the free slots so a few ineligible tasks at the head do not stall the rest.
-      const tasks: Candidate[] = await m.query(
-        `SELECT id, type, required_tags, target_node_id FROM tasks
-         WHERE status = 'pending' AND run_at <= now() AND (target_node_id IS NULL OR target_node_id = ANY($1::text[]))
-         ORDER BY priority DESC, created_at, id
-         LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [open.map((n) => n.id), Math.min(maxTasks, slots * 4)],
-      );
+      if (tasks.length === 0) return { assigned: [], cursor };
+      const open = nodes;
       const plan = planAssignments(tasks, open, strategy, cursor);
       if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor };
       const rows: TaskRow[] = await m.query(

@@ -16,6 +16,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private scheduled = false;
   private running?: Promise<void>;
   private again = false;
+  /** Tasks were just made ready: the next round can skip the "anything ready?" probe. */
+  private readyHint = false;
   private cursor = 0;
   private safetyTimer?: NodeJS.Timeout;
   private delayTimer?: NodeJS.Timeout;
@@ -32,8 +34,9 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   onApplicationBootstrap(): void {
     this.unsubscribe.push(
       this.events.on('tasks.ready', ({ runAt }) => {
-        if (runAt && runAt.getTime() > Date.now()) this.armDelay(runAt.getTime());
-        else this.kick();
+        if (runAt && runAt.getTime() > Date.now()) return this.armDelay(runAt.getTime());
+        this.readyHint = true;
+        this.kick();
       }),
       this.events.on('node.capacity', () => this.kick()),
     );
@@ -79,7 +82,9 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async loop(): Promise<void> {
     for (;;) {
-      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor);
+      const probe = !this.readyHint;
+      this.readyHint = false;
+      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe);
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
       if (assigned.length < BATCH) break;
