@@ -87,6 +87,9 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe);
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
+      // A round that handed out work leaves a queue that is probably not empty: the next round
+      // (woken by a freed slot) can skip the probe too.
+      this.readyHint = assigned.length > 0;
       if (assigned.length < BATCH) break;
     }
   }
