@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
@@ -11,8 +12,7 @@ import { TasksService } from '../tasks/tasks.service.js';
 @Injectable()
 export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('NodeLiveness');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly periodic = new Periodic('liveness check', this.logger, () => this.check());
 
   constructor(
     private readonly nodes: NodesService,
@@ -21,13 +21,7 @@ export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.check()
-        .then(() => undefined)
-        .catch((e: unknown) => this.logger.error({ err: e }, 'liveness check failed'))
-        .finally(() => (this.running = undefined));
-    }, this.config.NODE_LIVENESS_TICK_MS);
-    this.timer.unref();
+    this.periodic.start(this.config.NODE_LIVENESS_TICK_MS);
   }
 
   get silenceSeconds(): number {
@@ -44,8 +38,7 @@ export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdo
     return { silent, released: released.length };
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.periodic.stop();
   }
 }

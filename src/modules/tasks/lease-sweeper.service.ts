@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
 import { TasksService } from './tasks.service.js';
 
@@ -12,8 +13,7 @@ const BATCH = 500;
 @Injectable()
 export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('LeaseSweeper');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly periodic = new Periodic('lease sweep', this.logger, () => this.sweep());
 
   constructor(
     private readonly tasks: TasksService,
@@ -21,13 +21,7 @@ export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sweep()
-        .then(() => undefined)
-        .catch((e: unknown) => this.logger.error({ err: e }, 'lease sweep failed'))
-        .finally(() => (this.running = undefined));
-    }, this.config.SWEEP_INTERVAL_MS);
-    this.timer.unref();
+    this.periodic.start(this.config.SWEEP_INTERVAL_MS);
   }
 
   /** Sweeps until a batch comes back short; returns how many tasks were moved. */
@@ -41,8 +35,7 @@ export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.periodic.stop();
   }
 }
