@@ -5,16 +5,39 @@ import pg from 'pg';
 
 export const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** A fresh database on the local PostgreSQL (dropped first), for one benchmark. */
-export async function freshDatabase(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+/**
+ * A fresh database (dropped first), for one benchmark, on the server of `adminUrl`
+ * (default: the local PostgreSQL). Only names containing "bench" are accepted, so a
+ * mistyped name can never drop a real database.
+ */
+export async function freshDatabase(name: string, adminUrl = PG_ADMIN_URL): Promise<string> {
+  if (!/^[a-z0-9_]*bench[a-z0-9_]*$/.test(name)) throw new Error(`refusing to drop and re-create database "${name}": a bench database name contains "bench" ([a-z0-9_])`);
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(PG_ADMIN_URL);
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Hub processes still running; killed if the benchmark exits or is interrupted. */
+const liveChildren = new Set<ChildProcess>();
+let cleanupInstalled = false;
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.once('exit', () => liveChildren.forEach((c) => c.kill('SIGKILL')));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      liveChildren.forEach((c) => c.kill('SIGKILL'));
+      process.exit(130);
+    });
+  }
 }
 
 export function freePort(): Promise<number> {
@@ -45,15 +68,25 @@ export class Hub {
       env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', AUTH_REQUIRED: 'false', RATE_LIMIT_MAX: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+    const child = this.child;
+    installCleanup();
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
+    // Keep the last 256 KB of the hub's output for error reports.
+    const keep = (d: Buffer): void => {
+      this.log += d.toString();
+      if (this.log.length > 256_000) this.log = this.log.slice(-256_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`hub exited:\n${this.log}`);
       if (await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false)) return this;
       await sleep(100);
     }
-    throw new Error(`hub not healthy:\n${this.log}`);
+    child.kill('SIGKILL');
+    throw new Error(`hub not healthy after 60 s:\n${this.log}`);
   }
 
   get pid(): number | undefined {
