@@ -14,6 +14,7 @@ import { AuthModule } from './modules/auth/auth.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
+import { RoutingModule } from './modules/routing/routing.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 
@@ -30,6 +31,7 @@ export class AppModule {
         TasksModule,
         NodesModule,
         DispatchModule,
+        RoutingModule,
         RealtimeModule,
         MetricsModule,
         DistributedCompatModule,

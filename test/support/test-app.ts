@@ -15,7 +15,7 @@ export interface TestApp {
 
 /** Empties every table so each suite starts from nothing. */
 export async function resetDatabase(db: DataSource): Promise<void> {
-  await db.query('TRUNCATE task_events, tasks, nodes, api_keys RESTART IDENTITY CASCADE');
+  await db.query('TRUNCATE task_events, tasks, nodes, api_keys, routing_rules RESTART IDENTITY CASCADE');
 }
 
 /**

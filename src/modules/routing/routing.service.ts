@@ -1,0 +1,97 @@
+import { Injectable } from '@nestjs/common';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import type { CreateRoutingRuleDto, UpdateRoutingRuleDto } from './dto/routing-rule.dto.js';
+import { compareRules, matchRule, type RoutingContext, RuleValidationError, validateConditions } from './rule-engine.js';
+import { DUPLICATE_NAME, RoutingRepository } from './routing.repository.js';
+import type { RuleInput, RuleRow } from './routing.types.js';
+
+/** Rules are re-read at least this often, so writes made by another hub instance show up. */
+const CACHE_TTL_MS = 5000;
+
+function checkedConditions(input: unknown): RuleInput['conditions'] {
+  try {
+    return validateConditions(input);
+  } catch (e) {
+    if (e instanceof RuleValidationError) throw AppError.validation(e.field, e.message);
+    throw e;
+  }
+}
+
+/** Columns that cannot be cleared: `null` for them in an update is a validation error. */
+const REQUIRED = ['name', 'priority', 'enabled', 'conditions', 'target_strategy', 'target_tags'] as const;
+
+const duplicate = (name: string | undefined): AppError =>
+  new AppError(ErrorCode.CONFLICT, `A routing rule named '${name}' already exists`, { field: 'name', name });
+
+/** Routing rules: CRUD for the API and `match` for the dispatcher and the WebSocket proxy. */
+@Injectable()
+export class RoutingService {
+  private cache: { rules: RuleRow[]; loadedAt: number } | null = null;
+  /** Bumped on every local write: a load that started before it is not cached. */
+  private generation = 0;
+
+  constructor(private readonly repo: RoutingRepository) {}
+
+  list(enabled?: boolean): Promise<RuleRow[]> {
+    return this.repo.list(enabled);
+  }
+
+  async get(id: string): Promise<RuleRow> {
+    const rule = await this.repo.findById(id);
+    if (!rule) throw AppError.notFound('Routing rule', id);
+    return rule;
+  }
+
+  async create(dto: CreateRoutingRuleDto): Promise<RuleRow> {
+    const row = await this.repo.insert({
+      name: dto.name,
+      description: dto.description ?? null,
+      priority: dto.priority ?? 0,
+      enabled: dto.enabled ?? true,
+      conditions: checkedConditions(dto.conditions),
+      target_strategy: dto.target_strategy ?? 'least_connections',
+      target_tags: dto.target_tags ?? [],
+      target_service: dto.target_service ?? null,
+    });
+    if (row === DUPLICATE_NAME) throw duplicate(dto.name);
+    this.invalidate();
+    return row;
+  }
+
+  /** Partial update: only the fields given change. */
+  async update(id: string, dto: UpdateRoutingRuleDto): Promise<RuleRow> {
+    const cleared = REQUIRED.find((k) => dto[k] === null);
+    if (cleared) throw AppError.validation(cleared, `${cleared} cannot be null`);
+    const patch: Partial<RuleInput> = { ...dto, conditions: dto.conditions === undefined ? undefined : checkedConditions(dto.conditions) };
+    const row = await this.repo.update(id, patch);
+    if (row === DUPLICATE_NAME) throw duplicate(dto.name);
+    if (!row) throw AppError.notFound('Routing rule', id);
+    this.invalidate();
+    return row;
+  }
+
+  async remove(id: string): Promise<RuleRow> {
+    const row = await this.repo.delete(id);
+    if (!row) throw AppError.notFound('Routing rule', id);
+    this.invalidate();
+    return row;
+  }
+
+  /** The rule that routes this connection or task, or null (callers use their default strategy). */
+  async match(context: RoutingContext): Promise<RuleRow | null> {
+    return matchRule(await this.enabledRules(), context);
+  }
+
+  invalidate(): void {
+    this.generation++;
+    this.cache = null;
+  }
+
+  private async enabledRules(): Promise<RuleRow[]> {
+    if (this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS) return this.cache.rules;
+    const generation = this.generation;
+    const rules = (await this.repo.list(true)).sort(compareRules);
+    if (generation === this.generation) this.cache = { rules, loadedAt: Date.now() };
+    return rules;
+  }
+}
