@@ -12,6 +12,8 @@ export interface Candidate {
   type: string;
   required_tags: string[];
   target_node_id: string | null;
+  /** What a routing rule asks for this task: extra node tags, and its own strategy. */
+  route?: { tags: string[]; strategy?: Strategy };
 }
 
 export type Strategy = 'least-loaded' | 'round-robin' | 'random';
@@ -20,7 +22,7 @@ export type Strategy = 'least-loaded' | 'round-robin' | 'random';
 export function isEligible(task: Candidate, node: NodeSlot): boolean {
   if (task.target_node_id !== null) return task.target_node_id === node.id;
   if (node.capabilities.length > 0 && !node.capabilities.includes(task.type)) return false;
-  return task.required_tags.every((t) => node.tags.includes(t));
+  return task.required_tags.every((t) => node.tags.includes(t)) && (task.route?.tags ?? []).every((t) => node.tags.includes(t));
 }
 
 /**
@@ -41,10 +43,11 @@ export function planAssignments(
     const eligible = nodes.filter((n) => free(n) && isEligible(task, n));
     if (eligible.length === 0) continue;
     let chosen: NodeSlot;
-    if (strategy === 'round-robin') {
+    const how = task.route?.strategy ?? strategy;
+    if (how === 'round-robin') {
       chosen = eligible[cursor % eligible.length];
       cursor++;
-    } else if (strategy === 'random') {
+    } else if (how === 'random') {
       chosen = eligible[Math.floor(random() * eligible.length)];
     } else {
       // least-loaded: lowest share of capacity in use, then most free slots, then id (stable).

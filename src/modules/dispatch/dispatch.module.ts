@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { NodesModule } from '../nodes/nodes.module.js';
+import { RoutingModule } from '../routing/routing.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { DispatchRepository } from './dispatch.repository.js';
 import { Dispatcher } from './dispatcher.service.js';
@@ -7,7 +8,7 @@ import { NodeLiveness } from './node-liveness.service.js';
 import { WakeupChannel } from './wakeup-channel.service.js';
 
 @Module({
-  imports: [TasksModule, NodesModule],
+  imports: [TasksModule, NodesModule, RoutingModule],
   providers: [DispatchRepository, Dispatcher, NodeLiveness, WakeupChannel],
   exports: [Dispatcher, NodeLiveness],
 })

@@ -4,6 +4,14 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { type Candidate, type NodeSlot, planAssignments, type Strategy } from './assignment.js';
 
+/** The task fields routing rules can test (`task.type`, `task.priority`, `task.tags`, `task.metadata.*`). */
+export interface RoutableTask {
+  type: string;
+  priority: number;
+  tags: string[];
+  metadata: Record<string, unknown>;
+}
+
 export interface Assigned {
   task: TaskRow;
   vocabulary: NodeVocabulary;
@@ -22,7 +30,13 @@ export class DispatchRepository {
    * @param probe check the ready index first (rounds woken by a freed slot usually find nothing;
    *   rounds woken by new tasks skip it).
    */
-  async assignBatch(maxTasks: number, strategy: Strategy, cursor: number, probe = true): Promise<{ assigned: Assigned[]; cursor: number }> {
+  async assignBatch(
+    maxTasks: number,
+    strategy: Strategy,
+    cursor: number,
+    probe = true,
+    route: (task: RoutableTask) => Candidate['route'] | undefined = () => undefined,
+  ): Promise<{ assigned: Assigned[]; cursor: number }> {
     if (probe) {
       const [{ ready }]: { ready: boolean }[] = await this.db.query(
         `SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND run_at <= now()) AS ready`,
@@ -33,7 +47,7 @@ export class DispatchRepository {
       // One round trip: the nodes with room (locked, with their live load) and the ready tasks
       // they could take (locked), looking a little past the free slots so a few ineligible
       // tasks at the head of the queue do not stall the rest.
-      const [{ nodes, tasks }]: { nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: Candidate[] }[] = await m.query(
+      const [{ nodes, tasks }]: { nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: (Candidate & RoutableTask)[] }[] = await m.query(
         `WITH n AS (
            SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
                   (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN ('dispatched', 'running')) AS running
@@ -42,7 +56,7 @@ export class DispatchRepository {
          ), open AS (
            SELECT * FROM n WHERE running < capacity
          ), c AS (
-           SELECT id, type, required_tags, target_node_id FROM tasks
+           SELECT id, type, required_tags, target_node_id, priority, tags, metadata FROM tasks
            WHERE status = 'pending' AND run_at <= now() AND (target_node_id IS NULL OR target_node_id IN (SELECT id FROM open))
            ORDER BY priority DESC, created_at, id
            LIMIT LEAST($1::int, (SELECT COALESCE(sum(capacity - running), 0)::int * 4 FROM open))
@@ -53,6 +67,7 @@ export class DispatchRepository {
         [maxTasks],
       );
       if (tasks.length === 0) return { assigned: [], cursor };
+      for (const t of tasks) t.route = route(t);
       const open = nodes;
       const plan = planAssignments(tasks, open, strategy, cursor);
       if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor };

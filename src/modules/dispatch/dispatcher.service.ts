@@ -1,9 +1,22 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../common/events/event-bus.js';
+import { RoutingService } from '../routing/routing.service.js';
+import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
+import { priorityName } from '../tasks/task.types.js';
+import type { Strategy } from './assignment.js';
 import { DispatchRepository } from './dispatch.repository.js';
 
 const BATCH = 200;
+
+/** Routing-rule strategies in dispatcher terms (weighted and hash fall back to least-loaded for tasks). */
+const DISPATCH_STRATEGY_OF: Record<RuleStrategy, Strategy> = {
+  round_robin: 'round-robin',
+  least_connections: 'least-loaded',
+  random: 'random',
+  weighted: 'least-loaded',
+  hash: 'least-loaded',
+};
 
 /**
  * Pushes ready tasks to connected nodes. Event-driven: a submission, a re-queue or a freed
@@ -29,6 +42,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly repo: DispatchRepository,
     private readonly events: EventBus,
     private readonly config: AppConfig,
+    private readonly routing: RoutingService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -84,7 +98,11 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     for (;;) {
       const probe = !this.readyHint;
       this.readyHint = false;
-      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe);
+      const router = await this.routing.taskRouter();
+      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
+        const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
+        return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
+      });
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
       // A round that handed out work leaves a queue that is probably not empty: the next round

@@ -82,6 +82,16 @@ export class RoutingService {
     return matchRule(await this.enabledRules(), context);
   }
 
+  /**
+   * A synchronous matcher for one dispatch round: the rules that speak about tasks (at least
+   * one `task.*` condition), loaded once, matched per task without I/O.
+   */
+  async taskRouter(): Promise<(task: Record<string, unknown>) => RuleRow | null> {
+    const rules = (await this.enabledRules()).filter((r) => r.conditions.some((c) => c.field.startsWith('task.')));
+    if (rules.length === 0) return () => null;
+    return (task) => matchRule(rules, { task });
+  }
+
   invalidate(): void {
     this.generation++;
     this.cache = null;
