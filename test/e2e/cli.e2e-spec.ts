@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliEnv } from '../../src/cli/program.js';
-import { bearer, startTestApp, type TestApp } from '../support/test-app.js';
+import { bearer, startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 interface Run {
   code: number;
@@ -53,7 +53,7 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
     await t.close();
   });
   beforeEach(async () => {
-    await t.db.query('TRUNCATE task_events, tasks CASCADE');
+    await truncate(t.db, 'task_events, tasks');
   });
 
   /** Runs `taskhub …args` with TASKHUB_URL/TASKHUB_KEY (client key) unless `env` says otherwise. */

@@ -2,7 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 /** A raw /ws client that records `{type, data}` messages and can wait for one. */
 class StreamClient {
@@ -43,7 +43,7 @@ describe('client events: raw /ws stream and the /events namespace', () => {
   });
   afterEach(async () => {
     closers.splice(0).forEach((c) => c());
-    await t.db.query('TRUNCATE task_events, tasks, nodes CASCADE');
+    await truncate(t.db, 'task_events, tasks, nodes');
   });
   afterAll(() => t.close());
 

@@ -1,5 +1,5 @@
 import { apiClient, type Api } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 interface CodexBody {
   success: boolean;
@@ -70,7 +70,7 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
   });
   afterAll(() => t.close());
   beforeEach(async () => {
-    await t.db.query('TRUNCATE task_events, tasks CASCADE');
+    await truncate(t.db, 'task_events, tasks');
   });
 
   it('runs the seed Node.js/Python client flow: submit → queued → completed with result and duration → logs', async () => {

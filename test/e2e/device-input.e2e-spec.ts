@@ -1,7 +1,7 @@
 import { io } from 'socket.io-client';
 import { apiClient, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 /** Bad device input gets an `error` event (and a failed ack), changes nothing, and never crashes the hub. */
 describe('device channel: malformed payloads, auth, and many devices at once', () => {
@@ -105,7 +105,7 @@ describe('device channel: malformed payloads, auth, and many devices at once', (
   });
 
   it('200 devices register at once, each once, and share out tasks', async () => {
-    await t.db.query('TRUNCATE task_events, tasks, nodes CASCADE');
+    await truncate(t.db, 'task_events, tasks, nodes');
     const many = Array.from({ length: 200 }, () => device());
     const acks = await Promise.all(many.map((d, i) => d.request('device_register', { device_id: `fleet-${i}` }, 20_000)));
     expect(acks.every((a) => a.success === true)).toBe(true);

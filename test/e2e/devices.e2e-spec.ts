@@ -3,7 +3,7 @@ import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.j
 import { NodesService } from '../../src/modules/nodes/nodes.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 describe('devices over Socket.IO: registration, push dispatch, results', () => {
   let t: TestApp;
@@ -23,7 +23,7 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
   });
   afterEach(async () => {
     devices.splice(0).forEach((d) => d.close());
-    await t.db.query('TRUNCATE task_events, tasks, nodes CASCADE');
+    await truncate(t.db, 'task_events, tasks, nodes');
   });
   afterAll(() => t.close());
 

@@ -1,5 +1,5 @@
 import { apiClient, type Api, type ApiResponse } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 interface Rule {
   id: string;
@@ -39,7 +39,7 @@ describe('routing rules API', () => {
     client = apiClient(t, t.keys.client);
   });
   afterEach(async () => {
-    await t.db.query('TRUNCATE routing_rules');
+    await truncate(t.db, 'routing_rules');
   });
   afterAll(() => t.close());
 

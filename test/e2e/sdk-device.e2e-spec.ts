@@ -1,7 +1,7 @@
 import { DeviceGateway } from '../../src/modules/realtime/device.gateway.js';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 describe('SDK DeviceClient against the running hub', () => {
   let t: TestApp;
@@ -14,7 +14,7 @@ describe('SDK DeviceClient against the running hub', () => {
   });
   afterEach(async () => {
     clients.splice(0).forEach((c) => c.close());
-    await t.db.query('TRUNCATE task_events, tasks, nodes CASCADE');
+    await truncate(t.db, 'task_events, tasks, nodes');
   });
   afterAll(() => t.close());
 

@@ -1,5 +1,5 @@
 import { apiClient, type Api, type Task } from '../support/api.js';
-import { resetDatabase, startTestApp, type TestApp } from '../support/test-app.js';
+import { resetDatabase, startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 const PROJECT = '/home/user/projects/my-project';
 
@@ -15,7 +15,7 @@ describe('canonical task API: the seed 002 flows', () => {
   });
   afterAll(() => t.close());
   beforeEach(async () => {
-    await t.db.query('TRUNCATE task_events, tasks CASCADE');
+    await truncate(t.db, 'task_events, tasks');
   });
 
   it('runs the seed Python client flow: create → next → complete → get → list', async () => {

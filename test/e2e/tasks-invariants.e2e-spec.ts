@@ -1,7 +1,7 @@
 import { backoffBoundsMs } from '../../src/modules/tasks/backoff.js';
 import { LeaseSweeper } from '../../src/modules/tasks/lease-sweeper.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 /** The invariants of DESIGN.md (Tasks), each proven with real concurrent requests. */
 describe('task invariants under concurrency', () => {
@@ -18,7 +18,7 @@ describe('task invariants under concurrency', () => {
   });
   afterAll(() => t.close());
   beforeEach(async () => {
-    await t.db.query('TRUNCATE task_events, tasks CASCADE');
+    await truncate(t.db, 'task_events, tasks');
   });
 
   const submit = async (body: Record<string, unknown> = {}): Promise<Task> =>

@@ -13,9 +13,25 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * TRUNCATE that retries when it deadlocks with the running hub (its dispatcher locks nodes
+ * then tasks while a test cleans up in the other order).
+ */
+export async function truncate(db: DataSource, tables: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.query(`TRUNCATE ${tables} CASCADE`);
+      return;
+    } catch (e) {
+      if ((e as { driverError?: { code?: string } }).driverError?.code !== '40P01' || attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
+}
+
 /** Empties every table so each suite starts from nothing. */
 export async function resetDatabase(db: DataSource): Promise<void> {
-  await db.query('TRUNCATE task_events, tasks, nodes, api_keys, routing_rules RESTART IDENTITY CASCADE');
+  await truncate(db, 'task_events, tasks, nodes, api_keys, routing_rules RESTART IDENTITY');
 }
 
 /**
