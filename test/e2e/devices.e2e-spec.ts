@@ -254,7 +254,7 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const res = await admin.delete('/api/v1/nodes/doomed');
     expect(res.status).toBe(200);
     expect(await d.next('error', (e) => e.code === 'DISCONNECTED')).toBeTruthy();
-    expect(await task(created.body.data.task_id)).toMatchObject({ state: 'pending', retry_count: 1, error: { code: 'NODE_LOST' } });
+    expect(await task(created.body.data.task_id)).toMatchObject({ state: 'pending', retry_count: 1, node_id: null, error: { code: 'NODE_LOST', node_id: 'doomed' } });
     expect((await admin.get('/api/v1/nodes/doomed')).status).toBe(404);
   });
 

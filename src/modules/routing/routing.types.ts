@@ -1,4 +1,4 @@
-import type { RoutingRule, RuleCondition, Strategy } from './rule-engine.js';
+import type { RoutingRule } from './rule-engine.js';
 
 /** A routing_rules row as the driver returns it. */
 export interface RuleRow extends RoutingRule {
@@ -8,13 +8,4 @@ export interface RuleRow extends RoutingRule {
 }
 
 /** Columns a create or update writes; conditions already validated. */
-export interface RuleInput {
-  name: string;
-  description: string | null;
-  priority: number;
-  enabled: boolean;
-  conditions: RuleCondition[];
-  target_strategy: Strategy;
-  target_tags: string[];
-  target_service: string | null;
-}
+export type RuleInput = Omit<RoutingRule, 'id' | 'created_at'> & { description: string | null };

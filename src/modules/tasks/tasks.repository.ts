@@ -162,7 +162,8 @@ export class TasksRepository {
 
   /**
    * SET fragment: on failure, back to pending while retries remain (after the backoff unless
-   * `immediately`), else `finalState`.
+   * `immediately`), else `finalState`. A re-queued task has no holder: worker and node are
+   * cleared (the error keeps who held it), so a later cancel is not sent to a stale node.
    */
   retryOrFinishSql(finalState: 'failed' | 'timed_out', immediately = false): string {
     const retry = `t.retry_count < t.max_retries`;
@@ -171,6 +172,8 @@ export class TasksRepository {
       completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
       retry_count = CASE WHEN ${retry} THEN t.retry_count + 1 ELSE t.retry_count END,
       last_retry_at = CASE WHEN ${retry} THEN now() ELSE t.last_retry_at END,
+      worker_id = CASE WHEN ${retry} THEN NULL ELSE t.worker_id END,
+      node_id = CASE WHEN ${retry} THEN NULL ELSE t.node_id END,
       lease_expires_at = NULL`;
   }
 
@@ -284,7 +287,7 @@ export class TasksRepository {
          SELECT id, 'node_lost', 'warn',
                 CASE WHEN status = 'pending' THEN $${n + 1}::text || '; re-queued for retry ' || retry_count
                      ELSE $${n + 1}::text || '; no retries left' END,
-                attempt, jsonb_build_object('node_id', node_id, 'status', status) FROM u
+                attempt, jsonb_build_object('node_id', error->>'node_id', 'status', status) FROM u
        )
        SELECT * FROM u`,
       [...params, message],
