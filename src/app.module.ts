@@ -10,6 +10,7 @@ import { createValidationPipe } from './common/validation.js';
 import { EventsModule } from './common/events/events.module.js';
 import { CodexCompatModule } from './compat/codex/codex.module.js';
 import { DistributedCompatModule } from './compat/distributed/distributed.module.js';
+import { AgentServicesModule } from './modules/agent-services/agent-services.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
@@ -32,6 +33,7 @@ export class AppModule {
         NodesModule,
         DispatchModule,
         RoutingModule,
+        AgentServicesModule,
         RealtimeModule,
         MetricsModule,
         DistributedCompatModule,

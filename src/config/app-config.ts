@@ -118,6 +118,42 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1)
   WS_MAX_CONNECTIONS = 1000;
 
+  /** Agent services: a stop waits this long after SIGTERM before SIGKILL. */
+  @Transform(toInt) @IsInt() @Min(0)
+  SERVICE_STOP_GRACE_MS = 5000;
+
+  /** How often due health checks are looked for (each service has its own interval). */
+  @Transform(toInt) @IsInt() @Min(50)
+  SERVICE_HEALTH_TICK_MS = 1000;
+
+  /** Health checks kept per service for /health/services/:id/history. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SERVICE_HEALTH_HISTORY = 1000;
+
+  /** Lines of process output and lifecycle events kept per service. */
+  @Transform(toInt) @IsInt() @Min(10)
+  SERVICE_LOG_LINES = 2000;
+
+  /** A hub silent this long no longer owns its managed services; another hub restarts them. */
+  @Transform(toInt) @IsInt() @Min(1000)
+  SERVICE_OWNER_STALE_MS = 15_000;
+
+  /** Strategy of the WebSocket proxy when no routing rule matches and the client gave no hint. */
+  @IsIn(['round_robin', 'least_connections', 'random', 'weighted', 'hash'])
+  PROXY_DEFAULT_STRATEGY: 'round_robin' | 'least_connections' | 'random' | 'weighted' | 'hash' = 'least_connections';
+
+  /** Largest proxied WebSocket frame, in bytes. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  PROXY_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+  /** Bytes a proxied connection may queue (to a slow peer, or while failing over) before reading pauses. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  PROXY_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+  /** Agent-service statistics are sampled this often into service_stat_samples (/stats/timeseries). */
+  @Transform(toInt) @IsInt() @Min(100)
+  STATS_SAMPLE_INTERVAL_MS = 60_000;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;

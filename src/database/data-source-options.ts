@@ -2,9 +2,10 @@ import type { DataSourceOptions } from 'typeorm';
 import { InitialSchema1763800000000 } from './migrations/1763800000000-InitialSchema.js';
 import { Nodes1763900000000 } from './migrations/1763900000000-Nodes.js';
 import { RoutingRules1764000000000 } from './migrations/1764000000000-RoutingRules.js';
+import { AgentServices1764100000000 } from './migrations/1764100000000-AgentServices.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
-export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000];
+export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
   return {

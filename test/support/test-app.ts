@@ -31,7 +31,7 @@ export async function truncate(db: DataSource, tables: string): Promise<void> {
 
 /** Empties every table so each suite starts from nothing. */
 export async function resetDatabase(db: DataSource): Promise<void> {
-  await truncate(db, 'task_events, tasks, nodes, api_keys, routing_rules RESTART IDENTITY');
+  await truncate(db, 'task_events, tasks, nodes, api_keys, routing_rules, agent_services, service_stat_samples RESTART IDENTITY');
 }
 
 /**

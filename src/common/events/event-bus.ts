@@ -27,6 +27,10 @@ export interface DomainEvents {
   'hub.shutdown': { reason: string };
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };
+  /** An agent service stopped taking connections (crashed, stopped, deleted, unhealthy). */
+  'service.down': { serviceId: string; reason: 'service_crashed' | 'service_stopped' | 'service_unhealthy' | 'service_removed' };
+  /** An agent service can take connections again (started, recovered). */
+  'service.up': { serviceId: string };
 }
 
 type Handler<K extends keyof DomainEvents> = (payload: DomainEvents[K]) => void;

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AgentServicesModule } from '../agent-services/agent-services.module.js';
 import { AuthModule } from '../auth/auth.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { NodesModule } from '../nodes/nodes.module.js';
@@ -9,7 +10,7 @@ import { EventsGateway } from './events.gateway.js';
 import { WsStreamServer } from './ws-stream.server.js';
 
 @Module({
-  imports: [AuthModule, TasksModule, NodesModule, MetricsModule],
+  imports: [AgentServicesModule, AuthModule, TasksModule, NodesModule, MetricsModule],
   providers: [DeviceProtocol, DeviceGateway, EventsGateway, WsStreamServer],
 })
 export class RealtimeModule {}

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
+import { AgentProxy } from '../agent-services/proxy/agent-proxy.service.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
@@ -49,6 +50,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly config: AppConfig,
     private readonly status: HubStatusService,
     private readonly metrics: MetricsService,
+    private readonly proxy: AgentProxy,
   ) {}
 
   get connections(): number {
@@ -97,18 +99,14 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const refuse = (status: number, reason: string): void => {
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (this.clients.size >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
+    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k));
+    const open = proxied ? this.proxy.size : this.clients.size;
+    if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
     const query = Object.fromEntries(url.searchParams);
     const error = await checkSocketAuth({ headers: req.headers, query }, this.keys, this.config, ['client']);
     if (error) return refuse(error.status, error.code);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (PROXY_KEYS.some((k) => url.searchParams.has(k))) {
-        this.send(ws, 'error', { code: 'ROUTING_FAILED', message: 'The agent-service proxy is not available on this hub yet', recoverable: false });
-        ws.close(1013, 'agent proxy unavailable');
-        return;
-      }
-      this.open(ws);
-    });
+    if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws));
   }
 
   private open(ws: WebSocket): void {

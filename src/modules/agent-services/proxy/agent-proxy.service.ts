@@ -1,0 +1,358 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { AppConfig } from '../../../config/app-config.js';
+import { EventBus, type DomainEvents } from '../../../common/events/event-bus.js';
+import { Periodic } from '../../../common/periodic.js';
+import { RoundRobinCursor } from '../../routing/rule-engine.js';
+import { RoutingService } from '../../routing/routing.service.js';
+import { type ServiceRow, serviceEndpoint } from '../agent-service.types.js';
+import { AgentServicesRepository } from '../agent-services.repository.js';
+import { ConnectionRegistry, type ProxyConnection } from './connection-registry.js';
+import { type ProxyRequest, selectService, type Selection, type SelectionFailure } from './service-selector.js';
+
+const UPSTREAM_CONNECT_TIMEOUT_MS = 5000;
+/** How long a connection whose service crashed waits for it (or a sibling) to come back. */
+const FAILOVER_WAIT_MS = 10_000;
+const SERVICES_CACHE_MS = 1000;
+
+type DownReason = DomainEvents['service.down']['reason'];
+
+interface Frame {
+  data: Buffer;
+  binary: boolean;
+}
+
+/** One client connection and its current upstream. */
+interface Link {
+  conn: ProxyConnection;
+  client: WebSocket;
+  upstream: WebSocket | null;
+  service: ServiceRow | null;
+  request: ProxyRequest;
+  headers: Record<string, unknown>;
+  query: Record<string, string>;
+  /** Client frames waiting for an upstream (connecting or failing over). */
+  pending: Frame[];
+  pendingBytes: number;
+  exclude: Set<string>;
+  closing: boolean;
+}
+
+const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+
+/** WebSocket close reasons are limited to 123 bytes. */
+const closeReason = (s: string): string => Buffer.from(s).subarray(0, 120).toString();
+
+/**
+ * The agent-service WebSocket proxy behind `/ws?service=…|tag=…|session_id=…`: picks a healthy
+ * service by routing rules, opens the upstream WebSocket, relays frames both ways (text and
+ * binary, pausing the faster side when the other's buffer passes the high-water mark) and
+ * fails over to another matching service when the upstream dies.
+ */
+@Injectable()
+export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('AgentProxy');
+  private readonly wss: WebSocketServer;
+  private readonly links = new Map<string, Link>();
+  private readonly cursor = new RoundRobinCursor();
+  private readonly lastDown = new Map<string, DownReason>();
+  private readonly upWaiters = new Set<() => void>();
+  private readonly idleSweep: Periodic;
+  private services: { rows: ServiceRow[]; at: number } | null = null;
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly repo: AgentServicesRepository,
+    private readonly routing: RoutingService,
+    private readonly registry: ConnectionRegistry,
+    private readonly events: EventBus,
+    private readonly config: AppConfig,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false });
+    this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => this.closeIdle());
+  }
+
+  onApplicationBootstrap(): void {
+    this.unsubscribe.push(
+      this.events.on('service.down', ({ serviceId, reason }) => {
+        this.services = null;
+        this.lastDown.set(serviceId, reason);
+        // A stopped or removed external service has no process whose exit closes our upstreams.
+        if (reason === 'service_stopped' || reason === 'service_removed') {
+          for (const l of this.links.values()) if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
+        }
+      }),
+      this.events.on('service.up', ({ serviceId }) => {
+        this.services = null;
+        this.lastDown.delete(serviceId);
+        for (const wake of [...this.upWaiters]) wake();
+      }),
+    );
+    this.idleSweep.start(5000);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.unsubscribe.forEach((u) => u());
+    await this.idleSweep.stop();
+    for (const l of this.links.values()) this.end(l, 1001, 'hub shutting down');
+    this.wss.close();
+  }
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  /** Takes over an authenticated upgrade of `/ws` with proxy parameters. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.attach(ws, req, url));
+  }
+
+  /** Sends a `management_notification` to every client of a service; returns how many got it. */
+  notify(serviceId: string, data: Record<string, unknown>): number {
+    let n = 0;
+    for (const l of this.links.values()) {
+      if (l.service?.id !== serviceId) continue;
+      this.event(l.client, 'management_notification', data);
+      n++;
+    }
+    return n;
+  }
+
+  /** Closes one client connection (admin disconnect); false when it is not held here. */
+  disconnect(connectionId: string, reason: string, notifyClient: boolean): boolean {
+    const l = this.links.get(connectionId);
+    if (!l) return false;
+    if (notifyClient) this.event(l.client, 'management_notification', { type: 'disconnect', message: reason, severity: 'warning', connection_id: connectionId });
+    this.end(l, 4000, reason, `disconnected: ${reason}`);
+    return true;
+  }
+
+  private async attach(client: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
+    const query = Object.fromEntries(url.searchParams);
+    const headers = req.headers as Record<string, unknown>;
+    const pick = (k: string): string | undefined => query[k] || (typeof headers[`x-${k.replace('_', '-')}`] === 'string' ? (headers[`x-${k.replace('_', '-')}`] as string) : undefined);
+    const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const request: ProxyRequest = { service: pick('service'), tag: pick('tag'), session_id: pick('session_id'), routing_hint: pick('routing_hint'), client_ip: clientIp };
+    const conn = this.registry.open(clientIp, request.session_id);
+    request.session_id = conn.session_id;
+    const link: Link = { conn, client, upstream: null, service: null, request, headers, query, pending: [], pendingBytes: 0, exclude: new Set(), closing: false };
+    this.links.set(conn.connection_id, link);
+
+    client.on('message', (data, isBinary) => this.fromClient(link, toBuffer(data), isBinary));
+    client.on('close', (code) => this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'));
+    client.on('error', () => this.end(link, 1011, 'client error', 'client_error'));
+
+    const routed = await this.route(link, null);
+    if (!routed.ok) return this.refuse(link, routed);
+    this.event(client, 'connection_routed', {
+      connection_id: conn.connection_id,
+      session_id: conn.session_id,
+      target_service: routed.service.name,
+      service_id: routed.service.id,
+      service_endpoint: serviceEndpoint(routed.service),
+      routing_strategy: routed.strategy,
+      rule: routed.rule?.name ?? null,
+    });
+    this.flush(link);
+  }
+
+  /** Picks a service and opens its upstream; tries the next candidate when one cannot be reached. */
+  private async route(link: Link, waitUntil: number | null): Promise<Selection | SelectionFailure> {
+    for (;;) {
+      if (link.closing) return { ok: false, code: 'ROUTING_FAILED', message: 'client went away', recoverable: false };
+      const all = await this.allServices();
+      const rule = await this.routing.match({ headers: link.headers, query: link.query, client_ip: link.request.client_ip });
+      const chosen = selectService(all, link.request, rule, {
+        active: (id) => this.registry.activeCount(id),
+        sticky: this.registry.stickyService(link.conn.session_id),
+        exclude: link.exclude,
+        defaultStrategy: this.config.PROXY_DEFAULT_STRATEGY,
+        cursor: this.cursor,
+      });
+      if (!chosen.ok) {
+        if (waitUntil === null || !chosen.recoverable || Date.now() >= waitUntil) return chosen;
+        await this.waitForService(waitUntil - Date.now());
+        link.exclude.clear(); // a restarted service may take the connection again
+        continue;
+      }
+      const upstream = await this.connectUpstream(chosen.service, link);
+      if (upstream) {
+        link.upstream = upstream;
+        link.service = chosen.service;
+        this.registry.bind(link.conn, chosen.service, chosen.strategy, chosen.rule?.id ?? null);
+        this.wireUpstream(link, upstream);
+        return chosen;
+      }
+      this.registry.error(chosen.service.id);
+      link.exclude.add(chosen.service.id);
+    }
+  }
+
+  private connectUpstream(s: ServiceRow, link: Link): Promise<WebSocket | null> {
+    const endpoint = serviceEndpoint(s);
+    if (!endpoint) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const ws = new WebSocket(endpoint, {
+        handshakeTimeout: UPSTREAM_CONNECT_TIMEOUT_MS,
+        maxPayload: this.config.PROXY_MAX_FRAME_BYTES,
+        perMessageDeflate: false,
+        headers: { 'x-taskhub-connection-id': link.conn.connection_id, 'x-taskhub-session-id': link.conn.session_id, 'x-forwarded-for': link.conn.client_ip },
+      });
+      const settle = (ok: boolean): void => {
+        ws.removeAllListeners('open');
+        ws.removeAllListeners('unexpected-response');
+        if (!ok) {
+          ws.on('error', () => undefined);
+          ws.terminate();
+        }
+        resolve(ok ? ws : null);
+      };
+      ws.once('open', () => settle(true));
+      ws.once('unexpected-response', () => settle(false));
+      ws.once('error', () => settle(false));
+    });
+  }
+
+  private wireUpstream(link: Link, upstream: WebSocket): void {
+    upstream.on('error', () => undefined); // 'close' follows
+    upstream.on('message', (data, isBinary) => {
+      if (link.upstream !== upstream) return;
+      const buf = toBuffer(data);
+      this.registry.sent(link.conn, buf.length);
+      this.forward(upstream, link.client, buf, isBinary);
+    });
+    upstream.on('close', (code, reason) => {
+      if (link.upstream !== upstream || link.closing) return;
+      link.upstream = null;
+      if (code === 1000) {
+        // The agent ended the session on purpose: end the client's too.
+        this.end(link, 1000, reason.toString() || 'service closed the session', 'service_closed');
+        return;
+      }
+      void this.failover(link, code);
+    });
+  }
+
+  private async failover(link: Link, code: number): Promise<void> {
+    const from = link.service as ServiceRow;
+    const reason = this.lastDown.get(from.id) ?? (code === 1001 ? 'service_stopped' : 'service_unavailable');
+    this.registry.error(from.id);
+    link.exclude.add(from.id);
+    this.services = null;
+    const routed = await this.route(link, Date.now() + FAILOVER_WAIT_MS);
+    if (link.closing) return;
+    if (!routed.ok) return this.refuse(link, routed);
+    this.event(link.client, 'service_switched', {
+      from_service: from.name,
+      to_service: routed.service.name,
+      reason,
+      session_preserved: true,
+      session_id: link.conn.session_id,
+    });
+    this.logger.log(`connection ${link.conn.connection_id} switched ${from.name} -> ${routed.service.name} (${reason})`);
+    this.flush(link);
+  }
+
+  private fromClient(link: Link, data: Buffer, binary: boolean): void {
+    this.registry.received(link.conn, data.length);
+    const payload = !binary && link.service?.config.proxy_metadata ? this.wrap(link, data) : data;
+    if (link.upstream && link.upstream.readyState === WebSocket.OPEN && link.pending.length === 0) {
+      this.forward(link.client, link.upstream, payload, binary);
+      return;
+    }
+    link.pending.push({ data: payload, binary });
+    link.pendingBytes += payload.length;
+    if (link.pendingBytes > this.config.PROXY_HIGH_WATER_BYTES) link.client.pause();
+  }
+
+  /** Seed 003 §2.2: `{proxy_metadata, original_message}` for agents that ask for it. */
+  private wrap(link: Link, data: Buffer): Buffer {
+    let original: unknown = data.toString();
+    try {
+      original = JSON.parse(original as string);
+    } catch {
+      // not JSON: passed as the string it is
+    }
+    const proxy_metadata = {
+      connection_id: link.conn.connection_id,
+      session_id: link.conn.session_id,
+      target_service: link.service?.name,
+      routing_strategy: link.conn.routing_strategy,
+      timestamp: new Date().toISOString(),
+    };
+    return Buffer.from(JSON.stringify({ proxy_metadata, original_message: original }));
+  }
+
+  private flush(link: Link): void {
+    const up = link.upstream;
+    if (!up || up.readyState !== WebSocket.OPEN) return;
+    const frames = link.pending;
+    link.pending = [];
+    link.pendingBytes = 0;
+    for (const f of frames) this.forward(link.client, up, f.data, f.binary);
+    if (link.client.isPaused) link.client.resume();
+  }
+
+  /** Sends to `to`; pauses reading `from` while `to` has more than the high-water mark queued. */
+  private forward(from: WebSocket, to: WebSocket, data: Buffer, binary: boolean): void {
+    if (to.readyState !== WebSocket.OPEN) return;
+    const high = this.config.PROXY_HIGH_WATER_BYTES;
+    to.send(data, { binary }, () => {
+      if (from.isPaused && to.bufferedAmount < high / 2) from.resume();
+    });
+    if (to.bufferedAmount > high && !from.isPaused) from.pause();
+  }
+
+  private refuse(link: Link, f: SelectionFailure): void {
+    this.event(link.client, 'error', { code: f.code, message: f.message, recoverable: f.recoverable });
+    this.end(link, f.code === 'INSUFFICIENT_RESOURCES' ? 1013 : 1011, f.code, f.code.toLowerCase());
+  }
+
+  private end(link: Link, code: number, reason: string, why = reason): void {
+    if (link.closing) return;
+    link.closing = true;
+    this.links.delete(link.conn.connection_id);
+    this.registry.close(link.conn, why);
+    const up = link.upstream;
+    link.upstream = null;
+    if (up && up.readyState <= WebSocket.OPEN) up.close(1000, 'client closed');
+    if (link.client.readyState <= WebSocket.OPEN) {
+      const valid = code === 1000 || (code >= 3000 && code <= 4999) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006);
+      link.client.close(valid ? code : 1000, closeReason(reason));
+    }
+    for (const wake of [...this.upWaiters]) wake();
+  }
+
+  private event(ws: WebSocket, event: string, data: unknown): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ event, data }));
+  }
+
+  private waitForService(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.upWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.upWaiters.add(done);
+    });
+  }
+
+  private async closeIdle(): Promise<void> {
+    const now = Date.now();
+    for (const l of this.links.values()) {
+      const timeout = l.service?.config.session_timeout ?? 0;
+      if (timeout > 0 && now - l.conn.last_activity.getTime() > timeout * 1000) this.end(l, 4001, 'session timeout', 'session_timeout');
+    }
+  }
+
+  private async allServices(): Promise<ServiceRow[]> {
+    if (this.services && Date.now() - this.services.at < SERVICES_CACHE_MS) return this.services.rows;
+    const rows = await this.repo.all();
+    this.services = { rows, at: Date.now() };
+    return rows;
+  }
+}

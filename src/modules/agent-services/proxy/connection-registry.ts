@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+
+export type ConnectionStatus = 'active' | 'closed';
+
+/** One client connection through the proxy, as /connections shows it. */
+export interface ProxyConnection {
+  connection_id: string;
+  session_id: string;
+  client_ip: string;
+  target_service_id: string | null;
+  target_service: string | null;
+  routing_strategy: string | null;
+  rule_id: string | null;
+  status: ConnectionStatus;
+  connected_at: Date;
+  last_activity: Date;
+  closed_at: Date | null;
+  close_reason: string | null;
+  /** To the client. */
+  bytes_sent: number;
+  /** From the client. */
+  bytes_received: number;
+  messages_sent: number;
+  messages_received: number;
+  /** Fail-overs to another service. */
+  switches: number;
+}
+
+/** Counters per service since this hub process started. */
+export interface ServiceCounters {
+  total_connections: number;
+  peak_connections: number;
+  active_connections: number;
+  total_sessions: number;
+  completed_sessions: number;
+  session_seconds: number;
+  errors: number;
+  /** Messages relayed either way; `messagesSinceSample` is reset by the sampler. */
+  messages: number;
+  messagesSinceSample: number;
+  errorsSinceSample: number;
+  openedSinceSample: number;
+}
+
+interface Session {
+  id: string;
+  service_id: string | null;
+  started_at: number;
+  open: number;
+}
+
+const KEEP_CLOSED = 1000;
+const KEEP_SESSIONS = 10_000;
+
+const newCounters = (): ServiceCounters => ({
+  total_connections: 0,
+  peak_connections: 0,
+  active_connections: 0,
+  total_sessions: 0,
+  completed_sessions: 0,
+  session_seconds: 0,
+  errors: 0,
+  messages: 0,
+  messagesSinceSample: 0,
+  errorsSinceSample: 0,
+  openedSinceSample: 0,
+});
+
+/**
+ * The proxy's live connections and sessions in this hub process, with per-service counters for
+ * stats. A session (the client's `session_id`, or one made per connection) remembers its
+ * service, so a reconnect with the same id goes back to it while it is healthy.
+ */
+@Injectable()
+export class ConnectionRegistry {
+  private readonly active = new Map<string, ProxyConnection>();
+  private readonly closed: ProxyConnection[] = [];
+  private readonly sessions = new Map<string, Session>();
+  private readonly counters = new Map<string, ServiceCounters>();
+  /** Hub-wide peak of open proxied connections. */
+  peak = 0;
+
+  open(clientIp: string, sessionId: string | undefined): ProxyConnection {
+    const session_id = sessionId ?? randomUUID();
+    const now = new Date();
+    const c: ProxyConnection = {
+      connection_id: randomUUID(),
+      session_id,
+      client_ip: clientIp,
+      target_service_id: null,
+      target_service: null,
+      routing_strategy: null,
+      rule_id: null,
+      status: 'active',
+      connected_at: now,
+      last_activity: now,
+      closed_at: null,
+      close_reason: null,
+      bytes_sent: 0,
+      bytes_received: 0,
+      messages_sent: 0,
+      messages_received: 0,
+      switches: 0,
+    };
+    this.active.set(c.connection_id, c);
+    this.peak = Math.max(this.peak, this.active.size);
+    return c;
+  }
+
+  /** The service a session last used, if the session is known. */
+  stickyService(sessionId: string): string | null {
+    return this.sessions.get(sessionId)?.service_id ?? null;
+  }
+
+  /** Binds a connection (and its session) to a service; the first bind counts the connection. */
+  bind(c: ProxyConnection, service: { id: string; name: string }, strategy: string, ruleId: string | null): void {
+    const previous = c.target_service_id;
+    if (previous) this.countersOf(previous).active_connections--;
+    if (previous && previous !== service.id) c.switches++;
+    c.target_service_id = service.id;
+    c.target_service = service.name;
+    c.routing_strategy = strategy;
+    c.rule_id = ruleId;
+    const counters = this.countersOf(service.id);
+    if (!previous) {
+      counters.total_connections++;
+      counters.openedSinceSample++;
+    }
+    counters.active_connections++;
+    counters.peak_connections = Math.max(counters.peak_connections, counters.active_connections);
+
+    let session = this.sessions.get(c.session_id);
+    if (!session) {
+      session = { id: c.session_id, service_id: null, started_at: Date.now(), open: 0 };
+      this.sessions.set(c.session_id, session);
+      counters.total_sessions++;
+      this.trimSessions();
+    } else if (session.open === 0 && !previous) {
+      // A reconnect of a finished session starts it again.
+      session.started_at = Date.now();
+      counters.total_sessions++;
+    }
+    if (!previous) session.open++;
+    session.service_id = service.id;
+  }
+
+  received(c: ProxyConnection, bytes: number): void {
+    c.bytes_received += bytes;
+    c.messages_received++;
+    c.last_activity = new Date();
+    this.countMessage(c);
+  }
+
+  sent(c: ProxyConnection, bytes: number): void {
+    c.bytes_sent += bytes;
+    c.messages_sent++;
+    c.last_activity = new Date();
+    this.countMessage(c);
+  }
+
+  error(serviceId: string | null): void {
+    if (!serviceId) return;
+    const counters = this.countersOf(serviceId);
+    counters.errors++;
+    counters.errorsSinceSample++;
+  }
+
+  close(c: ProxyConnection, reason: string): void {
+    if (c.status === 'closed') return;
+    c.status = 'closed';
+    c.closed_at = new Date();
+    c.close_reason = reason;
+    this.active.delete(c.connection_id);
+    this.closed.push(c);
+    if (this.closed.length > KEEP_CLOSED) this.closed.splice(0, this.closed.length - KEEP_CLOSED);
+    if (!c.target_service_id) return;
+    const counters = this.countersOf(c.target_service_id);
+    counters.active_connections--;
+    const session = this.sessions.get(c.session_id);
+    if (session && --session.open === 0) {
+      counters.completed_sessions++;
+      counters.session_seconds += (Date.now() - session.started_at) / 1000;
+    }
+  }
+
+  get(id: string): ProxyConnection | undefined {
+    return this.active.get(id) ?? this.closed.find((c) => c.connection_id === id);
+  }
+
+  /** Newest first. */
+  list(filter: { serviceId?: string; status?: ConnectionStatus }): ProxyConnection[] {
+    const pool = filter.status === 'active' ? [...this.active.values()] : filter.status === 'closed' ? this.closed : [...this.active.values(), ...this.closed];
+    return pool
+      .filter((c) => !filter.serviceId || c.target_service_id === filter.serviceId)
+      .sort((a, b) => b.connected_at.getTime() - a.connected_at.getTime());
+  }
+
+  activeCount(serviceId?: string): number {
+    return serviceId ? (this.counters.get(serviceId)?.active_connections ?? 0) : this.active.size;
+  }
+
+  activeSessions(serviceId?: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.open > 0 && (!serviceId || s.service_id === serviceId)) n++;
+    return n;
+  }
+
+  countersOf(serviceId: string): ServiceCounters {
+    let c = this.counters.get(serviceId);
+    if (!c) this.counters.set(serviceId, (c = newCounters()));
+    return c;
+  }
+
+  /** Per-service counters known to this process. */
+  allCounters(): Map<string, ServiceCounters> {
+    return this.counters;
+  }
+
+  forget(serviceId: string): void {
+    this.counters.delete(serviceId);
+  }
+
+  private countMessage(c: ProxyConnection): void {
+    if (!c.target_service_id) return;
+    const counters = this.countersOf(c.target_service_id);
+    counters.messages++;
+    counters.messagesSinceSample++;
+  }
+
+  private trimSessions(): void {
+    if (this.sessions.size <= KEEP_SESSIONS) return;
+    for (const [id, s] of this.sessions) {
+      if (s.open === 0) this.sessions.delete(id);
+      if (this.sessions.size <= KEEP_SESSIONS) return;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config.js';
+import { Periodic } from '../../common/periodic.js';
+import { AgentServicesRepository } from './agent-services.repository.js';
+import { processUsage } from './process-usage.js';
+import { ProcessSupervisor } from './process-supervisor.js';
+import { ConnectionRegistry } from './proxy/connection-registry.js';
+import { type StatSample, StatsRepository, type TimeseriesMetric } from './stats.repository.js';
+
+const KEEP_SAMPLES_MS = 7 * 24 * 3600 * 1000;
+const THROUGHPUT_WINDOW_MS = 5 * 60 * 1000;
+const startOfDay = (): Date => {
+  const d = new Date();
+  d.setUTCHours(0, 0, 0, 0);
+  return d;
+};
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * Agent-service statistics: samples the proxy's counters into service_stat_samples every
+ * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row), and
+ * answers /stats/overview and /stats/timeseries from those samples and live counters.
+ */
+@Injectable()
+export class ServiceStatsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ServiceStats');
+  private readonly sampler: Periodic;
+  private readonly startedAt = new Date();
+
+  constructor(
+    private readonly stats: StatsRepository,
+    private readonly services: AgentServicesRepository,
+    private readonly registry: ConnectionRegistry,
+    private readonly supervisor: ProcessSupervisor,
+    private readonly config: AppConfig,
+  ) {
+    this.sampler = new Periodic('stats sampler', this.logger, () => this.sample());
+  }
+
+  onApplicationBootstrap(): void {
+    this.sampler.start(this.config.STATS_SAMPLE_INTERVAL_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.sampler.stop();
+  }
+
+  /** Writes one sample set; public so tests and the shutdown path can force one. */
+  async sample(): Promise<void> {
+    const rows = await this.services.all();
+    const byId = new Map(rows.map((s) => [s.id, s]));
+    const samples: StatSample[] = [];
+    const hub: StatSample = { service_id: null, connections: 0, sessions: 0, opened: 0, messages: 0, errors: 0, response_time_ms: null };
+    const times: number[] = [];
+    for (const [id, c] of this.registry.allCounters()) {
+      const s = byId.get(id);
+      if (!s) continue;
+      const sample: StatSample = {
+        service_id: id,
+        connections: c.active_connections,
+        sessions: this.registry.activeSessions(id),
+        opened: c.openedSinceSample,
+        messages: c.messagesSinceSample,
+        errors: c.errorsSinceSample,
+        response_time_ms: s.status === 'running' ? s.health_response_ms : null,
+      };
+      c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
+      samples.push(sample);
+      hub.connections += sample.connections;
+      hub.sessions += sample.sessions;
+      hub.opened += sample.opened;
+      hub.messages += sample.messages;
+      hub.errors += sample.errors;
+    }
+    for (const s of rows) {
+      if (s.status === 'running' && s.health_response_ms !== null) times.push(s.health_response_ms);
+      if (!this.registry.allCounters().has(s.id) && s.status === 'running') {
+        samples.push({ service_id: s.id, connections: 0, sessions: 0, opened: 0, messages: 0, errors: 0, response_time_ms: s.health_response_ms });
+      }
+    }
+    hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
+    samples.push(hub);
+    await this.stats.insert(samples);
+    await this.stats.prune(KEEP_SAMPLES_MS);
+  }
+
+  async overview(): Promise<Record<string, unknown>> {
+    const now = Date.now();
+    const today = startOfDay();
+    const byStatus = await this.stats.countByStatus();
+    const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
+    let connections = 0;
+    let sessions = 0;
+    let completed = 0;
+    let errors = 0;
+    let unsampledMessages = 0;
+    for (const c of this.registry.allCounters().values()) {
+      connections += c.total_connections;
+      sessions += c.total_sessions;
+      completed += c.completed_sessions;
+      errors += c.errors;
+      unsampledMessages += c.messagesSinceSample;
+    }
+    const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
+    const [sampledPeak, recent, avgResponse] = await Promise.all([
+      this.stats.peakConnections(today),
+      this.stats.messagesSince(windowStart),
+      this.stats.avgHealthResponseMs(new Date(now - 3600_000)),
+    ]);
+    // Throughput over the window the numbers cover: stored samples plus what is not sampled yet.
+    const since = Math.max(windowStart.getTime(), Math.min(this.startedAt.getTime(), recent.first?.getTime() ?? now));
+    const minutes = Math.max((now - since) / 60_000, 1 / 60);
+    const usage = (await Promise.all(this.supervisor.running.map((id) => this.supervisor.pid(id)).filter((p): p is number => p !== null).map(processUsage))).filter((u) => u !== null);
+    return {
+      services: {
+        total,
+        running: byStatus.running ?? 0,
+        stopped: byStatus.stopped ?? 0,
+        starting: byStatus.starting ?? 0,
+        error: byStatus.error ?? 0,
+      },
+      connections: {
+        total: connections,
+        active: this.registry.activeCount(),
+        peak_today: Math.max(sampledPeak, this.startedAt >= today ? this.registry.peak : this.registry.activeCount()),
+      },
+      sessions: {
+        total_today: sessions,
+        active: this.registry.activeSessions(),
+        completed_today: completed,
+      },
+      performance: {
+        avg_response_time_ms: avgResponse,
+        throughput_per_minute: round((recent.messages + unsampledMessages) / minutes),
+        error_rate: connections ? round(errors / connections, 4) : 0,
+      },
+      resources: {
+        total_memory_mb: round(usage.reduce((a, u) => a + u.memory_mb, 0), 1),
+        total_cpu_percent: round(usage.reduce((a, u) => a + u.cpu_percent, 0), 1),
+        processes: usage.length,
+      },
+      counting_since: this.startedAt.toISOString(),
+    };
+  }
+
+  timeseries(metric: TimeseriesMetric, periodS: number, intervalS: number, serviceId: string | null): Promise<{ timestamp: string; value: number | null }[]> {
+    return this.stats.timeseries(metric, periodS, intervalS, serviceId);
+  }
+}
