@@ -14,8 +14,10 @@ export interface CliDeps {
   startServer?: (env: CliEnv) => Promise<void>;
   /** Directory relative paths (./data/admin.key) are resolved against (default: process.cwd()). */
   cwd?: string;
-  /** Ends long-running commands (`device`); default: SIGINT or SIGTERM. */
+  /** Ends long-running commands (`device`, `monitor`, `logs --follow`); default: SIGINT or SIGTERM. */
   stop?: AbortSignal;
+  /** Whether stdout is a terminal (`monitor` clears the screen between refreshes); default: process.stdout.isTTY. */
+  tty?: boolean;
 }
 
 export interface CliContext {
@@ -31,13 +33,20 @@ export class CliExit extends Error {
   }
 }
 
-/** `error CODE: message`, plus the offending field when the hub names one. */
+/**
+ * `error CODE: message`, plus the offending field when the hub names one and the last lines
+ * of a process that failed to start (SERVICE_START_FAILED's `details.last_output`).
+ */
 export function formatError(e: HubError): string {
   const lines = [`error ${e.code}: ${e.message}`];
   const field = e.details?.field;
   if (typeof field === 'string') {
     const why = e.details?.message;
     lines.push(`  field ${field}${typeof why === 'string' ? `: ${why}` : ''}`);
+  }
+  const output = e.details?.last_output;
+  if (Array.isArray(output) && output.length > 0) {
+    lines.push('  last output:', ...output.map((l) => `    ${String(l)}`));
   }
   return lines.join('\n');
 }

@@ -48,6 +48,14 @@ export class HubClient {
     return this.request<T>('POST', path, { body: body ?? {}, headers });
   }
 
+  put<T>(path: string, body?: unknown): Promise<T> {
+    return this.request<T>('PUT', path, { body: body ?? {} });
+  }
+
+  delete<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('DELETE', path, { query });
+  }
+
   /** Sends the request and returns the envelope's `data`; throws HubError otherwise. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const url = this.url(path, opts.query);

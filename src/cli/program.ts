@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { PACKAGE } from '../common/package-info.js';
+import { registerConnections } from './commands/connections.js';
 import { registerDevice } from './commands/device.js';
+import { registerRoutes } from './commands/routes.js';
 import { registerServer } from './commands/server.js';
+import { registerServiceMonitoring } from './commands/service-monitor.js';
+import { registerServices } from './commands/services.js';
 import { registerTasks } from './commands/tasks.js';
 import { CliExit, type CliContext, type CliDeps, type CliEnv, type CliIo } from './context.js';
 
@@ -11,7 +15,15 @@ export type { CliDeps, CliEnv, CliIo } from './context.js';
  * Command groups, one file each under commands/. A new group (devices, services, routes…)
  * is a `registerX(program, ctx)` function added here.
  */
-const GROUPS: ((program: Command, ctx: CliContext) => void)[] = [registerServer, registerTasks, registerDevice];
+const GROUPS: ((program: Command, ctx: CliContext) => void)[] = [
+  registerServer,
+  registerTasks,
+  registerDevice,
+  registerServices,
+  registerServiceMonitoring,
+  registerConnections,
+  registerRoutes,
+];
 
 const chomp = (s: string): string => s.replace(/\n$/, '');
 

@@ -144,28 +144,33 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     client.on('close', (code) => this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'));
     client.on('error', () => this.end(link, 1011, 'client error', 'client_error'));
 
-    const routed = await this.route(link, null);
+    const routed = await this.route(link, null, (chosen) =>
+      this.event(client, 'connection_routed', {
+        connection_id: conn.connection_id,
+        session_id: conn.session_id,
+        target_service: chosen.service.name,
+        service_id: chosen.service.id,
+        service_endpoint: serviceEndpoint(chosen.service),
+        routing_strategy: chosen.strategy,
+        rule: chosen.rule?.name ?? null,
+      }),
+    );
     if (!routed.ok) return this.refuse(link, routed);
-    this.event(client, 'connection_routed', {
-      connection_id: conn.connection_id,
-      session_id: conn.session_id,
-      target_service: routed.service.name,
-      service_id: routed.service.id,
-      service_endpoint: serviceEndpoint(routed.service),
-      routing_strategy: routed.strategy,
-      rule: routed.rule?.name ?? null,
-    });
     this.flush(link);
   }
 
-  /** Picks a service and opens its upstream; tries the next candidate when one cannot be reached. */
-  private async route(link: Link, waitUntil: number | null): Promise<Selection | SelectionFailure> {
+  /**
+   * Picks a service and opens its upstream, trying the next candidate when one cannot be
+   * reached. `announce` runs before any upstream frame is relayed, so the client hears
+   * `connection_routed` / `service_switched` before the service's first message.
+   */
+  private async route(link: Link, waitUntil: number | null, announce: (s: Selection) => void): Promise<Selection | SelectionFailure> {
     for (;;) {
       if (link.closing) return { ok: false, code: 'ROUTING_FAILED', message: 'client went away', recoverable: false };
       const all = await this.allServices();
       const rule = await this.routing.match({ headers: link.headers, query: link.query, client_ip: link.request.client_ip });
       const chosen = selectService(all, link.request, rule, {
-        active: (id) => this.registry.activeCount(id),
+        active: (id) => this.registry.load(id),
         sticky: this.registry.stickyService(link.conn.session_id),
         exclude: link.exclude,
         defaultStrategy: this.config.PROXY_DEFAULT_STRATEGY,
@@ -177,20 +182,27 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         link.exclude.clear(); // a restarted service may take the connection again
         continue;
       }
-      const upstream = await this.connectUpstream(chosen.service, link);
-      if (upstream) {
-        link.upstream = upstream;
+      // Reserved while connecting, released in the same turn as the bind: concurrent picks see it.
+      this.registry.reserve(chosen.service.id);
+      const opened = await this.connectUpstream(chosen.service, link); // never rejects
+      this.registry.release(chosen.service.id);
+      if (opened && link.closing) opened.ws.close(1000, 'client closed');
+      else if (opened) {
+        link.upstream = opened.ws;
         link.service = chosen.service;
         this.registry.bind(link.conn, chosen.service, chosen.strategy, chosen.rule?.id ?? null);
-        this.wireUpstream(link, upstream);
+        announce(chosen);
+        this.wireUpstream(link, opened.ws, opened.early);
         return chosen;
       }
+      if (link.closing) return { ok: false, code: 'ROUTING_FAILED', message: 'client went away', recoverable: false };
       this.registry.error(chosen.service.id);
       link.exclude.add(chosen.service.id);
     }
   }
 
-  private connectUpstream(s: ServiceRow, link: Link): Promise<WebSocket | null> {
+  /** Opens the upstream WebSocket; frames it sends before we are wired are kept in `early`. */
+  private connectUpstream(s: ServiceRow, link: Link): Promise<{ ws: WebSocket; early: Frame[] } | null> {
     const endpoint = serviceEndpoint(s);
     if (!endpoint) return Promise.resolve(null);
     return new Promise((resolve) => {
@@ -200,6 +212,9 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         perMessageDeflate: false,
         headers: { 'x-taskhub-connection-id': link.conn.connection_id, 'x-taskhub-session-id': link.conn.session_id, 'x-forwarded-for': link.conn.client_ip },
       });
+      const early: Frame[] = [];
+      // The first frame can arrive in the same read as the handshake, before anyone awaits 'open'.
+      ws.on('message', (data, binary) => early.push({ data: toBuffer(data), binary }));
       const settle = (ok: boolean): void => {
         ws.removeAllListeners('open');
         ws.removeAllListeners('unexpected-response');
@@ -207,7 +222,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
           ws.on('error', () => undefined);
           ws.terminate();
         }
-        resolve(ok ? ws : null);
+        resolve(ok ? { ws, early } : null);
       };
       ws.once('open', () => settle(true));
       ws.once('unexpected-response', () => settle(false));
@@ -215,14 +230,16 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     });
   }
 
-  private wireUpstream(link: Link, upstream: WebSocket): void {
+  private wireUpstream(link: Link, upstream: WebSocket, early: Frame[]): void {
     upstream.on('error', () => undefined); // 'close' follows
-    upstream.on('message', (data, isBinary) => {
+    upstream.removeAllListeners('message');
+    const relay = (buf: Buffer, isBinary: boolean): void => {
       if (link.upstream !== upstream) return;
-      const buf = toBuffer(data);
       this.registry.sent(link.conn, buf.length);
       this.forward(upstream, link.client, buf, isBinary);
-    });
+    };
+    for (const f of early) relay(f.data, f.binary);
+    upstream.on('message', (data, isBinary) => relay(toBuffer(data), isBinary));
     upstream.on('close', (code, reason) => {
       if (link.upstream !== upstream || link.closing) return;
       link.upstream = null;
@@ -241,16 +258,17 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     this.registry.error(from.id);
     link.exclude.add(from.id);
     this.services = null;
-    const routed = await this.route(link, Date.now() + FAILOVER_WAIT_MS);
+    const routed = await this.route(link, Date.now() + FAILOVER_WAIT_MS, (chosen) =>
+      this.event(link.client, 'service_switched', {
+        from_service: from.name,
+        to_service: chosen.service.name,
+        reason,
+        session_preserved: true,
+        session_id: link.conn.session_id,
+      }),
+    );
     if (link.closing) return;
     if (!routed.ok) return this.refuse(link, routed);
-    this.event(link.client, 'service_switched', {
-      from_service: from.name,
-      to_service: routed.service.name,
-      reason,
-      session_preserved: true,
-      session_id: link.conn.session_id,
-    });
     this.logger.log(`connection ${link.conn.connection_id} switched ${from.name} -> ${routed.service.name} (${reason})`);
     this.flush(link);
   }
@@ -337,6 +355,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, ms));
+      timer.unref();
       this.upWaiters.add(done);
     });
   }

@@ -78,6 +78,8 @@ export class ConnectionRegistry {
   private readonly closed: ProxyConnection[] = [];
   private readonly sessions = new Map<string, Session>();
   private readonly counters = new Map<string, ServiceCounters>();
+  /** Connections being opened to a service: counted as load so concurrent picks spread. */
+  private readonly reserved = new Map<string, number>();
   /** Hub-wide peak of open proxied connections. */
   peak = 0;
 
@@ -194,6 +196,22 @@ export class ConnectionRegistry {
     return pool
       .filter((c) => !filter.serviceId || c.target_service_id === filter.serviceId)
       .sort((a, b) => b.connected_at.getTime() - a.connected_at.getTime());
+  }
+
+  /** Counts a connection in progress against a service until `release`. */
+  reserve(serviceId: string): void {
+    this.reserved.set(serviceId, (this.reserved.get(serviceId) ?? 0) + 1);
+  }
+
+  release(serviceId: string): void {
+    const n = (this.reserved.get(serviceId) ?? 0) - 1;
+    if (n > 0) this.reserved.set(serviceId, n);
+    else this.reserved.delete(serviceId);
+  }
+
+  /** Open plus reserved connections of a service: the load routing and max_sessions see. */
+  load(serviceId: string): number {
+    return this.activeCount(serviceId) + (this.reserved.get(serviceId) ?? 0);
   }
 
   activeCount(serviceId?: string): number {
