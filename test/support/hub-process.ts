@@ -60,6 +60,16 @@ export class HubProcess {
     });
   }
 
+  /** SIGKILL (a crash): no shutdown hooks run. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolveExit) => {
+      child.once('exit', () => resolveExit());
+      child.kill('SIGKILL');
+    });
+  }
+
   /** SIGTERM and wait for the exit code. */
   async stop(): Promise<number | null> {
     const child = this.child;

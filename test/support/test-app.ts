@@ -38,7 +38,7 @@ export async function resetDatabase(db: DataSource): Promise<void> {
  * Boots the real app on the run's shared database, listening on a random loopback
  * port, with a fresh set of keys. `env` overrides configuration (strings, as from the environment).
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, options: { keepData?: boolean } = {}): Promise<TestApp> {
   const dbUrl = process.env.TASKHUB_TEST_DB;
   if (!dbUrl) throw new Error('TASKHUB_TEST_DB is not set: run the tests through jest (global setup)');
   // PGlite takes one connection at a time (see AppConfig.DATABASE_POOL_SIZE).
@@ -47,7 +47,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const app = await createApp(config);
   await app.init();
   const db = app.get(DataSource);
-  await resetDatabase(db);
+  if (!options.keepData) await resetDatabase(db);
   const keys = app.get(ApiKeysService);
   const [admin, client, worker] = await Promise.all([
     keys.create('test-admin', 'admin'),

@@ -85,6 +85,8 @@ export function formatCondition(c: RuleCondition): string {
 const target = (r: RuleView): string =>
   [r.target_service ? `service ${r.target_service}` : '', r.target_tags.length ? `tags ${r.target_tags.join(',')}` : ''].filter(Boolean).join(', ') || 'any service';
 
+const conditions = (r: RuleView): string => (r.conditions.length ? r.conditions.map(formatCondition).join(' AND ') : '(always)');
+
 export function renderRule(r: RuleView): string {
   return keyValues([
     ['id', r.id],
@@ -92,7 +94,7 @@ export function renderRule(r: RuleView): string {
     ['description', r.description ?? undefined],
     ['priority', r.priority],
     ['enabled', r.enabled],
-    ['conditions', r.conditions.length ? r.conditions.map(formatCondition).join(' AND ') : '(always)'],
+    ['conditions', conditions(r)],
     ['strategy', r.target_strategy],
     ['target', target(r)],
     ['created_at', r.created_at],
@@ -102,7 +104,7 @@ export function renderRule(r: RuleView): string {
 export function renderRules(list: RuleList): string {
   const { rules, pagination: p } = list;
   if (rules.length === 0) return `no routing rules (total ${p.total})`;
-  const rows = rules.map((r) => [r.id, r.name, r.priority, r.enabled, r.target_strategy, target(r), r.conditions.map(formatCondition).join(' AND ')]);
+  const rows = rules.map((r) => [r.id, r.name, r.priority, r.enabled, r.target_strategy, target(r), conditions(r)]);
   const body = table(['ID', 'NAME', 'PRIORITY', 'ENABLED', 'STRATEGY', 'TARGET', 'CONDITIONS'], rows);
   const end = p.offset + rules.length;
   return `${body}\n${p.offset + 1}-${end} of ${p.total}${p.has_more ? ` (more: --offset ${end})` : ''}`;

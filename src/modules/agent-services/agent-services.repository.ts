@@ -161,17 +161,22 @@ export class AgentServicesRepository {
   }
 
   /**
-   * Managed services meant to run whose owner is this instance, nobody, or an instance silent
-   * for `staleMs`: claimed for this instance (compare-and-set on the owner seen).
+   * Managed services meant to run whose owner is nobody or an instance silent for `staleMs`:
+   * claimed for this instance (compare-and-set under row locks). `orphan_pid` is the process
+   * the previous owner recorded, which may still be running if that hub was killed.
    */
-  async claimOrphans(instance: string, staleMs: number): Promise<ServiceRow[]> {
+  async claimOrphans(instance: string, staleMs: number): Promise<(ServiceRow & { orphan_pid: number | null })[]> {
     return this.db.query(
-      `WITH c AS (
+      `WITH o AS (
+         SELECT id, pid FROM agent_services
+         WHERE kind = 'managed' AND desired_state = 'running' AND status <> 'stopping'
+           AND (owner_instance IS NULL OR owner_seen_at IS NULL OR owner_seen_at < now() - make_interval(secs => $2::float8 / 1000))
+         FOR UPDATE SKIP LOCKED),
+       c AS (
          UPDATE agent_services s SET owner_instance = $1, owner_seen_at = now(), status = 'stopped', pid = NULL,
                 health_status = 'unknown', updated_at = now()
-         WHERE s.kind = 'managed' AND s.desired_state = 'running' AND s.status <> 'stopping'
-           AND (s.owner_instance IS NULL OR s.owner_seen_at IS NULL OR s.owner_seen_at < now() - make_interval(secs => $2::float8 / 1000))
-         RETURNING *)
+         FROM o WHERE s.id = o.id
+         RETURNING s.*, o.pid AS orphan_pid)
        SELECT * FROM c`,
       [instance, staleMs],
     );

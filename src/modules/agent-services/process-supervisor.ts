@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { extname, isAbsolute, resolve } from 'node:path';
 import { Injectable } from '@nestjs/common';
@@ -56,6 +57,28 @@ export function freePort(host: string): Promise<number> {
       server.close(() => done(port));
     });
   });
+}
+
+/**
+ * Kills a process left running by a hub that died (SIGKILL, power loss), but only when its
+ * environment proves it is that service's process (a recycled pid is left alone).
+ * Linux only (/proc); elsewhere nothing is killed.
+ */
+export async function killOrphan(pid: number, serviceId: string): Promise<boolean> {
+  try {
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
+    if (!environ.split('\0').includes(`TASKHUB_SERVICE_ID=${serviceId}`)) return false;
+    process.kill(pid, 'SIGKILL');
+    // Gone, or a zombie waiting for init to reap it: either way its ports are free.
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => 'State: X');
+      if (/State:\s+[ZX]/.test(status)) return true;
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type HealthResult, type ServiceRow, type ServiceStatus } from './agent-service.types.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { endpointAddress, probe } from './health-probe.js';
-import { type ExitInfo, freePort, isPortFree, ProcessSupervisor } from './process-supervisor.js';
+import { type ExitInfo, freePort, isPortFree, killOrphan, ProcessSupervisor } from './process-supervisor.js';
 import { ServiceLogStore } from './service-logs.store.js';
 
 const RESTART_BACKOFF_BASE_MS = 250;
@@ -240,9 +240,15 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
   private async adoptOrphans(): Promise<void> {
     if (this.stopping) return;
     const orphans = await this.repo.claimOrphans(INSTANCE_ID, this.config.SERVICE_OWNER_STALE_MS);
-    for (const s of orphans) {
+    for (const { orphan_pid, ...s } of orphans) {
       this.hubLog(s, 'warn', 'meant to run but no hub runs it: restarting');
-      this.start(s).catch((e: unknown) => this.logger.warn(`reconcile start of ${s.name} failed: ${(e as Error).message}`));
+      const cleanup = orphan_pid ? killOrphan(orphan_pid, s.id) : Promise.resolve(false);
+      cleanup
+        .then((killed) => {
+          if (killed) this.hubLog(s, 'warn', `killed process ${orphan_pid} left by a hub that died`);
+          return this.start(s);
+        })
+        .catch((e: unknown) => this.logger.warn(`reconcile start of ${s.name} failed: ${(e as Error).message}`));
     }
   }
 
