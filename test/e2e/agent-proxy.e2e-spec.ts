@@ -256,6 +256,17 @@ describe('agent-service WebSocket proxy', () => {
     expect((await client.post(`/api/v1/connections/${two.r.connection_id}/disconnect`, {})).status).toBe(403);
   });
 
+  it('takes the proxy parameters from X- headers as well as the query', async () => {
+    await startEcho(admin, 'hdr-a', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
+    await startEcho(admin, 'hdr-b', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
+    const c = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, { Authorization: `Bearer ${t.keys.client}`, 'X-Service': 'hdr-b' });
+    sockets.push(c);
+    expect(await c.event('connection_routed')).toMatchObject({ target_service: 'hdr-b' });
+    const byTag = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, { Authorization: `Bearer ${t.keys.client}`, 'X-Tag': 'hdr', 'X-Routing-Hint': 'hash', 'X-Session-Id': 'sess-1' });
+    sockets.push(byTag);
+    expect(await byTag.event('connection_routed')).toMatchObject({ routing_strategy: 'hash', session_id: 'sess-1' });
+  });
+
   it('refuses unauthenticated proxy connections', async () => {
     await startEcho(admin, 'echo-auth', { env: { ECHO_QUIET: '1' } });
     await expect(WsClient.open(`${t.url.replace('http', 'ws')}/ws?service=echo-auth`)).rejects.toThrow('HTTP 401');

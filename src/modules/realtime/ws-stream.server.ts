@@ -14,7 +14,7 @@ import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { checkSocketAuth } from './socket-auth.js';
 
-/** Query keys that select the agent-service proxy on the same path (seed 003). */
+/** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
 const MAX_MESSAGE_BYTES = 64 * 1024;
 const FANOUT_CHANNEL = 'taskhub:client-events';
@@ -99,7 +99,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const refuse = (status: number, reason: string): void => {
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k));
+    // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
+    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined);
     const open = proxied ? this.proxy.size : this.clients.size;
     if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
     const query = Object.fromEntries(url.searchParams);
