@@ -106,12 +106,14 @@ describe('client events: raw /ws stream and the /events namespace', () => {
     expect(s.ws.readyState).toBe(WebSocket.OPEN);
   });
 
-  it('/ws: refuses a missing key and keeps the agent-proxy query forms for the proxy', async () => {
+  it('/ws: refuses a missing key and hands the agent-proxy query forms to the proxy', async () => {
     const anon = new WebSocket(`${t.url.replace('http', 'ws')}/ws`);
     const status = await new Promise<number>((resolve) => anon.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     expect(status).toBe(401);
+    // The proxy speaks seed 003's `{event, data}`; no service is registered here.
     const proxy = await stream('&service=echo');
-    expect((await proxy.waitFor((m) => m.type === 'error')).data).toMatchObject({ code: 'ROUTING_FAILED' });
+    const refused = (await proxy.waitFor((m) => (m as unknown as { event?: string }).event === 'error')) as unknown as { data: Record<string, unknown> };
+    expect(refused.data).toMatchObject({ code: 'ROUTING_FAILED', recoverable: false });
   });
 
   it('/events: subscribe_tasks by id delivers only that task, in order', async () => {
