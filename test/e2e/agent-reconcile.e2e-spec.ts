@@ -60,7 +60,7 @@ describe('agent services across hub restarts', () => {
     const dbUrl = process.env.TASKHUB_TEST_DB as string;
     const db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
-    const pglite = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1', DISPATCH_NOTIFY: 'false' } : {};
+    const pglite: Record<string, string> = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1', DISPATCH_NOTIFY: 'false' } : {};
     const env = { DATABASE_URL: dbUrl, AUTH_REQUIRED: 'false', SERVICE_OWNER_STALE_MS: '1000', SERVICE_STOP_GRACE_MS: '1000', ...pglite };
     let hub = await new HubProcess(env).start();
     try {
