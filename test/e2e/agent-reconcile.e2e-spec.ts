@@ -1,20 +1,11 @@
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { ECHO_AGENT, eventually, type ServiceView, startEcho } from '../support/agents.js';
+import { alive, ECHO_AGENT, eventually, type ServiceView, startEcho } from '../support/agents.js';
 import { apiClient, type Api } from '../support/api.js';
 import { HubProcess } from '../support/hub-process.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 const SERVICES = '/api/v1/services';
 
-/** Running (a killed orphan stays a zombie until init reaps it: that counts as gone). */
-const alive = (pid: number): boolean => {
-  try {
-    return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 /** Managed services across hub restarts: a clean stop stops them, the next start brings them back. */
 describe('agent services across hub restarts', () => {

@@ -1,19 +1,11 @@
 import { createServer, type Server } from 'node:net';
-import { ECHO_AGENT, eventually, registerEcho, type ServiceView, startEcho } from '../support/agents.js';
+import { alive, ECHO_AGENT, eventually, registerEcho, type ServiceView, startEcho } from '../support/agents.js';
 import { apiClient, type Api } from '../support/api.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 const SERVICES = '/api/v1/services';
 const MISSING = '00000000-0000-4000-8000-000000000000';
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('agent services: registry, lifecycle, health, logs', () => {
   let t: TestApp;

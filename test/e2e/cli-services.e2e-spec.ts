@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runCli, type CliDeps, type CliEnv } from '../../src/cli/program.js';
-import { ECHO_AGENT, eventually, type ServiceView } from '../support/agents.js';
+import { alive, ECHO_AGENT, eventually, type ServiceView } from '../support/agents.js';
 import { apiClient, type Api } from '../support/api.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 import { jsonOf, WsClient } from '../support/ws-client.js';
@@ -43,14 +43,6 @@ interface RuleJson {
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A loopback port nothing listens on. */
 const closedPort = (): Promise<number> =>

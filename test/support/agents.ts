@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Api } from './api.js';
 
@@ -48,5 +49,14 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
     if (v) return v;
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** Whether a process runs (a killed orphan stays a zombie until init reaps it: that counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
   }
 }

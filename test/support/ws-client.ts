@@ -86,8 +86,14 @@ export class WsClient {
     this.ws.send(data, { binary });
   }
 
-  waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
-    return Promise.race([this.closedPromise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not closed in time')), ms))]);
+  async waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('not closed in time')), ms)));
+    try {
+      return await Promise.race([this.closedPromise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {

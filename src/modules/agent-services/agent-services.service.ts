@@ -25,7 +25,8 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
 }
 
 export function serviceNotFound(ref: string): AppError {
-  return new AppError(ErrorCode.SERVICE_NOT_FOUND, `Service with ID '${ref}' not found`, { service_id: ref, timestamp: new Date().toISOString() });
+  const what = UUID.test(ref) ? `Service with ID '${ref}'` : `Service named '${ref}'`;
+  return new AppError(ErrorCode.SERVICE_NOT_FOUND, `${what} not found`, { service_id: ref, timestamp: new Date().toISOString() });
 }
 
 /** The agent-service registry: registration, lookup by id or name, config, and lifecycle calls. */

@@ -41,7 +41,8 @@ export function levelOfLine(line: string): LogLevel | null {
 @Injectable()
 export class ServiceLogStore {
   private readonly rings = new Map<string, ServiceLogEntry[]>();
-  private seq = 0;
+  /** Starts from the clock, so a `--follow` that outlives a hub restart still sees new lines. */
+  private seq = Date.now() * 1000;
   capacity = 2000;
 
   append(serviceId: string, level: LogLevel, source: ServiceLogEntry['source'], message: string): ServiceLogEntry {

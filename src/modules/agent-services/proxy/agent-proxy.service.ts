@@ -70,7 +70,8 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly events: EventBus,
     private readonly config: AppConfig,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false });
+    // Relayed text is not UTF-8-checked here: the receiving end checks it anyway.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
     this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => this.closeIdle());
   }
 
@@ -210,6 +211,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         handshakeTimeout: UPSTREAM_CONNECT_TIMEOUT_MS,
         maxPayload: this.config.PROXY_MAX_FRAME_BYTES,
         perMessageDeflate: false,
+        skipUTF8Validation: true,
         headers: { 'x-taskhub-connection-id': link.conn.connection_id, 'x-taskhub-session-id': link.conn.session_id, 'x-forwarded-for': link.conn.client_ip },
       });
       const early: Frame[] = [];
