@@ -256,6 +256,32 @@ describe('agent-service WebSocket proxy', () => {
     expect((await client.post(`/api/v1/connections/${two.r.connection_id}/disconnect`, {})).status).toBe(403);
   });
 
+  it('takes an unhealthy service out of routing until its health check passes again', async () => {
+    const check = { type: 'http', path: '/health', interval: 1, timeout: 1 };
+    const sick = await startEcho(admin, 'maybe-sick', { tags: ['hc'], env: { ECHO_QUIET: '1' }, health_check: check });
+    await startEcho(admin, 'always-fine', { tags: ['hc'], env: { ECHO_QUIET: '1' }, health_check: check });
+    const putConfig = (body: unknown) =>
+      fetch(`${t.url}${SERVICES}/${sick.service_id}/config`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const healthIs = (status: string) =>
+      eventually(async () => ((await client.get(`/api/v1/health/services/${sick.service_id}`)).body as unknown as { status: string }).status === status);
+
+    expect((await putConfig({ health_check: { path: '/broken' } })).status).toBe(200); // the agent answers 404 there
+    await healthIs('unhealthy');
+    for (let i = 0; i < 4; i++) expect((await routed('tag=hc&routing_hint=round_robin')).r.target_service).toBe('always-fine');
+    const direct = await connect('service=maybe-sick');
+    expect(await direct.event('error')).toMatchObject({ code: 'ROUTING_FAILED' });
+
+    await putConfig({ health_check: { path: '/health' } });
+    await healthIs('healthy');
+    expect((await routed('service=maybe-sick')).r.target_service).toBe('maybe-sick');
+    const history = (await client.get(`/api/v1/health/services/${sick.service_id}/history?limit=100`)).body as unknown as { history: { status: string; message: string | null }[] };
+    expect(history.history.some((h) => h.status === 'unhealthy' && h.message === 'HTTP 404')).toBe(true);
+  });
+
   it('takes the proxy parameters from X- headers as well as the query', async () => {
     await startEcho(admin, 'hdr-a', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
     await startEcho(admin, 'hdr-b', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
