@@ -31,7 +31,19 @@ describe('health and docs (open, no key)', () => {
     const json = await request(t.url).get('/docs-json').expect(200);
     expect(json.body.openapi).toMatch(/^3\./);
     expect(Object.keys(json.body.paths)).toEqual(
-      expect.arrayContaining(['/api/v1/tasks', '/api/v1/tasks/next', '/api/v1/tasks/{id}/complete', '/api/v1/statistics']),
+      expect.arrayContaining([
+        '/api/v1/tasks',
+        '/api/v1/tasks/next',
+        '/api/v1/tasks/{id}/complete',
+        '/api/v1/statistics',
+        '/api/v1/services',
+        '/api/v1/services/{id}/start',
+        '/api/v1/health/services/{id}/history',
+        '/api/v1/connections/{id}/disconnect',
+        '/api/v1/stats/timeseries',
+        '/api/v1/logs/search',
+        '/api/v1/routing/rules',
+      ]),
     );
     const ui = await request(t.url).get('/docs/').expect(200);
     expect(ui.text).toContain('swagger');
