@@ -90,6 +90,18 @@ describe('agent-service WebSocket proxy', () => {
     }
   });
 
+  it('closes only the connection that sends a frame over PROXY_MAX_FRAME_BYTES (1009)', async () => {
+    await startEcho(admin, 'echo-limit', { env: { ECHO_QUIET: '1' } });
+    const { c: big } = await routed('service=echo-limit');
+    const { c: other } = await routed('service=echo-limit');
+    big.send(Buffer.alloc(16 * 1024 * 1024 + 1));
+    expect((await big.waitClosed()).code).toBe(1009);
+    other.send('fine', false);
+    expect(await other.message()).toBe('fine');
+    const closed = (await client.get(`/api/v1/connections?status=closed&service_id=echo-limit`)).body as unknown as { total: number };
+    expect(closed.total).toBe(1);
+  });
+
   it('fails over to a matching instance when the upstream process is killed, and the crashed one restarts', async () => {
     const a = await startEcho(admin, 'echo-a', { tags: ['echo'] });
     const b = await startEcho(admin, 'echo-b', { tags: ['echo'] });

@@ -20,7 +20,7 @@ function mapConnection(c: ProxyConnection): Body {
     routing_strategy: c.routing_strategy,
     status: c.status,
     connected_at: c.connected_at.toISOString(),
-    last_activity: c.last_activity.toISOString(),
+    last_activity: new Date(c.last_activity).toISOString(),
     closed_at: c.closed_at?.toISOString() ?? null,
     close_reason: c.close_reason,
     bytes_sent: c.bytes_sent,

@@ -107,7 +107,9 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Takes over an authenticated upgrade of `/ws` with proxy parameters. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.attach(ws, req, url));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.attach(ws, req, url).catch((e: unknown) => this.internalError(ws, e));
+    });
   }
 
   /** Sends a `management_notification` to every client of a service; returns how many got it. */
@@ -250,7 +252,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         this.end(link, 1000, reason.toString() || 'service closed the session', 'service_closed');
         return;
       }
-      void this.failover(link, code);
+      this.failover(link, code).catch((e: unknown) => this.internalError(link.client, e));
     });
   }
 
@@ -325,6 +327,15 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     if (to.bufferedAmount > high && !from.isPaused) from.pause();
   }
 
+  /** Routing itself failed (e.g. the database is unreachable): tell the client, close, log. */
+  private internalError(client: WebSocket, e: unknown): void {
+    this.logger.error({ err: e }, 'proxy routing failed');
+    const link = [...this.links.values()].find((l) => l.client === client);
+    this.event(client, 'error', { code: 'ROUTING_FAILED', message: 'The hub could not route this connection', recoverable: true });
+    if (link) this.end(link, 1011, 'routing failed', 'internal_error');
+    else client.close(1011, 'routing failed');
+  }
+
   private refuse(link: Link, f: SelectionFailure): void {
     this.event(link.client, 'error', { code: f.code, message: f.message, recoverable: f.recoverable });
     this.end(link, f.code === 'INSUFFICIENT_RESOURCES' ? 1013 : 1011, f.code, f.code.toLowerCase());
@@ -366,7 +377,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     const now = Date.now();
     for (const l of this.links.values()) {
       const timeout = l.service?.config.session_timeout ?? 0;
-      if (timeout > 0 && now - l.conn.last_activity.getTime() > timeout * 1000) this.end(l, 4001, 'session timeout', 'session_timeout');
+      if (timeout > 0 && now - l.conn.last_activity > timeout * 1000) this.end(l, 4001, 'session timeout', 'session_timeout');
     }
   }
 

@@ -14,7 +14,8 @@ export interface ProxyConnection {
   rule_id: string | null;
   status: ConnectionStatus;
   connected_at: Date;
-  last_activity: Date;
+  /** Epoch ms (a number: it is written on every relayed message). */
+  last_activity: number;
   closed_at: Date | null;
   close_reason: string | null;
   /** To the client. */
@@ -96,7 +97,7 @@ export class ConnectionRegistry {
       rule_id: null,
       status: 'active',
       connected_at: now,
-      last_activity: now,
+      last_activity: now.getTime(),
       closed_at: null,
       close_reason: null,
       bytes_sent: 0,
@@ -150,14 +151,14 @@ export class ConnectionRegistry {
   received(c: ProxyConnection, bytes: number): void {
     c.bytes_received += bytes;
     c.messages_received++;
-    c.last_activity = new Date();
+    c.last_activity = Date.now();
     this.countMessage(c);
   }
 
   sent(c: ProxyConnection, bytes: number): void {
     c.bytes_sent += bytes;
     c.messages_sent++;
-    c.last_activity = new Date();
+    c.last_activity = Date.now();
     this.countMessage(c);
   }
 
