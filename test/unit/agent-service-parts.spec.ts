@@ -3,6 +3,7 @@ import { commandLine } from '../../src/modules/agent-services/process-supervisor
 import { endpointAddress } from '../../src/modules/agent-services/health-probe.js';
 import { serviceEndpoint } from '../../src/modules/agent-services/agent-service.types.js';
 import { durationSeconds } from '../../src/modules/agent-services/dto/queries.dto.js';
+import { ConnectionRegistry } from '../../src/modules/agent-services/proxy/connection-registry.js';
 
 describe('service log store', () => {
   it.each([
@@ -83,5 +84,37 @@ describe('endpoints and durations', () => {
     ['7d', 604800],
   ])('%s is %d seconds', (d, s) => {
     expect(durationSeconds(d)).toBe(s);
+  });
+});
+
+describe('connection registry counters', () => {
+  const a = { id: 'a', name: 'a' };
+  const b = { id: 'b', name: 'b' };
+
+  it('counts sessions once per session, moves them on fail-over and completes them when the last connection closes', () => {
+    const r = new ConnectionRegistry();
+    const one = r.open('127.0.0.1', 's1');
+    const two = r.open('127.0.0.1', 's1');
+    const other = r.open('127.0.0.1', undefined);
+    r.bind(one, a, 'least_connections', null);
+    r.bind(two, a, 'least_connections', null);
+    r.bind(other, a, 'least_connections', null);
+    expect([r.activeSessions('a'), r.activeSessions(), r.activeCount('a'), r.countersOf('a').total_sessions]).toEqual([2, 2, 3, 2]);
+
+    r.bind(one, b, 'least_connections', null); // fail-over of one connection of s1
+    expect([r.activeSessions('a'), r.activeSessions('b'), r.activeCount('a'), r.activeCount('b'), one.switches]).toEqual([1, 1, 2, 1, 1]);
+
+    r.sent(one, 10);
+    r.received(one, 5);
+    expect(r.countersOf('b')).toMatchObject({ messages: 2, messagesSinceSample: 2 });
+    expect(one).toMatchObject({ bytes_sent: 10, bytes_received: 5, messages_sent: 1, messages_received: 1 });
+
+    r.close(one, 'client_closed');
+    expect(r.activeSessions('b')).toBe(1); // two is still open in s1
+    r.close(two, 'client_closed');
+    r.close(other, 'client_closed');
+    expect([r.activeSessions(), r.activeCount()]).toEqual([0, 0]);
+    expect(r.countersOf('b').completed_sessions + r.countersOf('a').completed_sessions).toBe(2);
+    expect(r.list({ status: 'closed' })).toHaveLength(3);
   });
 });

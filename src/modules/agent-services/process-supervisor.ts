@@ -135,10 +135,16 @@ export class ProcessSupervisor {
     });
     this.processes.set(service.id, managed);
     await new Promise<void>((ok, fail) => {
-      child.once('spawn', ok);
-      child.once('error', (e) => {
+      const failed = (e: Error): void => {
         this.processes.delete(service.id);
         fail(e);
+      };
+      child.once('error', failed);
+      child.once('spawn', () => {
+        // Later errors (a failed kill) do not mean the process is gone: 'exit' says that.
+        child.off('error', failed);
+        child.on('error', () => undefined);
+        ok();
       });
     });
     return child.pid as number;

@@ -78,7 +78,7 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     if (!starting) throw conflict((await this.repo.findById(s.id)) ?? s, 'start');
     this.owned.add(s.id);
     this.hubLog(s, 'info', 'starting');
-    return this.launch(starting, ['starting']);
+    return this.launch(starting);
   }
 
   async stop(s: ServiceRow, reason: 'service_stopped' | 'service_removed' = 'service_stopped'): Promise<ServiceRow> {
@@ -134,7 +134,7 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
    * On failure the process is stopped, the service goes to `error` and the caller gets
    * SERVICE_START_FAILED (or PORT_IN_USE) with the process's last output.
    */
-  private async launch(s: ServiceRow, from: ServiceStatus[]): Promise<ServiceRow> {
+  private async launch(s: ServiceRow): Promise<ServiceRow> {
     const fail = async (code: ErrorCode, message: string, details: Record<string, unknown> = {}): Promise<never> => {
       await this.supervisor.stop(s.id, this.config.SERVICE_STOP_GRACE_MS);
       this.owned.delete(s.id);
@@ -171,7 +171,7 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
       }
       await sleep(START_PROBE_EVERY_MS);
     }
-    const row = await this.repo.transition(s.id, from, 'running', { pid, runtime_port: port, started: true, owner_instance: INSTANCE_ID });
+    const row = await this.repo.transition(s.id, ['starting'], 'running', { pid, runtime_port: port, started: true, owner_instance: INSTANCE_ID });
     if (!row) {
       // Stopped (or deleted) while starting: the stop owns the process now.
       return (await this.repo.findById(s.id)) ?? running;
@@ -221,7 +221,7 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     const restarting = await this.repo.transition(serviceId, ['error'], 'starting', { owner_instance: INSTANCE_ID, count_restart: true });
     if (!restarting) return; // stopped or removed meanwhile
     try {
-      await this.launch(restarting, ['starting']);
+      await this.launch(restarting);
     } catch (e) {
       this.logger.warn(`auto-restart of ${restarting.name} failed: ${(e as Error).message}`);
     }

@@ -45,7 +45,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     await this.sampler.stop();
   }
 
-  /** Writes one sample set; public so tests and the shutdown path can force one. */
+  /** Writes one sample set: a row per service with counters or running, and a hub-wide row. */
   async sample(): Promise<void> {
     const rows = await this.services.all();
     const byId = new Map(rows.map((s) => [s.id, s]));

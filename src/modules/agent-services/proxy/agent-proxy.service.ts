@@ -38,6 +38,8 @@ interface Link {
   pendingBytes: number;
   exclude: Set<string>;
   closing: boolean;
+  /** Ends this link's wait for a service to come back (set while failing over). */
+  wake: (() => void) | null;
 }
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
@@ -135,12 +137,15 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   private async attach(client: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
     const query = Object.fromEntries(url.searchParams);
     const headers = req.headers as Record<string, unknown>;
-    const pick = (k: string): string | undefined => query[k] || (typeof headers[`x-${k.replace('_', '-')}`] === 'string' ? (headers[`x-${k.replace('_', '-')}`] as string) : undefined);
+    const pick = (k: string): string | undefined => {
+      const header = headers[`x-${k.replace('_', '-')}`];
+      return query[k] || (typeof header === 'string' ? header : undefined);
+    };
     const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const request: ProxyRequest = { service: pick('service'), tag: pick('tag'), session_id: pick('session_id'), routing_hint: pick('routing_hint'), client_ip: clientIp };
     const conn = this.registry.open(clientIp, request.session_id);
     request.session_id = conn.session_id;
-    const link: Link = { conn, client, upstream: null, service: null, request, headers, query, pending: [], pendingBytes: 0, exclude: new Set(), closing: false };
+    const link: Link = { conn, client, upstream: null, service: null, request, headers, query, pending: [], pendingBytes: 0, exclude: new Set(), closing: false, wake: null };
     this.links.set(conn.connection_id, link);
 
     client.on('message', (data, isBinary) => this.fromClient(link, toBuffer(data), isBinary));
@@ -181,7 +186,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       });
       if (!chosen.ok) {
         if (waitUntil === null || !chosen.recoverable || Date.now() >= waitUntil) return chosen;
-        await this.waitForService(waitUntil - Date.now());
+        await this.waitForService(link, waitUntil - Date.now());
         link.exclude.clear(); // a restarted service may take the connection again
         continue;
       }
@@ -317,10 +322,18 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     if (link.client.isPaused) link.client.resume();
   }
 
-  /** Sends to `to`; pauses reading `from` while `to` has more than the high-water mark queued. */
+  /**
+   * Sends to `to`; pauses reading `from` while `to` has more than the high-water mark queued.
+   * Only a send into a backed-up peer carries a completion callback (the one that resumes
+   * `from`): the common case allocates nothing per message.
+   */
   private forward(from: WebSocket, to: WebSocket, data: Buffer, binary: boolean): void {
     if (to.readyState !== WebSocket.OPEN) return;
     const high = this.config.PROXY_HIGH_WATER_BYTES;
+    if (to.bufferedAmount + data.length <= high / 2) {
+      to.send(data, { binary });
+      return;
+    }
     to.send(data, { binary }, () => {
       if (from.isPaused && to.bufferedAmount < high / 2) from.resume();
     });
@@ -353,27 +366,30 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       const valid = code === 1000 || (code >= 3000 && code <= 4999) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006);
       link.client.close(valid ? code : 1000, closeReason(reason));
     }
-    for (const wake of [...this.upWaiters]) wake();
+    link.wake?.();
   }
 
   private event(ws: WebSocket, event: string, data: unknown): void {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ event, data }));
   }
 
-  private waitForService(ms: number): Promise<void> {
+  /** Until any service comes up, this link closes, or `ms` pass. */
+  private waitForService(link: Link, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.upWaiters.delete(done);
+        link.wake = null;
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, ms));
       timer.unref();
       this.upWaiters.add(done);
+      link.wake = done;
     });
   }
 
-  private async closeIdle(): Promise<void> {
+  private closeIdle(): void {
     const now = Date.now();
     for (const l of this.links.values()) {
       const timeout = l.service?.config.session_timeout ?? 0;

@@ -26,6 +26,8 @@ export interface ProxyConnection {
   messages_received: number;
   /** Fail-overs to another service. */
   switches: number;
+  /** Its service's counters (internal: saves a lookup per relayed message). */
+  counters: ServiceCounters | null;
 }
 
 /** Counters per service since this hub process started. */
@@ -33,6 +35,8 @@ export interface ServiceCounters {
   total_connections: number;
   peak_connections: number;
   active_connections: number;
+  /** Sessions with an open connection whose service this is. */
+  active_sessions: number;
   total_sessions: number;
   completed_sessions: number;
   session_seconds: number;
@@ -58,6 +62,7 @@ const newCounters = (): ServiceCounters => ({
   total_connections: 0,
   peak_connections: 0,
   active_connections: 0,
+  active_sessions: 0,
   total_sessions: 0,
   completed_sessions: 0,
   session_seconds: 0,
@@ -105,6 +110,7 @@ export class ConnectionRegistry {
       messages_sent: 0,
       messages_received: 0,
       switches: 0,
+      counters: null,
     };
     this.active.set(c.connection_id, c);
     this.peak = Math.max(this.peak, this.active.size);
@@ -126,6 +132,7 @@ export class ConnectionRegistry {
     c.routing_strategy = strategy;
     c.rule_id = ruleId;
     const counters = this.countersOf(service.id);
+    c.counters = counters;
     if (!previous) {
       counters.total_connections++;
       counters.openedSinceSample++;
@@ -144,7 +151,12 @@ export class ConnectionRegistry {
       session.started_at = Date.now();
       counters.total_sessions++;
     }
-    if (!previous) session.open++;
+    // An open session that moves (fail-over) is active at its new service.
+    if (session.open > 0 && session.service_id && session.service_id !== service.id) {
+      this.countersOf(session.service_id).active_sessions--;
+      counters.active_sessions++;
+    }
+    if (!previous && session.open++ === 0) counters.active_sessions++;
     session.service_id = service.id;
   }
 
@@ -178,10 +190,11 @@ export class ConnectionRegistry {
     this.closed.push(c);
     if (this.closed.length > KEEP_CLOSED) this.closed.splice(0, this.closed.length - KEEP_CLOSED);
     if (!c.target_service_id) return;
-    const counters = this.countersOf(c.target_service_id);
-    counters.active_connections--;
+    this.countersOf(c.target_service_id).active_connections--;
     const session = this.sessions.get(c.session_id);
-    if (session && --session.open === 0) {
+    if (session?.service_id && --session.open === 0) {
+      const counters = this.countersOf(session.service_id);
+      counters.active_sessions--;
       counters.completed_sessions++;
       counters.session_seconds += (Date.now() - session.started_at) / 1000;
     }
@@ -220,8 +233,9 @@ export class ConnectionRegistry {
   }
 
   activeSessions(serviceId?: string): number {
+    if (serviceId) return this.counters.get(serviceId)?.active_sessions ?? 0;
     let n = 0;
-    for (const s of this.sessions.values()) if (s.open > 0 && (!serviceId || s.service_id === serviceId)) n++;
+    for (const c of this.counters.values()) n += c.active_sessions;
     return n;
   }
 
@@ -241,10 +255,9 @@ export class ConnectionRegistry {
   }
 
   private countMessage(c: ProxyConnection): void {
-    if (!c.target_service_id) return;
-    const counters = this.countersOf(c.target_service_id);
-    counters.messages++;
-    counters.messagesSinceSample++;
+    if (!c.counters) return;
+    c.counters.messages++;
+    c.counters.messagesSinceSample++;
   }
 
   private trimSessions(): void {
