@@ -48,7 +48,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');
-  const io = new HubIoAdapter(app, config.REDIS_URL);
+  const io = new HubIoAdapter(app, config.REDIS_URL, { pingInterval: config.SOCKET_PING_INTERVAL_MS, pingTimeout: config.SOCKET_PING_TIMEOUT_MS });
   await io.connect();
   app.useWebSocketAdapter(io);
 

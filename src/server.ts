@@ -21,18 +21,14 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const logger = new Logger('taskhub');
   logger.log(`listening on ${url} (API docs at ${url}/docs)`);
 
-  // Graceful stop (SIGTERM, SIGINT, POST /shutdown): refuse new requests, let in-flight ones
-  // finish, tell devices and clients, close sockets, timers and the database, exit 0.
+  // Graceful stop (SIGTERM, SIGINT, POST /shutdown), bounded by SHUTDOWN_TIMEOUT_MS (see
+  // ShutdownService): refuse new requests, tell devices and clients, let in-flight ones finish,
+  // close sockets, managed services, timers and the database, exit 0.
   let stopping = false;
   const exit = (reason: string): void => {
     if (stopping) return;
     stopping = true;
     logger.log(`${reason}: closing`);
-    const force = setTimeout(() => {
-      logger.error('shutdown took longer than 15 s; exiting');
-      process.exit(1);
-    }, 15_000);
-    force.unref();
     app.close().then(
       () => process.exit(0),
       (e: unknown) => {
@@ -47,6 +43,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
 
   const drain = app.get(ShutdownService);
   drain.exitHook = exit;
+  drain.forceHook = () => process.exit(1);
   process.once('SIGTERM', () => void drain.begin('SIGTERM'));
   process.once('SIGINT', () => void drain.begin('SIGINT'));
 }

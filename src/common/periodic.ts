@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { isDatabaseUnavailable } from '../database/database-status.js';
 
 /**
  * One timer running `work` every `intervalMs`, never two runs at once (a slow run makes the
@@ -14,14 +15,23 @@ export class Periodic {
     private readonly work: () => Promise<unknown>,
   ) {}
 
-  start(intervalMs: number): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.work()
-        .then(() => undefined)
-        .catch((e: unknown) => this.logger.error({ err: e }, `${this.name} failed`))
-        .finally(() => (this.running = undefined));
-    }, intervalMs);
+  start(intervalMs: number, runNow = false): void {
+    this.timer = setInterval(() => void this.tick(), intervalMs);
     this.timer.unref();
+    if (runNow) void this.tick();
+  }
+
+  /** One run now, unless one is in progress. */
+  tick(): Promise<void> {
+    this.running ??= this.work()
+      .then(() => undefined)
+      // A database outage is reported once by DatabaseStatus, not by every timer at every tick.
+      .catch((e: unknown) => {
+        if (isDatabaseUnavailable(e)) this.logger.debug(`${this.name} waits for the database`);
+        else this.logger.error({ err: e }, `${this.name} failed`);
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
   }
 
   async stop(): Promise<void> {

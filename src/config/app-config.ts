@@ -81,12 +81,50 @@ export class AppConfig {
   @Transform(toBool) @IsBoolean()
   DISPATCH_NOTIFY = true;
 
-  /** Devices are told to heartbeat this often; NODE_HEARTBEAT_MISSES silent intervals → offline. */
+  /**
+   * Devices are told to heartbeat this often. Heartbeats refresh `last_heartbeat` and carry
+   * status; their absence never takes a device with a live socket offline (liveness comes
+   * from the transport: SOCKET_PING_*).
+   */
   @Transform(toInt) @IsInt() @Min(100)
   NODE_HEARTBEAT_INTERVAL_MS = 10_000;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(100)
-  NODE_HEARTBEAT_MISSES = 3;
+  /** Socket.IO ping-pong: a peer silent for interval + timeout is dead and its socket closes. */
+  @Transform(toInt) @IsInt() @Min(100)
+  SOCKET_PING_INTERVAL_MS = 10_000;
+
+  @Transform(toInt) @IsInt() @Min(100)
+  SOCKET_PING_TIMEOUT_MS = 10_000;
+
+  /** Each hub process refreshes its row in hub_instances this often. */
+  @Transform(toInt) @IsInt() @Min(100)
+  HUB_INSTANCE_HEARTBEAT_MS = 2000;
+
+  /** A hub instance silent this long is gone: its nodes are offline and their reconnect grace starts. */
+  @Transform(toInt) @IsInt() @Min(500)
+  HUB_INSTANCE_STALE_MS = 10_000;
+
+  /**
+   * Who this process is across restarts (default `<hostname>:<PORT>`): a new process with the
+   * same name knows the old one is dead at boot instead of waiting for HUB_INSTANCE_STALE_MS.
+   */
+  @IsOptional() @IsString()
+  HUB_INSTANCE_NAME?: string;
+
+  /**
+   * Devices that acknowledge assignments (the SDK, `acks: true`, or any that answered an ack
+   * once): an assignment unacknowledged this long is re-sent once, then given to another node.
+   */
+  @Transform(toInt) @IsInt() @Min(100)
+  DISPATCH_ACK_TIMEOUT_MS = 10_000;
+
+  /** A report (progress, result, log, complete) that hits a database outage is retried this long. */
+  @Transform(toInt) @IsInt() @Min(0)
+  REPORT_RETRY_MS = 60_000;
+
+  /** SIGTERM or POST /shutdown: the whole stop (drain, sockets, managed services, database) within this bound. */
+  @Transform(toInt) @IsInt() @Min(1000)
+  SHUTDOWN_TIMEOUT_MS = 10_000;
 
   /** A disconnected node keeps its tasks this long, so a quick reconnect loses nothing. */
   @Transform(toInt) @IsInt() @Min(0)
@@ -167,7 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'DATABASE_POOL_SIZE']) {
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'DATABASE_POOL_SIZE', 'HUB_INSTANCE_NAME']) {
     if (env[key]) raw[key] = env[key] as string;
   }
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });

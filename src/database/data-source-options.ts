@@ -3,11 +3,13 @@ import { InitialSchema1763800000000 } from './migrations/1763800000000-InitialSc
 import { Nodes1763900000000 } from './migrations/1763900000000-Nodes.js';
 import { RoutingRules1764000000000 } from './migrations/1764000000000-RoutingRules.js';
 import { AgentServices1764100000000 } from './migrations/1764100000000-AgentServices.js';
+import { Delivery1764200000000 } from './migrations/1764200000000-Delivery.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
-export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000];
+export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000, Delivery1764200000000];
 
-export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
+/** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
+export function dataSourceOptions(url: string, poolSize = 20, onPoolError?: (e: unknown) => void): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -18,6 +20,9 @@ export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions
     migrationsTableName: 'migrations',
     entities: [],
     poolSize,
+    // A server that does not answer (network cut) fails a connect in 5 s instead of hanging it.
+    extra: { connectionTimeoutMillis: 5000 },
     logging: false,
+    ...(onPoolError ? { poolErrorHandler: onPoolError } : {}),
   };
 }

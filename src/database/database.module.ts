@@ -2,6 +2,7 @@ import { Global, Logger, Module, type OnApplicationShutdown } from '@nestjs/comm
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
+import { DatabaseStatus } from './database-status.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 
 /** Holds the embedded server (if any) so it stops after the pool closes. */
@@ -9,6 +10,7 @@ export class DatabaseHandle {
   constructor(
     readonly dataSource: DataSource,
     readonly embedded: EmbeddedPostgres | undefined,
+    readonly status: DatabaseStatus,
   ) {}
 }
 
@@ -21,11 +23,18 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
     url = embedded.url;
     logger.log(`embedded PostgreSQL (PGlite) on ${config.DATA_DIR}`);
   }
-  const dataSource = new DataSource(dataSourceOptions(url, config.DATABASE_POOL_SIZE ?? (embedded ? 1 : 20)));
+  const status = new DatabaseStatus(config.REPORT_RETRY_MS);
+  // An idle pooled connection that dies (server restart, network cut) is reported, not thrown.
+  const dataSource = new DataSource(
+    dataSourceOptions(url, config.DATABASE_POOL_SIZE ?? (embedded ? 1 : 20), (e) => {
+      if (!status.failed(e)) logger.warn({ err: e }, 'pooled database connection failed');
+    }),
+  );
+  status.attach(dataSource);
   await dataSource.initialize();
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
-  return new DatabaseHandle(dataSource, embedded);
+  return new DatabaseHandle(dataSource, embedded, status);
 }
 
 @Global()
@@ -33,13 +42,15 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
   providers: [
     { provide: DatabaseHandle, inject: [AppConfig], useFactory: openDatabase },
     { provide: DataSource, inject: [DatabaseHandle], useFactory: (h: DatabaseHandle) => h.dataSource },
+    { provide: DatabaseStatus, inject: [DatabaseHandle], useFactory: (h: DatabaseHandle) => h.status },
   ],
-  exports: [DataSource],
+  exports: [DataSource, DatabaseStatus],
 })
 export class DatabaseModule implements OnApplicationShutdown {
   constructor(private readonly handle: DatabaseHandle) {}
 
   async onApplicationShutdown(): Promise<void> {
+    this.handle.status.stop();
     if (this.handle.dataSource.isInitialized) await this.handle.dataSource.destroy();
     await this.handle.embedded?.stop();
   }

@@ -45,22 +45,40 @@ export interface TaskContext {
 export type TaskHandler = (ctx: TaskContext) => Promise<unknown>;
 
 interface Report {
-  event: 'task_progress' | 'task_result' | 'log';
+  event: 'task_progress' | 'log';
   data: Record<string, unknown>;
 }
+
+/** A result the hub has not acknowledged yet: kept, and sent again, until it does. */
+interface PendingResult {
+  attempt: number;
+  data: Record<string, unknown>;
+  sending: boolean;
+}
+
+const RESULT_ACK_TIMEOUT_MS = 10_000;
+const RESULT_RETRY_MS = 1000;
+
+/** Answers after which a result is settled: applied, or refused for good (the hub moved on). */
+const FINAL_REFUSALS = new Set(['STALE_ATTEMPT', 'CONFLICT', 'NOT_FOUND', 'VALIDATION_ERROR', 'NOT_REGISTERED']);
 
 /**
  * A typed device for taskhub on socket.io-client: registers (again after every reconnect),
  * heartbeats at the interval the hub asks for, runs tasks through `onTask` up to its
- * capacity, reports progress and results with the attempt number, stops on `cancel_task`,
- * and keeps reports made while disconnected until it is registered again.
+ * capacity, reports progress and results with the attempt number, stops on `cancel_task`.
+ * Delivery is acknowledged both ways: it acks every assignment (registering with
+ * `acks: true`), and keeps each result until the hub acks it, sending it again after a
+ * reconnect, so a hub restart or a database outage loses nothing. On re-register it tells
+ * the hub which tasks it is still on (`running_tasks`); the hub sends it the others it holds.
  */
 export class DeviceClient extends EventEmitter {
   readonly socket: Socket;
   private handler?: TaskHandler;
   private readonly running = new Map<string, { attempt: number; abort: AbortController }>();
   private readonly outbox: Report[] = [];
+  private readonly results = new Map<string, PendingResult>();
   private registered = false;
+  private closed = false;
   private heartbeat?: NodeJS.Timeout;
 
   constructor(private readonly options: DeviceClientOptions) {
@@ -87,11 +105,17 @@ export class DeviceClient extends EventEmitter {
       this.flush();
       this.emit('registered', info);
     });
-    const onTask = (task: AssignedTask): void => this.run(task);
+    const onTask = (task: AssignedTask, ack?: (answer: unknown) => void): void => {
+      if (typeof ack === 'function') ack({ received: true, task_id: task.task_id, attempt: task.attempt });
+      this.run(task);
+    };
     this.socket.on('new_task', onTask);
     this.socket.on('task_assign', onTask);
-    this.socket.on('cancel_task', (m: { task_id: string }) => {
-      this.running.get(m.task_id)?.abort.abort(new Error('cancelled by the hub'));
+    this.socket.on('cancel_task', (m: { task_id: string; attempt?: number }) => {
+      const current = this.running.get(m.task_id);
+      if (current && (m.attempt === undefined || m.attempt === null || m.attempt === current.attempt)) current.abort.abort(new Error('cancelled by the hub'));
+      const pending = this.results.get(m.task_id);
+      if (pending && (m.attempt === undefined || m.attempt === null || m.attempt === pending.attempt)) this.results.delete(m.task_id);
       this.emit('cancelled', m.task_id);
     });
     this.socket.on('error', (e: unknown) => this.emit('hub-error', e));
@@ -123,7 +147,13 @@ export class DeviceClient extends EventEmitter {
     return [...this.running.keys()];
   }
 
+  /** Results sent but not yet acknowledged by the hub (kept across reconnects). */
+  get unacknowledgedResults(): string[] {
+    return [...this.results.keys()];
+  }
+
   close(): void {
+    this.closed = true;
     clearInterval(this.heartbeat);
     for (const { abort } of this.running.values()) abort.abort(new Error('client closed'));
     this.socket.disconnect();
@@ -135,7 +165,12 @@ export class DeviceClient extends EventEmitter {
 
   private register(): void {
     const o = this.options;
-    const common = { capacity: o.capacity ?? 1, tags: o.tags ?? [], capabilities: o.capabilities ?? [] };
+    // Still on: tasks running here, and finished ones whose result the hub has not acknowledged.
+    const runningTasks = [
+      ...[...this.running].map(([task_id, r]) => ({ task_id, attempt: r.attempt })),
+      ...[...this.results].filter(([id]) => !this.running.has(id)).map(([task_id, r]) => ({ task_id, attempt: r.attempt })),
+    ];
+    const common = { capacity: o.capacity ?? 1, tags: o.tags ?? [], capabilities: o.capabilities ?? [], acks: true, running_tasks: runningTasks };
     if (o.vocabulary === 'node') this.socket.emit('node_register', { node_id: o.id, name: o.name, info: o.info, ...common });
     else this.socket.emit('device_register', { device_id: o.id, device_name: o.name, device_info: o.info, ...common });
   }
@@ -147,11 +182,44 @@ export class DeviceClient extends EventEmitter {
 
   private flush(): void {
     for (const report of this.outbox.splice(0)) this.socket.emit(report.event, report.data);
+    for (const taskId of this.results.keys()) this.sendResult(taskId);
+  }
+
+  /** Sends a kept result and waits for the hub's ack; it stays kept until the hub settles it. */
+  private sendResult(taskId: string): void {
+    const pending = this.results.get(taskId);
+    if (!pending || pending.sending || !this.registered || !this.socket.connected) return;
+    pending.sending = true;
+    this.socket
+      .timeout(RESULT_ACK_TIMEOUT_MS)
+      .emitWithAck('task_result', pending.data)
+      .then(
+        (answer: { success?: boolean; error?: { code?: string } }) => {
+          pending.sending = false;
+          if (answer?.success || FINAL_REFUSALS.has(answer?.error?.code ?? '')) {
+            if (this.results.get(taskId) === pending) this.results.delete(taskId);
+            this.emit(answer?.success ? 'result-acknowledged' : 'result-refused', taskId, answer);
+            return;
+          }
+          this.retryResult(taskId); // e.g. SERVICE_UNAVAILABLE: the hub could not store it yet
+        },
+        () => {
+          pending.sending = false; // no answer: lost with the connection, or the hub is slow
+          this.retryResult(taskId);
+        },
+      );
+  }
+
+  private retryResult(taskId: string): void {
+    if (this.closed) return;
+    setTimeout(() => this.sendResult(taskId), RESULT_RETRY_MS).unref();
   }
 
   private run(task: AssignedTask): void {
     const current = this.running.get(task.task_id);
     if (current && current.attempt === task.attempt) return; // delivered twice
+    const done = this.results.get(task.task_id);
+    if (done && done.attempt === task.attempt) return this.sendResult(task.task_id); // finished already: the result is on its way
     current?.abort.abort(new Error('superseded by a newer attempt'));
     const abort = new AbortController();
     this.running.set(task.task_id, { attempt: task.attempt, abort });
@@ -172,7 +240,8 @@ export class DeviceClient extends EventEmitter {
   private finish(task: AssignedTask, abort: AbortController, data: Record<string, unknown>): void {
     if (this.running.get(task.task_id)?.abort === abort) this.running.delete(task.task_id);
     if (abort.signal.aborted) return; // cancelled or superseded: the hub no longer wants this attempt's result
-    this.send({ event: 'task_result', data });
+    this.results.set(task.task_id, { attempt: task.attempt, data, sending: false });
+    this.sendResult(task.task_id);
     this.emit('finished', task.task_id, data);
   }
 }

@@ -105,7 +105,8 @@ describe('SDK DeviceClient against the running hub', () => {
     await dropped;
     release(); // the task finishes while the device is offline: its result waits in the outbox
     const info = await reregistered;
-    expect(info.held_tasks).toEqual([{ task_id: id, attempt: 1, status: 'dispatched' }]);
+    // The SDK acknowledged the assignment, so the task was running when the connection dropped.
+    expect(info.held_tasks).toEqual([{ task_id: id, attempt: 1, status: 'running' }]);
     await waitFor(async () => (await states([id]))[0] === 'completed');
     expect((await client.get<Task>(`/api/v1/tasks/${id}`)).body.data.result).toEqual({ survived: true });
   });

@@ -95,6 +95,20 @@ describe('task invariants under concurrency', () => {
     expect(completions[0].n).toBe(1);
   });
 
+  it('the same complete sent four times at once (a retry after a lost answer) is applied once and answered 200 each time', async () => {
+    const task = await submit();
+    await worker.post(`/api/v1/tasks/${task.task_id}/acquire`, { worker_id: 'w' });
+    const body = { worker_id: 'w', attempt: 1, result: { status: 'success', output: 'same' } };
+    const results = await Promise.all([1, 2, 3, 4].map(() => worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, body)));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(results.every((r) => r.body.data.state === 'completed' && r.body.data.result?.output === 'same')).toBe(true);
+    const completions = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`, [task.task_id]);
+    expect(completions[0].n).toBe(1);
+    // From another worker, or for another attempt, it is still refused.
+    const other = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { ...body, worker_id: 'intruder' });
+    expect(other.status).toBe(409);
+  });
+
   it('cancel racing complete: exactly one wins, the other is a 409, never both', async () => {
     for (let round = 0; round < 10; round++) {
       const task = await submit();

@@ -12,6 +12,10 @@ export interface DomainEvents {
   /** A node has room again (registered, finished a task, undrained). */
   'node.capacity': { nodeId: string };
   'task.assigned': { task: TaskRow; vocabulary: NodeVocabulary };
+  /** The same attempt sent again to its node (no ack in time). Not a new hand-out: clients are not told. */
+  'task.redelivered': { task: TaskRow; vocabulary: NodeVocabulary };
+  /** The node held this attempt but no longer does (released, or reported but not held): send it `cancel_task`. */
+  'task.revoked': { taskId: string; attempt: number; nodeId: string; reason: string };
   /** Cancelled; `nodeId` is the node that held it (to be told), if any. */
   'task.cancelled': { task: TaskRow; nodeId: string | null };
   'task.created': { task: TaskRow };
@@ -23,7 +27,7 @@ export interface DomainEvents {
   'task.failed': { task: TaskRow; retrying: boolean };
   'node.online': { nodeId: string };
   'node.offline': { nodeId: string; reason: string };
-  /** The hub is stopping: tell devices and clients. */
+  /** The hub is stopping: tell devices and clients (they may reconnect), then close their connections. */
   'hub.shutdown': { reason: string };
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };

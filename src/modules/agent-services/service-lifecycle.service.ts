@@ -66,7 +66,8 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     this.stopping = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
     await this.ownership.stop();
-    await this.supervisor.stopAll(this.config.SERVICE_STOP_GRACE_MS);
+    // Within the hub's own bound: half of SHUTDOWN_TIMEOUT_MS at most, then SIGKILL.
+    await this.supervisor.stopAll(Math.min(this.config.SERVICE_STOP_GRACE_MS, this.config.SHUTDOWN_TIMEOUT_MS / 2));
     await this.repo.releaseOwner(INSTANCE_ID).catch((e: unknown) => this.logger.warn({ err: e }, 'could not release managed services'));
   }
 

@@ -75,7 +75,8 @@ export class DispatchRepository {
         `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text)),
          u AS (
            UPDATE tasks t SET status = 'dispatched', node_id = a.node_id, worker_id = NULL, attempt = t.attempt + 1,
-             dispatched_at = now(), started_at = NULL, completed_at = NULL, progress = 0, progress_message = NULL,
+             dispatched_at = now(), delivered_at = now(), delivery_count = 1,
+             started_at = NULL, completed_at = NULL, progress = 0, progress_message = NULL,
              lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()
            FROM a WHERE t.id = a.id AND t.status = 'pending'
            RETURNING t.*

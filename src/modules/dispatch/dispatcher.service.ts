@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../common/events/event-bus.js';
+import { DatabaseStatus } from '../../database/database-status.js';
 import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
 import { priorityName } from '../tasks/task.types.js';
@@ -43,6 +44,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly events: EventBus,
     private readonly config: AppConfig,
     private readonly routing: RoutingService,
+    private readonly database: DatabaseStatus,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -54,6 +56,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       }),
       this.events.on('node.capacity', () => this.kick()),
     );
+    // Rounds that failed during a database outage left ready work behind.
+    this.database.onUp(() => this.kick());
     this.safetyTimer = setInterval(() => this.safetyTick(), this.config.DISPATCH_SAFETY_TICK_MS);
     this.safetyTimer.unref();
     this.safetyTick();

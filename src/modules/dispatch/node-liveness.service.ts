@@ -5,9 +5,11 @@ import { NodesService } from '../nodes/nodes.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
 
 /**
- * One timer for all nodes: marks silent nodes offline and gives back the tasks of nodes
- * gone past the reconnect grace (by the retry policy). Safe in several processes: the
- * statements are compare-and-set and the task release uses SKIP LOCKED.
+ * One timer for all nodes: gives back the tasks of nodes offline past the reconnect grace
+ * (by the retry policy), and chases assignments that acknowledging nodes did not acknowledge.
+ * Whether a node is offline is decided by its connection and its hub process (HubInstances),
+ * never by heartbeat silence on a live socket. Safe in several processes: the statements
+ * are compare-and-set and claim their rows with SKIP LOCKED.
  */
 @Injectable()
 export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -21,21 +23,19 @@ export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.periodic.start(this.config.NODE_LIVENESS_TICK_MS);
-  }
-
-  get silenceSeconds(): number {
-    return (this.config.NODE_HEARTBEAT_INTERVAL_MS * this.config.NODE_HEARTBEAT_MISSES) / 1000;
+    // At once too: after a crash, nodes that were gone longer than the grace give their tasks back now.
+    this.periodic.start(this.config.NODE_LIVENESS_TICK_MS, true);
   }
 
   /** Returns what it did, for tests and logs. */
-  async check(): Promise<{ silent: string[]; released: number }> {
+  async check(): Promise<{ released: number; resent: number; unacked: number }> {
     await this.nodes.flushHeartbeats();
-    const silent = await this.nodes.markSilentOffline(this.silenceSeconds);
-    const released = await this.tasks.releaseLostNodeTasks(this.config.NODE_RECONNECT_GRACE_MS / 1000, this.silenceSeconds);
-    if (silent.length) this.logger.warn(`nodes silent past ${this.silenceSeconds}s: ${silent.join(', ')}`);
+    const released = await this.tasks.releaseLostNodeTasks(this.config.NODE_RECONNECT_GRACE_MS / 1000);
+    const chased = await this.tasks.chaseUnacked(this.config.DISPATCH_ACK_TIMEOUT_MS / 1000);
     if (released.length) this.logger.warn(`${released.length} task(s) of lost nodes re-queued or failed`);
-    return { silent, released: released.length };
+    if (chased.resent) this.logger.warn(`${chased.resent} unacknowledged assignment(s) sent again`);
+    if (chased.released) this.logger.warn(`${chased.released} assignment(s) still unacknowledged given to other nodes`);
+    return { released: released.length, resent: chased.resent, unacked: chased.released };
   }
 
   onApplicationShutdown(): Promise<void> {

@@ -19,6 +19,8 @@ export interface NodeRow {
   version: string | null;
   instance_id: string | null;
   socket_id: string | null;
+  /** It acknowledges assignments (declared, or seen answering an ack). */
+  acks: boolean;
   registered_at: Date;
   connected_at: Date | null;
   last_heartbeat_at: Date | null;
@@ -40,6 +42,8 @@ export interface NodeRegistration {
   version: string | null;
   instanceId: string;
   socketId: string;
+  /** Declared at registration (`acks: true`); undefined keeps what the hub learned before. */
+  acks?: boolean;
 }
 
 export function reportedStatus(n: Pick<NodeRow, 'status' | 'draining' | 'running' | 'capacity'>): NodeStatus {

@@ -40,14 +40,14 @@ export class NodesRepository {
       `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
        up AS (
          INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
-                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now())
+                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at, acks)
+         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now(), COALESCE($12, false))
          ON CONFLICT (id) DO UPDATE SET
            name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
            capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
            info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
            socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
-           disconnected_at = NULL, updated_at = now()
+           disconnected_at = NULL, updated_at = now(), acks = COALESCE($12, nodes.acks)
          RETURNING *
        ), held AS (
          SELECT id, attempt, status FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at
@@ -55,7 +55,7 @@ export class NodesRepository {
        SELECT up.*, (SELECT count(*)::int FROM held) AS running, (SELECT socket_id FROM prev) AS prev_socket,
               COALESCE((SELECT json_agg(json_build_object('task_id', id, 'attempt', attempt, 'status', status)) FROM held), '[]'::json) AS held
        FROM up`,
-      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId],
+      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId, r.acks ?? null],
     );
     const { prev_socket, held, ...node } = rows[0];
     return { node: node as NodeRow, previousSocketId: prev_socket, held };
@@ -72,31 +72,10 @@ export class NodesRepository {
     return rows.length > 0;
   }
 
-  /** Every node still marked online: none of them can be connected to a process that just started alone. */
-  async markAllOffline(): Promise<number> {
-    const rows: { id: string }[] = await this.db.query(
-      `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now() WHERE status = 'online' RETURNING id)
-       SELECT id FROM u`,
-    );
-    return rows.length;
-  }
-
   /** One statement for every heartbeat since the last flush. */
   async touchHeartbeats(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.query(`UPDATE nodes SET last_heartbeat_at = now() WHERE id = ANY($1::text[]) AND status = 'online'`, [ids]);
-  }
-
-  /** Online nodes that stopped heartbeating: set offline, returned so their sockets can be closed. */
-  async markSilentOffline(silenceSeconds: number): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(
-      `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
-                  WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1)
-                  RETURNING id)
-       SELECT id FROM u`,
-      [silenceSeconds],
-    );
-    return rows.map((r) => r.id);
   }
 
   async setDraining(id: string, draining: boolean): Promise<NodeRow | undefined> {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config.js';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import type { HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
@@ -12,27 +11,14 @@ export const INSTANCE_ID = randomUUID();
 const HEARTBEAT_FLUSH_MS = 1000;
 
 @Injectable()
-export class NodesService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('Nodes');
+export class NodesService implements OnApplicationShutdown {
   private heartbeats = new Set<string>();
   private flushTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly repo: NodesRepository,
     private readonly events: EventBus,
-    private readonly config: AppConfig,
   ) {}
-
-  /**
-   * A hub that runs alone (no REDIS_URL) holds every socket itself, so after a restart no node
-   * can still be connected: mark them offline now instead of waiting for heartbeat silence.
-   * Their tasks then follow the reconnect grace like any dropped node's.
-   */
-  async onApplicationBootstrap(): Promise<void> {
-    if (this.config.REDIS_URL) return;
-    const n = await this.repo.markAllOffline();
-    if (n) this.logger.warn(`${n} node(s) left online by a previous run marked offline`);
-  }
 
   async register(r: Omit<NodeRegistration, 'instanceId'>): Promise<{ node: NodeRow; replacedSocketId: string | null; held: HeldTask[] }> {
     const { node, previousSocketId, held } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
@@ -64,15 +50,6 @@ export class NodesService implements OnApplicationBootstrap, OnApplicationShutdo
     const ids = [...this.heartbeats];
     this.heartbeats = new Set();
     await this.repo.touchHeartbeats(ids).catch(() => ids.forEach((id) => this.heartbeats.add(id)));
-  }
-
-  async markSilentOffline(silenceSeconds: number): Promise<string[]> {
-    const ids = await this.repo.markSilentOffline(silenceSeconds);
-    for (const nodeId of ids) {
-      this.events.publish('node.offline', { nodeId, reason: 'heartbeat timeout' });
-      this.events.publish('node.disconnect', { nodeId, reason: 'heartbeat timeout' });
-    }
-    return ids;
   }
 
   async get(id: string): Promise<NodeRow> {

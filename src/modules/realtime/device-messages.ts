@@ -14,11 +14,33 @@ import {
   MaxLength,
   Min,
   ValidateIf,
+  ValidateNested,
 } from 'class-validator';
 import { IsPlainObject } from '../../common/validators.js';
 
+/** A task the device says it is still running (or has a result for), from an earlier connection. */
+export class RunningTaskRef {
+  @IsString() @Length(1, 200)
+  task_id: string;
+
+  @IsOptional() @IsInt() @Min(1)
+  attempt?: number;
+}
+
+/**
+ * What any registration may add for delivery: `acks` (it answers the ack of each assignment)
+ * and `running_tasks` (held tasks it is still on; every other held task is sent again).
+ */
+class DeliveryOptions {
+  @IsOptional() @IsBoolean()
+  acks?: boolean;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(10_000) @ValidateNested({ each: true }) @Type(() => RunningTaskRef)
+  running_tasks?: RunningTaskRef[];
+}
+
 /** Seed 004 `device_register`, plus what a hub needs (capacity, tags, task types). */
-export class DeviceRegisterMessage {
+export class DeviceRegisterMessage extends DeliveryOptions {
   @IsString() @Length(1, 200)
   device_id: string;
 
@@ -43,7 +65,7 @@ export class DeviceRegisterMessage {
 }
 
 /** Apex `node_register`: node id (snake or camel case), capabilities, persona, version. */
-export class NodeRegisterMessage {
+export class NodeRegisterMessage extends DeliveryOptions {
   @ValidateIf((o: NodeRegisterMessage) => o.nodeId === undefined)
   @IsString() @Length(1, 200)
   node_id?: string;

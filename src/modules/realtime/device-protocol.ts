@@ -5,14 +5,18 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { validationError } from '../../common/validation.js';
 import { AppConfig } from '../../config/app-config.js';
+import { DatabaseStatus } from '../../database/database-status.js';
 import { NodesService } from '../nodes/nodes.service.js';
+import type { HeldTask } from '../nodes/node.types.js';
 import { TasksService } from '../tasks/tasks.service.js';
+import type { TaskRow } from '../tasks/task.types.js';
 import {
   DeviceRegisterMessage,
   HeartbeatMessage,
   LogMessage,
   NodeRegisterMessage,
   reportedSuccess,
+  type RunningTaskRef,
   TaskProgressMessage,
   TaskResultMessage,
 } from './device-messages.js';
@@ -30,7 +34,14 @@ export interface ProtocolReply {
   ack: unknown;
   /** Set on registration: the connection this one replaced, to be told and closed. */
   replacedConnectionId?: string | null;
+  /** Set on registration: held tasks to send to this connection again (same attempt), after the reply. */
+  deliver?: TaskRow[];
+  /** Set on registration: tasks it reported running that it no longer holds, to be told to stop. */
+  revoke?: { task_id: string; attempt: number | null }[];
 }
+
+/** A task reference a node reported, matched against what it holds (no attempt = any attempt). */
+const sameTask = (r: RunningTaskRef, h: HeldTask): boolean => r.task_id === h.task_id && (r.attempt === undefined || r.attempt === h.attempt);
 
 export const INBOUND_EVENTS = ['device_register', 'node_register', 'heartbeat', 'task_progress', 'task_result', 'log'] as const;
 export type InboundEvent = (typeof INBOUND_EVENTS)[number];
@@ -58,9 +69,27 @@ export class DeviceProtocol {
     private readonly nodes: NodesService,
     private readonly tasks: TasksService,
     private readonly config: AppConfig,
+    private readonly database: DatabaseStatus,
   ) {}
 
-  async handle(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
+  /**
+   * Handles one inbound message. A database outage does not drop it: it is retried until the
+   * database is back (up to REPORT_RETRY_MS) and only then answered, so an ack always means
+   * "committed".
+   */
+  handle(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
+    return this.database.retry(() => this.apply(session, event, payload));
+  }
+
+  /**
+   * The node answered the ack of an assignment: dispatched → running. Quiet when the task
+   * moved on meanwhile (the node hears `cancel_task` for that).
+   */
+  async acknowledge(nodeId: string, taskId: string, attempt: number): Promise<void> {
+    await this.database.retry(() => this.tasks.acknowledge({ id: taskId, node_id: nodeId, attempt }));
+  }
+
+  private async apply(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
     switch (event) {
       case 'device_register':
         return this.registerDevice(session, await parse(DeviceRegisterMessage, payload));
@@ -86,6 +115,8 @@ export class DeviceProtocol {
       capabilities: m.capabilities ?? [],
       info: m.device_info ?? {},
       version: m.version ?? (typeof m.device_info?.app_version === 'string' ? m.device_info.app_version : null),
+      acks: m.acks,
+      running: m.running_tasks ?? [],
     });
   }
 
@@ -99,19 +130,32 @@ export class DeviceProtocol {
       capabilities,
       info: { ...(m.info ?? {}), ...(m.persona !== undefined ? { persona: m.persona } : {}), capabilities: m.capabilities ?? [] },
       version: m.version ?? null,
+      acks: m.acks,
+      running: m.running_tasks ?? [],
     });
   }
 
   private async register(
     session: DeviceSession,
     vocabulary: NodeVocabulary,
-    r: { id: string; name: string | null; capacity: number; tags: string[]; capabilities: string[]; info: Record<string, unknown>; version: string | null },
+    r: {
+      id: string;
+      name: string | null;
+      capacity: number;
+      tags: string[];
+      capabilities: string[];
+      info: Record<string, unknown>;
+      version: string | null;
+      acks?: boolean;
+      running: RunningTaskRef[];
+    },
   ): Promise<ProtocolReply> {
     if (session.nodeId && session.nodeId !== r.id) {
       throw new AppError(ErrorCode.CONFLICT, `This connection is already registered as ${session.nodeId}`, { field: vocabulary === 'node' ? 'node_id' : 'device_id' });
     }
+    const { running, ...registration } = r;
     const { node, replacedSocketId, held } = await this.nodes.register({
-      ...r,
+      ...registration,
       kind: vocabulary,
       vocabulary,
       socketId: session.connectionId,
@@ -127,7 +171,16 @@ export class DeviceProtocol {
       capacity: node.capacity,
       held_tasks: held,
     };
-    return { emit: { event: 'register_success', data }, ack: { success: true, ...data }, replacedConnectionId: replacedSocketId };
+    // At-least-once: every held task the node does not say it is on goes to it again (seed
+    // devices say nothing, so they get all of them); one it is on but no longer holds is stopped.
+    const resend = held.filter((h) => !running.some((r) => sameTask(r, h)));
+    const deliver = await this.tasks.redeliver(node.id, resend.map((h) => h.task_id));
+    const revoke = running.filter((r) => !held.some((h) => sameTask(r, h))).map((r) => ({ task_id: r.task_id, attempt: r.attempt ?? null }));
+    // Reporting a dispatched task as running is as good as its ack.
+    for (const h of held) {
+      if (h.status === 'dispatched' && running.some((r) => sameTask(r, h))) void this.acknowledge(node.id, h.task_id, h.attempt).catch(() => undefined);
+    }
+    return { emit: { event: 'register_success', data }, ack: { success: true, ...data }, replacedConnectionId: replacedSocketId, deliver, revoke };
   }
 
   private requireNode(session: DeviceSession): string {

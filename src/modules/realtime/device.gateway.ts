@@ -12,7 +12,10 @@ import { EventBus } from '../../common/events/event-bus.js';
 import { toAppError } from '../../common/exception.filter.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
+import { LiveConnections } from '../nodes/live-connections.js';
 import { NodesService } from '../nodes/nodes.service.js';
+import type { TaskRow } from '../tasks/task.types.js';
+import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent } from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
 import { checkSocketAuth } from './socket-auth.js';
@@ -44,20 +47,20 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly nodes: NodesService,
     private readonly events: EventBus,
     private readonly config: AppConfig,
+    private readonly connections: LiveConnections,
   ) {}
 
   afterInit(): void {
     this.unsubscribe.push(
-      this.events.on('task.assigned', ({ task, vocabulary }) => {
-        const { event, data } = assignmentMessage(task, vocabulary);
-        this.server.to(nodeRoom(task.node_id as string)).emit(event, data);
-      }),
+      this.events.on('task.assigned', ({ task, vocabulary }) => this.deliverToRoom(task, vocabulary)),
+      this.events.on('task.redelivered', ({ task, vocabulary }) => this.deliverToRoom(task, vocabulary)),
       this.events.on('task.cancelled', ({ task, nodeId }) => {
         if (nodeId) this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
       }),
-      this.events.on('hub.shutdown', ({ reason }) => {
-        this.server.emit('server_shutdown', { reason, timestamp: new Date().toISOString() });
+      this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) => {
+        this.server.to(nodeRoom(nodeId)).emit('cancel_task', { type: 'cancel_task', task_id: taskId, attempt, reason });
       }),
+      this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
         this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
         this.server.in(nodeRoom(nodeId)).disconnectSockets();
@@ -65,7 +68,47 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     );
   }
 
+  /**
+   * Sends an assignment to the node's room (through the adapter: whichever hub holds the
+   * socket delivers it) asking for an ack. Devices that answer it have the task running at
+   * once; those that never answer (seed 004's) are not timed out for it.
+   */
+  private deliverToRoom(task: TaskRow, vocabulary: NodeVocabulary): void {
+    const { event, data } = assignmentMessage(task, vocabulary);
+    const nodeId = task.node_id as string;
+    this.server
+      .to(nodeRoom(nodeId))
+      .timeout(this.config.DISPATCH_ACK_TIMEOUT_MS)
+      .emit(event, data, (_err: Error | null, responses: unknown[]) => {
+        if (responses?.length) this.acknowledged(nodeId, task.id, task.attempt);
+      });
+  }
+
+  /** The same, on one socket (held tasks sent again right after a registration). */
+  private deliverToSocket(socket: Socket, task: TaskRow, vocabulary: NodeVocabulary): void {
+    const { event, data } = assignmentMessage(task, vocabulary);
+    const nodeId = task.node_id as string;
+    socket.timeout(this.config.DISPATCH_ACK_TIMEOUT_MS).emit(event, data, (err: Error | null) => {
+      if (!err) this.acknowledged(nodeId, task.id, task.attempt);
+    });
+  }
+
+  private acknowledged(nodeId: string, taskId: string, attempt: number): void {
+    this.protocol.acknowledge(nodeId, taskId, attempt).catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
+  }
+
+  /**
+   * Shutdown: every device hears `server_shutdown {reconnect: true}`, then its transport is
+   * closed (not a Socket.IO disconnect, which would stop socket.io-client from reconnecting).
+   * Engine.IO flushes what is queued before it closes.
+   */
+  private closeForShutdown(reason: string): void {
+    this.server.emit('server_shutdown', { reason, reconnect: true, timestamp: new Date().toISOString() });
+    for (const socket of this.server.sockets.sockets.values()) socket.conn.close();
+  }
+
   handleConnection(socket: Socket): void {
+    this.connections.opened(socket.id);
     const state: SocketState = { session: { connectionId: socket.id }, queue: this.authenticate(socket) };
     (socket.data as { state?: SocketState }).state = state;
     // One listener for every event (fewer closures per connection than one per event).
@@ -98,6 +141,8 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         }
         if (result.emit) socket.emit(result.emit.event, result.emit.data);
         reply?.(result.ack);
+        for (const task of result.deliver ?? []) this.deliverToSocket(socket, task, state.session.vocabulary ?? 'device');
+        for (const r of result.revoke ?? []) socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
       } catch (e) {
         const error = toAppError(e);
         if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'device message failed');
@@ -121,12 +166,14 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   handleDisconnect(socket: Socket): void {
+    this.connections.closed(socket.id);
     const state = (socket.data as { state?: SocketState }).state;
     if (!state) return;
     // After queued messages: a register in flight must land before we mark the node gone.
     void state.queue.then(async () => {
       const nodeId = state.session.nodeId;
-      if (nodeId) await this.nodes.disconnected(nodeId, socket.id).catch((e: unknown) => this.logger.error({ err: e }, 'disconnect bookkeeping failed'));
+      // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
+      if (nodeId) await this.nodes.disconnected(nodeId, socket.id).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
     });
   }
 

@@ -46,7 +46,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       },
     );
     this.unsubscribe.push(
-      this.events.on('hub.shutdown', ({ reason }) => this.nsp.emit('server_shutdown', { reason, timestamp: new Date().toISOString() })),
+      // Told, then the transport closes (not a Socket.IO disconnect): socket.io-client reconnects by itself.
+      this.events.on('hub.shutdown', ({ reason }) => {
+        this.nsp.emit('server_shutdown', { reason, reconnect: true, timestamp: new Date().toISOString() });
+        for (const socket of this.nsp.sockets.values()) socket.conn.close();
+      }),
     );
     this.metrics.registerClientCounter('events', () => this.nsp.sockets.size);
     this.metricsTimer = setInterval(() => void this.pushMetrics(), this.config.METRICS_UPDATE_INTERVAL_MS);

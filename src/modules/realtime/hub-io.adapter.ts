@@ -5,6 +5,12 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
 
+/** Socket.IO ping-pong: how the hub learns that a device is gone (not from heartbeat events). */
+export interface PingOptions {
+  pingInterval: number;
+  pingTimeout: number;
+}
+
 /**
  * Socket.IO with the Redis adapter when REDIS_URL is set: a room emit on one hub process
  * reaches sockets held by another. Without Redis it is the plain in-process adapter.
@@ -17,6 +23,7 @@ export class HubIoAdapter extends IoAdapter {
   constructor(
     app: INestApplicationContext,
     private readonly redisUrl: string | undefined,
+    private readonly ping: PingOptions,
   ) {
     super(app);
   }
@@ -32,7 +39,7 @@ export class HubIoAdapter extends IoAdapter {
   }
 
   createIOServer(port: number, options?: ServerOptions): Server {
-    const server = super.createIOServer(port, options) as Server;
+    const server = super.createIOServer(port, { ...options, ...this.ping } as ServerOptions) as Server;
     if (this.adapter) server.adapter(this.adapter);
     return server;
   }

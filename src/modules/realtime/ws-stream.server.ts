@@ -76,7 +76,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       },
     );
     void this.connectFanout();
-    this.unsubscribe.push(this.events.on('hub.shutdown', () => this.notifyShutdown()));
+    this.unsubscribe.push(this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)));
     this.metrics.registerClientCounter('ws', () => this.clients.size);
     this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
@@ -186,12 +186,13 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     this.send(ws, 'error', { code: 'VALIDATION_ERROR', message, details: { field } });
   }
 
-  /** Tell every client the hub is going away, then close. */
-  notifyShutdown(): void {
+  /** Tell every client the hub is going away (and that it may reconnect), then close with 1001. */
+  notifyShutdown(reason = 'shutdown'): void {
     for (const c of this.clients) {
-      this.send(c.ws, 'server_shutdown', { timestamp: new Date().toISOString() });
+      this.send(c.ws, 'server_shutdown', { reason, reconnect: true, timestamp: new Date().toISOString() });
       c.ws.close(1001, 'server shutting down');
     }
+    this.clients.clear();
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -21,7 +21,8 @@ export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.periodic.start(this.config.SWEEP_INTERVAL_MS);
+    // At once too: after a crash, leases that ran out while no hub was up are swept now.
+    this.periodic.start(this.config.SWEEP_INTERVAL_MS, true);
   }
 
   /** Sweeps until a batch comes back short; returns how many tasks were moved. */

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { IdParam } from '../../common/id-param.dto.js';
+import { RetryOnOutage } from '../../database/retry-on-outage.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { TaskView } from './dto/task.view.js';
 import { AcquireTaskDto, CompleteTaskDto, FailTaskDto, HeartbeatDto, NextTaskQuery, ProgressDto } from './dto/worker.dto.js';
@@ -33,6 +34,7 @@ export class TaskWorkersController {
   }
 
   @Post(':id/heartbeat')
+  @RetryOnOutage()
   @HttpCode(200)
   @ApiOperation({ summary: 'Extend the lease (TASK_LEASE_SECONDS from now at least); may carry progress' })
   @ApiEnvelope(TaskView)
@@ -41,6 +43,7 @@ export class TaskWorkersController {
   }
 
   @Post(':id/progress')
+  @RetryOnOutage()
   @HttpCode(200)
   @ApiOperation({ summary: 'Report progress (0–100) and a message' })
   @ApiEnvelope(TaskView)
@@ -49,6 +52,7 @@ export class TaskWorkersController {
   }
 
   @Post(':id/complete')
+  @RetryOnOutage()
   @HttpCode(200)
   @ApiOperation({ summary: 'Finish with a result; result.status other than success fails the attempt (retry policy applies)' })
   @ApiEnvelope(TaskView)
@@ -57,6 +61,7 @@ export class TaskWorkersController {
   }
 
   @Post(':id/fail')
+  @RetryOnOutage()
   @HttpCode(200)
   @ApiOperation({ summary: 'Fail this attempt; retried with backoff while retries remain unless retryable is false' })
   @ApiEnvelope(TaskView)

@@ -37,6 +37,9 @@ export interface TaskRow {
   timeout_seconds: number;
   run_at: Date;
   lease_expires_at: Date | null;
+  /** Times the current attempt was sent to its node (1 at dispatch; 2 after an ack timeout's re-send). */
+  delivery_count: number;
+  delivered_at: Date | null;
   progress: number;
   progress_message: string | null;
   result: unknown;

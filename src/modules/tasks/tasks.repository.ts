@@ -20,6 +20,13 @@ export interface HolderGuard {
   belowRetryLimit?: boolean;
 }
 
+/** A node's acknowledgement of one assignment. */
+export interface AckItem {
+  id: string;
+  node_id: string;
+  attempt: number;
+}
+
 export interface CompletionItem {
   id: string;
   holder: string | null;
@@ -161,6 +168,75 @@ export class TasksRepository {
   }
 
   /**
+   * Acknowledged assignments become running, many in one statement, each guarded by node and
+   * attempt; the nodes that answered are remembered as acknowledging (their unacknowledged
+   * assignments are re-sent, then released, after DISPATCH_ACK_TIMEOUT_MS).
+   */
+  async startMany(items: AckItem[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH input AS (
+         SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
+       ), u AS (
+         UPDATE tasks t SET status = 'running', started_at = COALESCE(t.started_at, now()), updated_at = now()
+         FROM input x
+         WHERE t.id = x.id AND t.status = 'dispatched' AND t.node_id = x.node_id AND t.attempt = x.attempt
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'started', 'info', 'Acknowledged by node ' || node_id, attempt, jsonb_build_object('node_id', node_id) FROM u
+       ), n AS (
+         UPDATE nodes SET acks = true WHERE id IN (SELECT node_id FROM input) AND NOT acks
+       )
+       SELECT * FROM u`,
+      [JSON.stringify(items)],
+    );
+  }
+
+  /**
+   * The node's held tasks among `ids`, marked as delivered again now (same attempt): sent once
+   * more when it registers again, and the ack clock restarts.
+   */
+  async redeliver(nodeId: string, ids: string[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH u AS (
+         UPDATE tasks t SET delivery_count = 1, delivered_at = now(), updated_at = now()
+         WHERE t.node_id = $1 AND t.id = ANY($2::uuid[]) AND t.status IN ('dispatched', 'running')
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'redelivered', 'info', 'Sent again to node ' || node_id || ' (it registered again)', attempt, jsonb_build_object('node_id', node_id) FROM u
+       )
+       SELECT * FROM u ORDER BY dispatched_at`,
+      [nodeId, ids],
+    );
+  }
+
+  /**
+   * Assignments to acknowledging, online nodes that got no ack within `timeoutSeconds` after
+   * their first delivery: counted as delivered twice and answered, to be sent once more.
+   */
+  async redeliverUnacked(timeoutSeconds: number, limit: number): Promise<(TaskRow & { vocabulary: 'device' | 'node' })[]> {
+    return this.db.query(
+      `WITH due AS (
+         SELECT t.id, n.vocabulary FROM tasks t JOIN nodes n ON n.id = t.node_id
+         WHERE t.status = 'dispatched' AND t.delivery_count = 1 AND t.delivered_at < now() - make_interval(secs => $1)
+           AND n.acks AND n.status = 'online'
+         ORDER BY t.delivered_at LIMIT $2
+         FOR UPDATE OF t SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET delivery_count = 2, delivered_at = now(), updated_at = now()
+         FROM due WHERE t.id = due.id AND t.status = 'dispatched'
+         RETURNING t.*, due.vocabulary
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'redelivered', 'warn', 'No acknowledgement from node ' || node_id || '; sent again', attempt, jsonb_build_object('node_id', node_id) FROM u
+       )
+       SELECT * FROM u`,
+      [timeoutSeconds, limit],
+    );
+  }
+
+  /**
    * SET fragment: on failure, back to pending while retries remain (after the backoff unless
    * `immediately`), else `finalState`. A re-queued task has no holder: worker and node are
    * cleared (the error keeps who held it), so a later cancel is not sent to a stale node.
@@ -251,17 +327,25 @@ export class TasksRepository {
   }
 
   /**
-   * Held tasks of nodes that are gone: offline past the reconnect grace, or silent past the
-   * heartbeat limit. The retry policy counts the attempt (pending, or failed when out of
-   * retries) but there is no backoff: losing a node says nothing about the task itself.
+   * Held tasks of nodes that are gone: offline (socket closed, or their hub process vanished)
+   * past the reconnect grace. The retry policy counts the attempt (pending, or failed when out
+   * of retries) but there is no backoff: losing a node says nothing about the task itself.
    */
-  async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
+  async releaseLostNodeTasks(graceSeconds: number): Promise<TaskRow[]> {
     return this.releaseWhere(
-      `t.node_id IN (SELECT id FROM nodes WHERE status = 'offline'
-                       AND (disconnected_at < now() - make_interval(secs => $1)
-                            OR last_heartbeat_at < now() - make_interval(secs => $2)))`,
-      [graceSeconds, silenceSeconds],
+      `t.node_id IN (SELECT id FROM nodes WHERE status = 'offline' AND disconnected_at < now() - make_interval(secs => $1))`,
+      [graceSeconds],
       'The node holding it went offline',
+    );
+  }
+
+  /** Assignments still unacknowledged after the re-send: given back for another node. */
+  async releaseUnacked(timeoutSeconds: number): Promise<TaskRow[]> {
+    return this.releaseWhere(
+      `t.status = 'dispatched' AND t.delivery_count >= 2 AND t.delivered_at < now() - make_interval(secs => $1)
+       AND t.node_id IN (SELECT id FROM nodes WHERE acks)`,
+      [timeoutSeconds],
+      'The node did not acknowledge the assignment',
     );
   }
 

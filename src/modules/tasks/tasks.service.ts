@@ -14,7 +14,7 @@ import type {
   HolderDto,
   ProgressDto,
 } from './dto/worker.dto.js';
-import { CompletionBatcher } from './completion-batcher.js';
+import { GroupCommit } from './group-commit.js';
 import { TaskIntake } from './task-intake.js';
 import { HELD_STATES, parseStatusFilter, statesLeadingTo, TERMINAL_STATES } from './task-state.js';
 import {
@@ -29,7 +29,7 @@ import {
   type TaskState,
 } from './task.types.js';
 import { type StatisticsRows, TaskQueriesRepository } from './task-queries.repository.js';
-import { type EventSpec, type HolderGuard, TasksRepository } from './tasks.repository.js';
+import { type AckItem, type CompletionItem, type EventSpec, type HolderGuard, TasksRepository } from './tasks.repository.js';
 
 export interface SubmitResult {
   row: TaskRow;
@@ -44,7 +44,8 @@ export type BatchItemResult =
 @Injectable()
 export class TasksService {
   private readonly intake: TaskIntake;
-  private readonly completions: CompletionBatcher;
+  private readonly completions: GroupCommit<CompletionItem>;
+  private readonly acks: GroupCommit<AckItem>;
 
   constructor(
     private readonly repo: TasksRepository,
@@ -53,7 +54,8 @@ export class TasksService {
     private readonly events: EventBus,
   ) {
     this.intake = new TaskIntake(repo);
-    this.completions = new CompletionBatcher(repo);
+    this.completions = new GroupCommit((items) => repo.completeMany(items));
+    this.acks = new GroupCommit((items) => repo.startMany(items));
   }
 
   /** Tell the dispatcher (and anyone else) that tasks may be claimable now or at a new run_at. */
@@ -261,7 +263,7 @@ export class TasksService {
 
   /** The holder finished the task: store its result (batched with other completions of this tick). */
   async succeed(id: string, holder: HolderDto, result: unknown, duration?: number): Promise<TaskRow> {
-    const won = await this.completions.complete({
+    const won = await this.completions.submit({
       id,
       holder: holder.worker_id ?? null,
       attempt: holder.attempt ?? null,
@@ -269,6 +271,11 @@ export class TasksService {
       duration: duration ?? null,
     });
     if (won) return this.announce(won);
+    // The same result again (a device resending after a lost ack, a retry after a dropped
+    // connection whose commit went through): applied once, answered as done. A different
+    // result for a finished attempt is still a conflict.
+    const current = await this.repo.findById(id);
+    if (current?.status === 'completed' && sameReporter(current, holder) && sameJson(current.result, result ?? null)) return this.releaseNode(current);
     // Lost its compare-and-set: the single-row path says why (and logs a stale report).
     const row = await this.holderUpdate(
       id,
@@ -290,13 +297,52 @@ export class TasksService {
     const set = retryable
       ? this.repo.retryOrFinishSql('failed')
       : `status = 'failed', completed_at = now(), lease_expires_at = NULL`;
-    const row = await this.holderUpdate(id, holder, 'fail', (p) => `${set}, error = ${p(JSON.stringify(error))}::jsonb`, {
-      type: 'attempt_failed',
-      level: 'error',
-      message: `Attempt failed: ${String(error.message).slice(0, 500)}`,
-      data: { retryable },
-    });
-    return this.announce(row);
+    // The error keeps which attempt of which holder failed, so the same report sent again is recognised.
+    const recorded = (p: (v: unknown) => string): string =>
+      `${set}, error = ${p(JSON.stringify(error))}::jsonb || jsonb_build_object('attempt', t.attempt, 'holder', COALESCE(t.node_id, t.worker_id))`;
+    try {
+      const row = await this.holderUpdate(id, holder, 'fail', recorded, {
+        type: 'attempt_failed',
+        level: 'error',
+        message: `Attempt failed: ${String(error.message).slice(0, 500)}`,
+        data: { retryable },
+      });
+      return this.announce(row);
+    } catch (e) {
+      const current = await this.repo.findById(id);
+      if (current && isRepeatedFailure(current, holder)) return current;
+      throw e;
+    }
+  }
+
+  /**
+   * A node acknowledged an assignment: dispatched → running (group-committed with other acks
+   * of the same tick). Answers the row, or undefined when the task moved on (cancelled,
+   * released, another attempt): the node learns that from `cancel_task`.
+   */
+  acknowledge(item: AckItem): Promise<TaskRow | undefined> {
+    return this.acks.submit(item);
+  }
+
+  /** Sends the node its held tasks among `ids` again (same attempt): it registered again without them. */
+  redeliver(nodeId: string, ids: string[]): Promise<TaskRow[]> {
+    return ids.length ? this.repo.redeliver(nodeId, ids) : Promise.resolve([]);
+  }
+
+  /**
+   * Acknowledging nodes that did not acknowledge an assignment in time: it is sent once more;
+   * still nothing after another timeout, and it goes back to the queue for another node.
+   */
+  async chaseUnacked(timeoutSeconds: number): Promise<{ resent: number; released: number }> {
+    const resent = await this.repo.redeliverUnacked(timeoutSeconds, 500);
+    for (const { vocabulary, ...task } of resent) this.events.publish('task.redelivered', { task, vocabulary });
+    const released = await this.repo.releaseUnacked(timeoutSeconds);
+    for (const row of released) {
+      const nodeId = (row.error as { node_id?: string } | null)?.node_id;
+      if (nodeId) this.events.publish('task.revoked', { taskId: row.id, attempt: row.attempt, nodeId, reason: 'not acknowledged in time' });
+      this.announce(row);
+    }
+    return { resent: resent.length, released: released.length };
   }
 
   /** A report from the holder of a dispatched/running task; anyone else (or an older attempt) is refused. */
@@ -396,9 +442,9 @@ export class TasksService {
             completed_at = NULL, cancelled_at = NULL, cancel_reason = NULL, dispatched_at = NULL, started_at = NULL`;
   }
 
-  /** Tasks of nodes that are gone (disconnected past the grace, or silent) go back by the retry policy. */
-  async releaseLostNodeTasks(graceSeconds: number, silenceSeconds: number): Promise<TaskRow[]> {
-    const rows = await this.repo.releaseLostNodeTasks(graceSeconds, silenceSeconds);
+  /** Tasks of nodes that are gone (offline past the reconnect grace) go back by the retry policy. */
+  async releaseLostNodeTasks(graceSeconds: number): Promise<TaskRow[]> {
+    const rows = await this.repo.releaseLostNodeTasks(graceSeconds);
     rows.forEach((r) => this.announce(r));
     return rows;
   }
@@ -428,4 +474,33 @@ export class TasksService {
     rows.forEach((r) => this.announce(r));
     return rows;
   }
+}
+
+/** Is this finished row the work of the reporting holder (and attempt, when it says which)? */
+function sameReporter(row: TaskRow, holder: HolderDto): boolean {
+  const by = holder.worker_id;
+  return (by === undefined || by === row.node_id || by === row.worker_id) && (holder.attempt === undefined || holder.attempt === row.attempt);
+}
+
+/** The failure of this holder's attempt was already applied (the task moved on because of it). */
+function isRepeatedFailure(row: TaskRow, holder: HolderDto): boolean {
+  if (HELD_STATES.includes(row.status)) return false;
+  const e = row.error as { attempt?: unknown; holder?: unknown } | null;
+  if (!e || e.attempt !== row.attempt) return false;
+  return (holder.worker_id === undefined || holder.worker_id === e.holder) && (holder.attempt === undefined || holder.attempt === e.attempt);
+}
+
+/** Equal as stored JSON (object key order ignored as jsonb ignores it; undefined members are not stored). */
+function sameJson(stored: unknown, reported: unknown): boolean {
+  return jsonEqual(stored, JSON.parse(JSON.stringify(reported ?? null)));
+}
+
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

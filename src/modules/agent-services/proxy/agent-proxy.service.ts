@@ -87,6 +87,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
           for (const l of this.links.values()) if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
         }
       }),
+      // Proxied clients are closed with 1001 (going away) before the servers close, so they reconnect elsewhere.
+      this.events.on('hub.shutdown', () => {
+        for (const l of this.links.values()) this.end(l, 1001, 'hub shutting down');
+      }),
       this.events.on('service.up', ({ serviceId }) => {
         this.services = null;
         this.lastDown.delete(serviceId);

@@ -1,8 +1,7 @@
 import type { TaskRow } from './task.types.js';
-import type { CompletionItem, TasksRepository } from './tasks.repository.js';
 
-interface Waiting {
-  item: CompletionItem;
+interface Waiting<I> {
+  item: I;
   resolve: (row: TaskRow | undefined) => void;
   reject: (e: unknown) => void;
 }
@@ -10,17 +9,17 @@ interface Waiting {
 const MAX_PER_STATEMENT = 500;
 
 /**
- * Group commit for results: completions reported in the same tick of the event loop are
- * written by one statement, each still guarded by its own compare-and-set. Every caller
+ * Group commit: items reported in the same tick of the event loop (results, acks) are written
+ * by one statement, each still guarded by its own compare-and-set inside it. Every caller
  * learns whether its own item won (the row) or not (undefined) once the statement commits.
  */
-export class CompletionBatcher {
-  private queue: Waiting[] = [];
+export class GroupCommit<I extends { id: string }> {
+  private queue: Waiting<I>[] = [];
   private scheduled = false;
 
-  constructor(private readonly repo: TasksRepository) {}
+  constructor(private readonly write: (items: I[]) => Promise<TaskRow[]>) {}
 
-  complete(item: CompletionItem): Promise<TaskRow | undefined> {
+  submit(item: I): Promise<TaskRow | undefined> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.scheduled) {
@@ -34,7 +33,7 @@ export class CompletionBatcher {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_PER_STATEMENT);
-      this.repo.completeMany(batch.map((w) => w.item)).then(
+      this.write(batch.map((w) => w.item)).then(
         (rows) => {
           const byId = new Map(rows.map((r) => [r.id, r]));
           for (const w of batch) {
