@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import pg from 'pg';
 
 export const BUILT_MAIN = resolve('dist/src/main.js');
 
@@ -16,23 +17,59 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether nothing listens on the port (a listen on it succeeds). */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((ok) => {
+    const srv = createServer();
+    srv.once('error', () => ok(false));
+    srv.listen(port, host, () => srv.close(() => ok(true)));
+  });
+}
+
+export interface HubProcessOptions {
+  /** Listen on this port (e.g. to restart a hub on the same URL); default a free one. */
+  port?: number;
+}
+
 /** A real hub process (the built app), for multi-process tests. */
 export class HubProcess {
   private child?: ChildProcess;
   output = '';
   url = '';
+  port = 0;
 
-  constructor(private readonly env: Record<string, string>) {}
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly options: HubProcessOptions = {},
+  ) {}
 
   static canRun(): boolean {
     return existsSync(BUILT_MAIN);
   }
 
-  async start(): Promise<this> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
+  /** Why a suite that needs a real PostgreSQL and the built app cannot run here; null when it can. */
+  static skipReason(): string | null {
+    if (!process.env.TEST_DATABASE_URL) return 'TEST_DATABASE_URL is not set (hub processes need a real PostgreSQL, not the in-process PGlite)';
+    if (!HubProcess.canRun()) return 'dist/src/main.js is missing (run npm run build)';
+    return null;
+  }
+
+  /** The process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the hub (on `port`, else the constructor's, else a free one) and waits until /healthz answers. */
+  async start(port?: number): Promise<this> {
+    this.port = port ?? this.options.port ?? (await freePort());
+    this.url = `http://127.0.0.1:${this.port}`;
     this.child = spawn(process.execPath, [BUILT_MAIN], {
-      env: { ...process.env, NODE_OPTIONS: '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
+      env: { ...process.env, NODE_OPTIONS: '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
@@ -50,14 +87,19 @@ export class HubProcess {
   /** Waits for the process to end by itself; its exit code. */
   exited(timeoutMs = 20_000): Promise<number | null> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return Promise.resolve(child?.exitCode ?? null);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child?.exitCode ?? null);
     return new Promise((resolveExit, reject) => {
-      const timer = setTimeout(() => reject(new Error(`hub did not exit:\n${this.output}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`hub did not exit within ${timeoutMs} ms:\n${this.output.slice(-4000)}`)), timeoutMs);
       child.once('exit', (code) => {
         clearTimeout(timer);
         resolveExit(code);
       });
     });
+  }
+
+  /** Sends a signal without waiting (pair with `exited`). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child?.kill(sig);
   }
 
   /** SIGKILL (a crash): no shutdown hooks run. */
@@ -73,7 +115,7 @@ export class HubProcess {
   /** SIGTERM and wait for the exit code. */
   async stop(): Promise<number | null> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     return new Promise((resolveExit) => {
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       child.once('exit', (code) => {
@@ -83,4 +125,25 @@ export class HubProcess {
       child.kill('SIGTERM');
     });
   }
+}
+
+/**
+ * A fresh database `taskhub_e2e_<suite>` on the server of TEST_DATABASE_URL (dropped first,
+ * so a suite never sees another run's rows); its URL. The hub migrates it on start.
+ */
+export async function freshDatabase(suite: string): Promise<string> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `taskhub_e2e_${suite.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
