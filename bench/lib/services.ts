@@ -57,10 +57,14 @@ export class Hub {
   url = '';
   log = '';
 
-  constructor(private readonly env: Record<string, string>) {}
+  /** `options.port`: listen there instead of a free port (e.g. a restart on the same URL). */
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly options: { port?: number } = {},
+  ) {}
 
   async start(): Promise<this> {
-    const port = await freePort();
+    const port = this.options.port ?? (await freePort());
     this.url = `http://127.0.0.1:${port}`;
     // BENCH_HUB_NODE_ARGS, e.g. --cpu-prof, profiles the hub under a workload.
     const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -95,7 +99,8 @@ export class Hub {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // signalCode: a hub killed by a signal has no exit code, and its 'exit' has already fired.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((done) => {
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
       child.once('exit', () => {
