@@ -46,6 +46,7 @@ export interface Task {
   tags: string[];
   work_directory: string | null;
   worker_id: string | null;
+  node_id: string | null;
   attempt: number;
   retry_count: number;
   max_retries: number;
