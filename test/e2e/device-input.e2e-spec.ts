@@ -65,11 +65,14 @@ describe('device channel: malformed payloads, auth, and many devices at once', (
     else expect(typeof hb.server_time).toBe('string');
   });
 
-  it('reports on an unknown task are NOT_FOUND; messages before registering are NOT_REGISTERED', async () => {
+  it('reports on an unknown task are NOT_FOUND; reports with no registration within 2 s are NOT_REGISTERED', async () => {
     const d = device();
     await d.connected();
+    const started = Date.now();
     const early = await d.request('task_result', { task_id: '00000000-0000-4000-8000-000000000000', result: {} });
     expect(early).toMatchObject({ success: false, error: { code: 'NOT_REGISTERED' } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900); // it waited for a registration that never came
+    expect(await d.request('heartbeat', {})).toMatchObject({ success: false, error: { code: 'NOT_REGISTERED' } }); // not parked
     await d.register('reporter');
     const unknown = await d.request('task_progress', { task_id: '00000000-0000-4000-8000-000000000000', progress: 5 });
     expect(unknown).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } });

@@ -212,6 +212,26 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     expect((await task(created.body.data.task_id)).state).toBe('completed');
   });
 
+  it('a result sent before the registration (socket.io-client flushes its buffer first) is applied once registered, and that task is not sent again', async () => {
+    const a = device();
+    await a.register('buffered', { capacity: 2 });
+    const done = (await client.post<Task>('/api/v1/tasks', { prompt: 'finished offline' })).body.data.task_id;
+    const open = (await client.post<Task>('/api/v1/tasks', { prompt: 'still to do' })).body.data.task_id;
+    await a.next('new_task');
+    await a.next('new_task');
+    a.close();
+    const again = device();
+    await again.connected();
+    // What a reconnecting seed device sends: its buffered result, then device_register from its connect handler.
+    const resultAck = again.request('task_result', { task_id: done, result: { success: true, offline: true } });
+    await again.register('buffered', { capacity: 2 });
+    expect(await resultAck).toMatchObject({ success: true, status: 'completed' });
+    expect(await again.next('new_task')).toMatchObject({ task_id: open, attempt: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(again.received.filter((r) => r.event === 'new_task')).toEqual([]); // the finished one was not sent again
+    expect(await task(done)).toMatchObject({ state: 'completed', result: { offline: true } });
+  });
+
   it('re-registering an id replaces the old socket and never duplicates the node', async () => {
     const old = device();
     await old.register('dup-id');

@@ -49,7 +49,10 @@ describe('SDK DeviceClient against the running hub', () => {
     const results = await Promise.all(ids.map(async (id) => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data.result));
     expect(results).toEqual([0, 1, 2, 3, 4].map((n) => ({ echoed: n })));
     const logs = await client.get<{ logs: { type: string }[] }>(`/api/v1/tasks/${ids[0]}/logs`);
-    expect(logs.body.data.logs.map((l) => l.type)).toEqual(['created', 'dispatched', 'progress', 'completed']);
+    // The SDK acks each assignment: `started` when the ack lands before the first progress report (it races it).
+    const types = logs.body.data.logs.map((l) => l.type);
+    expect(types.filter((x) => x !== 'started')).toEqual(['created', 'dispatched', 'progress', 'completed']);
+    expect(types.filter((x) => x === 'started').length).toBeLessThanOrEqual(1);
   });
 
   it('a thrown error fails the attempt with its message', async () => {

@@ -16,16 +16,29 @@ import { LiveConnections } from '../nodes/live-connections.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
-import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent } from './device-protocol.js';
+import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
 import { checkSocketAuth } from './socket-auth.js';
 
 export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
 
+/** How long a report sent before the registration waits for it (see DeviceGateway.park). */
+const EARLY_REPORT_WAIT_MS = 2000;
+const PARKED_EVENTS: ReadonlySet<InboundEvent> = new Set(['task_progress', 'task_result', 'log']);
+
+interface ParkedMessage {
+  event: InboundEvent;
+  payload: unknown;
+  reply: Ack | undefined;
+}
+
 interface SocketState {
   session: DeviceSession;
   /** Messages of one socket are handled one after another, in arrival order. */
   queue: Promise<unknown>;
+  /** Reports that arrived before the registration, waiting for it. */
+  early: ParkedMessage[];
+  earlyTimer?: NodeJS.Timeout;
 }
 
 type Ack = (response: unknown) => void;
@@ -109,7 +122,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   handleConnection(socket: Socket): void {
     this.connections.opened(socket.id);
-    const state: SocketState = { session: { connectionId: socket.id }, queue: this.authenticate(socket) };
+    const state: SocketState = { session: { connectionId: socket.id }, queue: this.authenticate(socket), early: [] };
     (socket.data as { state?: SocketState }).state = state;
     // One listener for every event (fewer closures per connection than one per event).
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -133,23 +146,67 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   private enqueue(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, reply: Ack | undefined): void {
     state.queue = state.queue.then(async (authenticated) => {
       if (authenticated === false || !socket.connected) return false;
-      try {
-        const result = await this.protocol.handle(state.session, event, payload);
-        if (event === 'device_register' || event === 'node_register') {
-          await socket.join(nodeRoom(state.session.nodeId as string));
-          if (result.replacedConnectionId) this.closeReplaced(result.replacedConnectionId, state.session.nodeId as string);
-        }
-        if (result.emit) socket.emit(result.emit.event, result.emit.data);
-        reply?.(result.ack);
-        for (const task of result.deliver ?? []) this.deliverToSocket(socket, task, state.session.vocabulary ?? 'device');
-        for (const r of result.revoke ?? []) socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
-      } catch (e) {
-        const error = toAppError(e);
-        if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'device message failed');
-        this.sendError(socket, error, event, reply);
+      if (PARKED_EVENTS.has(event) && !state.session.nodeId) {
+        this.park(socket, state, { event, payload, reply });
+        return true;
       }
+      const result = await this.process(socket, state, event, payload, reply);
+      if ((event === 'device_register' || event === 'node_register') && result) await this.afterRegister(socket, state, result);
       return true;
     });
+  }
+
+  /** Handles one message and answers it; the protocol's reply, or undefined when it was refused. */
+  private async process(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, reply: Ack | undefined): Promise<ProtocolReply | undefined> {
+    try {
+      const result = await this.protocol.handle(state.session, event, payload);
+      if (event === 'device_register' || event === 'node_register') {
+        await socket.join(nodeRoom(state.session.nodeId as string));
+        if (result.replacedConnectionId) this.closeReplaced(result.replacedConnectionId, state.session.nodeId as string);
+      }
+      if (result.emit) socket.emit(result.emit.event, result.emit.data);
+      reply?.(result.ack);
+      return result;
+    } catch (e) {
+      const error = toAppError(e);
+      if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'device message failed');
+      this.sendError(socket, error, event, reply);
+      return undefined;
+    }
+  }
+
+  /**
+   * socket.io-client sends what it buffered while disconnected before its `connect` handler
+   * registers again, so a seed device's result from before a hub restart arrives unregistered.
+   * It waits here (EARLY_REPORT_WAIT_MS at most) for the registration instead of being refused.
+   */
+  private park(socket: Socket, state: SocketState, message: ParkedMessage): void {
+    state.early.push(message);
+    state.earlyTimer ??= setTimeout(() => {
+      state.earlyTimer = undefined;
+      const waited = state.early.splice(0);
+      const error = new AppError(ErrorCode.NOT_REGISTERED, 'Register first (device_register or node_register)');
+      for (const m of waited) this.sendError(socket, error, m.event, m.reply);
+    }, EARLY_REPORT_WAIT_MS);
+  }
+
+  /**
+   * After a registration: the reports that came before it, in order; then the held tasks it
+   * must run again (but not those a replayed result just finished) and the revocations.
+   */
+  private async afterRegister(socket: Socket, state: SocketState, result: ProtocolReply): Promise<void> {
+    clearTimeout(state.earlyTimer);
+    state.earlyTimer = undefined;
+    const finished = new Set<string>();
+    for (const m of state.early.splice(0)) {
+      const replayed = await this.process(socket, state, m.event, m.payload, m.reply);
+      const taskId = (m.payload as { task_id?: unknown } | undefined)?.task_id;
+      if (replayed && m.event === 'task_result' && typeof taskId === 'string') finished.add(taskId);
+    }
+    for (const task of result.deliver ?? []) {
+      if (!finished.has(task.id)) this.deliverToSocket(socket, task, state.session.vocabulary ?? 'device');
+    }
+    for (const r of result.revoke ?? []) socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
   }
 
   /** The old socket of a re-registered node is told and closed, wherever it is connected. */
@@ -169,6 +226,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     this.connections.closed(socket.id);
     const state = (socket.data as { state?: SocketState }).state;
     if (!state) return;
+    clearTimeout(state.earlyTimer);
     // After queued messages: a register in flight must land before we mark the node gone.
     void state.queue.then(async () => {
       const nodeId = state.session.nodeId;
