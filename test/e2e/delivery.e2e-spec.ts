@@ -1,3 +1,4 @@
+import { DispatchRepository, UncertainAssignment } from '../../src/modules/dispatch/dispatch.repository.js';
 import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
@@ -107,6 +108,23 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     expect(again.received.filter((r) => r.event === 'new_task')).toEqual([]); // `a` was not sent again
     // Reporting a dispatched task as running counts as its ack.
     await waitFor(async () => (await task(a)).state === 'running');
+  });
+
+  it('a dispatch round whose COMMIT went through but whose connection died: the assignment is delivered once the database answers again', async () => {
+    const d = device();
+    await d.register('after-outage');
+    // Fault injection on the real round: it commits, then reports the connection lost at COMMIT.
+    const repo = t.app.get(DispatchRepository);
+    const real = repo.assignBatch.bind(repo);
+    repo.assignBatch = async (...args: Parameters<typeof real>) => {
+      repo.assignBatch = real;
+      const round = await real(...args);
+      throw new UncertainAssignment(round.assigned.map((a) => a.task), new Error('Connection terminated unexpectedly'));
+    };
+    const id = await submit();
+    // It is dispatched in the database, and the device is told once the database is seen answering.
+    expect(await d.next('new_task', (m) => m.task_id === id, 5000)).toMatchObject({ task_id: id, attempt: 1 });
+    expect(await task(id)).toMatchObject({ state: 'dispatched', node_id: 'after-outage', attempt: 1 });
   });
 
   it('bad delivery options are refused with the field and change nothing', async () => {

@@ -18,6 +18,19 @@ export interface Assigned {
 }
 
 /**
+ * The assignment transaction failed at a point where it may have committed (the connection
+ * died around COMMIT): these rows may be dispatched in the database without anyone told.
+ */
+export class UncertainAssignment extends Error {
+  constructor(
+    readonly rows: TaskRow[],
+    readonly cause: unknown,
+  ) {
+    super(`dispatch round of ${rows.length} task(s) may or may not have committed`);
+  }
+}
+
+/**
  * The assignment transaction: lock the nodes with room (SKIP LOCKED, so two hub processes
  * never hand out the same slot), claim ready tasks (SKIP LOCKED), plan, and record every
  * assignment with its event — all committed together before anything is sent.
@@ -43,7 +56,8 @@ export class DispatchRepository {
       );
       if (!ready) return { assigned: [], cursor };
     }
-    return this.db.transaction(async (m) => {
+    let written: TaskRow[] = [];
+    const round = this.db.transaction(async (m) => {
       // One round trip: the nodes with room (locked, with their live load) and the ready tasks
       // they could take (locked), looking a little past the free slots so a few ineligible
       // tasks at the head of the queue do not stall the rest.
@@ -87,12 +101,33 @@ export class DispatchRepository {
          SELECT * FROM u`,
         [JSON.stringify(plan.assignments.slice(0, maxTasks))],
       );
+      written = rows;
       const vocabulary = new Map(nodes.map((n) => [n.id, n.vocabulary]));
       return {
         assigned: rows.map((task) => ({ task, vocabulary: vocabulary.get(task.node_id as string) ?? 'device' })),
         cursor: plan.cursor,
       };
     });
+    try {
+      return await round;
+    } catch (e) {
+      if (written.length) throw new UncertainAssignment(written, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Of assignments whose commit was uncertain, those that did commit (still dispatched to the
+   * same node, same attempt), with the node's vocabulary: they are to be delivered now.
+   */
+  async confirmAssignments(rows: TaskRow[]): Promise<Assigned[]> {
+    const found: (TaskRow & { vocabulary: NodeVocabulary })[] = await this.db.query(
+      `SELECT t.*, n.vocabulary FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
+       JOIN tasks t ON t.id = x.id AND t.node_id = x.node_id AND t.attempt = x.attempt AND t.status = 'dispatched'
+       JOIN nodes n ON n.id = t.node_id`,
+      [JSON.stringify(rows.map((r) => ({ id: r.id, node_id: r.node_id, attempt: r.attempt })))],
+    );
+    return found.map(({ vocabulary, ...task }) => ({ task, vocabulary }));
   }
 
   /** When the next delayed or backed-off task becomes ready (to arm one timer, not poll). */

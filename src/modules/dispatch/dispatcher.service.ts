@@ -6,7 +6,8 @@ import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
 import { priorityName } from '../tasks/task.types.js';
 import type { Strategy } from './assignment.js';
-import { DispatchRepository } from './dispatch.repository.js';
+import { DispatchRepository, UncertainAssignment } from './dispatch.repository.js';
+import type { TaskRow } from '../tasks/task.types.js';
 
 const BATCH = 200;
 
@@ -37,6 +38,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private delayTimer?: NodeJS.Timeout;
   private delayAt = Infinity;
   private stopped = false;
+  /** Assignments of rounds that died around their COMMIT: delivered once the database confirms them. */
+  private uncertain: TaskRow[] = [];
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -56,8 +59,12 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       }),
       this.events.on('node.capacity', () => this.kick()),
     );
-    // Rounds that failed during a database outage left ready work behind.
-    this.database.onUp(() => this.kick());
+    // Rounds that failed during a database outage left ready work behind, and maybe
+    // assignments that committed without their nodes being told.
+    this.database.onUp(() => {
+      void this.confirmUncertain();
+      this.kick();
+    });
     this.safetyTimer = setInterval(() => this.safetyTick(), this.config.DISPATCH_SAFETY_TICK_MS);
     this.safetyTimer.unref();
     this.safetyTick();
@@ -88,7 +95,14 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       return;
     }
     this.running = this.loop()
-      .catch((e: unknown) => this.logger.error({ err: e }, 'dispatch round failed'))
+      .catch((e: unknown) => {
+        if (e instanceof UncertainAssignment) {
+          this.uncertain.push(...e.rows);
+          if (!this.database.failed(e.cause)) this.logger.error({ err: e.cause }, 'dispatch round failed');
+          return;
+        }
+        if (!this.database.failed(e)) this.logger.error({ err: e }, 'dispatch round failed');
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -116,12 +130,27 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
+  /** Delivers the uncertain assignments that did commit; the rest were rolled back and are still pending. */
+  private async confirmUncertain(): Promise<void> {
+    const rows = this.uncertain.splice(0);
+    if (rows.length === 0) return;
+    try {
+      const confirmed = await this.repo.confirmAssignments(rows);
+      if (confirmed.length) this.logger.warn(`${confirmed.length} assignment(s) committed during a database outage delivered now`);
+      for (const a of confirmed) this.events.publish('task.assigned', a);
+    } catch (e) {
+      this.uncertain.push(...rows); // still down: the next recovery tries again
+      this.database.failed(e);
+    }
+  }
+
   /**
    * The slow net under the events: a round, and the timer for the next delayed task
    * (tasks re-queued with a backoff by this process arm it through their event already).
    */
   private safetyTick(): void {
     this.kick();
+    if (this.uncertain.length && this.database.isUp) void this.confirmUncertain();
     this.repo.nextRunAt().then(
       (next) => next && this.armDelay(next.getTime()),
       (e: unknown) => this.logger.error({ err: e }, 'next run_at lookup failed'),

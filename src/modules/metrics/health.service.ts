@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { PACKAGE } from '../../common/package-info.js';
+import { DatabaseStatus } from '../../database/database-status.js';
 
 export interface ComponentHealth {
   healthy: boolean;
@@ -32,7 +33,10 @@ export class HealthService {
   private lastCpu = process.cpuUsage();
   private lastCpuAt = process.hrtime.bigint();
 
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly database: DatabaseStatus,
+  ) {}
 
   async report(): Promise<HealthReport> {
     const started = performance.now();
@@ -45,6 +49,7 @@ export class HealthService {
       queueSize = rows[0].n;
       database = { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString() };
     } catch (e) {
+      this.database.failed(e); // an outage seen here first is reported (once) and probed like any other
       database = {
         healthy: false,
         response_time: round(performance.now() - started),
