@@ -176,10 +176,15 @@ export class TasksRepository {
     return this.db.query(
       `WITH input AS (
          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
+       ), c AS (
+         -- SKIP LOCKED: a row locked right now is being completed or released, which makes its
+         -- ack moot; waiting for it would serialize acks behind results (and could deadlock).
+         SELECT t.id FROM tasks t JOIN input x ON t.id = x.id
+         WHERE t.status = 'dispatched' AND t.node_id = x.node_id AND t.attempt = x.attempt
+         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
        ), u AS (
          UPDATE tasks t SET status = 'running', started_at = COALESCE(t.started_at, now()), updated_at = now()
-         FROM input x
-         WHERE t.id = x.id AND t.status = 'dispatched' AND t.node_id = x.node_id AND t.attempt = x.attempt
+         FROM c WHERE t.id = c.id AND t.status = 'dispatched'
          RETURNING t.*
        ), ev AS (
          INSERT INTO task_events (task_id, type, level, message, attempt, data)
