@@ -1,5 +1,8 @@
-// ESM + decorators through @swc/jest. One database per run (see test/support/global-setup.mjs);
-// suites run in band because they share it and truncate tables between suites.
+// ESM + decorators through @swc/jest. One PostgreSQL server per run, one database per suite
+// (test/support/global-setup.mjs, test/support/test-database.ts), so suites run in parallel.
+// TEST_WORKERS overrides the number of parallel suites (default: one per core, at least 2).
+import { availableParallelism } from 'node:os';
+
 const swc = {
   jsc: {
     parser: { syntax: 'typescript', decorators: true },
@@ -21,6 +24,6 @@ export default {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
-  maxWorkers: 1,
+  maxWorkers: Number(process.env.TEST_WORKERS) || Math.max(2, availableParallelism()),
   testTimeout: 30000,
 };

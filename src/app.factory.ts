@@ -37,6 +37,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     logger: new PinoLoggerService(pino),
     bodyParser: false,
+    abortOnError: false, // a failed start throws to the caller, which prints why (server.ts)
   });
   app.use(requestIdMiddleware);
   app.use(app.get(ShutdownService).middleware);

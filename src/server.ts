@@ -15,8 +15,15 @@ export async function startServer(env: Record<string, string | undefined> = proc
     }
     throw e;
   }
-  const app = await createApp(config);
-  await app.listen(config.PORT, config.HOST);
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp(config);
+    await app.listen(config.PORT, config.HOST);
+  } catch (e) {
+    // A start that cannot succeed (embedded database, port, migrations): one line saying why.
+    process.stderr.write(`taskhub: cannot start: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   const url = await app.getUrl();
   const logger = new Logger('taskhub');
   logger.log(`listening on ${url} (API docs at ${url}/docs)`);

@@ -21,20 +21,20 @@ export class AppConfig {
   @IsString()
   HOST = '0.0.0.0';
 
-  /** postgres://… of a real server; unset → embedded PGlite in DATA_DIR. Secret. */
+  /** postgres://… of a PostgreSQL server; unset → the embedded PostgreSQL server, its data in DATA_DIR/pg. Secret. */
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
   @IsString()
   DATA_DIR = './data';
 
-  /**
-   * Connections to PostgreSQL. Unset: 20 for a real server, 1 for the embedded database
-   * (PGlite is single-connection; its socket multiplexer can interleave concurrent
-   * extended-protocol queries, so the hub serializes them itself).
-   */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(500)
-  DATABASE_POOL_SIZE?: number;
+  /** Loopback port of the embedded PostgreSQL server (no DATABASE_URL); unset → a free one. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  EMBEDDED_PG_PORT?: number;
+
+  /** Connections to PostgreSQL, embedded or not. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(500)
+  DATABASE_POOL_SIZE = 20;
 
   @IsOptional() @IsString()
   REDIS_URL?: string;
@@ -205,7 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'DATABASE_POOL_SIZE', 'HUB_INSTANCE_NAME']) {
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME']) {
     if (env[key]) raw[key] = env[key] as string;
   }
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });

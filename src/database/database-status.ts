@@ -37,8 +37,15 @@ export class DatabaseStatus {
 
   constructor(private readonly retryMs: number) {}
 
+  /** What /health shows about the server: its version, and whether it is the hub's embedded one. */
+  server: { version?: string; embedded: boolean } = { embedded: false };
+
   attach(dataSource: DataSource): void {
     this.dataSource = dataSource;
+  }
+
+  describe(server: { version: string; embedded: boolean }): void {
+    this.server = server;
   }
 
   get isUp(): boolean {

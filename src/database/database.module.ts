@@ -19,19 +19,29 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
   let embedded: EmbeddedPostgres | undefined;
   let url = config.DATABASE_URL;
   if (!url) {
-    embedded = await startEmbeddedPostgres(config.DATA_DIR);
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.DATA_DIR,
+      port: config.EMBEDDED_PG_PORT,
+      onLog: (level, message) => (level === 'warn' ? logger.warn(message) : logger.log(message)),
+    });
     url = embedded.url;
-    logger.log(`embedded PostgreSQL (PGlite) on ${config.DATA_DIR}`);
   }
   const status = new DatabaseStatus(config.REPORT_RETRY_MS);
   // An idle pooled connection that dies (server restart, network cut) is reported, not thrown.
   const dataSource = new DataSource(
-    dataSourceOptions(url, config.DATABASE_POOL_SIZE ?? (embedded ? 1 : 20), (e) => {
+    dataSourceOptions(url, config.DATABASE_POOL_SIZE, (e) => {
       if (!status.failed(e)) logger.warn({ err: e }, 'pooled database connection failed');
     }),
   );
   status.attach(dataSource);
-  await dataSource.initialize();
+  try {
+    await dataSource.initialize();
+  } catch (e) {
+    await embedded?.stop(); // a server the hub started never outlives a failed start
+    throw e;
+  }
+  const [{ version }] = (await dataSource.query(`SELECT current_setting('server_version') AS version`)) as { version: string }[];
+  status.describe({ version, embedded: !!embedded });
   const applied = await dataSource.runMigrations({ transaction: 'each' });
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
   return new DatabaseHandle(dataSource, embedded, status);

@@ -3,6 +3,7 @@ import { alive, ECHO_AGENT, eventually, type ServiceView, startEcho } from '../s
 import { apiClient, type Api } from '../support/api.js';
 import { HubProcess } from '../support/hub-process.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
+import { suiteDatabaseUrl } from '../support/test-database.js';
 
 const SERVICES = '/api/v1/services';
 
@@ -18,7 +19,7 @@ describe('agent services across hub restarts', () => {
       await admin.post(`${SERVICES}/${stopped.service_id}/stop`);
       await t.close();
       expect(alive(running.pid as number)).toBe(false);
-      const db = new pg.Client({ connectionString: process.env.TASKHUB_TEST_DB });
+      const db = new pg.Client({ connectionString: await suiteDatabaseUrl() });
       await db.connect();
       const { rows } = await db.query(`SELECT status, desired_state, owner_instance, pid FROM agent_services WHERE id = $1`, [running.service_id]);
       await db.end();
@@ -48,11 +49,10 @@ describe('agent services across hub restarts', () => {
   if (skip) process.stdout.write(`\n[agent-reconcile] hub-crash test skipped: ${skip}\n`);
 
   (skip ? it.skip : it)('after a hub is killed (SIGKILL), the next hub kills the orphaned process and restarts the service', async () => {
-    const dbUrl = process.env.TASKHUB_TEST_DB as string;
+    const dbUrl = await suiteDatabaseUrl();
     const db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
-    const pglite: Record<string, string> = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1', DISPATCH_NOTIFY: 'false' } : {};
-    const env = { DATABASE_URL: dbUrl, AUTH_REQUIRED: 'false', SERVICE_OWNER_STALE_MS: '1000', SERVICE_STOP_GRACE_MS: '1000', ...pglite };
+    const env = { DATABASE_URL: dbUrl, AUTH_REQUIRED: 'false', SERVICE_OWNER_STALE_MS: '1000', SERVICE_STOP_GRACE_MS: '1000' };
     let hub = await new HubProcess(env).start();
     try {
       await truncate({ query: (sql: string) => db.query(sql) } as never, 'agent_services');

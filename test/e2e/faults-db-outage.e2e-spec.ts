@@ -6,7 +6,7 @@ import { proxiedUrl, TcpProxy } from '../support/tcp-proxy.js';
 // Issue 9: PostgreSQL goes away for ~3 s while seed devices are reporting results, then comes
 // back. The hub reaches PostgreSQL only through a TCP proxy the test cuts and restores (the
 // server itself stays up for everyone else). Real hub process, real sockets, a fresh database.
-// Without TEST_DATABASE_URL or a built dist it is skipped, saying why.
+// Without a built dist it is skipped, saying why.
 const skipReason = HubProcess.skipReason();
 if (skipReason) process.stdout.write(`\n[faults-db-outage] skipped: ${skipReason}\n`);
 

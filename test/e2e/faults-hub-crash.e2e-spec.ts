@@ -5,7 +5,7 @@ import { byStatus, concurrentDuplicates, type Run, SeedFleet, sleep, submitTasks
 
 // Issue 9: a hub SIGKILLed mid-flight and started again on the same URL 1 s later. Real hub
 // processes, real sockets, a real PostgreSQL (one fresh database per test). Without
-// TEST_DATABASE_URL or a built dist it is skipped, saying why.
+// a built dist it is skipped, saying why.
 const skipReason = HubProcess.skipReason();
 if (skipReason) process.stdout.write(`\n[faults-hub-crash] skipped: ${skipReason}\n`);
 

@@ -9,7 +9,7 @@ import { jsonOf, WsClient } from '../support/ws-client.js';
 
 // Issue 9: a bounded, clean shutdown with every kind of client connected and a managed agent
 // running, and a seed device that comes back by itself to the next hub and gets its task again.
-// Real hub processes, real sockets, a fresh database per test. Without TEST_DATABASE_URL or a
+// Real hub processes, real sockets, a fresh database per test. Without a
 // built dist it is skipped, saying why.
 const skipReason = HubProcess.skipReason();
 if (skipReason) process.stdout.write(`\n[faults-shutdown] skipped: ${skipReason}\n`);

@@ -5,14 +5,13 @@ import { apiClient, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { HubProcess } from '../support/hub-process.js';
 import type { TestApp } from '../support/test-app.js';
+import { createEmptyDatabase } from '../support/test-database.js';
 
-// Two hub processes share one PostgreSQL (the queue) and Redis (the Socket.IO adapter).
-// It needs both servers and the built app; without them it is skipped, saying why.
+// Two hub processes share one PostgreSQL database (the queue) and Redis (the Socket.IO adapter).
+// It needs Redis and the built app; without them it is skipped, saying why.
 const skipReason = !process.env.REDIS_URL
   ? 'REDIS_URL is not set'
-  : !process.env.TEST_DATABASE_URL
-    ? 'TEST_DATABASE_URL is not set (two processes need a real PostgreSQL, not the in-process PGlite)'
-    : !HubProcess.canRun()
+  : !HubProcess.canRun()
       ? 'dist/src/main.js is missing (run npm run build)'
       : null;
 if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
@@ -23,9 +22,10 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
   const devices: TestDevice[] = [];
 
   beforeAll(async () => {
-    const db = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    const databaseUrl = await createEmptyDatabase('two_hubs');
+    const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
-    const env = { DATABASE_URL: process.env.TEST_DATABASE_URL as string, REDIS_URL: process.env.REDIS_URL as string, AUTH_REQUIRED: 'false' };
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: process.env.REDIS_URL as string, AUTH_REQUIRED: 'false' };
     a = await new HubProcess(env).start();
     b = await new HubProcess(env).start();
     await db.query('TRUNCATE task_events, tasks, nodes CASCADE');

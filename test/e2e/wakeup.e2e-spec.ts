@@ -2,19 +2,16 @@ import pg from 'pg';
 import { WAKEUP_CHANNEL } from '../../src/modules/dispatch/wakeup-channel.service.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { suiteDatabaseUrl } from '../support/test-database.js';
 
-// LISTEN/NOTIFY needs a real PostgreSQL (the in-process PGlite serves one connection at a time).
-const skipReason = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? 'needs TEST_DATABASE_URL (a real PostgreSQL)' : null;
-if (skipReason) process.stdout.write(`\n[wakeup] skipped: ${skipReason}\n`);
-
-(skipReason ? describe.skip : describe)('dispatcher wake-ups over LISTEN/NOTIFY', () => {
+describe('dispatcher wake-ups over LISTEN/NOTIFY', () => {
   let t: TestApp;
   let notifier: pg.Client;
 
   beforeAll(async () => {
     // Safety tick far away: only the notification can wake the dispatcher in this test.
     t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '600000' });
-    notifier = new pg.Client({ connectionString: process.env.TASKHUB_TEST_DB });
+    notifier = new pg.Client({ connectionString: await suiteDatabaseUrl() });
     await notifier.connect();
   });
   afterAll(async () => {

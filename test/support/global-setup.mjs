@@ -1,27 +1,63 @@
-// One database for the whole run: the local PostgreSQL when TEST_DATABASE_URL is set
-// (its public schema is wiped first), else an in-memory PGlite served on a loopback port
-// (the same setup as src/database/embedded-postgres.ts; jest loads this file outside its
-// ESM transform, so it cannot import the TypeScript source).
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+// One PostgreSQL server per run: the one TEST_DATABASE_URL names, else the hub's own embedded
+// server (src/database/embedded-postgres.ts, fsync off, in a temporary DATA_DIR). Each suite
+// gets its own database cloned from a migrated template (test/support/test-database.ts), so
+// jest runs suites in parallel.
+//
+// jest loads this file outside its transform, so the embedded-server module is transpiled here
+// with @swc/core (a dev dependency) into node_modules/.cache, where it resolves `pg`.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { transform } from '@swc/core';
 import pg from 'pg';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+async function loadEmbedded() {
+  const source = readFileSync(join(root, 'src/database/embedded-postgres.ts'), 'utf8');
+  const { code } = await transform(source, {
+    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+    module: { type: 'es6' },
+  });
+  const dir = join(root, 'node_modules/.cache/taskhub-test');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `embedded-postgres-${process.pid}.mjs`);
+  writeFileSync(file, code);
+  try {
+    return await import(pathToFileURL(file).href);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** Drops what an earlier run left on a shared server: its template (migrations may have changed) and clones. */
+async function dropLeftovers(serverUrl) {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'taskhub\\_t\\_%' OR datname LIKE 'taskhub\\_template%'`);
+    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
 
 export default async function globalSetup() {
   const external = process.env.TEST_DATABASE_URL;
   if (external) {
-    const client = new pg.Client({ connectionString: external });
-    await client.connect();
-    await client.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;');
-    await client.end();
-    process.env.TASKHUB_TEST_DB = external;
-    process.stdout.write(`\n[taskhub tests] database: PostgreSQL at ${external}\n`);
+    await dropLeftovers(external);
+    process.env.TASKHUB_TEST_SERVER = external;
+    process.stdout.write(`\n[taskhub tests] database server: PostgreSQL at ${external}\n`);
     return;
   }
-  const db = await PGlite.create('memory://');
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 64 });
-  await server.start();
-  globalThis.__TASKHUB_EMBEDDED__ = { db, server };
-  process.env.TASKHUB_TEST_DB = `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
-  process.env.TASKHUB_TEST_DB_KIND = 'pglite';
-  process.stdout.write(`\n[taskhub tests] database: embedded PGlite at ${server.getServerConn()}\n`);
+  const { startEmbeddedPostgres } = await loadEmbedded();
+  const dataDir = mkdtempSync(join(tmpdir(), 'taskhub-test-pg-'));
+  chmodSync(dataDir, 0o755); // as root the server runs as user postgres, which must reach it
+  const started = Date.now();
+  const server = await startEmbeddedPostgres({ dataDir, durable: false, database: 'postgres' });
+  globalThis.__TASKHUB_EMBEDDED__ = { server, dataDir };
+  process.env.TASKHUB_TEST_SERVER = server.url;
+  process.env.TASKHUB_TEST_EMBEDDED = '1';
+  process.stdout.write(`\n[taskhub tests] database server: embedded PostgreSQL ${server.version} on port ${server.port} (${Date.now() - started} ms)\n`);
 }

@@ -1,6 +1,8 @@
+import { rmSync } from 'node:fs';
+
 export default async function globalTeardown() {
   const embedded = globalThis.__TASKHUB_EMBEDDED__;
   if (!embedded) return;
   await embedded.server.stop();
-  await embedded.db.close();
+  rmSync(embedded.dataDir, { recursive: true, force: true });
 }

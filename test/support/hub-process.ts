@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import pg from 'pg';
+import { createEmptyDatabase } from './test-database.js';
 
 export const BUILT_MAIN = resolve('dist/src/main.js');
 
@@ -29,6 +29,19 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 export interface HubProcessOptions {
   /** Listen on this port (e.g. to restart a hub on the same URL); default a free one. */
   port?: number;
+  /** Run as this user (the test runner is root): e.g. to prove a start as a normal user. */
+  uid?: number;
+  gid?: number;
+}
+
+/** The hub ended during its start: its exit code and everything it printed. */
+export class HubExitedError extends Error {
+  constructor(
+    readonly code: number,
+    readonly output: string,
+  ) {
+    super(`hub exited with ${code}:\n${output}`);
+  }
 }
 
 /** A real hub process (the built app), for multi-process tests. */
@@ -47,9 +60,8 @@ export class HubProcess {
     return existsSync(BUILT_MAIN);
   }
 
-  /** Why a suite that needs a real PostgreSQL and the built app cannot run here; null when it can. */
+  /** Why a suite that runs the built app cannot run here; null when it can. */
   static skipReason(): string | null {
-    if (!process.env.TEST_DATABASE_URL) return 'TEST_DATABASE_URL is not set (hub processes need a real PostgreSQL, not the in-process PGlite)';
     if (!HubProcess.canRun()) return 'dist/src/main.js is missing (run npm run build)';
     return null;
   }
@@ -69,14 +81,18 @@ export class HubProcess {
     this.port = port ?? this.options.port ?? (await freePort());
     this.url = `http://127.0.0.1:${this.port}`;
     this.child = spawn(process.execPath, [BUILT_MAIN], {
-      env: { ...process.env, NODE_OPTIONS: '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
+      // No Redis unless the test asks for it: suites run in parallel, and hubs sharing a Redis
+      // adapter would broadcast into each other's rooms.
+      env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      uid: this.options.uid,
+      gid: this.options.gid,
     });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      if (this.child.exitCode !== null) throw new Error(`hub exited with ${this.child.exitCode}:\n${this.output}`);
+      if (this.child.exitCode !== null) throw new HubExitedError(this.child.exitCode, this.output);
       const ok = await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
       if (ok) return this;
       await new Promise((r) => setTimeout(r, 100));
@@ -127,23 +143,7 @@ export class HubProcess {
   }
 }
 
-/**
- * A fresh database `taskhub_e2e_<suite>` on the server of TEST_DATABASE_URL (dropped first,
- * so a suite never sees another run's rows); its URL. The hub migrates it on start.
- */
-export async function freshDatabase(suite: string): Promise<string> {
-  const base = process.env.TEST_DATABASE_URL;
-  if (!base) throw new Error('TEST_DATABASE_URL is not set');
-  const name = `taskhub_e2e_${suite.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
+/** A fresh, empty database on the run's server for one scenario; its URL. The hub migrates it on start. */
+export function freshDatabase(scenario: string): Promise<string> {
+  return createEmptyDatabase(scenario);
 }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { ApiKeysService } from '../../src/modules/auth/api-keys.service.js';
+import { suiteDatabaseUrl } from './test-database.js';
 
 export interface TestApp {
   app: NestExpressApplication;
@@ -35,15 +36,12 @@ export async function resetDatabase(db: DataSource): Promise<void> {
 }
 
 /**
- * Boots the real app on the run's shared database, listening on a random loopback
+ * Boots the real app on this test file's own database, listening on a random loopback
  * port, with a fresh set of keys. `env` overrides configuration (strings, as from the environment).
  */
 export async function startTestApp(env: Record<string, string> = {}, options: { keepData?: boolean } = {}): Promise<TestApp> {
-  const dbUrl = process.env.TASKHUB_TEST_DB;
-  if (!dbUrl) throw new Error('TASKHUB_TEST_DB is not set: run the tests through jest (global setup)');
-  // PGlite takes one connection at a time (see AppConfig.DATABASE_POOL_SIZE).
-  const pool = process.env.TASKHUB_TEST_DB_KIND === 'pglite' ? { DATABASE_POOL_SIZE: '1', DISPATCH_NOTIFY: 'false' } : {};
-  const config = loadConfig({ ...pool, DATABASE_URL: dbUrl, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0', HOST: '127.0.0.1', ...env });
+  const dbUrl = await suiteDatabaseUrl();
+  const config = loadConfig({ DATABASE_POOL_SIZE: '10', DATABASE_URL: dbUrl, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0', HOST: '127.0.0.1', ...env });
   const app = await createApp(config);
   await app.init();
   const db = app.get(DataSource);

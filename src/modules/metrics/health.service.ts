@@ -7,6 +7,10 @@ export interface ComponentHealth {
   healthy: boolean;
   response_time: number;
   last_checked: string;
+  /** PostgreSQL server version, e.g. "18.4". */
+  version?: string;
+  /** The hub's own embedded server (no DATABASE_URL). */
+  embedded?: boolean;
   error?: string;
 }
 
@@ -47,13 +51,14 @@ export class HealthService {
         `SELECT count(*)::int AS n FROM tasks WHERE status = 'pending' AND run_at <= now()`,
       );
       queueSize = rows[0].n;
-      database = { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString() };
+      database = { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString(), ...this.database.server };
     } catch (e) {
       this.database.failed(e); // an outage seen here first is reported (once) and probed like any other
       database = {
         healthy: false,
         response_time: round(performance.now() - started),
         last_checked: new Date().toISOString(),
+        ...this.database.server,
         error: (e as Error).message,
       };
     }
