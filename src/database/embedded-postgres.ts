@@ -5,11 +5,11 @@
 // transpiles and loads it outside jest's module system, so one implementation serves both.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 
 export interface EmbeddedPostgresOptions {
@@ -166,6 +166,35 @@ function runAs(pgDir: string, log: (level: 'info' | 'warn', m: string) => void):
   return { uid: idOf('-u', SUPERUSER), gid: idOf('-g', SUPERUSER), user: SUPERUSER };
 }
 
+/** Can `as` enter `dir` (search permission), by owner, group or others' bits? */
+function canEnter(dir: string, as: RunAs): boolean {
+  const { uid, gid, mode } = statSync(dir);
+  if (uid === as.uid) return (mode & 0o100) !== 0;
+  if (gid === as.gid) return (mode & 0o010) !== 0;
+  return (mode & 0o001) !== 0;
+}
+
+/**
+ * As root, the server's user must reach DATA_DIR/pg. DATA_DIR itself gets search permission for
+ * others (o+x: enter, not list or read; admin.key stays 0600); a parent it cannot enter is an error.
+ */
+function ensureReachable(root: string, as: RunAs, log: (level: 'info' | 'warn', m: string) => void): void {
+  if (as.uid === undefined) return;
+  if (!canEnter(root, as)) {
+    chmodSync(root, statSync(root).mode | 0o001);
+    log('info', `DATA_DIR ${root} made enterable (o+x) for user ${as.user}, which runs the embedded PostgreSQL`);
+  }
+  for (let dir = dirname(root); ; dir = dirname(dir)) {
+    if (!canEnter(dir, as)) {
+      throw new EmbeddedPostgresError(
+        `running as root, the embedded PostgreSQL runs as user ${as.user}, which cannot enter ${dir} on the way to DATA_DIR ${root}: ` +
+          'choose a DATA_DIR outside it (e.g. /var/lib/taskhub), run the hub as a normal user, or set DATABASE_URL',
+      );
+    }
+    if (dirname(dir) === dir) break;
+  }
+}
+
 function readPidFile(pgDir: string): string[] | undefined {
   try {
     return readFileSync(join(pgDir, 'postmaster.pid'), 'utf8').split('\n');
@@ -274,6 +303,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const version = serverVersion(bin);
   const major = version.split('.')[0];
   const as = runAs(pgDir, log);
+  ensureReachable(root, as, log);
 
   await stopLeftoverServer(root, pgDir, bin, log);
   writeFileSync(join(root, 'pg.owner'), JSON.stringify({ pid: process.pid, host: hostname() } satisfies Owner));

@@ -73,7 +73,16 @@ async function health(url: string): Promise<HealthSample> {
     expect(submitted.refused).toBe(0);
 
     // Mid-flight: a third done, every device busy with one of the rest.
-    await waitFor('a third of the tasks completed', async () => (await taskRows(db, ids)).filter((r) => r.status === 'completed').length >= TASKS / 3, 20_000, 20);
+    // (Wait for both: on a loaded machine the next dispatch round can lag the completions.)
+    await waitFor(
+      'a third of the tasks completed and every device holding one',
+      async () => {
+        const rows = await taskRows(db, ids);
+        return rows.filter((r) => r.status === 'completed').length >= TASKS / 3 && rows.filter((r) => r.status === 'running').length >= DEVICES;
+      },
+      20_000,
+      20,
+    );
     const resultsBeforeCut = fleet.done.length;
     proxy.cut();
     const cutAt = Date.now();
