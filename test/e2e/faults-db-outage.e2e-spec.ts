@@ -78,7 +78,7 @@ async function health(url: string): Promise<HealthSample> {
       'a third of the tasks completed and every device holding one',
       async () => {
         const rows = await taskRows(db, ids);
-        return rows.filter((r) => r.status === 'completed').length >= TASKS / 3 && rows.filter((r) => r.status === 'running').length >= DEVICES;
+        return rows.filter((r) => r.status === 'completed').length >= TASKS / 3 && rows.filter((r) => r.status === 'dispatched' || r.status === 'running').length >= DEVICES;
       },
       20_000,
       20,
