@@ -45,7 +45,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(compression());
-  if (config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' || config.LOG_LEVEL === 'info') app.use(httpLogger(pino));
+  if (config.LOG_LEVEL !== 'silent') app.use(httpLogger(pino));
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');

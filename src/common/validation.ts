@@ -1,5 +1,6 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { AppError, ErrorCode } from './errors.js';
+import { cacheValidationMetadata } from './validation-cache.js';
 
 interface FieldError {
   field: string;
@@ -22,6 +23,7 @@ export function validationError(errors: ValidationError[]): AppError {
 }
 
 export function createValidationPipe(): ValidationPipe {
+  cacheValidationMetadata();
   return new ValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,

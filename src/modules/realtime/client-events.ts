@@ -38,10 +38,15 @@ function taskData(task: TaskRow, extra: Record<string, unknown> = {}): Record<st
 
 type Subscribe = <K extends keyof DomainEvents>(event: K, handler: (payload: DomainEvents[K]) => void) => () => void;
 
-/** Subscribes `deliver` to every domain event a client may see; returns the unsubscribe functions. */
-export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => void): (() => void)[] {
-  const task = (type: ClientEventType, t: TaskRow, extra?: Record<string, unknown>): void =>
-    deliver({ type, taskId: t.id, data: taskData(t, extra) });
+/**
+ * Subscribes `deliver` to every domain event a client may see; returns the unsubscribe functions.
+ * `wanted` says whether anyone may listen (local clients, or other hubs through Redis): without
+ * listeners no payload is built (a per-task cost under load).
+ */
+export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => void, wanted: () => boolean = () => true): (() => void)[] {
+  const task = (type: ClientEventType, t: TaskRow, extra?: Record<string, unknown>): void => {
+    if (wanted()) deliver({ type, taskId: t.id, data: taskData(t, extra) });
+  };
   return [
     on('task.created', ({ task: t }) => task('task_created', t, { prompt: t.prompt, priority: t.priority })),
     on('task.started', ({ task: t }) => task('task_started', t)),

@@ -44,6 +44,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
         const rooms = e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL];
         this.nsp.to(rooms).emit(e.type, e.data);
       },
+      // With Redis the adapter carries events to other hubs' clients, so emit even with none here.
+      () => !!this.config.REDIS_URL || this.nsp.sockets.size > 0,
     );
     this.unsubscribe.push(
       // Told, then the transport closes (not a Socket.IO disconnect): socket.io-client reconnects by itself.

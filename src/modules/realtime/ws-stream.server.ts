@@ -74,6 +74,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
         this.broadcast(e);
         this.fanout?.pub.publish(FANOUT_CHANNEL, JSON.stringify({ origin: INSTANCE_ID, event: e })).catch(() => undefined);
       },
+      () => !!this.fanout || this.clients.size > 0,
     );
     void this.connectFanout();
     this.unsubscribe.push(this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)));
