@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import compression from 'compression';
-import helmet from 'helmet';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
@@ -10,6 +9,7 @@ import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { PACKAGE } from './common/package-info.js';
 import { requestIdMiddleware } from './common/request-id.js';
+import { securityHeaders } from './common/security-headers.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
@@ -43,7 +43,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(app.get(ShutdownService).middleware);
   app.use(httpDurations(app.get(MetricsService)));
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(compression());
   if (config.LOG_LEVEL !== 'silent') app.use(httpLogger(pino));
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
