@@ -40,6 +40,10 @@ export type BatchItemResult =
   | { index: number; success: true; row: TaskRow; created: boolean }
   | { index: number; success: false; error: AppError };
 
+/** How long acks wait to be written with others, and for a result that makes them moot. */
+const ACK_COALESCE_MS = 5;
+const finishingKey = (id: string, attempt: number): string => `${id}:${attempt}`;
+
 /** Task lifecycle: intake, queries and every transition, each a compare-and-set in the repository. */
 @Injectable()
 export class TasksService {
@@ -55,7 +59,34 @@ export class TasksService {
   ) {
     this.intake = new TaskIntake(repo);
     this.completions = new GroupCommit((items) => repo.completeMany(items));
-    this.acks = new GroupCommit((items) => repo.startMany(items));
+    // Acks wait a moment: a device that answers at once sends its result right behind the ack,
+    // and the result's write turns dispatched into completed by itself (one write per task, not two).
+    // Only nodes already recorded as acknowledging (nodes.acks, which arms the unacked chase) skip.
+    this.acks = new GroupCommit(
+      async (items) => {
+        const rows = await repo.startMany(items);
+        items.forEach((i) => this.ackingNodes.add(i.node_id));
+        return rows;
+      },
+      {
+        delayMs: ACK_COALESCE_MS,
+        skip: (ack) => this.ackingNodes.has(ack.node_id) && this.finishing.delete(finishingKey(ack.id, ack.attempt)),
+      },
+    );
+  }
+
+  /** Nodes whose acks this process has written (so nodes.acks is set for them). */
+  private readonly ackingNodes = new Set<string>();
+
+  /** Tasks whose holder just reported the end of an attempt (`id:attempt`): their ack is moot. */
+  private readonly finishing = new Set<string>();
+
+  /** Marks an attempt as ending so a waiting ack is dropped; forgotten shortly after. */
+  private finishingAttempt(id: string, attempt: number | undefined): void {
+    if (attempt === undefined) return;
+    const key = finishingKey(id, attempt);
+    this.finishing.add(key);
+    setTimeout(() => this.finishing.delete(key), ACK_COALESCE_MS * 4).unref();
   }
 
   /** Tell the dispatcher (and anyone else) that tasks may be claimable now or at a new run_at. */
@@ -263,6 +294,7 @@ export class TasksService {
 
   /** The holder finished the task: store its result (batched with other completions of this tick). */
   async succeed(id: string, holder: HolderDto, result: unknown, duration?: number): Promise<TaskRow> {
+    this.finishingAttempt(id, holder.attempt);
     const won = await this.completions.submit({
       id,
       holder: holder.worker_id ?? null,
@@ -294,6 +326,7 @@ export class TasksService {
 
   /** The holder failed this attempt: retry with backoff while retries remain (if retryable), else failed. */
   async failAttempt(id: string, holder: HolderDto, error: Record<string, unknown>, retryable: boolean): Promise<TaskRow> {
+    this.finishingAttempt(id, holder.attempt);
     const set = retryable
       ? this.repo.retryOrFinishSql('failed')
       : `status = 'failed', completed_at = now(), lease_expires_at = NULL`;
