@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import type { TaskRow } from '../tasks/task.types.js';
+import { prepared } from '../../database/prepared.js';
 import { type Candidate, type NodeSlot, planAssignments, type Strategy } from './assignment.js';
 
 /** The task fields routing rules can test (`task.type`, `task.priority`, `task.tags`, `task.metadata.*`). */
@@ -61,7 +62,9 @@ export class DispatchRepository {
       // One round trip: the nodes with room (locked, with their live load) and the ready tasks
       // they could take (locked), looking a little past the free slots so a few ineligible
       // tasks at the head of the queue do not stall the rest.
-      const [{ nodes, tasks }]: { nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: (Candidate & RoutableTask)[] }[] = await m.query(
+      const [{ nodes, tasks }] = await prepared<{ nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: (Candidate & RoutableTask)[] }>(
+        m,
+        'dispatch_candidates',
         `WITH n AS (
            SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
                   (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN ('dispatched', 'running')) AS running
@@ -85,7 +88,9 @@ export class DispatchRepository {
       const open = nodes;
       const plan = planAssignments(tasks, open, strategy, cursor);
       if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor };
-      const rows: TaskRow[] = await m.query(
+      const rows = await prepared<TaskRow>(
+        m,
+        'dispatch_assign',
         `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text)),
          u AS (
            UPDATE tasks t SET status = 'dispatched', node_id = a.node_id, worker_id = NULL, attempt = t.attempt + 1,

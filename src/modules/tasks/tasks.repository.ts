@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
+import { prepared } from '../../database/prepared.js';
 import { backoffSql } from './backoff.js';
 import type { EventLevel, NewTask, TaskRow, TaskState } from './task.types.js';
 
@@ -59,7 +60,9 @@ export class TasksRepository {
    * idempotency key already exists are skipped; the caller resolves them with findByIdempotencyKeys.
    */
   async insertMany(tasks: NewTask[]): Promise<TaskRow[]> {
-    return this.db.query(
+    return prepared<TaskRow>(
+      this.db,
+      'tasks_insert_many',
       `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
@@ -146,7 +149,9 @@ export class TasksRepository {
    * compare-and-set and is explained by the caller.
    */
   async completeMany(items: CompletionItem[]): Promise<TaskRow[]> {
-    return this.db.query(
+    return prepared<TaskRow>(
+      this.db,
+      'tasks_complete_many',
       `WITH input AS (
          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, holder text, attempt int, result jsonb, duration float8)
        ), u AS (
@@ -173,7 +178,9 @@ export class TasksRepository {
    * assignments are re-sent, then released, after DISPATCH_ACK_TIMEOUT_MS).
    */
   async startMany(items: AckItem[]): Promise<TaskRow[]> {
-    return this.db.query(
+    return prepared<TaskRow>(
+      this.db,
+      'tasks_start_many',
       `WITH input AS (
          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
        ), c AS (
