@@ -22,6 +22,12 @@ const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
 const MODES = selectedModes();
 const TARGET_MB = 300;
 const MB = 1024 * 1024;
+/**
+ * The bench Hub turns auth and the rate limit off and logs warnings only; `npm start` does
+ * neither, so W9 puts back the defaults of src/config/app-config.ts (auth and rate-limit state
+ * are memory an idle hub holds).
+ */
+const DEFAULTS = { AUTH_REQUIRED: 'true', RATE_LIMIT_MAX: '6000', LOG_LEVEL: 'info' };
 
 interface ProcessMemory {
   pid: number;
@@ -67,7 +73,7 @@ function postgresProcesses(dataDir: string): ProcessMemory[] {
 const sum = (ps: ProcessMemory[], key: 'rss_mb' | 'pss_mb'): number => round(ps.reduce((a, p) => a + p[key], 0), 1);
 
 async function footprint(mode: HubMode): Promise<Record<string, unknown>> {
-  const started = await startModeHub(mode, 'taskhub_bench_w9');
+  const started = await startModeHub(mode, 'taskhub_bench_w9', { env: DEFAULTS });
   let teardown: Teardown | undefined;
   try {
     await sleep(IDLE_SECONDS * 1000);
@@ -79,21 +85,28 @@ async function footprint(mode: HubMode): Promise<Record<string, unknown>> {
     teardown = await started.close();
     const all = [hub, ...postgres];
     const pss = sum(all, 'pss_mb');
+    const rss = sum(all, 'rss_mb');
     return {
       workload: 'W9-idle-footprint',
       mode,
       database: started.database,
       idle_seconds: IDLE_SECONDS,
-      rss_sum_mb: sum(all, 'rss_mb'),
+      rss_sum_mb: rss,
       pss_sum_mb: pss,
       hub,
-      postgres_processes: postgres.length,
-      postgres_rss_sum_mb: sum(postgres, 'rss_mb'),
-      postgres_pss_sum_mb: sum(postgres, 'pss_mb'),
-      postgres,
-      counted: mode === 'embedded' ? 'hub + its embedded PostgreSQL (postmaster and children)' : 'hub process only (the local PostgreSQL is not counted)',
-      target: `<= ${TARGET_MB} MB`,
+      ...(mode === 'embedded'
+        ? {
+            postgres_processes: postgres.length,
+            postgres_rss_sum_mb: sum(postgres, 'rss_mb'),
+            postgres_pss_sum_mb: sum(postgres, 'pss_mb'),
+            postgres,
+            counted: 'hub + its embedded PostgreSQL (postmaster and children)',
+          }
+        : { counted: 'hub process only (the local PostgreSQL server is shared and not counted)' }),
+      target: `≤ ${TARGET_MB} MB`, // BENCHMARKS.md
+      // Judged on PSS; the RSS sum counts shared memory once per postgres process.
       target_met_pss: pss <= TARGET_MB,
+      target_met_rss_sum: rss <= TARGET_MB,
       ...teardown,
       load_avg: loadavg().map((l) => round(l)),
     };
