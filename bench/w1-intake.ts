@@ -33,8 +33,9 @@ const BATCH_SIZE = 1000;
 const TASK = { prompt: 'bench', priority: 'medium', tags: ['bench'], work_directory: '/bench' };
 // Not taskhub_bench_gw: W2/W3 use that one and may run at the same time.
 const ANCHOR_DB = 'taskhub_bench_w1_gw';
-const TARGET_SINGLE = 'single >= 1.5 x graphile-worker addJob in the same run (moonshot 5,000/s)';
-const TARGET_BATCH = 'batch >= 50,000 tasks/s';
+// Targets: BENCHMARKS.md's text, verbatim.
+const TARGET_SINGLE = 'single ≥ 1.5 × graphile-worker addJob in the same run (moonshot 5,000/s)';
+const TARGET_BATCH = 'batch ≥ 50,000 tasks/s';
 
 /** How many rows the `tasks` table holds. */
 type RowCounter = () => Promise<number>;

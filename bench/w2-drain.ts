@@ -23,7 +23,7 @@ const N = Number(process.env.BENCH_TASKS ?? 10_000);
 const MODES = selectedModes();
 const DEVICES = 16;
 const CAPACITY = 4;
-const TARGET = '>= 1.0 x graphile-worker drain in the same run; moonshot >= 1.0 x BullMQ';
+const TARGET = '≥ 1.0 × graphile-worker drain in the same run; moonshot ≥ 1.0 × BullMQ'; // BENCHMARKS.md, verbatim
 
 interface HubDrain {
   database: string;
