@@ -1,6 +1,7 @@
 // Event fan-out (issue: live events): 1,000 /events subscribers on one task's stream, in
 // client processes; a device reports progress; p50/p99 delivery latency (device send →
 // subscriber receive) and the hub process's CPU over the run.
+// The hub runs on a fresh database taskhub_bench_fanout + BENCH_DB_SUFFIX on the local PostgreSQL.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -17,18 +17,19 @@
 //   BENCH_RTT_SAMPLES (2000), BENCH_RTT_WARMUP (200 a block)
 //   BENCH_TP_CONNECTIONS (16), BENCH_TP_WINDOW (32), BENCH_TP_SECONDS (5 a path), BENCH_TP_WARMUP (1 s a block)
 //   BENCH_LARGE_BYTES (1048576), BENCH_LARGE_ROUNDS (20)
-//   BENCH_DATABASE_URL  run the hub on this PostgreSQL database (dropped and re-created; the name
-//                       must contain "bench"); default: the hub's embedded PGlite in a temp DATA_DIR
+//   BENCH_DATABASE_URL  run the hub on this PostgreSQL database (dropped and re-created, exact
+//                       name, which must contain "bench"); default: the default `npm start`, i.e.
+//                       the hub's embedded PostgreSQL server in a temp DATA_DIR (removed afterwards)
 //
 // The hub runs as its own process (dist/src/main.js, AUTH_REQUIRED=true); the agent is its child.
 // Both are stopped on exit: the hub with SIGTERM (which stops its managed services), and on
 // Ctrl-C / SIGTERM of this process the agent is signalled directly as well.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RawData, WebSocket } from 'ws';
-import { freshDatabase, Hub, percentile, round, sleep } from './lib/services.js';
+import { embeddedDatabaseUrl, freshDatabaseAt, Hub, percentile, round, serverVersion, sleep, stopEmbeddedHub, tempDataDir } from './lib/services.js';
 
 const RTT_SAMPLES = Number(process.env.BENCH_RTT_SAMPLES ?? 2000);
 const RTT_WARMUP = Number(process.env.BENCH_RTT_WARMUP ?? 200);
@@ -353,18 +354,12 @@ async function main(): Promise<void> {
   let dataDir: string | undefined;
   const dbUrl = process.env.BENCH_DATABASE_URL;
   if (dbUrl) {
-    const name = decodeURIComponent(new URL(dbUrl).pathname.slice(1));
-    const admin = new URL(dbUrl);
-    admin.pathname = '/postgres';
-    await freshDatabase(name, admin.toString());
-    env = { DATABASE_URL: dbUrl };
+    env = { DATABASE_URL: await freshDatabaseAt(dbUrl) };
     database = 'PostgreSQL';
   } else {
-    const dir = mkdtempSync(join(tmpdir(), 'taskhub-bench-proxy-'));
-    dataDir = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true })); // also on Ctrl-C
-    env = { DATABASE_URL: '', DATA_DIR: dir };
-    database = 'embedded PGlite';
+    dataDir = tempDataDir('taskhub_bench_proxy-');
+    env = { DATABASE_URL: '', DATA_DIR: dataDir };
+    database = 'embedded PostgreSQL';
   }
 
   // Auth on, as in production: the proxy checks the client key on every upgrade.
@@ -381,6 +376,7 @@ async function main(): Promise<void> {
 
   try {
     await hub.start();
+    database = `${database} ${await serverVersion(dataDir ? embeddedDatabaseUrl(dataDir) : env.DATABASE_URL)}`;
     const adminKey = await bootstrapAdminKey(hub, dataDir);
     const clientKey = (await api<{ key: string }>(hub, adminKey, 'POST', '/api/v1/api-keys', { name: 'bench-proxy-client', role: 'client' })).key;
     await api(hub, adminKey, 'POST', '/api/v1/services', {
@@ -479,7 +475,13 @@ async function main(): Promise<void> {
     if (hub.log) console.error(`hub output (tail):\n${hub.log.slice(-4000)}`);
     throw e;
   } finally {
-    await hub.stop(); // SIGTERM: the hub stops its managed services, then exits
+    // SIGTERM: the hub stops its managed services (and its embedded PostgreSQL), then exits.
+    if (dataDir) {
+      const teardown = await stopEmbeddedHub(hub, dataDir);
+      if (!teardown.data_dir_removed || teardown.leftover_postgres_pids?.length) console.error(`embedded PostgreSQL teardown incomplete: ${JSON.stringify(teardown)}`);
+    } else {
+      await hub.stop();
+    }
     if (agentPid !== undefined) {
       for (let i = 0; i < 20 && alive(agentPid); i++) await sleep(100);
       if (alive(agentPid)) {

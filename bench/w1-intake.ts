@@ -1,32 +1,41 @@
 // W1 (BENCHMARKS.md): task intake. POST /api/v1/tasks with 64 connections (autocannon), and
-// the batch endpoint with 1,000 tasks a request; beside graphile-worker's addJob / addJobs
-// rates measured on the same PostgreSQL in the same run. Rows are counted afterwards, so
-// every reported number is backed by what the database holds.
+// the batch endpoint with 1,000 tasks a request, on each hub mode; beside two anchors measured
+// once in the same run: graphile-worker's addJob / addJobs on the local PostgreSQL and BullMQ's
+// add / addBulk on the local Redis. Rows are counted in the hub's database itself (embedded
+// mode: straight from the hub's own server), so every reported number is backed by what the
+// database holds. Two lines per mode: W1a (single) and W1b (batch).
 //
-//   node dist/bench/w1-intake.js [--embedded]
+//   node dist/bench/w1-intake.js [--mode=embedded|postgres|both]     (npm run bench:w1)
+//   --mode / BENCH_MODE  embedded: the default `npm start` (no DATABASE_URL; its own PostgreSQL in
+//                    a temp DATA_DIR, removed afterwards); postgres: a fresh database on the local
+//                    PostgreSQL; both (default): embedded, then postgres
 //   BENCH_DURATION   seconds per measured phase (default 10)
-//   BENCH_WARMUP     seconds of unmeasured load before each hub phase (default 2, 0 = none)
-//   BENCH_DATABASE_URL  hub database (dropped and re-created; its name must contain "bench");
-//                    default taskhub_bench_w1 on BENCH_PG_ADMIN_URL's server (local PostgreSQL)
-//   --embedded       the hub on its embedded PGlite (temp DATA_DIR) instead; the anchor still
-//                    runs on PostgreSQL, and is skipped with a reason if none is reachable
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+//   BENCH_WARMUP     seconds of unmeasured load before each phase (default 2, 0 = none)
+//   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
+//   BENCH_DATABASE_URL  postgres mode's hub database (dropped and re-created, exact name, which
+//                    must contain "bench"); default taskhub_bench_w1 on BENCH_PG_ADMIN_URL's
+//                    server (local PostgreSQL). graphile-worker runs on the same server.
+//   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
+import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { makeWorkerUtils } from 'graphile-worker';
+import { graphileLogger } from './lib/graphile.js';
 import pg from 'pg';
-import { freshDatabase, Hub, PG_ADMIN_URL, round, sleep } from './lib/services.js';
+import { bullmqIntake, type BullmqIntake } from './lib/bullmq.js';
+import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, PG_ADMIN_URL, ratioTo, round, selectedModes, sleep, startModeHub, type Teardown } from './lib/services.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
-const EMBEDDED = process.argv.includes('--embedded');
+const MODES = selectedModes();
 const SINGLE_CONNECTIONS = 64;
 const BATCH_CONNECTIONS = 4;
 const BATCH_SIZE = 1000;
 const TASK = { prompt: 'bench', priority: 'medium', tags: ['bench'], work_directory: '/bench' };
 // Not taskhub_bench_gw: W2/W3 use that one and may run at the same time.
 const ANCHOR_DB = 'taskhub_bench_w1_gw';
+// Targets: BENCHMARKS.md's text, verbatim.
+const TARGET_SINGLE = 'single ≥ 1.5 × graphile-worker addJob in the same run (moonshot 5,000/s)';
+const TARGET_BATCH = 'batch ≥ 50,000 tasks/s';
 
 /** How many rows the `tasks` table holds. */
 type RowCounter = () => Promise<number>;
@@ -41,16 +50,6 @@ function sqlCounter(url: string): RowCounter {
     } finally {
       await c.end();
     }
-  };
-}
-
-/** Embedded mode: the PGlite port is the hub's own, so count through the API (an exact count(*)). */
-function apiCounter(hubUrl: string): RowCounter {
-  return async () => {
-    const res = await fetch(`${hubUrl}/api/v1/tasks?limit=1`);
-    if (!res.ok) throw new Error(`GET /api/v1/tasks: ${res.status} ${await res.text()}`);
-    const body = (await res.json()) as { data: { pagination: { total: number } } };
-    return body.data.pagination.total;
   };
 }
 
@@ -108,38 +107,20 @@ async function phase(hubUrl: string, path: string, body: string, connections: nu
 }
 
 interface HubNumbers {
-  mode: string;
+  mode: HubMode;
+  database: string;
   single: Record<string, unknown> & { ok: number; rps: number };
   batch: Record<string, unknown> & { tasksPerS: number };
+  teardown: Teardown;
   log: string;
 }
 
-async function hubIntake(): Promise<HubNumbers> {
-  let dataDir: string | undefined;
-  let env: Record<string, string>;
-  let dbUrl: string | undefined;
-  if (EMBEDDED) {
-    const dir = mkdtempSync(join(tmpdir(), 'taskhub-bench-w1-'));
-    dataDir = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true })); // also on Ctrl-C
-    env = { DATABASE_URL: '', DATA_DIR: dataDir };
-  } else {
-    const override = process.env.BENCH_DATABASE_URL;
-    if (override) {
-      const name = decodeURIComponent(new URL(override).pathname.slice(1));
-      const admin = new URL(override);
-      admin.pathname = '/postgres';
-      await freshDatabase(name, admin.toString());
-      dbUrl = override; // the caller's exact URL, query options and all
-    } else {
-      dbUrl = await freshDatabase('taskhub_bench_w1');
-    }
-    env = { DATABASE_URL: dbUrl };
-  }
-  const hub = new Hub(env);
+async function hubIntake(mode: HubMode): Promise<HubNumbers> {
+  const started = await startModeHub(mode, 'taskhub_bench_w1', { databaseUrl: process.env.BENCH_DATABASE_URL });
+  const { hub } = started;
+  let teardown: Teardown | undefined;
   try {
-    await hub.start();
-    const count = dbUrl ? sqlCounter(dbUrl) : apiCounter(hub.url);
+    const count = sqlCounter(started.databaseUrl);
 
     const single = await phase(hub.url, '/api/v1/tasks', JSON.stringify(TASK), SINGLE_CONNECTIONS, count);
     const s = single.result;
@@ -165,9 +146,11 @@ async function hubIntake(): Promise<HubNumbers> {
     );
     const b = batch.result;
     const bRows = batch.rowsAfter - batch.rowsBefore;
+    teardown = await started.close();
 
     return {
-      mode: EMBEDDED ? 'embedded PGlite' : 'PostgreSQL',
+      mode,
+      database: started.database,
       single: {
         ok: sOk,
         rps: sOk / s.duration,
@@ -205,15 +188,15 @@ async function hubIntake(): Promise<HubNumbers> {
         rows_match: bRows >= createdSum && bRows <= createdSum + BATCH_SIZE * (BATCH_CONNECTIONS + b.errors + b.timeouts),
         samples: batch.samples,
       },
+      teardown,
       log: hub.log,
     };
   } finally {
-    await hub.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (!teardown) await started.close();
   }
 }
 
-interface AnchorNumbers {
+interface GraphileIntake {
   single16: number;
   single64: number;
   batch: number;
@@ -222,15 +205,15 @@ interface AnchorNumbers {
 }
 
 /** addJob with 16 and 64 callers in flight for DURATION seconds each; addJobs of 1,000 with 4. */
-async function graphileIntake(): Promise<AnchorNumbers> {
+async function graphileIntake(): Promise<GraphileIntake> {
   let serverUrl = PG_ADMIN_URL;
-  if (process.env.BENCH_DATABASE_URL && !EMBEDDED) {
+  if (process.env.BENCH_DATABASE_URL) {
     const u = new URL(process.env.BENCH_DATABASE_URL);
     u.pathname = '/postgres';
     serverUrl = u.toString();
   }
   const connectionString = await freshDatabase(ANCHOR_DB, serverUrl);
-  const utils = await makeWorkerUtils({ connectionString });
+  const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger });
   try {
     await utils.migrate();
     let added = 0;
@@ -263,84 +246,116 @@ async function graphileIntake(): Promise<AnchorNumbers> {
   }
 }
 
+interface Anchors {
+  graphile: Measured<GraphileIntake>;
+  bullmq: Measured<BullmqIntake>;
+}
+
+function singleLine(ours: HubNumbers, a: Anchors, load: number[]): Record<string, unknown> {
+  const rps = ours.single.rps;
+  const vsGraphile = ratioTo(rps, a.graphile, (g) => g.single16);
+  return {
+    workload: 'W1a-single-submit',
+    mode: ours.mode,
+    database: ours.database,
+    connections: SINGLE_CONNECTIONS,
+    seconds: ours.single.seconds,
+    hub_rps: round(rps, 0),
+    autocannon_req_per_s_avg: ours.single.autocannon_req_per_s_avg,
+    p50_ms: ours.single.p50,
+    p99_ms: ours.single.p99,
+    max_ms: ours.single.max,
+    non2xx: ours.single.non2xx,
+    errors: ours.single.errors,
+    timeouts: ours.single.timeouts,
+    unexpected_bodies: ours.single.mismatches,
+    status_codes: ours.single.status_codes,
+    acknowledged: ours.single.ok,
+    rows: ours.single.rows,
+    rows_match_acks: ours.single.rows_match,
+    graphile: isSkipped(a.graphile)
+      ? a.graphile
+      : {
+          anchor: 'graphile-worker 0.17.3 addJob',
+          jobs_per_s_16_in_flight: round(a.graphile.single16, 0),
+          jobs_per_s_64_in_flight: round(a.graphile.single64, 0),
+          rows_match: a.graphile.rowsMatch,
+        },
+    bullmq: isSkipped(a.bullmq) ? a.bullmq : { anchor: 'BullMQ 6.7.0 Queue.add', producers: a.bullmq.producers, jobs_per_s: round(a.bullmq.add_jobs_per_s, 0), jobs_match: a.bullmq.jobs_match },
+    // BENCHMARKS.md's graphile enqueue anchor is 16 in flight; 64 (the hub's connections) beside it.
+    ratio_vs_graphile: vsGraphile,
+    ratio_vs_graphile_64_in_flight: ratioTo(rps, a.graphile, (g) => g.single64),
+    ratio_vs_bullmq: ratioTo(rps, a.bullmq, (b) => b.add_jobs_per_s),
+    target: TARGET_SINGLE,
+    target_met: typeof vsGraphile === 'number' ? vsGraphile >= 1.5 : null,
+    ...ours.teardown,
+    load_avg: load,
+  };
+}
+
+function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
+  const tps = ours.batch.tasksPerS;
+  return {
+    workload: 'W1b-batch-submit',
+    mode: ours.mode,
+    database: ours.database,
+    connections: BATCH_CONNECTIONS,
+    tasks_per_request: BATCH_SIZE,
+    seconds: ours.batch.seconds,
+    hub_tasks_per_s: round(tps, 0),
+    req_per_s: round(Number(ours.batch.req_per_s), 1),
+    p50_ms: ours.batch.p50,
+    p99_ms: ours.batch.p99,
+    max_ms: ours.batch.max,
+    non2xx: ours.batch.non2xx,
+    errors: ours.batch.errors,
+    timeouts: ours.batch.timeouts,
+    responses_not_created_1000: ours.batch.mismatches,
+    status_codes: ours.batch.status_codes,
+    acknowledged_tasks: ours.batch.acknowledged_tasks,
+    rows: ours.batch.rows,
+    rows_match_acks: ours.batch.rows_match,
+    graphile: isSkipped(a.graphile)
+      ? a.graphile
+      : { anchor: `graphile-worker 0.17.3 addJobs (1,000 a call, ${BATCH_CONNECTIONS} in flight)`, jobs_per_s: round(a.graphile.batch, 0), rows_match: a.graphile.rowsMatch },
+    bullmq: isSkipped(a.bullmq)
+      ? a.bullmq
+      : {
+          anchor: `BullMQ 6.7.0 Queue.addBulk (${a.bullmq.bulk_size} a call, ${a.bullmq.bulk_in_flight} in flight)`,
+          jobs_per_s: round(a.bullmq.add_bulk_jobs_per_s, 0),
+          jobs_match: a.bullmq.jobs_match,
+        },
+    ratio_vs_graphile: ratioTo(tps, a.graphile, (g) => g.batch),
+    ratio_vs_bullmq: ratioTo(tps, a.bullmq, (b) => b.add_bulk_jobs_per_s),
+    target: TARGET_BATCH,
+    target_met: tps >= 50_000,
+    ...ours.teardown,
+  };
+}
+
+/** The first unexpected answers and the hub's last words, when a phase had errors or rows went missing. */
+function reportTrouble(ours: HubNumbers): void {
+  const trouble = [ours.single, ours.batch].some((p) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match);
+  if (!trouble) return;
+  for (const [name, p] of [['W1a', ours.single], ['W1b', ours.batch]] as const) {
+    for (const body of p.samples as string[]) console.error(`${name} ${ours.mode} unexpected answer: ${body}`);
+  }
+  const tail = ours.log.split('\n').slice(-40).join('\n');
+  if (tail.trim()) console.error(`hub output (${ours.mode}, last 40 lines):\n${tail}`);
+}
+
 async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
-  let anchor: AnchorNumbers | undefined;
-  let anchorSkipped: string | undefined;
-  try {
-    anchor = await graphileIntake();
-  } catch (e) {
-    if (!EMBEDDED) throw e;
-    anchorSkipped = `graphile-worker needs PostgreSQL: ${(e as Error).message}`;
-  }
-  const ours = await hubIntake();
-  const suffix = EMBEDDED ? '-embedded' : '';
-  const trouble = [ours.single, ours.batch].some((p) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match);
-
-  console.log(
-    JSON.stringify({
-      workload: `W1a-single-submit${suffix}`,
-      database: ours.mode,
-      connections: SINGLE_CONNECTIONS,
-      seconds: ours.single.seconds,
-      hub_rps: round(ours.single.rps, 0),
-      autocannon_req_per_s_avg: ours.single.autocannon_req_per_s_avg,
-      p50_ms: ours.single.p50,
-      p99_ms: ours.single.p99,
-      max_ms: ours.single.max,
-      non2xx: ours.single.non2xx,
-      errors: ours.single.errors,
-      timeouts: ours.single.timeouts,
-      unexpected_bodies: ours.single.mismatches,
-      status_codes: ours.single.status_codes,
-      acknowledged: ours.single.ok,
-      rows: ours.single.rows,
-      rows_match_acks: ours.single.rows_match,
-      anchor: 'graphile-worker 0.17.3 addJob (16 in flight)',
-      anchor_rps: anchor ? round(anchor.single16, 0) : null,
-      anchor_rps_64_in_flight: anchor ? round(anchor.single64, 0) : null,
-      anchor_rows_match: anchor?.rowsMatch ?? null,
-      ratio: anchor ? round(ours.single.rps / anchor.single16) : null,
-      ratio_vs_64_in_flight: anchor ? round(ours.single.rps / anchor.single64) : null,
-      ...(anchorSkipped ? { anchor_skipped: anchorSkipped } : {}),
-      target: 5000,
-      load_avg: load,
-    }),
-  );
-  console.log(
-    JSON.stringify({
-      workload: `W1b-batch-submit${suffix}`,
-      database: ours.mode,
-      connections: BATCH_CONNECTIONS,
-      tasks_per_request: BATCH_SIZE,
-      seconds: ours.batch.seconds,
-      hub_tasks_per_s: round(ours.batch.tasksPerS, 0),
-      req_per_s: round(Number(ours.batch.req_per_s), 1),
-      p50_ms: ours.batch.p50,
-      p99_ms: ours.batch.p99,
-      max_ms: ours.batch.max,
-      non2xx: ours.batch.non2xx,
-      errors: ours.batch.errors,
-      timeouts: ours.batch.timeouts,
-      responses_not_created_1000: ours.batch.mismatches,
-      status_codes: ours.batch.status_codes,
-      acknowledged_tasks: ours.batch.acknowledged_tasks,
-      rows: ours.batch.rows,
-      rows_match_acks: ours.batch.rows_match,
-      anchor: 'graphile-worker 0.17.3 addJobs (1,000 a call, 4 in flight)',
-      anchor_jobs_per_s: anchor ? round(anchor.batch, 0) : null,
-      anchor_rows_match: anchor?.rowsMatch ?? null,
-      ratio: anchor ? round(ours.batch.tasksPerS / anchor.batch) : null,
-      ...(anchorSkipped ? { anchor_skipped: anchorSkipped } : {}),
-      target: 50000,
-    }),
-  );
-  if (trouble) {
-    for (const [name, p] of [['W1a', ours.single], ['W1b', ours.batch]] as const) {
-      for (const body of p.samples as string[]) console.error(`${name} unexpected answer: ${body}`);
-    }
-    const tail = ours.log.split('\n').slice(-40).join('\n');
-    if (tail.trim()) console.error(`hub output (last 40 lines):\n${tail}`);
+  // Anchors once per run, shared by both modes' lines.
+  const anchors: Anchors = {
+    graphile: await measureOrSkip('graphile-worker', graphileIntake),
+    bullmq: await measureOrSkip('BullMQ', () => bullmqIntake(DURATION, WARMUP, SINGLE_CONNECTIONS)),
+  };
+  for (const mode of MODES) {
+    const ours = await hubIntake(mode);
+    console.log(JSON.stringify(singleLine(ours, anchors, load)));
+    console.log(JSON.stringify(batchLine(ours, anchors)));
+    reportTrouble(ours);
   }
 }
 

@@ -1,68 +1,132 @@
 // W2 (BENCHMARKS.md): 10,000 tasks pre-loaded, 16 Socket.IO devices (capacity 4) in a separate
-// process answering task_result at once; tasks/s from first dispatch to last completed row,
-// beside graphile-worker's drain (10,000 no-op jobs, concurrency 16) from the same run.
+// process answering task_result at once; tasks/s from first dispatch to last completed row, on
+// each hub mode; beside two anchors measured once in the same run: graphile-worker's drain
+// (10,000 no-op jobs, concurrency 16, local PostgreSQL) and BullMQ's (same, local Redis).
+// The completed rows are read from the hub's database itself (embedded mode: its own server).
+//
+//   node dist/bench/w2-drain.js [--mode=embedded|postgres|both]     (npm run bench:w2)
+//   --mode / BENCH_MODE  embedded: the default `npm start` (no DATABASE_URL; its own PostgreSQL in
+//                    a temp DATA_DIR, removed afterwards); postgres: a fresh database on the local
+//                    PostgreSQL; both (default): embedded, then postgres
+//   BENCH_TASKS      tasks (and anchor jobs) to drain (default 10000)
+//   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
+//   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
 import { fork } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
+import { bullmqDrain, type BullmqDrain } from './lib/bullmq.js';
 import { graphileDrain } from './lib/graphile.js';
-import { freshDatabase, Hub, postJson, round, sleep } from './lib/services.js';
+import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, postJson, ratioTo, round, selectedModes, sleep, startModeHub, type Teardown } from './lib/services.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 10_000);
+const MODES = selectedModes();
 const DEVICES = 16;
 const CAPACITY = 4;
+const TARGET = '≥ 1.0 × graphile-worker drain in the same run; moonshot ≥ 1.0 × BullMQ'; // BENCHMARKS.md, verbatim
 
-async function hubDrain(): Promise<{ seconds: number; perSecond: number; completed: number }> {
-  const url = await freshDatabase('taskhub_bench_w2');
-  const hub = await new Hub({ DATABASE_URL: url }).start();
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
+interface HubDrain {
+  database: string;
+  seconds: number;
+  perSecond: number;
+  completed: number;
+  teardown: Teardown;
+}
+
+async function preload(hubUrl: string): Promise<void> {
+  for (let i = 0; i < N; i += 1000) {
+    const tasks = Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ type: 'noop', data: { n: i + j } }));
+    await postJson(`${hubUrl}/api/v1/tasks/batch`, { tasks });
+  }
+}
+
+/** Starts the device fleet and waits until the database holds N completed rows. */
+async function drain(hubUrl: string, db: pg.Client): Promise<void> {
+  const fleet = fork(resolve('dist/bench/device-fleet.js'), [hubUrl, String(DEVICES), String(CAPACITY), 'w2', '0'], { stdio: 'inherit' });
   try {
-    for (let i = 0; i < N; i += 1000) {
-      const tasks = Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ type: 'noop', data: { n: i + j } }));
-      await postJson(`${hub.url}/api/v1/tasks/batch`, { tasks });
+    for (;;) {
+      const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'completed'`)).rows as { n: number }[];
+      if (n >= N) break;
+      if (fleet.exitCode !== null) throw new Error(`device fleet exited (code ${fleet.exitCode}) with ${n} of ${N} tasks completed`);
+      await sleep(100);
     }
-    const fleet = fork(resolve('dist/bench/device-fleet.js'), [hub.url, String(DEVICES), String(CAPACITY), 'w2', '0'], { stdio: 'inherit' });
-    try {
-      for (;;) {
-        const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'completed'`)).rows as { n: number }[];
-        if (n >= N) break;
-        await sleep(100);
-      }
-    } finally {
-      fleet.send({ type: 'stop' });
-    }
+  } finally {
+    fleet.send({ type: 'stop' });
+  }
+}
+
+async function hubDrain(mode: HubMode): Promise<HubDrain> {
+  const started = await startModeHub(mode, 'taskhub_bench_w2');
+  const db = new pg.Client({ connectionString: started.databaseUrl });
+  let teardown: Teardown | undefined;
+  try {
+    await db.connect();
+    await preload(started.hub.url);
+    await drain(started.hub.url, db);
     const { rows } = await db.query(
       `SELECT count(*)::int AS completed, extract(epoch FROM max(completed_at) - min(dispatched_at))::float8 AS seconds
        FROM tasks WHERE status = 'completed'`,
     );
     const { completed, seconds } = rows[0] as { completed: number; seconds: number };
-    return { seconds, perSecond: completed / seconds, completed };
-  } finally {
     await db.end();
-    await hub.stop();
+    teardown = await started.close();
+    return { database: started.database, seconds, perSecond: completed / seconds, completed, teardown };
+  } finally {
+    if (!teardown) {
+      await db.end().catch(() => undefined);
+      await started.close();
+    }
   }
 }
 
-async function main(): Promise<void> {
-  const gw = await graphileDrain(await freshDatabase('taskhub_bench_gw'), N, DEVICES);
-  const ours = await hubDrain();
-  console.log(
-    JSON.stringify({
-      workload: 'W2-drain',
-      tasks: N,
-      devices: `${DEVICES}x${CAPACITY}`,
-      hub_tasks_per_s: round(ours.perSecond, 0),
-      hub_seconds: round(ours.seconds),
-      completed: ours.completed,
-      anchor: 'graphile-worker 0.17.3 drain, concurrency 16',
-      anchor_jobs_per_s: round(gw.perSecond, 0),
-      ratio: round(ours.perSecond / gw.perSecond),
-      target: '>= 1.0 x anchor',
-    }),
-  );
+interface Anchors {
+  graphile: Measured<{ seconds: number; perSecond: number }>;
+  bullmq: Measured<BullmqDrain>;
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+function line(mode: HubMode, ours: HubDrain, a: Anchors, load: number[]): Record<string, unknown> {
+  const vsGraphile = ratioTo(ours.perSecond, a.graphile, (g) => g.perSecond);
+  const vsBullmq = ratioTo(ours.perSecond, a.bullmq, (b) => b.jobs_per_s);
+  return {
+    workload: 'W2-drain',
+    mode,
+    database: ours.database,
+    tasks: N,
+    devices: `${DEVICES}x${CAPACITY}`,
+    hub_tasks_per_s: round(ours.perSecond, 0),
+    hub_seconds: round(ours.seconds),
+    completed: ours.completed,
+    completed_match: ours.completed === N,
+    graphile: isSkipped(a.graphile)
+      ? a.graphile
+      : { anchor: `graphile-worker 0.17.3 drain, concurrency ${DEVICES}`, jobs: N, jobs_per_s: round(a.graphile.perSecond, 0), seconds: round(a.graphile.seconds) },
+    bullmq: isSkipped(a.bullmq)
+      ? a.bullmq
+      : { anchor: a.bullmq.anchor, jobs: a.bullmq.jobs, completed: a.bullmq.completed, jobs_per_s: round(a.bullmq.jobs_per_s, 0), seconds: round(a.bullmq.seconds) },
+    ratio_vs_graphile: vsGraphile,
+    ratio_vs_bullmq: vsBullmq,
+    target: TARGET,
+    target_met: typeof vsGraphile === 'number' ? vsGraphile >= 1.0 : null,
+    moonshot_met: typeof vsBullmq === 'number' ? vsBullmq >= 1.0 : null,
+    ...ours.teardown,
+    load_avg: load,
+  };
+}
+
+async function main(): Promise<void> {
+  const load = loadavg().map((l) => round(l));
+  // Anchors once per run, shared by both modes' lines.
+  const anchors: Anchors = {
+    graphile: await measureOrSkip('graphile-worker', async () => graphileDrain(await freshDatabase('taskhub_bench_gw'), N, DEVICES)),
+    bullmq: await measureOrSkip('BullMQ', () => bullmqDrain(N, DEVICES)),
+  };
+  for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubDrain(mode), anchors, load)));
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,25 +1,62 @@
 // W3 (BENCHMARKS.md): idle device, 500 sequential POST /api/v1/tasks → the device receives
-// new_task; p50/p99, beside graphile-worker's addJob → task start from the same run.
+// new_task; p50/p99 on each hub mode, beside two anchors measured once in the same run:
+// graphile-worker's addJob → task start (local PostgreSQL) and BullMQ's Queue.add → processor
+// start (local Redis). Afterwards the hub's database itself (embedded mode: its own server) must
+// hold every submitted task.
+//
+//   node dist/bench/w3-pickup.js [--mode=embedded|postgres|both]     (npm run bench:w3)
+//   --mode / BENCH_MODE  embedded: the default `npm start` (no DATABASE_URL; its own PostgreSQL in
+//                    a temp DATA_DIR, removed afterwards); postgres: a fresh database on the local
+//                    PostgreSQL; both (default): embedded, then postgres
+//   BENCH_SAMPLES    measured submissions per hub and anchor (default 500; the hub gets 20 more
+//                    first, unmeasured, to warm up connections and JIT)
+//   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
+//   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
+import { loadavg } from 'node:os';
+import pg from 'pg';
 import { DeviceClient } from '../src/sdk/device-client.js';
+import { bullmqPickup } from './lib/bullmq.js';
 import { graphilePickup } from './lib/graphile.js';
-import { freshDatabase, Hub, percentile, round } from './lib/services.js';
+import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, percentile, ratioTo, round, selectedModes, startModeHub, type Teardown } from './lib/services.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 500);
+const WARMUP = 20;
+const MODES = selectedModes();
+const TARGET = 'p50 ≤ 3 ms, p99 ≤ 10 ms'; // BENCHMARKS.md, verbatim
 
-async function hubPickup(): Promise<number[]> {
-  const hub = await new Hub({ DATABASE_URL: await freshDatabase('taskhub_bench_w3') }).start();
+interface HubPickup {
+  database: string;
+  latencies: number[];
+  /** Rows in the hub's `tasks` table: one per submission, warm-up included. */
+  rows: number;
+  teardown: Teardown;
+}
+
+async function countTasks(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks');
+    return rows[0].n;
+  } finally {
+    await c.end();
+  }
+}
+
+/** WARMUP + SAMPLES sequential submissions, each awaited until the device has it; the measured latencies, sorted. */
+async function measure(hubUrl: string): Promise<number[]> {
   let arrived: ((at: number) => void) | undefined;
-  const device = new DeviceClient({ url: hub.url, id: 'w3-device', capacity: 4 }).onTask(async () => {
+  const device = new DeviceClient({ url: hubUrl, id: 'w3-device', capacity: 4 }).onTask(async () => {
     arrived?.(performance.now());
     return { ok: true };
   });
   try {
     await device.connect();
     const latencies: number[] = [];
-    for (let i = 0; i < SAMPLES + 20; i++) {
+    for (let i = 0; i < SAMPLES + WARMUP; i++) {
       const got = new Promise<number>((r) => (arrived = r));
       const t0 = performance.now();
-      const res = await fetch(`${hub.url}/api/v1/tasks`, {
+      const res = await fetch(`${hubUrl}/api/v1/tasks`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ type: 'pickup', data: { i } }),
@@ -27,34 +64,85 @@ async function hubPickup(): Promise<number[]> {
       if (res.status !== 201) throw new Error(`submit failed: ${res.status}`);
       await res.arrayBuffer();
       const at = await got;
-      if (i >= 20) latencies.push(at - t0); // the first 20 warm up connections and JIT
+      if (i >= WARMUP) latencies.push(at - t0);
     }
-    return latencies;
+    return latencies.sort((a, b) => a - b);
   } finally {
     device.close();
-    await hub.stop();
   }
 }
 
-async function main(): Promise<void> {
-  const gw = (await graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES)).sort((a, b) => a - b);
-  const ours = (await hubPickup()).sort((a, b) => a - b);
-  console.log(
-    JSON.stringify({
-      workload: 'W3-pickup',
-      samples: ours.length,
-      hub_p50_ms: round(percentile(ours, 50)),
-      hub_p99_ms: round(percentile(ours, 99)),
-      anchor: 'graphile-worker 0.17.3 addJob -> task start',
-      anchor_p50_ms: round(percentile(gw, 50)),
-      anchor_p99_ms: round(percentile(gw, 99)),
-      target: 'p50 <= 3 ms, p99 <= 10 ms',
-      note: 'hub latency includes the HTTP submit and the Socket.IO hop',
-    }),
-  );
+async function hubPickup(mode: HubMode): Promise<HubPickup> {
+  const started = await startModeHub(mode, 'taskhub_bench_w3');
+  let teardown: Teardown | undefined;
+  try {
+    const latencies = await measure(started.hub.url);
+    const rows = await countTasks(started.databaseUrl);
+    teardown = await started.close();
+    return { database: started.database, latencies, rows, teardown };
+  } finally {
+    if (!teardown) await started.close();
+  }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+const percentiles = (sorted: number[]): Percentiles => ({ p50: percentile(sorted, 50), p99: percentile(sorted, 99) });
+
+async function anchorPickup(run: () => Promise<number[]>): Promise<Percentiles & { samples: number }> {
+  const sorted = (await run()).sort((a, b) => a - b);
+  return { ...percentiles(sorted), samples: sorted.length };
+}
+
+interface Anchors {
+  graphile: Measured<Percentiles & { samples: number }>;
+  bullmq: Measured<Percentiles & { samples: number }>;
+}
+
+const anchorView = (name: string, m: Measured<Percentiles & { samples: number }>): unknown =>
+  isSkipped(m) ? m : { anchor: name, samples: m.samples, p50_ms: round(m.p50), p99_ms: round(m.p99) };
+
+function line(mode: HubMode, ours: HubPickup, a: Anchors, load: number[]): Record<string, unknown> {
+  const { p50, p99 } = percentiles(ours.latencies);
+  return {
+    workload: 'W3-pickup',
+    mode,
+    database: ours.database,
+    samples: ours.latencies.length,
+    hub_p50_ms: round(p50),
+    hub_p99_ms: round(p99),
+    rows: ours.rows,
+    rows_match_submitted: ours.rows === SAMPLES + WARMUP,
+    graphile: anchorView('graphile-worker 0.17.3 addJob -> task start', a.graphile),
+    bullmq: anchorView('BullMQ 6.7.0 Queue.add -> processor start (Worker concurrency 1)', a.bullmq),
+    // Latency ratios: hub / anchor, so 1.0 is parity and lower is better.
+    ratio_vs_graphile: { p50: ratioTo(p50, a.graphile, (g) => g.p50), p99: ratioTo(p99, a.graphile, (g) => g.p99) },
+    ratio_vs_bullmq: { p50: ratioTo(p50, a.bullmq, (b) => b.p50), p99: ratioTo(p99, a.bullmq, (b) => b.p99) },
+    target: TARGET,
+    target_met: p50 <= 3 && p99 <= 10,
+    note: 'hub latency includes the HTTP submit and the Socket.IO hop; the anchors run their workers in-process',
+    ...ours.teardown,
+    load_avg: load,
+  };
+}
+
+async function main(): Promise<void> {
+  const load = loadavg().map((l) => round(l));
+  // Anchors once per run, shared by both modes' lines.
+  const anchors: Anchors = {
+    graphile: await measureOrSkip('graphile-worker', async () => anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES))),
+    bullmq: await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES))),
+  };
+  for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubPickup(mode), anchors, load)));
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,5 +1,6 @@
 // W4 (BENCHMARKS.md): 1k / 5k / 10k devices registered and heartbeating from separate client
 // processes; hub heap and RSS per device, registration p99. Sizes: BENCH_W4_SIZES (default 1000,5000).
+// The hub runs on a fresh database taskhub_bench_w4 + BENCH_DB_SUFFIX on the local PostgreSQL.
 import { type ChildProcess, fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import { freshDatabase, Hub, percentile, round, sleep } from './lib/services.js';

@@ -1,5 +1,6 @@
 // W5 (BENCHMARKS.md): 100 devices on 2 s tasks in two client processes; SIGKILL the process
 // holding a third of them. Reports time to re-dispatch, lost tasks, duplicate completions.
+// The hub runs on a fresh database taskhub_bench_w5 + BENCH_DB_SUFFIX on the local PostgreSQL.
 import { type ChildProcess, fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import pg from 'pg';

@@ -15,6 +15,7 @@
 //   BENCH_DEVICE_KEY     token for the devices (the bench hub runs with AUTH_REQUIRED=false)
 //   passed to the hub when set: DISPATCH_ACK_TIMEOUT_MS, REPORT_RETRY_MS, SOCKET_PING_INTERVAL_MS,
 //   SOCKET_PING_TIMEOUT_MS, HUB_INSTANCE_HEARTBEAT_MS, HUB_INSTANCE_STALE_MS
+//   BENCH_DB_SUFFIX      appended to each scenario's database name (taskhub_bench_w7_<scenario>)
 import { type ChildProcess, fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import pg from 'pg';

@@ -1,9 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { makeWorkerUtils, run, type Runner, type Task } from 'graphile-worker';
+import { Logger, makeWorkerUtils, run, type Runner, type Task } from 'graphile-worker';
+
+/**
+ * graphile-worker logs every completed job at info level on stdout, burying the summary lines:
+ * only its warnings and errors are shown, on stderr.
+ */
+export const graphileLogger = new Logger(() => (level, message) => {
+  if (level === 'error' || level === 'warning') console.error(`graphile-worker ${level}: ${message}`);
+});
 
 /** graphile-worker 0.17.3 on its own database: the anchor of BENCHMARKS.md. */
 export async function graphileDrain(connectionString: string, jobs: number, concurrency: number): Promise<{ seconds: number; perSecond: number }> {
-  const utils = await makeWorkerUtils({ connectionString });
+  const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger });
   await utils.migrate();
   await utils.withPgClient((c) => c.query(`SELECT graphile_worker.add_job('noop', '{}'::json) FROM generate_series(1, $1)`, [jobs]));
   await utils.release();
@@ -24,7 +32,7 @@ export async function graphileDrain(connectionString: string, jobs: number, conc
     started ||= performance.now();
   });
   const noop: Task = async () => undefined;
-  const runner = await run({ connectionString, concurrency, noHandleSignals: true, pollInterval: 2000, taskList: { noop }, events });
+  const runner = await run({ connectionString, concurrency, noHandleSignals: true, pollInterval: 2000, taskList: { noop }, events, logger: graphileLogger });
   await allDone;
   await runner.stop();
   const seconds = (finishedAt - started) / 1000;
@@ -33,13 +41,13 @@ export async function graphileDrain(connectionString: string, jobs: number, conc
 
 /** Sequential pickup latency: addJob → the task function starts. */
 export async function graphilePickup(connectionString: string, samples: number): Promise<number[]> {
-  const utils = await makeWorkerUtils({ connectionString });
+  const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger });
   await utils.migrate();
   let arrived: ((at: number) => void) | undefined;
   const pickup: Task = async () => {
     arrived?.(performance.now());
   };
-  const runner: Runner = await run({ connectionString, concurrency: 1, noHandleSignals: true, pollInterval: 2000, taskList: { pickup } });
+  const runner: Runner = await run({ connectionString, concurrency: 1, noHandleSignals: true, pollInterval: 2000, taskList: { pickup }, logger: graphileLogger });
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {
     const got = new Promise<number>((r) => (arrived = r));

@@ -1,28 +1,234 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 
 export const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
- * A fresh database (dropped first), for one benchmark, on the server of `adminUrl`
- * (default: the local PostgreSQL). Only names containing "bench" are accepted, so a
- * mistyped name can never drop a real database.
+ * BENCH_DB_SUFFIX (default empty) is appended to every bench database name, and to the BullMQ
+ * key prefix, so two people can run benchmarks on the same servers at once.
  */
-export async function freshDatabase(name: string, adminUrl = PG_ADMIN_URL): Promise<string> {
-  if (!/^[a-z0-9_]*bench[a-z0-9_]*$/.test(name)) throw new Error(`refusing to drop and re-create database "${name}": a bench database name contains "bench" ([a-z0-9_])`);
+export const DB_SUFFIX = process.env.BENCH_DB_SUFFIX ?? '';
+if (!/^[a-z0-9_]*$/.test(DB_SUFFIX)) throw new Error(`BENCH_DB_SUFFIX "${DB_SUFFIX}" must be [a-z0-9_]* (it becomes part of database names)`);
+
+/**
+ * A fresh database (dropped first), for one benchmark, on the server of `adminUrl`
+ * (default: the local PostgreSQL), named `name` + BENCH_DB_SUFFIX. `options.exact` skips the
+ * suffix: for a database the caller named in full (BENCH_DATABASE_URL). Only names containing
+ * "bench" are accepted, so a mistyped name can never drop a real database.
+ */
+export async function freshDatabase(name: string, adminUrl = PG_ADMIN_URL, options: { exact?: boolean } = {}): Promise<string> {
+  const full = options.exact ? name : `${name}${DB_SUFFIX}`;
+  if (!/^[a-z0-9_]*bench[a-z0-9_]*$/.test(full)) throw new Error(`refusing to drop and re-create database "${full}": a bench database name contains "bench" ([a-z0-9_])`);
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.query(`DROP DATABASE IF EXISTS ${full} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${full}`);
   } finally {
     await admin.end();
   }
   const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  url.pathname = `/${full}`;
   return url.toString();
+}
+
+/** BENCH_DATABASE_URL's database re-created (its exact name, no suffix); its URL is returned as given. */
+export async function freshDatabaseAt(url: string): Promise<string> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  await freshDatabase(name, admin.toString(), { exact: true });
+  return url; // the caller's exact URL, query options and all
+}
+
+// ------------------------------------------------------------ the hub's embedded PostgreSQL
+
+/**
+ * An empty DATA_DIR for an embedded hub, removed when this process exits (also on Ctrl-C).
+ * Mode 0755: as root the embedded server runs as user postgres, which must enter it.
+ */
+export function tempDataDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  process.once('exit', () => removeDataDir(dir));
+  return dir;
+}
+
+/** Stops whatever embedded server is still running on `dir` (a hub that was killed), then deletes it. */
+export function removeDataDir(dir: string): void {
+  const pid = embeddedPostmasterPid(dir);
+  if (pid !== undefined && isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGQUIT'); // immediate shutdown: nothing left to save in a deleted directory
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Lines of DATA_DIR/pg/postmaster.pid: 1 the postmaster pid, 4 the port. */
+function postmasterPidFile(dataDir: string): string[] | undefined {
+  try {
+    return readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The postmaster of the embedded server on DATA_DIR, when its pid file is there. */
+export function embeddedPostmasterPid(dataDir: string): number | undefined {
+  const pid = Number(postmasterPidFile(dataDir)?.[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * URL of the embedded database of a running hub on `dataDir` (src/database/embedded-postgres.ts):
+ * user postgres, the password in DATA_DIR/pg-password, the port on line 4 of postmaster.pid,
+ * database taskhub on 127.0.0.1. Contains the password: never print it.
+ */
+export function embeddedDatabaseUrl(dataDir: string): string {
+  const lines = postmasterPidFile(dataDir);
+  const port = Number(lines?.[3]);
+  if (!lines || !Number.isInteger(port) || port <= 0) throw new Error(`no running embedded PostgreSQL in ${dataDir} (postmaster.pid missing or without a port)`);
+  const password = readFileSync(join(dataDir, 'pg-password'), 'utf8').trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/taskhub`;
+}
+
+/** Direct children of `pid` (`ps --ppid`): the postmaster's backends and auxiliary processes. */
+export function childPids(pid: number): number[] {
+  try {
+    const out = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' });
+    return out.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// ------------------------------------------------------------ hub modes
+
+/** `embedded`: the default `npm start` (no DATABASE_URL); `postgres`: a fresh database on the local PostgreSQL. */
+export type HubMode = 'embedded' | 'postgres';
+
+/** --mode=embedded|postgres|both, else BENCH_MODE, default both (embedded first). */
+export function selectedModes(argv = process.argv): HubMode[] {
+  const arg = argv.find((a) => a.startsWith('--mode='))?.slice('--mode='.length) ?? process.env.BENCH_MODE ?? 'both';
+  if (arg === 'both') return ['embedded', 'postgres'];
+  if (arg === 'embedded' || arg === 'postgres') return [arg];
+  throw new Error(`--mode / BENCH_MODE: expected embedded, postgres or both, got "${arg}"`);
+}
+
+/** A started hub in one mode, with a direct URL to the database it uses. */
+export interface ModeHub {
+  mode: HubMode;
+  hub: Hub;
+  /** The hub's database, for counting rows directly (embedded: its own server). Never print it. */
+  databaseUrl: string;
+  /** e.g. "embedded PostgreSQL 18.4", "PostgreSQL 15.20". */
+  database: string;
+  /** Embedded mode: the hub's temp DATA_DIR. */
+  dataDir?: string;
+  /** Stops the hub; embedded: checks its server is gone and removes DATA_DIR. */
+  close(): Promise<Teardown>;
+}
+
+/** What closing a hub left behind (embedded mode), reported on the summary line. */
+export interface Teardown {
+  data_dir_removed?: boolean;
+  leftover_postgres_pids?: number[];
+}
+
+/** The server's version, e.g. "18.4". */
+export async function serverVersion(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+    return rows[0].v.split(' ')[0];
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Starts a hub in `mode`. Postgres mode uses database `dbName` (+ BENCH_DB_SUFFIX) on the local
+ * PostgreSQL, or `options.databaseUrl` when given (re-created, exact name).
+ */
+export async function startModeHub(mode: HubMode, dbName: string, options: { env?: Record<string, string>; databaseUrl?: string } = {}): Promise<ModeHub> {
+  if (mode === 'postgres') {
+    const databaseUrl = options.databaseUrl ? await freshDatabaseAt(options.databaseUrl) : await freshDatabase(dbName);
+    const hub = await new Hub({ DATABASE_URL: databaseUrl, ...options.env }).start();
+    const close = async (): Promise<Teardown> => {
+      await hub.stop();
+      return {};
+    };
+    return { mode, hub, databaseUrl, database: `PostgreSQL ${await serverVersion(databaseUrl)}`, close };
+  }
+  const dataDir = tempDataDir(`${dbName}-`);
+  const hub = new Hub({ DATABASE_URL: '', DATA_DIR: dataDir, ...options.env });
+  try {
+    await hub.start();
+  } catch (e) {
+    await stopEmbeddedHub(hub, dataDir);
+    throw e;
+  }
+  const databaseUrl = embeddedDatabaseUrl(dataDir);
+  const database = `embedded PostgreSQL ${await serverVersion(databaseUrl)}`;
+  return { mode, hub, databaseUrl, database, dataDir, close: () => stopEmbeddedHub(hub, dataDir) };
+}
+
+/**
+ * Stops an embedded hub (which stops its server), then checks that the postmaster and every
+ * process it had are gone (a hub that needed SIGKILL leaves its server running: stopped here)
+ * and removes DATA_DIR.
+ */
+export async function stopEmbeddedHub(hub: Hub, dataDir: string): Promise<Teardown> {
+  const postmaster = embeddedPostmasterPid(dataDir);
+  const pids = postmaster === undefined ? [] : [postmaster, ...childPids(postmaster)];
+  await hub.stop();
+  const deadline = Date.now() + 10_000;
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(50);
+  const leftover = pids.filter(isAlive);
+  removeDataDir(dataDir); // SIGQUITs a postmaster that is still there
+  return { data_dir_removed: !existsSync(dataDir), leftover_postgres_pids: leftover };
+}
+
+// ------------------------------------------------------------ anchors
+
+/** An anchor's numbers, or why it could not be measured; printed as is. */
+export type Skipped = `skipped: ${string}`;
+export type Measured<T> = T | Skipped;
+
+export const isSkipped = <T>(m: Measured<T>): m is Skipped => typeof m === 'string';
+
+/** Runs an anchor; a failure (e.g. Redis not running) becomes "skipped: <reason>" instead of ending the benchmark. */
+export async function measureOrSkip<T>(name: string, fn: () => Promise<T>): Promise<Measured<T>> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const reason = (err.message || err.code || String(e)).split('\n')[0];
+    console.error(`${name}: skipped: ${reason}`);
+    return `skipped: ${reason}`;
+  }
+}
+
+/** hub / anchor, rounded; the anchor's skip reason when there is no anchor figure. */
+export function ratioTo<T>(hub: number, anchor: Measured<T>, figure: (a: T) => number): number | Skipped {
+  return isSkipped(anchor) ? anchor : round(hub / figure(anchor));
 }
 
 /** Hub processes still running; killed if the benchmark exits or is interrupted. */
