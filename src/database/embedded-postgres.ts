@@ -383,6 +383,10 @@ async function launch(spec: LaunchSpec): Promise<{ stop(): Promise<void> }> {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '', // TCP only: no socket directory to own or clean up
     max_connections: 200,
+    // A small footprint for a single-tenant server: synchronous I/O instead of a pool of I/O worker
+    // processes, and no logical replication launcher (nothing here subscribes to anything).
+    io_method: 'sync',
+    max_logical_replication_workers: 0,
     ...(spec.durable ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }),
     ...spec.settings,
   };
