@@ -8,6 +8,9 @@ interface Pending {
 }
 
 const MAX_PER_STATEMENT = 1000;
+/** Statistics are refreshed after this many inserts, and at most this often. */
+const ANALYZE_AFTER_ROWS = 5000;
+const ANALYZE_MIN_INTERVAL_MS = 10_000;
 
 /**
  * Group commit for submissions: every task submitted in the same tick of the event loop
@@ -17,6 +20,9 @@ const MAX_PER_STATEMENT = 1000;
 export class TaskIntake {
   private queue: Pending[] = [];
   private scheduled = false;
+  private insertedSinceAnalyze = 0;
+  private lastAnalyze = 0;
+  private analyzing = false;
 
   constructor(private readonly repo: TasksRepository) {}
 
@@ -33,6 +39,7 @@ export class TaskIntake {
   /** Inserts tasks (already validated, ids assigned) and resolves idempotency hits. */
   async insert(tasks: NewTask[]): Promise<{ row: TaskRow; created: boolean }[]> {
     const inserted = await this.repo.insertMany(tasks);
+    this.noteInserted(inserted.length);
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missingKeys = tasks.filter((t) => !byId.has(t.id)).map((t) => t.idempotency_key as string);
     const existing = missingKeys.length ? await this.repo.findByIdempotencyKeys(missingKeys) : [];
@@ -44,6 +51,24 @@ export class TaskIntake {
       if (!first) throw new Error(`task ${t.id} was neither inserted nor found by idempotency key`);
       return { row: first, created: false };
     });
+  }
+
+  /**
+   * A burst of submissions (a batch import) leaves the planner believing the queue is empty until
+   * autovacuum gets round to it (a minute or more): it then plans the dispatcher's pick with a
+   * bitmap scan and a sort of every pending task. Refreshing the statistics right after a burst
+   * keeps the ordered index scan. Best effort, one at a time, in the background.
+   */
+  private noteInserted(rows: number): void {
+    this.insertedSinceAnalyze += rows;
+    if (this.analyzing || this.insertedSinceAnalyze < ANALYZE_AFTER_ROWS || Date.now() - this.lastAnalyze < ANALYZE_MIN_INTERVAL_MS) return;
+    this.analyzing = true;
+    this.insertedSinceAnalyze = 0;
+    this.lastAnalyze = Date.now();
+    this.repo
+      .analyze()
+      .catch(() => undefined) // statistics are an optimisation; autovacuum refreshes them anyway
+      .finally(() => (this.analyzing = false));
   }
 
   private flush(): void {

@@ -85,6 +85,11 @@ export class TasksRepository {
     );
   }
 
+  /** Refreshes the planner's statistics of `tasks` (row counts, value distributions). */
+  async analyze(): Promise<void> {
+    await this.db.query('ANALYZE tasks');
+  }
+
   async findByIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
     return this.db.query(`SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])`, [keys]);
   }
