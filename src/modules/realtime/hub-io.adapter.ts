@@ -44,6 +44,17 @@ export class HubIoAdapter extends IoAdapter {
     return server;
   }
 
+  /**
+   * The gateways read their events themselves (`socket.onAny` / `socket.on`), so Nest has no
+   * message handler to bind; its adapter still builds a disconnect Observable chain for every
+   * socket (4 Observables and their closures per device). Skipped when there is nothing to bind.
+   */
+  bindMessageHandlers(...args: Parameters<IoAdapter['bindMessageHandlers']>): void {
+    const [, handlers] = args;
+    if (handlers.length === 0) return;
+    super.bindMessageHandlers(...args);
+  }
+
   async close(server: Server): Promise<void> {
     await super.close(server);
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
