@@ -116,6 +116,17 @@ describe('client events: raw /ws stream and the /events namespace', () => {
     expect(refused.data).toMatchObject({ code: 'ROUTING_FAILED', recoverable: false });
   });
 
+  it('an upgrade to a path nobody serves is answered 404 at once, not left hanging', async () => {
+    const started = Date.now();
+    const stray = new WebSocket(`${t.url.replace('http', 'ws')}/no-such-channel?x=1`);
+    const status = await new Promise<number>((resolve, reject) => {
+      stray.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      stray.once('error', reject);
+    });
+    expect(status).toBe(404);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('/events: subscribe_tasks by id delivers only that task, in order', async () => {
     const sock: Socket = io(`${t.url}/events`, { transports: ['websocket'], auth: { token: t.keys.client }, forceNew: true });
     closers.push(() => sock.disconnect());

@@ -28,6 +28,9 @@ interface StreamClient {
 
 type Inbound = { type?: unknown; data?: unknown };
 
+/** Engine.IO's default path: its listener on the same server takes these upgrades. */
+const SOCKET_IO_PATH = '/socket.io/';
+
 /**
  * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. A client hears
  * every task until it narrows with `subscribe_tasks {taskIds}`; `get_status`, `ping` and
@@ -61,8 +64,9 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://hub');
-      if (url.pathname !== '/ws') return; // Socket.IO's upgrades are its own
-      if (!this.config.WS_ENABLED) {
+      if (url.pathname.startsWith(SOCKET_IO_PATH)) return; // Socket.IO's upgrades are its own
+      // An upgrade nobody serves is answered at once instead of left hanging until the client gives up.
+      if (url.pathname !== '/ws' || !this.config.WS_ENABLED) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
