@@ -6,10 +6,10 @@ import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
 import { priorityName } from '../tasks/task.types.js';
 import type { Strategy } from './assignment.js';
-import { DispatchRepository, UncertainAssignment } from './dispatch.repository.js';
-import type { TaskRow } from '../tasks/task.types.js';
+import { type AssignmentRef, DispatchRepository, UncertainAssignment } from './dispatch.repository.js';
 
 const BATCH = 200;
+const SHORT_ROUND_RETRY_MS = 20;
 
 /** Routing-rule strategies in dispatcher terms (weighted and hash fall back to least-loaded for tasks). */
 const DISPATCH_STRATEGY_OF: Record<RuleStrategy, Strategy> = {
@@ -39,7 +39,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private delayAt = Infinity;
   private stopped = false;
   /** Assignments of rounds that died around their COMMIT: delivered once the database confirms them. */
-  private uncertain: TaskRow[] = [];
+  private uncertain: AssignmentRef[] = [];
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -117,7 +117,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       const probe = !this.readyHint;
       this.readyHint = false;
       const router = await this.routing.taskRouter();
-      const { assigned, cursor } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
+      const { assigned, cursor, short } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
         const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
         return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
       });
@@ -126,6 +126,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       // A round that handed out work leaves a queue that is probably not empty: the next round
       // (woken by a freed slot) can skip the probe too.
       this.readyHint = assigned.length > 0;
+      // Some planned assignments met a row locked by someone else: they are still pending, so look again shortly.
+      if (short) this.armDelay(Date.now() + SHORT_ROUND_RETRY_MS);
       if (assigned.length < BATCH) break;
     }
   }
