@@ -18,13 +18,13 @@ export interface Assigned {
   vocabulary: NodeVocabulary;
 }
 
-/**
- * The assignment transaction failed at a point where it may have committed (the connection
- * died around COMMIT): these rows may be dispatched in the database without anyone told.
- */
 /** Which assignment may have been written: the task, its node and the attempt it would have. */
 export type AssignmentRef = Pick<TaskRow, 'id' | 'node_id' | 'attempt'>;
 
+/**
+ * The assignment statement failed at a point where it may have committed (the connection
+ * died before its answer came): these rows may be dispatched in the database without anyone told.
+ */
 export class UncertainAssignment extends Error {
   constructor(
     readonly rows: AssignmentRef[],
@@ -35,9 +35,10 @@ export class UncertainAssignment extends Error {
 }
 
 /**
- * The assignment transaction: lock the nodes with room (SKIP LOCKED, so two hub processes
- * never hand out the same slot), claim ready tasks (SKIP LOCKED), plan, and record every
- * assignment with its event — all committed together before anything is sent.
+ * A dispatch round: read the nodes with room and the ready tasks, plan in memory, then one
+ * statement locks those nodes (SKIP LOCKED, so two hub processes never hand out the same slot)
+ * and recounts their load, claims the tasks still pending (SKIP LOCKED), and records every
+ * assignment with its event — committed together before anything is sent.
  */
 @Injectable()
 export class DispatchRepository {
