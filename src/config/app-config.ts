@@ -192,6 +192,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(100)
   STATS_SAMPLE_INTERVAL_MS = 60_000;
 
+  /** Plugin callbacks accepted per plugin and source address per minute (then 429). */
+  @Transform(toInt) @IsInt() @Min(1)
+  PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE = 60;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;

@@ -35,6 +35,40 @@ export interface DomainEvents {
   'service.down': { serviceId: string; reason: 'service_crashed' | 'service_stopped' | 'service_unhealthy' | 'service_removed' };
   /** An agent service can take connections again (started, recovered). */
   'service.up': { serviceId: string };
+  /**
+   * Something a person should hear about now (a task failed for good, a node went offline
+   * holding tasks, a plugin callback was refused, a managed service crashed). Relayed as
+   * `alert` on /ws and /events, and as a line on the Apex log channel.
+   */
+  'hub.alert': HubNotice & { severity: 'warning' | 'critical' };
+  /** Progress messages of tasks and plugins, `notification` frames of nodes: `notification` on /ws and /events. */
+  'hub.notification': HubNotice & { severity: 'info' | 'warning' };
+  /** A line for the Apex log channel (node log lines, agent-service output, hub warnings and errors). */
+  'hub.log': HubLogLine;
+}
+
+/** What an alert or notification says, and the ids it is about. */
+export interface HubNotice {
+  message: string;
+  /** Who raised it: `task`, `node`, `plugin`, `service`, `hub`. */
+  source: string;
+  task_id?: string;
+  node_id?: string;
+  service_id?: string;
+  plugin?: string;
+  [extra: string]: unknown;
+}
+
+export interface HubLogLine {
+  time: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  /** `node`, `task`, `service`, `hub`, `plugin`. */
+  source: string;
+  message: string;
+  node_id?: string;
+  task_id?: string;
+  service_id?: string;
+  data?: unknown;
 }
 
 type Handler<K extends keyof DomainEvents> = (payload: DomainEvents[K]) => void;
