@@ -8,6 +8,7 @@ import { EnvelopeInterceptor } from './common/envelope.js';
 import { GlobalExceptionFilter } from './common/exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import { EventsModule } from './common/events/events.module.js';
+import { ApexCompatModule } from './compat/apex/apex.module.js';
 import { CodexCompatModule } from './compat/codex/codex.module.js';
 import { DistributedCompatModule } from './compat/distributed/distributed.module.js';
 import { AgentServicesModule } from './modules/agent-services/agent-services.module.js';
@@ -38,6 +39,7 @@ export class AppModule {
         MetricsModule,
         DistributedCompatModule,
         CodexCompatModule,
+        ApexCompatModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -6,12 +6,22 @@ export function createPino(level: string): Pino {
   return pino({ level, base: { service: 'taskhub' }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
+type HubLogSink = (level: 'warn' | 'error', context: string | undefined, message: string) => void;
+let hubLogSink: HubLogSink | undefined;
+let inSink = false;
+
+/** Where the hub's own warnings and errors also go (the Apex log channel); undefined stops it. */
+export function setHubLogSink(sink: HubLogSink | undefined): void {
+  hubLogSink = sink;
+}
+
 /** Nest's logger interface over pino, so framework and app logs share one JSON stream. */
 export class PinoLoggerService implements LoggerService {
   constructor(private readonly pino: Pino) {}
 
   private write(level: 'info' | 'error' | 'warn' | 'debug' | 'trace', message: unknown, rest: unknown[]): void {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
+    if ((level === 'warn' || level === 'error') && hubLogSink && !inSink) this.toSink(level, context, message, rest);
     if (message instanceof Error) {
       this.pino[level]({ context, err: message }, message.message);
     } else if (typeof message === 'object' && message !== null) {
@@ -19,6 +29,26 @@ export class PinoLoggerService implements LoggerService {
       this.pino[level]({ context, ...(message as object) }, text);
     } else {
       this.pino[level]({ context }, String(message));
+    }
+  }
+
+  /** A warning or error for the log channel; a failure there never logs (no loop). */
+  private toSink(level: 'warn' | 'error', context: string | undefined, message: unknown, rest: unknown[]): void {
+    inSink = true;
+    try {
+      const text =
+        message instanceof Error
+          ? message.message
+          : typeof message === 'object' && message !== null
+            ? typeof rest[0] === 'string' && rest.length > 1
+              ? rest[0]
+              : JSON.stringify(message)
+            : String(message);
+      hubLogSink?.(level, context, text);
+    } catch {
+      // The log channel is best effort.
+    } finally {
+      inSink = false;
     }
   }
 

@@ -192,6 +192,14 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(100)
   STATS_SAMPLE_INTERVAL_MS = 60_000;
 
+  /** Node log lines kept in node_logs for GET /api/v1/logs (older ones are pruned every minute). */
+  @Transform(toInt) @IsInt() @Min(100)
+  NODE_LOG_RETENTION_LINES = 100_000;
+
+  /** Largest frame of the raw WebSocket node channel (seed 001), in bytes; larger ones are refused with an `error` frame. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  NODE_CHANNEL_MAX_FRAME_BYTES = 1024 * 1024;
+
   /** Plugin callbacks accepted per plugin and source address per minute (then 429). */
   @Transform(toInt) @IsInt() @Min(1)
   PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE = 60;

@@ -1,3 +1,4 @@
+import { EventBus } from '../../src/common/events/event-bus.js';
 import { ServiceLogStore, levelOfLine } from '../../src/modules/agent-services/service-logs.store.js';
 import { commandLine } from '../../src/modules/agent-services/process-supervisor.js';
 import { endpointAddress } from '../../src/modules/agent-services/health-probe.js';
@@ -20,7 +21,7 @@ describe('service log store', () => {
   });
 
   it('splits chunks into lines, keeps the partial last line, filters by level, since and sequence', () => {
-    const store = new ServiceLogStore();
+    const store = new ServiceLogStore(new EventBus());
     const out = store.lineSplitter('s1', 'stdout');
     const err = store.lineSplitter('s1', 'stderr');
     out('INFO one\nhalf');
@@ -43,7 +44,7 @@ describe('service log store', () => {
   });
 
   it('keeps only the newest `capacity` lines per service', () => {
-    const store = new ServiceLogStore();
+    const store = new ServiceLogStore(new EventBus());
     store.capacity = 10;
     for (let i = 0; i < 25; i++) store.append('s', 'info', 'hub', `line ${i}`);
     const kept = store.query('s', { limit: 100 });

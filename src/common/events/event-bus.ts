@@ -26,9 +26,15 @@ export interface DomainEvents {
   /** An attempt failed; `retrying` when the retry policy put it back in the queue. */
   'task.failed': { task: TaskRow; retrying: boolean };
   'node.online': { nodeId: string };
-  'node.offline': { nodeId: string; reason: string };
+  /** `held`: tasks it still holds (kept for the reconnect grace), when known. */
+  'node.offline': { nodeId: string; reason: string; held?: number };
   /** The hub is stopping: tell devices and clients (they may reconnect), then close their connections. */
   'hub.shutdown': { reason: string };
+  /**
+   * A node registered again from another connection: the old one (on any transport, on any
+   * hub) is told and closed. Raw WebSocket connection ids start with `ws:`.
+   */
+  'node.replaced': { nodeId: string; connectionId: string };
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };
   /** An agent service stopped taking connections (crashed, stopped, deleted, unhealthy). */

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { EventBus } from '../../common/events/event-bus.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -45,6 +46,8 @@ export class ServiceLogStore {
   private seq = Date.now() * 1000;
   capacity = 2000;
 
+  constructor(private readonly events: EventBus) {}
+
   append(serviceId: string, level: LogLevel, source: ServiceLogEntry['source'], message: string): ServiceLogEntry {
     let ring = this.rings.get(serviceId);
     if (!ring) this.rings.set(serviceId, (ring = []));
@@ -57,6 +60,8 @@ export class ServiceLogStore {
       message: message.length > MAX_LINE ? `${message.slice(0, MAX_LINE)}…` : message,
     };
     ring.push(entry);
+    // Also a line of the Apex log channel.
+    this.events.publish('hub.log', { time: entry.timestamp, level, source: 'service', service_id: serviceId, message: entry.message });
     if (ring.length > this.capacity) ring.splice(0, ring.length - this.capacity);
     return entry;
   }

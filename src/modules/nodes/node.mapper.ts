@@ -1,4 +1,4 @@
-import { type NodeRow, reportedStatus } from './node.types.js';
+import { type NodeRow, reportedStatus, transportOf } from './node.types.js';
 import type { NodeView } from './dto/node.dto.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -21,5 +21,9 @@ export function mapNode(n: NodeRow): NodeView {
     connected_at: iso(n.connected_at),
     last_heartbeat_at: iso(n.last_heartbeat_at),
     disconnected_at: iso(n.disconnected_at),
+    transport: n.status === 'online' ? transportOf(n.socket_id) : null,
+    reported_status: n.reported_status,
+    resources: n.resources,
+    heartbeat_stats: n.stats,
   };
 }

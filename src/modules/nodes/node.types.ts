@@ -26,6 +26,10 @@ export interface NodeRow {
   last_heartbeat_at: Date | null;
   disconnected_at: Date | null;
   updated_at: Date;
+  /** What its last heartbeat said (Apex nodes: `status`, `resources`, `stats`). */
+  reported_status: string | null;
+  resources: Record<string, unknown> | null;
+  stats: Record<string, unknown> | null;
   /** Tasks it holds now (dispatched or running), joined in by the repository. */
   running: number;
 }
@@ -58,3 +62,19 @@ export interface HeldTask {
   attempt: number;
   status: string;
 }
+
+/** What a heartbeat may carry besides "alive"; absent fields keep what was stored. */
+export interface HeartbeatReport {
+  status?: string;
+  resources?: Record<string, unknown>;
+  stats?: Record<string, unknown>;
+}
+
+/** How a node is connected: the Socket.IO device channel or the raw WebSocket node channel. */
+export type NodeTransport = 'socket.io' | 'websocket';
+
+/** Raw WebSocket connection ids carry this prefix, so every module can tell the transports apart. */
+export const RAW_WS_CONNECTION_PREFIX = 'ws:';
+
+export const transportOf = (socketId: string | null): NodeTransport | null =>
+  socketId === null ? null : socketId.startsWith(RAW_WS_CONNECTION_PREFIX) ? 'websocket' : 'socket.io';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 
 /** Nodes with their live load (held tasks), computed from tasks so it can never drift. */
 const SELECT_NODES = `
@@ -61,21 +61,33 @@ export class NodesRepository {
     return { node: node as NodeRow, previousSocketId: prev_socket, held };
   }
 
-  /** Marks the node offline only if this socket still owns it (a replaced socket's disconnect changes nothing). */
-  async markDisconnected(id: string, socketId: string): Promise<boolean> {
-    const rows: { id: string }[] = await this.db.query(
+  /**
+   * Marks the node offline only if this socket still owns it (a replaced socket's disconnect
+   * changes nothing); answers the tasks it still holds, or undefined when nothing changed.
+   */
+  async markDisconnected(id: string, socketId: string): Promise<{ held: number } | undefined> {
+    const rows: { held: number }[] = await this.db.query(
       `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
                   WHERE id = $1 AND socket_id = $2 AND status = 'online' RETURNING id)
-       SELECT id FROM u`,
+       SELECT (SELECT count(*)::int FROM tasks WHERE node_id = u.id AND status IN ('dispatched', 'running')) AS held FROM u`,
       [id, socketId],
     );
-    return rows.length > 0;
+    return rows[0];
   }
 
-  /** One statement for every heartbeat since the last flush. */
-  async touchHeartbeats(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db.query(`UPDATE nodes SET last_heartbeat_at = now() WHERE id = ANY($1::text[]) AND status = 'online'`, [ids]);
+  /** One statement for every heartbeat since the last flush; what a heartbeat did not report stays as it was. */
+  async touchHeartbeats(beats: { id: string; report: HeartbeatReport | null }[]): Promise<void> {
+    if (beats.length === 0) return;
+    const items = beats.map((b) => ({ id: b.id, status: b.report?.status ?? null, resources: b.report?.resources ?? null, stats: b.report?.stats ?? null }));
+    await this.db.query(
+      `UPDATE nodes n SET last_heartbeat_at = now(),
+              reported_status = COALESCE(x.status, n.reported_status),
+              resources = COALESCE(x.resources, n.resources),
+              stats = COALESCE(x.stats, n.stats)
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, status text, resources jsonb, stats jsonb)
+       WHERE n.id = x.id AND n.status = 'online'`,
+      [JSON.stringify(items)],
+    );
   }
 
   async setDraining(id: string, draining: boolean): Promise<NodeRow | undefined> {

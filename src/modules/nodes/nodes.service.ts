@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
-import type { HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 import { NodesRepository } from './nodes.repository.js';
 
 /** This process, as recorded on the nodes whose sockets it holds. */
@@ -12,7 +12,8 @@ const HEARTBEAT_FLUSH_MS = 1000;
 
 @Injectable()
 export class NodesService implements OnApplicationShutdown {
-  private heartbeats = new Set<string>();
+  /** Heartbeats since the last flush; a later report of a node wins over an earlier one. */
+  private heartbeats = new Map<string, HeartbeatReport | null>();
   private flushTimer?: NodeJS.Timeout;
 
   constructor(
@@ -30,14 +31,14 @@ export class NodesService implements OnApplicationShutdown {
 
   /** The socket went away. Its tasks stay with it for the reconnect grace (see NodeLiveness). */
   async disconnected(nodeId: string, socketId: string): Promise<void> {
-    if (await this.repo.markDisconnected(nodeId, socketId)) {
-      this.events.publish('node.offline', { nodeId, reason: 'disconnected' });
-    }
+    const gone = await this.repo.markDisconnected(nodeId, socketId);
+    if (gone) this.events.publish('node.offline', { nodeId, reason: 'disconnected', held: gone.held });
   }
 
   /** Heartbeats are buffered and written once a second in one statement. */
-  heartbeat(nodeId: string): void {
-    this.heartbeats.add(nodeId);
+  heartbeat(nodeId: string, report: HeartbeatReport | null = null): void {
+    const earlier = this.heartbeats.get(nodeId);
+    this.heartbeats.set(nodeId, earlier && report ? { ...earlier, ...report } : (report ?? earlier ?? null));
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => void this.flushHeartbeats(), HEARTBEAT_FLUSH_MS);
       this.flushTimer.unref();
@@ -47,9 +48,9 @@ export class NodesService implements OnApplicationShutdown {
   async flushHeartbeats(): Promise<void> {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const ids = [...this.heartbeats];
-    this.heartbeats = new Set();
-    await this.repo.touchHeartbeats(ids).catch(() => ids.forEach((id) => this.heartbeats.add(id)));
+    const beats = [...this.heartbeats].map(([id, report]) => ({ id, report }));
+    this.heartbeats = new Map();
+    await this.repo.touchHeartbeats(beats).catch(() => beats.forEach((b) => this.heartbeats.has(b.id) || this.heartbeats.set(b.id, b.report)));
   }
 
   async get(id: string): Promise<NodeRow> {

@@ -10,11 +10,13 @@ export type ClientEventType =
   | 'task_failed'
   | 'task_cancelled'
   | 'node_online'
-  | 'node_offline';
+  | 'node_offline'
+  | 'notification'
+  | 'alert';
 
 export interface ClientEvent {
   type: ClientEventType;
-  /** The task it is about (null for node events). */
+  /** The task it is about (null for node events, and for notices about no task). */
   taskId: string | null;
   data: Record<string, unknown>;
 }
@@ -59,5 +61,8 @@ export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => vo
     on('node.offline', ({ nodeId, reason }) =>
       deliver({ type: 'node_offline', taskId: null, data: { nodeId, node_id: nodeId, reason, timestamp: new Date().toISOString() } }),
     ),
+    // Seed 001: `{type, data: {severity, message, …ids}}`.
+    on('hub.notification', (n) => deliver({ type: 'notification', taskId: n.task_id ?? null, data: { ...n, timestamp: new Date().toISOString() } })),
+    on('hub.alert', (a) => deliver({ type: 'alert', taskId: a.task_id ?? null, data: { ...a, timestamp: new Date().toISOString() } })),
   ];
 }

@@ -76,6 +76,10 @@ export class NodeRegisterMessage extends DeliveryOptions {
   @IsOptional() @IsString() @MaxLength(200)
   name?: string;
 
+  /** Seed 001: worker, companion or custom. */
+  @IsOptional() @IsIn(['worker', 'companion', 'custom'])
+  type?: 'worker' | 'companion' | 'custom';
+
   @IsOptional() @IsArray() @ArrayMaxSize(200)
   capabilities?: unknown[];
 
@@ -167,6 +171,21 @@ export class LogMessage {
 
   @IsOptional() @IsInt() @Min(1)
   attempt?: number;
+
+  @IsOptional() @Type(() => Object)
+  data?: unknown;
+}
+
+/** Seed 001 `notification`: something a node wants the users to hear. */
+export class NotificationMessage {
+  @IsString() @Length(1, 10_000)
+  message: string;
+
+  @IsOptional() @IsIn(['info', 'warning'])
+  severity?: 'info' | 'warning';
+
+  @IsOptional() @IsUUID('all', { message: 'task_id must be a task UUID' })
+  task_id?: string;
 
   @IsOptional() @Type(() => Object)
   data?: unknown;

@@ -16,11 +16,31 @@ export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): { 
     messages: task.messages,
   };
   if (vocabulary === 'node') {
-    return { event: 'task_assign', data: { type: 'task_assign', ...common, node_id: task.node_id, action: task.type, payload: task.data } };
+    return {
+      event: 'task_assign',
+      data: {
+        type: 'task_assign',
+        ...common,
+        node_id: task.node_id,
+        action: task.type,
+        payload: task.data,
+        timeout_seconds: task.timeout_seconds,
+        callback: callbackOf(task),
+      },
+    };
   }
   return { event: 'new_task', data: { type: 'new_task', ...common, data: task.data } };
 }
 
 export function cancelMessage(task: TaskRow): Record<string, unknown> {
   return { type: 'cancel_task', task_id: task.id, attempt: task.attempt, reason: task.cancel_reason };
+}
+
+/**
+ * How the result comes back (seed 001 "回调方式"): over the channel (`ws`), or, for a task
+ * whose metadata names a plugin, the path of that plugin's signed callback.
+ */
+function callbackOf(task: TaskRow): string {
+  const plugin = task.metadata?.plugin;
+  return typeof plugin === 'string' && plugin.length > 0 ? `/plugin-callback/${encodeURIComponent(plugin)}/${task.id}` : 'ws';
 }

@@ -1,11 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import { EventBus, type NodeVocabulary } from '../../common/events/event-bus.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { validationError } from '../../common/validation.js';
 import { AppConfig } from '../../config/app-config.js';
 import { DatabaseStatus } from '../../database/database-status.js';
+import { NodeLogsService } from '../nodes/node-logs.service.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { HeldTask } from '../nodes/node.types.js';
 import { TasksService } from '../tasks/tasks.service.js';
@@ -15,6 +16,7 @@ import {
   HeartbeatMessage,
   LogMessage,
   NodeRegisterMessage,
+  NotificationMessage,
   reportedSuccess,
   type RunningTaskRef,
   TaskProgressMessage,
@@ -43,7 +45,7 @@ export interface ProtocolReply {
 /** A task reference a node reported, matched against what it holds (no attempt = any attempt). */
 const sameTask = (r: RunningTaskRef, h: HeldTask): boolean => r.task_id === h.task_id && (r.attempt === undefined || r.attempt === h.attempt);
 
-export const INBOUND_EVENTS = ['device_register', 'node_register', 'heartbeat', 'task_progress', 'task_result', 'log'] as const;
+export const INBOUND_EVENTS = ['device_register', 'node_register', 'heartbeat', 'task_progress', 'task_result', 'log', 'notification'] as const;
 export type InboundEvent = (typeof INBOUND_EVENTS)[number];
 
 async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
@@ -70,6 +72,8 @@ export class DeviceProtocol {
     private readonly tasks: TasksService,
     private readonly config: AppConfig,
     private readonly database: DatabaseStatus,
+    private readonly nodeLogs: NodeLogsService,
+    private readonly events: EventBus,
   ) {}
 
   /**
@@ -103,6 +107,8 @@ export class DeviceProtocol {
         return this.result(session, await parse(TaskResultMessage, payload));
       case 'log':
         return this.log(session, await parse(LogMessage, payload));
+      case 'notification':
+        return this.notification(session, await parse(NotificationMessage, payload));
     }
   }
 
@@ -128,7 +134,12 @@ export class DeviceProtocol {
       capacity: m.capacity ?? 1,
       tags: m.tags ?? [],
       capabilities,
-      info: { ...(m.info ?? {}), ...(m.persona !== undefined ? { persona: m.persona } : {}), capabilities: m.capabilities ?? [] },
+      info: {
+        ...(m.info ?? {}),
+        ...(m.type !== undefined ? { type: m.type } : {}),
+        ...(m.persona !== undefined ? { persona: m.persona } : {}),
+        capabilities: m.capabilities ?? [],
+      },
       version: m.version ?? null,
       acks: m.acks,
       running: m.running_tasks ?? [],
@@ -194,7 +205,8 @@ export class DeviceProtocol {
     if (claimed !== undefined && claimed !== nodeId) {
       throw new AppError(ErrorCode.VALIDATION_ERROR, `This connection is registered as ${nodeId}`, { field: m.device_id !== undefined ? 'device_id' : 'node_id' });
     }
-    this.nodes.heartbeat(nodeId);
+    const reported = m.status !== undefined || m.resources !== undefined || m.stats !== undefined;
+    this.nodes.heartbeat(nodeId, reported ? { status: m.status, resources: m.resources, stats: m.stats } : null);
     const data = { server_time: new Date().toISOString() };
     return { emit: { event: 'heartbeat_ack', data }, ack: data };
   }
@@ -219,10 +231,26 @@ export class DeviceProtocol {
     return { ack: { success: true, task_id: task.id, status: task.status } };
   }
 
+  /** A line about a task goes into the task's logs (holder checked first); every line into node_logs and the log channel. */
   private async log(session: DeviceSession, m: LogMessage): Promise<ProtocolReply> {
     const nodeId = this.requireNode(session);
-    if (m.task_id) await this.tasks.appendHolderLog(m.task_id, nodeId, m.level ?? 'info', m.message, m.data);
-    else this.logger.log({ node_id: nodeId, level: m.level ?? 'info' }, m.message);
+    const level = m.level ?? 'info';
+    if (m.task_id) await this.tasks.appendHolderLog(m.task_id, nodeId, level, m.message, m.data);
+    await this.nodeLogs.record({ node_id: nodeId, task_id: m.task_id, level, message: m.message, data: m.data });
+    return { ack: { success: true } };
+  }
+
+  /** A node tells the users something (seed 001 `notification`): relayed to /ws and /events clients. */
+  private notification(session: DeviceSession, m: NotificationMessage): ProtocolReply {
+    const nodeId = this.requireNode(session);
+    this.events.publish('hub.notification', {
+      severity: m.severity ?? 'info',
+      source: 'node',
+      node_id: nodeId,
+      message: m.message,
+      ...(m.task_id ? { task_id: m.task_id } : {}),
+      ...(m.data !== undefined ? { data: m.data } : {}),
+    });
     return { ack: { success: true } };
   }
 }

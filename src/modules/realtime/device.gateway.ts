@@ -13,6 +13,7 @@ import { toAppError } from '../../common/exception.filter.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
 import { LiveConnections } from '../nodes/live-connections.js';
+import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
@@ -74,6 +75,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         this.server.to(nodeRoom(nodeId)).emit('cancel_task', { type: 'cancel_task', task_id: taskId, attempt, reason });
       }),
       this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
+      this.events.on('node.replaced', ({ nodeId, connectionId }) => {
+        if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) this.closeReplaced(connectionId, nodeId);
+      }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
         this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
         this.server.in(nodeRoom(nodeId)).disconnectSockets();
@@ -162,7 +166,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       const result = await this.protocol.handle(state.session, event, payload);
       if (event === 'device_register' || event === 'node_register') {
         await socket.join(nodeRoom(state.session.nodeId as string));
-        if (result.replacedConnectionId) this.closeReplaced(result.replacedConnectionId, state.session.nodeId as string);
+        if (result.replacedConnectionId) this.events.publish('node.replaced', { nodeId: state.session.nodeId as string, connectionId: result.replacedConnectionId });
       }
       if (result.emit) socket.emit(result.emit.event, result.emit.data);
       reply?.(result.ack);

@@ -7,10 +7,14 @@ import { TasksModule } from '../tasks/tasks.module.js';
 import { DeviceGateway } from './device.gateway.js';
 import { DeviceProtocol } from './device-protocol.js';
 import { EventsGateway } from './events.gateway.js';
+import { HubNotices } from './hub-notices.js';
+import { LogChannelServer } from './log-channel.server.js';
+import { NodeChannelServer } from './node-channel.server.js';
+import { UpgradeRouter } from './upgrade-router.js';
 import { WsStreamServer } from './ws-stream.server.js';
 
 @Module({
   imports: [AgentServicesModule, AuthModule, TasksModule, NodesModule, MetricsModule],
-  providers: [DeviceProtocol, DeviceGateway, EventsGateway, WsStreamServer],
+  providers: [DeviceProtocol, DeviceGateway, EventsGateway, WsStreamServer, NodeChannelServer, LogChannelServer, UpgradeRouter, HubNotices],
 })
 export class RealtimeModule {}

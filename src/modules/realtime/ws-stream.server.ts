@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
@@ -28,9 +27,6 @@ interface StreamClient {
 
 type Inbound = { type?: unknown; data?: unknown };
 
-/** Engine.IO's default path: its listener on the same server takes these upgrades. */
-const SOCKET_IO_PATH = '/socket.io/';
-
 /**
  * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. A client hears
  * every task until it narrows with `subscribe_tasks {taskIds}`; `get_status`, `ping` and
@@ -47,7 +43,6 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   private fanout?: { pub: Redis; sub: Redis };
 
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
     private readonly events: EventBus,
     private readonly keys: ApiKeysService,
     private readonly config: AppConfig,
@@ -61,17 +56,6 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   onApplicationBootstrap(): void {
-    const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://hub');
-      if (url.pathname.startsWith(SOCKET_IO_PATH)) return; // Socket.IO's upgrades are its own
-      // An upgrade nobody serves is answered at once instead of left hanging until the client gives up.
-      if (url.pathname !== '/ws' || !this.config.WS_ENABLED) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      void this.accept(req, socket, head, url);
-    });
     this.unsubscribe = relayClientEvents(
       (event, handler) => this.events.on(event, handler),
       (e) => {
@@ -100,7 +84,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     await sub.subscribe(FANOUT_CHANNEL);
   }
 
-  private async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+  /** An upgrade to `/ws` (see UpgradeRouter): the Codex stream, or the agent proxy when it names a service. */
+  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const refuse = (status: number, reason: string): void => {
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };

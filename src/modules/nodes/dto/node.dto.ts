@@ -38,6 +38,13 @@ export class NodeView {
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) connected_at: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) last_heartbeat_at: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) disconnected_at: string | null;
+  @ApiProperty({ nullable: true, enum: ['socket.io', 'websocket'], description: 'Socket.IO device channel or the raw WebSocket node channel (null once offline)' })
+  transport: string | null;
+  @ApiProperty({ nullable: true, type: String, description: "Status its last heartbeat reported (the node's own words)" }) reported_status: string | null;
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'Resources its last heartbeat reported' })
+  resources: Record<string, unknown> | null;
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'Task statistics its last heartbeat reported' })
+  heartbeat_stats: Record<string, unknown> | null;
 }
 
 export class NodeDetailView extends NodeView {

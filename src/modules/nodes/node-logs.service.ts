@@ -1,0 +1,67 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { EventBus } from '../../common/events/event-bus.js';
+import { Periodic } from '../../common/periodic.js';
+import { AppConfig } from '../../config/app-config.js';
+import { type NodeLogFilter, type NodeLogLevel, type NodeLogRow, NodeLogsRepository } from './node-logs.repository.js';
+
+const PRUNE_INTERVAL_MS = 60_000;
+
+interface Pending {
+  lines: Omit<NodeLogRow, 'id' | 'created_at'>[];
+  done: Promise<void>;
+}
+
+/**
+ * Log lines that nodes send (`log` frames), kept in node_logs for GET /api/v1/logs: the
+ * newest NODE_LOG_RETENTION_LINES, older ones pruned once a minute. Lines of the same tick
+ * are written by one statement; each caller's promise resolves when its line is committed.
+ */
+@Injectable()
+export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('NodeLogs');
+  private readonly pruner = new Periodic('node log pruning', this.logger, () => this.repo.prune(this.config.NODE_LOG_RETENTION_LINES));
+  private pending?: Pending;
+
+  constructor(
+    private readonly repo: NodeLogsRepository,
+    private readonly config: AppConfig,
+    private readonly events: EventBus,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.pruner.start(PRUNE_INTERVAL_MS);
+  }
+
+  /** Stores the line and shows it on the log channel at once. */
+  record(line: { node_id: string; task_id?: string | null; level: NodeLogLevel; message: string; data?: unknown }): Promise<void> {
+    this.events.publish('hub.log', {
+      time: new Date().toISOString(),
+      level: line.level,
+      source: 'node',
+      node_id: line.node_id,
+      ...(line.task_id ? { task_id: line.task_id } : {}),
+      message: line.message,
+      ...(line.data !== undefined ? { data: line.data } : {}),
+    });
+    if (!this.pending) {
+      const lines: Pending['lines'] = [];
+      const done = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          this.pending = undefined;
+          this.repo.insertMany(lines).then(resolve, reject);
+        }),
+      );
+      this.pending = { lines, done };
+    }
+    this.pending.lines.push({ node_id: line.node_id, task_id: line.task_id ?? null, level: line.level, message: line.message, data: line.data ?? null });
+    return this.pending.done;
+  }
+
+  list(f: NodeLogFilter): Promise<{ rows: NodeLogRow[]; total: number }> {
+    return this.repo.list(f);
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.pruner.stop();
+  }
+}

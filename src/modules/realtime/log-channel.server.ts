@@ -1,0 +1,181 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { EventBus, type HubLogLine } from '../../common/events/event-bus.js';
+import { setHubLogSink } from '../../common/logger.js';
+import { AppConfig } from '../../config/app-config.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import type { TaskRow } from '../tasks/task.types.js';
+import { type ApexRoute, preferredPath } from './apex-paths.js';
+import { RedisFanout } from './redis-fanout.js';
+import { checkSocketAuth } from './socket-auth.js';
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+const rank = (level: string): number => LEVELS.indexOf(level as (typeof LEVELS)[number]);
+/** Lines replayed to a new connection. */
+export const LOG_REPLAY_LINES = 100;
+const FANOUT_CHANNEL = 'taskhub:log-channel';
+
+interface LogFilter {
+  level?: string;
+  node_id?: string;
+  task_id?: string;
+  source?: string;
+}
+
+interface LogClient {
+  ws: WebSocket;
+  filter: LogFilter;
+  alive: boolean;
+}
+
+const matches = (f: LogFilter, l: HubLogLine): boolean =>
+  (f.level === undefined || rank(l.level) >= rank(f.level)) &&
+  (f.node_id === undefined || l.node_id === f.node_id) &&
+  (f.task_id === undefined || l.task_id === f.task_id) &&
+  (f.source === undefined || l.source === f.source);
+
+/**
+ * The Apex log channel (`/ABPlog/VCP_Key=<key>`, `/log/…`, deprecated `/VCPlog/…`), admin
+ * keys only: a live stream of `{type: "log", data: {time, level, source, node_id?, task_id?,
+ * service_id?, message}}` — node `log` frames, task events, agent-service output, alerts, and
+ * the hub's own warnings and errors — filtered by the query (`level` = that level and worse,
+ * `node_id`, `task_id`, `source`). A new connection first gets the last 100 lines. With
+ * REDIS_URL every hub's lines reach every hub's listeners, except task lifecycle lines: those
+ * are built only while this hub has listeners and stay on it (they cost per task under load;
+ * task failures reach everyone as alerts).
+ */
+@Injectable()
+export class LogChannelServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private readonly clients = new Set<LogClient>();
+  private readonly recent: HubLogLine[] = [];
+  private readonly fanout = new RedisFanout<HubLogLine>(FANOUT_CHANNEL, (line) => this.deliver(line));
+  private unsubscribe: (() => void)[] = [];
+  private pinger?: NodeJS.Timeout;
+
+  constructor(
+    private readonly events: EventBus,
+    private readonly keys: ApiKeysService,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Task lifecycle lines go to this hub's listeners only, and only while there are some.
+    const task = (t: TaskRow, level: HubLogLine['level'], what: string): void => {
+      if (this.clients.size === 0) return;
+      this.show({ time: new Date().toISOString(), level, source: 'task', task_id: t.id, ...(t.node_id ? { node_id: t.node_id } : {}), message: `task ${t.id} (${t.type}) ${what}` });
+    };
+    this.unsubscribe = [
+      this.events.on('hub.log', (l) => this.line(l)),
+      this.events.on('hub.alert', (a) =>
+        this.line({
+          time: new Date().toISOString(),
+          level: a.severity === 'critical' ? 'error' : 'warn',
+          source: a.source,
+          message: a.message,
+          ...(a.node_id ? { node_id: a.node_id } : {}),
+          ...(a.task_id ? { task_id: a.task_id } : {}),
+          ...(a.service_id ? { service_id: a.service_id } : {}),
+        }),
+      ),
+      this.events.on('task.created', ({ task: t }) => task(t, 'info', 'created')),
+      this.events.on('task.assigned', ({ task: t }) => task(t, 'info', `assigned to ${t.node_id} (attempt ${t.attempt})`)),
+      this.events.on('task.started', ({ task: t }) => task(t, 'info', `started by ${t.worker_id} (attempt ${t.attempt})`)),
+      this.events.on('task.completed', ({ task: t }) => task(t, 'info', 'completed')),
+      this.events.on('task.failed', ({ task: t, retrying }) => task(t, retrying ? 'warn' : 'error', retrying ? 'failed; retrying' : `failed: ${errorText(t.error)}`)),
+      this.events.on('task.cancelled', ({ task: t }) => task(t, 'info', 'cancelled')),
+    ];
+    setHubLogSink((level, context, message) =>
+      this.line({ time: new Date().toISOString(), level, source: 'hub', message: context ? `[${context}] ${message}` : message }),
+    );
+    this.metrics.registerClientCounter('log_channel', () => this.clients.size);
+    this.pinger = setInterval(() => this.ping(), this.config.SOCKET_PING_INTERVAL_MS);
+    this.pinger.unref();
+    await this.fanout.start(this.config.REDIS_URL);
+  }
+
+  /** The upgrade of an Apex log path: admin keys only; query filters checked before it opens. */
+  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
+    const refuse = (status: number, code: string, message: string, field?: string): void => {
+      const body = JSON.stringify({ code, message, ...(field ? { details: { field } } : {}) });
+      socket.end(`HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    const error = await checkSocketAuth({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, []);
+    if (error) return refuse(error.status, error.code, error.message);
+    const filter: LogFilter = {};
+    for (const key of ['level', 'node_id', 'task_id', 'source'] as const) {
+      const value = url.searchParams.get(key);
+      if (value === null) continue;
+      if (value.length === 0 || value.length > 200) return refuse(400, 'VALIDATION_ERROR', `${key} must be 1 to 200 characters`, key);
+      filter[key] = value;
+    }
+    if (filter.level !== undefined && rank(filter.level) < 0) return refuse(400, 'VALIDATION_ERROR', `level must be one of ${LEVELS.join(', ')}`, 'level');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route));
+  }
+
+  private open(ws: WebSocket, filter: LogFilter, route: ApexRoute): void {
+    const client: LogClient = { ws, filter, alive: true };
+    this.clients.add(client);
+    ws.on('pong', () => (client.alive = true));
+    ws.on('close', () => this.clients.delete(client));
+    ws.on('error', () => this.clients.delete(client));
+    // Listen-only: anything sent is answered with an error, the connection stays.
+    ws.on('message', () => this.send(ws, { type: 'error', data: { code: 'VALIDATION_ERROR', message: 'The log channel is listen-only' } }));
+    if (route.deprecated) this.send(ws, { type: 'warning', data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` } });
+    for (const line of this.recent) if (matches(filter, line)) this.send(ws, { type: 'log', data: line });
+  }
+
+  /** A line of this hub: kept for replay, shown here, and sent to the other hubs. */
+  private line(l: HubLogLine): void {
+    this.deliver(l);
+    this.fanout.publish(l);
+  }
+
+  private deliver(l: HubLogLine): void {
+    this.recent.push(l);
+    if (this.recent.length > LOG_REPLAY_LINES) this.recent.shift();
+    this.show(l);
+  }
+
+  private show(l: HubLogLine): void {
+    if (this.clients.size === 0) return;
+    const frame = JSON.stringify({ type: 'log', data: l });
+    for (const c of this.clients) if (matches(c.filter, l) && c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
+  }
+
+  private ping(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        c.ws.terminate();
+        this.clients.delete(c);
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  private send(ws: WebSocket, frame: unknown): void {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.pinger);
+    setHubLogSink(undefined);
+    this.unsubscribe.forEach((u) => u());
+    for (const c of this.clients) c.ws.close(1012, 'server restarting');
+    this.clients.clear();
+    this.wss.close();
+    await this.fanout.stop();
+  }
+}
+
+function errorText(error: unknown): string {
+  if (typeof error === 'string') return error;
+  const m = (error as { message?: unknown } | null)?.message;
+  return typeof m === 'string' ? m : 'unknown error';
+}

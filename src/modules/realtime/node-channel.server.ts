@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import { toAppError } from '../../common/exception.filter.js';
+import { AppConfig } from '../../config/app-config.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { LiveConnections } from '../nodes/live-connections.js';
+import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
+import { NodesService } from '../nodes/nodes.service.js';
+import type { TaskRow } from '../tasks/task.types.js';
+import { type ApexRoute, preferredPath } from './apex-paths.js';
+import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
+import { assignmentMessage, cancelMessage } from './device-outbound.js';
+import { RedisFanout } from './redis-fanout.js';
+import { checkSocketAuth } from './socket-auth.js';
+
+/** A frame of the node channel: `{type, data, id?}`; `id` pairs a request with its reply. */
+interface Frame {
+  type: string;
+  data?: unknown;
+  id?: string | number;
+}
+
+interface NodeConnection {
+  readonly id: string;
+  readonly ws: WebSocket;
+  readonly session: DeviceSession;
+  /** Frames of one connection are handled one after another, in arrival order. */
+  queue: Promise<unknown>;
+  /** Answered the last ping (transport liveness). */
+  alive: boolean;
+}
+
+/** What one hub asks another to do with a connection it holds (with REDIS_URL). */
+type FanoutMessage =
+  | { kind: 'send'; nodeId: string; frame: Frame }
+  | { kind: 'close'; nodeId?: string; connectionId?: string; code: number; frame: Frame };
+
+const FANOUT_CHANNEL = 'taskhub:node-channel';
+/** Assignment frame ids carry the task and attempt, so an ack can be applied on any hub. */
+const ASSIGN_ID = /^assign:([0-9a-f-]{36}):(\d+)$/;
+const assignId = (task: TaskRow): string => `assign:${task.id}:${task.attempt}`;
+/** Frames at most this much over NODE_CHANNEL_MAX_FRAME_BYTES are answered; larger ones close the connection (1009). */
+const HARD_LIMIT_FACTOR = 4;
+const CLOSE_REPLACED = 4001;
+const CLOSE_REMOVED = 4002;
+
+/**
+ * The raw WebSocket node channel of seed 001 (`/abp-distributed-server/VCP_Key=<key>` and
+ * its aliases): JSON text frames carrying the device-channel vocabulary, handled by the same
+ * DeviceProtocol as the Socket.IO gateway (validation, acks, fencing, redelivery). Transport
+ * only: authentication at the upgrade, ping-pong liveness, delivery, replacement and close.
+ */
+@Injectable()
+export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('NodeChannel');
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Map<string, NodeConnection>();
+  private readonly byNode = new Map<string, NodeConnection>();
+  private readonly fanout = new RedisFanout<FanoutMessage>(FANOUT_CHANNEL, (m) => this.onFanout(m));
+  private unsubscribe: (() => void)[] = [];
+  private pinger?: NodeJS.Timeout;
+
+  constructor(
+    private readonly protocol: DeviceProtocol,
+    private readonly keys: ApiKeysService,
+    private readonly nodes: NodesService,
+    private readonly events: EventBus,
+    private readonly config: AppConfig,
+    private readonly live: LiveConnections,
+    private readonly metrics: MetricsService,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.NODE_CHANNEL_MAX_FRAME_BYTES * HARD_LIMIT_FACTOR });
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const onAssign = ({ task, vocabulary }: { task: TaskRow; vocabulary: 'device' | 'node' }): void => {
+      const { event, data } = assignmentMessage(task, vocabulary);
+      // Only Apex nodes can sit on this channel's other hubs; seed 004 devices would only cost a publish.
+      this.sendToNode(task.node_id as string, { type: event, id: assignId(task), data }, vocabulary === 'node');
+    };
+    this.unsubscribe = [
+      this.events.on('task.assigned', onAssign),
+      this.events.on('task.redelivered', onAssign),
+      this.events.on('task.cancelled', ({ task, nodeId }) => {
+        if (nodeId) this.sendToNode(nodeId, { type: 'cancel_task', data: cancelMessage(task) });
+      }),
+      this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) =>
+        this.sendToNode(nodeId, { type: 'cancel_task', data: { type: 'cancel_task', task_id: taskId, attempt, reason } }),
+      ),
+      this.events.on('node.replaced', ({ nodeId, connectionId }) => {
+        if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) return;
+        const message = `Node ${nodeId} registered again from another connection`;
+        this.close({ connectionId }, CLOSE_REPLACED, errorFrame(new AppError(ErrorCode.CONFLICT, message, { reason: 'REPLACED' }), 'node_register', 'REPLACED'));
+      }),
+      this.events.on('node.disconnect', ({ nodeId, reason }) =>
+        this.close({ nodeId }, CLOSE_REMOVED, errorFrame(new AppError(ErrorCode.CONFLICT, reason), 'disconnect', 'DISCONNECTED')),
+      ),
+      this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
+    ];
+    this.metrics.registerClientCounter('node_channel', () => this.connections.size);
+    this.pinger = setInterval(() => this.ping(), this.config.SOCKET_PING_INTERVAL_MS);
+    this.pinger.unref();
+    await this.fanout.start(this.config.REDIS_URL);
+  }
+
+  /** The upgrade of an Apex node path: the key in the path must be a worker's or an admin's. */
+  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute): Promise<void> {
+    const error = await checkSocketAuth({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, ['worker']);
+    if (error) {
+      socket.end(`HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ code: error.code, message: error.message })}`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route));
+  }
+
+  private open(ws: WebSocket, route: ApexRoute): void {
+    const conn: NodeConnection = { id: `${RAW_WS_CONNECTION_PREFIX}${randomUUID()}`, ws, session: { connectionId: '' }, queue: Promise.resolve(), alive: true };
+    (conn.session as { connectionId: string }).connectionId = conn.id;
+    this.connections.set(conn.id, conn);
+    this.live.opened(conn.id);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', (raw, isBinary) => this.onFrame(conn, raw, isBinary));
+    ws.on('close', () => this.closed(conn));
+    ws.on('error', (e) => this.logger.debug({ err: e, connection: conn.id }, 'node channel socket error'));
+    if (route.deprecated) {
+      this.logger.warn(`a node connected through the deprecated path ${route.path}; use ${preferredPath(route)}`);
+      this.send(conn, { type: 'warning', data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` } });
+    }
+  }
+
+  private onFrame(conn: NodeConnection, raw: RawData, isBinary: boolean): void {
+    const bytes = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer).byteLength;
+    if (isBinary) return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, 'Binary frames are not accepted: send JSON text {type, data, id?}', { field: 'frame' }));
+    if (bytes > this.config.NODE_CHANNEL_MAX_FRAME_BYTES) {
+      return this.refuse(conn, new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Frame of ${bytes} bytes is over the limit of ${this.config.NODE_CHANNEL_MAX_FRAME_BYTES}`, { field: 'frame' }));
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(raw.toString());
+    } catch {
+      return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, 'Frame is not valid JSON', { field: 'frame' }));
+    }
+    const bad = frameError(frame);
+    if (bad) return this.refuse(conn, bad, idOf(frame));
+    const f = frame as Frame;
+    if ((INBOUND_EVENTS as readonly string[]).includes(f.type)) return this.enqueue(conn, f.type as InboundEvent, f);
+    switch (f.type) {
+      case 'ack':
+        return this.onAck(conn, f);
+      case 'ping':
+        return this.send(conn, { type: 'pong', id: f.id, data: { server_time: new Date().toISOString() } });
+      case 'llm_request':
+        return this.refuse(conn, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'llm_request is not available on this hub yet', { field: 'type' }), f.id, f.type);
+      default:
+        return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown frame type: ${f.type}`, { field: 'type' }), f.id, f.type);
+    }
+  }
+
+  private enqueue(conn: NodeConnection, event: InboundEvent, f: Frame): void {
+    conn.queue = conn.queue.then(async () => {
+      if (conn.ws.readyState !== conn.ws.OPEN) return;
+      const registering = event === 'node_register' || event === 'device_register';
+      // Deliveries for this node may follow its commit at once: route them here before it lands.
+      const claimed = registering ? registeringId(f.data) : undefined;
+      const previous = claimed !== undefined ? this.byNode.get(claimed) : undefined;
+      if (claimed !== undefined && !conn.session.nodeId) this.byNode.set(claimed, conn);
+      let reply: ProtocolReply;
+      try {
+        reply = await this.protocol.handle(conn.session, event, f.data);
+      } catch (e) {
+        if (claimed !== undefined && this.byNode.get(claimed) === conn && conn.session.nodeId !== claimed) {
+          if (previous) this.byNode.set(claimed, previous);
+          else this.byNode.delete(claimed);
+        }
+        const error = toAppError(e);
+        if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'node frame failed');
+        return this.send(conn, errorFrame(error, event, undefined, f.id));
+      }
+      if (registering) this.afterRegister(conn, reply);
+      if (reply.emit) this.send(conn, { type: reply.emit.event, id: f.id, data: reply.emit.data });
+      else if (f.id !== undefined) this.send(conn, { type: 'ack', id: f.id, data: reply.ack });
+      if (registering) this.resend(conn, reply);
+    });
+  }
+
+  private afterRegister(conn: NodeConnection, reply: ProtocolReply): void {
+    const nodeId = conn.session.nodeId as string;
+    this.byNode.set(nodeId, conn);
+    if (reply.replacedConnectionId) this.events.publish('node.replaced', { nodeId, connectionId: reply.replacedConnectionId });
+  }
+
+  /** After `register_success`: the held tasks it must run again, and stops for those it no longer holds. */
+  private resend(conn: NodeConnection, reply: ProtocolReply): void {
+    for (const task of reply.deliver ?? []) {
+      const { event, data } = assignmentMessage(task, conn.session.vocabulary ?? 'node');
+      this.send(conn, { type: event, id: assignId(task), data });
+    }
+    for (const r of reply.revoke ?? []) this.send(conn, { type: 'cancel_task', data: { type: 'cancel_task', ...r, reason: 'not held by this node' } });
+  }
+
+  /** `{type: "ack", id: "assign:<task>:<attempt>"}` (or `data: {task_id, attempt}`): the assignment is running. */
+  private onAck(conn: NodeConnection, f: Frame): void {
+    const nodeId = conn.session.nodeId;
+    if (!nodeId) return this.refuse(conn, new AppError(ErrorCode.NOT_REGISTERED, 'Register first (node_register)'), f.id, 'ack');
+    const m = typeof f.id === 'string' ? ASSIGN_ID.exec(f.id) : null;
+    const d = (f.data ?? {}) as { task_id?: unknown; attempt?: unknown };
+    const taskId = m ? m[1] : typeof d.task_id === 'string' ? d.task_id : undefined;
+    const attempt = m ? Number(m[2]) : typeof d.attempt === 'number' ? d.attempt : undefined;
+    if (!taskId || attempt === undefined || !Number.isInteger(attempt)) {
+      return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, 'An ack names an assignment: id "assign:<task_id>:<attempt>" or data {task_id, attempt}', { field: 'id' }), f.id, 'ack');
+    }
+    this.protocol.acknowledge(nodeId, taskId, attempt).catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
+  }
+
+  /** To the node's connection here, or (with Redis, when asked) to the hub that holds it. */
+  private sendToNode(nodeId: string, frame: Frame, viaFanout = true): void {
+    const conn = this.byNode.get(nodeId);
+    if (conn) this.send(conn, frame);
+    else if (viaFanout && this.fanout.enabled) this.fanout.publish({ kind: 'send', nodeId, frame });
+  }
+
+  private close(target: { nodeId?: string; connectionId?: string }, code: number, frame: Frame, viaFanout = true): void {
+    const conn = target.connectionId ? this.connections.get(target.connectionId) : target.nodeId ? this.byNode.get(target.nodeId) : undefined;
+    if (conn) {
+      this.send(conn, frame);
+      conn.ws.close(code, String(frame.data && (frame.data as { code?: string }).code));
+    } else if (viaFanout && this.fanout.enabled) {
+      this.fanout.publish({ kind: 'close', ...target, code, frame });
+    }
+  }
+
+  private onFanout(m: FanoutMessage): void {
+    if (m.kind === 'send') this.sendToNode(m.nodeId, m.frame, false);
+    else this.close({ nodeId: m.nodeId, connectionId: m.connectionId }, m.code, m.frame, false);
+  }
+
+  private closed(conn: NodeConnection): void {
+    this.connections.delete(conn.id);
+    this.live.closed(conn.id);
+    // After queued frames: a registration in flight must land before the node is marked gone.
+    void conn.queue.then(async () => {
+      const nodeId = conn.session.nodeId;
+      for (const [id, c] of this.byNode) if (c === conn) this.byNode.delete(id);
+      // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
+      if (nodeId) await this.nodes.disconnected(nodeId, conn.id).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
+    });
+  }
+
+  /** Transport liveness: a connection that did not answer the last ping is gone. */
+  private ping(): void {
+    for (const conn of this.connections.values()) {
+      if (!conn.alive) {
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  private refuse(conn: NodeConnection, error: AppError, id?: string | number, event = 'frame'): void {
+    this.send(conn, errorFrame(error, event, undefined, id));
+  }
+
+  private send(conn: NodeConnection, frame: Frame): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
+  }
+
+  /** Every node hears `server_shutdown {reconnect: true}`; 1012 (service restart) tells clients to come back. */
+  private closeForShutdown(reason: string): void {
+    for (const conn of this.connections.values()) {
+      this.send(conn, { type: 'server_shutdown', data: { reason, reconnect: true, timestamp: new Date().toISOString() } });
+      conn.ws.close(1012, 'server restarting');
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.pinger);
+    this.unsubscribe.forEach((u) => u());
+    for (const conn of this.connections.values()) conn.ws.terminate();
+    this.wss.close();
+    await this.fanout.stop();
+  }
+}
+
+/** Why a parsed frame is not `{type, data?, id?}`, or undefined when it is. */
+function frameError(frame: unknown): AppError | undefined {
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'A frame is a JSON object {type, data, id?}', { field: 'frame' });
+  }
+  const f = frame as Record<string, unknown>;
+  if (typeof f.type !== 'string' || f.type.length === 0 || f.type.length > 64) {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'type must be a non-empty string', { field: 'type' });
+  }
+  if (f.id !== undefined && !((typeof f.id === 'string' && f.id.length <= 128) || (typeof f.id === 'number' && Number.isFinite(f.id)))) {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'id must be a string (at most 128 characters) or a number', { field: 'id' });
+  }
+  return undefined;
+}
+
+function idOf(frame: unknown): string | number | undefined {
+  const id = (frame as { id?: unknown } | null)?.id;
+  return (typeof id === 'string' && id.length <= 128) || typeof id === 'number' ? id : undefined;
+}
+
+function registeringId(data: unknown): string | undefined {
+  const d = data as { node_id?: unknown; nodeId?: unknown; device_id?: unknown } | null;
+  const id = d?.node_id ?? d?.nodeId ?? d?.device_id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
+}
+
+/** `{type: "error", data: {code, message, event, details?}}`; `reason` names a close (REPLACED, DISCONNECTED). */
+function errorFrame(error: AppError, event: string, reason?: string, id?: string | number): Frame {
+  const code = reason ?? error.code;
+  return { type: 'error', ...(id !== undefined ? { id } : {}), data: { code, message: error.message, event, ...(error.details ? { details: error.details } : {}) } };
+}
