@@ -41,6 +41,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.unsubscribe = relayClientEvents(
       (event, handler) => this.events.on(event, handler),
       (e) => {
+        // Alerts and notifications reach every client, subscribed to tasks or not.
+        if (e.type === 'alert' || e.type === 'notification') return void this.nsp.emit(e.type, e.data);
         const rooms = e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL];
         this.nsp.to(rooms).emit(e.type, e.data);
       },

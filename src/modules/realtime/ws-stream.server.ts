@@ -151,8 +151,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   private broadcast(e: ClientEvent): void {
     if (this.clients.size === 0) return;
     const frame = JSON.stringify({ type: e.type, data: e.data });
+    // Alerts and notifications reach every client, however it narrowed its subscription.
+    const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
-      if (c.all || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
+      if (c.all || notice || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
     }
   }
 
