@@ -203,11 +203,11 @@ export class AppConfig {
 
 export class ConfigError extends Error {}
 
-/** Settings without a default (absent from `new AppConfig()`'s own keys). */
+/** Settings without a default (not own keys of `new AppConfig()` unless class fields are defined as such). */
 const OPTIONAL_KEYS = ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME'] as const;
 
 /** Every setting's name, in declaration order then the optional ones. */
-export const CONFIG_KEYS: readonly string[] = [...Object.keys(new AppConfig()), ...OPTIONAL_KEYS];
+export const CONFIG_KEYS: readonly string[] = [...new Set([...Object.keys(new AppConfig()), ...OPTIONAL_KEYS])];
 
 /**
  * `taskhub server --config <file>` lists here (comma separated) the settings whose value came
