@@ -11,6 +11,7 @@ import { PACKAGE } from './common/package-info.js';
 import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
+import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
 
@@ -39,13 +40,15 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
     bodyParser: false,
     abortOnError: false, // a failed start throws to the caller, which prints why (server.ts)
   });
+  // LOG_LEVEL is hot (/v1/config): the one pino instance follows it.
+  app.get(RuntimeConfigService).onChange(['LOG_LEVEL'], () => (pino.level = config.LOG_LEVEL));
   app.use(requestIdMiddleware);
   app.use(app.get(ShutdownService).middleware);
   app.use(httpDurations(app.get(MetricsService)));
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
   app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(compression());
-  if (config.LOG_LEVEL !== 'silent') app.use(httpLogger(pino));
+  app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');

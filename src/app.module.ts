@@ -17,6 +17,7 @@ import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
+import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 
@@ -29,6 +30,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         EventsModule,
         DatabaseModule,
+        RuntimeConfigModule,
         AuthModule,
         TasksModule,
         NodesModule,

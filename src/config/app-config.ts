@@ -211,16 +211,39 @@ export class AppConfig {
 
 export class ConfigError extends Error {}
 
+/** Settings without a default (not own keys of `new AppConfig()` unless class fields are defined as such). */
+const OPTIONAL_KEYS = ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME'] as const;
+
+/** Every setting's name, in declaration order then the optional ones. */
+export const CONFIG_KEYS: readonly string[] = [...new Set([...Object.keys(new AppConfig()), ...OPTIONAL_KEYS])];
+
+/**
+ * `taskhub server --config <file>` lists here (comma separated) the settings whose value came
+ * from the config file, so the hub can report them as source `file` (src/config/config-file.ts).
+ */
+export const CONFIG_FILE_KEYS_ENV = 'TASKHUB_CONFIG_FILE_KEYS';
+
+/** Where a setting's boot value came from. */
+export type BootSource = 'default' | 'env' | 'file';
+const bootSources = new WeakMap<AppConfig, Readonly<Record<string, BootSource>>>();
+
+/** The boot source of every setting of a config made by loadConfig (`default` for any other). */
+export function bootSourceOf(config: AppConfig, key: string): BootSource {
+  return bootSources.get(config)?.[key] ?? 'default';
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const raw: Record<string, string> = {};
-  for (const key of Object.keys(new AppConfig())) {
+  for (const key of CONFIG_KEYS) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME']) {
-    if (env[key]) raw[key] = env[key] as string;
-  }
+  const fromFile = new Set((env[CONFIG_FILE_KEYS_ENV] ?? '').split(',').filter(Boolean));
+  const sources = Object.fromEntries(
+    CONFIG_KEYS.map((key): [string, BootSource] => [key, key in raw ? (fromFile.has(key) ? 'file' : 'env') : 'default']),
+  );
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  bootSources.set(config, sources);
   const errors = validateSync(config, { whitelist: false });
   if (errors.length > 0) {
     const lines = errors.map(

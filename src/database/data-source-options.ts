@@ -5,10 +5,20 @@ import { RoutingRules1764000000000 } from './migrations/1764000000000-RoutingRul
 import { AgentServices1764100000000 } from './migrations/1764100000000-AgentServices.js';
 import { Delivery1764200000000 } from './migrations/1764200000000-Delivery.js';
 import { ReadyIndexOrder1764300000000 } from './migrations/1764300000000-ReadyIndexOrder.js';
+import { RuntimeSettings1764400000000 } from './migrations/1764400000000-RuntimeSettings.js';
 import { ApexNodes1764600000000 } from './migrations/1764600000000-ApexNodes.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
-export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000, Delivery1764200000000, ReadyIndexOrder1764300000000, ApexNodes1764600000000];
+export const migrations = [
+  InitialSchema1763800000000,
+  Nodes1763900000000,
+  RoutingRules1764000000000,
+  AgentServices1764100000000,
+  Delivery1764200000000,
+  ReadyIndexOrder1764300000000,
+  RuntimeSettings1764400000000,
+  ApexNodes1764600000000,
+];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
 export function dataSourceOptions(url: string, poolSize = 20, onPoolError?: (e: unknown) => void): DataSourceOptions {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { intArg } from '../client-options.js';
+import { CONFIG_FILE_KEYS_ENV } from '../../config/app-config.js';
 import { envFromConfigFile } from '../../config/config-file.js';
 import { action, type CliContext, type CliEnv } from '../context.js';
 
@@ -16,7 +17,8 @@ interface ServerOptions {
 
 /** The environment the hub starts with: the config file, then our environment, then the flags. */
 export function serverEnv(env: CliEnv, opts: ServerOptions): CliEnv {
-  const out: CliEnv = { ...(opts.config ? envFromConfigFile(opts.config) : {}), ...env };
+  const file = opts.config ? envFromConfigFile(opts.config) : {};
+  const out: CliEnv = { ...file, ...env };
   if (opts.enableWebsocket !== undefined) out.WS_ENABLED = String(opts.enableWebsocket);
   if (opts.port !== undefined) out.PORT = String(opts.port);
   if (opts.host !== undefined) out.HOST = opts.host;
@@ -24,6 +26,9 @@ export function serverEnv(env: CliEnv, opts: ServerOptions): CliEnv {
   if (!opts.auth) out.AUTH_REQUIRED = 'false';
   if (opts.dataDir !== undefined) out.DATA_DIR = opts.dataDir;
   if (opts.databaseUrl !== undefined) out.DATABASE_URL = opts.databaseUrl;
+  // Which settings the file decided (neither the environment nor a flag overrode them): source `file` in /v1/config.
+  const fromFile = Object.keys(file).filter((k) => !env[k] && out[k] === file[k]);
+  if (fromFile.length > 0) out[CONFIG_FILE_KEYS_ENV] = fromFile.join(',');
   return out;
 }
 

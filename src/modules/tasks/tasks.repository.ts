@@ -46,13 +46,14 @@ const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
  */
 @Injectable()
 export class TasksRepository {
-  private readonly backoff: string;
-
   constructor(
     private readonly db: DataSource,
-    config: AppConfig,
-  ) {
-    this.backoff = backoffSql('t.retry_count', config.RETRY_BACKOFF_BASE_MS, config.RETRY_BACKOFF_CAP_MS);
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Read at use: RETRY_BACKOFF_BASE_MS and RETRY_BACKOFF_CAP_MS are hot settings (/v1/config). */
+  private get backoff(): string {
+    return backoffSql('t.retry_count', this.config.RETRY_BACKOFF_BASE_MS, this.config.RETRY_BACKOFF_CAP_MS);
   }
 
   /**

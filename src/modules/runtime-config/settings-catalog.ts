@@ -1,0 +1,110 @@
+import type { AppConfig } from '../../config/app-config.js';
+
+/**
+ * Settings that change on a running hub (PATCH /v1/config). Each is read where it is used
+ * (or its readers subscribe to RuntimeConfigService.onChange), so mutating the one AppConfig
+ * instance is enough. Everything else is read once at boot and answers "needs a restart".
+ */
+export const HOT_KEYS = [
+  'LOG_LEVEL',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_WINDOW_MS',
+  'DISPATCH_STRATEGY',
+  'NODE_HEARTBEAT_INTERVAL_MS',
+  'NODE_RECONNECT_GRACE_MS',
+  'TASK_DEFAULT_TIMEOUT_SECONDS',
+  'TASK_DEFAULT_MAX_RETRIES',
+  'RETRY_BACKOFF_BASE_MS',
+  'RETRY_BACKOFF_CAP_MS',
+  'PROXY_DEFAULT_STRATEGY',
+  'PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE',
+] as const satisfies readonly (keyof AppConfig)[];
+
+export type HotKey = (typeof HOT_KEYS)[number];
+export type SettingValue = string | number | boolean | null;
+
+const HOT = new Set<string>(HOT_KEYS);
+export const isHotKey = (key: string): key is HotKey => HOT.has(key);
+
+/** One line per setting, as in src/config/app-config.ts. */
+export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
+  PORT: 'HTTP listen port',
+  HOST: 'HTTP listen address',
+  DATABASE_URL: 'postgres://… of a PostgreSQL server; unset: the embedded server in DATA_DIR/pg',
+  DATA_DIR: 'Embedded database and admin.key directory',
+  EMBEDDED_PG_PORT: 'Loopback port of the embedded PostgreSQL server; unset: a free one',
+  DATABASE_POOL_SIZE: 'Connections to PostgreSQL',
+  REDIS_URL: 'Redis for the Socket.IO adapter and shared rate limits',
+  AUTH_REQUIRED: 'Bearer API keys on REST and sockets',
+  CORS_ORIGIN: 'Comma list of origins or *',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
+  BODY_LIMIT_BYTES: 'Largest JSON body accepted, in bytes',
+  TASK_DEFAULT_TIMEOUT_SECONDS: 'Timeout of a task submitted without timeout_seconds (new tasks)',
+  TASK_DEFAULT_MAX_RETRIES: 'Retries of a task submitted without max_retries (new tasks)',
+  TASK_LEASE_SECONDS: 'A heartbeat pushes the lease at least this far into the future',
+  RETRY_BACKOFF_BASE_MS: 'Retry backoff: base of the exponential (failures from now on)',
+  RETRY_BACKOFF_CAP_MS: 'Retry backoff: longest wait (failures from now on)',
+  DISPATCH_STRATEGY: 'How the dispatcher picks among eligible nodes (next round)',
+  DISPATCH_SAFETY_TICK_MS: 'Safety net under the event-driven dispatcher',
+  DISPATCH_NOTIFY: 'LISTEN/NOTIFY wake-ups between hub processes',
+  NODE_HEARTBEAT_INTERVAL_MS: 'Heartbeat interval told to devices at register (registrations from now on)',
+  SOCKET_PING_INTERVAL_MS: 'Socket.IO ping interval',
+  SOCKET_PING_TIMEOUT_MS: 'Socket.IO ping timeout',
+  HUB_INSTANCE_HEARTBEAT_MS: 'How often this process refreshes its hub_instances row',
+  HUB_INSTANCE_STALE_MS: 'A hub instance silent this long is gone',
+  HUB_INSTANCE_NAME: 'Who this process is across restarts (default <hostname>:<PORT>)',
+  DISPATCH_ACK_TIMEOUT_MS: 'An unacknowledged assignment is re-sent, then released, after this long',
+  REPORT_RETRY_MS: 'How long a report that hits a database outage is retried',
+  SHUTDOWN_TIMEOUT_MS: 'Bound on a graceful stop',
+  NODE_RECONNECT_GRACE_MS: 'A disconnected node keeps its tasks this long (next liveness tick)',
+  NODE_LIVENESS_TICK_MS: 'How often node liveness is checked',
+  RATE_LIMIT_MAX: 'Requests per window per API key (per IP with auth off); 0 turns the limit off',
+  RATE_LIMIT_WINDOW_MS: 'Rate limit window (windows opened from now on)',
+  METRICS_UPDATE_INTERVAL_MS: 'Period of metrics_update to clients',
+  WS_ENABLED: 'Serve the raw WebSocket /ws stream',
+  WS_HEARTBEAT_INTERVAL_MS: 'Raw WebSocket /ws ping interval',
+  WS_MAX_CONNECTIONS: 'Raw WebSocket /ws connection limit',
+  SERVICE_STOP_GRACE_MS: 'Agent services: SIGTERM to SIGKILL grace',
+  SERVICE_HEALTH_TICK_MS: 'How often due health checks are looked for',
+  SERVICE_HEALTH_HISTORY: 'Health checks kept per service',
+  SERVICE_LOG_LINES: 'Output lines kept per service',
+  SERVICE_OWNER_STALE_MS: 'A hub silent this long no longer owns its managed services',
+  PROXY_DEFAULT_STRATEGY: 'WebSocket proxy strategy when no rule matches and the client gave no hint (new connections)',
+  PROXY_MAX_FRAME_BYTES: 'Largest proxied WebSocket frame, in bytes',
+  PROXY_HIGH_WATER_BYTES: 'Bytes a proxied connection may queue before reading pauses',
+  STATS_SAMPLE_INTERVAL_MS: 'Agent-service statistics sampling period',
+  PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: 'Plugin callbacks accepted per plugin and source address per minute',
+  SWEEP_INTERVAL_MS: 'How often expired leases are swept',
+};
+
+/** Names that may hold credentials. */
+const SECRET_NAME = /URL|SECRET|TOKEN|PASSWORD|KEY$/;
+export const MASK = '****';
+
+/**
+ * What a client may see of a setting's value. URLs keep everything but their password (and
+ * credential-looking query parameters): `postgres://u:****@h/db`; any other secret-named
+ * value is `****` as a whole. Other settings are shown as they are.
+ */
+export function maskSetting(key: string, value: SettingValue): SettingValue {
+  if (!SECRET_NAME.test(key) || value === null || value === '') return value;
+  if (typeof value !== 'string') return value;
+  if (!/URL/.test(key)) return MASK;
+  return maskUrl(value);
+}
+
+const SECRET_PARAM = /pass|secret|token|key|auth|sslcert|sslkey/i;
+
+export function maskUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // Not parseable: hide whatever sits between "scheme://user:" and "@", or all of it.
+    const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, `$1${MASK}@`);
+    return masked === value && value.includes('@') ? MASK : masked;
+  }
+  if (url.password) url.password = MASK;
+  for (const name of [...url.searchParams.keys()]) if (SECRET_PARAM.test(name)) url.searchParams.set(name, MASK);
+  return url.toString();
+}
