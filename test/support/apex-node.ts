@@ -127,3 +127,74 @@ export class ApexSocket {
     this.ws.close();
   }
 }
+
+/**
+ * An Apex node as a user would write it: reconnects 200 ms after any close and registers
+ * again, acknowledges each assignment, and runs what it is told to run (the test finishes
+ * each task by calling `finish`). Counts registrations and assignments per task.
+ */
+export class ReconnectingApexNode {
+  socket?: ApexSocket;
+  registrations = 0;
+  readonly assignments: { task_id: string; attempt: number }[] = [];
+  readonly closes: number[] = [];
+  readonly shutdownNotices: Record<string, unknown>[] = [];
+  private stopped = false;
+  private registered?: () => void;
+
+  constructor(
+    private readonly url: () => string,
+    readonly nodeId: string,
+  ) {}
+
+  /** Resolves once registered (again). */
+  start(): Promise<void> {
+    const done = new Promise<void>((ok) => (this.registered = ok));
+    void this.connect();
+    return done;
+  }
+
+  nextRegistration(): Promise<void> {
+    return new Promise<void>((ok) => (this.registered = ok));
+  }
+
+  private async connect(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const s = await ApexSocket.open(this.url());
+        this.socket = s;
+        s.ws.on('message', (raw) => this.onFrame(s, JSON.parse(raw.toString()) as ApexFrame));
+        s.ws.on('close', (code) => {
+          this.closes.push(code);
+          if (!this.stopped) setTimeout(() => void this.connect(), 200);
+        });
+        s.send('node_register', { node_id: this.nodeId, name: this.nodeId, type: 'worker' }, 'reg');
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private onFrame(s: ApexSocket, f: ApexFrame): void {
+    if (f.type === 'register_success') {
+      this.registrations++;
+      this.registered?.();
+    } else if (f.type === 'task_assign') {
+      this.assignments.push({ task_id: String(f.data.task_id), attempt: Number(f.data.attempt) });
+      s.send('ack', undefined, f.id);
+    } else if (f.type === 'server_shutdown') {
+      this.shutdownNotices.push(f.data);
+    }
+  }
+
+  /** Reports the task done on the current connection; the hub's answer. */
+  finish(taskId: string, attempt: number): Promise<ApexFrame> {
+    return (this.socket as ApexSocket).request('task_result', { task_id: taskId, attempt, status: 'success', result: { by: this.nodeId } });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket?.close();
+  }
+}
