@@ -84,9 +84,12 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     const onAssign = ({ task, vocabulary }: { task: TaskRow; vocabulary: 'device' | 'node' }): void => {
+      const nodeId = task.node_id as string;
+      // Most assignments are for Socket.IO devices: build nothing unless the node is here, or
+      // may be on another hub's node channel (only Apex nodes; a seed 004 device would cost a publish).
+      if (!this.byNode.has(nodeId) && !(vocabulary === 'node' && this.fanout.enabled)) return;
       const { event, data } = assignmentMessage(task, vocabulary);
-      // Only Apex nodes can sit on this channel's other hubs; seed 004 devices would only cost a publish.
-      this.sendToNode(task.node_id as string, { type: event, id: assignId(task), data }, vocabulary === 'node');
+      this.sendToNode(nodeId, { type: event, id: assignId(task), data });
     };
     this.unsubscribe = [
       this.events.on('task.assigned', onAssign),
