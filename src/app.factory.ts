@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import compression from 'compression';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { json, NextFunction, Request, Response } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
@@ -26,6 +26,20 @@ function httpDurations(metrics: MetricsService): (req: Request, res: Response, n
   };
 }
 
+/**
+ * Plugin callbacks are signed over the body bytes: the parser keeps them (a reference to the
+ * buffer it parsed, no copy) on that route only. `verify` is typed away by Nest (it reserves it
+ * for its all-routes `rawBody` option), but passed through to express.json as is.
+ */
+function jsonOptions(limit: number): Parameters<typeof json>[0] {
+  return {
+    limit,
+    verify: (req, _res, buf) => {
+      if (req.url?.startsWith('/plugin-callback/')) (req as Request).rawBody = buf;
+    },
+  };
+}
+
 function corsOrigin(value: string): boolean | string[] {
   if (value.trim() === '*') return true;
   return value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -46,7 +60,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(compression());
   if (config.LOG_LEVEL !== 'silent') app.use(httpLogger(pino));
-  app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
+  app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');
   const io = new HubIoAdapter(app, config.REDIS_URL, { pingInterval: config.SOCKET_PING_INTERVAL_MS, pingTimeout: config.SOCKET_PING_TIMEOUT_MS });

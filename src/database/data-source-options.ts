@@ -5,9 +5,10 @@ import { RoutingRules1764000000000 } from './migrations/1764000000000-RoutingRul
 import { AgentServices1764100000000 } from './migrations/1764100000000-AgentServices.js';
 import { Delivery1764200000000 } from './migrations/1764200000000-Delivery.js';
 import { ReadyIndexOrder1764300000000 } from './migrations/1764300000000-ReadyIndexOrder.js';
+import { Plugins1764500000000 } from './migrations/1764500000000-Plugins.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
-export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000, Delivery1764200000000, ReadyIndexOrder1764300000000];
+export const migrations = [InitialSchema1763800000000, Nodes1763900000000, RoutingRules1764000000000, AgentServices1764100000000, Delivery1764200000000, ReadyIndexOrder1764300000000, Plugins1764500000000];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
 export function dataSourceOptions(url: string, poolSize = 20, onPoolError?: (e: unknown) => void): DataSourceOptions {

@@ -1,11 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
   IsIn,
   IsInt,
   IsISO8601,
+  IsNumber,
   IsOptional,
+  IsPositive,
   IsString,
   Length,
   Max,
@@ -78,6 +81,20 @@ export class CreateTaskDto {
   @ApiPropertyOptional({ description: 'Same key → the first task is returned (also accepted as Idempotency-Key header)' })
   @IsOptional() @IsString() @Length(1, 200)
   idempotency_key?: string;
+
+  @ApiPropertyOptional({
+    example: 'file-organizer',
+    description: 'A registered plugin: the task is never dispatched; it runs at once, held by plugin:<name>, until the plugin calls back',
+  })
+  @IsOptional() @IsString() @Length(1, 64)
+  awaits_callback?: string;
+}
+
+export class GetTaskQuery {
+  @ApiPropertyOptional({ minimum: 0, exclusiveMinimum: true, maximum: 60, description: 'Wait up to this many seconds for the task to finish' })
+  @IsOptional() @Type(() => Number) @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'wait_seconds must be a number' })
+  @IsPositive({ message: 'wait_seconds must be greater than 0' }) @Max(60, { message: 'wait_seconds must not be greater than 60' })
+  wait_seconds?: number;
 }
 
 export class BatchCreateTasksDto {
