@@ -47,6 +47,9 @@ export interface CompletionItem {
   duration: number | null;
 }
 
+/** A jsonb parameter: SQL NULL for null/undefined (as jsonb_to_recordset gives), else the JSON text. */
+const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+
 /** Postgres LIKE metacharacters in a user-supplied prefix. */
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -107,8 +110,8 @@ export class TasksRepository {
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
                             awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), $14, $15,
-                 $16, 'running', $17, 1, now(), now(), now() + make_interval(secs => $13))
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
+                 $16::text, 'running', $17, 1, now(), now(), now() + make_interval(secs => $13::int))
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
@@ -119,8 +122,8 @@ export class TasksRepository {
        )
        SELECT * FROM ins`,
       [
-        task.id, task.type, task.prompt, JSON.stringify(task.data), task.priority, task.tags, task.required_tags, task.work_directory,
-        task.environment, JSON.stringify(task.files), task.target_node_id, task.max_retries, task.timeout_seconds,
+        task.id, task.type, task.prompt, jsonOrNull(task.data), task.priority, task.tags, task.required_tags, task.work_directory,
+        task.environment, jsonOrNull(task.files), task.target_node_id, task.max_retries, task.timeout_seconds,
         JSON.stringify(task.metadata), task.idempotency_key, plugin, holder,
       ],
     );
