@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { EventBus, type DomainEvents } from '../../src/common/events/event-bus.js';
 import { Dispatcher } from '../../src/modules/dispatch/dispatcher.service.js';
-import { sign } from '../../src/modules/plugin-callbacks/webhook-signature.js';
 import { LeaseSweeper } from '../../src/modules/tasks/lease-sweeper.service.js';
+import { TaskWaiters } from '../../src/modules/tasks/task-waiters.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
@@ -19,11 +19,13 @@ interface Signed {
   headers: Record<string, string>;
 }
 
-/** Standard Webhooks headers for `body` (a string sent byte for byte). */
+/** Standard Webhooks headers for `body` (a string sent byte for byte), computed as docs/plugin-callbacks.md says. */
 function signed(secret: string, body: string, opts: { id?: string; at?: number } = {}): Signed {
   const id = opts.id ?? `msg_${randomUUID()}`;
-  const ts = opts.at ?? Math.floor(Date.now() / 1000);
-  return { body, headers: { 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': sign(secret, id, ts, body) } };
+  const ts = String(opts.at ?? Math.floor(Date.now() / 1000));
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+  return { body, headers: { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${sig}` } };
 }
 
 async function post(t: TestApp, path: string, body: string, headers: Record<string, string>) {
@@ -134,7 +136,10 @@ describe('plugins and signed plugin callbacks', () => {
     expect((await task(created.task_id)).state).toBe('running');
     // A body with unusual whitespace is fine when that is what was signed.
     const spaced = `{ "status" :  "success",\n "output": {"n": 1} }`;
-    const ok = await callback('raw', created.task_id, signed(p.secret, spaced));
+    const good = signed(p.secret, spaced);
+    // Several signatures in the header: any valid one passes.
+    good.headers['webhook-signature'] = `v1,${Buffer.alloc(32).toString('base64')} ${good.headers['webhook-signature']}`;
+    const ok = await callback('raw', created.task_id, good);
     expect(ok.status).toBe(200);
     expect((await task(created.task_id)).result).toEqual({ n: 1 });
   });
@@ -384,7 +389,6 @@ describe('plugins and signed plugin callbacks', () => {
     expect(Date.now() - t0).toBeLessThan(1500);
 
     const other = await awaitingTask('elsewhere');
-    const { TaskWaiters } = await import('../../src/modules/tasks/task-waiters.js');
     const waiters = t.app.get(TaskWaiters);
     const ac = new AbortController();
     const gone = fetch(`${t.url}/api/v1/tasks/${other.task_id}?wait_seconds=30`, { headers: { Authorization: `Bearer ${t.keys.client}` }, signal: ac.signal }).catch(() => 'aborted');

@@ -605,7 +605,8 @@ export class TasksService {
     );
     if (appended) return appended;
     const current = await this.get(id);
-    throw awaitedPluginConflict(current);
+    if (current.awaits_callback) throw awaitedPluginConflict(current);
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; try again`, { state: current.status });
   }
 
   private requeueSql(): string {
