@@ -427,4 +427,17 @@ describe('plugin callback rate limit', () => {
     const rows: { status: string }[] = await t.db.query(`SELECT status FROM tasks WHERE id = $1`, [ids[3]]);
     expect(rows[0].status).toBe('running');
   });
+
+  // Last in this app: the hub is told to stop.
+  it('a draining hub answers its waiting requests at once', async () => {
+    const client = apiClient(t, t.keys.client);
+    const id = (await client.post<Task>('/api/v1/tasks', { prompt: 'idle', awaits_callback: 'limited' })).body.data.task_id;
+    const t0 = Date.now();
+    const waiting = client.get<Task>(`/api/v1/tasks/${id}?wait_seconds=30`);
+    await new Promise((r) => setTimeout(r, 200));
+    t.app.get(EventBus).publish('hub.shutdown', { reason: 'test' });
+    const answer = await waiting;
+    expect(answer.body.data.state).toBe('running');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
 });

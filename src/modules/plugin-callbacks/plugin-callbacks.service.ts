@@ -6,6 +6,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 import { createRateLimitStore, type RateLimitStore } from '../rate-limit/rate-limit.store.js';
+import type { DeliveryClaim } from '../tasks/tasks.repository.js';
 import { type PluginOutcome, TasksService } from '../tasks/tasks.service.js';
 import { PluginDeliveriesRepository } from './plugin-deliveries.repository.js';
 import { PLUGIN_NAME_PATTERN } from './plugin.types.js';
@@ -108,7 +109,7 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     const outcome = parseOutcome(body);
     if (!UUID.test(taskId)) throw AppError.notFound('Task', taskId);
     const { plugin, webhookId } = admitted;
-    const claim = webhookId === undefined ? undefined : (tx: Parameters<PluginDeliveriesRepository['record']>[0]) => this.deliveries.record(tx, plugin, webhookId, taskId);
+    const claim: DeliveryClaim | undefined = webhookId === undefined ? undefined : (tx) => this.deliveries.record(tx, plugin, webhookId, taskId);
     const { row, duplicate } = await this.tasks.settleFromPlugin(taskId, plugin, outcome, claim);
     return duplicate ? { task_id: row.id, status: row.status, duplicate: true } : { task_id: row.id, status: row.status };
   }

@@ -33,6 +33,8 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
         if (!retrying) this.wake(task);
       }),
       this.events.on('task.cancelled', ({ task }) => this.wake(task)),
+      // Draining: waiting requests answer now rather than hold the drain up.
+      this.events.on('hub.shutdown', () => this.wakeAll()),
     );
   }
 
@@ -83,6 +85,11 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
     if (set) for (const wake of [...set]) wake(row);
   }
 
+  /** Every waiter answers now with the task as it is. */
+  private wakeAll(): void {
+    for (const set of [...this.waiting.values()]) for (const wake of [...set]) wake(undefined);
+  }
+
   private async recheck(): Promise<void> {
     if (this.checking || this.waiting.size === 0) return;
     this.checking = true;
@@ -97,8 +104,7 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.unsubscribe.forEach((off) => off());
-    // Every waiter answers now with the task as it is.
-    for (const set of [...this.waiting.values()]) for (const wake of [...set]) wake(undefined);
+    this.wakeAll();
     clearInterval(this.timer);
   }
 }

@@ -1,14 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
   IsIn,
   IsInt,
   IsISO8601,
-  IsNumber,
   IsOptional,
-  IsPositive,
   IsString,
   Length,
   Max,
@@ -88,13 +85,6 @@ export class CreateTaskDto {
   })
   @IsOptional() @IsString() @Length(1, 64)
   awaits_callback?: string;
-}
-
-export class GetTaskQuery {
-  @ApiPropertyOptional({ minimum: 0, exclusiveMinimum: true, maximum: 60, description: 'Wait up to this many seconds for the task to finish' })
-  @IsOptional() @Type(() => Number) @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'wait_seconds must be a number' })
-  @IsPositive({ message: 'wait_seconds must be greater than 0' }) @Max(60, { message: 'wait_seconds must not be greater than 60' })
-  wait_seconds?: number;
 }
 
 export class BatchCreateTasksDto {
