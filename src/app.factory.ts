@@ -26,6 +26,8 @@ function httpDurations(metrics: MetricsService): (req: Request, res: Response, n
   };
 }
 
+const PLUGIN_CALLBACK_PATH = /^\/plugin-callback\//i; // Express routes ignore case
+
 /**
  * Plugin callbacks are signed over the body bytes: the parser keeps them (a reference to the
  * buffer it parsed, no copy) on that route only. `verify` is typed away by Nest (it reserves it
@@ -35,7 +37,7 @@ function jsonOptions(limit: number): Parameters<typeof json>[0] {
   return {
     limit,
     verify: (req, _res, buf) => {
-      if (req.url?.startsWith('/plugin-callback/')) (req as Request).rawBody = buf;
+      if (PLUGIN_CALLBACK_PATH.test(req.url ?? '')) (req as Request).rawBody = buf;
     },
   };
 }
