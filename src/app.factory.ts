@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import compression from 'compression';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { json, NextFunction, Request, Response } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
@@ -24,6 +24,22 @@ function httpDurations(metrics: MetricsService): (req: Request, res: Response, n
       end({ method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) });
     });
     next();
+  };
+}
+
+const PLUGIN_CALLBACK_PATH = /^\/plugin-callback\//i; // Express routes ignore case
+
+/**
+ * Plugin callbacks are signed over the body bytes: the parser keeps them (a reference to the
+ * buffer it parsed, no copy) on that route only. `verify` is typed away by Nest (it reserves it
+ * for its all-routes `rawBody` option), but passed through to express.json as is.
+ */
+function jsonOptions(limit: number): Parameters<typeof json>[0] {
+  return {
+    limit,
+    verify: (req, _res, buf) => {
+      if (PLUGIN_CALLBACK_PATH.test(req.url ?? '')) (req as Request).rawBody = buf;
+    },
   };
 }
 
@@ -49,7 +65,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(compression());
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
-  app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
+  app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
   app.disable('x-powered-by');
   const io = new HubIoAdapter(app, config.REDIS_URL, { pingInterval: config.SOCKET_PING_INTERVAL_MS, pingTimeout: config.SOCKET_PING_TIMEOUT_MS });

@@ -15,6 +15,7 @@ import { AgentServicesModule } from './modules/agent-services/agent-services.mod
 import { AuthModule } from './modules/auth/auth.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
+import { PluginCallbacksModule } from './modules/plugin-callbacks/plugin-callbacks.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
@@ -37,6 +38,7 @@ export class AppModule {
         DispatchModule,
         RoutingModule,
         AgentServicesModule,
+        PluginCallbacksModule,
         RealtimeModule,
         MetricsModule,
         DistributedCompatModule,

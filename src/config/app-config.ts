@@ -204,6 +204,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1)
   PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE = 60;
 
+  /** After POST /api/v1/plugins/:name/rotate the previous secret and token keep working this long. */
+  @Transform(toInt) @IsInt() @Min(0)
+  PLUGIN_ROTATION_GRACE_SECONDS = 86_400;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;

@@ -6,6 +6,7 @@ import { AgentServices1764100000000 } from './migrations/1764100000000-AgentServ
 import { Delivery1764200000000 } from './migrations/1764200000000-Delivery.js';
 import { ReadyIndexOrder1764300000000 } from './migrations/1764300000000-ReadyIndexOrder.js';
 import { RuntimeSettings1764400000000 } from './migrations/1764400000000-RuntimeSettings.js';
+import { Plugins1764500000000 } from './migrations/1764500000000-Plugins.js';
 import { ApexNodes1764600000000 } from './migrations/1764600000000-ApexNodes.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
@@ -17,6 +18,7 @@ export const migrations = [
   Delivery1764200000000,
   ReadyIndexOrder1764300000000,
   RuntimeSettings1764400000000,
+  Plugins1764500000000,
   ApexNodes1764600000000,
 ];
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 
 export interface WindowCount {
   count: number;
@@ -54,4 +54,9 @@ export class RedisRateLimitStore implements RateLimitStore {
   async close(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+/** The shared store when REDIS_URL is set (so N hubs enforce one limit), else this process's memory. */
+export function createRateLimitStore(redisUrl: string | undefined): RateLimitStore {
+  return redisUrl ? new RedisRateLimitStore(new Redis(redisUrl, { maxRetriesPerRequest: 2 })) : new MemoryRateLimitStore();
 }

@@ -144,8 +144,12 @@ export class TaskResultMessage {
   @IsOptional() @IsBoolean()
   success?: boolean;
 
-  @IsOptional() @IsIn(['success', 'completed', 'ok', 'failed', 'error'])
+  /** `pending`: the node handed the task to a plugin (`plugin`, or `result.plugin`), which calls back. */
+  @IsOptional() @IsIn(['success', 'completed', 'ok', 'failed', 'error', 'pending'])
   status?: string;
+
+  @IsOptional() @IsString() @Length(1, 64)
+  plugin?: string;
 
   @IsOptional()
   @ValidateIf((o: TaskResultMessage) => typeof o.error !== 'string')

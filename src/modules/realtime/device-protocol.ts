@@ -220,6 +220,14 @@ export class DeviceProtocol {
   private async result(session: DeviceSession, m: TaskResultMessage): Promise<ProtocolReply> {
     const nodeId = this.requireNode(session);
     const holder = { worker_id: nodeId, attempt: m.attempt };
+    // Seed 001 Hybrid plugins answer `{taskId, status: 'pending'}`: the task now awaits the plugin's callback.
+    const r = m.result as { status?: unknown; plugin?: unknown } | null | undefined;
+    const plugin = m.plugin ?? (r && typeof r === 'object' && typeof r.plugin === 'string' ? r.plugin : undefined);
+    if (m.status === 'pending' || (plugin !== undefined && r?.status === 'pending')) {
+      if (plugin === undefined) throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
+      const awaiting = await this.tasks.awaitPlugin(m.task_id, holder, plugin);
+      return { ack: { success: true, task_id: awaiting.id, status: awaiting.status, plugin } };
+    }
     const task = reportedSuccess(m)
       ? await this.tasks.succeed(m.task_id, holder, m.result ?? null, durationOf(m.result))
       : await this.tasks.failAttempt(

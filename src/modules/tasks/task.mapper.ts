@@ -43,6 +43,7 @@ export function mapTask(t: TaskRow): TaskView {
     cancelled_at: iso(t.cancelled_at),
     last_retry_at: iso(t.last_retry_at),
     reason: t.cancel_reason,
+    awaits_callback: t.awaits_callback ?? null,
   };
 }
 

@@ -55,6 +55,8 @@ export interface TaskRow {
   cancelled_at: Date | null;
   last_retry_at: Date | null;
   cancel_reason: string | null;
+  /** Created to await this plugin's callback: never dispatched; a retry re-arms the wait. */
+  awaits_callback: string | null;
 }
 
 export const EVENT_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

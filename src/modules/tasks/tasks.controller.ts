@@ -6,7 +6,7 @@ import { AppError } from '../../common/errors.js';
 import { IdParam } from '../../common/id-param.dto.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { BatchCreateTasksDto, CreateTaskDto } from './dto/create-task.dto.js';
-import { ListTasksQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
+import { GetTaskQuery, ListTasksQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
 import { BatchView, TaskListView, TaskLogsView, TaskView } from './dto/task.view.js';
 import { CancelTaskDto, ReplyTaskDto, RetryTaskDto } from './dto/worker.dto.js';
 import { mapTask, mapTaskEvent } from './task.mapper.js';
@@ -62,11 +62,14 @@ export class TasksController {
 
   @Get(':id')
   @Authenticated('client', 'worker')
-  @ApiOperation({ summary: 'Get one task' })
+  @ApiOperation({ summary: 'Get one task; with wait_seconds, answers when it finishes or after that many seconds' })
   @ApiEnvelope(TaskView)
   @ApiNotFoundResponse({ description: 'NOT_FOUND' })
-  async get(@Param() { id }: IdParam): Promise<TaskView> {
-    return mapTask(await this.tasks.get(id));
+  async get(@Param() { id }: IdParam, @Query() q: GetTaskQuery, @Res({ passthrough: true }) res: Response): Promise<TaskView> {
+    if (q.wait_seconds === undefined) return mapTask(await this.tasks.get(id));
+    const gone = new AbortController();
+    res.on('close', () => gone.abort()); // the client went away: its waiter goes too
+    return mapTask(await this.tasks.getWhenFinished(id, q.wait_seconds, gone.signal));
   }
 
   @Get(':id/logs')

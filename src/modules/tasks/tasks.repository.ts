@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
 import { prepared } from '../../database/prepared.js';
 import { backoffSql } from './backoff.js';
@@ -19,7 +19,18 @@ export interface HolderGuard {
   workerId?: string;
   /** Only while retry_count < max_retries (manual retry without force). */
   belowRetryLimit?: boolean;
+  /** Only tasks that may go to the queue (not created to await a plugin). */
+  dispatchable?: boolean;
 }
+
+/** What a plugin callback did: applied (the row), a repeated delivery, or nothing (the task does not await it). */
+export type PluginSettlement = { row: TaskRow } | { duplicate: true } | { missed: true };
+
+/** Records a delivery in the caller's transaction; false when it was recorded before (a repeat). */
+export type DeliveryClaim = (tx: EntityManager) => Promise<boolean>;
+
+/** Thrown inside a transaction to roll it back when the compare-and-set found nothing to change. */
+class Missed extends Error {}
 
 /** A node's acknowledgement of one assignment. */
 export interface AckItem {
@@ -35,6 +46,9 @@ export interface CompletionItem {
   result: unknown;
   duration: number | null;
 }
+
+/** A jsonb parameter: SQL NULL for null/undefined (as jsonb_to_recordset gives), else the JSON text. */
+const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
 /** Postgres LIKE metacharacters in a user-supplied prefix. */
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -86,6 +100,37 @@ export class TasksRepository {
     );
   }
 
+  /**
+   * Inserts one task that awaits a plugin: straight to running, held by `holder`, attempt 1,
+   * leased for its timeout (never pending, so never dispatched). Off the batched intake path.
+   * Undefined when its idempotency key already exists.
+   */
+  async insertAwaiting(task: NewTask, plugin: string, holder: string): Promise<TaskRow | undefined> {
+    const rows: TaskRow[] = await this.db.query(
+      `WITH ins AS (
+         INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
+                            awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
+                 $16::text, 'running', $17, 1, now(), now(), now() + make_interval(secs => $13::int))
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING *
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, data)
+         SELECT id, 'created', 'Task created', 0, NULL FROM ins
+         UNION ALL
+         SELECT id, 'awaiting_plugin', 'Awaiting the callback of plugin ' || $16, 1, jsonb_build_object('plugin', $16::text) FROM ins
+       )
+       SELECT * FROM ins`,
+      [
+        task.id, task.type, task.prompt, jsonOrNull(task.data), task.priority, task.tags, task.required_tags, task.work_directory,
+        task.environment, jsonOrNull(task.files), task.target_node_id, task.max_retries, task.timeout_seconds,
+        JSON.stringify(task.metadata), task.idempotency_key, plugin, holder,
+      ],
+    );
+    return rows[0];
+  }
+
   /** Refreshes the planner's statistics of `tasks` (row counts, value distributions). */
   async analyze(): Promise<void> {
     await this.db.query('ANALYZE tasks');
@@ -93,6 +138,14 @@ export class TasksRepository {
 
   async findByIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
     return this.db.query(`SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])`, [keys]);
+  }
+
+  /** The finished tasks among `ids` (one query for every waiter of this process). */
+  async findFinished(ids: string[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `SELECT * FROM tasks WHERE id = ANY($1::uuid[]) AND status IN ('completed', 'failed', 'cancelled', 'timed_out')`,
+      [ids],
+    );
   }
 
   async findById(id: string): Promise<TaskRow | undefined> {
@@ -112,6 +165,7 @@ export class TasksRepository {
    * The one compare-and-set every transition goes through. `set` is a SQL SET list over
    * alias `t`; its values are `$n` placeholders numbered after the guard parameters, given in `values`.
    * Returns the updated row, or undefined when the row was not in an expected state or the guard failed.
+   * `tx`: run inside that open transaction.
    */
   async compareAndSet(
     id: string,
@@ -119,6 +173,7 @@ export class TasksRepository {
     guard: HolderGuard,
     set: (param: (value: unknown) => string) => string,
     event: EventSpec,
+    tx?: EntityManager,
   ): Promise<TaskRow | undefined> {
     const params: unknown[] = [id, expected];
     const param = (value: unknown): string => {
@@ -132,9 +187,10 @@ export class TasksRepository {
       conditions.push(`(t.worker_id = ${p} OR t.node_id = ${p})`);
     }
     if (guard.belowRetryLimit) conditions.push(`t.retry_count < t.max_retries`);
+    if (guard.dispatchable) conditions.push(`t.awaits_callback IS NULL`);
     const setSql = set(param);
     const ev = [param(event.type), param(event.level ?? 'info'), param(event.message), param(event.data === undefined ? null : JSON.stringify(event.data))];
-    const rows: TaskRow[] = await this.db.query(
+    const rows: TaskRow[] = await (tx ?? this.db).query(
       `WITH u AS (
          UPDATE tasks t SET ${setSql}, updated_at = now()
          WHERE ${conditions.join(' AND ')}
@@ -258,17 +314,48 @@ export class TasksRepository {
    * SET fragment: on failure, back to pending while retries remain (after the backoff unless
    * `immediately`), else `finalState`. A re-queued task has no holder: worker and node are
    * cleared (the error keeps who held it), so a later cancel is not sent to a stale node.
+   * A task created to await a plugin is never queued: its retry re-arms the wait instead
+   * (still running, same plugin holder, a new attempt, a fresh lease of timeout_seconds).
    */
   retryOrFinishSql(finalState: 'failed' | 'timed_out', immediately = false): string {
     const retry = `t.retry_count < t.max_retries`;
-    return `status = CASE WHEN ${retry} THEN 'pending' ELSE '${finalState}' END,
-      run_at = CASE WHEN ${retry} THEN now() ${immediately ? '' : `+ ${this.backoff}`} ELSE t.run_at END,
+    const rearm = `${retry} AND t.awaits_callback IS NOT NULL`;
+    const requeue = `${retry} AND t.awaits_callback IS NULL`;
+    return `status = CASE WHEN ${rearm} THEN 'running' WHEN ${retry} THEN 'pending' ELSE '${finalState}' END,
+      run_at = CASE WHEN ${requeue} THEN now() ${immediately ? '' : `+ ${this.backoff}`} ELSE t.run_at END,
       completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
       retry_count = CASE WHEN ${retry} THEN t.retry_count + 1 ELSE t.retry_count END,
       last_retry_at = CASE WHEN ${retry} THEN now() ELSE t.last_retry_at END,
-      worker_id = CASE WHEN ${retry} THEN NULL ELSE t.worker_id END,
-      node_id = CASE WHEN ${retry} THEN NULL ELSE t.node_id END,
-      lease_expires_at = NULL`;
+      worker_id = CASE WHEN ${requeue} THEN NULL ELSE t.worker_id END,
+      node_id = CASE WHEN ${requeue} THEN NULL ELSE t.node_id END,
+      attempt = CASE WHEN ${rearm} THEN t.attempt + 1 ELSE t.attempt END,
+      lease_expires_at = CASE WHEN ${rearm} THEN now() + make_interval(secs => t.timeout_seconds) ELSE NULL END`;
+  }
+
+  /**
+   * A plugin's callback for a task it holds, in one transaction: `claim` records the delivery
+   * first (a repeated webhook-id waits on the first one's row, then answers duplicate), then
+   * the compare-and-set from running under `holder`. When that finds nothing, the delivery is
+   * rolled back too, so the same webhook-id may be tried again.
+   */
+  async settleForPlugin(
+    id: string,
+    holder: string,
+    set: (param: (value: unknown) => string) => string,
+    event: EventSpec,
+    claim?: DeliveryClaim,
+  ): Promise<PluginSettlement> {
+    try {
+      return await this.db.transaction(async (tx): Promise<PluginSettlement> => {
+        if (claim && !(await claim(tx))) return { duplicate: true };
+        const row = await this.compareAndSet(id, ['running'], { workerId: holder }, set, event, tx);
+        if (!row) throw new Missed();
+        return { row };
+      });
+    } catch (e) {
+      if (e instanceof Missed) return { missed: true };
+      throw e;
+    }
   }
 
   /**
@@ -336,6 +423,7 @@ export class TasksRepository {
          INSERT INTO task_events (task_id, type, level, message, attempt, data)
          SELECT id, 'lease_expired', 'warn',
                 CASE WHEN status = 'pending' THEN 'Lease expired; re-queued for retry ' || retry_count
+                     WHEN status = 'running' THEN 'Lease expired; waiting again for plugin ' || awaits_callback || ' (retry ' || retry_count || ')'
                      ELSE 'Lease expired; no retries left' END,
                 attempt, jsonb_build_object('status', status) FROM u
        )

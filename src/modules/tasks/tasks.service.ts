@@ -15,8 +15,11 @@ import type {
   ProgressDto,
 } from './dto/worker.dto.js';
 import { GroupCommit } from './group-commit.js';
+import { PluginsService } from '../plugin-callbacks/plugins.service.js';
+import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
 import { TaskIntake } from './task-intake.js';
-import { HELD_STATES, parseStatusFilter, statesLeadingTo, TERMINAL_STATES } from './task-state.js';
+import { TaskWaiters } from './task-waiters.js';
+import { HELD_STATES, isTerminal, parseStatusFilter, statesLeadingTo, TERMINAL_STATES } from './task-state.js';
 import {
   EVENT_LEVELS,
   type EventLevel,
@@ -29,12 +32,24 @@ import {
   type TaskState,
 } from './task.types.js';
 import { type StatisticsRows, TaskQueriesRepository } from './task-queries.repository.js';
-import { type AckItem, type CompletionItem, type EventSpec, type HolderGuard, TasksRepository } from './tasks.repository.js';
+import {
+  type AckItem,
+  type CompletionItem,
+  type DeliveryClaim,
+  type EventSpec,
+  type HolderGuard,
+  TasksRepository,
+} from './tasks.repository.js';
 
 export interface SubmitResult {
   row: TaskRow;
   created: boolean;
 }
+
+/** What a plugin's callback reports about the task it holds. */
+export type PluginOutcome =
+  | { status: 'success'; result: unknown }
+  | { status: 'failed'; error: { message: string; details?: unknown } };
 
 export type BatchItemResult =
   | { index: number; success: true; row: TaskRow; created: boolean }
@@ -56,6 +71,8 @@ export class TasksService {
     private readonly queries: TaskQueriesRepository,
     private readonly config: AppConfig,
     private readonly events: EventBus,
+    private readonly plugins: PluginsService,
+    private readonly waiters: TaskWaiters,
   ) {
     this.intake = new TaskIntake(repo);
     this.completions = new GroupCommit((items) => repo.completeMany(items));
@@ -99,6 +116,8 @@ export class TasksService {
     if (row.status === 'completed') this.events.publish('task.completed', { task: row });
     else if (row.status === 'failed' || row.status === 'timed_out') this.events.publish('task.failed', { task: row, retrying: false });
     else if (row.status === 'pending' && row.error) this.events.publish('task.failed', { task: row, retrying: true });
+    // A task awaiting a plugin is not queued on retry: it waits again (running, error kept).
+    else if (row.status === 'running' && row.awaits_callback && row.error) this.events.publish('task.failed', { task: row, retrying: true });
     return this.releaseNode(row);
   }
 
@@ -114,6 +133,7 @@ export class TasksService {
   // ---- intake -------------------------------------------------------------
 
   async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
+    if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, this.newTask(dto, idempotencyHeader));
     const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
     if (result.created) {
       this.events.publish('task.created', { task: result.row });
@@ -122,10 +142,29 @@ export class TasksService {
     return result;
   }
 
+  /**
+   * A task that awaits a plugin (`awaits_callback`): inserted on its own (not through the
+   * batched intake), straight to running under `plugin:<name>`; never dispatched.
+   */
+  private async submitAwaiting(dto: CreateTaskDto, task: NewTask): Promise<SubmitResult> {
+    const plugin = dto.awaits_callback as string;
+    if (dto.run_at !== undefined) throw AppError.validation('run_at', 'a task awaiting a plugin starts waiting at once: run_at is not allowed');
+    if (!(await this.plugins.exists(plugin))) throw AppError.validation('awaits_callback', `unknown plugin: ${plugin}`);
+    const row = await this.repo.insertAwaiting(task, plugin, pluginHolder(plugin));
+    if (row) {
+      this.events.publish('task.created', { task: row });
+      return { row, created: true };
+    }
+    const [first] = await this.repo.findByIdempotencyKeys([task.idempotency_key as string]);
+    if (!first) throw new Error(`task ${task.id} was neither inserted nor found by idempotency key`);
+    return { row: first, created: false };
+  }
+
   /** Validates each item on its own; valid ones are inserted in one statement, bad ones answer with their error. */
   async submitBatch(items: unknown[]): Promise<BatchItemResult[]> {
     const results: BatchItemResult[] = new Array(items.length);
     const valid: { index: number; task: NewTask }[] = [];
+    const awaiting: { index: number; dto: CreateTaskDto }[] = [];
     // validateSync: the DTO has no async rules, and a thousand awaited validations cost more than the checks.
     items.forEach((item, index) => {
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
@@ -136,8 +175,18 @@ export class TasksService {
       const dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
       const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
       if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
+      else if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
       else valid.push({ index, task: this.newTask(dto) });
     });
+    // Items awaiting a plugin take the separate insert, one by one.
+    for (const { index, dto } of awaiting) {
+      try {
+        results[index] = { index, success: true, ...(await this.submitAwaiting(dto, this.newTask(dto))) };
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e;
+        results[index] = { index, success: false, error: e };
+      }
+    }
     if (valid.length) {
       const inserted = await this.intake.insert(valid.map((v) => v.task));
       inserted.forEach((r, i) => {
@@ -177,6 +226,34 @@ export class TasksService {
     const row = await this.repo.findById(id);
     if (!row) throw AppError.notFound('Task', id);
     return row;
+  }
+
+  /**
+   * The task, once it is finished or `waitSeconds` have passed (whichever comes first); at once
+   * without `waitSeconds`. `signal` aborts the wait (the client went away).
+   */
+  async getWhenFinished(id: string, waitSeconds: number | undefined, signal?: AbortSignal): Promise<TaskRow> {
+    if (!waitSeconds) return this.get(id);
+    // The waiter first, then the read: a finish in between still wakes it.
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const finished = this.waiters.wait(id, waitSeconds * 1000, ac.signal);
+      const current = await this.get(id).catch((e: unknown) => {
+        ac.abort();
+        throw e;
+      });
+      if (isTerminal(current.status)) {
+        ac.abort();
+        return current;
+      }
+      const row = await finished;
+      if (row || signal?.aborted) return row ?? current;
+      return (await this.repo.findById(id).catch(() => undefined)) ?? current;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   async list(q: ListTasksQuery): Promise<{ rows: TaskRow[]; total: number; limit: number; offset: number }> {
@@ -378,6 +455,66 @@ export class TasksService {
     return { resent: resent.length, released: released.length };
   }
 
+  // ---- plugins ----------------------------------------------------------------
+
+  /**
+   * The node holding the task hands it to a plugin (`task_result {status: 'pending', plugin}`):
+   * still running, now held by `plugin:<name>` and leased for its timeout; the node is free.
+   */
+  async awaitPlugin(id: string, holder: HolderDto, plugin: string): Promise<TaskRow> {
+    if (!(await this.plugins.exists(plugin))) throw AppError.validation('plugin', `unknown plugin: ${plugin}`);
+    this.finishingAttempt(id, holder.attempt);
+    const row = await this.holderUpdate(
+      id,
+      holder,
+      'hand to a plugin',
+      (p) => `status = 'running', worker_id = ${p(pluginHolder(plugin))}, node_id = NULL, started_at = COALESCE(t.started_at, now()),
+              lease_expires_at = now() + make_interval(secs => t.timeout_seconds)`,
+      { type: 'awaiting_plugin', message: `Handed by ${holder.worker_id ?? 'its holder'} to plugin ${plugin}`, data: { plugin, from: holder.worker_id ?? null } },
+    );
+    if (holder.worker_id) this.events.publish('node.capacity', { nodeId: holder.worker_id });
+    return row;
+  }
+
+  /**
+   * A plugin's callback for a task it holds: success completes it, failed fails the attempt
+   * (retry policy; an `awaits_callback` task waits again instead of being queued). `claim`
+   * records the delivery in the same transaction, so a repeated webhook-id is applied once.
+   */
+  async settleFromPlugin(
+    id: string,
+    plugin: string,
+    outcome: PluginOutcome,
+    claim?: DeliveryClaim,
+  ): Promise<{ row: TaskRow; duplicate: boolean }> {
+    const holder = pluginHolder(plugin);
+    const settled =
+      outcome.status === 'success'
+        ? await this.repo.settleForPlugin(
+            id,
+            holder,
+            (p) => `status = 'completed', result = ${p(JSON.stringify(outcome.result ?? null))}::jsonb, error = NULL, progress = 100,
+                    completed_at = now(), started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL`,
+            { type: 'completed', message: `Task completed by plugin ${plugin}`, data: { plugin } },
+            claim,
+          )
+        : await this.repo.settleForPlugin(
+            id,
+            holder,
+            (p) => `${this.repo.retryOrFinishSql('failed')}, error = ${p(JSON.stringify({ code: 'PLUGIN_FAILED', plugin, ...outcome.error }))}::jsonb
+                    || jsonb_build_object('attempt', t.attempt, 'holder', t.worker_id)`,
+            { type: 'attempt_failed', level: 'error', message: `Plugin ${plugin} reported a failure: ${outcome.error.message.slice(0, 500)}`, data: { plugin } },
+            claim,
+          );
+    if ('row' in settled) return { row: this.announce(settled.row), duplicate: false };
+    const current = await this.get(id);
+    if ('duplicate' in settled) return { row: current, duplicate: true };
+    throw new AppError(ErrorCode.CONFLICT, `Task is not awaiting plugin ${plugin}`, {
+      state: current.status,
+      awaiting: current.status === 'running' && current.worker_id?.startsWith('plugin:') ? current.worker_id.slice('plugin:'.length) : null,
+    });
+  }
+
   /** A report from the holder of a dispatched/running task; anyone else (or an older attempt) is refused. */
   private async holderUpdate(
     id: string,
@@ -431,12 +568,13 @@ export class TasksService {
     const row = await this.repo.compareAndSet(
       id,
       TERMINAL_STATES,
-      { belowRetryLimit: !force },
+      { belowRetryLimit: !force, dispatchable: true },
       () => `retry_count = t.retry_count + 1, ${this.requeueSql()}`,
       { type: 'retried', message: force ? 'Retried manually (forced)' : 'Retried manually' },
     );
     if (row) return this.releaseNode(row);
     const current = await this.get(id);
+    if (current.awaits_callback) throw awaitedPluginConflict(current);
     if (TERMINAL_STATES.includes(current.status)) {
       throw new AppError(
         ErrorCode.RETRY_LIMIT_EXCEEDED,
@@ -453,7 +591,7 @@ export class TasksService {
     const requeued = await this.repo.compareAndSet(
       id,
       TERMINAL_STATES,
-      {},
+      { dispatchable: true },
       (p) => `messages = t.messages || ${p(entry)}::jsonb, ${this.requeueSql()}`,
       { type: 'reply', message: 'Reply added; task re-queued', data: { length: message.length } },
     );
@@ -466,7 +604,9 @@ export class TasksService {
       { type: 'reply', message: 'Reply added', data: { length: message.length } },
     );
     if (appended) return appended;
-    throw AppError.notFound('Task', id);
+    const current = await this.get(id);
+    if (current.awaits_callback) throw awaitedPluginConflict(current);
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; try again`, { state: current.status });
   }
 
   private requeueSql(): string {
@@ -507,6 +647,13 @@ export class TasksService {
     rows.forEach((r) => this.announce(r));
     return rows;
   }
+}
+
+/** A finished task created to await a plugin is not re-queued (it would go to a node). */
+function awaitedPluginConflict(row: TaskRow): AppError {
+  return new AppError(ErrorCode.CONFLICT, `Task awaited plugin ${row.awaits_callback ?? '?'} and is ${row.status}; submit a new task instead`, {
+    state: row.status,
+  });
 }
 
 /** Is this finished row the work of the reporting holder (and attempt, when it says which)? */

@@ -78,6 +78,13 @@ export class CreateTaskDto {
   @ApiPropertyOptional({ description: 'Same key → the first task is returned (also accepted as Idempotency-Key header)' })
   @IsOptional() @IsString() @Length(1, 200)
   idempotency_key?: string;
+
+  @ApiPropertyOptional({
+    example: 'file-organizer',
+    description: 'A registered plugin: the task is never dispatched; it runs at once, held by plugin:<name>, until the plugin calls back',
+  })
+  @IsOptional() @IsString() @Length(1, 64)
+  awaits_callback?: string;
 }
 
 export class BatchCreateTasksDto {

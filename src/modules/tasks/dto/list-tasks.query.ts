@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsNumber, IsOptional, IsPositive, IsString, Length, Max, Min } from 'class-validator';
 import { EVENT_LEVELS, type EventLevel } from '../task.types.js';
 
 export const TASK_SORTS = ['created_at', 'priority', 'started_at', 'completed_at'] as const;
@@ -74,4 +74,12 @@ export class StatisticsQuery {
   @ApiPropertyOptional({ enum: ['minute', 'hour', 'day'], default: 'hour' })
   @IsOptional() @IsIn(['minute', 'hour', 'day'])
   interval?: 'minute' | 'hour' | 'day';
+}
+
+/** `GET /api/v1/tasks/:id`: optionally wait for the task to finish. */
+export class GetTaskQuery {
+  @ApiPropertyOptional({ minimum: 0, exclusiveMinimum: true, maximum: 60, description: 'Wait up to this many seconds for the task to finish' })
+  @IsOptional() @Type(() => Number) @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'wait_seconds must be a number' })
+  @IsPositive({ message: 'wait_seconds must be greater than 0' }) @Max(60, { message: 'wait_seconds must not be greater than 60' })
+  wait_seconds?: number;
 }

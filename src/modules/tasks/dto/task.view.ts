@@ -43,6 +43,8 @@ export class TaskView {
   @ApiProperty(nullableDate) cancelled_at: string | null;
   @ApiProperty(nullableDate) last_retry_at: string | null;
   @ApiProperty({ ...nullableString, description: 'Cancel reason' }) reason: string | null;
+  @ApiProperty({ ...nullableString, description: 'The plugin this task was created to await (never dispatched)' })
+  awaits_callback: string | null;
 }
 
 export class PaginationView {

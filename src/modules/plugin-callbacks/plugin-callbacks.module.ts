@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { TasksModule } from '../tasks/tasks.module.js';
+import { DeliveryPruner } from './delivery-pruner.service.js';
+import { PluginCallbackGuard } from './plugin-callback.guard.js';
+import { PluginCallbacksController } from './plugin-callbacks.controller.js';
+import { PluginCallbacksService } from './plugin-callbacks.service.js';
+import { PluginDeliveriesRepository } from './plugin-deliveries.repository.js';
+import { PluginsModule } from './plugins.module.js';
+
+/** Plugins calling back into the tasks they hold (`/plugin-callback/:plugin/:taskId`). */
+@Module({
+  imports: [PluginsModule, TasksModule],
+  controllers: [PluginCallbacksController],
+  providers: [PluginDeliveriesRepository, PluginCallbacksService, PluginCallbackGuard, DeliveryPruner],
+})
+export class PluginCallbacksModule {}
