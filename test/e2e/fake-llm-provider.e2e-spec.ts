@@ -146,6 +146,13 @@ describe('fake LLM provider, driven by the openai client', () => {
     expect(rec).toMatchObject({ cut: true, aborted: false });
   });
 
+  it('makes a non-stream request fail when the body is cut half-way', async () => {
+    provider.setBehavior({ cutAfterChunks: 0 });
+    await expect(client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow();
+    const [rec] = await provider.waitForRequests(1, 500);
+    expect(rec).toMatchObject({ status: 200, cut: true, aborted: false });
+  });
+
   it('ends a stream with an in-band error frame that the client raises', async () => {
     provider.setBehavior({ inBandErrorAfterChunks: 2 });
     const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'a b c' }], stream: true });
