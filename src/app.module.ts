@@ -18,6 +18,7 @@ import { NodesModule } from './modules/nodes/nodes.module.js';
 import { PluginCallbacksModule } from './modules/plugin-callbacks/plugin-callbacks.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
+import { LlmModule } from './modules/llm/llm.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
@@ -31,6 +32,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         EventsModule,
         DatabaseModule,
+        LlmModule,
         RuntimeConfigModule,
         AuthModule,
         TasksModule,

@@ -1,6 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from './errors.js';
+import { LlmError } from '../modules/llm/llm-error.js';
+import { llmErrorOf, OPENAI_PATHS, sendLlmError } from '../modules/llm/openai-errors.js';
 
 const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
   400: ErrorCode.VALIDATION_ERROR,
@@ -56,7 +58,11 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const req = ctx.getRequest<Request>();
     const res = ctx.getResponse<Response>();
-    const error = toAppError(exception);
+    const error = exception instanceof LlmError ? null : toAppError(exception);
+    if (error === null) {
+      if (!res.headersSent) sendLlmError(res, exception as LlmError);
+      return;
+    }
     if (error.status >= HttpStatus.INTERNAL_SERVER_ERROR) {
       this.logger.error(
         { err: exception, request_id: req.requestId },
@@ -64,6 +70,8 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       );
     }
     if (res.headersSent) return;
+    // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
+    if (OPENAI_PATHS.test(req.path)) return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
     res.status(error.status).json({
       success: false,
       data: null,

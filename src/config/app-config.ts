@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy, validateSync } from 'class-validator';
+import { parseAliases, parseFallbacks, parseProviders } from '../modules/llm/llm-settings.js';
 
 const toBool = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
@@ -9,6 +10,20 @@ const toBool = ({ value }: { value: unknown }): unknown => {
 };
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+/** A JSON setting checked by one of the LLM parsers (the message names the field inside it). */
+function IsLlmJson(parse: (raw: unknown, field: string) => { ok: boolean; message?: string }): PropertyDecorator {
+  return ValidateBy({
+    name: 'isLlmJson',
+    validator: {
+      validate: (value: unknown, args) => parse(value, args?.property ?? 'value').ok,
+      defaultMessage: (args) => {
+        const r = parse(args?.value, args?.property ?? 'value') as { message?: string };
+        return r.message ?? 'invalid';
+      },
+    },
+  });
+}
 
 /**
  * Every setting the hub reads from the environment. Validated once at boot:
@@ -208,6 +223,41 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0)
   PLUGIN_ROTATION_GRACE_SECONDS = 86_400;
 
+  /**
+   * LLM gateway: JSON array of OpenAI-compatible upstreams `[{name, base_url, api_key?, models,
+   * weight?, timeout_ms?, max_concurrency?}]`. Secret (api keys). Hot: PUT /v1/config/llm.
+   */
+  @IsString() @IsLlmJson(parseProviders)
+  LLM_PROVIDERS = '[]';
+
+  /** JSON object `{alias: model}`. */
+  @IsString() @IsLlmJson(parseAliases)
+  LLM_ALIASES = '{}';
+
+  /** JSON object `{model: [fallback models]}`, tried when a model's deployments all failed before content. */
+  @IsString() @IsLlmJson(parseFallbacks)
+  LLM_FALLBACKS = '{}';
+
+  /** Model of a request that names none. */
+  @IsOptional() @IsString()
+  LLM_DEFAULT_MODEL?: string;
+
+  /** `weighted` (random by provider weight) or `least-busy` (fewest calls in flight). */
+  @IsIn(['weighted', 'least-busy'])
+  LLM_ROUTING_STRATEGY: 'weighted' | 'least-busy' = 'weighted';
+
+  /** A deployment failing more than half its calls in the last minute, or answering 401/403, rests this long. */
+  @Transform(toInt) @IsInt() @Min(0)
+  LLM_COOLDOWN_MS = 5000;
+
+  /** A gateway request is stopped after this long (stream or not). */
+  @Transform(toInt) @IsInt() @Min(1000)
+  LLM_MAX_REQUEST_MS = 5 * 60 * 1000;
+
+  /** A client that disconnects aborts its upstream call. */
+  @Transform(toBool) @IsBoolean()
+  LLM_ABORT_ON_DISCONNECT = true;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;
@@ -216,7 +266,7 @@ export class AppConfig {
 export class ConfigError extends Error {}
 
 /** Settings without a default (not own keys of `new AppConfig()` unless class fields are defined as such). */
-const OPTIONAL_KEYS = ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME'] as const;
+const OPTIONAL_KEYS = ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME', 'LLM_DEFAULT_MODEL'] as const;
 
 /** Every setting's name, in declaration order then the optional ones. */
 export const CONFIG_KEYS: readonly string[] = [...new Set([...Object.keys(new AppConfig()), ...OPTIONAL_KEYS])];

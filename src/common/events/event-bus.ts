@@ -49,6 +49,10 @@ export interface DomainEvents {
   'hub.alert': HubNotice & { severity: 'warning' | 'critical' };
   /** Progress messages of tasks and plugins, `notification` frames of nodes: `notification` on /ws and /events. */
   'hub.notification': HubNotice & { severity: 'info' | 'warning' };
+  /** A streamed chunk of an LLM gateway request (`chat.completion.chunk`), for clients watching it. */
+  'llm.chunk': { requestId: string; keyId: string | null; chunk: Record<string, unknown> };
+  /** An LLM gateway request finished: its whole completion (aggregated when streamed), or its error. */
+  'llm.completed': { requestId: string; keyId: string | null; completion: Record<string, unknown> | null; error: Record<string, unknown> | null };
   /** A line for the Apex log channel (node log lines, agent-service output, hub warnings and errors). */
   'hub.log': HubLogLine;
 }

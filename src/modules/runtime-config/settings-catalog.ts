@@ -1,3 +1,4 @@
+import { maskProviders, parseProviders } from '../llm/llm-settings.js';
 import type { AppConfig } from '../../config/app-config.js';
 
 /**
@@ -18,6 +19,14 @@ export const HOT_KEYS = [
   'RETRY_BACKOFF_CAP_MS',
   'PROXY_DEFAULT_STRATEGY',
   'PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE',
+  'LLM_PROVIDERS',
+  'LLM_ALIASES',
+  'LLM_FALLBACKS',
+  'LLM_DEFAULT_MODEL',
+  'LLM_ROUTING_STRATEGY',
+  'LLM_COOLDOWN_MS',
+  'LLM_MAX_REQUEST_MS',
+  'LLM_ABORT_ON_DISCONNECT',
 ] as const satisfies readonly (keyof AppConfig)[];
 
 export type HotKey = (typeof HOT_KEYS)[number];
@@ -87,6 +96,11 @@ export const MASK = '****';
  * value is `****` as a whole. Other settings are shown as they are.
  */
 export function maskSetting(key: string, value: SettingValue): SettingValue {
+  // The providers' JSON holds their API keys: shown with each key masked.
+  if (key === 'LLM_PROVIDERS' && typeof value === 'string') {
+    const parsed = parseProviders(value);
+    return parsed.ok ? JSON.stringify(maskProviders(parsed.value)) : MASK;
+  }
   if (!SECRET_NAME.test(key) || value === null || value === '') return value;
   if (typeof value !== 'string') return value;
   if (!/URL/.test(key)) return MASK;

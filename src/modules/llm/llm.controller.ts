@@ -1,0 +1,95 @@
+import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { RawResponse } from '../../common/envelope.js';
+import { Authenticated } from '../auth/auth.decorators.js';
+import type { LlmCaller } from './llm-accounting.js';
+import { LlmError } from './llm-error.js';
+import { LlmGateway } from './llm-gateway.service.js';
+import { RunningRequests } from './running-requests.js';
+import { sendLlmError } from './openai-errors.js';
+
+/**
+ * Seed 001's OpenAI-compatible surface: an `openai` client pointed at `<hub>/v1` works
+ * unchanged. Answers and errors are OpenAI's shapes (no envelope); every answer carries
+ * `x-request-id`, the id `/v1/interrupt` takes.
+ */
+@ApiTags('LLM gateway (OpenAI-compatible, seed 001)')
+@RawResponse()
+@Controller('v1')
+export class LlmController {
+  constructor(
+    private readonly gateway: LlmGateway,
+    private readonly running: RunningRequests,
+  ) {}
+
+  @Get('models')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Every configured model and alias' })
+  models(): ReturnType<LlmGateway['models']> {
+    return this.gateway.models();
+  }
+
+  @Post('chat/completions')
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Chat Completions: JSON, or text/event-stream with stream: true' })
+  async chat(@Body() body: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const caller: LlmCaller = { keyId: req.principal?.keyId ?? null, source: 'http' };
+    const gone = new AbortController();
+    // The response closing before it finished: the client left.
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort('client_closed');
+    });
+    let streaming = false;
+    try {
+      const outcome = await this.gateway.chat(body, {
+        requestId: req.requestId,
+        caller,
+        clientSignal: gone.signal,
+        onChunk: (chunk) => {
+          if (!streaming) {
+            streaming = true;
+            res.status(200).setHeader('content-type', 'text/event-stream; charset=utf-8');
+            // no-transform: the compression middleware would hold the chunks back.
+            res.setHeader('cache-control', 'no-cache, no-transform');
+            res.setHeader('connection', 'keep-alive');
+            res.flushHeaders();
+          }
+          res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+        },
+      });
+      if (streaming) {
+        res.end('data: [DONE]\n\n');
+      } else if ((body as { stream?: unknown })?.stream === true) {
+        // A stream that produced no chunk at all: still a well-formed (empty) stream.
+        res.status(200).setHeader('content-type', 'text/event-stream; charset=utf-8');
+        res.end('data: [DONE]\n\n');
+      } else {
+        res.status(200).json(outcome.completion);
+      }
+    } catch (e) {
+      const error = e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
+      if (res.writableEnded || res.destroyed) return;
+      if (streaming) {
+        // Content already went out: the failure travels in-band, then the stream ends.
+        res.end(`data: ${JSON.stringify(error.body())}\n\n`);
+        return;
+      }
+      if (error.status === 499) error.extra.shouldRetry = false;
+      sendLlmError(res, error);
+    }
+  }
+
+  @Post('interrupt')
+  @HttpCode(200)
+  @Authenticated('client', 'worker')
+  @ApiOperation({ summary: 'Stop a running request (any hub instance) by its x-request-id' })
+  async interrupt(@Body() body: unknown): Promise<{ request_id: string; interrupted: true }> {
+    const id = (body as { request_id?: unknown } | null)?.request_id;
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw LlmError.invalid('request_id', 'request_id must be the x-request-id of a running request');
+    if (!(await this.running.interrupt(id))) {
+      throw new LlmError(404, 'invalid_request_error', `No request is running under ${id}`, 'request_not_found', 'request_id');
+    }
+    return { request_id: id, interrupted: true };
+  }
+}

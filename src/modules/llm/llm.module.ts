@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { LlmQuotaGate, LlmUsageRecorder } from './llm-accounting.js';
+import { LlmConfigController } from './llm-config.controller.js';
+import { LlmController } from './llm.controller.js';
+import { LlmGateway } from './llm-gateway.service.js';
+import { LlmRouter } from './llm-router.js';
+import { RunningRequests } from './running-requests.js';
+import { LogUsageRecorder, UnlimitedQuotaGate } from './unlimited-accounting.js';
+
+/** The OpenAI-compatible LLM gateway (seed 001): /v1/chat/completions, /v1/models, /v1/interrupt. */
+@Module({
+  // LlmConfigController before /v1/config/:key of the runtime-config module (this module is imported first).
+  controllers: [LlmConfigController, LlmController],
+  providers: [
+    LlmRouter,
+    LlmGateway,
+    RunningRequests,
+    { provide: LlmQuotaGate, useClass: UnlimitedQuotaGate },
+    { provide: LlmUsageRecorder, useClass: LogUsageRecorder },
+  ],
+  exports: [LlmGateway, LlmRouter],
+})
+export class LlmModule {}
