@@ -7,7 +7,7 @@ import { type LlmCallStatus, type LlmCaller, LlmQuotaGate, type LlmReservation, 
 import { LlmError } from './llm-error.js';
 import { type Deployment, LlmRouter } from './llm-router.js';
 import { RunningRequests, type StopReason } from './running-requests.js';
-import { postChat, sseEvents, UpstreamHttpError, UpstreamStreamError } from './upstream.js';
+import { postChat, readJson, sseEvents, UpstreamHttpError, UpstreamStreamError } from './upstream.js';
 
 export interface ChatRun {
   requestId: string;
@@ -181,10 +181,10 @@ export class LlmGateway {
       });
     try {
       const res = await postChat(d.provider, body, upstreamSignal);
-      upstreamStatus = res.status;
+      upstreamStatus = res.statusCode ?? null;
       let completion: Record<string, unknown>;
       if (!request.stream) {
-        completion = (await res.json()) as Record<string, unknown>;
+        completion = await readJson(res);
         ttft = Date.now() - started;
       } else {
         const held: Record<string, unknown>[] = [];

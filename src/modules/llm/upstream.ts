@@ -1,3 +1,5 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { LlmProvider } from './llm-settings.js';
 
 /** The upstream answered with an error status (its body kept for the message). */
@@ -29,37 +31,84 @@ export class UpstreamStreamError extends Error {
   }
 }
 
-const headersFor = (p: LlmProvider): Record<string, string> => ({
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  ...(p.api_key ? { authorization: `Bearer ${p.api_key}` } : {}),
-});
+// Keep-alive pools: a call reuses a warm connection to its provider (node:http, not fetch:
+// fetch's web streams cost several times the CPU per call, and the gateway's overhead is the point).
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1024, scheduling: 'lifo' }),
+  'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1024, scheduling: 'lifo' }),
+};
 
-/** POST `${base_url}/chat/completions`; resolves when the status line and headers are in. */
-export async function postChat(p: LlmProvider, body: Record<string, unknown>, signal: AbortSignal): Promise<Response> {
-  const res = await fetch(`${p.base_url.replace(/\/+$/, '')}/chat/completions`, {
-    method: 'POST',
-    headers: headersFor(p),
-    body: JSON.stringify(body),
-    signal,
-  });
-  if (!res.ok) {
-    const text = await res.text().catch(() => '');
-    throw new UpstreamHttpError(res.status, text, res.headers.get('retry-after'));
+const endpoints = new Map<string, URL>();
+function endpointOf(p: LlmProvider): URL {
+  let url = endpoints.get(p.base_url);
+  if (!url) {
+    url = new URL(`${p.base_url.replace(/\/+$/, '')}/chat/completions`);
+    endpoints.set(p.base_url, url);
   }
-  return res;
+  return url;
+}
+
+/**
+ * POST `${base_url}/chat/completions`; resolves with the response once its status line and
+ * headers are in (an error status is read and thrown as UpstreamHttpError). Aborting the
+ * signal destroys the connection, which is what the upstream sees.
+ */
+export function postChat(p: LlmProvider, body: Record<string, unknown>, signal: AbortSignal): Promise<IncomingMessage> {
+  const url = endpointOf(p);
+  const payload = Buffer.from(JSON.stringify(body));
+  const lib = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      url,
+      {
+        method: 'POST',
+        agent: agents[url.protocol as 'http:' | 'https:'],
+        signal,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': payload.length,
+          accept: 'application/json, text/event-stream',
+          ...(p.api_key ? { authorization: `Bearer ${p.api_key}` } : {}),
+        },
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        readText(res).then(
+          (text) => reject(new UpstreamHttpError(status, text, headerOf(res, 'retry-after'))),
+          reject,
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const headerOf = (res: IncomingMessage, name: string): string | null => {
+  const v = res.headers[name];
+  return typeof v === 'string' ? v : null;
+};
+
+export async function readText(res: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of res) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> {
+  return JSON.parse(await readText(res)) as Record<string, unknown>;
 }
 
 /**
  * The JSON payloads of an OpenAI event stream, in order; ends at `data: [DONE]` or at the end
  * of the body. An in-band `{"error": …}` is thrown as UpstreamStreamError.
  */
-export async function* sseEvents(res: Response): AsyncGenerator<Record<string, unknown>> {
-  if (!res.body) return;
-  const decoder = new TextDecoder();
+export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<string, unknown>> {
+  res.setEncoding('utf8');
   let buffer = '';
-  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(bytes, { stream: true });
+  for await (const text of res as AsyncIterable<string>) {
+    buffer += text;
     let end: number;
     while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
       const block = buffer.slice(0, end);
@@ -81,4 +130,6 @@ export async function* sseEvents(res: Response): AsyncGenerator<Record<string, u
       yield event;
     }
   }
+  // The body ended without [DONE]: the stream was cut.
+  if (!res.complete) throw new Error('upstream stream was cut');
 }

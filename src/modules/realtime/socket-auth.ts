@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { AppConfig } from '../../config/app-config.js';
-import type { ApiKeyRole } from '../auth/api-key.types.js';
+import type { ApiKeyRole, Principal } from '../auth/api-key.types.js';
 import type { ApiKeysService } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 
@@ -11,17 +11,20 @@ export interface HandshakeLike {
   query: Record<string, unknown>;
 }
 
+/** With auth off every socket is the anonymous admin (as on REST). */
+const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin' };
+
 /**
  * The same keys as REST for sockets: `auth.token`, an `Authorization: Bearer` header, or
- * `?token=`. Resolves to undefined when allowed, or the error to send before closing.
+ * `?token=`. Resolves to who it is, or the error to send before closing.
  */
-export async function checkSocketAuth(
+export async function socketPrincipal(
   h: HandshakeLike,
   keys: ApiKeysService,
   config: AppConfig,
   roles: ApiKeyRole[],
-): Promise<AppError | undefined> {
-  if (!config.AUTH_REQUIRED) return undefined;
+): Promise<{ principal: Principal; error?: undefined } | { error: AppError; principal?: undefined }> {
+  if (!config.AUTH_REQUIRED) return { principal: ANONYMOUS_ADMIN };
   const auth = h.auth as { token?: unknown } | undefined;
   const token =
     (typeof auth?.token === 'string' ? auth.token : undefined) ??
@@ -29,10 +32,15 @@ export async function checkSocketAuth(
     (typeof h.query.token === 'string' ? h.query.token : undefined);
   const principal = token ? await keys.verify(token) : undefined;
   if (!principal) {
-    return new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)');
+    return { error: new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)') };
   }
   if (principal.role !== 'admin' && !roles.includes(principal.role)) {
-    return new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`);
+    return { error: new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`) };
   }
-  return undefined;
+  return { principal };
+}
+
+/** socketPrincipal when only the refusal matters: undefined when allowed. */
+export async function checkSocketAuth(h: HandshakeLike, keys: ApiKeysService, config: AppConfig, roles: ApiKeyRole[]): Promise<AppError | undefined> {
+  return (await socketPrincipal(h, keys, config, roles)).error;
 }
