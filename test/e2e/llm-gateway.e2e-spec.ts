@@ -1,4 +1,7 @@
 import OpenAI from 'openai';
+import { io } from 'socket.io-client';
+import { ApexSocket } from '../support/apex-node.js';
+import { TestDevice } from '../support/device.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-llm-provider.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -268,5 +271,94 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
     expect(ids).toContain('extra-model');
     const r = await client.chat.completions.create({ model: 'extra-model', messages: hello });
     expect(r.choices[0].message.content).toBe('echo: hello there');
+  });
+
+  describe('nodes and client channels', () => {
+    const nodeUrl = (): string => `${t.url.replace('http', 'ws')}/abp-distributed-server/VCP_Key=${t.keys.worker}`;
+
+    it('answers llm_request on the Socket.IO device channel, streamed and not', async () => {
+      const d = new TestDevice(t.url, t.keys.worker);
+      try {
+        await d.connected();
+        await d.request('node_register', { node_id: 'llm-sio' });
+        const plain = await d.request('llm_request', { id: 'q1', model: 'fake-model', messages: hello });
+        expect(plain).toMatchObject({ id: 'q1', object: 'chat.completion', choices: [{ message: { content: 'echo: hello there' } }] });
+        d.socket.emit('llm_request', { id: 'q2', model: 'fake-model', messages: hello, stream: true });
+        const done = await d.next('llm_response', (x) => x.id === 'q2');
+        const chunks = d.received.filter((r) => r.event === 'llm_response_chunk' && r.data.id === 'q2').map((r) => r.data.chunk as OpenAI.Chat.Completions.ChatCompletionChunk);
+        expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('echo: hello there');
+        expect(done).toMatchObject({ id: 'q2', choices: [{ message: { role: 'assistant', content: 'echo: hello there' } }] });
+        const bad = await d.request('llm_request', { id: 'q3', model: 'no-such-model', messages: hello });
+        expect(bad).toMatchObject({ id: 'q3', error: { code: 'model_not_found', param: 'model' } });
+        const noId = await d.request('llm_request', { model: 'fake-model', messages: hello });
+        expect(noId).toMatchObject({ error: { param: 'id' } });
+      } finally {
+        d.close();
+      }
+    });
+
+    it('answers llm_request on the raw node channel, and a node that leaves aborts its call', async () => {
+      const node = await ApexSocket.open(nodeUrl());
+      try {
+        await node.request('node_register', { node_id: 'llm-ws' });
+        const reply = await node.request('llm_request', { model: 'fake-model', messages: hello });
+        expect(reply).toMatchObject({ type: 'llm_response', data: { object: 'chat.completion', choices: [{ message: { content: 'echo: hello there' } }] } });
+        node.send('llm_request', { id: 'w2', model: 'fake-model', messages: hello, stream: true });
+        await node.nextOf('llm_response_chunk', (f) => f.data.id === 'w2');
+        const last = await node.nextOf('llm_response', (f) => f.data.id === 'w2');
+        expect((last.data.choices as { message: { content: string } }[])[0].message.content).toBe('echo: hello there');
+        const unregistered = await ApexSocket.open(nodeUrl());
+        const refused = await unregistered.request('llm_request', { model: 'fake-model', messages: hello });
+        expect(refused.data).toMatchObject({ error: { code: 'not_registered' } });
+        unregistered.close();
+        a.reset();
+        a.setBehavior({ dripMs: 200, chunks: 50 });
+        node.send('llm_request', { id: 'w3', model: 'fake-model', messages: hello, stream: true });
+        await node.nextOf('llm_response_chunk', (f) => f.data.id === 'w3');
+        node.ws.terminate();
+        await a.waitFor(() => a.requests[0]?.aborted === true, 1000);
+      } finally {
+        node.close();
+      }
+    });
+
+    it('streams chat.chunk and chat.completed to /ws and /events clients watching the request', async () => {
+      const requestId = `front-${Date.now()}`;
+      const ws = await ApexSocket.open(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.client}`);
+      const other = await ApexSocket.open(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.admin}`);
+      const sock = io(`${t.url}/events`, { auth: { token: t.keys.client }, transports: ['websocket'], forceNew: true });
+      try {
+        ws.send('subscribe_chat', { request_id: requestId });
+        await ws.nextOf('chat_subscribed');
+        other.send('subscribe_chat', { all: true });
+        await other.nextOf('chat_subscribed');
+        await new Promise<void>((ok) => sock.on('connect', () => ok()));
+        const ack = (await sock.timeout(2000).emitWithAck('subscribe_chat', { request_id: requestId })) as { success: boolean };
+        expect(ack.success).toBe(true);
+        const sioChunks: unknown[] = [];
+        sock.on('chat.chunk', (c: unknown) => sioChunks.push(c));
+        const sioDone = new Promise<Record<string, unknown>>((ok) => sock.on('chat.completed', ok));
+        // A client key may not watch every chat.
+        ws.send('subscribe_chat', { all: true });
+        expect((await ws.nextOf('error')).data).toMatchObject({ code: 'VALIDATION_ERROR' });
+
+        const stream = await client.chat.completions.create({ model: 'fake-model', messages: hello, stream: true }, { headers: { 'x-request-id': requestId } });
+        for await (const _ of stream) void _;
+        const chunk = await ws.nextOf('chat.chunk');
+        expect(chunk.data).toMatchObject({ request_id: requestId, chunk: { object: 'chat.completion.chunk' } });
+        const completed = await ws.nextOf('chat.completed');
+        expect(completed.data).toMatchObject({ request_id: requestId, completion: { choices: [{ message: { content: 'echo: hello there' } }] }, error: null });
+        await other.nextOf('chat.completed', (f) => f.data.request_id === requestId);
+        expect((await sioDone).request_id).toBe(requestId);
+        expect(sioChunks.length).toBeGreaterThan(0);
+        // Another key's client watching the same id hears nothing of it.
+        const workerWs = await ApexSocket.open(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.worker}`).catch(() => undefined);
+        workerWs?.close();
+      } finally {
+        ws.close();
+        other.close();
+        sock.close();
+      }
+    });
   });
 });

@@ -26,6 +26,8 @@ import {
 /** One connection of a device or node, whatever carries it (Socket.IO today, raw WebSocket later). */
 export interface DeviceSession {
   readonly connectionId: string;
+  /** The API key it connected with (null with auth off): `llm_request` is charged to it. */
+  keyId?: string | null;
   nodeId?: string;
   vocabulary?: NodeVocabulary;
 }

@@ -19,7 +19,8 @@ import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
-import { checkSocketAuth } from './socket-auth.js';
+import { NodeLlmBridge } from './node-llm-bridge.js';
+import { socketPrincipal } from './socket-auth.js';
 
 export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
 
@@ -62,6 +63,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly events: EventBus,
     private readonly config: AppConfig,
     private readonly connections: LiveConnections,
+    private readonly llm: NodeLlmBridge,
   ) {}
 
   afterInit(): void {
@@ -126,21 +128,45 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   handleConnection(socket: Socket): void {
     this.connections.opened(socket.id);
-    const state: SocketState = { session: { connectionId: socket.id }, queue: this.authenticate(socket), early: [] };
+    const session: DeviceSession = { connectionId: socket.id };
+    const state: SocketState = { session, queue: this.authenticate(socket, session), early: [] };
     (socket.data as { state?: SocketState }).state = state;
     // One listener for every event (fewer closures per connection than one per event).
     socket.onAny((event: string, ...args: unknown[]) => {
       const ack = args.find((a): a is Ack => typeof a === 'function');
       if ((INBOUND_EVENTS as readonly string[]).includes(event)) {
         this.enqueue(socket, state, event as InboundEvent, args[0] === ack ? undefined : args[0], ack);
+      } else if (event === 'llm_request') {
+        this.llmRequest(socket, state, args[0] === ack ? undefined : args[0], ack);
       } else {
         this.sendError(socket, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }), event, ack);
       }
     });
   }
 
-  private async authenticate(socket: Socket): Promise<boolean> {
-    const error = await checkSocketAuth(socket.handshake, this.keys, this.config, ['worker']);
+  /** Seed 001 `llm_request`, beside the queue (a long call must not hold up the node's reports). */
+  private llmRequest(socket: Socket, state: SocketState, payload: unknown, ack: Ack | undefined): void {
+    void state.queue.then(async (authenticated) => {
+      if (authenticated === false || !socket.connected) return;
+      const gone = new AbortController();
+      const onGone = (): void => gone.abort('client_closed');
+      socket.once('disconnect', onGone);
+      await this.llm.handle(
+        state.session,
+        payload,
+        (event, data) => {
+          socket.emit(event, data);
+          if (event === 'llm_response') ack?.(data);
+        },
+        gone.signal,
+      );
+      socket.off('disconnect', onGone);
+    });
+  }
+
+  private async authenticate(socket: Socket, session: DeviceSession): Promise<boolean> {
+    const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['worker']);
+    if (principal) session.keyId = principal.keyId;
     if (!error) return true;
     this.sendError(socket, error, 'connect');
     socket.disconnect(); // not (true): the error packet must go out first

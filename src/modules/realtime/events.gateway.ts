@@ -8,12 +8,17 @@ import { ApiKeysService } from '../auth/api-keys.service.js';
 import { relayClientEvents } from './client-events.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { checkSocketAuth } from './socket-auth.js';
+import type { Principal } from '../auth/api-key.types.js';
+import { parseChatSubscription } from './chat-watch.js';
+import { socketPrincipal } from './socket-auth.js';
 
 const ALL = 'tasks:all';
 const METRICS = 'metrics';
 const taskRoom = (id: string): string => `task:${id}`;
 const MAX_IDS = 1000;
+const CHAT_ALL = 'chat:all';
+/** A chat's room for the key that made it (`*`: admins watching that one request). */
+const chatRoom = (requestId: string, keyId: string | null): string => `chat:${requestId}:${keyId ?? 'anonymous'}`;
 
 type Ack = (response: unknown) => void;
 
@@ -49,6 +54,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       // With Redis the adapter carries events to other hubs' clients, so emit even with none here.
       () => !!this.config.REDIS_URL || this.nsp.sockets.size > 0,
     );
+    const chat = (requestId: string, keyId: string | null, event: string, data: unknown): void => {
+      if (!this.config.REDIS_URL && this.nsp.sockets.size === 0) return;
+      this.nsp.to([chatRoom(requestId, keyId), chatRoom(requestId, '*'), CHAT_ALL]).emit(event, data);
+    };
+    this.unsubscribe.push(
+      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) => chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk })),
+      this.events.on('llm.completed', ({ requestId, keyId, completion, error }) => chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error })),
+    );
     this.unsubscribe.push(
       // Told, then the transport closes (not a Socket.IO disconnect): socket.io-client reconnects by itself.
       this.events.on('hub.shutdown', ({ reason }) => {
@@ -62,7 +75,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   }
 
   async handleConnection(socket: Socket): Promise<void> {
-    const error = await checkSocketAuth(socket.handshake, this.keys, this.config, ['client']);
+    const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['client']);
     if (error) {
       socket.emit('error', { code: error.code, message: error.message });
       socket.disconnect();
@@ -78,11 +91,31 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       void socket.leave(METRICS);
       if (typeof ack === 'function') ack({ success: true });
     });
+    socket.on('subscribe_chat', (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, true));
+    socket.on('unsubscribe_chat', (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, false));
     socket.on('get_status', async (_p: unknown, ack?: Ack) => {
       const snapshot = await this.status.snapshot();
       socket.emit('status', snapshot);
       if (typeof ack === 'function') ack({ success: true, ...snapshot });
     });
+  }
+
+  /**
+   * Chat streamed to front-ends: `{request_id}` joins that request's room for this key (a
+   * non-admin hears only its own key's requests); admins may also watch `{all: true}`.
+   */
+  private async subscribeChat(socket: Socket, who: Principal, payload: unknown, ack: Ack | undefined, join: boolean): Promise<void> {
+    const sub = parseChatSubscription(payload, who);
+    if ('error' in sub) {
+      const body = { code: 'VALIDATION_ERROR', message: sub.error, details: { field: sub.field } };
+      socket.emit('error', body);
+      if (typeof ack === 'function') ack({ success: false, error: body });
+      return;
+    }
+    const room = sub.all ? CHAT_ALL : chatRoom(sub.requestId, who.role === 'admin' ? '*' : who.keyId);
+    if (join) await socket.join(room);
+    else await socket.leave(room);
+    if (typeof ack === 'function') ack({ success: true, room });
   }
 
   /** `{taskIds: [...]}` joins those tasks; no ids (or `all: true`) joins every task. */

@@ -17,7 +17,8 @@ import { type ApexRoute, preferredPath } from './apex-paths.js';
 import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
 import { RedisFanout } from './redis-fanout.js';
-import { checkSocketAuth } from './socket-auth.js';
+import { NodeLlmBridge } from './node-llm-bridge.js';
+import { socketPrincipal } from './socket-auth.js';
 
 /** A frame of the node channel: `{type, data, id?}`; `id` pairs a request with its reply. */
 interface Frame {
@@ -34,6 +35,8 @@ interface NodeConnection {
   queue: Promise<unknown>;
   /** Answered the last ping (transport liveness). */
   alive: boolean;
+  /** Aborted when the connection closes (stops its LLM calls). */
+  readonly gone: AbortController;
 }
 
 /** What one hub asks another to do with a connection it holds (with REDIS_URL). */
@@ -74,6 +77,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     private readonly config: AppConfig,
     private readonly live: LiveConnections,
     private readonly metrics: MetricsService,
+    private readonly llm: NodeLlmBridge,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.NODE_CHANNEL_MAX_FRAME_BYTES * HARD_LIMIT_FACTOR });
   }
@@ -118,17 +122,17 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   /** The upgrade of an Apex node path: the key in the path must be a worker's or an admin's. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute): Promise<void> {
-    const error = await checkSocketAuth({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, ['worker']);
+    const { principal, error } = await socketPrincipal({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, ['worker']);
     if (error) {
       socket.end(`HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ code: error.code, message: error.message })}`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId));
   }
 
-  private open(ws: WebSocket, route: ApexRoute): void {
-    const conn: NodeConnection = { id: `${RAW_WS_CONNECTION_PREFIX}${randomUUID()}`, ws, session: { connectionId: '' }, queue: Promise.resolve(), alive: true };
-    (conn.session as { connectionId: string }).connectionId = conn.id;
+  private open(ws: WebSocket, route: ApexRoute, keyId: string | null): void {
+    const id = `${RAW_WS_CONNECTION_PREFIX}${randomUUID()}`;
+    const conn: NodeConnection = { id, ws, session: { connectionId: id, keyId }, queue: Promise.resolve(), alive: true, gone: new AbortController() };
     this.connections.set(conn.id, conn);
     this.live.opened(conn.id);
     ws.on('pong', () => (conn.alive = true));
@@ -163,10 +167,17 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       case 'ping':
         return this.send(conn, { type: 'pong', id: f.id, data: { server_time: new Date().toISOString() } });
       case 'llm_request':
-        return this.refuse(conn, new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'llm_request is not available on this hub yet', { field: 'type' }), f.id, f.type);
+        return this.llmRequest(conn, f);
       default:
         return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown frame type: ${f.type}`, { field: 'type' }), f.id, f.type);
     }
+  }
+
+  /** Seed 001 `llm_request {id, model, messages, …}` (the id may also be the frame's), beside the queue. */
+  private llmRequest(conn: NodeConnection, f: Frame): void {
+    const data = typeof f.data === 'object' && f.data !== null && !Array.isArray(f.data) ? (f.data as Record<string, unknown>) : undefined;
+    const payload = data && data.id === undefined && f.id !== undefined ? { ...data, id: f.id } : (data ?? f.data);
+    void this.llm.handle(conn.session, payload, (type, d) => this.send(conn, { type, ...(f.id !== undefined ? { id: f.id } : {}), data: d }), conn.gone.signal);
   }
 
   private enqueue(conn: NodeConnection, event: InboundEvent, f: Frame): void {
@@ -248,6 +259,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   private closed(conn: NodeConnection): void {
+    conn.gone.abort('client_closed');
     this.connections.delete(conn.id);
     this.live.closed(conn.id);
     // After queued frames: a registration in flight must land before the node is marked gone.

@@ -11,7 +11,9 @@ import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { checkSocketAuth } from './socket-auth.js';
+import type { Principal } from '../auth/api-key.types.js';
+import { ChatWatch, parseChatSubscription } from './chat-watch.js';
+import { socketPrincipal } from './socket-auth.js';
 
 /** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
@@ -23,6 +25,9 @@ interface StreamClient {
   all: boolean;
   ids: Set<string>;
   alive: boolean;
+  who: Principal;
+  /** LLM gateway requests it watches (`subscribe_chat`), or every one (admins, `all: true`). */
+  chats: ChatWatch;
 }
 
 type Inbound = { type?: unknown; data?: unknown };
@@ -65,7 +70,14 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       () => !!this.fanout || this.clients.size > 0,
     );
     void this.connectFanout();
-    this.unsubscribe.push(this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)));
+    this.unsubscribe.push(
+      this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)),
+      // Chat streamed to front-ends (seed 001: HTTP chat, replies over the WebSocket).
+      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) => this.chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }, false)),
+      this.events.on('llm.completed', ({ requestId, keyId, completion, error }) =>
+        this.chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error }, true),
+      ),
+    );
     this.metrics.registerClientCounter('ws', () => this.clients.size);
     this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
@@ -94,14 +106,14 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const open = proxied ? this.proxy.size : this.clients.size;
     if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
     const query = Object.fromEntries(url.searchParams);
-    const error = await checkSocketAuth({ headers: req.headers, query }, this.keys, this.config, ['client']);
+    const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, ['client']);
     if (error) return refuse(error.status, error.code);
     if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal));
   }
 
-  private open(ws: WebSocket): void {
-    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true };
+  private open(ws: WebSocket, who: Principal): void {
+    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true, who, chats: new ChatWatch(who) };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
@@ -123,6 +135,14 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     switch (message.type) {
       case 'ping':
         return this.send(client.ws, 'pong', { timestamp: new Date().toISOString() });
+      case 'subscribe_chat':
+      case 'unsubscribe_chat': {
+        const sub = parseChatSubscription(message.data, client.who);
+        if ('error' in sub) return this.fail(client.ws, sub.error, sub.field);
+        if (message.type === 'subscribe_chat') client.chats.add(sub);
+        else client.chats.remove(sub);
+        return this.send(client.ws, 'chat_subscribed', client.chats.view());
+      }
       case 'get_status':
         return this.send(client.ws, 'status', await this.status.snapshot());
       case 'subscribe_tasks':
@@ -155,6 +175,17 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
       if (c.all || notice || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
+    }
+  }
+
+  private chat(requestId: string, keyId: string | null, type: string, data: unknown, last: boolean): void {
+    if (this.clients.size === 0) return;
+    let frame: string | undefined;
+    for (const c of this.clients) {
+      if (!c.chats.wants(requestId, keyId)) continue;
+      frame ??= JSON.stringify({ type, data });
+      c.ws.send(frame);
+      if (last) c.chats.finished(requestId);
     }
   }
 

@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { LlmError } from '../llm/llm-error.js';
+import { LlmGateway } from '../llm/llm-gateway.service.js';
+import type { DeviceSession } from './device-protocol.js';
+
+/** Sends one event to the node that asked (whatever carries it). */
+export type NodeSend = (event: 'llm_response' | 'llm_response_chunk', data: Record<string, unknown>) => void;
+
+/**
+ * Seed 001 `llm_request`: a node asks the hub to call an LLM for it. The same gateway as
+ * /v1/chat/completions, charged to the node's key; answered `llm_response {id, …completion}`,
+ * or `llm_response_chunk {id, chunk}` frames then `llm_response` when `stream` is true, or
+ * `llm_response {id, error}`. Not queued behind the node's other messages: a long call must
+ * not hold up its reports.
+ */
+@Injectable()
+export class NodeLlmBridge {
+  constructor(private readonly gateway: LlmGateway) {}
+
+  async handle(session: DeviceSession, payload: unknown, send: NodeSend, gone: AbortSignal): Promise<void> {
+    const p = typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>) : undefined;
+    const id = p?.id;
+    const idOk = typeof id === 'string' ? id.length > 0 && id.length <= 128 : typeof id === 'number' && Number.isFinite(id);
+    const requestId = randomUUID();
+    const fail = (e: LlmError): void => send('llm_response', { id: idOk ? id : null, request_id: requestId, error: e.body().error });
+    if (!p) return fail(LlmError.invalid('payload', 'llm_request needs an object {id, model, messages, stream?, …}'));
+    if (!idOk) return fail(LlmError.invalid('id', 'llm_request needs an id (a string or a number) to answer with'));
+    if (!session.nodeId) return fail(new LlmError(409, 'invalid_request_error', 'Register first (node_register)', 'not_registered'));
+    const { id: _id, ...body } = p;
+    try {
+      const outcome = await this.gateway.chat(body, {
+        requestId,
+        caller: { keyId: session.keyId ?? null, nodeId: session.nodeId, source: 'node' },
+        clientSignal: gone,
+        onChunk: body.stream === true ? (chunk) => send('llm_response_chunk', { id, request_id: requestId, chunk }) : undefined,
+      });
+      // The completion's own id moves to completion_id: `id` is the node's, to match its request.
+      send('llm_response', { ...outcome.completion, completion_id: outcome.completion.id, id, request_id: requestId });
+    } catch (e) {
+      fail(e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error'));
+    }
+  }
+}
