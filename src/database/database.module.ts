@@ -1,4 +1,5 @@
 import { Global, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
@@ -42,9 +43,28 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
   }
   const [{ version }] = (await dataSource.query(`SELECT current_setting('server_version') AS version`)) as { version: string }[];
   status.describe({ version, embedded: !!embedded });
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  const applied = await migrateExclusively(dataSource);
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
   return new DatabaseHandle(dataSource, embedded, status);
+}
+
+/** Any 64-bit number, the same in every hub: only one process migrates a database at a time. */
+const MIGRATION_LOCK = 7_346_251_009;
+
+/**
+ * Hubs started together on a fresh database would both create the same tables: the first to
+ * take the advisory lock migrates, the others wait for it and then find nothing pending.
+ */
+async function migrateExclusively(dataSource: DataSource): Promise<{ name: string }[]> {
+  // Its own connection (not one of the pool's, which may have a single connection).
+  const lock = new pg.Client({ connectionString: (dataSource.options as { url?: string }).url, application_name: 'taskhub-migrations' });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    return await dataSource.runMigrations({ transaction: 'each' });
+  } finally {
+    await lock.end().catch(() => undefined); // ending the session releases the lock
+  }
 }
 
 @Global()
