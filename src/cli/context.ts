@@ -18,6 +18,8 @@ export interface CliDeps {
   stop?: AbortSignal;
   /** Whether stdout is a terminal (`monitor` clears the screen between refreshes); default: process.stdout.isTTY. */
   tty?: boolean;
+  /** The name it was run by (`taskhub`, or the seeds' `codex-father` / `myagent-manager`), for help and usage. */
+  name?: string;
 }
 
 export interface CliContext {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { basename } from 'node:path';
 import { runCli } from './program.js';
 
 const io = {
@@ -6,4 +7,6 @@ const io = {
   err: (s: string): void => void process.stderr.write(`${s}\n`),
 };
 
-process.exitCode = await runCli(process.argv.slice(2), io, process.env);
+// Installed as `taskhub`, and as the seeds' own names (`codex-father`, `myagent-manager`): help speaks the name it was run by.
+const invokedAs = basename(process.argv[1] ?? 'taskhub').replace(/\.js$/, '');
+process.exitCode = await runCli(process.argv.slice(2), io, process.env, { name: invokedAs === 'main' ? 'taskhub' : invokedAs });

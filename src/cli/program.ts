@@ -34,7 +34,7 @@ const chomp = (s: string): string => s.replace(/\n$/, '');
 export function buildProgram(io: CliIo, env: CliEnv = process.env, deps: CliDeps = {}): Command {
   const ctx: CliContext = { io, env, deps };
   // Settings made before .command() are inherited by every subcommand.
-  const program = new Command('taskhub')
+  const program = new Command(deps.name ?? 'taskhub')
     .description('taskhub: task orchestration hub — run the server or talk to one')
     .version(PACKAGE.version)
     .exitOverride()
