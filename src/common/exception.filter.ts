@@ -49,6 +49,10 @@ export function toAppError(exception: unknown): AppError {
   return new AppError(ErrorCode.INTERNAL_ERROR, 'Internal server error');
 }
 
+/** Lost races of the state machine, answered as 409 CONFLICT with `details.reason` under /api/v1. */
+const CONCURRENCY_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.STALE_ATTEMPT]);
+const asConflict = (e: AppError): AppError => new AppError(ErrorCode.CONFLICT, e.message, { ...(e.details ?? {}), reason: e.code });
+
 @Catch()
 export class GlobalExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
@@ -72,10 +76,12 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     if (res.headersSent) return;
     // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
     if (OPENAI_PATHS.test(req.path)) return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
-    res.status(error.status).json({
+    // Seed 002: under /api/v1 every concurrency conflict is CONFLICT; the finer reason goes in details.
+    const shown = CONCURRENCY_CODES.has(error.code) && req.path.startsWith('/api/v1/') ? asConflict(error) : error;
+    res.status(shown.status).json({
       success: false,
       data: null,
-      error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      error: { code: shown.code, message: shown.message, ...(shown.details ? { details: shown.details } : {}) },
       timestamp: new Date().toISOString(),
       request_id: req.requestId,
     });

@@ -1,4 +1,6 @@
 import request from 'supertest';
+import WebSocket from 'ws';
+import { startFakeProvider } from '../support/fake-llm-provider.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 describe('health and docs (open, no key)', () => {
@@ -20,6 +22,38 @@ describe('health and docs (open, no key)', () => {
     expect(res.body.status).toBe('healthy');
     expect(res.body.components.database.healthy).toBe(true);
     expect(typeof res.body.components.database.response_time).toBe('number');
+  });
+
+  it('GET /health (seed 002) counts active connections, and has no cache or external services when none are configured', async () => {
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.client}`);
+    await new Promise((ok, fail) => ws.once('open', ok).once('error', fail));
+    const res = await request(t.url).get('/health').expect(200);
+    expect(res.body.metrics.active_connections).toBeGreaterThanOrEqual(1);
+    expect(res.body.components.cache).toBeUndefined();
+    expect(res.body.components.external_services).toBeUndefined();
+    ws.close();
+  });
+
+  it('GET /health shows Redis as components.cache and the LLM providers as components.external_services', async () => {
+    const provider = await startFakeProvider();
+    const redis = process.env.REDIS_URL;
+    const other = await startTestApp({
+      ...(redis ? { REDIS_URL: redis } : {}),
+      LLM_PROVIDERS: JSON.stringify([{ name: 'up', base_url: provider.url, models: ['fake-model'] }, { name: 'down', base_url: 'http://127.0.0.1:9/v1', models: ['fake-model'] }]),
+    });
+    try {
+      const res = await request(other.url).get('/health').expect(200);
+      expect(res.body.components.external_services).toMatchObject({ healthy: true, response_time: expect.any(Number), last_checked: expect.any(String) });
+      expect(res.body.components.external_services.providers).toEqual([
+        expect.objectContaining({ name: 'up', healthy: true }),
+        expect.objectContaining({ name: 'down', healthy: false }),
+      ]);
+      if (redis) expect(res.body.components.cache).toMatchObject({ healthy: true, response_time: expect.any(Number) });
+      else process.stdout.write('\n[health] components.cache not checked: REDIS_URL is not set\n');
+    } finally {
+      await other.close();
+      await provider.close();
+    }
   });
 
   it('echoes a caller-supplied X-Request-Id', async () => {

@@ -62,11 +62,12 @@ describe('task invariants under concurrency', () => {
 
     const stale = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w-old', attempt: 1, result: { status: 'success', output: 'late' } });
     expect(stale.status).toBe(409);
-    expect(stale.body.error?.code).toBe('STALE_ATTEMPT');
+    // Seed 002: every concurrency conflict is CONFLICT; the finer reason is in details.
+    expect(stale.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
     const otherWorker = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w-intruder', result: { status: 'success' } });
-    expect(otherWorker.body.error?.code).toBe('STALE_ATTEMPT');
+    expect(otherWorker.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
     const oldAttemptRightWorker = await worker.post(`/api/v1/tasks/${task.task_id}/progress`, { worker_id: 'w-new', attempt: 1, progress: 50 });
-    expect(oldAttemptRightWorker.body.error?.code).toBe('STALE_ATTEMPT');
+    expect(oldAttemptRightWorker.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
 
     const after = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
     expect(after).toEqual(before);

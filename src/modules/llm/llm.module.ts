@@ -3,6 +3,7 @@ import { LlmQuotaGate, LlmUsageRecorder } from './llm-accounting.js';
 import { LlmConfigController } from './llm-config.controller.js';
 import { LlmController } from './llm.controller.js';
 import { LlmGateway } from './llm-gateway.service.js';
+import { LlmHealth } from './llm-health.service.js';
 import { LlmRouter } from './llm-router.js';
 import { RunningRequests } from './running-requests.js';
 import { LogUsageRecorder, UnlimitedQuotaGate } from './unlimited-accounting.js';
@@ -14,10 +15,11 @@ import { LogUsageRecorder, UnlimitedQuotaGate } from './unlimited-accounting.js'
   providers: [
     LlmRouter,
     LlmGateway,
+    LlmHealth,
     RunningRequests,
     { provide: LlmQuotaGate, useClass: UnlimitedQuotaGate },
     { provide: LlmUsageRecorder, useClass: LogUsageRecorder },
   ],
-  exports: [LlmGateway, LlmRouter],
+  exports: [LlmGateway, LlmRouter, LlmHealth],
 })
 export class LlmModule {}

@@ -1,7 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { PACKAGE } from '../../common/package-info.js';
+import { AppConfig } from '../../config/app-config.js';
 import { DatabaseStatus } from '../../database/database-status.js';
+import { LlmHealth } from '../llm/llm-health.service.js';
+import { MetricsService } from './metrics.service.js';
 
 export interface ComponentHealth {
   healthy: boolean;
@@ -20,8 +24,9 @@ export interface HealthReport {
   version: string;
   uptime: string;
   uptime_seconds: number;
-  components: { database: ComponentHealth };
-  metrics: { memory_usage: string; rss_bytes: number; heap_used_bytes: number; cpu_usage: number; queue_size: number };
+  /** `cache`: Redis, when REDIS_URL is set; `external_services`: the LLM providers, when configured. */
+  components: { database: ComponentHealth; cache?: ComponentHealth; external_services?: ComponentHealth & { providers: unknown[] } };
+  metrics: { memory_usage: string; rss_bytes: number; heap_used_bytes: number; cpu_usage: number; active_connections: number; queue_size: number };
 }
 
 function humanUptime(seconds: number): string {
@@ -32,17 +37,41 @@ function humanUptime(seconds: number): string {
 
 /** The seed 002 `/health` document: components with response times, plus a few process numbers. */
 @Injectable()
-export class HealthService {
+export class HealthService implements OnApplicationShutdown {
   readonly version = PACKAGE.version;
   private lastCpu = process.cpuUsage();
   private lastCpuAt = process.hrtime.bigint();
 
+  private redis?: Redis;
+
   constructor(
     private readonly db: DataSource,
     private readonly database: DatabaseStatus,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+    private readonly llm: LlmHealth,
   ) {}
 
+  /** Redis answers PING (REDIS_URL only). */
+  private async cache(): Promise<ComponentHealth | undefined> {
+    if (!this.config.REDIS_URL) return undefined;
+    this.redis ??= new Redis(this.config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, connectTimeout: 2000 });
+    const started = performance.now();
+    try {
+      if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect();
+      await this.redis.ping();
+      return { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString() };
+    } catch (e) {
+      return { healthy: false, response_time: round(performance.now() - started), last_checked: new Date().toISOString(), error: (e as Error).message };
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
+  }
+
   async report(): Promise<HealthReport> {
+    const others = Promise.all([this.cache(), this.llm.report()]);
     const started = performance.now();
     let database: ComponentHealth;
     let queueSize = 0;
@@ -62,20 +91,23 @@ export class HealthService {
         error: (e as Error).message,
       };
     }
+    const [cache, external] = await others;
     const uptime = process.uptime();
     const memory = process.memoryUsage();
     return {
+      // The hub serves without Redis or a provider; only its database decides.
       status: database.healthy ? 'healthy' : 'unhealthy',
       timestamp: new Date().toISOString(),
       version: this.version,
       uptime: humanUptime(uptime),
       uptime_seconds: Math.round(uptime),
-      components: { database },
+      components: { database, ...(cache ? { cache } : {}), ...(external ? { external_services: external } : {}) },
       metrics: {
         memory_usage: `${Math.round(memory.rss / 1024 / 1024)}MB`,
         rss_bytes: memory.rss,
         heap_used_bytes: memory.heapUsed,
         cpu_usage: this.cpuPercent(),
+        active_connections: this.metrics.activeConnections(),
         queue_size: queueSize,
       },
     };

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { LlmModule } from '../llm/llm.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { HealthController } from './health.controller.js';
 import { HealthService } from './health.service.js';
@@ -9,7 +10,7 @@ import { StatisticsController } from './statistics.controller.js';
 import { SystemController } from './system.controller.js';
 
 @Module({
-  imports: [TasksModule],
+  imports: [TasksModule, LlmModule],
   controllers: [HealthController, SystemController, StatisticsController],
   providers: [HealthService, HubStatusService, MetricsService, ShutdownService],
   exports: [HubStatusService, MetricsService, ShutdownService],

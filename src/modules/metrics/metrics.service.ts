@@ -97,6 +97,13 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     this.clientCounters.set(channel, count);
   }
 
+  /** Socket connections of every channel held by this process now. */
+  activeConnections(): number {
+    let n = 0;
+    for (const count of this.clientCounters.values()) n += count();
+    return n;
+  }
+
   onApplicationShutdown(): void {
     this.unsubscribe.forEach((u) => u());
   }
