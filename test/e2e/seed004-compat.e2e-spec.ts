@@ -85,6 +85,20 @@ describe('seed 004 compatibility surface', () => {
     }
   });
 
+  it('names a busy device it was asked for: the task waits for that device', async () => {
+    const busy = new TestDevice(t.url);
+    try {
+      await busy.register('busy-phone', { device_name: '小米手机' });
+      const first = await anon.post('/api/dispatch-task', { task_type: 'DELIST', data: { product_ids: ['1'] }, device_id: 'busy-phone' });
+      expect(first.body as unknown as Record<string, unknown>).toMatchObject({ device_id: 'busy-phone', message: '任务分发成功' });
+      await busy.next('new_task');
+      const second = await anon.post('/api/dispatch-task', { task_type: 'DELIST', data: { product_ids: ['2'] }, device_id: 'busy-phone' });
+      expect(second.body as unknown as Record<string, unknown>).toMatchObject({ success: true, device_id: 'busy-phone', device_name: '小米手机' });
+    } finally {
+      busy.close();
+    }
+  });
+
   it('answers errors in the seed shape', async () => {
     const bad = await anon.post('/api/dispatch-task', { data: {} });
     expect(bad.status).toBe(400);
@@ -95,6 +109,10 @@ describe('seed 004 compatibility surface', () => {
     const missing = await anon.get('/api/task/00000000-0000-4000-8000-000000000000/status');
     expect(missing.status).toBe(404);
     expect((missing.body as unknown as { message: string }).message).toContain('Task not found');
+    // The document's own ids are not UUIDs: not found, in the seed shape (not a 400).
+    const seedId = await anon.get('/api/task/task_001/status');
+    expect(seedId.status).toBe(404);
+    expect(seedId.body as unknown as Record<string, unknown>).toMatchObject({ success: false, error_code: 'NOT_FOUND', message: expect.stringContaining('task_001') });
     const count = await t.db.query(`SELECT count(*)::int AS n FROM tasks WHERE type = 'DELIST' AND target_node_id = 'nobody'`);
     expect(count[0].n).toBe(0);
   });

@@ -12,6 +12,9 @@ import { TasksService } from '../../modules/tasks/tasks.service.js';
 import { DispatchTaskDto, Seed004ListQuery, Seed004TaskIdParam } from './distributed.dto.js';
 import { Seed004ExceptionFilter } from './seed004-exception.filter.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isUuid = (id: string): boolean => UUID.test(id);
+
 const seedTime = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** Seed 004 (distributed task system) HTTP surface: its paths and shapes over the same services. */
@@ -91,14 +94,16 @@ export class DistributedController {
     const { row } = await this.tasks.submit({ type: dto.task_type, data: dto.data ?? {}, target_node_id: dto.device_id });
     await this.dispatcher.runRound();
     const task = await this.tasks.get(row.id);
-    const device = task.node_id ? await this.nodes.get(task.node_id).catch(() => undefined) : undefined;
+    // A named device that is busy gets the task as soon as it has room: it is still the device.
+    const deviceId = task.node_id ?? dto.device_id ?? null;
+    const device = deviceId ? await this.nodes.get(deviceId).catch(() => undefined) : undefined;
     return {
       success: true,
       task_id: task.id,
-      device_id: task.node_id,
+      device_id: deviceId,
       device_name: device?.name ?? null,
       status: task.status,
-      message: task.node_id ? '任务分发成功' : '任务已排队，等待可用设备',
+      message: task.node_id ? '任务分发成功' : dto.device_id ? '任务已排队，设备空闲后执行' : '任务已排队，等待可用设备',
     };
   }
 
@@ -106,6 +111,7 @@ export class DistributedController {
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Task status (seed 004 shape)' })
   async status(@Param() { id }: Seed004TaskIdParam): Promise<Record<string, unknown>> {
+    if (!isUuid(id)) throw AppError.notFound('Task', id);
     const t = await this.tasks.get(id);
     return {
       success: true,

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { IsPlainObject } from '../../common/validators.js';
 
 export class DispatchTaskDto {
@@ -18,8 +18,9 @@ export class DispatchTaskDto {
 }
 
 export class Seed004TaskIdParam {
-  @ApiProperty({ format: 'uuid' })
-  @IsUUID('all', { message: 'task_id must be a UUID' })
+  /** Any id: one that is not a task's UUID (the document's `task_001`) is simply not found. */
+  @ApiProperty({ example: '6f1c…' })
+  @IsString() @Length(1, 200)
   id: string;
 }
 
