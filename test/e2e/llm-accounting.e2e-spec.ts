@@ -31,6 +31,11 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     expect(res.status).toBe(201);
     return res.body.data;
   };
+  /** Tests that count within one minute window start at least 3 s before it rolls. */
+  const awayFromMinuteEdge = async (): Promise<void> => {
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 3000) await new Promise((r) => setTimeout(r, left + 50));
+  };
   const caller = (keyId: string | null): LlmCaller => ({ keyId, source: 'http' });
   const reserveError = async (p: Promise<unknown>): Promise<LlmError> => {
     try {
@@ -108,6 +113,7 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     });
 
     it('rpm 3: the 4th call in the minute is a 429 with retryAfterSeconds', async () => {
+      await awayFromMinuteEdge();
       const k = await createKey({ rpm: 3 });
       for (let i = 0; i < 3; i++) await (await gate.reserve(caller(k.id), 'm', 1)).settle(null);
       const e = await reserveError(gate.reserve(caller(k.id), 'm', 1));
@@ -117,6 +123,7 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     });
 
     it('quota race: 20 concurrent reserves of 100 against tpm 1000 → exactly 10', async () => {
+      await awayFromMinuteEdge();
       const k = await createKey({ tpm: 1000 });
       const results = await Promise.allSettled(Array.from({ length: 20 }, () => gate.reserve(caller(k.id), 'm', 100)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
@@ -125,6 +132,7 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     });
 
     it('quota race: 20 concurrent reserves against max_parallel 5 → exactly 5, one more after a settle', async () => {
+      await awayFromMinuteEdge();
       const k = await createKey({ max_parallel: 5 });
       const results = await Promise.allSettled(Array.from({ length: 20 }, () => gate.reserve(caller(k.id), 'm', 10)));
       const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -149,6 +157,7 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     });
 
     it('settle replaces the estimate with what was used (null refunds the tokens, keeps the request)', async () => {
+      await awayFromMinuteEdge();
       const k = await createKey({ tpm: 10_000, rpm: 100 });
       const r = await gate.reserve(caller(k.id), 'm', 100);
       expect((await quotaRow(k.id))?.window_tokens).toBe(100);
@@ -173,6 +182,7 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     });
 
     it('a PATCH of limits applies at once on this instance', async () => {
+      await awayFromMinuteEdge();
       const k = await createKey({ rpm: 1 });
       await gate.reserve(caller(k.id), 'm', 1);
       await reserveError(gate.reserve(caller(k.id), 'm', 1));
