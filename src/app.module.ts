@@ -14,6 +14,7 @@ import { DistributedCompatModule } from './compat/distributed/distributed.module
 import { AgentServicesModule } from './modules/agent-services/agent-services.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
+import { LlmAccountingModule } from './modules/llm/accounting/llm-accounting.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
 import { PluginCallbacksModule } from './modules/plugin-callbacks/plugin-callbacks.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
@@ -43,6 +44,7 @@ export class AppModule {
         PluginCallbacksModule,
         RealtimeModule,
         MetricsModule,
+        LlmAccountingModule,
         DistributedCompatModule,
         CodexCompatModule,
         ApexCompatModule,

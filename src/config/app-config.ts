@@ -258,6 +258,10 @@ export class AppConfig {
   @Transform(toBool) @IsBoolean()
   LLM_ABORT_ON_DISCONNECT = true;
 
+  /** LLM usage rows (one per upstream call, GET /api/v1/llm/usage) are kept this many days; older ones are pruned hourly. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
+  LLM_USAGE_RETENTION_DAYS = 30;
+
   /** How often expired leases are swept. */
   @Transform(toInt) @IsInt() @Min(50)
   SWEEP_INTERVAL_MS = 1000;

@@ -361,4 +361,79 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       }
     });
   });
+
+  describe('keys with limits, and usage', () => {
+    const adminHeaders = (): Record<string, string> => ({ authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' });
+    async function keyWith(limits: Record<string, unknown>): Promise<{ key: string; id: string }> {
+      const r = await fetch(`${t.url}/api/v1/api-keys`, { method: 'POST', headers: adminHeaders(), body: JSON.stringify({ name: `llm-${Date.now()}-${Math.random()}`, role: 'client', limits }) });
+      expect(r.status).toBe(201);
+      const body = (await r.json()) as { data: { key: string; id: string } };
+      return body.data;
+    }
+    const clientFor = (key: string): OpenAI => new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 0 });
+
+    it('20 parallel calls against max_parallel 4 never run more than 4 at once; the others get 429 with retry-after', async () => {
+      const { key } = await keyWith({ max_parallel: 4 });
+      a.setBehavior({ firstByteDelayMs: 300 });
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello }).then(() => 'ok', (e: unknown) => e)),
+      );
+      const ok = results.filter((r) => r === 'ok');
+      const limited = results.filter((r) => r instanceof OpenAI.RateLimitError) as InstanceType<typeof OpenAI.RateLimitError>[];
+      expect(ok).toHaveLength(4);
+      expect(limited).toHaveLength(16);
+      expect(limited[0].headers?.get('retry-after')).toMatch(/^\d+$/);
+      expect(a.requests.length + b.requests.length).toBe(4);
+      // Slots come back once the calls settle.
+      a.reset();
+      await expect(clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello })).resolves.toBeDefined();
+    });
+
+    it('a spent token budget is 429 with x-should-retry: false, and the official client does not retry it', async () => {
+      const { key } = await keyWith({ budget_tokens: 40 });
+      const c = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 3 });
+      await c.chat.completions.create({ model: 'fake-model', messages: hello, max_tokens: 10 });
+      const before = a.requests.length + b.requests.length;
+      const err = await c.chat.completions.create({ model: 'fake-model', messages: hello, max_tokens: 30 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
+      expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('insufficient_quota');
+      expect(a.requests.length + b.requests.length).toBe(before); // refused before any upstream call, not retried
+    });
+
+    it('a model the key may not use is 403', async () => {
+      const { key } = await keyWith({ models: ['other-model'] });
+      const err = await clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+      await expect(clientFor(key).chat.completions.create({ model: 'other-model', messages: hello })).resolves.toBeDefined();
+    });
+
+    it('records usage per call, charging what an interrupted stream used', async () => {
+      const { key, id } = await keyWith({ tpm: 100000 });
+      const c = clientFor(key);
+      await c.chat.completions.create({ model: 'fake-model', messages: hello });
+      a.setBehavior({ dripMs: 100, chunks: 40 });
+      const { data: stream, response } = await c.chat.completions.create({ model: 'fake-model', messages: hello, stream: true }).withResponse();
+      const it = stream[Symbol.asyncIterator]();
+      await it.next();
+      await it.next();
+      await raw('/v1/interrupt', { request_id: response.headers.get('x-request-id') }, key);
+      await it.next().catch(() => undefined);
+      const deadline = Date.now() + 3000;
+      let usage: { rows: { calls: number; prompt_tokens: number; completion_tokens: number }[]; totals: { calls: number; completion_tokens: number } } | undefined;
+      while (Date.now() < deadline) {
+        const r = await fetch(`${t.url}/api/v1/llm/usage?key_id=${id}`, { headers: adminHeaders() });
+        usage = ((await r.json()) as { data: typeof usage }).data;
+        if ((usage?.totals.calls ?? 0) >= 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(usage?.totals.calls).toBe(2);
+      expect(usage?.totals.completion_tokens).toBeGreaterThan(3); // the full answer's 3 words plus the partial stream
+      const rows = await t.db.query(`SELECT status, stream, completion_tokens FROM llm_usage WHERE key_id = $1 ORDER BY started_at`, [id]);
+      expect(rows.map((r: { status: string }) => r.status)).toEqual(['completed', 'interrupted']);
+      expect(rows[1].completion_tokens).toBeGreaterThan(0);
+      const metrics = await (await fetch(`${t.url}/metrics?format=prometheus`, { headers: adminHeaders() })).text();
+      expect(metrics).toContain('taskhub_llm_calls_total');
+    });
+  });
 });

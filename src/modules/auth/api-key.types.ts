@@ -1,6 +1,23 @@
 export const API_KEY_ROLES = ['admin', 'client', 'worker'] as const;
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 
+/** Periods a token budget may be given in (or a number of seconds). */
+export const BUDGET_DURATIONS = { '1h': 3600, '1d': 86_400, '7d': 7 * 86_400, '30d': 30 * 86_400 } as const;
+export type BudgetDuration = keyof typeof BUDGET_DURATIONS | number;
+
+/** Optional LLM limits of a key (docs/llm-accounting.md); a key without limits is unlimited. */
+export interface ApiKeyLimits {
+  rpm?: number;
+  tpm?: number;
+  max_parallel?: number;
+  budget_tokens?: number;
+  budget_duration?: BudgetDuration;
+  models?: string[];
+}
+
+/** Limits as given: a null field is no limit (and removes it in a PATCH). */
+export type ApiKeyLimitsInput = { [K in keyof ApiKeyLimits]?: ApiKeyLimits[K] | null };
+
 export interface ApiKeyRow {
   id: string;
   name: string;
@@ -9,6 +26,7 @@ export interface ApiKeyRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  limits: ApiKeyLimits | null;
 }
 
 /** Who is calling: the key's id and role (or the anonymous admin when auth is off). */

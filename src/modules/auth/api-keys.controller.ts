@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IdParam } from '../../common/id-param.dto.js';
 import type { ApiKeyRow } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { Authenticated } from './auth.decorators.js';
-import { ApiKeyView, CreateApiKeyDto, CreatedApiKeyView } from './dto/create-api-key.dto.js';
+import { ApiKeyLimitsDto, ApiKeyView, CreateApiKeyDto, CreatedApiKeyView } from './dto/create-api-key.dto.js';
 
 export function mapApiKey(row: ApiKeyRow): ApiKeyView {
   return {
@@ -15,6 +15,7 @@ export function mapApiKey(row: ApiKeyRow): ApiKeyView {
     created_at: row.created_at.toISOString(),
     last_used_at: row.last_used_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
+    limits: row.limits ?? null,
   };
 }
 
@@ -28,7 +29,7 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'Create a key (admin). The key is in the answer once.' })
   @ApiOkResponse({ type: CreatedApiKeyView })
   async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
-    const { key, row } = await this.keys.create(dto.name, dto.role);
+    const { key, row } = await this.keys.create(dto.name, dto.role, dto.limits ?? null);
     return { ...mapApiKey(row), key };
   }
 
@@ -37,6 +38,13 @@ export class ApiKeysController {
   @ApiOkResponse({ type: [ApiKeyView] })
   async list(): Promise<ApiKeyView[]> {
     return (await this.keys.list()).map(mapApiKey);
+  }
+
+  @Patch(':id/limits')
+  @ApiOperation({ summary: 'Change a key\'s LLM limits (admin): fields given replace, null fields are removed' })
+  @ApiOkResponse({ type: ApiKeyView })
+  async patchLimits(@Param() { id }: IdParam, @Body() dto: ApiKeyLimitsDto): Promise<ApiKeyView> {
+    return mapApiKey(await this.keys.patchLimits(id, { ...dto }));
   }
 
   @Delete(':id')

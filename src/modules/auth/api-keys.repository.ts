@@ -1,19 +1,40 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { ApiKeyRole, ApiKeyRow } from './api-key.types.js';
+import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow } from './api-key.types.js';
 
-const COLUMNS = 'id, name, role, prefix, created_at, last_used_at, revoked_at';
+const COLUMNS = 'id, name, role, prefix, created_at, last_used_at, revoked_at, limits';
 
 @Injectable()
 export class ApiKeysRepository {
   constructor(private readonly db: DataSource) {}
 
-  async insert(name: string, role: ApiKeyRole, keyHash: string, prefix: string): Promise<ApiKeyRow> {
+  async insert(name: string, role: ApiKeyRole, keyHash: string, prefix: string, limits: ApiKeyLimits | null = null): Promise<ApiKeyRow> {
     const rows: ApiKeyRow[] = await this.db.query(
-      `INSERT INTO api_keys (name, role, key_hash, prefix) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-      [name, role, keyHash, prefix],
+      `INSERT INTO api_keys (name, role, key_hash, prefix, limits) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+      [name, role, keyHash, prefix, limits === null ? null : JSON.stringify(limits)],
     );
     return rows[0];
+  }
+
+  /** Merges `patch` into the key's limits (a null field removes it); no limit left → null. */
+  async patchLimits(id: string, patch: ApiKeyLimitsInput): Promise<ApiKeyRow | undefined> {
+    const rows: ApiKeyRow[] = await this.db.query(
+      `WITH u AS (
+         UPDATE api_keys SET limits = NULLIF(jsonb_strip_nulls(COALESCE(limits, '{}'::jsonb) || $2::jsonb), '{}'::jsonb)
+         WHERE id = $1 RETURNING ${COLUMNS})
+       SELECT * FROM u`,
+      [id, JSON.stringify(patch)],
+    );
+    return rows[0];
+  }
+
+  /** The limits of an active key (null: unlimited or no such active key). */
+  async findActiveLimits(id: string): Promise<ApiKeyLimits | null> {
+    const rows: { limits: ApiKeyLimits | null }[] = await this.db.query(
+      `SELECT limits FROM api_keys WHERE id = $1 AND revoked_at IS NULL`,
+      [id],
+    );
+    return rows[0]?.limits ?? null;
   }
 
   async findActiveByHash(keyHash: string): Promise<ApiKeyRow | undefined> {

@@ -1,15 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
-import type { ApiKeyRole, ApiKeyRow, Principal } from './api-key.types.js';
+import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow, Principal } from './api-key.types.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 
 const CACHE_TTL_MS = 5_000;
 const TOUCH_EVERY_MS = 60_000;
 const CACHE_MAX_ENTRIES = 10_000;
+/** Limits are read on every LLM call; a PATCH on this instance applies at once, on others within this. */
+const LIMITS_TTL_MS = 1_500;
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
+}
+
+/** Drops absent and null fields; no limit left → null (unlimited). */
+function normalizeLimits(limits: ApiKeyLimitsInput | null | undefined): ApiKeyLimits | null {
+  if (!limits) return null;
+  const kept = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined && v !== null));
+  return Object.keys(kept).length > 0 ? (kept as ApiKeyLimits) : null;
 }
 
 interface CachedKey {
@@ -26,13 +35,33 @@ interface CachedKey {
 export class ApiKeysService {
   private readonly cache = new Map<string, CachedKey>();
   private readonly lastTouch = new Map<string, number>();
+  private readonly limitsCache = new Map<string, { limits: ApiKeyLimits | null; until: number }>();
 
   constructor(private readonly repo: ApiKeysRepository) {}
 
-  async create(name: string, role: ApiKeyRole): Promise<{ key: string; row: ApiKeyRow }> {
+  async create(name: string, role: ApiKeyRole, limits: ApiKeyLimitsInput | null = null): Promise<{ key: string; row: ApiKeyRow }> {
     const key = `th_${randomBytes(32).toString('base64url')}`;
-    const row = await this.repo.insert(name, role, hashKey(key), key.slice(0, 10));
+    const row = await this.repo.insert(name, role, hashKey(key), key.slice(0, 10), normalizeLimits(limits));
     return { key, row };
+  }
+
+  /** Merges `patch` into the key's limits: a field given replaces, a null field removes it. */
+  async patchLimits(id: string, patch: ApiKeyLimitsInput): Promise<ApiKeyRow> {
+    const row = await this.repo.patchLimits(id, patch);
+    if (!row) throw AppError.notFound('API key', id);
+    this.limitsCache.delete(id);
+    return row;
+  }
+
+  /** The LLM limits of a key (null: unlimited), cached for LIMITS_TTL_MS. */
+  async limitsOf(keyId: string): Promise<ApiKeyLimits | null> {
+    const now = Date.now();
+    const cached = this.limitsCache.get(keyId);
+    if (cached && cached.until >= now) return cached.limits;
+    const limits = normalizeLimits(await this.repo.findActiveLimits(keyId));
+    if (this.limitsCache.size >= CACHE_MAX_ENTRIES) this.limitsCache.clear();
+    this.limitsCache.set(keyId, { limits, until: now + LIMITS_TTL_MS });
+    return limits;
   }
 
   list(): Promise<ApiKeyRow[]> {
@@ -43,6 +72,7 @@ export class ApiKeysService {
     const row = await this.repo.revoke(id);
     if (!row) throw AppError.notFound('API key', id);
     this.cache.clear();
+    this.limitsCache.delete(id);
     return row;
   }
 

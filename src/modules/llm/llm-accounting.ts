@@ -31,7 +31,7 @@ export abstract class LlmQuotaGate {
    * Atomically reserves one request and `estimatedTokens` against the key's limits (rpm,
    * tpm, max_parallel, token budget) and checks the model is allowed for it. Throws an
    * LlmError: 403 `model_not_allowed`, 429 `rate_limit_exceeded` with retryAfterSeconds, or
-   * 429 `budget_exceeded` with shouldRetry false. Keys without limits pass at no cost.
+   * 429 `insufficient_quota` with shouldRetry false. Keys without limits pass at no cost.
    */
   abstract reserve(caller: LlmCaller, model: string, estimatedTokens: number): Promise<LlmReservation>;
 }

@@ -1,12 +1,10 @@
 import { Module } from '@nestjs/common';
-import { LlmQuotaGate, LlmUsageRecorder } from './llm-accounting.js';
 import { LlmConfigController } from './llm-config.controller.js';
 import { LlmController } from './llm.controller.js';
 import { LlmGateway } from './llm-gateway.service.js';
 import { LlmHealth } from './llm-health.service.js';
 import { LlmRouter } from './llm-router.js';
 import { RunningRequests } from './running-requests.js';
-import { LogUsageRecorder, UnlimitedQuotaGate } from './unlimited-accounting.js';
 
 /** The OpenAI-compatible LLM gateway (seed 001): /v1/chat/completions, /v1/models, /v1/interrupt. */
 @Module({
@@ -17,8 +15,7 @@ import { LogUsageRecorder, UnlimitedQuotaGate } from './unlimited-accounting.js'
     LlmGateway,
     LlmHealth,
     RunningRequests,
-    { provide: LlmQuotaGate, useClass: UnlimitedQuotaGate },
-    { provide: LlmUsageRecorder, useClass: LogUsageRecorder },
+    // LlmQuotaGate and LlmUsageRecorder come from the global LlmAccountingModule.
   ],
   exports: [LlmGateway, LlmRouter, LlmHealth],
 })

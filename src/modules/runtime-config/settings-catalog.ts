@@ -84,6 +84,7 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   STATS_SAMPLE_INTERVAL_MS: 'Agent-service statistics sampling period',
   PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: 'Plugin callbacks accepted per plugin and source address per minute',
   SWEEP_INTERVAL_MS: 'How often expired leases are swept',
+  LLM_USAGE_RETENTION_DAYS: 'LLM usage rows are kept this many days (pruned hourly)',
 };
 
 /** Names that may hold credentials. */

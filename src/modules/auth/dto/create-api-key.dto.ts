@@ -1,6 +1,65 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsIn, IsString, Length } from 'class-validator';
-import { API_KEY_ROLES, type ApiKeyRole } from '../api-key.types.js';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateNested,
+  type ValidationOptions,
+} from 'class-validator';
+import { API_KEY_ROLES, BUDGET_DURATIONS, type ApiKeyRole, type BudgetDuration } from '../api-key.types.js';
+
+const MAX_LIMIT = 2_147_483_647;
+
+/** '1h' | '1d' | '7d' | '30d', or a whole number of seconds ≥ 1. */
+function IsBudgetDuration(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isBudgetDuration',
+      validator: {
+        validate: (v: unknown) =>
+          (typeof v === 'string' && Object.hasOwn(BUDGET_DURATIONS, v)) ||
+          (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_LIMIT),
+        defaultMessage: () => `budget_duration must be one of ${Object.keys(BUDGET_DURATIONS).join(', ')} or a positive number of seconds`,
+      },
+    },
+    options,
+  );
+}
+
+/** LLM limits of a key; every field optional (null: none). docs/llm-accounting.md */
+export class ApiKeyLimitsDto {
+  @ApiPropertyOptional({ minimum: 1, description: 'LLM requests per minute', nullable: true })
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  rpm?: number | null;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'LLM tokens (prompt + completion) per minute', nullable: true })
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  tpm?: number | null;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'LLM calls in flight at once', nullable: true })
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  max_parallel?: number | null;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'Tokens per budget_duration (or ever, without one)', nullable: true })
+  @IsOptional() @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER)
+  budget_tokens?: number | null;
+
+  @ApiPropertyOptional({ oneOf: [{ type: 'string', enum: Object.keys(BUDGET_DURATIONS) }, { type: 'integer', minimum: 1 }], example: '1d', nullable: true })
+  @IsOptional() @IsBudgetDuration()
+  budget_duration?: BudgetDuration | null;
+
+  @ApiPropertyOptional({ type: [String], maxItems: 100, description: 'Models (or aliases) the key may call; absent: all', nullable: true })
+  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) @Length(1, 200, { each: true })
+  models?: string[] | null;
+}
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'ci-worker' })
@@ -11,6 +70,10 @@ export class CreateApiKeyDto {
   @ApiProperty({ enum: API_KEY_ROLES, example: 'worker' })
   @IsIn(API_KEY_ROLES)
   role: ApiKeyRole;
+
+  @ApiPropertyOptional({ type: ApiKeyLimitsDto, nullable: true, description: 'LLM limits; absent or null: unlimited' })
+  @IsOptional() @ValidateNested() @Type(() => ApiKeyLimitsDto)
+  limits?: ApiKeyLimitsDto | null;
 }
 
 export class ApiKeyView {
@@ -21,6 +84,7 @@ export class ApiKeyView {
   @ApiProperty() created_at: string;
   @ApiProperty({ nullable: true, type: String }) last_used_at: string | null;
   @ApiProperty({ nullable: true, type: String }) revoked_at: string | null;
+  @ApiProperty({ nullable: true, type: ApiKeyLimitsDto, description: 'LLM limits; null: unlimited' }) limits: ApiKeyLimitsDto | null;
 }
 
 export class CreatedApiKeyView extends ApiKeyView {
