@@ -41,6 +41,7 @@ export class LlmController {
       if (!res.writableFinished) gone.abort('client_closed');
     });
     let streaming = false;
+    let corked = false;
     try {
       const outcome = await this.gateway.chat(body, {
         requestId: req.requestId,
@@ -53,7 +54,15 @@ export class LlmController {
             // no-transform: the compression middleware would hold the chunks back.
             res.setHeader('cache-control', 'no-cache, no-transform');
             res.setHeader('connection', 'keep-alive');
-            res.flushHeaders();
+          }
+          // Chunks of one tick (the held role chunk and the first content, or a burst) leave in one write.
+          if (!corked) {
+            corked = true;
+            res.cork();
+            process.nextTick(() => {
+              corked = false;
+              res.uncork();
+            });
           }
           res.write(`data: ${JSON.stringify(chunk)}\n\n`);
         },
