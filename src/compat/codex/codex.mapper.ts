@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { isUUID, validateSync } from 'class-validator';
-import { AppError, ErrorCode } from '../../common/errors.js';
+import { AppError } from '../../common/errors.js';
 import { validationError } from '../../common/validation.js';
 import type { CreateTaskDto } from '../../modules/tasks/dto/create-task.dto.js';
 import type { ListTasksQuery } from '../../modules/tasks/dto/list-tasks.query.js';

@@ -212,7 +212,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   private broadcast(e: ClientEvent): void {
     if (this.clients.size === 0) return;
-    const frame = JSON.stringify({ type: e.type, data: codexEventData(e.data) });
+    // Task pushes in the Codex words; notices (alerts, notifications, nodes) as they are.
+    const frame = JSON.stringify({ type: e.type, data: e.type.startsWith('task_') ? codexEventData(e.data) : e.data });
     // Alerts and notifications reach every client, however it narrowed its subscription.
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
