@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { envFromConfigFile } from '../../src/config/config-file.js';
 import { apiClient, type Api } from '../support/api.js';
+import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 /**
@@ -290,7 +291,31 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
     });
   });
 
-  it('runner.maxConcurrency caps the tasks out at once (pull workers here)', async () => {
+  it('runner.maxConcurrency caps the tasks devices get at once; a finished one lets the next out', async () => {
+    await withHub(fromFile({ runner: { maxConcurrency: 1 } }), async (t) => {
+      const devices = [new TestDevice(t.url, t.keys.worker), new TestDevice(t.url, t.keys.worker)];
+      try {
+        await devices[0].register('cap-a');
+        await devices[1].register('cap-b');
+        const assigned: { device: number; task: Record<string, unknown> }[] = [];
+        devices.forEach((d, i) => void d.next('new_task', () => true, 10_000).then((task) => assigned.push({ device: i, task }), () => undefined));
+        for (const p of ['one', 'two']) await post(`${t.url}/tasks`, { prompt: p });
+        for (let i = 0; i < 100 && assigned.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 300)); // room for a wrong second hand-out
+        expect(assigned).toHaveLength(1);
+        const first = assigned[0];
+        void devices[first.device].next('new_task', () => true, 10_000).then((task) => assigned.push({ device: first.device, task }), () => undefined);
+        await devices[first.device].request('task_result', { task_id: first.task.task_id, result: { success: true, output: 'done' } });
+        for (let i = 0; i < 150 && assigned.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(assigned).toHaveLength(2);
+        expect(assigned[1].task.task_id).not.toBe(first.task.task_id);
+      } finally {
+        devices.forEach((d) => d.close());
+      }
+    });
+  });
+
+  it('runner.maxConcurrency caps the tasks out at once (pull workers)', async () => {
     await withHub(fromFile({ runner: { maxConcurrency: 1 } }), async (t) => {
       const w = apiClient(t, t.keys.worker);
       for (const p of ['one', 'two']) await post(`${t.url}/tasks`, { prompt: p });
