@@ -43,9 +43,11 @@ function jsonOptions(limit: number): Parameters<typeof json>[0] {
   };
 }
 
+const commaList = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+
 function corsOrigin(value: string): boolean | string[] {
   if (value.trim() === '*') return true;
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return commaList(value);
 }
 
 /** Builds the whole HTTP app (not yet listening): used by `main`, the CLI and the e2e tests. */
@@ -62,11 +64,18 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(app.get(ShutdownService).middleware);
   app.use(httpDurations(app.get(MetricsService)));
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
-  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  app.use(compression());
+  if (config.SECURITY_HEADERS) app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  if (config.COMPRESSION) app.use(compression());
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
-  app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN), exposedHeaders: ['X-Request-Id'] });
+  app.enableCors({
+    // `true` echoes the request's origin: what `*` means, and the only form browsers accept with credentials.
+    origin: corsOrigin(config.CORS_ORIGIN),
+    credentials: config.CORS_CREDENTIALS,
+    methods: commaList(config.CORS_METHODS),
+    ...(config.CORS_ALLOWED_HEADERS ? { allowedHeaders: commaList(config.CORS_ALLOWED_HEADERS) } : {}),
+    exposedHeaders: ['X-Request-Id'],
+  });
   app.disable('x-powered-by');
   const io = new HubIoAdapter(app, config.REDIS_URL, { pingInterval: config.SOCKET_PING_INTERVAL_MS, pingTimeout: config.SOCKET_PING_TIMEOUT_MS });
   await io.connect();

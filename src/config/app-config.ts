@@ -61,6 +61,29 @@ export class AppConfig {
   @IsString()
   CORS_ORIGIN = '*';
 
+  /**
+   * Send `Access-Control-Allow-Credentials: true` (seed 000 `cors.credentials`). With CORS_ORIGIN
+   * `*` the request's origin is echoed, since browsers refuse `*` with credentials.
+   */
+  @Transform(toBool) @IsBoolean()
+  CORS_CREDENTIALS = false;
+
+  /** Comma list of methods allowed cross-origin (seed 000 `cors.methods`). */
+  @IsString()
+  CORS_METHODS = 'GET,HEAD,PUT,PATCH,POST,DELETE';
+
+  /** Comma list of request headers allowed cross-origin (seed 000 `cors.allowedHeaders`); unset → those the preflight asks for. */
+  @IsOptional() @IsString()
+  CORS_ALLOWED_HEADERS?: string;
+
+  /** Security headers (helmet; seed 000 `security.helmet`). */
+  @Transform(toBool) @IsBoolean()
+  SECURITY_HEADERS = true;
+
+  /** gzip/deflate of large answers (seed 000 `security.compression`). */
+  @Transform(toBool) @IsBoolean()
+  COMPRESSION = true;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
@@ -73,6 +96,13 @@ export class AppConfig {
 
   @Transform(toInt) @IsInt() @Min(0) @Max(100)
   TASK_DEFAULT_MAX_RETRIES = 3;
+
+  /**
+   * At most this many tasks handed out (dispatched or running) at once across the hub, by push
+   * and pull alike (seed 000 `runner.maxConcurrency`); 0 = no limit beyond each node's capacity.
+   */
+  @Transform(toInt) @IsInt() @Min(0)
+  TASK_MAX_ACTIVE = 0;
 
   /** A heartbeat pushes the lease at least this far into the future. */
   @Transform(toInt) @IsInt() @Min(1)
@@ -155,6 +185,18 @@ export class AppConfig {
 
   @Transform(toInt) @IsInt() @Min(100)
   RATE_LIMIT_WINDOW_MS = 60_000;
+
+  /** The 429 error's message (seed 000 `rateLimit.message`); unset → one naming the limit. */
+  @IsOptional() @IsString()
+  RATE_LIMIT_MESSAGE?: string;
+
+  /** Requests answered below 400 do not count against the limit (seed 000 `rateLimit.skipSuccessfulRequests`). */
+  @Transform(toBool) @IsBoolean()
+  RATE_LIMIT_SKIP_SUCCESSFUL = false;
+
+  /** Requests answered 400 or above do not count against the limit (seed 000 `rateLimit.skipFailedRequests`). */
+  @Transform(toBool) @IsBoolean()
+  RATE_LIMIT_SKIP_FAILED = false;
 
   /** Period of `metrics_update` to clients that asked for it. */
   @Transform(toInt) @IsInt() @Min(100)
@@ -270,7 +312,15 @@ export class AppConfig {
 export class ConfigError extends Error {}
 
 /** Settings without a default (not own keys of `new AppConfig()` unless class fields are defined as such). */
-const OPTIONAL_KEYS = ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'HUB_INSTANCE_NAME', 'LLM_DEFAULT_MODEL'] as const;
+const OPTIONAL_KEYS = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'EMBEDDED_PG_PORT',
+  'HUB_INSTANCE_NAME',
+  'LLM_DEFAULT_MODEL',
+  'CORS_ALLOWED_HEADERS',
+  'RATE_LIMIT_MESSAGE',
+] as const;
 
 /** Every setting's name, in declaration order then the optional ones. */
 export const CONFIG_KEYS: readonly string[] = [...new Set([...Object.keys(new AppConfig()), ...OPTIONAL_KEYS])];

@@ -71,8 +71,9 @@ describe('client events: raw /ws stream and the /events namespace', () => {
   it('/ws: a subscriber sees task_started → task_progress → task_completed for its task and nothing for others', async () => {
     const s = await stream();
     expect((await s.waitFor((m) => m.type === 'connected')).data).toMatchObject({ subscribed: 'all' });
-    s.send({ type: 'get_status' });
+    // The initial state comes by itself; get_status asks again.
     expect((await s.waitFor((m) => m.type === 'status')).data).toMatchObject({ tasks: { pending: 0 } });
+    s.send({ type: 'get_status' });
 
     const mine = (await client.post<Task>('/api/v1/tasks', { prompt: 'mine', target_node_id: 'ws-dev' })).body.data.task_id;
     s.send({ type: 'subscribe_tasks', data: { taskIds: [mine] } });

@@ -81,9 +81,11 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     });
     expect(task).toMatchObject({
       success: true,
-      data: { status: 'queued', priority: 'high', estimatedDuration: 300000 },
+      data: { status: 'queued', priority: 'high' },
       message: '任务已成功提交',
     });
+    // No task of this type has finished yet: no estimate rather than a made-up one.
+    expect(task.data).not.toHaveProperty('estimatedDuration');
     expect(task.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(task.requestId).toMatch(/\S+/);
     const taskId = task.data.taskId as string;
@@ -131,15 +133,15 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     expect(entries.every((e) => !Number.isNaN(Date.parse(e.timestamp)))).toBe(true);
   });
 
-  it('defaults like the Python client (environment only): medium priority, hub default timeout as estimate', async () => {
+  it('defaults like the Python client (environment only): medium priority, hub default timeout', async () => {
     const task = await codex.submitTask('创建一个数据分析脚本', 'python');
     const canonical = await api.get<{ timeout_seconds: number; priority: string }>(`/api/v1/tasks/${task.data.taskId as string}`);
-    expect(task.data).toMatchObject({ status: 'queued', priority: 'medium', estimatedDuration: canonical.body.data.timeout_seconds * 1000 });
+    expect(task.data).toMatchObject({ status: 'queued', priority: 'medium' });
+    expect(canonical.body.data.timeout_seconds).toBe(1800);
     // ms are rounded up to whole seconds
     const odd = await codex.submitTask('x', 'python', { timeout: 1500 });
     const oddRow = await api.get<{ timeout_seconds: number }>(`/api/v1/tasks/${odd.data.taskId as string}`);
     expect(oddRow.body.data.timeout_seconds).toBe(2);
-    expect(odd.data.estimatedDuration).toBe(2000);
   });
 
   it('lists with status, limit, page and camelCase sort', async () => {
@@ -243,16 +245,17 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     expect(badPriority.status).toBe(400);
     expect(body(badPriority).error?.details).toMatchObject({ field: 'priority' });
 
-    const unknownField = await api.post('/tasks', { prompt: 'x', work_directory: '/tmp' });
-    expect(unknownField.status).toBe(400);
-    expect(body(unknownField).error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'work_directory' } });
+    const badFiles = await api.post('/tasks', { prompt: 'x', files: 'package.json' });
+    expect(badFiles.status).toBe(400);
+    expect(body(badFiles).error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'files' } });
 
     const notJson = await api.post('/tasks', '{"prompt":', { 'Content-Type': 'application/json' });
     expect(notJson.status).toBe(400);
     expect(body(notJson)).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'body' } } });
 
+    // The seed's own id form is simply an id that does not exist here.
     const badId = await codex.getTaskStatus('task-1704067200000-abc123');
-    expect(badId).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'id' } } });
+    expect(badId).toMatchObject({ success: false, error: { code: 'TASK_NOT_FOUND', details: { taskId: 'task-1704067200000-abc123' } } });
 
     for (const res of [await api.get(`/tasks/${UNKNOWN_ID}`), await api.get(`/tasks/${UNKNOWN_ID}/logs`), await api.delete(`/tasks/${UNKNOWN_ID}`), await api.post(`/tasks/${UNKNOWN_ID}/reply`, { message: 'hi' })]) {
       expect(res.status).toBe(404);

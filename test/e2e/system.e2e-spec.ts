@@ -29,10 +29,12 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   });
   afterAll(() => t.close());
 
+  const scrape = (): Promise<Response> => fetch(`${t.url}/metrics`, { headers: { Accept: 'text/plain;version=0.0.4' } });
+
   it('Prometheus output parses and its counts move with the work', async () => {
-    const before = parseProm(await (await fetch(`${t.url}/metrics`)).text());
+    const before = parseProm(await (await scrape()).text());
     for (let i = 0; i < 3; i++) await client.post('/api/v1/tasks', { prompt: `m${i}` });
-    const res = await fetch(`${t.url}/metrics`);
+    const res = await scrape();
     expect(res.headers.get('content-type')).toContain('text/plain');
     const after = parseProm(await res.text());
     const submitted = (m: Map<string, number>): number => m.get('taskhub_tasks_submitted_total') ?? 0;
@@ -46,10 +48,11 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
 
   it('answers the Codex JSON metrics document for Accept: application/json', async () => {
     const res = await fetch(`${t.url}/metrics`, { headers: { Accept: 'application/json' } });
-    const body = (await res.json()) as { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> };
-    expect(body.tasks.pending).toBeGreaterThanOrEqual(3);
-    expect(body.performance).toMatchObject({ successRate: expect.any(Number), avgExecutionTime: expect.any(Number), throughput: expect.any(Number) });
-    expect(body.system).toMatchObject({ uptime: expect.any(Number) });
+    const { success, data } = (await res.json()) as { success: boolean; data: { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> } };
+    expect(success).toBe(true);
+    expect(data.tasks.pending).toBeGreaterThanOrEqual(3);
+    expect(data.performance).toMatchObject({ successRate: expect.any(Number), avgExecutionTime: expect.any(Number), throughput: expect.any(Number) });
+    expect(data.system).toMatchObject({ uptime: expect.any(Number), memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) });
   });
 
   it('/healthz (Codex shape) and /status need no key', async () => {

@@ -37,6 +37,7 @@ describe('Codex Father config file (taskhub server --config)', () => {
       RATE_LIMIT_MAX: '100',
       WS_HEARTBEAT_INTERVAL_MS: '15000',
       WS_MAX_CONNECTIONS: '50',
+      TASK_MAX_ACTIVE: '4',
       TASK_DEFAULT_TIMEOUT_SECONDS: '301',
     });
     const config = loadConfig(env);
@@ -62,5 +63,35 @@ describe('Codex Father config file (taskhub server --config)', () => {
     expect(code).toBe(1);
     expect(err.join('\n')).toContain('broken.json');
     expect(() => loadConfig(envFromConfigFile(write('bad.json', { server: { port: 'eighty' } })))).toThrow(/PORT=/);
+  });
+
+  it('maps the seed security settings, server.* over the top-level cors / rateLimit blocks', () => {
+    const env = envFromConfigFile(
+      write('security.json', {
+        server: {
+          cors: { origin: ['http://localhost:3000', 'https://myapp.com'], methods: ['GET', 'POST', 'PUT', 'DELETE'], credentials: true },
+          rateLimit: { windowMs: 60000, max: 100, message: '请求过于频繁，请稍后再试' },
+          security: { helmet: true, compression: false },
+        },
+        cors: { origin: ['https://trusted-domain.com'], methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], credentials: true },
+        rateLimit: { windowMs: 30000, max: 50, skipSuccessfulRequests: false, skipFailedRequests: true },
+        runner: { maxConcurrency: 10 },
+      }),
+    );
+    expect(env).toMatchObject({
+      CORS_ORIGIN: 'http://localhost:3000,https://myapp.com',
+      CORS_METHODS: 'GET,POST,PUT,DELETE',
+      CORS_ALLOWED_HEADERS: 'Content-Type,Authorization',
+      CORS_CREDENTIALS: 'true',
+      RATE_LIMIT_WINDOW_MS: '60000',
+      RATE_LIMIT_MAX: '100',
+      RATE_LIMIT_MESSAGE: '请求过于频繁，请稍后再试',
+      RATE_LIMIT_SKIP_SUCCESSFUL: 'false',
+      RATE_LIMIT_SKIP_FAILED: 'true',
+      SECURITY_HEADERS: 'true',
+      COMPRESSION: 'false',
+      TASK_MAX_ACTIVE: '10',
+    });
+    expect(loadConfig(env)).toMatchObject({ CORS_CREDENTIALS: true, RATE_LIMIT_SKIP_FAILED: true, COMPRESSION: false, TASK_MAX_ACTIVE: 10 });
   });
 });

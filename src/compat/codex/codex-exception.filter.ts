@@ -5,7 +5,8 @@ import { toAppError } from '../../common/exception.filter.js';
 
 /**
  * Seed 000 error shape: `{success: false, error: {code, message, details}, timestamp, requestId}`.
- * A missing task is `TASK_NOT_FOUND` with `details.taskId`; everything else keeps the hub's code and status.
+ * A missing task (or an id that cannot be one) is `TASK_NOT_FOUND` with `details.taskId`; everything else
+ * keeps the hub's code and status. `details` always holds the `timestamp`, as the seed shows.
  */
 @Catch()
 export class CodexExceptionFilter implements ExceptionFilter {
@@ -17,14 +18,16 @@ export class CodexExceptionFilter implements ExceptionFilter {
     if (res.headersSent) return;
     const taskId = (req.params as Record<string, string | undefined> | undefined)?.id;
     const notFound = error.code === ErrorCode.NOT_FOUND && taskId !== undefined;
+    const timestamp = new Date().toISOString();
     res.status(error.status).json({
       success: false,
       error: {
         code: notFound ? 'TASK_NOT_FOUND' : error.code,
         message: notFound ? `Task not found: ${taskId}` : error.message,
-        details: notFound ? { taskId } : (error.details ?? null),
+        // The seed's error details carry the time too (`details.timestamp`).
+        details: { ...(notFound ? { taskId } : error.details), timestamp },
       },
-      timestamp: new Date().toISOString(),
+      timestamp,
       requestId: req.requestId,
     });
   }

@@ -1,17 +1,19 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseFilters } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { RawResponse } from '../../common/envelope.js';
-import { IdParam } from '../../common/id-param.dto.js';
 import { Authenticated } from '../../modules/auth/auth.decorators.js';
+import { DurationEstimates } from '../../modules/tasks/duration-estimates.js';
 import { TasksService } from '../../modules/tasks/tasks.service.js';
 import { CodexExceptionFilter } from './codex-exception.filter.js';
-import { CodexListQuery, CodexReplyDto, CodexSubmitTaskDto } from './codex.dto.js';
+import { CodexListQuery, CodexReplyDto, CodexSubmitTaskDto, CodexTaskIdParam } from './codex.dto.js';
 import {
   codexOk,
   type CodexOk,
+  codexTaskId,
   listItemView,
   logView,
+  parseSubmitBody,
   statusView,
   submitView,
   toCodexStatus,
@@ -25,14 +27,20 @@ import {
 @UseFilters(CodexExceptionFilter)
 @Controller('tasks')
 export class CodexController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly estimates: DurationEstimates,
+  ) {}
 
   @Post()
   @Authenticated('client')
-  @ApiOperation({ summary: 'Submit a task (Codex shape; timeout in ms)' })
-  async submit(@Body() dto: CodexSubmitTaskDto, @Req() req: Request): Promise<CodexOk<ReturnType<typeof submitView>>> {
-    const { row } = await this.tasks.submit(toCreateTask(dto));
-    return codexOk(submitView(row), req.requestId, '任务已成功提交');
+  @ApiOperation({ summary: 'Submit a task (Codex shape; timeout in ms; keys beyond the documented ones go into metadata)' })
+  @ApiBody({ type: CodexSubmitTaskDto })
+  async submit(@Body() body: Record<string, unknown>, @Req() req: Request): Promise<CodexOk<ReturnType<typeof submitView>>> {
+    // Validated here, not by the global pipe: unknown keys are kept (metadata), not refused.
+    const { dto, extra } = parseSubmitBody(body);
+    const { row } = await this.tasks.submit(toCreateTask(dto, extra));
+    return codexOk(submitView(row, await this.estimates.forType(row.type)), req.requestId, '任务已成功提交');
   }
 
   @Get()
@@ -52,32 +60,32 @@ export class CodexController {
   @Get(':id')
   @Authenticated('client')
   @ApiOperation({ summary: 'Task status, progress, duration and result' })
-  async status(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    return codexOk(statusView(await this.tasks.get(id)), req.requestId);
+  async status(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    return codexOk(statusView(await this.tasks.get(codexTaskId(id))), req.requestId);
   }
 
   @Post(':id/reply')
   @HttpCode(200)
   @Authenticated('client')
   @ApiOperation({ summary: 'Continue a task with a message (a finished task goes back to the queue)' })
-  async reply(@Param() { id }: IdParam, @Body() dto: CodexReplyDto, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const row = await this.tasks.reply(id, dto.message);
+  async reply(@Param() { id }: CodexTaskIdParam, @Body() dto: CodexReplyDto, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const row = await this.tasks.reply(codexTaskId(id), dto.message);
     return codexOk({ taskId: row.id, status: toCodexStatus(row.status), messages: row.messages.length }, req.requestId, '任务已继续执行');
   }
 
   @Delete(':id')
   @Authenticated('client')
   @ApiOperation({ summary: 'Cancel a task (409 if it has already finished)' })
-  async cancel(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const row = await this.tasks.cancel(id, 'Cancelled by client');
+  async cancel(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const row = await this.tasks.cancel(codexTaskId(id), 'Cancelled by client');
     return codexOk({ taskId: row.id, status: toCodexStatus(row.status) }, req.requestId, '任务已取消');
   }
 
   @Get(':id/logs')
   @Authenticated('client')
   @ApiOperation({ summary: "The task's log: transitions, progress, replies" })
-  async logs(@Param() { id }: IdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const events = await this.tasks.logs(id, {});
+  async logs(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+    const events = await this.tasks.logs(codexTaskId(id), {});
     return codexOk({ taskId: id, logs: events.map(logView) }, req.requestId);
   }
 }

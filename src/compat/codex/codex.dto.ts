@@ -57,6 +57,19 @@ export class CodexSubmitTaskDto {
   metadata?: Record<string, unknown>;
 }
 
+/** The keys `POST /tasks` knows; any other key of the body is kept in the task's `metadata`. */
+export const CODEX_SUBMIT_KEYS: readonly string[] = ['prompt', 'environment', 'priority', 'timeout', 'files', 'type', 'metadata'];
+
+/**
+ * `:id` of the Codex routes: any string (the seed's ids look like `task-1704067200000-abc123`);
+ * one that is not a hub task id is simply not found (404 TASK_NOT_FOUND), as the seed expects.
+ */
+export class CodexTaskIdParam {
+  @ApiProperty({ example: 'task-1704067200000-abc123' })
+  @IsString() @MaxLength(200)
+  id: string;
+}
+
 /** `GET /tasks` query (seed 000). */
 export class CodexListQuery {
   @ApiPropertyOptional({ enum: CODEX_STATUSES })

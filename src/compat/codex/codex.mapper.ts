@@ -1,7 +1,11 @@
+import { plainToInstance } from 'class-transformer';
+import { isUUID, validateSync } from 'class-validator';
+import { AppError } from '../../common/errors.js';
+import { validationError } from '../../common/validation.js';
 import type { CreateTaskDto } from '../../modules/tasks/dto/create-task.dto.js';
 import type { ListTasksQuery } from '../../modules/tasks/dto/list-tasks.query.js';
 import { priorityName, type TaskEventRow, type TaskRow, type TaskState } from '../../modules/tasks/task.types.js';
-import type { CodexListQuery, CodexSort, CodexStatus, CodexSubmitTaskDto } from './codex.dto.js';
+import { CODEX_SUBMIT_KEYS, type CodexListQuery, type CodexSort, type CodexStatus, CodexSubmitTaskDto } from './codex.dto.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -46,14 +50,36 @@ const SORT_COLUMN: Record<CodexSort, NonNullable<ListTasksQuery['sort']>> = {
 
 export const toCodexStatus = (s: TaskState): CodexStatus => TO_CODEX[s];
 
-export function toCreateTask(dto: CodexSubmitTaskDto): CreateTaskDto {
+/** A Codex `:id` as a hub task id; anything that cannot be one is a missing task (404 TASK_NOT_FOUND). */
+export function codexTaskId(id: string): string {
+  if (!isUUID(id)) throw AppError.notFound('Task', id);
+  return id;
+}
+
+/**
+ * Validates a `POST /tasks` body: the documented keys as CodexSubmitTaskDto, every other key
+ * (the seed's Python client passes `**kwargs`) kept for the task's `metadata`.
+ */
+export function parseSubmitBody(body: unknown): { dto: CodexSubmitTaskDto; extra: Record<string, unknown> } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw AppError.validation('body', 'The body must be a JSON object');
+  const known: Record<string, unknown> = {};
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) (CODEX_SUBMIT_KEYS.includes(k) ? known : extra)[k] = v;
+  const dto = plainToInstance(CodexSubmitTaskDto, known);
+  const errors = validateSync(dto, { whitelist: true, forbidUnknownValues: false });
+  if (errors.length > 0) throw validationError(errors);
+  return { dto, extra };
+}
+
+export function toCreateTask(dto: CodexSubmitTaskDto, extra: Record<string, unknown> = {}): CreateTaskDto {
+  const metadata = Object.keys(extra).length > 0 ? { ...extra, ...dto.metadata } : dto.metadata;
   return {
     prompt: dto.prompt,
     environment: dto.environment,
     priority: dto.priority,
     files: dto.files,
     type: dto.type,
-    metadata: dto.metadata,
+    metadata,
     timeout_seconds: dto.timeout === undefined ? undefined : Math.ceil(dto.timeout / 1000),
   };
 }
@@ -70,14 +96,13 @@ export function toListQuery(q: CodexListQuery): ListTasksQuery & { limit: number
   };
 }
 
-export function submitView(t: TaskRow): { taskId: string; status: CodexStatus; priority: string; estimatedDuration: number } {
+/** `estimatedDuration` (ms) is the recent mean run time of tasks of the same type; absent without history. */
+export function submitView(t: TaskRow, estimateMs: number | null): { taskId: string; status: CodexStatus; priority: string; estimatedDuration?: number } {
   return {
     taskId: t.id,
     status: toCodexStatus(t.status),
     priority: priorityName(t.priority),
-    // The seed's estimate would come from past processing times, which the hub does not keep cheaply per kind of
-    // task; the honest upper bound we do know is the task's own timeout, so that is what we report (in ms).
-    estimatedDuration: t.timeout_seconds * 1000,
+    ...(estimateMs === null ? {} : { estimatedDuration: estimateMs }),
   };
 }
 

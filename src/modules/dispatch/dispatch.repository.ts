@@ -44,6 +44,12 @@ export class UncertainAssignment extends Error {
 export class DispatchRepository {
   constructor(private readonly db: DataSource) {}
 
+  /** Tasks handed out right now (dispatched or running), across the hub (IDX_tasks_lease). */
+  async countActive(): Promise<number> {
+    const [{ n }]: { n: number }[] = await this.db.query(`SELECT count(*)::int AS n FROM tasks WHERE status IN ('dispatched', 'running')`);
+    return n;
+  }
+
   /**
    * @param probe check the ready index first (rounds woken by a freed slot usually find nothing;
    *   rounds woken by new tasks skip it).

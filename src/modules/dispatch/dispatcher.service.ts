@@ -58,6 +58,12 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
         this.kick();
       }),
       this.events.on('node.capacity', () => this.kick()),
+      // Under TASK_MAX_ACTIVE any finished task (a pull worker's too) may free a hub-wide slot.
+      ...(['task.completed', 'task.failed', 'task.cancelled'] as const).map((e) =>
+        this.events.on(e, () => {
+          if (this.config.TASK_MAX_ACTIVE > 0) this.kick();
+        }),
+      ),
     );
     // Rounds that failed during a database outage left ready work behind, and maybe
     // assignments that committed without their nodes being told.
@@ -116,8 +122,10 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     for (;;) {
       const probe = !this.readyHint;
       this.readyHint = false;
+      const room = await this.roomLeft();
+      if (room <= 0) break;
       const router = await this.routing.taskRouter();
-      const { assigned, cursor, short } = await this.repo.assignBatch(BATCH, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
+      const { assigned, cursor, short } = await this.repo.assignBatch(room, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
         const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
         return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
       });
@@ -128,8 +136,19 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       this.readyHint = assigned.length > 0;
       // Some planned assignments met a row locked by someone else: they are still pending, so look again shortly.
       if (short) this.armDelay(Date.now() + SHORT_ROUND_RETRY_MS);
-      if (assigned.length < BATCH) break;
+      if (assigned.length < room) break;
     }
+  }
+
+  /**
+   * How many tasks one round may hand out: BATCH, or fewer under the hub-wide TASK_MAX_ACTIVE
+   * (seed 000 `runner.maxConcurrency`). Counted before the round, so hub processes dispatching
+   * at the same instant may pass it by what they hand out together.
+   */
+  private async roomLeft(): Promise<number> {
+    const cap = this.config.TASK_MAX_ACTIVE;
+    if (cap === 0) return BATCH;
+    return Math.min(BATCH, cap - (await this.repo.countActive()));
   }
 
   /** Delivers the uncertain assignments that did commit; the rest were rolled back and are still pending. */

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
+import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthController } from './health.controller.js';
 import { HealthService } from './health.service.js';
 import { HubStatusService } from './hub-status.service.js';
@@ -12,7 +13,7 @@ import { SystemController } from './system.controller.js';
 @Module({
   imports: [TasksModule, LlmModule],
   controllers: [HealthController, SystemController, StatisticsController],
-  providers: [HealthService, HubStatusService, MetricsService, ShutdownService],
-  exports: [HubStatusService, MetricsService, ShutdownService],
+  providers: [CodexMetricsService, HealthService, HubStatusService, MetricsService, ShutdownService],
+  exports: [CodexMetricsService, HubStatusService, MetricsService, ShutdownService],
 })
 export class MetricsModule {}

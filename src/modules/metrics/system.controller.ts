@@ -1,10 +1,11 @@
-import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
 import { Authenticated, Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthService } from './health.service.js';
 import { HubStatusService } from './hub-status.service.js';
 import { MetricsService } from './metrics.service.js';
@@ -20,7 +21,7 @@ export class SystemController {
     private readonly health: HealthService,
     private readonly status: HubStatusService,
     private readonly metrics: MetricsService,
-    private readonly tasks: TasksService,
+    private readonly codexMetrics: CodexMetricsService,
     private readonly shutdown: ShutdownService,
   ) {}
 
@@ -35,32 +36,42 @@ export class SystemController {
       status: this.shutdown.isDraining ? 'shutting_down' : 'healthy',
       version: this.health.version,
       uptime: Math.round(process.uptime() * 1000),
-      tasks: snapshot
-        ? { running: snapshot.tasks.running + snapshot.tasks.dispatched, pending: snapshot.tasks.pending, completed: snapshot.tasks.completed }
-        : null,
-      system: { memory: `${Math.round(process.memoryUsage().rss / 1024 / 1024)}MB`, cpu: `${this.health.cpuPercent()}%` },
+      tasks: snapshot ? codexTaskCounts(snapshot.tasks) : null,
+      system: { memory: megabytes(process.memoryUsage().rss), cpu: `${this.health.cpuPercent()}%` },
     };
   }
 
   @Get('status')
   @Public()
-  @ApiOperation({ summary: 'System status: tasks by state, nodes online, version, uptime' })
-  async systemStatus(): Promise<Record<string, unknown>> {
+  @ApiOperation({ summary: 'System status: tasks in the Codex words, nodes online, version, uptime (ms, as /healthz)' })
+  async systemStatus(@Req() req: Request): Promise<Record<string, unknown>> {
     const snapshot = await this.status.snapshot();
-    return { success: true, data: { status: this.shutdown.isDraining ? 'shutting_down' : 'running', ...snapshot }, timestamp: new Date().toISOString() };
+    return {
+      success: true,
+      data: codexStatusView(snapshot, this.shutdown.isDraining),
+      timestamp: new Date().toISOString(),
+      requestId: req.requestId,
+    };
   }
 
   @Get('metrics')
   @Public()
-  @ApiOperation({ summary: 'Prometheus text exposition; the Codex JSON document with Accept: application/json' })
-  @ApiProduces('text/plain', 'application/json')
-  async metricsEndpoint(@Headers('accept') accept: string | undefined, @Res() res: Response): Promise<void> {
-    if (accept?.includes('application/json')) {
-      res.json(await this.jsonMetrics());
+  @ApiOperation({
+    summary: 'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
+  })
+  @ApiProduces('application/json', 'text/plain')
+  async metricsEndpoint(
+    @Headers('accept') accept: string | undefined,
+    @Query('format') format: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (format === 'prometheus' || (format !== 'json' && wantsPrometheus(accept))) {
+      res.setHeader('Content-Type', this.metrics.registry.contentType);
+      res.send(await this.metrics.registry.metrics());
       return;
     }
-    res.setHeader('Content-Type', this.metrics.registry.contentType);
-    res.send(await this.metrics.registry.metrics());
+    res.json({ success: true, data: await this.codexMetrics.document(), timestamp: new Date().toISOString(), requestId: req.requestId });
   }
 
   @Post('shutdown')
@@ -71,25 +82,15 @@ export class SystemController {
     setImmediate(() => void this.shutdown.begin('POST /shutdown', false));
     return { success: true, message: 'Shutting down', timestamp: new Date().toISOString() };
   }
+}
 
-  private async jsonMetrics(): Promise<Record<string, unknown>> {
-    const stats = await this.tasks.statistics({ period: '1h', interval: 'hour' });
-    const c = stats.counts;
-    const finished = c.completed + c.failed + c.timed_out;
-    return {
-      tasks: { total: c.total, pending: c.pending + c.dispatched, running: c.running, completed: c.completed, failed: c.failed + c.timed_out, cancelled: c.cancelled },
-      performance: {
-        avgExecutionTime: c.avg_processing_ms === null ? 0 : Math.round(Number(c.avg_processing_ms)),
-        successRate: finished ? Math.round((c.completed / finished) * 10_000) / 10_000 : 0,
-        throughput: c.completed_in_period,
-        throughputUnit: 'tasks/hour',
-      },
-      system: {
-        memory: process.memoryUsage(),
-        cpu: this.health.cpuPercent(),
-        uptime: Math.round(process.uptime() * 1000),
-      },
-      timestamp: new Date().toISOString(),
-    };
-  }
+/**
+ * Prometheus scrapers ask for the text exposition (`text/plain;version=0.0.4`) or OpenMetrics,
+ * and anyone naming `text/plain` gets text; curl (any type), browsers and JSON clients get the
+ * seed's JSON document.
+ */
+export function wantsPrometheus(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const a = accept.toLowerCase();
+  return a.includes('application/openmetrics-text') || a.includes('text/plain');
 }

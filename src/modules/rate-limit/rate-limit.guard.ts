@@ -15,7 +15,8 @@ export const SkipRateLimit = (): MethodDecorator & ClassDecorator => SetMetadata
 /**
  * Per API key (per client IP without one) fixed-window limit: RATE_LIMIT_MAX requests
  * every RATE_LIMIT_WINDOW_MS, then 429 RATE_LIMITED with Retry-After. Shared through Redis
- * when REDIS_URL is set, so N hubs enforce one limit.
+ * when REDIS_URL is set, so N hubs enforce one limit. RATE_LIMIT_SKIP_SUCCESSFUL / _FAILED take
+ * a request's hit back once it is answered below / from 400 (seed 000 `skip…Requests`).
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
@@ -42,12 +43,19 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
     const limit = this.config.RATE_LIMIT_MAX;
     res.setHeader('X-RateLimit-Limit', String(limit));
     res.setHeader('X-RateLimit-Remaining', String(Math.max(0, limit - count)));
-    if (count <= limit) return true;
+    if (count <= limit) {
+      const { RATE_LIMIT_SKIP_SUCCESSFUL: skipOk, RATE_LIMIT_SKIP_FAILED: skipFailed } = this.config;
+      if (skipOk || skipFailed) {
+        res.once('finish', () => {
+          if (res.statusCode < 400 ? skipOk : skipFailed) this.store.undo(who).catch(() => undefined);
+        });
+      }
+      return true;
+    }
     const retryAfter = Math.max(1, Math.ceil(resetInMs / 1000));
     res.setHeader('Retry-After', String(retryAfter));
-    throw new AppError(ErrorCode.RATE_LIMITED, `Rate limit of ${limit} requests per ${this.config.RATE_LIMIT_WINDOW_MS / 1000}s exceeded`, {
-      retry_after_seconds: retryAfter,
-    });
+    const message = this.config.RATE_LIMIT_MESSAGE ?? `Rate limit of ${limit} requests per ${this.config.RATE_LIMIT_WINDOW_MS / 1000}s exceeded`;
+    throw new AppError(ErrorCode.RATE_LIMITED, message, { retry_after_seconds: retryAfter });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -9,6 +9,8 @@ export interface WindowCount {
 /** Fixed-window hit counters: in memory for one process, in Redis when hubs share limits. */
 export interface RateLimitStore {
   hit(key: string, windowMs: number): Promise<WindowCount>;
+  /** Takes back one hit of the current window (a request that, by the skip settings, does not count). */
+  undo(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return { count: w.count, resetInMs: w.resetAt - now };
   }
 
+  async undo(key: string): Promise<void> {
+    const w = this.windows.get(key);
+    if (w && w.resetAt > Date.now() && w.count > 0) w.count--;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
@@ -49,6 +56,11 @@ export class RedisRateLimitStore implements RateLimitStore {
     const count = Number(results?.[1]?.[1] ?? 1);
     const ttl = Number(results?.[2]?.[1] ?? windowMs);
     return { count, resetInMs: ttl > 0 ? ttl : windowMs };
+  }
+
+  async undo(key: string): Promise<void> {
+    // Only within a live window: a DECR on an expired key would create one without a TTL.
+    await this.redis.eval(`if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0`, 1, `taskhub:rl:${key}`);
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,11 @@ import { AgentProxy } from '../agent-services/proxy/agent-proxy.service.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
+import { codexEventData } from '../../compat/codex/codex-events.mapper.js';
+import { codexStatusView } from '../../compat/codex/codex-system.view.js';
+import { CodexMetricsService } from '../metrics/codex-metrics.service.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
+import { ShutdownService } from '../metrics/shutdown.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { Principal } from '../auth/api-key.types.js';
 import { ChatWatch, parseChatSubscription } from './chat-watch.js';
@@ -26,6 +30,8 @@ interface StreamClient {
   ids: Set<string>;
   alive: boolean;
   who: Principal;
+  /** Hears the periodic `metrics_update` (on by default; `unsubscribe_metrics` stops it). */
+  metrics: boolean;
   /** LLM gateway requests it watches (`subscribe_chat`), or every one (admins, `all: true`). */
   chats: ChatWatch;
 }
@@ -33,9 +39,11 @@ interface StreamClient {
 type Inbound = { type?: unknown; data?: unknown };
 
 /**
- * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. A client hears
- * every task until it narrows with `subscribe_tasks {taskIds}`; `get_status`, `ping` and
- * the task pushes of the event bus. Malformed messages get `{type: 'error'}` and the
+ * The raw WebSocket `/ws` of Codex Father: `{type, data}` JSON both ways. On connect a client
+ * gets `connected` and then the initial `status` (the seed's flow diagram); it hears every task
+ * until it narrows with `subscribe_tasks {taskIds}`, and `metrics_update` every
+ * METRICS_UPDATE_INTERVAL_MS (the seed's monitoring example listens for it without asking);
+ * `get_status`, `ping` and the task pushes of the event bus, in the seed's words. Malformed messages get `{type: 'error'}` and the
  * connection stays open. With REDIS_URL, events of tasks handled on other hub processes are
  * relayed through a Redis channel.
  */
@@ -45,6 +53,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   private readonly clients = new Set<StreamClient>();
   private unsubscribe: (() => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private metricsTimer?: NodeJS.Timeout;
   private fanout?: { pub: Redis; sub: Redis };
 
   constructor(
@@ -53,6 +62,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly config: AppConfig,
     private readonly status: HubStatusService,
     private readonly metrics: MetricsService,
+    private readonly codexMetrics: CodexMetricsService,
+    private readonly shutdown: ShutdownService,
     private readonly proxy: AgentProxy,
   ) {}
 
@@ -81,6 +92,24 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     this.metrics.registerClientCounter('ws', () => this.clients.size);
     this.heartbeat = setInterval(() => this.beat(), this.config.WS_HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
+    this.metricsTimer = setInterval(() => void this.pushMetrics(), this.config.METRICS_UPDATE_INTERVAL_MS);
+    this.metricsTimer.unref();
+  }
+
+  private async pushMetrics(): Promise<void> {
+    const listeners = [...this.clients].filter((c) => c.metrics);
+    if (listeners.length === 0) return;
+    let frame: string;
+    try {
+      frame = JSON.stringify({ type: 'metrics_update', data: { ...(await this.codexMetrics.document()), timestamp: new Date().toISOString() } });
+    } catch {
+      return; // database unavailable: skip this tick, the next one tries again
+    }
+    for (const c of listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
+  }
+
+  private async statusView(): Promise<Record<string, unknown>> {
+    return codexStatusView(await this.status.snapshot(), this.shutdown.isDraining);
   }
 
   /** With Redis, events of tasks handled by other hub processes reach this process's /ws clients too. */
@@ -113,13 +142,22 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private open(ws: WebSocket, who: Principal): void {
-    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true, who, chats: new ChatWatch(who) };
+    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true, who, metrics: true, chats: new ChatWatch(who) };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
     ws.on('error', () => this.clients.delete(client));
     ws.on('message', (raw, isBinary) => void this.onMessage(client, raw.toString(), isBinary));
-    this.send(ws, 'connected', { subscribed: 'all', heartbeatInterval: this.config.WS_HEARTBEAT_INTERVAL_MS });
+    this.send(ws, 'connected', {
+      subscribed: 'all',
+      heartbeatInterval: this.config.WS_HEARTBEAT_INTERVAL_MS,
+      metricsInterval: this.config.METRICS_UPDATE_INTERVAL_MS,
+    });
+    // The initial state of the seed's monitoring flow ("发送初始状态"), before any task push.
+    this.statusView().then(
+      (status) => this.send(ws, 'status', status),
+      () => undefined,
+    );
   }
 
   private async onMessage(client: StreamClient, raw: string, isBinary: boolean): Promise<void> {
@@ -144,7 +182,11 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
         return this.send(client.ws, 'chat_subscribed', client.chats.view());
       }
       case 'get_status':
-        return this.send(client.ws, 'status', await this.status.snapshot());
+        return this.send(client.ws, 'status', await this.statusView());
+      case 'subscribe_metrics':
+      case 'unsubscribe_metrics':
+        client.metrics = message.type === 'subscribe_metrics';
+        return this.send(client.ws, 'metrics_subscribed', { metrics: client.metrics, intervalMs: this.config.METRICS_UPDATE_INTERVAL_MS });
       case 'subscribe_tasks':
       case 'unsubscribe_tasks': {
         const ids = (message.data as { taskIds?: unknown } | undefined)?.taskIds;
@@ -170,7 +212,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   private broadcast(e: ClientEvent): void {
     if (this.clients.size === 0) return;
-    const frame = JSON.stringify({ type: e.type, data: e.data });
+    // Task pushes in the Codex words; notices (alerts, notifications, nodes) as they are.
+    const frame = JSON.stringify({ type: e.type, data: e.type.startsWith('task_') ? codexEventData(e.data) : e.data });
     // Alerts and notifications reach every client, however it narrowed its subscription.
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
@@ -220,6 +263,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.metricsTimer);
     this.unsubscribe.forEach((u) => u());
     this.notifyShutdown();
     this.wss.close();

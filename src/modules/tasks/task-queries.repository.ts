@@ -67,6 +67,19 @@ export class TaskQueriesRepository {
     );
   }
 
+  /** Mean start-to-completion time (ms) of the last `sample` completed tasks of `type` (IDX_tasks_completed_type), or null. */
+  async recentMeanRunMs(type: string, sample: number): Promise<number | null> {
+    const [row]: { ms: string | number | null }[] = await this.db.query(
+      `SELECT avg(extract(epoch FROM r.completed_at - r.started_at) * 1000) AS ms FROM (
+         SELECT started_at, completed_at FROM tasks
+         WHERE status = 'completed' AND type = $1 AND started_at IS NOT NULL
+         ORDER BY completed_at DESC LIMIT $2
+       ) r`,
+      [type, sample],
+    );
+    return row.ms === null ? null : Math.round(Number(row.ms));
+  }
+
   async statistics(periodHours: number, bucket: 'minute' | 'hour' | 'day'): Promise<StatisticsRows> {
     const [counts]: StatisticsRows['counts'][] = await this.db.query(
       `SELECT count(*)::int AS total,

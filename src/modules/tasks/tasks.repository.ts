@@ -363,19 +363,21 @@ export class TasksRepository {
    * work_directory is `workPath` or below it. SKIP LOCKED lets concurrent callers take
    * different rows instead of queueing on one.
    */
-  async claimNext(workerId: string, workPath: string | undefined): Promise<TaskRow | undefined> {
-    const params: unknown[] = [workerId];
+  async claimNext(workerId: string, workPath: string | undefined, maxActive = 0): Promise<TaskRow | undefined> {
+    const params: unknown[] = [workerId, maxActive];
     let pathSql = '';
     if (workPath !== undefined) {
       const base = workPath.replace(/\/+$/, '');
       params.push(base, `${escapeLike(base)}/%`);
-      pathSql = `AND (work_directory = $2 OR work_directory LIKE $3)`;
+      pathSql = `AND (work_directory = $3 OR work_directory LIKE $4)`;
     }
     const rows: TaskRow[] = await this.db.query(
       `WITH c AS (
          SELECT id FROM tasks
          WHERE status = 'pending' AND run_at <= now()
            AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
+           -- TASK_MAX_ACTIVE (0 = none): no claim while the hub already has that many tasks out.
+           AND ($2::int = 0 OR (SELECT count(*) FROM tasks WHERE status IN ('dispatched', 'running')) < $2::int)
          ORDER BY priority DESC, created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED

@@ -311,7 +311,7 @@ export class TasksService {
   // ---- pull workers ---------------------------------------------------------
 
   async next(workerId: string, workPath?: string): Promise<TaskRow | undefined> {
-    const row = await this.repo.claimNext(workerId, workPath);
+    const row = await this.repo.claimNext(workerId, workPath, this.config.TASK_MAX_ACTIVE);
     if (row) this.events.publish('task.started', { task: row });
     return row;
   }
