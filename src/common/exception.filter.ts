@@ -15,6 +15,13 @@ const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
   503: ErrorCode.SERVICE_UNAVAILABLE,
 };
 
+/**
+ * Seed 003's routes (agent services, connections, routing rules, stats, service health and
+ * logs): its error table names a bad request `INVALID_REQUEST`, so there VALIDATION_ERROR is
+ * answered under that code (details unchanged). The other /api/v1 routes keep VALIDATION_ERROR.
+ */
+export const SEED003_PATHS = /^\/api\/v1\/(services|connections|routing\/rules|stats|health\/services|logs)(\/|$)/;
+
 interface BodyParserError {
   type?: string;
   status?: number;
@@ -72,10 +79,11 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     if (res.headersSent) return;
     // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
     if (OPENAI_PATHS.test(req.path)) return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
+    const code = error.code === ErrorCode.VALIDATION_ERROR && SEED003_PATHS.test(req.path) ? ErrorCode.INVALID_REQUEST : error.code;
     res.status(error.status).json({
       success: false,
       data: null,
-      error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      error: { code, message: error.message, ...(error.details ? { details: error.details } : {}) },
       timestamp: new Date().toISOString(),
       request_id: req.requestId,
     });

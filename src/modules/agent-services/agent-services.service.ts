@@ -29,6 +29,9 @@ export function serviceNotFound(ref: string): AppError {
   return new AppError(ErrorCode.SERVICE_NOT_FOUND, `${what} not found`, { service_id: ref, timestamp: new Date().toISOString() });
 }
 
+const alreadyExists = (name: string): AppError =>
+  new AppError(ErrorCode.SERVICE_ALREADY_EXISTS, `A service named '${name}' already exists`, { field: 'name', name });
+
 /** The agent-service registry: registration, lookup by id or name, config, and lifecycle calls. */
 @Injectable()
 export class AgentServicesService {
@@ -49,6 +52,8 @@ export class AgentServicesService {
     if (!managed && !dto.endpoint) throw AppError.validation('agent_factory_path', 'agent_factory_path, command or endpoint is required');
     if (dto.env && Object.values(dto.env).some((v) => typeof v !== 'string')) throw AppError.validation('env', 'env values must be strings');
     const host = dto.host ?? '127.0.0.1';
+    // A taken name is reported before a claimed port: re-sending a registration is SERVICE_ALREADY_EXISTS.
+    if (await this.repo.findByName(dto.name)) throw alreadyExists(dto.name);
     if (managed && dto.port) await this.assertPortUnclaimed(host, dto.port, null);
     const row = await this.repo.insert({
       name: dto.name,
@@ -69,9 +74,7 @@ export class AgentServicesService {
       status: 'stopped',
       desired_state: 'stopped',
     });
-    if (row === DUPLICATE_NAME) {
-      throw new AppError(ErrorCode.SERVICE_ALREADY_EXISTS, `A service named '${dto.name}' already exists`, { field: 'name', name: dto.name });
-    }
+    if (row === DUPLICATE_NAME) throw alreadyExists(dto.name);
     this.logs.append(row.id, 'info', 'hub', `registered (${row.kind})`);
     // An external service is someone else's process: it is routable as soon as it is registered.
     return row.kind === 'external' ? this.lifecycle.start(row) : row;
@@ -134,7 +137,16 @@ export class AgentServicesService {
         status: s.status,
       });
     }
-    return this.lifecycle.check(s);
+    const checked = await this.lifecycle.check(s);
+    // Seed 003: HEALTH_CHECK_FAILED is a check that did not pass (it is recorded in the history all the same).
+    if (checked.result.status !== 'healthy') {
+      throw new AppError(ErrorCode.HEALTH_CHECK_FAILED, `Health check of service '${s.name}' failed: ${checked.result.message ?? 'unhealthy'}`, {
+        service_id: s.id,
+        status: s.status,
+        health: { ...checked.result, last_check: checked.row.health_checked_at ? new Date(checked.row.health_checked_at).toISOString() : null },
+      });
+    }
+    return checked;
   }
 
   async healthHistory(ref: string, limit: number): Promise<{ service: ServiceRow; checks: HealthCheckRow[] }> {

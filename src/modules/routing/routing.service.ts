@@ -83,6 +83,17 @@ export class RoutingService {
   }
 
   /**
+   * The rule that claims a bare WebSocket connection for the agent proxy (seed 003: "routed by
+   * the routing rules"): only rules with at least one condition on the request itself
+   * (`header.*`, `query.*`, `client_ip`) count, so a catch-all or task-only rule never takes a
+   * plain `/ws` client away from the Codex event stream.
+   */
+  async matchConnection(context: Omit<RoutingContext, 'task'>): Promise<RuleRow | null> {
+    const rules = (await this.enabledRules()).filter((r) => r.conditions.some((c) => !c.field.startsWith('task.')));
+    return matchRule(rules, context);
+  }
+
+  /**
    * A synchronous matcher for one dispatch round: the rules that speak about tasks (at least
    * one `task.*` condition), loaded once, matched per task without I/O.
    */

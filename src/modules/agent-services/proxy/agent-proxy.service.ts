@@ -44,6 +44,8 @@ interface Link {
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
 
+const clientIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+
 /** WebSocket close reasons are limited to 123 bytes. */
 const closeReason = (s: string): string => Buffer.from(s).subarray(0, 120).toString();
 
@@ -111,6 +113,17 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     return this.links.size;
   }
 
+  /** Whether a `/ws` upgrade without proxy parameters is the proxy's: a routing rule on its headers, query or address matches it. */
+  async claims(req: IncomingMessage, url: URL): Promise<boolean> {
+    const context = { headers: req.headers as Record<string, unknown>, query: Object.fromEntries(url.searchParams), client_ip: clientIpOf(req) };
+    try {
+      return (await this.routing.matchConnection(context)) !== null;
+    } catch (e) {
+      this.logger.warn({ err: e }, 'routing rules unavailable: a bare /ws gets the task stream');
+      return false;
+    }
+  }
+
   /** Takes over an authenticated upgrade of `/ws` with proxy parameters. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -145,7 +158,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       const header = headers[`x-${k.replace('_', '-')}`];
       return query[k] || (typeof header === 'string' ? header : undefined);
     };
-    const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const clientIp = clientIpOf(req);
     const request: ProxyRequest = { service: pick('service'), tag: pick('tag'), session_id: pick('session_id'), routing_hint: pick('routing_hint'), client_ip: clientIp };
     const conn = this.registry.open(clientIp, request.session_id);
     request.session_id = conn.session_id;
@@ -298,7 +311,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     if (link.pendingBytes > this.config.PROXY_HIGH_WATER_BYTES) link.client.pause();
   }
 
-  /** Seed 003 §2.2: `{proxy_metadata, original_message}` for agents that ask for it. */
+  /** Seed 003 §2.2: `{proxy_metadata, original_message}` (the default; `config.proxy_metadata: false` turns it off). */
   private wrap(link: Link, data: Buffer): Buffer {
     let original: unknown = data.toString();
     try {
