@@ -76,7 +76,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   ) {
     // Relayed text is not UTF-8-checked here: the receiving end checks it anyway.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
-    this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => this.closeIdle());
+    this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => {
+      this.closeIdle();
+      await this.leaveUnhealthyFromRegistry();
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -88,6 +91,8 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         if (reason === 'service_stopped' || reason === 'service_removed') {
           for (const l of this.links.values()) if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
         }
+        // Open but failing its health checks: its sessions move now (seed 003 `service_switched {reason: service_unhealthy}`).
+        if (reason === 'service_unhealthy') this.leaveUnhealthy(serviceId);
       }),
       // Proxied clients are closed with 1001 (going away) before the servers close, so they reconnect elsewhere.
       this.events.on('hub.shutdown', () => {
@@ -297,6 +302,32 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     if (!routed.ok) return this.refuse(link, routed);
     this.logger.log(`connection ${link.conn.connection_id} switched ${from.name} -> ${routed.service.name} (${reason})`);
     this.flush(link);
+  }
+
+  /** Fails over every connection of this process on a service whose health check fails, while its upstream is still open. */
+  private leaveUnhealthy(serviceId: string): void {
+    this.lastDown.set(serviceId, 'service_unhealthy');
+    for (const l of this.links.values()) {
+      const up = l.upstream;
+      if (l.service?.id !== serviceId || !up || l.closing) continue;
+      l.upstream = null; // its late frames and close are ignored from here on
+      up.close(1001, 'service unhealthy');
+      setTimeout(() => up.terminate(), 2000).unref();
+      this.failover(l, 1001).catch((e: unknown) => this.internalError(l.client, e));
+    }
+  }
+
+  /**
+   * Health is checked by the hub that runs a service, and its event reaches only that process:
+   * the others see the result in the registry and move their connections on the next sweep.
+   */
+  private async leaveUnhealthyFromRegistry(): Promise<void> {
+    if (this.links.size === 0) return;
+    const bound = new Set([...this.links.values()].map((l) => l.service?.id));
+    this.services = null;
+    for (const s of await this.allServices()) {
+      if (bound.has(s.id) && s.status === 'running' && s.health_status === 'unhealthy') this.leaveUnhealthy(s.id);
+    }
   }
 
   private fromClient(link: Link, data: Buffer, binary: boolean): void {
