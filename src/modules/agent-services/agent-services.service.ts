@@ -16,6 +16,7 @@ import { ConnectionRegistry } from './proxy/connection-registry.js';
 import { mapService } from './service.mapper.js';
 import { ServiceLifecycle } from './service-lifecycle.service.js';
 import { ServiceLogStore } from './service-logs.store.js';
+import { EMPTY_STATS, SessionStatsRepository } from './session-stats.repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -41,6 +42,7 @@ export class AgentServicesService {
     private readonly registry: ConnectionRegistry,
     private readonly logs: ServiceLogStore,
     private readonly events: EventBus,
+    private readonly stored: SessionStatsRepository,
   ) {}
 
   async register(dto: CreateServiceDto): Promise<ServiceRow> {
@@ -157,9 +159,11 @@ export class AgentServicesService {
   /** The seed's service view with live stats and, for a process of this hub, its memory and CPU. */
   async view(s: ServiceRow): Promise<Record<string, unknown>> {
     const pid = this.lifecycle.pidOf(s.id);
+    await this.registry.settled();
+    const stats = (await this.stored.statsFor([s.id])).get(s.id) ?? EMPTY_STATS;
     return mapService(s, {
-      counters: this.registry.allCounters().get(s.id),
-      active_sessions: this.registry.activeSessions(s.id),
+      stats,
+      messages: this.registry.allCounters().get(s.id)?.messages ?? 0,
       usage: pid ? await processUsage(pid) : null,
     });
   }
