@@ -415,7 +415,7 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
     const server = await cli(['route', 'create', 'bad', '--condition', 'nope.x=1']);
     expect(server.code).toBe(1);
-    expect(server.err).toMatch(/^error VALIDATION_ERROR: .+\n {2}field conditions\[0\]\.field/);
+    expect(server.err).toMatch(/^error INVALID_REQUEST: .+\n {2}field conditions\[0\]\.field/);
   });
 
   it('hub errors: unknown service, duplicate name, start failure with the last output, unhealthy check', async () => {
