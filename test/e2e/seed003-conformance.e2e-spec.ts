@@ -102,7 +102,7 @@ describe('seed 003 conformance: the document as its clients use it', () => {
     it('HEALTH_CHECK_FAILED is a health check that failed (POST /health/services/{id}/check)', async () => {
       const s = await startEcho(admin, 'echo-health', HTTP_HEALTH);
       const ok = await admin.post(`/api/v1/health/services/${s.service_id}/check`);
-      expect([ok.status, ok.body.status]).toEqual([200, 'healthy']);
+      expect([ok.status, ok.body.data.status]).toEqual([200, 'healthy']);
 
       const c = await ws('service=echo-health');
       await c.event('connection_routed');
@@ -133,7 +133,7 @@ describe('seed 003 conformance: the document as its clients use it', () => {
     it('wraps client messages as {proxy_metadata, original_message} by default (§2.2)', async () => {
       const reg = await admin.post(SERVICES, { ...DOCUMENT_REGISTER_BODY, name: 'weather-meta', agent_factory_path: ECHO_AGENT, host: '127.0.0.1', port: 0, env: { ECHO_QUIET: '1' } });
       expect(reg.status).toBe(201);
-      expect((await admin.post(`${SERVICES}/${reg.body.service_id as string}/start`)).status).toBe(200);
+      expect((await admin.post(`${SERVICES}/${reg.body.data.service_id as string}/start`)).status).toBe(200);
 
       const c = await ws('service=weather-meta');
       const routed = await c.event<{ connection_id: string }>('connection_routed');

@@ -144,6 +144,7 @@ export class AgentServicesService {
     if (checked.result.status !== 'healthy') {
       throw new AppError(ErrorCode.HEALTH_CHECK_FAILED, `Health check of service '${s.name}' failed: ${checked.result.message ?? 'unhealthy'}`, {
         service_id: s.id,
+        name: s.name,
         status: s.status,
         health: { ...checked.result, last_check: checked.row.health_checked_at ? new Date(checked.row.health_checked_at).toISOString() : null },
       });
