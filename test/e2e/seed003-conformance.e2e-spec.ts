@@ -125,6 +125,10 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       const vip = await ws('', { 'x-user-tier': 'vip' });
       expect(await vip.event('connection_routed')).toMatchObject({ target_service: 'fast-agent', service_endpoint: expect.stringMatching(/^ws:\/\//), routing_strategy: 'least_connections', rule: 'VIP用户路由' });
 
+      // Rules that would match any request (only negative, only task.* conditions) do not claim a bare /ws.
+      for (const conditions of [[{ field: 'header.x-user-tier', operator: 'not_equals', value: 'vip' }], [{ field: 'task.type', operator: 'equals', value: 'x' }]]) {
+        expect((await admin.post('/api/v1/routing/rules', { ...DOCUMENT_RULE, name: `catch-${conditions[0].operator}`, priority: 20, conditions })).status).toBe(201);
+      }
       const plain = await ws('', { 'x-user-tier': 'standard' });
       const first = jsonOf(await plain.next());
       expect(first).toMatchObject({ type: 'connected' });
