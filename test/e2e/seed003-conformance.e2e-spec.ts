@@ -177,6 +177,14 @@ describe('seed 003 conformance: the document as its clients use it', () => {
   });
 
   describe('stats (§1.4)', () => {
+    it('a session held by a hub process that is gone (crashed) ends, and is counted completed at its service', async () => {
+      const s = await startEcho(admin, 'weather-agent');
+      await t.db.query(`INSERT INTO agent_sessions (session_id, service_id, open_connections, instance_id) VALUES ('held-by-dead-hub', $1, 1, 'no-such-hub')`, [s.service_id]);
+      await eventually(async () => (await stats(s.service_id)).completed_sessions === 1);
+      expect(await stats(s.service_id)).toMatchObject({ total_sessions: 1, active_sessions: 0, completed_sessions: 1 });
+      expect((await overview()).sessions).toEqual({ total_today: 1, active: 0, completed_today: 1 });
+    });
+
     it('session counters are stored: the same on every hub process, kept over a restart, *_today from UTC midnight', async () => {
       const s = await startEcho(admin, 'weather-agent');
       for (let i = 0; i < 3; i++) {
