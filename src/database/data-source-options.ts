@@ -8,7 +8,7 @@ import { ReadyIndexOrder1764300000000 } from './migrations/1764300000000-ReadyIn
 import { RuntimeSettings1764400000000 } from './migrations/1764400000000-RuntimeSettings.js';
 import { Plugins1764500000000 } from './migrations/1764500000000-Plugins.js';
 import { ApexNodes1764600000000 } from './migrations/1764600000000-ApexNodes.js';
-import { AgentSessionStats1764800000000 } from './migrations/1764800000000-AgentSessionStats.js';
+import { AgentSessionStats1764900000000 } from './migrations/1764900000000-AgentSessionStats.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -21,7 +21,7 @@ export const migrations = [
   RuntimeSettings1764400000000,
   Plugins1764500000000,
   ApexNodes1764600000000,
-  AgentSessionStats1764800000000,
+  AgentSessionStats1764900000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

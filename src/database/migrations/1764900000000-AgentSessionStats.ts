@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * session is on, how many connections it has open, when it ended). `*_today` and
  * `total_sessions` are derived from these, so `completed ≤ total` holds by construction.
  */
-export class AgentSessionStats1764800000000 implements MigrationInterface {
-  name = 'AgentSessionStats1764800000000';
+export class AgentSessionStats1764900000000 implements MigrationInterface {
+  name = 'AgentSessionStats1764900000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
