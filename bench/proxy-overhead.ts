@@ -385,7 +385,8 @@ async function main(): Promise<void> {
       port: 0,
       env: { ECHO_QUIET: '1' },
       health_check: { type: 'ws', interval: 5, timeout: 2 },
-      config: { max_sessions: 1000 },
+      // Relayed untouched: the overhead measured is the proxy's, not the seed's metadata wrapping (on by default).
+      config: { max_sessions: 1000, proxy_metadata: false },
     });
     const started = await api<StartedService>(hub, adminKey, 'POST', `/api/v1/services/${SERVICE}/start`);
     if (!started.endpoint) throw new Error(`start answered without an endpoint: ${JSON.stringify(started)}`);

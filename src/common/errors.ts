@@ -24,6 +24,8 @@ export enum ErrorCode {
   ROUTING_FAILED = 'ROUTING_FAILED',
   CONNECTION_NOT_FOUND = 'CONNECTION_NOT_FOUND',
   HEALTH_CHECK_FAILED = 'HEALTH_CHECK_FAILED',
+  /** Seed 003's name for VALIDATION_ERROR, answered on its routes (see SEED003_PATHS). */
+  INVALID_REQUEST = 'INVALID_REQUEST',
 }
 
 export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
@@ -46,7 +48,8 @@ export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.INSUFFICIENT_RESOURCES]: HttpStatus.SERVICE_UNAVAILABLE,
   [ErrorCode.ROUTING_FAILED]: HttpStatus.SERVICE_UNAVAILABLE,
   [ErrorCode.CONNECTION_NOT_FOUND]: HttpStatus.NOT_FOUND,
-  [ErrorCode.HEALTH_CHECK_FAILED]: HttpStatus.CONFLICT,
+  [ErrorCode.HEALTH_CHECK_FAILED]: HttpStatus.SERVICE_UNAVAILABLE,
+  [ErrorCode.INVALID_REQUEST]: HttpStatus.BAD_REQUEST,
 };
 
 export type ErrorDetails = Record<string, unknown>;

@@ -15,6 +15,13 @@ const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
   503: ErrorCode.SERVICE_UNAVAILABLE,
 };
 
+/**
+ * Seed 003's routes (agent services, connections, routing rules, stats, service health and
+ * logs): its error table names a bad request `INVALID_REQUEST`, so there VALIDATION_ERROR is
+ * answered under that code (details unchanged). The other /api/v1 routes keep VALIDATION_ERROR.
+ */
+export const SEED003_PATHS = /^\/api\/v1\/(services|connections|routing\/rules|stats|health\/services|logs)(\/|$)/;
+
 interface BodyParserError {
   type?: string;
   status?: number;
@@ -77,11 +84,13 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
     if (OPENAI_PATHS.test(req.path)) return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
     // Seed 002: under /api/v1 every concurrency conflict is CONFLICT; the finer reason goes in details.
-    const shown = CONCURRENCY_CODES.has(error.code) && req.path.startsWith('/api/v1/') ? asConflict(error) : error;
-    res.status(shown.status).json({
+    const conflict = CONCURRENCY_CODES.has(error.code) && req.path.startsWith('/api/v1/') ? asConflict(error) : error;
+    // Seed 003's routes name a bad request INVALID_REQUEST.
+    const code = conflict.code === ErrorCode.VALIDATION_ERROR && SEED003_PATHS.test(req.path) ? ErrorCode.INVALID_REQUEST : conflict.code;
+    res.status(conflict.status).json({
       success: false,
       data: null,
-      error: { code: shown.code, message: shown.message, ...(shown.details ? { details: shown.details } : {}) },
+      error: { code, message: conflict.message, ...(conflict.details ? { details: conflict.details } : {}) },
       timestamp: new Date().toISOString(),
       request_id: req.requestId,
     });

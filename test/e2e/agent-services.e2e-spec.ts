@@ -190,7 +190,7 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     ];
     for (const [body, field] of cases) {
       const res = await admin.post(SERVICES, body);
-      expect({ field, status: res.status, code: res.body.error?.code }).toEqual({ field, status: 400, code: 'VALIDATION_ERROR' });
+      expect({ field, status: res.status, code: res.body.error?.code }).toEqual({ field, status: 400, code: 'INVALID_REQUEST' }); // seed 003's name for VALIDATION_ERROR
       expect(res.body.error?.details?.field).toBe(field);
     }
     const huge = await admin.post(SERVICES, { name: 'huge', agent_factory_path: ECHO_AGENT, description: 'x'.repeat(2 * 1024 * 1024) });
@@ -202,7 +202,7 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     expect((await client.post(SERVICES, { name: 'nope', agent_factory_path: ECHO_AGENT })).status).toBe(403);
     expect((await client.post(`${SERVICES}/dup/start`)).status).toBe(403);
 
-    // Checking a service that is not running is HEALTH_CHECK_FAILED.
+    // Checking a service that is not running is HEALTH_CHECK_FAILED (it cannot pass).
     expect((await client.post(`/api/v1/health/services/dup/check`)).body.error?.code).toBe('HEALTH_CHECK_FAILED');
   });
 

@@ -276,6 +276,13 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
   it('lists proxied connections and disconnects them, with and without notifying the client', async () => {
     await registerEcho('echo-conn');
+    // Frames relayed untouched (the seed's {proxy_metadata, original_message} wrapping is the default).
+    const unwrapped = await fetch(`${t.url}/api/v1/services/echo-conn/config`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ proxy_metadata: false }),
+    });
+    expect(unwrapped.status).toBe(200);
     expect((await cli(['start', 'echo-conn'])).code).toBe(0);
     const url = `${t.url.replace('http', 'ws')}/ws?service=echo-conn&token=${t.keys.client}`;
     const ws1 = await WsClient.open(url);
@@ -415,7 +422,7 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
     const server = await cli(['route', 'create', 'bad', '--condition', 'nope.x=1']);
     expect(server.code).toBe(1);
-    expect(server.err).toMatch(/^error VALIDATION_ERROR: .+\n {2}field conditions\[0\]\.field/);
+    expect(server.err).toMatch(/^error INVALID_REQUEST: .+\n {2}field conditions\[0\]\.field/);
   });
 
   it('hub errors: unknown service, duplicate name, start failure with the last output, unhealthy check', async () => {

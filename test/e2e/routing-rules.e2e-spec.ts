@@ -188,14 +188,14 @@ describe('routing rules API', () => {
       const res = await create({ name: 'bad', ...body });
       expect(res.status).toBe(400);
       expect(res.body.success).toBe(false);
-      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field } });
+      expect(res.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field } });
       expect((await client.get<{ rules: Rule[] }>(RULES)).body.data.rules).toHaveLength(0);
     });
 
     it('missing name and conditions → 400', async () => {
       const res = await admin.post(RULES, { priority: 1 });
       expect(res.status).toBe(400);
-      expect(res.body.error?.code).toBe('VALIDATION_ERROR');
+      expect(res.body.error?.code).toBe('INVALID_REQUEST');
     });
 
     it('duplicate name → 409 CONFLICT, on create and on rename', async () => {
@@ -214,13 +214,13 @@ describe('routing rules API', () => {
       for (const field of ['name', 'priority', 'enabled', 'conditions', 'target_strategy', 'target_tags']) {
         const cleared = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, { [field]: null });
         expect(cleared.status).toBe(400);
-        expect(cleared.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field } });
+        expect(cleared.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field } });
       }
       const unknown = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, { colour: 'red' });
-      expect(unknown.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'colour' } });
+      expect(unknown.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'colour' } });
       const res = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, { priority: 9, conditions: [{ field: 'header.a', operator: 'regex', value: '(a*)*' }] });
       expect(res.status).toBe(400);
-      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'conditions[0].value' } });
+      expect(res.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'conditions[0].value' } });
       expect((await client.get<Rule>(`${RULES}/${r.body.data.id}`)).body.data).toEqual(r.body.data);
     });
 
@@ -238,7 +238,7 @@ describe('routing rules API', () => {
     it('non-UUID id → 400 naming id', async () => {
       const res = await client.get(`${RULES}/not-a-uuid`);
       expect(res.status).toBe(400);
-      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'id' } });
+      expect(res.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'id' } });
       expect((await admin.delete(`${RULES}/123`)).status).toBe(400);
     });
 

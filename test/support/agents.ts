@@ -26,8 +26,9 @@ export async function registerEcho(admin: Api, name: string, extra: Record<strin
     agent_factory_path: ECHO_AGENT,
     port: 0,
     health_check: { type: 'ws', interval: 1, timeout: 2 },
-    config: { start_timeout: 10 },
     ...extra,
+    // Most suites check frames relayed as they are: wrapping (the seed's default) is asked for explicitly.
+    config: { start_timeout: 10, proxy_metadata: false, ...(extra.config as Record<string, unknown> | undefined) },
   });
   if (res.status !== 201) throw new Error(`register ${name}: ${res.status} ${JSON.stringify(res.body)}`);
   return (res.body as unknown as { service: ServiceView }).service;

@@ -32,7 +32,10 @@ export async function truncate(db: DataSource, tables: string): Promise<void> {
 
 /** Empties every table so each suite starts from nothing. */
 export async function resetDatabase(db: DataSource): Promise<void> {
-  await truncate(db, 'task_events, tasks, nodes, node_logs, api_keys, routing_rules, agent_services, service_stat_samples, plugins, plugin_deliveries, runtime_settings, llm_key_quota, llm_usage RESTART IDENTITY');
+  await truncate(
+    db,
+    'task_events, tasks, nodes, node_logs, api_keys, routing_rules, agent_services, agent_sessions, agent_service_counters, service_stat_samples, plugins, plugin_deliveries, runtime_settings, llm_key_quota, llm_usage RESTART IDENTITY',
+  );
 }
 
 /**

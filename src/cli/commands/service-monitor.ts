@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from '../client-options.js';
 import { action, type CliContext } from '../context.js';
-import type { HubClient } from '../http-client.js';
+import { type HubClient, HubError } from '../http-client.js';
 import { repeat } from '../repeat.js';
 import { SERVICES, servicePath } from './services.js';
 import {
@@ -126,6 +126,14 @@ export function registerServiceMonitoring(program: Command, ctx: CliContext): vo
       }),
     );
 
+  /** A check that ran and failed is HEALTH_CHECK_FAILED with the result in `details.health`: shown like a passing one. */
+  const failedCheck = (e: unknown): HealthCheck => {
+    const d = e instanceof HubError && e.code === 'HEALTH_CHECK_FAILED' ? e.details : null;
+    const health = d?.health as { status: 'unhealthy'; response_time_ms: number; message: string | null; last_check: string | null } | undefined;
+    if (!d || !health) throw e;
+    return { service_id: String(d.service_id), name: String(d.name), status: health.status, response_time_ms: health.response_time_ms, message: health.message, checked_at: health.last_check };
+  };
+
   withClientOptions(
     program
       .command('health-check')
@@ -135,7 +143,7 @@ export function registerServiceMonitoring(program: Command, ctx: CliContext): vo
     .action(
       action(ctx, async (name: string, opts: ClientOptions) => {
         const client = makeClient(opts, ctx);
-        const check = await client.post<HealthCheck>(`${HEALTH}/${ref(name)}/check`);
+        const check = await client.post<HealthCheck>(`${HEALTH}/${ref(name)}/check`).catch(failedCheck);
         const history = await client.get<HealthHistory>(`${HEALTH}/${ref(name)}/history`, { limit: 5 });
         emit(ctx, opts, { ...check, history: history.history }, () => renderHealthCheck(check, history));
         return check.status === 'healthy' ? 0 : 1;

@@ -33,7 +33,11 @@ export interface ServiceConfig {
   restart_window: number;
   /** Seconds a start waits for the first passing health check. */
   start_timeout: number;
-  /** Wrap client text frames as `{proxy_metadata, original_message}` (seed 003 §2.2) for agents that want it. */
+  /**
+   * Wrap client text frames as `{proxy_metadata, original_message}` (seed 003 §2.2: the manager
+   * "adds management metadata" to what it relays). On by default, as the document has it; false
+   * relays frames untouched.
+   */
   proxy_metadata: boolean;
 }
 
@@ -46,7 +50,7 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
   max_restarts: 5,
   restart_window: 60,
   start_timeout: 15,
-  proxy_metadata: false,
+  proxy_metadata: true,
 };
 
 /** An agent_services row as the driver returns it. */

@@ -14,6 +14,7 @@ import { ServiceLogsController } from './service-logs.controller.js';
 import { ServiceStatsController } from './service-stats.controller.js';
 import { ServiceStatsService } from './service-stats.service.js';
 import { ServicesController } from './services.controller.js';
+import { SessionStatsRepository } from './session-stats.repository.js';
 import { StatsRepository } from './stats.repository.js';
 
 /** Seed 003: agent-service registry, managed processes, health, logs, stats and the WebSocket proxy. */
@@ -23,6 +24,7 @@ import { StatsRepository } from './stats.repository.js';
   providers: [
     AgentServicesRepository,
     StatsRepository,
+    SessionStatsRepository,
     ServiceLogStore,
     ProcessSupervisor,
     ServiceLifecycle,

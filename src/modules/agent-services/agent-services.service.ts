@@ -16,6 +16,7 @@ import { ConnectionRegistry } from './proxy/connection-registry.js';
 import { mapService } from './service.mapper.js';
 import { ServiceLifecycle } from './service-lifecycle.service.js';
 import { ServiceLogStore } from './service-logs.store.js';
+import { EMPTY_STATS, SessionStatsRepository } from './session-stats.repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -29,6 +30,9 @@ export function serviceNotFound(ref: string): AppError {
   return new AppError(ErrorCode.SERVICE_NOT_FOUND, `${what} not found`, { service_id: ref, timestamp: new Date().toISOString() });
 }
 
+const alreadyExists = (name: string): AppError =>
+  new AppError(ErrorCode.SERVICE_ALREADY_EXISTS, `A service named '${name}' already exists`, { field: 'name', name });
+
 /** The agent-service registry: registration, lookup by id or name, config, and lifecycle calls. */
 @Injectable()
 export class AgentServicesService {
@@ -38,6 +42,7 @@ export class AgentServicesService {
     private readonly registry: ConnectionRegistry,
     private readonly logs: ServiceLogStore,
     private readonly events: EventBus,
+    private readonly stored: SessionStatsRepository,
   ) {}
 
   async register(dto: CreateServiceDto): Promise<ServiceRow> {
@@ -49,6 +54,8 @@ export class AgentServicesService {
     if (!managed && !dto.endpoint) throw AppError.validation('agent_factory_path', 'agent_factory_path, command or endpoint is required');
     if (dto.env && Object.values(dto.env).some((v) => typeof v !== 'string')) throw AppError.validation('env', 'env values must be strings');
     const host = dto.host ?? '127.0.0.1';
+    // A taken name is reported before a claimed port: re-sending a registration is SERVICE_ALREADY_EXISTS.
+    if (await this.repo.findByName(dto.name)) throw alreadyExists(dto.name);
     if (managed && dto.port) await this.assertPortUnclaimed(host, dto.port, null);
     const row = await this.repo.insert({
       name: dto.name,
@@ -69,9 +76,7 @@ export class AgentServicesService {
       status: 'stopped',
       desired_state: 'stopped',
     });
-    if (row === DUPLICATE_NAME) {
-      throw new AppError(ErrorCode.SERVICE_ALREADY_EXISTS, `A service named '${dto.name}' already exists`, { field: 'name', name: dto.name });
-    }
+    if (row === DUPLICATE_NAME) throw alreadyExists(dto.name);
     this.logs.append(row.id, 'info', 'hub', `registered (${row.kind})`);
     // An external service is someone else's process: it is routable as soon as it is registered.
     return row.kind === 'external' ? this.lifecycle.start(row) : row;
@@ -134,7 +139,17 @@ export class AgentServicesService {
         status: s.status,
       });
     }
-    return this.lifecycle.check(s);
+    const checked = await this.lifecycle.check(s);
+    // Seed 003: HEALTH_CHECK_FAILED is a check that did not pass (it is recorded in the history all the same).
+    if (checked.result.status !== 'healthy') {
+      throw new AppError(ErrorCode.HEALTH_CHECK_FAILED, `Health check of service '${s.name}' failed: ${checked.result.message ?? 'unhealthy'}`, {
+        service_id: s.id,
+        name: s.name,
+        status: s.status,
+        health: { ...checked.result, last_check: checked.row.health_checked_at ? new Date(checked.row.health_checked_at).toISOString() : null },
+      });
+    }
+    return checked;
   }
 
   async healthHistory(ref: string, limit: number): Promise<{ service: ServiceRow; checks: HealthCheckRow[] }> {
@@ -145,9 +160,11 @@ export class AgentServicesService {
   /** The seed's service view with live stats and, for a process of this hub, its memory and CPU. */
   async view(s: ServiceRow): Promise<Record<string, unknown>> {
     const pid = this.lifecycle.pidOf(s.id);
+    await this.registry.settled();
+    const stats = (await this.stored.statsFor([s.id])).get(s.id) ?? EMPTY_STATS;
     return mapService(s, {
-      counters: this.registry.allCounters().get(s.id),
-      active_sessions: this.registry.activeSessions(s.id),
+      stats,
+      messages: this.registry.allCounters().get(s.id)?.messages ?? 0,
       usage: pid ? await processUsage(pid) : null,
     });
   }

@@ -4,12 +4,17 @@ import { Periodic } from '../../common/periodic.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
+import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { ConnectionRegistry } from './proxy/connection-registry.js';
+import { SessionStatsRepository } from './session-stats.repository.js';
 import { type StatSample, StatsRepository, type TimeseriesMetric } from './stats.repository.js';
 
 const KEEP_SAMPLES_MS = 7 * 24 * 3600 * 1000;
+/** Ended sessions are kept this long (today's counts need today's; totals live in the counters). */
+const KEEP_SESSIONS_MS = 8 * 24 * 3600 * 1000;
 const THROUGHPUT_WINDOW_MS = 5 * 60 * 1000;
-const startOfDay = (): Date => {
+/** `*_today` counts from UTC midnight: the same day for every hub process, whatever its TZ. */
+export const startOfDay = (): Date => {
   const d = new Date();
   d.setUTCHours(0, 0, 0, 0);
   return d;
@@ -19,7 +24,9 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 /**
  * Agent-service statistics: samples the proxy's counters into service_stat_samples every
  * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row), and
- * answers /stats/overview and /stats/timeseries from those samples and live counters.
+ * answers /stats/overview and /stats/timeseries from those samples and the stored session and
+ * connection counts (shared by every hub process, kept over restarts). Sessions left open by a
+ * hub process that is gone are ended on each sample.
  */
 @Injectable()
 export class ServiceStatsService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -29,6 +36,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     private readonly stats: StatsRepository,
+    private readonly stored: SessionStatsRepository,
     private readonly services: AgentServicesRepository,
     private readonly registry: ConnectionRegistry,
     private readonly supervisor: ProcessSupervisor,
@@ -82,6 +90,8 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     samples.push(hub);
     await this.stats.insert(samples);
     await this.stats.prune(KEEP_SAMPLES_MS);
+    await this.stored.endOrphans(INSTANCE_ID);
+    await this.stored.prune(KEEP_SESSIONS_MS);
   }
 
   async overview(): Promise<Record<string, unknown>> {
@@ -89,20 +99,12 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const today = startOfDay();
     const byStatus = await this.stats.countByStatus();
     const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
-    let connections = 0;
-    let sessions = 0;
-    let completed = 0;
-    let errors = 0;
     let unsampledMessages = 0;
-    for (const c of this.registry.allCounters().values()) {
-      connections += c.total_connections;
-      sessions += c.total_sessions;
-      completed += c.completed_sessions;
-      errors += c.errors;
-      unsampledMessages += c.messagesSinceSample;
-    }
+    for (const c of this.registry.allCounters().values()) unsampledMessages += c.messagesSinceSample;
     const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
-    const [sampledPeak, recent, avgResponse] = await Promise.all([
+    await this.registry.settled(); // this process's own writes are in what we read
+    const [counts, sampledPeak, recent, avgResponse] = await Promise.all([
+      this.stored.overview(today),
       this.stats.peakConnections(today),
       this.stats.messagesSince(windowStart),
       this.stats.avgHealthResponseMs(new Date(now - 3600_000)),
@@ -120,26 +122,27 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         error: byStatus.error ?? 0,
       },
       connections: {
-        total: connections,
-        active: this.registry.activeCount(),
-        peak_today: Math.max(sampledPeak, this.startedAt >= today ? this.registry.peak : this.registry.activeCount()),
+        total: counts.connections,
+        active: counts.active_connections,
+        peak_today: Math.max(sampledPeak, counts.active_connections, this.startedAt >= today ? this.registry.peak : 0),
       },
+      // Sessions of today: the ones open now and the ones that ended since midnight (UTC).
       sessions: {
-        total_today: sessions,
-        active: this.registry.activeSessions(),
-        completed_today: completed,
+        total_today: counts.active_sessions + counts.completed_since,
+        active: counts.active_sessions,
+        completed_today: counts.completed_since,
       },
       performance: {
         avg_response_time_ms: avgResponse,
         throughput_per_minute: round((recent.messages + unsampledMessages) / minutes),
-        error_rate: connections ? round(errors / connections, 4) : 0,
+        error_rate: counts.connections ? round(counts.errors / counts.connections, 4) : 0,
       },
       resources: {
         total_memory_mb: round(usage.reduce((a, u) => a + u.memory_mb, 0), 1),
         total_cpu_percent: round(usage.reduce((a, u) => a + u.cpu_percent, 0), 1),
         processes: usage.length,
       },
-      counting_since: this.startedAt.toISOString(),
+      day_starts_at: today.toISOString(),
     };
   }
 

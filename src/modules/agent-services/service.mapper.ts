@@ -1,21 +1,23 @@
 import { type ServiceRow, serviceEndpoint } from './agent-service.types.js';
 import type { ProcessUsage } from './process-usage.js';
-import type { ServiceCounters } from './proxy/connection-registry.js';
+import type { StoredServiceStats } from './session-stats.repository.js';
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export interface ServiceLive {
-  counters: ServiceCounters | undefined;
-  active_sessions: number;
+  /** Stored counts (every hub process). */
+  stats: StoredServiceStats;
+  /** Messages relayed by this hub process. */
+  messages: number;
   usage: ProcessUsage | null;
 }
 
 /** Seed 003 service detail: registry fields, config, stats from the proxy's counters, health. */
 export function mapService(s: ServiceRow, live: ServiceLive): Record<string, unknown> {
-  const c = live.counters;
+  const c = live.stats;
   const uptime = s.status === 'running' && s.started_at ? Math.max(0, Math.floor((Date.now() - new Date(s.started_at).getTime()) / 1000)) : 0;
-  const total = c?.total_connections ?? 0;
+  const total = c.total_connections;
   return {
     service_id: s.id,
     name: s.name,
@@ -43,18 +45,18 @@ export function mapService(s: ServiceRow, live: ServiceLive): Record<string, unk
     stopped_at: iso(s.stopped_at),
     stats: {
       total_connections: total,
-      active_connections: c?.active_connections ?? 0,
-      peak_connections: c?.peak_connections ?? 0,
-      total_sessions: c?.total_sessions ?? 0,
-      active_sessions: live.active_sessions,
-      completed_sessions: c?.completed_sessions ?? 0,
-      avg_session_duration: c?.completed_sessions ? round(c.session_seconds / c.completed_sessions) : 0,
-      messages: c?.messages ?? 0,
+      active_connections: c.active_connections,
+      peak_connections: c.peak_connections,
+      total_sessions: c.total_sessions,
+      active_sessions: c.active_sessions,
+      completed_sessions: c.completed_sessions,
+      avg_session_duration: c.completed_sessions ? round(c.session_seconds / c.completed_sessions) : 0,
+      messages: live.messages,
       uptime_seconds: uptime,
       memory_usage_mb: live.usage?.memory_mb ?? null,
       cpu_usage_percent: live.usage?.cpu_percent ?? null,
-      error_count: c?.errors ?? 0,
-      error_rate: total ? round((c?.errors ?? 0) / total, 4) : 0,
+      error_count: c.errors,
+      error_rate: total ? round(c.errors / total, 4) : 0,
     },
     health: {
       status: s.health_status,

@@ -131,7 +131,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
-    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined);
+    // Without them, a routing rule that matches the upgrade request (e.g. header.x-user-tier = vip) sends it to the proxy too.
+    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined) || (await this.proxy.claims(req, url));
     const open = proxied ? this.proxy.size : this.clients.size;
     if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
     const query = Object.fromEntries(url.searchParams);

@@ -83,6 +83,20 @@ export class RoutingService {
   }
 
   /**
+   * The rule that claims a bare WebSocket connection for the agent proxy (seed 003: "routed by
+   * the routing rules"): only rules with at least one positive condition on the request itself
+   * (`header.*`, `query.*` or `client_ip` with equals, contains, regex, in, or exists: true)
+   * count, so a catch-all, task-only or purely negative rule never takes a plain `/ws` client
+   * away from the Codex event stream.
+   */
+  async matchConnection(context: Omit<RoutingContext, 'task'>): Promise<RuleRow | null> {
+    const claims = (c: RuleRow['conditions'][number]): boolean =>
+      !c.field.startsWith('task.') && c.operator !== 'not_equals' && !(c.operator === 'exists' && c.value !== true);
+    const rules = (await this.enabledRules()).filter((r) => r.conditions.some(claims));
+    return matchRule(rules, context);
+  }
+
+  /**
    * A synchronous matcher for one dispatch round: the rules that speak about tasks (at least
    * one `task.*` condition), loaded once, matched per task without I/O.
    */

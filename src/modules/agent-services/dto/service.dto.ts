@@ -66,7 +66,7 @@ export class ServiceConfigDto {
   @IsOptional() @IsInt() @Min(1) @Max(600)
   start_timeout?: number;
 
-  @ApiPropertyOptional({ default: false, description: 'wrap client text frames as {proxy_metadata, original_message}' })
+  @ApiPropertyOptional({ default: true, description: 'wrap client text frames as {proxy_metadata, original_message} (seed 003 §2.2); false relays them untouched' })
   @IsOptional() @IsBoolean()
   proxy_metadata?: boolean;
 }

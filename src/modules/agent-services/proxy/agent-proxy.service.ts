@@ -44,6 +44,8 @@ interface Link {
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
 
+const clientIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+
 /** WebSocket close reasons are limited to 123 bytes. */
 const closeReason = (s: string): string => Buffer.from(s).subarray(0, 120).toString();
 
@@ -74,7 +76,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   ) {
     // Relayed text is not UTF-8-checked here: the receiving end checks it anyway.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
-    this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => this.closeIdle());
+    this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => {
+      this.closeIdle();
+      await this.leaveUnhealthyFromRegistry();
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -86,6 +91,8 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         if (reason === 'service_stopped' || reason === 'service_removed') {
           for (const l of this.links.values()) if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
         }
+        // Open but failing its health checks: its sessions move now (seed 003 `service_switched {reason: service_unhealthy}`).
+        if (reason === 'service_unhealthy') this.leaveUnhealthy(serviceId);
       }),
       // Proxied clients are closed with 1001 (going away) before the servers close, so they reconnect elsewhere.
       this.events.on('hub.shutdown', () => {
@@ -109,6 +116,17 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
 
   get size(): number {
     return this.links.size;
+  }
+
+  /** Whether a `/ws` upgrade without proxy parameters is the proxy's: a routing rule on its headers, query or address matches it. */
+  async claims(req: IncomingMessage, url: URL): Promise<boolean> {
+    const context = { headers: req.headers as Record<string, unknown>, query: Object.fromEntries(url.searchParams), client_ip: clientIpOf(req) };
+    try {
+      return (await this.routing.matchConnection(context)) !== null;
+    } catch (e) {
+      this.logger.warn({ err: e }, 'routing rules unavailable: a bare /ws gets the task stream');
+      return false;
+    }
   }
 
   /** Takes over an authenticated upgrade of `/ws` with proxy parameters. */
@@ -145,7 +163,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       const header = headers[`x-${k.replace('_', '-')}`];
       return query[k] || (typeof header === 'string' ? header : undefined);
     };
-    const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const clientIp = clientIpOf(req);
     const request: ProxyRequest = { service: pick('service'), tag: pick('tag'), session_id: pick('session_id'), routing_hint: pick('routing_hint'), client_ip: clientIp };
     const conn = this.registry.open(clientIp, request.session_id);
     request.session_id = conn.session_id;
@@ -286,6 +304,32 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     this.flush(link);
   }
 
+  /** Fails over every connection of this process on a service whose health check fails, while its upstream is still open. */
+  private leaveUnhealthy(serviceId: string): void {
+    this.lastDown.set(serviceId, 'service_unhealthy');
+    for (const l of this.links.values()) {
+      const up = l.upstream;
+      if (l.service?.id !== serviceId || !up || l.closing) continue;
+      l.upstream = null; // its late frames and close are ignored from here on
+      up.close(1001, 'service unhealthy');
+      setTimeout(() => up.terminate(), 2000).unref();
+      this.failover(l, 1001).catch((e: unknown) => this.internalError(l.client, e));
+    }
+  }
+
+  /**
+   * Health is checked by the hub that runs a service, and its event reaches only that process:
+   * the others see the result in the registry and move their connections on the next sweep.
+   */
+  private async leaveUnhealthyFromRegistry(): Promise<void> {
+    if (this.links.size === 0) return;
+    const bound = new Set([...this.links.values()].map((l) => l.service?.id));
+    this.services = null;
+    for (const s of await this.allServices()) {
+      if (bound.has(s.id) && s.status === 'running' && s.health_status === 'unhealthy') this.leaveUnhealthy(s.id);
+    }
+  }
+
   private fromClient(link: Link, data: Buffer, binary: boolean): void {
     this.registry.received(link.conn, data.length);
     const payload = !binary && link.service?.config.proxy_metadata ? this.wrap(link, data) : data;
@@ -298,7 +342,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     if (link.pendingBytes > this.config.PROXY_HIGH_WATER_BYTES) link.client.pause();
   }
 
-  /** Seed 003 §2.2: `{proxy_metadata, original_message}` for agents that ask for it. */
+  /** Seed 003 §2.2: `{proxy_metadata, original_message}` (the default; `config.proxy_metadata: false` turns it off). */
   private wrap(link: Link, data: Buffer): Buffer {
     let original: unknown = data.toString();
     try {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { INSTANCE_ID } from '../../nodes/nodes.service.js';
+import { SessionStatsRepository } from '../session-stats.repository.js';
 
 export type ConnectionStatus = 'active' | 'closed';
 
@@ -30,17 +32,14 @@ export interface ProxyConnection {
   counters: ServiceCounters | null;
 }
 
-/** Counters per service since this hub process started. */
+/**
+ * Live counters per service in this hub process (routing load, stat samples). The counts the
+ * API reports (connections, sessions, errors) are stored: see SessionStatsRepository.
+ */
 export interface ServiceCounters {
-  total_connections: number;
-  peak_connections: number;
   active_connections: number;
-  /** Sessions with an open connection whose service this is. */
+  /** Sessions with an open connection (in this process) whose service this is. */
   active_sessions: number;
-  total_sessions: number;
-  completed_sessions: number;
-  session_seconds: number;
-  errors: number;
   /** Messages relayed either way; `messagesSinceSample` is reset by the sampler. */
   messages: number;
   messagesSinceSample: number;
@@ -59,14 +58,8 @@ const KEEP_CLOSED = 1000;
 const KEEP_SESSIONS = 10_000;
 
 const newCounters = (): ServiceCounters => ({
-  total_connections: 0,
-  peak_connections: 0,
   active_connections: 0,
   active_sessions: 0,
-  total_sessions: 0,
-  completed_sessions: 0,
-  session_seconds: 0,
-  errors: 0,
   messages: 0,
   messagesSinceSample: 0,
   errorsSinceSample: 0,
@@ -74,12 +67,17 @@ const newCounters = (): ServiceCounters => ({
 });
 
 /**
- * The proxy's live connections and sessions in this hub process, with per-service counters for
- * stats. A session (the client's `session_id`, or one made per connection) remembers its
- * service, so a reconnect with the same id goes back to it while it is healthy.
+ * The proxy's live connections and sessions in this hub process. A session (the client's
+ * `session_id`, or one made per connection) remembers its service, so a reconnect with the
+ * same id goes back to it while it is healthy. Opens, fail-overs, closes and errors are also
+ * written to PostgreSQL (in order per session, off the relay path), where every hub's stats
+ * come from.
  */
 @Injectable()
-export class ConnectionRegistry {
+export class ConnectionRegistry implements OnApplicationShutdown {
+  private readonly logger = new Logger('ConnectionRegistry');
+  /** The last stored write of each session (writes of one session run in order). */
+  private readonly writes = new Map<string, Promise<void>>();
   private readonly active = new Map<string, ProxyConnection>();
   private readonly closed: ProxyConnection[] = [];
   private readonly sessions = new Map<string, Session>();
@@ -88,6 +86,17 @@ export class ConnectionRegistry {
   private readonly reserved = new Map<string, number>();
   /** Hub-wide peak of open proxied connections. */
   peak = 0;
+
+  constructor(private readonly stored: SessionStatsRepository) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.settled();
+  }
+
+  /** Resolves once every stored write queued so far has finished. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.writes.values()]);
+  }
 
   open(clientIp: string, sessionId: string | undefined): ProxyConnection {
     const session_id = sessionId ?? randomUUID();
@@ -127,29 +136,24 @@ export class ConnectionRegistry {
     const previous = c.target_service_id;
     if (previous) this.countersOf(previous).active_connections--;
     if (previous && previous !== service.id) c.switches++;
+    if (!previous) this.store(c.session_id, () => this.stored.openConnection(c.session_id, service.id, INSTANCE_ID));
+    else if (previous !== service.id) this.store(c.session_id, () => this.stored.moveSession(c.session_id, service.id));
     c.target_service_id = service.id;
     c.target_service = service.name;
     c.routing_strategy = strategy;
     c.rule_id = ruleId;
     const counters = this.countersOf(service.id);
     c.counters = counters;
-    if (!previous) {
-      counters.total_connections++;
-      counters.openedSinceSample++;
-    }
+    if (!previous) counters.openedSinceSample++;
     counters.active_connections++;
-    counters.peak_connections = Math.max(counters.peak_connections, counters.active_connections);
 
     let session = this.sessions.get(c.session_id);
     if (!session) {
       session = { id: c.session_id, service_id: null, started_at: Date.now(), open: 0 };
       this.sessions.set(c.session_id, session);
-      counters.total_sessions++;
       this.trimSessions();
     } else if (session.open === 0 && !previous) {
-      // A reconnect of a finished session starts it again.
       session.started_at = Date.now();
-      counters.total_sessions++;
     }
     // An open session that moves (fail-over) is active at its new service.
     if (session.open > 0 && session.service_id && session.service_id !== service.id) {
@@ -176,9 +180,8 @@ export class ConnectionRegistry {
 
   error(serviceId: string | null): void {
     if (!serviceId) return;
-    const counters = this.countersOf(serviceId);
-    counters.errors++;
-    counters.errorsSinceSample++;
+    this.countersOf(serviceId).errorsSinceSample++;
+    this.store(serviceId, () => this.stored.countError(serviceId));
   }
 
   close(c: ProxyConnection, reason: string): void {
@@ -191,13 +194,9 @@ export class ConnectionRegistry {
     if (this.closed.length > KEEP_CLOSED) this.closed.splice(0, this.closed.length - KEEP_CLOSED);
     if (!c.target_service_id) return;
     this.countersOf(c.target_service_id).active_connections--;
+    this.store(c.session_id, () => this.stored.closeConnection(c.session_id));
     const session = this.sessions.get(c.session_id);
-    if (session?.service_id && --session.open === 0) {
-      const counters = this.countersOf(session.service_id);
-      counters.active_sessions--;
-      counters.completed_sessions++;
-      counters.session_seconds += (Date.now() - session.started_at) / 1000;
-    }
+    if (session?.service_id && --session.open === 0) this.countersOf(session.service_id).active_sessions--;
   }
 
   get(id: string): ProxyConnection | undefined {
@@ -252,6 +251,17 @@ export class ConnectionRegistry {
 
   forget(serviceId: string): void {
     this.counters.delete(serviceId);
+  }
+
+  /** Queues a stored write after the previous one of the same key; a failure is logged, never thrown. */
+  private store(key: string, write: () => Promise<void>): void {
+    const next = (this.writes.get(key) ?? Promise.resolve())
+      .then(write)
+      .catch((e: unknown) => this.logger.warn({ err: e }, `could not store proxy stats for ${key}`));
+    this.writes.set(key, next);
+    void next.then(() => {
+      if (this.writes.get(key) === next) this.writes.delete(key);
+    });
   }
 
   private countMessage(c: ProxyConnection): void {

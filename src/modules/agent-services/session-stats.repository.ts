@@ -1,0 +1,153 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** A service's stored counters plus what its open sessions add, summed over every hub process. */
+export interface StoredServiceStats {
+  total_connections: number;
+  active_connections: number;
+  peak_connections: number;
+  total_sessions: number;
+  active_sessions: number;
+  completed_sessions: number;
+  session_seconds: number;
+  errors: number;
+}
+
+export const EMPTY_STATS: StoredServiceStats = {
+  total_connections: 0,
+  active_connections: 0,
+  peak_connections: 0,
+  total_sessions: 0,
+  active_sessions: 0,
+  completed_sessions: 0,
+  session_seconds: 0,
+  errors: 0,
+};
+
+/** Adds a session's completion to its service's counters, for a CTE `ended(service_id, seconds)`. */
+const COUNT_COMPLETED = `
+  INSERT INTO agent_service_counters AS c (service_id, completed_sessions, session_seconds)
+  SELECT service_id, count(*), sum(seconds) FROM ended WHERE service_id IS NOT NULL GROUP BY service_id
+  ON CONFLICT (service_id) DO UPDATE SET completed_sessions = c.completed_sessions + excluded.completed_sessions,
+    session_seconds = c.session_seconds + excluded.session_seconds, updated_at = now()`;
+
+/**
+ * `agent_sessions` and `agent_service_counters`: the proxy's session and connection counts,
+ * shared by every hub process and kept over restarts. Each write is one statement. A session
+ * is one run of a `session_id` (a reconnect after it ended starts a new run); it counts as
+ * completed when its last connection closes, at the service it is on then. So
+ * `total_sessions = completed + active` and `completed ≤ total` always.
+ */
+@Injectable()
+export class SessionStatsRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** A connection of the session is bound to a service (its first bind). */
+  async openConnection(sessionId: string, serviceId: string, instanceId: string): Promise<void> {
+    await this.db.query(
+      `WITH s AS (
+         INSERT INTO agent_sessions AS s (session_id, service_id, open_connections, instance_id) VALUES ($1, $2, 1, $3)
+         ON CONFLICT (session_id) DO UPDATE SET open_connections = s.open_connections + 1, service_id = excluded.service_id,
+           instance_id = excluded.instance_id, ended_at = NULL,
+           started_at = CASE WHEN s.open_connections = 0 THEN now() ELSE s.started_at END
+         RETURNING open_connections)
+       INSERT INTO agent_service_counters AS c (service_id, total_connections, peak_connections)
+       SELECT $2, 1, (SELECT open_connections FROM s)
+         + coalesce((SELECT sum(open_connections) FROM agent_sessions WHERE service_id = $2 AND open_connections > 0 AND session_id <> $1), 0)
+       ON CONFLICT (service_id) DO UPDATE SET total_connections = c.total_connections + 1,
+         peak_connections = greatest(c.peak_connections, excluded.peak_connections), updated_at = now()`,
+      [sessionId, serviceId, instanceId],
+    );
+  }
+
+  /** The session failed over to another service. */
+  async moveSession(sessionId: string, serviceId: string): Promise<void> {
+    await this.db.query(`UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND open_connections > 0`, [sessionId, serviceId]);
+  }
+
+  /** A connection of the session closed; its last one completes the session. */
+  async closeConnection(sessionId: string): Promise<void> {
+    await this.db.query(
+      `WITH s AS (
+         UPDATE agent_sessions SET open_connections = open_connections - 1, ended_at = CASE WHEN open_connections = 1 THEN now() END
+         WHERE session_id = $1 AND open_connections > 0
+         RETURNING service_id, open_connections, started_at, ended_at),
+       ended AS (SELECT service_id, extract(epoch FROM ended_at - started_at)::float8 AS seconds FROM s WHERE open_connections = 0)
+       ${COUNT_COMPLETED}`,
+      [sessionId],
+    );
+  }
+
+  async countError(serviceId: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO agent_service_counters AS c (service_id, errors) VALUES ($1, 1)
+       ON CONFLICT (service_id) DO UPDATE SET errors = c.errors + 1, updated_at = now()`,
+      [serviceId],
+    );
+  }
+
+  /** Sessions held by hub processes that are gone (crashed, or this one before a restart) end now. */
+  async endOrphans(selfId: string): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `WITH s AS (
+         UPDATE agent_sessions SET open_connections = 0, ended_at = now()
+         WHERE open_connections > 0 AND (instance_id IS NULL
+           OR (instance_id <> $1 AND NOT EXISTS (SELECT 1 FROM hub_instances h WHERE h.id = agent_sessions.instance_id)))
+         RETURNING service_id, started_at, ended_at),
+       ended AS (SELECT service_id, extract(epoch FROM ended_at - started_at)::float8 AS seconds FROM s),
+       counted AS (${COUNT_COMPLETED} RETURNING 1)
+       SELECT (SELECT count(*) FROM s)::int AS n`,
+      [selfId],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** Per service, for the given ids (a missing id has no activity yet). */
+  async statsFor(serviceIds: string[]): Promise<Map<string, StoredServiceStats>> {
+    if (serviceIds.length === 0) return new Map();
+    const rows: (StoredServiceStats & { service_id: string })[] = await this.db.query(
+      `SELECT id AS service_id,
+         coalesce(c.total_connections, 0)::float8 AS total_connections, coalesce(c.peak_connections, 0) AS peak_connections,
+         coalesce(c.completed_sessions, 0)::float8 AS completed_sessions, coalesce(c.session_seconds, 0) AS session_seconds,
+         coalesce(c.errors, 0)::float8 AS errors, coalesce(o.sessions, 0)::int AS active_sessions, coalesce(o.connections, 0)::int AS active_connections
+       FROM unnest($1::uuid[]) AS id
+       LEFT JOIN agent_service_counters c ON c.service_id = id
+       LEFT JOIN LATERAL (SELECT count(*) AS sessions, sum(open_connections) AS connections FROM agent_sessions
+                          WHERE service_id = id AND open_connections > 0) o ON true`,
+      [serviceIds],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.service_id,
+        {
+          total_connections: Number(r.total_connections),
+          active_connections: r.active_connections,
+          peak_connections: Math.max(r.peak_connections, r.active_connections),
+          total_sessions: Number(r.completed_sessions) + r.active_sessions,
+          active_sessions: r.active_sessions,
+          completed_sessions: Number(r.completed_sessions),
+          session_seconds: Number(r.session_seconds),
+          errors: Number(r.errors),
+        },
+      ]),
+    );
+  }
+
+  /** Hub-wide: counters summed over services, sessions active now and completed since `since`. */
+  async overview(since: Date): Promise<{ connections: number; active_connections: number; errors: number; active_sessions: number; completed_since: number }> {
+    const [row] = (await this.db.query(
+      `SELECT (SELECT coalesce(sum(total_connections), 0)::float8 FROM agent_service_counters) AS connections,
+              (SELECT coalesce(sum(errors), 0)::float8 FROM agent_service_counters) AS errors,
+              (SELECT coalesce(sum(open_connections), 0)::int FROM agent_sessions WHERE open_connections > 0) AS active_connections,
+              (SELECT count(*)::int FROM agent_sessions WHERE open_connections > 0) AS active_sessions,
+              (SELECT count(*)::int FROM agent_sessions WHERE open_connections = 0 AND ended_at >= $1) AS completed_since`,
+      [since],
+    )) as { connections: number; errors: number; active_connections: number; active_sessions: number; completed_since: number }[];
+    return { ...row, connections: Number(row.connections), errors: Number(row.errors) };
+  }
+
+  /** Ended sessions older than this are forgotten (their completion stays in the counters). */
+  async prune(olderThanMs: number): Promise<void> {
+    await this.db.query(`DELETE FROM agent_sessions WHERE open_connections = 0 AND ended_at < now() - make_interval(secs => $1::float8 / 1000)`, [olderThanMs]);
+  }
+}
