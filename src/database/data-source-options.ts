@@ -11,6 +11,7 @@ import { ApexNodes1764600000000 } from './migrations/1764600000000-ApexNodes.js'
 import { LlmAccounting1764700000000 } from './migrations/1764700000000-LlmAccounting.js';
 import { CompletedByTypeIndex1764800000000 } from './migrations/1764800000000-CompletedByTypeIndex.js';
 import { AgentSessionStats1764900000000 } from './migrations/1764900000000-AgentSessionStats.js';
+import { ApiKeyRoles1765000000000 } from './migrations/1765000000000-ApiKeyRoles.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -26,6 +27,7 @@ export const migrations = [
   LlmAccounting1764700000000,
   CompletedByTypeIndex1764800000000,
   AgentSessionStats1764900000000,
+  ApiKeyRoles1765000000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

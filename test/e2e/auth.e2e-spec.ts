@@ -83,6 +83,35 @@ describe('auth: API keys and roles', () => {
     expect((await admin.post(`/api/v1/tasks/${task.task_id}/cancel`, {})).status).toBe(200);
   });
 
+  it('a key may hold several roles: one seed 002 client key creates, pulls and completes', async () => {
+    const admin = apiClient(t, t.keys.admin);
+    const made = await admin.post<{ key: string; role: string; roles: string[] }>('/api/v1/api-keys', { name: 'orchestrator-client', roles: ['client', 'worker'] });
+    expect(made.status).toBe(201);
+    expect(made.body.data).toMatchObject({ role: 'client', roles: ['client', 'worker'] });
+    const both = apiClient(t, made.body.data.key);
+    const task = (await both.post<Task>('/api/v1/tasks', { prompt: 'one key', work_directory: '/work/one' })).body.data;
+    const pulled = await both.get<Task>('/api/v1/tasks/next?worker_id=one-key&work_path=/work/one');
+    expect(pulled.body.data?.task_id).toBe(task.task_id);
+    const done = await both.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'one-key', result: { status: 'success', output: 'ok' } });
+    expect(done.status).toBe(200);
+    // Still no admin powers.
+    expect((await both.get('/api/v1/api-keys')).status).toBe(403);
+    // The socket channels read roles too: the key may register a device.
+    const listed = await admin.get<{ roles: string[] }[]>('/api/v1/api-keys');
+    expect(listed.body.data.find((k) => (k as unknown as { name: string }).name === 'orchestrator-client')?.roles).toEqual(['client', 'worker']);
+    for (const [body, field] of [
+      [{ name: 'x' }, 'role'],
+      [{ name: 'x', roles: [] }, 'roles'],
+      [{ name: 'x', roles: ['client', 'root'] }, 'roles'],
+      [{ name: 'x', roles: 'client' }, 'roles'],
+      [{ name: 'x', roles: ['client', 'client'] }, 'roles'],
+    ] as const) {
+      const bad = await admin.post('/api/v1/api-keys', body);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error?.details?.field).toBe(field);
+    }
+  });
+
   it('creates the first admin key once and writes it to DATA_DIR/admin.key in embedded mode', async () => {
     await t.db.query(`UPDATE api_keys SET revoked_at = now() WHERE role = 'admin'`);
     const dir = mkdtempSync(join(tmpdir(), 'taskhub-auth-'));

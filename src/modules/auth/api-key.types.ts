@@ -21,7 +21,9 @@ export type ApiKeyLimitsInput = { [K in keyof ApiKeyLimits]?: ApiKeyLimits[K] | 
 export interface ApiKeyRow {
   id: string;
   name: string;
+  /** The first of `roles`. */
   role: ApiKeyRole;
+  roles: ApiKeyRole[];
   prefix: string;
   created_at: Date;
   last_used_at: Date | null;
@@ -29,9 +31,16 @@ export interface ApiKeyRow {
   limits: ApiKeyLimits | null;
 }
 
-/** Who is calling: the key's id and role (or the anonymous admin when auth is off). */
+/** Who is calling: the key's id and roles (or the anonymous admin when auth is off). */
 export interface Principal {
   keyId: string | null;
   name: string;
+  /** The first of `roles`. */
   role: ApiKeyRole;
+  roles: ApiKeyRole[];
 }
+
+export const isAdmin = (p: Pick<Principal, 'roles'>): boolean => p.roles.includes('admin');
+
+/** Admins pass every role check; anyone else needs one of `roles`. */
+export const mayAct = (p: Pick<Principal, 'roles'>, roles: readonly ApiKeyRole[]): boolean => isAdmin(p) || roles.some((r) => p.roles.includes(r));

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IdParam } from '../../common/id-param.dto.js';
-import type { ApiKeyRow } from './api-key.types.js';
+import type { ApiKeyRole, ApiKeyRow } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { Authenticated } from './auth.decorators.js';
 import { ApiKeyLimitsDto, ApiKeyView, CreateApiKeyDto, CreatedApiKeyView } from './dto/create-api-key.dto.js';
@@ -11,6 +11,7 @@ export function mapApiKey(row: ApiKeyRow): ApiKeyView {
     id: row.id,
     name: row.name,
     role: row.role,
+    roles: row.roles,
     prefix: row.prefix,
     created_at: row.created_at.toISOString(),
     last_used_at: row.last_used_at?.toISOString() ?? null,
@@ -29,7 +30,9 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'Create a key (admin). The key is in the answer once.' })
   @ApiOkResponse({ type: CreatedApiKeyView })
   async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
-    const { key, row } = await this.keys.create(dto.name, dto.role, dto.limits ?? null);
+    // `roles` (several) or `role` (one, as before); with both, `role` leads.
+    const roles = dto.roles ? (dto.role ? [dto.role, ...dto.roles.filter((r) => r !== dto.role)] : dto.roles) : [dto.role as ApiKeyRole];
+    const { key, row } = await this.keys.create(dto.name, roles, dto.limits ?? null);
     return { ...mapApiKey(row), key };
   }
 

@@ -2,16 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow } from './api-key.types.js';
 
-const COLUMNS = 'id, name, role, prefix, created_at, last_used_at, revoked_at, limits';
+const COLUMNS = 'id, name, role, roles, prefix, created_at, last_used_at, revoked_at, limits';
 
 @Injectable()
 export class ApiKeysRepository {
   constructor(private readonly db: DataSource) {}
 
-  async insert(name: string, role: ApiKeyRole, keyHash: string, prefix: string, limits: ApiKeyLimits | null = null): Promise<ApiKeyRow> {
+  async insert(name: string, roles: ApiKeyRole[], keyHash: string, prefix: string, limits: ApiKeyLimits | null = null): Promise<ApiKeyRow> {
     const rows: ApiKeyRow[] = await this.db.query(
-      `INSERT INTO api_keys (name, role, key_hash, prefix, limits) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [name, role, keyHash, prefix, limits === null ? null : JSON.stringify(limits)],
+      `INSERT INTO api_keys (name, role, roles, key_hash, prefix, limits) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+      [name, roles[0], roles, keyHash, prefix, limits === null ? null : JSON.stringify(limits)],
     );
     return rows[0];
   }
@@ -65,7 +65,7 @@ export class ApiKeysRepository {
 
   async countActiveAdmins(): Promise<number> {
     const rows: { n: number }[] = await this.db.query(
-      `SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`,
+      `SELECT count(*)::int AS n FROM api_keys WHERE 'admin' = ANY(roles) AND revoked_at IS NULL`,
     );
     return rows[0].n;
   }

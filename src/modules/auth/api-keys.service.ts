@@ -39,9 +39,11 @@ export class ApiKeysService {
 
   constructor(private readonly repo: ApiKeysRepository) {}
 
-  async create(name: string, role: ApiKeyRole, limits: ApiKeyLimitsInput | null = null): Promise<{ key: string; row: ApiKeyRow }> {
+  /** A key with one role or several (the first is its `role`). */
+  async create(name: string, roles: ApiKeyRole | ApiKeyRole[], limits: ApiKeyLimitsInput | null = null): Promise<{ key: string; row: ApiKeyRow }> {
     const key = `th_${randomBytes(32).toString('base64url')}`;
-    const row = await this.repo.insert(name, role, hashKey(key), key.slice(0, 10), normalizeLimits(limits));
+    const list = [...new Set(Array.isArray(roles) ? roles : [roles])];
+    const row = await this.repo.insert(name, list, hashKey(key), key.slice(0, 10), normalizeLimits(limits));
     return { key, row };
   }
 
@@ -97,6 +99,6 @@ export class ApiKeysService {
       this.lastTouch.set(row.id, now);
       await this.repo.touch(row.id);
     }
-    return { keyId: row.id, name: row.name, role: row.role };
+    return { keyId: row.id, name: row.name, role: row.role, roles: row.roles };
   }
 }

@@ -3,11 +3,11 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
-import type { ApiKeyRole, Principal } from './api-key.types.js';
+import { type ApiKeyRole, mayAct, type Principal } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
 
-const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin' };
+const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin', roles: ['admin'] };
 
 export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
@@ -38,7 +38,7 @@ export class ApiKeyGuard implements CanActivate {
     if (!principal) throw new AppError(ErrorCode.UNAUTHORIZED, 'Invalid or revoked API key');
     req.principal = principal;
     const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? [];
-    if (principal.role !== 'admin' && !roles.includes(principal.role)) {
+    if (!mayAct(principal, roles)) {
       throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${['admin', ...roles].join(' or ')}`);
     }
     return true;

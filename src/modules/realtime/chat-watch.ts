@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/api-key.types.js';
+import { isAdmin, type Principal } from '../auth/api-key.types.js';
 
 export type ChatSubscription = { all: true } | { all?: false; requestId: string };
 
@@ -8,7 +8,7 @@ export type ChatSubscription = { all: true } | { all?: false; requestId: string 
  */
 export function parseChatSubscription(data: unknown, who: Principal): ChatSubscription | { error: string; field: string } {
   const d = (data ?? {}) as { request_id?: unknown; all?: unknown };
-  if (d.all === true) return who.role === 'admin' ? { all: true } : { error: 'Only admin keys may watch every chat', field: 'data.all' };
+  if (d.all === true) return isAdmin(who) ? { all: true } : { error: 'Only admin keys may watch every chat', field: 'data.all' };
   if (typeof d.request_id !== 'string' || d.request_id.length === 0 || d.request_id.length > 128) {
     return { error: 'request_id must be the x-request-id of a gateway request (or all: true for admins)', field: 'data.request_id' };
   }
@@ -35,7 +35,7 @@ export class ChatWatch {
   wants(requestId: string, keyId: string | null): boolean {
     if (this.all) return true;
     if (!this.ids.has(requestId)) return false;
-    return this.who.role === 'admin' || this.who.keyId === keyId;
+    return isAdmin(this.who) || this.who.keyId === keyId;
   }
 
   /** A watched request ended: forget it (an `all` watch stays). */

@@ -8,7 +8,7 @@ import { ApiKeysService } from '../auth/api-keys.service.js';
 import { relayClientEvents } from './client-events.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import type { Principal } from '../auth/api-key.types.js';
+import { isAdmin, type Principal } from '../auth/api-key.types.js';
 import { parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
 
@@ -112,7 +112,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       if (typeof ack === 'function') ack({ success: false, error: body });
       return;
     }
-    const room = sub.all ? CHAT_ALL : chatRoom(sub.requestId, who.role === 'admin' ? '*' : who.keyId);
+    const room = sub.all ? CHAT_ALL : chatRoom(sub.requestId, isAdmin(who) ? '*' : who.keyId);
     if (join) await socket.join(room);
     else await socket.leave(room);
     if (typeof ack === 'function') ack({ success: true, room });

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { AppConfig } from '../../config/app-config.js';
-import type { ApiKeyRole, Principal } from '../auth/api-key.types.js';
+import { type ApiKeyRole, mayAct, type Principal } from '../auth/api-key.types.js';
 import type { ApiKeysService } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 
@@ -12,7 +12,7 @@ export interface HandshakeLike {
 }
 
 /** With auth off every socket is the anonymous admin (as on REST). */
-const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin' };
+const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin', roles: ['admin'] };
 
 /**
  * The same keys as REST for sockets: `auth.token`, an `Authorization: Bearer` header, or
@@ -34,7 +34,7 @@ export async function socketPrincipal(
   if (!principal) {
     return { error: new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)') };
   }
-  if (principal.role !== 'admin' && !roles.includes(principal.role)) {
+  if (!mayAct(principal, roles)) {
     return { error: new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`) };
   }
   return { principal };

@@ -2,6 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
   IsArray,
   IsIn,
   IsInt,
@@ -11,6 +13,7 @@ import {
   Max,
   Min,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
   type ValidationOptions,
 } from 'class-validator';
@@ -67,9 +70,16 @@ export class CreateApiKeyDto {
   @Length(1, 100)
   name: string;
 
-  @ApiProperty({ enum: API_KEY_ROLES, example: 'worker' })
-  @IsIn(API_KEY_ROLES)
-  role: ApiKeyRole;
+  /** One role; or give `roles`. */
+  @ApiPropertyOptional({ enum: API_KEY_ROLES, example: 'worker', description: 'One role (or give roles)' })
+  @ValidateIf((o: CreateApiKeyDto) => o.roles === undefined || o.role !== undefined)
+  @IsIn(API_KEY_ROLES, { message: `role must be one of ${API_KEY_ROLES.join(', ')} (or give roles)` })
+  role?: ApiKeyRole;
+
+  /** Several roles, e.g. ["client", "worker"] for a client that creates, pulls and completes (seed 002). */
+  @ApiPropertyOptional({ type: [String], enum: API_KEY_ROLES, example: ['client', 'worker'] })
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(3) @ArrayUnique() @IsIn(API_KEY_ROLES, { each: true, message: `roles must be some of ${API_KEY_ROLES.join(', ')}` })
+  roles?: ApiKeyRole[];
 
   @ApiPropertyOptional({ type: ApiKeyLimitsDto, nullable: true, description: 'LLM limits; absent or null: unlimited' })
   @IsOptional() @ValidateNested() @Type(() => ApiKeyLimitsDto)
@@ -79,7 +89,8 @@ export class CreateApiKeyDto {
 export class ApiKeyView {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty() name: string;
-  @ApiProperty({ enum: API_KEY_ROLES }) role: ApiKeyRole;
+  @ApiProperty({ enum: API_KEY_ROLES, description: 'The first of roles' }) role: ApiKeyRole;
+  @ApiProperty({ type: [String], enum: API_KEY_ROLES }) roles: ApiKeyRole[];
   @ApiProperty({ description: 'First characters of the key, to tell keys apart' }) prefix: string;
   @ApiProperty() created_at: string;
   @ApiProperty({ nullable: true, type: String }) last_used_at: string | null;

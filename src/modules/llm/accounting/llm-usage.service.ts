@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../../common/errors.js';
-import type { Principal } from '../../auth/api-key.types.js';
+import { isAdmin, type Principal } from '../../auth/api-key.types.js';
 import type { LlmUsageQuery } from './dto/llm-usage.dto.js';
 import { LlmUsageRepository, type UsageBucketRow, type UsageFilter, type UsageInterval } from './llm-usage.repository.js';
 
@@ -22,7 +22,7 @@ export class LlmUsageService {
 
   async report(q: LlmUsageQuery, principal: Principal | undefined): Promise<UsageReport> {
     let keyId = q.key_id;
-    if (principal && principal.role !== 'admin') {
+    if (principal && !isAdmin(principal)) {
       if (keyId !== undefined && keyId !== principal.keyId) {
         throw new AppError(ErrorCode.FORBIDDEN, 'A non-admin key sees only its own usage', { field: 'key_id' });
       }
