@@ -174,6 +174,34 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
     expect(b.requests).toHaveLength(0);
   });
 
+  it('stops a request after LLM_MAX_REQUEST_MS (hot), aborting the upstream: 504, or in-band once streaming', async () => {
+    const admin = { authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' };
+    const set = await fetch(`${t.url}/v1/config`, { method: 'PATCH', headers: admin, body: JSON.stringify({ LLM_MAX_REQUEST_MS: 1000 }) });
+    expect(set.status).toBe(200);
+    try {
+      a.setBehavior({ hang: true });
+      b.setBehavior({ hang: true });
+      const started = Date.now();
+      const err = await client.chat.completions.create({ model: 'fake-model', messages: hello }).catch((e: unknown) => e);
+      expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(2500);
+      await a.waitFor(() => a.requests[0]?.aborted === true, 1000);
+      a.reset();
+      b.reset();
+      a.setBehavior({ dripMs: 300, chunks: 20 });
+      const stream = await client.chat.completions.create({ model: 'fake-model', messages: hello, stream: true });
+      let text = '';
+      await expect(
+        (async () => {
+          for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+        })(),
+      ).rejects.toThrow(/longer than 1000 ms/);
+      expect(text.length).toBeGreaterThan(0);
+    } finally {
+      await fetch(`${t.url}/v1/config/LLM_MAX_REQUEST_MS`, { method: 'DELETE', headers: admin });
+    }
+  });
+
   it('answers 404 in OpenAI shape when nothing runs under the id', async () => {
     const r = await raw('/v1/interrupt', { request_id: 'nothing-runs-here' });
     expect(r.status).toBe(404);
