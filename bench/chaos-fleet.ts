@@ -46,10 +46,12 @@ const countHubError = (e: { code?: string } | undefined): void => {
   const code = e?.code ?? 'unknown';
   hubErrors[code] = (hubErrors[code] ?? 0) + 1;
 };
-const onShutdown = (device: string) => (m: unknown): void => {
-  serverShutdowns++;
-  console.error(`[chaos-fleet] ${device}: server_shutdown ${JSON.stringify(m)}`);
-};
+const onShutdown =
+  (device: string) =>
+  (m: unknown): void => {
+    serverShutdowns++;
+    console.error(`[chaos-fleet] ${device}: server_shutdown ${JSON.stringify(m)}`);
+  };
 
 /** A seed-004 device as a phone app would write it, straight on socket.io-client. */
 function rawDevice(id: string): Promise<void> {
@@ -64,11 +66,20 @@ function rawDevice(id: string): Promise<void> {
   socket.on('register_success', () => registrations++);
   socket.on('error', countHubError);
   socket.on('new_task', (task: { task_id: string; attempt?: number }) => {
-    const record: Execution = { task_id: task.task_id, device: id, attempt: task.attempt ?? null, start: Date.now(), end: null };
+    const record: Execution = {
+      task_id: task.task_id,
+      device: id,
+      attempt: task.attempt ?? null,
+      start: Date.now(),
+      end: null,
+    };
     executions.push(record);
     const timer = setTimeout(() => {
       const list = running.get(task.task_id) ?? [];
-      running.set(task.task_id, list.filter((r) => r.record !== record));
+      running.set(
+        task.task_id,
+        list.filter((r) => r.record !== record),
+      );
       record.end = Date.now();
       // socket.io-client buffers this while disconnected and sends it on reconnect, as a seed-004 app would.
       socket.emit('task_result', { task_id: task.task_id, success: true, result: { ok: true } });
@@ -90,15 +101,25 @@ function rawDevice(id: string): Promise<void> {
 /** The same device on the SDK (heartbeats, attempt in results, outbox while disconnected). */
 async function sdkDevice(id: string): Promise<void> {
   const d = new DeviceClient({ url, key, id, name: `chaos ${id}`, capacity: 1 }).onTask(async (ctx) => {
-    const record: Execution = { task_id: ctx.task.task_id, device: id, attempt: ctx.task.attempt, start: Date.now(), end: null };
+    const record: Execution = {
+      task_id: ctx.task.task_id,
+      device: id,
+      attempt: ctx.task.attempt,
+      start: Date.now(),
+      end: null,
+    };
     executions.push(record);
     await new Promise<void>((done) => {
       const timer = setTimeout(done, TASK_MS);
-      ctx.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        record.cancelled = true;
-        done();
-      }, { once: true });
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          record.cancelled = true;
+          done();
+        },
+        { once: true },
+      );
     });
     record.end = Date.now();
     return { ok: true };
@@ -114,14 +135,23 @@ async function sdkDevice(id: string): Promise<void> {
 
 async function main(): Promise<void> {
   const n = Number(count);
-  if (!url || !Number.isInteger(n) || n < 1 || !prefix) throw new Error('usage: chaos-fleet <hubUrl> <count> <prefix> <taskMs> [key] [--sdk]');
+  if (!url || !Number.isInteger(n) || n < 1 || !prefix)
+    throw new Error('usage: chaos-fleet <hubUrl> <count> <prefix> <taskMs> [key] [--sdk]');
   await Promise.all(Array.from({ length: n }, (_, i) => (sdk ? sdkDevice : rawDevice)(`${prefix}-${i}`)));
   process.send?.({ type: 'ready', count: n, mode: sdk ? 'sdk' : 'raw' });
 }
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'report') {
-    process.send?.({ type: 'executions', executions, disconnects, connect_errors: connectErrors, server_shutdowns: serverShutdowns, registrations, hub_errors: hubErrors });
+    process.send?.({
+      type: 'executions',
+      executions,
+      disconnects,
+      connect_errors: connectErrors,
+      server_shutdowns: serverShutdowns,
+      registrations,
+      hub_errors: hubErrors,
+    });
   } else if (m.type === 'stop') {
     closers.forEach((close) => close());
     process.exit(0);

@@ -20,7 +20,9 @@ async function main(): Promise<void> {
           s.once('connect_error', fail);
         });
         const t0 = performance.now();
-        const ack = (await s.timeout(30_000).emitWithAck('device_register', { device_id: `${prefix}-${i + j}` })) as { success: boolean };
+        const ack = (await s.timeout(30_000).emitWithAck('device_register', { device_id: `${prefix}-${i + j}` })) as {
+          success: boolean;
+        };
         if (!ack.success) throw new Error('registration refused');
         latencies.push(performance.now() - t0);
       }),

@@ -36,7 +36,9 @@ async function main(): Promise<void> {
     while (!task) await sleep(10);
     for (let p = 0; p * PER_PROCESS < SUBSCRIBERS; p++) {
       const n = Math.min(PER_PROCESS, SUBSCRIBERS - p * PER_PROCESS);
-      const child = fork(resolve('dist/bench/events-fleet.js'), [hub.url, String(n), created.data.task_id], { stdio: 'inherit' });
+      const child = fork(resolve('dist/bench/events-fleet.js'), [hub.url, String(n), created.data.task_id], {
+        stdio: 'inherit',
+      });
       fleets.push(child);
       await new Promise<void>((ok) => child.on('message', (m: { type: string }) => m.type === 'ready' && ok()));
     }
@@ -44,7 +46,12 @@ async function main(): Promise<void> {
     const cpuBefore = cpuSeconds(pid);
     const started = now();
     for (let i = 1; i <= UPDATES; i++) {
-      device.socket.emit('task_progress', { task_id: task.task_id, attempt: task.attempt, progress: (i * 100) / UPDATES, message: String(now()) });
+      device.socket.emit('task_progress', {
+        task_id: task.task_id,
+        attempt: task.attempt,
+        progress: (i * 100) / UPDATES,
+        message: String(now()),
+      });
       await sleep(INTERVAL);
     }
     await sleep(3000); // let the last updates arrive

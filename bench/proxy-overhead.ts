@@ -29,7 +29,17 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RawData, WebSocket } from 'ws';
-import { embeddedDatabaseUrl, freshDatabaseAt, Hub, percentile, round, serverVersion, sleep, stopEmbeddedHub, tempDataDir } from './lib/services.js';
+import {
+  embeddedDatabaseUrl,
+  freshDatabaseAt,
+  Hub,
+  percentile,
+  round,
+  serverVersion,
+  sleep,
+  stopEmbeddedHub,
+  tempDataDir,
+} from './lib/services.js';
 
 const RTT_SAMPLES = Number(process.env.BENCH_RTT_SAMPLES ?? 2000);
 const RTT_WARMUP = Number(process.env.BENCH_RTT_WARMUP ?? 200);
@@ -90,7 +100,8 @@ function alive(pid: number): boolean {
 /** Frames that arrived when no echo was awaited (reported; should stay 0). */
 let unexpectedFrames = 0;
 
-const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+const asBuffer = (data: RawData): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 
 /**
  * One client WebSocket. Proxied connections are ready after the hub's `connection_routed` frame,
@@ -109,7 +120,9 @@ class Conn {
       t.name === 'proxied'
         ? new Promise<Buffer>((ok, fail) => {
             ws.once('message', (d) => ok(asBuffer(d)));
-            ws.once('close', (code, reason) => fail(new Error(`${t.name}: closed before connection_routed (${code} ${reason.toString()})`)));
+            ws.once('close', (code, reason) =>
+              fail(new Error(`${t.name}: closed before connection_routed (${code} ${reason.toString()})`)),
+            );
           })
         : null;
     firstFrame?.catch(() => undefined); // awaited below; an early close must not be unhandled
@@ -120,7 +133,8 @@ class Conn {
     ws.on('error', (e) => console.error(`${t.name} connection error: ${e.message}`));
     if (firstFrame) {
       const routed = JSON.parse((await firstFrame).toString()) as { event?: string; data?: Record<string, unknown> };
-      if (routed.event !== 'connection_routed') throw new Error(`proxied: expected connection_routed first, got ${JSON.stringify(routed).slice(0, 300)}`);
+      if (routed.event !== 'connection_routed')
+        throw new Error(`proxied: expected connection_routed first, got ${JSON.stringify(routed).slice(0, 300)}`);
       conn.routed = routed.data ?? {};
     }
     ws.on('message', (d, isBinary) => {
@@ -143,7 +157,8 @@ class Conn {
       this.handler = (data, isBinary) => {
         const ms = performance.now() - t0;
         this.handler = null;
-        if (isBinary !== binary || !data.equals(payload)) fail(new Error(`echo differs (${data.length} bytes back for ${payload.length}, binary ${isBinary})`));
+        if (isBinary !== binary || !data.equals(payload))
+          fail(new Error(`echo differs (${data.length} bytes back for ${payload.length}, binary ${isBinary})`));
         else ok(ms);
       };
       this.ws.send(payload, { binary });
@@ -169,10 +184,24 @@ class Conn {
 /** A 64-byte text payload that names its connection and sequence number. */
 const textPayload = (conn: number, seq: number): Buffer => Buffer.from(`c${conn}:s${seq}:`.padEnd(MESSAGE_BYTES, '.'));
 
-function stats(samples: number[]): { samples: number; p50_ms: number; p99_ms: number; mean_ms: number; min_ms: number; max_ms: number } {
+function stats(samples: number[]): {
+  samples: number;
+  p50_ms: number;
+  p99_ms: number;
+  mean_ms: number;
+  min_ms: number;
+  max_ms: number;
+} {
   const s = [...samples].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
-  return { samples: s.length, p50_ms: round(percentile(s, 50), 3), p99_ms: round(percentile(s, 99), 3), mean_ms: round(mean, 3), min_ms: round(s[0], 3), max_ms: round(s[s.length - 1], 3) };
+  return {
+    samples: s.length,
+    p50_ms: round(percentile(s, 50), 3),
+    p99_ms: round(percentile(s, 99), 3),
+    mean_ms: round(mean, 3),
+    min_ms: round(s[0], 3),
+    max_ms: round(s[s.length - 1], 3),
+  };
 }
 
 const ratio = (proxied: number, direct: number): number => round(proxied / direct, 2);
@@ -223,7 +252,12 @@ interface TpResult {
  * warm-up and then `seconds`; counts the echoes that arrive inside the measured window. Echoes
  * must come back in order, byte for byte; afterwards the windows drain and nothing may be missing.
  */
-async function loadBlock(conns: Conn[], seconds: number, pids: { hub?: number; agent: number }, totals: TpResult): Promise<TpSegment> {
+async function loadBlock(
+  conns: Conn[],
+  seconds: number,
+  pids: { hub?: number; agent: number },
+  totals: TpResult,
+): Promise<TpSegment> {
   let phase: 'warmup' | 'measure' | 'drain' = 'warmup';
   let counted = 0;
   let outstanding = 0;
@@ -271,10 +305,24 @@ async function loadBlock(conns: Conn[], seconds: number, pids: { hub?: number; a
   return seg;
 }
 
-async function throughput(targets: Record<PathName, Target>, pids: { hub?: number; agent: number }): Promise<Record<PathName, TpResult>> {
-  const open = async (t: Target): Promise<Conn[]> => Promise.all(Array.from({ length: TP_CONNECTIONS }, () => Conn.open(t)));
+async function throughput(
+  targets: Record<PathName, Target>,
+  pids: { hub?: number; agent: number },
+): Promise<Record<PathName, TpResult>> {
+  const open = async (t: Target): Promise<Conn[]> =>
+    Promise.all(Array.from({ length: TP_CONNECTIONS }, () => Conn.open(t)));
   const conns = { direct: await open(targets.direct), proxied: await open(targets.proxied) };
-  const empty = (): TpResult => ({ echoes: 0, seconds: 0, sent: 0, received: 0, mismatches: 0, lost: 0, hubCpu: 0, agentCpu: 0, selfCpu: 0 });
+  const empty = (): TpResult => ({
+    echoes: 0,
+    seconds: 0,
+    sent: 0,
+    received: 0,
+    mismatches: 0,
+    lost: 0,
+    hubCpu: 0,
+    agentCpu: 0,
+    selfCpu: 0,
+  });
   const out: Record<PathName, TpResult> = { direct: empty(), proxied: empty() };
   try {
     for (const path of ORDER) {
@@ -330,7 +378,8 @@ async function api<T>(hub: Hub, key: string, method: string, path: string, body?
 async function bootstrapAdminKey(hub: Hub, dataDir: string | undefined): Promise<string> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (dataDir && existsSync(join(dataDir, 'admin.key'))) return readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+    if (dataDir && existsSync(join(dataDir, 'admin.key')))
+      return readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
     const m = /Created the first admin API key[^:]*: (th_[A-Za-z0-9_-]+)/.exec(hub.log);
     if (m) return m[1];
     await sleep(100);
@@ -378,7 +427,12 @@ async function main(): Promise<void> {
     await hub.start();
     database = `${database} ${await serverVersion(dataDir ? embeddedDatabaseUrl(dataDir) : env.DATABASE_URL)}`;
     const adminKey = await bootstrapAdminKey(hub, dataDir);
-    const clientKey = (await api<{ key: string }>(hub, adminKey, 'POST', '/api/v1/api-keys', { name: 'bench-proxy-client', role: 'client' })).key;
+    const clientKey = (
+      await api<{ key: string }>(hub, adminKey, 'POST', '/api/v1/api-keys', {
+        name: 'bench-proxy-client',
+        role: 'client',
+      })
+    ).key;
     await api(hub, adminKey, 'POST', '/api/v1/services', {
       name: SERVICE,
       agent_factory_path: agentPath,
@@ -394,9 +448,18 @@ async function main(): Promise<void> {
     const hubWs = hub.url.replace(/^http/, 'ws');
     const targets: Record<PathName, Target> = {
       direct: { name: 'direct', url: started.endpoint },
-      proxied: { name: 'proxied', url: `${hubWs}/ws?service=${encodeURIComponent(SERVICE)}&token=${encodeURIComponent(clientKey)}` },
+      proxied: {
+        name: 'proxied',
+        url: `${hubWs}/ws?service=${encodeURIComponent(SERVICE)}&token=${encodeURIComponent(clientKey)}`,
+      },
     };
-    const common = { database, hub_auth: true, agent: 'test/fixtures/echo-agent.mjs (ws, ECHO_QUIET=1)', order: ORDER.join(','), loadavg_at_start: load };
+    const common = {
+      database,
+      hub_auth: true,
+      agent: 'test/fixtures/echo-agent.mjs (ws, ECHO_QUIET=1)',
+      order: ORDER.join(','),
+      loadavg_at_start: load,
+    };
 
     // 1. Round-trip latency.
     const lat = await rtt(targets);
@@ -469,7 +532,9 @@ async function main(): Promise<void> {
         `  rtt 64 B      direct p50 ${d1.p50_ms} ms p99 ${d1.p99_ms} ms | proxied p50 ${p1.p50_ms} ms p99 ${p1.p99_ms} ms | ×${rttLine.ratio_p50} p50, ×${rttLine.ratio_p99} p99`,
         `  throughput    direct ${d2.round_trips_per_s}/s | proxied ${p2.round_trips_per_s}/s | ×${tpLine.ratio} (hub ${p2.hub_cpu_pct}% of a core while proxying)`,
         `  1 MiB frames  direct p50 ${d3.p50_ms} ms | proxied p50 ${p3.p50_ms} ms | ×${bigLine.ratio_p50}`,
-        problems > 0 ? `  WARNING: ${problems} echoes lost, out of order or unexpected (${unexpectedFrames} unexpected frames)` : '  every echo came back, in order, byte for byte',
+        problems > 0
+          ? `  WARNING: ${problems} echoes lost, out of order or unexpected (${unexpectedFrames} unexpected frames)`
+          : '  every echo came back, in order, byte for byte',
       ].join('\n'),
     );
   } catch (e) {
@@ -479,7 +544,8 @@ async function main(): Promise<void> {
     // SIGTERM: the hub stops its managed services (and its embedded PostgreSQL), then exits.
     if (dataDir) {
       const teardown = await stopEmbeddedHub(hub, dataDir);
-      if (!teardown.data_dir_removed || teardown.leftover_postgres_pids?.length) console.error(`embedded PostgreSQL teardown incomplete: ${JSON.stringify(teardown)}`);
+      if (!teardown.data_dir_removed || teardown.leftover_postgres_pids?.length)
+        console.error(`embedded PostgreSQL teardown incomplete: ${JSON.stringify(teardown)}`);
     } else {
       await hub.stop();
     }

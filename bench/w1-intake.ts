@@ -22,7 +22,20 @@ import { makeWorkerUtils } from 'graphile-worker';
 import { graphileLogger } from './lib/graphile.js';
 import pg from 'pg';
 import { bullmqIntake, type BullmqIntake } from './lib/bullmq.js';
-import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, PG_ADMIN_URL, ratioTo, round, selectedModes, sleep, startModeHub, type Teardown } from './lib/services.js';
+import {
+  freshDatabase,
+  type HubMode,
+  isSkipped,
+  type Measured,
+  measureOrSkip,
+  PG_ADMIN_URL,
+  ratioTo,
+  round,
+  selectedModes,
+  sleep,
+  startModeHub,
+  type Teardown,
+} from './lib/services.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -81,7 +94,14 @@ interface Phase {
   samples: string[];
 }
 
-async function phase(hubUrl: string, path: string, body: string, connections: number, count: RowCounter, verify?: (body: string) => boolean): Promise<Phase> {
+async function phase(
+  hubUrl: string,
+  path: string,
+  body: string,
+  connections: number,
+  count: RowCounter,
+  verify?: (body: string) => boolean,
+): Promise<Phase> {
   const base: autocannon.Options = {
     url: `${hubUrl}${path}`,
     method: 'POST',
@@ -185,7 +205,8 @@ async function hubIntake(mode: HubMode): Promise<HubNumbers> {
         status_codes: statusCodes(b),
         acknowledged_tasks: createdSum,
         rows: bRows,
-        rows_match: bRows >= createdSum && bRows <= createdSum + BATCH_SIZE * (BATCH_CONNECTIONS + b.errors + b.timeouts),
+        rows_match:
+          bRows >= createdSum && bRows <= createdSum + BATCH_SIZE * (BATCH_CONNECTIONS + b.errors + b.timeouts),
         samples: batch.samples,
       },
       teardown,
@@ -217,7 +238,12 @@ async function graphileIntake(): Promise<GraphileIntake> {
   try {
     await utils.migrate();
     let added = 0;
-    const rate = async (seconds: number, concurrency: number, add: () => Promise<unknown>, per: number): Promise<number> => {
+    const rate = async (
+      seconds: number,
+      concurrency: number,
+      add: () => Promise<unknown>,
+      per: number,
+    ): Promise<number> => {
       const t0 = performance.now();
       const until = t0 + seconds * 1000;
       let done = 0;
@@ -239,7 +265,9 @@ async function graphileIntake(): Promise<GraphileIntake> {
     const single64 = await rate(DURATION, 64, single, 1);
     const specs = Array.from({ length: BATCH_SIZE }, () => ({ identifier: 'noop', payload }));
     const batch = await rate(DURATION, BATCH_CONNECTIONS, () => utils.addJobs(specs), BATCH_SIZE);
-    const rows = await utils.withPgClient((c) => c.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker._private_jobs'));
+    const rows = await utils.withPgClient((c) =>
+      c.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker._private_jobs'),
+    );
     return { single16, single64, batch, rowsMatch: Number(rows.rows[0].n) === added };
   } finally {
     await utils.release();
@@ -281,7 +309,14 @@ function singleLine(ours: HubNumbers, a: Anchors, load: number[]): Record<string
           jobs_per_s_64_in_flight: round(a.graphile.single64, 0),
           rows_match: a.graphile.rowsMatch,
         },
-    bullmq: isSkipped(a.bullmq) ? a.bullmq : { anchor: 'BullMQ 6.7.0 Queue.add', producers: a.bullmq.producers, jobs_per_s: round(a.bullmq.add_jobs_per_s, 0), jobs_match: a.bullmq.jobs_match },
+    bullmq: isSkipped(a.bullmq)
+      ? a.bullmq
+      : {
+          anchor: 'BullMQ 6.7.0 Queue.add',
+          producers: a.bullmq.producers,
+          jobs_per_s: round(a.bullmq.add_jobs_per_s, 0),
+          jobs_match: a.bullmq.jobs_match,
+        },
     // BENCHMARKS.md's graphile enqueue anchor is 16 in flight; 64 (the hub's connections) beside it.
     ratio_vs_graphile: vsGraphile,
     ratio_vs_graphile_64_in_flight: ratioTo(rps, a.graphile, (g) => g.single64),
@@ -317,7 +352,11 @@ function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
     rows_match_acks: ours.batch.rows_match,
     graphile: isSkipped(a.graphile)
       ? a.graphile
-      : { anchor: `graphile-worker 0.17.3 addJobs (1,000 a call, ${BATCH_CONNECTIONS} in flight)`, jobs_per_s: round(a.graphile.batch, 0), rows_match: a.graphile.rowsMatch },
+      : {
+          anchor: `graphile-worker 0.17.3 addJobs (1,000 a call, ${BATCH_CONNECTIONS} in flight)`,
+          jobs_per_s: round(a.graphile.batch, 0),
+          rows_match: a.graphile.rowsMatch,
+        },
     bullmq: isSkipped(a.bullmq)
       ? a.bullmq
       : {
@@ -335,9 +374,14 @@ function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
 
 /** The first unexpected answers and the hub's last words, when a phase had errors or rows went missing. */
 function reportTrouble(ours: HubNumbers): void {
-  const trouble = [ours.single, ours.batch].some((p) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match);
+  const trouble = [ours.single, ours.batch].some(
+    (p) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match,
+  );
   if (!trouble) return;
-  for (const [name, p] of [['W1a', ours.single], ['W1b', ours.batch]] as const) {
+  for (const [name, p] of [
+    ['W1a', ours.single],
+    ['W1b', ours.batch],
+  ] as const) {
     for (const body of p.samples as string[]) console.error(`${name} ${ours.mode} unexpected answer: ${body}`);
   }
   const tail = ours.log.split('\n').slice(-40).join('\n');

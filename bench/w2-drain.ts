@@ -17,7 +17,20 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { bullmqDrain, type BullmqDrain } from './lib/bullmq.js';
 import { graphileDrain } from './lib/graphile.js';
-import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, postJson, ratioTo, round, selectedModes, sleep, startModeHub, type Teardown } from './lib/services.js';
+import {
+  freshDatabase,
+  type HubMode,
+  isSkipped,
+  type Measured,
+  measureOrSkip,
+  postJson,
+  ratioTo,
+  round,
+  selectedModes,
+  sleep,
+  startModeHub,
+  type Teardown,
+} from './lib/services.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 10_000);
 const MODES = selectedModes();
@@ -42,12 +55,17 @@ async function preload(hubUrl: string): Promise<void> {
 
 /** Starts the device fleet and waits until the database holds N completed rows. */
 async function drain(hubUrl: string, db: pg.Client): Promise<void> {
-  const fleet = fork(resolve('dist/bench/device-fleet.js'), [hubUrl, String(DEVICES), String(CAPACITY), 'w2', '0'], { stdio: 'inherit' });
+  const fleet = fork(resolve('dist/bench/device-fleet.js'), [hubUrl, String(DEVICES), String(CAPACITY), 'w2', '0'], {
+    stdio: 'inherit',
+  });
   try {
     for (;;) {
-      const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'completed'`)).rows as { n: number }[];
+      const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'completed'`)).rows as {
+        n: number;
+      }[];
       if (n >= N) break;
-      if (fleet.exitCode !== null) throw new Error(`device fleet exited (code ${fleet.exitCode}) with ${n} of ${N} tasks completed`);
+      if (fleet.exitCode !== null)
+        throw new Error(`device fleet exited (code ${fleet.exitCode}) with ${n} of ${N} tasks completed`);
       await sleep(100);
     }
   } finally {
@@ -99,10 +117,21 @@ function line(mode: HubMode, ours: HubDrain, a: Anchors, load: number[]): Record
     completed_match: ours.completed === N,
     graphile: isSkipped(a.graphile)
       ? a.graphile
-      : { anchor: `graphile-worker 0.17.3 drain, concurrency ${DEVICES}`, jobs: N, jobs_per_s: round(a.graphile.perSecond, 0), seconds: round(a.graphile.seconds) },
+      : {
+          anchor: `graphile-worker 0.17.3 drain, concurrency ${DEVICES}`,
+          jobs: N,
+          jobs_per_s: round(a.graphile.perSecond, 0),
+          seconds: round(a.graphile.seconds),
+        },
     bullmq: isSkipped(a.bullmq)
       ? a.bullmq
-      : { anchor: a.bullmq.anchor, jobs: a.bullmq.jobs, completed: a.bullmq.completed, jobs_per_s: round(a.bullmq.jobs_per_s, 0), seconds: round(a.bullmq.seconds) },
+      : {
+          anchor: a.bullmq.anchor,
+          jobs: a.bullmq.jobs,
+          completed: a.bullmq.completed,
+          jobs_per_s: round(a.bullmq.jobs_per_s, 0),
+          seconds: round(a.bullmq.seconds),
+        },
     ratio_vs_graphile: vsGraphile,
     ratio_vs_bullmq: vsBullmq,
     target: TARGET,
@@ -117,7 +146,9 @@ async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
   // Anchors once per run, shared by both modes' lines.
   const anchors: Anchors = {
-    graphile: await measureOrSkip('graphile-worker', async () => graphileDrain(await freshDatabase('taskhub_bench_gw'), N, DEVICES)),
+    graphile: await measureOrSkip('graphile-worker', async () =>
+      graphileDrain(await freshDatabase('taskhub_bench_gw'), N, DEVICES),
+    ),
     bullmq: await measureOrSkip('BullMQ', () => bullmqDrain(N, DEVICES)),
   };
   for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubDrain(mode), anchors, load)));

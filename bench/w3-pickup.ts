@@ -17,7 +17,19 @@ import pg from 'pg';
 import { DeviceClient } from '../src/sdk/device-client.js';
 import { bullmqPickup } from './lib/bullmq.js';
 import { graphilePickup } from './lib/graphile.js';
-import { freshDatabase, type HubMode, isSkipped, type Measured, measureOrSkip, percentile, ratioTo, round, selectedModes, startModeHub, type Teardown } from './lib/services.js';
+import {
+  freshDatabase,
+  type HubMode,
+  isSkipped,
+  type Measured,
+  measureOrSkip,
+  percentile,
+  ratioTo,
+  round,
+  selectedModes,
+  startModeHub,
+  type Teardown,
+} from './lib/services.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 500);
 const WARMUP = 20;
@@ -133,7 +145,9 @@ async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
   // Anchors once per run, shared by both modes' lines.
   const anchors: Anchors = {
-    graphile: await measureOrSkip('graphile-worker', async () => anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES))),
+    graphile: await measureOrSkip('graphile-worker', async () =>
+      anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES)),
+    ),
     bullmq: await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES))),
   };
   for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubPickup(mode), anchors, load)));

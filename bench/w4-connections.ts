@@ -34,7 +34,9 @@ async function run(size: number): Promise<Record<string, unknown>> {
     await Promise.all(
       Array.from({ length: Math.ceil(size / PER_PROCESS) }, (_, p) => {
         const n = Math.min(PER_PROCESS, size - p * PER_PROCESS);
-        const child = fork(resolve('dist/bench/connection-fleet.js'), [hub.url, String(n), `w4-${p}`], { stdio: 'inherit' });
+        const child = fork(resolve('dist/bench/connection-fleet.js'), [hub.url, String(n), `w4-${p}`], {
+          stdio: 'inherit',
+        });
         fleets.push(child);
         return new Promise<void>((ok, fail) => {
           child.on('message', (m: { type: string; latencies: number[] }) => {

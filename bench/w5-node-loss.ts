@@ -10,7 +10,9 @@ const GRACE_MS = Number(process.env.BENCH_GRACE_MS ?? 15_000);
 const TASK_MS = 2000;
 
 function fleet(url: string, count: number, prefix: string): Promise<ChildProcess> {
-  const child = fork(resolve('dist/bench/device-fleet.js'), [url, String(count), '1', prefix, String(TASK_MS)], { stdio: 'inherit' });
+  const child = fork(resolve('dist/bench/device-fleet.js'), [url, String(count), '1', prefix, String(TASK_MS)], {
+    stdio: 'inherit',
+  });
   return new Promise((ok, fail) => {
     child.on('message', (m: { type: string }) => m.type === 'ready' && ok(child));
     child.once('exit', (code) => fail(new Error(`fleet ${prefix} exited ${code}`)));
@@ -25,13 +27,17 @@ async function main(): Promise<void> {
   const doomed = await fleet(hub.url, 34, 'a');
   const survivors = await fleet(hub.url, 66, 'b');
   try {
-    await postJson(`${hub.url}/api/v1/tasks/batch`, { tasks: Array.from({ length: 100 }, (_, i) => ({ type: 'work', data: { i }, max_retries: 3 })) });
+    await postJson(`${hub.url}/api/v1/tasks/batch`, {
+      tasks: Array.from({ length: 100 }, (_, i) => ({ type: 'work', data: { i }, max_retries: 3 })),
+    });
     for (;;) {
       const { rows } = await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status IN ('dispatched', 'running')`);
       if ((rows[0] as { n: number }).n === 100) break;
       await sleep(20);
     }
-    const held = (await db.query(`SELECT id FROM tasks WHERE node_id LIKE 'a-%'`)).rows.map((r: { id: string }) => r.id);
+    const held = (await db.query(`SELECT id FROM tasks WHERE node_id LIKE 'a-%'`)).rows.map(
+      (r: { id: string }) => r.id,
+    );
     const killedAt = Date.now();
     doomed.kill('SIGKILL');
     for (;;) {
@@ -44,10 +50,14 @@ async function main(): Promise<void> {
       [held],
     );
     const [{ completed, lost }] = (
-      await db.query(`SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed, count(*) FILTER (WHERE status <> 'completed')::int AS lost FROM tasks`)
+      await db.query(
+        `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed, count(*) FILTER (WHERE status <> 'completed')::int AS lost FROM tasks`,
+      )
     ).rows as { completed: number; lost: number }[];
     const [{ duplicates }] = (
-      await db.query(`SELECT count(*)::int AS duplicates FROM (SELECT task_id FROM task_events WHERE type = 'completed' GROUP BY task_id HAVING count(*) > 1) d`)
+      await db.query(
+        `SELECT count(*)::int AS duplicates FROM (SELECT task_id FROM task_events WHERE type = 'completed' GROUP BY task_id HAVING count(*) > 1) d`,
+      )
     ).rows as { duplicates: number }[];
     const last = (redispatch.rows[0] as { last: number | null }).last;
     console.log(

@@ -83,7 +83,9 @@ const isAlive = (pid: number | undefined): boolean => {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what}: no answer after ${ms} ms`)), ms)));
+  const limit = new Promise<never>(
+    (_, fail) => (timer = setTimeout(() => fail(new Error(`${what}: no answer after ${ms} ms`)), ms)),
+  );
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
 
@@ -122,7 +124,10 @@ async function count(db: pg.Client, where: string): Promise<number> {
 }
 
 /** Tasks executed more than once, and those of them whose executions on different devices overlap in time. */
-function duplicates(executions: Execution[], now: number): { duplicate: number; concurrent: number; concurrentIds: string[] } {
+function duplicates(
+  executions: Execution[],
+  now: number,
+): { duplicate: number; concurrent: number; concurrentIds: string[] } {
   const byTask = new Map<string, Execution[]>();
   for (const e of executions) byTask.set(e.task_id, [...(byTask.get(e.task_id) ?? []), e]);
   let duplicate = 0;
@@ -131,18 +136,27 @@ function duplicates(executions: Execution[], now: number): { duplicate: number; 
     if (list.length < 2) continue;
     duplicate++;
     // A run still going at report time counts as running until now.
-    const overlap = list.some((a, i) => list.slice(i + 1).some((b) => a.device !== b.device && a.start < (b.end ?? now) && b.start < (a.end ?? now)));
+    const overlap = list.some((a, i) =>
+      list.slice(i + 1).some((b) => a.device !== b.device && a.start < (b.end ?? now) && b.start < (a.end ?? now)),
+    );
     if (overlap) concurrentIds.push(taskId);
   }
   return { duplicate, concurrent: concurrentIds.length, concurrentIds };
 }
 
-async function run(name: string, s: Scenario, res: Resources): Promise<{ line: Record<string, unknown>; met: boolean }> {
+async function run(
+  name: string,
+  s: Scenario,
+  res: Resources,
+): Promise<{ line: Record<string, unknown>; met: boolean }> {
   const dbUrl = await freshDatabase(`taskhub_bench_w7_${name.replace(/-/g, '_')}`);
   const target = new URL(dbUrl);
   res.proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const proxyPort = await res.proxy.start();
-  const env: Record<string, string> = { DATABASE_URL: proxiedUrl(dbUrl, proxyPort), NODE_RECONNECT_GRACE_MS: String(GRACE_MS) };
+  const env: Record<string, string> = {
+    DATABASE_URL: proxiedUrl(dbUrl, proxyPort),
+    NODE_RECONNECT_GRACE_MS: String(GRACE_MS),
+  };
   for (const key of PASS_THROUGH) if (process.env[key]) env[key] = process.env[key] as string;
 
   const first = new Hub(env);
@@ -156,15 +170,21 @@ async function run(name: string, s: Scenario, res: Resources): Promise<{ line: R
   let fleetExit: string | null = null;
   res.fleet.once('exit', (code, signal) => (fleetExit = `${code ?? signal}`));
 
-  const answer = await postJson<{ data: { results: { success: boolean; task_id?: string }[] } }>(`${first.url}/api/v1/tasks/batch`, {
-    tasks: Array.from({ length: TASKS }, (_, i) => ({ type: 'work', data: { i }, max_retries: 5 })),
-  });
+  const answer = await postJson<{ data: { results: { success: boolean; task_id?: string }[] } }>(
+    `${first.url}/api/v1/tasks/batch`,
+    {
+      tasks: Array.from({ length: TASKS }, (_, i) => ({ type: 'work', data: { i }, max_retries: 5 })),
+    },
+  );
   const ids = answer.data.results.filter((r) => r.success && r.task_id).map((r) => r.task_id as string);
   const acknowledged = ids.length;
 
   const halfDeadline = Date.now() + 60_000;
   while ((await count(db, `status = 'completed'`)) < Math.ceil(acknowledged / 2)) {
-    if (Date.now() > halfDeadline) throw new Error(`half of the tasks not completed 60 s after submission (before any fault)\n${first.log.slice(-2000)}`);
+    if (Date.now() > halfDeadline)
+      throw new Error(
+        `half of the tasks not completed 60 s after submission (before any fault)\n${first.log.slice(-2000)}`,
+      );
     await sleep(20);
   }
   const completedAtFault = await count(db, `status = 'completed'`);
@@ -202,7 +222,8 @@ async function run(name: string, s: Scenario, res: Resources): Promise<{ line: R
   await sleep(TASK_MS + 500);
   const hubAlive = isAlive(current.pid);
 
-  const statusRows = (await db.query(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status ORDER BY status`)).rows as { status: string; n: number }[];
+  const statusRows = (await db.query(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status ORDER BY status`))
+    .rows as { status: string; n: number }[];
   const statuses = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
   const [agg] = (
     await db.query(
@@ -216,18 +237,36 @@ async function run(name: string, s: Scenario, res: Resources): Promise<{ line: R
        FROM unnest($1::uuid[]) AS a(id) LEFT JOIN tasks t ON t.id = a.id`,
       [ids],
     )
-  ).rows as { completed: number; missing: number; failed: number; stuck: number; redelivered: number; max_attempt: number; last_completed: number | null }[];
+  ).rows as {
+    completed: number;
+    missing: number;
+    failed: number;
+    stuck: number;
+    redelivered: number;
+    max_attempt: number;
+    last_completed: number | null;
+  }[];
   const [{ dup_completions }] = (
-    await db.query(`SELECT count(*)::int AS dup_completions FROM (SELECT task_id FROM task_events WHERE type = 'completed' GROUP BY task_id HAVING count(*) > 1) d`)
+    await db.query(
+      `SELECT count(*)::int AS dup_completions FROM (SELECT task_id FROM task_events WHERE type = 'completed' GROUP BY task_id HAVING count(*) > 1) d`,
+    )
   ).rows as { dup_completions: number }[];
 
-  const report = fleetExit === null ? await fleetReport(res.fleet) : { executions: [], disconnects: {}, connect_errors: 0, server_shutdowns: 0, registrations: 0, hub_errors: {} };
+  const report =
+    fleetExit === null
+      ? await fleetReport(res.fleet)
+      : { executions: [], disconnects: {}, connect_errors: 0, server_shutdowns: 0, registrations: 0, hub_errors: {} };
   const dup = duplicates(report.executions, Date.now());
   const lost = acknowledged - agg.completed;
   // Only defined once every acknowledged task completed: otherwise there is no "all done" moment.
   const recoveryS = lost === 0 && agg.last_completed !== null ? round((agg.last_completed - recoveredAt) / 1000) : null;
   const met =
-    acknowledged === TASKS && lost === 0 && agg.stuck === 0 && dup.concurrent === 0 && recoveryS !== null && recoveryS <= s.limitS;
+    acknowledged === TASKS &&
+    lost === 0 &&
+    agg.stuck === 0 &&
+    dup.concurrent === 0 &&
+    recoveryS !== null &&
+    recoveryS <= s.limitS;
   const recoveryName = s.fault === 'hub-sigkill' ? 'the new hub answers /healthz' : 'PostgreSQL reachable again';
   const line: Record<string, unknown> = {
     workload: 'W7-faults',
@@ -273,14 +312,17 @@ async function run(name: string, s: Scenario, res: Resources): Promise<{ line: R
   if (!met) {
     for (const [i, hub] of res.hubs.entries()) {
       const which = res.hubs.length === 1 ? 'hub' : i === 0 ? 'hub killed' : 'hub restarted';
-      console.error(`--- ${name}: ${which} (pid ${hub.pid}), last 2 KB of output ---\n${hub.log.slice(-2000) || '(no output)'}`);
+      console.error(
+        `--- ${name}: ${which} (pid ${hub.pid}), last 2 KB of output ---\n${hub.log.slice(-2000) || '(no output)'}`,
+      );
     }
   }
   return { line, met };
 }
 
 async function teardown(res: Resources): Promise<void> {
-  const quiet = (p: Promise<unknown>): Promise<unknown> => p.catch((e: unknown) => console.error(`teardown: ${e instanceof Error ? e.message : String(e)}`));
+  const quiet = (p: Promise<unknown>): Promise<unknown> =>
+    p.catch((e: unknown) => console.error(`teardown: ${e instanceof Error ? e.message : String(e)}`));
   const fleet = res.fleet;
   if (fleet && fleet.exitCode === null && fleet.signalCode === null) {
     const gone = new Promise<void>((done) => fleet.once('exit', () => done()));
@@ -296,7 +338,8 @@ async function teardown(res: Resources): Promise<void> {
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--scenario');
   const only = i >= 0 ? process.argv[i + 1] : undefined;
-  if (only !== undefined && !SCENARIOS[only]) throw new Error(`unknown scenario "${only}"; one of: ${Object.keys(SCENARIOS).join(', ')}`);
+  if (only !== undefined && !SCENARIOS[only])
+    throw new Error(`unknown scenario "${only}"; one of: ${Object.keys(SCENARIOS).join(', ')}`);
   // Exit 1 only when the harness itself failed; a missed target is a result, printed as met:false.
   let errored = false;
   for (const [name, s] of Object.entries(SCENARIOS)) {
@@ -309,9 +352,19 @@ async function main(): Promise<void> {
       if (!met) console.error(`${name}: target missed`);
     } catch (e) {
       errored = true;
-      console.log(JSON.stringify({ workload: 'W7-faults', scenario: name, error: e instanceof Error ? e.message.split('\n')[0] : String(e), met: false }));
+      console.log(
+        JSON.stringify({
+          workload: 'W7-faults',
+          scenario: name,
+          error: e instanceof Error ? e.message.split('\n')[0] : String(e),
+          met: false,
+        }),
+      );
       console.error(e);
-      for (const hub of res.hubs) console.error(`--- ${name}: hub pid ${hub.pid}, last 2 KB of output ---\n${hub.log.slice(-2000) || '(no output)'}`);
+      for (const hub of res.hubs)
+        console.error(
+          `--- ${name}: hub pid ${hub.pid}, last 2 KB of output ---\n${hub.log.slice(-2000) || '(no output)'}`,
+        );
       // The run may still be going after a timeout; it fails on its own once torn down.
       attempt.catch(() => undefined);
     } finally {

@@ -49,7 +49,8 @@ const EXPECTED = `echo: ${PROMPT}`;
 // BENCHMARKS.md, verbatim: "p50 and TTFT overhead ≤ 2 ms; throughput ≥ 0.7 × direct".
 const TARGET = { p50_overhead_ms: 2, ttft_overhead_ms: 2, throughput_ratio: 0.7 };
 /** Without --mode / BENCH_MODE: embedded only (the database plays no part in W8). */
-const MODES: HubMode[] = process.argv.some((a) => a.startsWith('--mode=')) || process.env.BENCH_MODE ? selectedModes() : ['embedded'];
+const MODES: HubMode[] =
+  process.argv.some((a) => a.startsWith('--mode=')) || process.env.BENCH_MODE ? selectedModes() : ['embedded'];
 
 type PathName = 'direct' | 'hub';
 
@@ -72,7 +73,11 @@ function repoRoot(): string {
 /** The fake provider as its own process; resolves with its base URL (…/v1) once it prints READY. */
 async function startProvider(): Promise<{ child: ChildProcess; url: string }> {
   const script = join(repoRoot(), 'dist', 'bench', 'lib', 'fake-llm-server.js');
-  const child = spawn(process.execPath, [script, '--port=0', `--models=${MODEL}`, '--behavior={"firstByteDelayMs":0,"dripMs":0}'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [script, '--port=0', `--models=${MODEL}`, '--behavior={"firstByteDelayMs":0,"dripMs":0}'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   process.once('exit', () => child.kill('SIGKILL'));
   let out = '';
   const url = await new Promise<string>((ok, fail) => {
@@ -130,7 +135,11 @@ interface Answer {
 }
 
 const requestBody = (stream: boolean): string =>
-  JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+  JSON.stringify({
+    model: MODEL,
+    messages: [{ role: 'user', content: PROMPT }],
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  });
 const BODIES = { plain: requestBody(false), stream: requestBody(true) };
 
 /** Whether `text` holds a complete `data:` frame whose delta has non-empty content. */
@@ -155,7 +164,15 @@ function chat(t: Target, stream: boolean): Promise<Answer> {
     const t0 = performance.now();
     const req = request(
       t.url,
-      { method: 'POST', agent: t.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: 'Bearer x' } },
+      {
+        method: 'POST',
+        agent: t.agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: 'Bearer x',
+        },
+      },
       (res) => {
         let body = '';
         let ttftMs: number | undefined;
@@ -178,7 +195,10 @@ function answerOk(a: Answer, stream: boolean): boolean {
   if (a.status !== 200) return false;
   if (!stream) {
     try {
-      return (JSON.parse(a.body) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content === EXPECTED;
+      return (
+        (JSON.parse(a.body) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content ===
+        EXPECTED
+      );
     } catch {
       return false;
     }
@@ -211,7 +231,10 @@ interface Sequential {
 const roundOrder = (targets: Target[], r: number): Target[] => (r % 2 === 0 ? targets : [...targets].reverse());
 
 async function sequential(targets: Target[], stream: boolean): Promise<Record<PathName, Sequential>> {
-  const out = { direct: { samples: [], totals: [], errors: 0 }, hub: { samples: [], totals: [], errors: 0 } } as Record<PathName, Sequential>;
+  const out = { direct: { samples: [], totals: [], errors: 0 }, hub: { samples: [], totals: [], errors: 0 } } as Record<
+    PathName,
+    Sequential
+  >;
   for (const t of targets) for (let i = 0; i < WARMUP; i++) await chat(t, stream);
   const perRound = Math.ceil(SAMPLES / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
@@ -222,7 +245,10 @@ async function sequential(targets: Target[], stream: boolean): Promise<Record<Pa
         const a = await chat(t, stream);
         if (!answerOk(a, stream)) {
           o.errors++;
-          if (o.errors <= 3) console.error(`${t.name} ${stream ? 'stream' : 'non-stream'}: unexpected answer ${a.status} ${a.body.slice(0, 300)}`);
+          if (o.errors <= 3)
+            console.error(
+              `${t.name} ${stream ? 'stream' : 'non-stream'}: unexpected answer ${a.status} ${a.body.slice(0, 300)}`,
+            );
           continue;
         }
         o.samples.push(stream ? (a.ttftMs as number) : a.totalMs);
@@ -243,7 +269,12 @@ interface Throughput {
 }
 
 /** TP_CONCURRENCY closed-loop clients for `seconds`; answers finished inside the window are counted. */
-async function loadBlock(t: Target, seconds: number, pids: { hub?: number; provider?: number }, into?: Throughput): Promise<void> {
+async function loadBlock(
+  t: Target,
+  seconds: number,
+  pids: { hub?: number; provider?: number },
+  into?: Throughput,
+): Promise<void> {
   const cpu0 = { hub: cpuSeconds(pids.hub), provider: cpuSeconds(pids.provider), self: selfCpuSeconds() };
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -267,11 +298,15 @@ async function loadBlock(t: Target, seconds: number, pids: { hub?: number; provi
   into.selfCpu += selfCpuSeconds() - cpu0.self;
 }
 
-async function throughput(targets: Target[], pids: { hub?: number; provider?: number }): Promise<Record<PathName, Throughput>> {
+async function throughput(
+  targets: Target[],
+  pids: { hub?: number; provider?: number },
+): Promise<Record<PathName, Throughput>> {
   const empty = (): Throughput => ({ requests: 0, errors: 0, seconds: 0, hubCpu: 0, providerCpu: 0, selfCpu: 0 });
   const out: Record<PathName, Throughput> = { direct: empty(), hub: empty() };
   for (const t of targets) await loadBlock(t, TP_WARMUP, pids);
-  for (let r = 0; r < TP_ROUNDS; r++) for (const t of roundOrder(targets, r)) await loadBlock(t, TP_SECONDS / TP_ROUNDS, pids, out[t.name]);
+  for (let r = 0; r < TP_ROUNDS; r++)
+    for (const t of roundOrder(targets, r)) await loadBlock(t, TP_SECONDS / TP_ROUNDS, pids, out[t.name]);
   return out;
 }
 
@@ -288,10 +323,23 @@ interface Stats {
 function stats(s: Sequential): Stats {
   const sorted = [...s.samples].sort((a, b) => a - b);
   const mean = sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1);
-  return { samples: sorted.length, errors: s.errors, p50_ms: round(percentile(sorted, 50), 3), p99_ms: round(percentile(sorted, 99), 3), mean_ms: round(mean, 3) };
+  return {
+    samples: sorted.length,
+    errors: s.errors,
+    p50_ms: round(percentile(sorted, 50), 3),
+    p99_ms: round(percentile(sorted, 99), 3),
+    mean_ms: round(mean, 3),
+  };
 }
 
-const p50Of = (xs: number[]): number => round(percentile([...xs].sort((a, b) => a - b), 50), 3);
+const p50Of = (xs: number[]): number =>
+  round(
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    ),
+    3,
+  );
 
 function tpView(r: Throughput): Record<string, number> {
   return {
@@ -321,13 +369,19 @@ function table(rows: string[][]): string {
 async function probeGateway(t: Target): Promise<'ok' | 'missing'> {
   const a = await chat(t, false);
   if (a.status === 404) return 'missing';
-  if (!answerOk(a, false)) throw new Error(`hub POST /v1/chat/completions answered ${a.status}, not the fake's reply: ${a.body.slice(0, 1000)}`);
+  if (!answerOk(a, false))
+    throw new Error(
+      `hub POST /v1/chat/completions answered ${a.status}, not the fake's reply: ${a.body.slice(0, 1000)}`,
+    );
   return 'ok';
 }
 
 async function runMode(mode: HubMode, providerUrl: string, providerPid: number | undefined): Promise<boolean> {
   const providers = [{ name: 'fake', base_url: providerUrl, api_key: 'x', models: [MODEL] }];
-  const started = await startModeHub(mode, 'taskhub_bench_w8', { env: { LLM_PROVIDERS: JSON.stringify(providers) }, databaseUrl: mode === 'postgres' ? process.env.BENCH_DATABASE_URL : undefined });
+  const started = await startModeHub(mode, 'taskhub_bench_w8', {
+    env: { LLM_PROVIDERS: JSON.stringify(providers) },
+    databaseUrl: mode === 'postgres' ? process.env.BENCH_DATABASE_URL : undefined,
+  });
   let teardown: Teardown | undefined;
   const agents: Agent[] = [];
   const target = (name: PathName, url: string): Target => {
@@ -341,7 +395,14 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
     const gateway = await probeGateway(viaHub);
     const targets = gateway === 'ok' ? [direct, viaHub] : [direct];
     const load = loadavg().map((l) => round(l));
-    const common = { mode, database: started.database, hub_pid: started.hub.pid, provider_pid: providerPid, gateway: gateway === 'ok' ? 'present' : 'missing (hub answered 404)', loadavg_at_start: load };
+    const common = {
+      mode,
+      database: started.database,
+      hub_pid: started.hub.pid,
+      provider_pid: providerPid,
+      gateway: gateway === 'ok' ? 'present' : 'missing (hub answered 404)',
+      loadavg_at_start: load,
+    };
     const pids = { hub: started.hub.pid, provider: providerPid };
 
     const hubCpu0 = cpuSeconds(started.hub.pid);
@@ -357,7 +418,8 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
     const h2 = has ? stats(streamed.hub) : undefined;
     const d3 = tpView(tp.direct);
     const h3 = has ? tpView(tp.hub) : undefined;
-    const over = (h: Stats | undefined, d: Stats, k: 'p50_ms' | 'p99_ms'): number | undefined => (h ? round(h[k] - d[k], 3) : undefined);
+    const over = (h: Stats | undefined, d: Stats, k: 'p50_ms' | 'p99_ms'): number | undefined =>
+      h ? round(h[k] - d[k], 3) : undefined;
     const met = {
       p50: h1 ? (over(h1, d1, 'p50_ms') as number) <= TARGET.p50_overhead_ms : undefined,
       ttft: h2 ? (over(h2, d2, 'p50_ms') as number) <= TARGET.ttft_overhead_ms : undefined,
@@ -365,7 +427,20 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
     };
     const tpRatio = h3 ? round(h3.requests_per_s / d3.requests_per_s, 2) : undefined;
 
-    console.log(JSON.stringify({ workload: 'W8-llm-nonstream', warmup_per_path: WARMUP, rounds: ROUNDS, direct: d1, hub: h1 ?? 'not measured', overhead_p50_ms: over(h1, d1, 'p50_ms'), overhead_p99_ms: over(h1, d1, 'p99_ms'), target: `p50 overhead ≤ ${TARGET.p50_overhead_ms} ms`, target_met: met.p50, ...common }));
+    console.log(
+      JSON.stringify({
+        workload: 'W8-llm-nonstream',
+        warmup_per_path: WARMUP,
+        rounds: ROUNDS,
+        direct: d1,
+        hub: h1 ?? 'not measured',
+        overhead_p50_ms: over(h1, d1, 'p50_ms'),
+        overhead_p99_ms: over(h1, d1, 'p99_ms'),
+        target: `p50 overhead ≤ ${TARGET.p50_overhead_ms} ms`,
+        target_met: met.p50,
+        ...common,
+      }),
+    );
     console.log(
       JSON.stringify({
         workload: 'W8-llm-stream',
@@ -381,7 +456,22 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
         ...common,
       }),
     );
-    console.log(JSON.stringify({ workload: 'W8-llm-throughput', concurrency: TP_CONCURRENCY, seconds_per_path: TP_SECONDS, blocks_per_path: TP_ROUNDS, direct: d3, hub: h3 ?? 'not measured', ratio: tpRatio, target: `≥ ${TARGET.throughput_ratio} × direct`, target_met: met.throughput, hub_cpu_s_whole_run: hubCpuTotal, note: 'cpu_pct: percent of one core over the measured seconds; hub_cpu on the direct path is the idle hub', ...common }));
+    console.log(
+      JSON.stringify({
+        workload: 'W8-llm-throughput',
+        concurrency: TP_CONCURRENCY,
+        seconds_per_path: TP_SECONDS,
+        blocks_per_path: TP_ROUNDS,
+        direct: d3,
+        hub: h3 ?? 'not measured',
+        ratio: tpRatio,
+        target: `≥ ${TARGET.throughput_ratio} × direct`,
+        target_met: met.throughput,
+        hub_cpu_s_whole_run: hubCpuTotal,
+        note: 'cpu_pct: percent of one core over the measured seconds; hub_cpu on the direct path is the idle hub',
+        ...common,
+      }),
+    );
 
     const ms = (n: number | undefined): string => (n === undefined ? 'n/a' : `${n} ms`);
     const plus = (n: number | undefined): string => (n === undefined ? 'n/a' : `${n >= 0 ? '+' : ''}${n} ms`);
@@ -391,18 +481,47 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
         `W8 LLM gateway overhead (${mode}, ${started.database}, hub pid ${started.hub.pid}, provider pid ${providerPid}, load ${load.join(' ')}):`,
         table([
           ['measure', 'direct', 'via hub', 'overhead', 'target', 'result'],
-          [`non-stream p50 (${d1.samples} seq.)`, ms(d1.p50_ms), hubCol(ms(h1?.p50_ms)), plus(over(h1, d1, 'p50_ms')), `≤ ${TARGET.p50_overhead_ms} ms`, verdict(met.p50)],
+          [
+            `non-stream p50 (${d1.samples} seq.)`,
+            ms(d1.p50_ms),
+            hubCol(ms(h1?.p50_ms)),
+            plus(over(h1, d1, 'p50_ms')),
+            `≤ ${TARGET.p50_overhead_ms} ms`,
+            verdict(met.p50),
+          ],
           ['non-stream p99', ms(d1.p99_ms), hubCol(ms(h1?.p99_ms)), plus(over(h1, d1, 'p99_ms')), '-', '-'],
-          [`stream TTFT p50 (${d2.samples} seq.)`, ms(d2.p50_ms), hubCol(ms(h2?.p50_ms)), plus(over(h2, d2, 'p50_ms')), `≤ ${TARGET.ttft_overhead_ms} ms`, verdict(met.ttft)],
+          [
+            `stream TTFT p50 (${d2.samples} seq.)`,
+            ms(d2.p50_ms),
+            hubCol(ms(h2?.p50_ms)),
+            plus(over(h2, d2, 'p50_ms')),
+            `≤ ${TARGET.ttft_overhead_ms} ms`,
+            verdict(met.ttft),
+          ],
           ['stream TTFT p99', ms(d2.p99_ms), hubCol(ms(h2?.p99_ms)), plus(over(h2, d2, 'p99_ms')), '-', '-'],
-          [`throughput, ${TP_CONCURRENCY} concurrent`, `${d3.requests_per_s}/s`, hubCol(`${h3?.requests_per_s}/s`), tpRatio === undefined ? 'n/a' : `×${tpRatio}`, `≥ ${TARGET.throughput_ratio}×`, verdict(met.throughput)],
-          ['hub CPU under load', '-', hubCol(`${h3?.hub_cpu_pct}% of a core, ${h3?.hub_cpu_ms_per_request} ms/req`), '-', '-', '-'],
+          [
+            `throughput, ${TP_CONCURRENCY} concurrent`,
+            `${d3.requests_per_s}/s`,
+            hubCol(`${h3?.requests_per_s}/s`),
+            tpRatio === undefined ? 'n/a' : `×${tpRatio}`,
+            `≥ ${TARGET.throughput_ratio}×`,
+            verdict(met.throughput),
+          ],
+          [
+            'hub CPU under load',
+            '-',
+            hubCol(`${h3?.hub_cpu_pct}% of a core, ${h3?.hub_cpu_ms_per_request} ms/req`),
+            '-',
+            '-',
+            '-',
+          ],
         ]),
         `  errors: direct ${d1.errors + d2.errors + d3.errors}, hub ${has ? (h1?.errors ?? 0) + (h2?.errors ?? 0) + (h3?.errors ?? 0) : 'n/a'}; hub CPU over the whole run ${hubCpuTotal} s`,
       ].join('\n'),
     );
     teardown = await started.close();
-    if (teardown.leftover_postgres_pids?.length || teardown.data_dir_removed === false) console.error(`embedded PostgreSQL teardown incomplete: ${JSON.stringify(teardown)}`);
+    if (teardown.leftover_postgres_pids?.length || teardown.data_dir_removed === false)
+      console.error(`embedded PostgreSQL teardown incomplete: ${JSON.stringify(teardown)}`);
     if (gateway === 'missing') {
       console.error(
         `W8: GATEWAY MISSING — the hub (${mode}) answered 404 on POST /v1/chat/completions: this build has no LLM gateway, so only the direct figures above were measured. Nothing via the hub was compared; exit 1.`,

@@ -16,7 +16,16 @@
 // npm wrapper process.
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { childPids, embeddedPostmasterPid, type HubMode, round, selectedModes, sleep, startModeHub, type Teardown } from './lib/services.js';
+import {
+  childPids,
+  embeddedPostmasterPid,
+  type HubMode,
+  round,
+  selectedModes,
+  sleep,
+  startModeHub,
+  type Teardown,
+} from './lib/services.js';
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
 const MODES = selectedModes();
@@ -70,7 +79,11 @@ function postgresProcesses(dataDir: string): ProcessMemory[] {
   return out;
 }
 
-const sum = (ps: ProcessMemory[], key: 'rss_mb' | 'pss_mb'): number => round(ps.reduce((a, p) => a + p[key], 0), 1);
+const sum = (ps: ProcessMemory[], key: 'rss_mb' | 'pss_mb'): number =>
+  round(
+    ps.reduce((a, p) => a + p[key], 0),
+    1,
+  );
 
 async function footprint(mode: HubMode): Promise<Record<string, unknown>> {
   const started = await startModeHub(mode, 'taskhub_bench_w9', { env: DEFAULTS });

@@ -21,7 +21,11 @@ function httpDurations(metrics: MetricsService): (req: Request, res: Response, n
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {
       const route = (req.route as { path?: string } | undefined)?.path;
-      end({ method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) });
+      end({
+        method: req.method,
+        route: route ? `${req.baseUrl}${route}` : 'unmatched',
+        status: String(res.statusCode),
+      });
     });
     next();
   };
@@ -43,7 +47,11 @@ function jsonOptions(limit: number): Parameters<typeof json>[0] {
   };
 }
 
-const commaList = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function corsOrigin(value: string): boolean | string[] {
   if (value.trim() === '*') return true;
@@ -64,7 +72,8 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(app.get(ShutdownService).middleware);
   app.use(httpDurations(app.get(MetricsService)));
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
-  if (config.SECURITY_HEADERS) app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  if (config.SECURITY_HEADERS)
+    app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   if (config.COMPRESSION) app.use(compression());
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
@@ -77,7 +86,10 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
     exposedHeaders: ['X-Request-Id'],
   });
   app.disable('x-powered-by');
-  const io = new HubIoAdapter(app, config.REDIS_URL, { pingInterval: config.SOCKET_PING_INTERVAL_MS, pingTimeout: config.SOCKET_PING_TIMEOUT_MS });
+  const io = new HubIoAdapter(app, config.REDIS_URL, {
+    pingInterval: config.SOCKET_PING_INTERVAL_MS,
+    pingTimeout: config.SOCKET_PING_TIMEOUT_MS,
+  });
   await io.connect();
   app.useWebSocketAdapter(io);
 

@@ -25,7 +25,12 @@ function redis(): Redis {
  * the benchmark would hang instead of printing "skipped: …".
  */
 async function requireRedis(): Promise<void> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   // connect() then only says "Connection is closed"; the socket error says why (ECONNREFUSED …).
   let socketError: (Error & { code?: string }) | undefined;
   probe.on('error', (e: Error) => (socketError ??= e));
@@ -56,7 +61,12 @@ async function dispose(queue: Queue, connections: Redis[], worker?: Worker): Pro
 }
 
 /** Runs `add` from `concurrency` callers for `seconds`; jobs added per second (`per` jobs a call). */
-async function rate(seconds: number, concurrency: number, add: () => Promise<unknown>, per: number): Promise<{ perSecond: number; added: number }> {
+async function rate(
+  seconds: number,
+  concurrency: number,
+  add: () => Promise<unknown>,
+  per: number,
+): Promise<{ perSecond: number; added: number }> {
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
   let added = 0;
@@ -131,7 +141,9 @@ export async function bullmqDrain(jobs: number, concurrency: number): Promise<Bu
   let worker: Worker | undefined;
   try {
     for (let i = 0; i < jobs; i += BULK_SIZE) {
-      await queue.addBulk(Array.from({ length: Math.min(BULK_SIZE, jobs - i) }, (_, j) => ({ name: 'noop', data: { n: i + j } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(BULK_SIZE, jobs - i) }, (_, j) => ({ name: 'noop', data: { n: i + j } })),
+      );
     }
     let started = 0;
     let completed = 0;
@@ -156,7 +168,14 @@ export async function bullmqDrain(jobs: number, concurrency: number): Promise<Bu
     });
     await allDone;
     const seconds = (finishedAt - started) / 1000;
-    return { anchor: `${BULLMQ} Worker drain, concurrency ${concurrency}`, jobs, completed, concurrency, seconds, jobs_per_s: completed / seconds };
+    return {
+      anchor: `${BULLMQ} Worker drain, concurrency ${concurrency}`,
+      jobs,
+      completed,
+      concurrency,
+      seconds,
+      jobs_per_s: completed / seconds,
+    };
   } finally {
     await dispose(queue, [connection, workerConnection], worker);
   }

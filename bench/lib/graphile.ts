@@ -10,10 +10,16 @@ export const graphileLogger = new Logger(() => (level, message) => {
 });
 
 /** graphile-worker 0.17.3 on its own database: the anchor of BENCHMARKS.md. */
-export async function graphileDrain(connectionString: string, jobs: number, concurrency: number): Promise<{ seconds: number; perSecond: number }> {
+export async function graphileDrain(
+  connectionString: string,
+  jobs: number,
+  concurrency: number,
+): Promise<{ seconds: number; perSecond: number }> {
   const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger });
   await utils.migrate();
-  await utils.withPgClient((c) => c.query(`SELECT graphile_worker.add_job('noop', '{}'::json) FROM generate_series(1, $1)`, [jobs]));
+  await utils.withPgClient((c) =>
+    c.query(`SELECT graphile_worker.add_job('noop', '{}'::json) FROM generate_series(1, $1)`, [jobs]),
+  );
   await utils.release();
   const events = new EventEmitter();
   let done = 0;
@@ -32,7 +38,15 @@ export async function graphileDrain(connectionString: string, jobs: number, conc
     started ||= performance.now();
   });
   const noop: Task = async () => undefined;
-  const runner = await run({ connectionString, concurrency, noHandleSignals: true, pollInterval: 2000, taskList: { noop }, events, logger: graphileLogger });
+  const runner = await run({
+    connectionString,
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: 2000,
+    taskList: { noop },
+    events,
+    logger: graphileLogger,
+  });
   await allDone;
   await runner.stop();
   const seconds = (finishedAt - started) / 1000;
@@ -47,7 +61,14 @@ export async function graphilePickup(connectionString: string, samples: number):
   const pickup: Task = async () => {
     arrived?.(performance.now());
   };
-  const runner: Runner = await run({ connectionString, concurrency: 1, noHandleSignals: true, pollInterval: 2000, taskList: { pickup }, logger: graphileLogger });
+  const runner: Runner = await run({
+    connectionString,
+    concurrency: 1,
+    noHandleSignals: true,
+    pollInterval: 2000,
+    taskList: { pickup },
+    logger: graphileLogger,
+  });
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {
     const got = new Promise<number>((r) => (arrived = r));

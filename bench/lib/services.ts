@@ -12,7 +12,8 @@ export const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgr
  * key prefix, so two people can run benchmarks on the same servers at once.
  */
 export const DB_SUFFIX = process.env.BENCH_DB_SUFFIX ?? '';
-if (!/^[a-z0-9_]*$/.test(DB_SUFFIX)) throw new Error(`BENCH_DB_SUFFIX "${DB_SUFFIX}" must be [a-z0-9_]* (it becomes part of database names)`);
+if (!/^[a-z0-9_]*$/.test(DB_SUFFIX))
+  throw new Error(`BENCH_DB_SUFFIX "${DB_SUFFIX}" must be [a-z0-9_]* (it becomes part of database names)`);
 
 /**
  * A fresh database (dropped first), for one benchmark, on the server of `adminUrl`
@@ -20,9 +21,16 @@ if (!/^[a-z0-9_]*$/.test(DB_SUFFIX)) throw new Error(`BENCH_DB_SUFFIX "${DB_SUFF
  * suffix: for a database the caller named in full (BENCH_DATABASE_URL). Only names containing
  * "bench" are accepted, so a mistyped name can never drop a real database.
  */
-export async function freshDatabase(name: string, adminUrl = PG_ADMIN_URL, options: { exact?: boolean } = {}): Promise<string> {
+export async function freshDatabase(
+  name: string,
+  adminUrl = PG_ADMIN_URL,
+  options: { exact?: boolean } = {},
+): Promise<string> {
   const full = options.exact ? name : `${name}${DB_SUFFIX}`;
-  if (!/^[a-z0-9_]*bench[a-z0-9_]*$/.test(full)) throw new Error(`refusing to drop and re-create database "${full}": a bench database name contains "bench" ([a-z0-9_])`);
+  if (!/^[a-z0-9_]*bench[a-z0-9_]*$/.test(full))
+    throw new Error(
+      `refusing to drop and re-create database "${full}": a bench database name contains "bench" ([a-z0-9_])`,
+    );
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
@@ -94,7 +102,8 @@ export function embeddedPostmasterPid(dataDir: string): number | undefined {
 export function embeddedDatabaseUrl(dataDir: string): string {
   const lines = postmasterPidFile(dataDir);
   const port = Number(lines?.[3]);
-  if (!lines || !Number.isInteger(port) || port <= 0) throw new Error(`no running embedded PostgreSQL in ${dataDir} (postmaster.pid missing or without a port)`);
+  if (!lines || !Number.isInteger(port) || port <= 0)
+    throw new Error(`no running embedded PostgreSQL in ${dataDir} (postmaster.pid missing or without a port)`);
   const password = readFileSync(join(dataDir, 'pg-password'), 'utf8').trim();
   return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/taskhub`;
 }
@@ -103,7 +112,10 @@ export function embeddedDatabaseUrl(dataDir: string): string {
 export function childPids(pid: number): number[] {
   try {
     const out = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' });
-    return out.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+    return out
+      .split('\n')
+      .map((l) => Number(l.trim()))
+      .filter((n) => Number.isInteger(n) && n > 0);
   } catch {
     return []; // ps exits 1 when there are none
   }
@@ -167,7 +179,11 @@ export async function serverVersion(url: string): Promise<string> {
  * Starts a hub in `mode`. Postgres mode uses database `dbName` (+ BENCH_DB_SUFFIX) on the local
  * PostgreSQL, or `options.databaseUrl` when given (re-created, exact name).
  */
-export async function startModeHub(mode: HubMode, dbName: string, options: { env?: Record<string, string>; databaseUrl?: string } = {}): Promise<ModeHub> {
+export async function startModeHub(
+  mode: HubMode,
+  dbName: string,
+  options: { env?: Record<string, string>; databaseUrl?: string } = {},
+): Promise<ModeHub> {
   if (mode === 'postgres') {
     const databaseUrl = options.databaseUrl ? await freshDatabaseAt(options.databaseUrl) : await freshDatabase(dbName);
     const hub = await new Hub({ DATABASE_URL: databaseUrl, ...options.env }).start();
@@ -275,7 +291,15 @@ export class Hub {
     // BENCH_HUB_NODE_ARGS, e.g. --cpu-prof, profiles the hub under a workload.
     const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
     this.child = spawn(process.execPath, [...nodeArgs, resolve('dist/src/main.js')], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', AUTH_REQUIRED: 'false', RATE_LIMIT_MAX: '0', ...this.env },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        AUTH_REQUIRED: 'false',
+        RATE_LIMIT_MAX: '0',
+        ...this.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const child = this.child;
@@ -292,7 +316,13 @@ export class Hub {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`hub exited:\n${this.log}`);
-      if (await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false)) return this;
+      if (
+        await fetch(`${this.url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return this;
       await sleep(100);
     }
     child.kill('SIGKILL');
@@ -329,7 +359,11 @@ export const round = (n: number, places = 2): number => Math.round(n * 10 ** pla
 
 /** POST JSON and parse the answer. */
 export async function postJson<T>(url: string, body: unknown): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }

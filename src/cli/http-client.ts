@@ -64,7 +64,11 @@ export class HubClient {
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+      res = await fetch(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
     } catch (e) {
       throw new HubError('NETWORK_ERROR', `cannot reach ${this.baseUrl}: ${describe(e)}`);
     }

@@ -9,4 +9,6 @@ const io = {
 
 // Installed as `taskhub`, and as the seeds' own names (`codex-father`, `myagent-manager`): help speaks the name it was run by.
 const invokedAs = basename(process.argv[1] ?? 'taskhub').replace(/\.js$/, '');
-process.exitCode = await runCli(process.argv.slice(2), io, process.env, { name: invokedAs === 'main' ? 'taskhub' : invokedAs });
+process.exitCode = await runCli(process.argv.slice(2), io, process.env, {
+  name: invokedAs === 'main' ? 'taskhub' : invokedAs,
+});

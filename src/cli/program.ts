@@ -45,7 +45,12 @@ export function buildProgram(io: CliIo, env: CliEnv = process.env, deps: CliDeps
 }
 
 /** Runs one command line (without `node script`) and returns the exit code. */
-export async function runCli(argv: string[], io: CliIo, env: CliEnv = process.env, deps: CliDeps = {}): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: CliIo,
+  env: CliEnv = process.env,
+  deps: CliDeps = {},
+): Promise<number> {
   const program = buildProgram(io, env, deps);
   try {
     await program.parseAsync(argv, { from: 'user' });

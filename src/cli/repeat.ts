@@ -44,7 +44,12 @@ function transient(e: unknown): e is HubError {
  * errors end the command; later ones end it too unless the hub is merely unreachable or
  * failing, which is reported on stderr and retried on the next round.
  */
-export async function repeat(ctx: CliContext, ms: number, count: number | undefined, tick: (i: number) => Promise<void>): Promise<void> {
+export async function repeat(
+  ctx: CliContext,
+  ms: number,
+  count: number | undefined,
+  tick: (i: number) => Promise<void>,
+): Promise<void> {
   const stop = stopSignal(ctx);
   try {
     for (let i = 0; count === undefined || i < count; i++) {

@@ -2,7 +2,10 @@ import { applyDecorators, type Type } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 /** Documents a response as the envelope `{success, data: <model>, error, timestamp, request_id}`. */
-export function ApiEnvelope(model: Type<unknown> | null, options: { status?: number; description?: string; nullable?: boolean } = {}) {
+export function ApiEnvelope(
+  model: Type<unknown> | null,
+  options: { status?: number; description?: string; nullable?: boolean } = {},
+) {
   const data = model
     ? { allOf: [{ $ref: getSchemaPath(model) }], nullable: options.nullable ?? false }
     : { type: 'object', nullable: true };

@@ -1,10 +1,4 @@
-import {
-  type CallHandler,
-  type ExecutionContext,
-  Injectable,
-  type NestInterceptor,
-  SetMetadata,
-} from '@nestjs/common';
+import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { map, type Observable } from 'rxjs';
@@ -35,7 +29,8 @@ const FLAT_RESPONSE = 'taskhub:flat-response';
 export const FlatEnvelope = (): MethodDecorator & ClassDecorator => SetMetadata(FLAT_RESPONSE, true);
 
 function flatEnvelope(body: unknown, requestId: string): Record<string, unknown> {
-  const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  const fields =
+    typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   const data = 'data' in fields ? fields.data : (body ?? null);
   return { success: true, ...fields, data, error: null, timestamp: new Date().toISOString(), request_id: requestId };
 }

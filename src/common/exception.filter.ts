@@ -41,7 +41,11 @@ export function toAppError(exception: unknown): AppError {
         : exception.message;
     // Body-parser failures reach us as HttpExceptions too: name the body as the offending field.
     const bodyProblem = status === 413 || (status === 400 && /JSON/.test(message));
-    return new AppError(code, status === 413 ? 'Request body is too large' : message, bodyProblem ? { field: 'body' } : undefined);
+    return new AppError(
+      code,
+      status === 413 ? 'Request body is too large' : message,
+      bodyProblem ? { field: 'body' } : undefined,
+    );
   }
   const bodyError = exception as BodyParserError;
   if (bodyError?.type === 'entity.too.large') {
@@ -51,14 +55,18 @@ export function toAppError(exception: unknown): AppError {
     return new AppError(ErrorCode.VALIDATION_ERROR, 'Request body is not valid JSON', { field: 'body' });
   }
   if (typeof bodyError?.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
-    return new AppError(STATUS_CODE[bodyError.status] ?? ErrorCode.VALIDATION_ERROR, bodyError.message ?? 'Bad request');
+    return new AppError(
+      STATUS_CODE[bodyError.status] ?? ErrorCode.VALIDATION_ERROR,
+      bodyError.message ?? 'Bad request',
+    );
   }
   return new AppError(ErrorCode.INTERNAL_ERROR, 'Internal server error');
 }
 
 /** Lost races of the state machine, answered as 409 CONFLICT with `details.reason` under /api/v1. */
 const CONCURRENCY_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.STALE_ATTEMPT]);
-const asConflict = (e: AppError): AppError => new AppError(ErrorCode.CONFLICT, e.message, { ...(e.details ?? {}), reason: e.code });
+const asConflict = (e: AppError): AppError =>
+  new AppError(ErrorCode.CONFLICT, e.message, { ...(e.details ?? {}), reason: e.code });
 
 @Catch()
 export class GlobalExceptionFilter implements ExceptionFilter {
@@ -82,11 +90,15 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     }
     if (res.headersSent) return;
     // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
-    if (OPENAI_PATHS.test(req.path)) return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
+    if (OPENAI_PATHS.test(req.path))
+      return sendLlmError(res, exception instanceof LlmError ? exception : llmErrorOf(error));
     // Seed 002: under /api/v1 every concurrency conflict is CONFLICT; the finer reason goes in details.
     const conflict = CONCURRENCY_CODES.has(error.code) && req.path.startsWith('/api/v1/') ? asConflict(error) : error;
     // Seed 003's routes name a bad request INVALID_REQUEST.
-    const code = conflict.code === ErrorCode.VALIDATION_ERROR && SEED003_PATHS.test(req.path) ? ErrorCode.INVALID_REQUEST : conflict.code;
+    const code =
+      conflict.code === ErrorCode.VALIDATION_ERROR && SEED003_PATHS.test(req.path)
+        ? ErrorCode.INVALID_REQUEST
+        : conflict.code;
     res.status(conflict.status).json({
       success: false,
       data: null,

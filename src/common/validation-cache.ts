@@ -2,7 +2,13 @@ import { getMetadataStorage } from 'class-validator';
 
 type Metadata = { propertyName: string };
 interface Storage {
-  getTargetValidationMetadatas(target: unknown, schema: string, always: boolean, strictGroups: boolean, groups?: string[]): Metadata[];
+  getTargetValidationMetadatas(
+    target: unknown,
+    schema: string,
+    always: boolean,
+    strictGroups: boolean,
+    groups?: string[],
+  ): Metadata[];
   groupByPropertyName(metadata: Metadata[]): Record<string, Metadata[]>;
   addValidationMetadata(metadata: unknown): void;
   addConstraintMetadata(metadata: unknown): void;

@@ -30,31 +30,44 @@ function IsLlmJson(parse: (raw: unknown, field: string) => { ok: boolean; messag
  * a bad value stops the start with a message naming the variable.
  */
 export class AppConfig {
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT = 3000;
 
   @IsString()
   HOST = '0.0.0.0';
 
   /** postgres://… of a PostgreSQL server; unset → the embedded PostgreSQL server, its data in DATA_DIR/pg. Secret. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   DATABASE_URL?: string;
 
   @IsString()
   DATA_DIR = './data';
 
   /** Loopback port of the embedded PostgreSQL server (no DATABASE_URL); unset → a free one. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   EMBEDDED_PG_PORT?: number;
 
   /** Connections to PostgreSQL, embedded or not. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(500)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(500)
   DATABASE_POOL_SIZE = 20;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   REDIS_URL?: string;
 
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   AUTH_REQUIRED = true;
 
   /** Comma list of origins or `*`. */
@@ -65,7 +78,8 @@ export class AppConfig {
    * Send `Access-Control-Allow-Credentials: true` (seed 000 `cors.credentials`). With CORS_ORIGIN
    * `*` the request's origin is echoed, since browsers refuse `*` with credentials.
    */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   CORS_CREDENTIALS = false;
 
   /** Comma list of methods allowed cross-origin (seed 000 `cors.methods`). */
@@ -73,45 +87,64 @@ export class AppConfig {
   CORS_METHODS = 'GET,HEAD,PUT,PATCH,POST,DELETE';
 
   /** Comma list of request headers allowed cross-origin (seed 000 `cors.allowedHeaders`); unset → those the preflight asks for. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   CORS_ALLOWED_HEADERS?: string;
 
   /** Security headers (helmet; seed 000 `security.helmet`). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   SECURITY_HEADERS = true;
 
   /** gzip/deflate of large answers (seed 000 `security.compression`). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   COMPRESSION = true;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
   /** Largest JSON body accepted, in bytes. */
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(7 * 24 * 3600)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 3600)
   TASK_DEFAULT_TIMEOUT_SECONDS = 1800;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100)
   TASK_DEFAULT_MAX_RETRIES = 3;
 
   /**
    * At most this many tasks handed out (dispatched or running) at once across the hub, by push
    * and pull alike (seed 000 `runner.maxConcurrency`); 0 = no limit beyond each node's capacity.
    */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   TASK_MAX_ACTIVE = 0;
 
   /** A heartbeat pushes the lease at least this far into the future. */
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   TASK_LEASE_SECONDS = 60;
 
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   RETRY_BACKOFF_BASE_MS = 1000;
 
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   RETRY_BACKOFF_CAP_MS = 5 * 60 * 1000;
 
   /** How the dispatcher picks among eligible nodes. */
@@ -119,11 +152,14 @@ export class AppConfig {
   DISPATCH_STRATEGY: 'least-loaded' | 'round-robin' | 'random' = 'least-loaded';
 
   /** Safety net under the event-driven dispatcher (e.g. tasks made ready by another process). */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   DISPATCH_SAFETY_TICK_MS = 5000;
 
   /** LISTEN/NOTIFY wake-ups between hub processes (real PostgreSQL only). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   DISPATCH_NOTIFY = true;
 
   /**
@@ -131,106 +167,151 @@ export class AppConfig {
    * status; their absence never takes a device with a live socket offline (liveness comes
    * from the transport: SOCKET_PING_*).
    */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   NODE_HEARTBEAT_INTERVAL_MS = 10_000;
 
   /** Socket.IO ping-pong: a peer silent for interval + timeout is dead and its socket closes. */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   SOCKET_PING_INTERVAL_MS = 10_000;
 
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   SOCKET_PING_TIMEOUT_MS = 10_000;
 
   /** Each hub process refreshes its row in hub_instances this often. */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   HUB_INSTANCE_HEARTBEAT_MS = 2000;
 
   /** A hub instance silent this long is gone: its nodes are offline and their reconnect grace starts. */
-  @Transform(toInt) @IsInt() @Min(500)
+  @Transform(toInt)
+  @IsInt()
+  @Min(500)
   HUB_INSTANCE_STALE_MS = 10_000;
 
   /**
    * Who this process is across restarts (default `<hostname>:<PORT>`): a new process with the
    * same name knows the old one is dead at boot instead of waiting for HUB_INSTANCE_STALE_MS.
    */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   HUB_INSTANCE_NAME?: string;
 
   /**
    * Devices that acknowledge assignments (the SDK, `acks: true`, or any that answered an ack
    * once): an assignment unacknowledged this long is re-sent once, then given to another node.
    */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   DISPATCH_ACK_TIMEOUT_MS = 10_000;
 
   /** A report (progress, result, log, complete) that hits a database outage is retried this long. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   REPORT_RETRY_MS = 60_000;
 
   /** SIGTERM or POST /shutdown: the whole stop (drain, sockets, managed services, database) within this bound. */
-  @Transform(toInt) @IsInt() @Min(1000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
   /** A disconnected node keeps its tasks this long, so a quick reconnect loses nothing. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   NODE_RECONNECT_GRACE_MS = 15_000;
 
   /** How often node liveness is checked. */
-  @Transform(toInt) @IsInt() @Min(50)
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
   NODE_LIVENESS_TICK_MS = 1000;
 
   /** Requests per window per API key (per IP with auth off); 0 turns the limit off. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   RATE_LIMIT_MAX = 6000;
 
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   RATE_LIMIT_WINDOW_MS = 60_000;
 
   /** The 429 error's message (seed 000 `rateLimit.message`); unset → one naming the limit. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   RATE_LIMIT_MESSAGE?: string;
 
   /** Requests answered below 400 do not count against the limit (seed 000 `rateLimit.skipSuccessfulRequests`). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   RATE_LIMIT_SKIP_SUCCESSFUL = false;
 
   /** Requests answered 400 or above do not count against the limit (seed 000 `rateLimit.skipFailedRequests`). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   RATE_LIMIT_SKIP_FAILED = false;
 
   /** Period of `metrics_update` to clients that asked for it. */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   METRICS_UPDATE_INTERVAL_MS = 5000;
 
   /** Serve the raw WebSocket /ws stream (seed 000 `enableWebSocket`). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   WS_ENABLED = true;
 
   /** Raw WebSocket /ws: ping every interval (dead peers are dropped), and at most this many connections. */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   WS_HEARTBEAT_INTERVAL_MS = 30_000;
 
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   WS_MAX_CONNECTIONS = 1000;
 
   /** Agent services: a stop waits this long after SIGTERM before SIGKILL. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   SERVICE_STOP_GRACE_MS = 5000;
 
   /** How often due health checks are looked for (each service has its own interval). */
-  @Transform(toInt) @IsInt() @Min(50)
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
   SERVICE_HEALTH_TICK_MS = 1000;
 
   /** Health checks kept per service for /health/services/:id/history. */
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   SERVICE_HEALTH_HISTORY = 1000;
 
   /** Lines of process output and lifecycle events kept per service. */
-  @Transform(toInt) @IsInt() @Min(10)
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
   SERVICE_LOG_LINES = 2000;
 
   /** A hub silent this long no longer owns its managed services; another hub restarts them. */
-  @Transform(toInt) @IsInt() @Min(1000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
   SERVICE_OWNER_STALE_MS = 15_000;
 
   /** Strategy of the WebSocket proxy when no routing rule matches and the client gave no hint. */
@@ -238,50 +319,68 @@ export class AppConfig {
   PROXY_DEFAULT_STRATEGY: 'round_robin' | 'least_connections' | 'random' | 'weighted' | 'hash' = 'least_connections';
 
   /** Largest proxied WebSocket frame, in bytes. */
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
   PROXY_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
   /** Bytes a proxied connection may queue (to a slow peer, or while failing over) before reading pauses. */
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
   PROXY_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
   /** Agent-service statistics are sampled this often into service_stat_samples (/stats/timeseries). */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   STATS_SAMPLE_INTERVAL_MS = 60_000;
 
   /** Node log lines kept in node_logs for GET /api/v1/logs (older ones are pruned every minute). */
-  @Transform(toInt) @IsInt() @Min(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   NODE_LOG_RETENTION_LINES = 100_000;
 
   /** Largest frame of the raw WebSocket node channel (seed 001), in bytes; larger ones are refused with an `error` frame. */
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
   NODE_CHANNEL_MAX_FRAME_BYTES = 1024 * 1024;
 
   /** Plugin callbacks accepted per plugin and source address per minute (then 429). */
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE = 60;
 
   /** After POST /api/v1/plugins/:name/rotate the previous secret and token keep working this long. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   PLUGIN_ROTATION_GRACE_SECONDS = 86_400;
 
   /**
    * LLM gateway: JSON array of OpenAI-compatible upstreams `[{name, base_url, api_key?, models,
    * weight?, timeout_ms?, max_concurrency?}]`. Secret (api keys). Hot: PUT /v1/config/llm.
    */
-  @IsString() @IsLlmJson(parseProviders)
+  @IsString()
+  @IsLlmJson(parseProviders)
   LLM_PROVIDERS = '[]';
 
   /** JSON object `{alias: model}`. */
-  @IsString() @IsLlmJson(parseAliases)
+  @IsString()
+  @IsLlmJson(parseAliases)
   LLM_ALIASES = '{}';
 
   /** JSON object `{model: [fallback models]}`, tried when a model's deployments all failed before content. */
-  @IsString() @IsLlmJson(parseFallbacks)
+  @IsString()
+  @IsLlmJson(parseFallbacks)
   LLM_FALLBACKS = '{}';
 
   /** Model of a request that names none. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   LLM_DEFAULT_MODEL?: string;
 
   /** `weighted` (random by provider weight) or `least-busy` (fewest calls in flight). */
@@ -289,23 +388,33 @@ export class AppConfig {
   LLM_ROUTING_STRATEGY: 'weighted' | 'least-busy' = 'weighted';
 
   /** A deployment failing more than half its calls in the last minute, or answering 401/403, rests this long. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
   LLM_COOLDOWN_MS = 5000;
 
   /** A gateway request is stopped after this long (stream or not). */
-  @Transform(toInt) @IsInt() @Min(1000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
   LLM_MAX_REQUEST_MS = 5 * 60 * 1000;
 
   /** A client that disconnects aborts its upstream call. */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   LLM_ABORT_ON_DISCONNECT = true;
 
   /** LLM usage rows (one per upstream call, GET /api/v1/llm/usage) are kept this many days; older ones are pruned hourly. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
   LLM_USAGE_RETENTION_DAYS = 30;
 
   /** How often expired leases are swept. */
-  @Transform(toInt) @IsInt() @Min(50)
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
   SWEEP_INTERVAL_MS = 1000;
 }
 
@@ -348,7 +457,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const fromFile = new Set((env[CONFIG_FILE_KEYS_ENV] ?? '').split(',').filter(Boolean));
   const sources = Object.fromEntries(
-    CONFIG_KEYS.map((key): [string, BootSource] => [key, key in raw ? (fromFile.has(key) ? 'file' : 'env') : 'default']),
+    CONFIG_KEYS.map((key): [string, BootSource] => [
+      key,
+      key in raw ? (fromFile.has(key) ? 'file' : 'env') : 'default',
+    ]),
   );
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
   bootSources.set(config, sources);

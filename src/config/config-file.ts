@@ -58,7 +58,8 @@ export function envFromConfigFile(path: string): Record<string, string> {
   } catch (e) {
     throw new ConfigError(`Cannot read config file ${path}: ${(e as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`Config file ${path} must hold a JSON object`);
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new ConfigError(`Config file ${path} must hold a JSON object`);
   const s = parsed.server ?? {};
   const cors = { ...corsBlock(parsed.cors), ...corsBlock(s.cors) };
   const rate: RateLimitBlock = { ...parsed.rateLimit, ...s.rateLimit };
@@ -83,7 +84,8 @@ export function envFromConfigFile(path: string): Record<string, string> {
     // The runner's parallelism: how many tasks the hub hands out at once.
     TASK_MAX_ACTIVE: str(parsed.runner?.maxConcurrency),
     // Codex timeouts are milliseconds; the hub's default is in seconds.
-    TASK_DEFAULT_TIMEOUT_SECONDS: Number.isFinite(timeoutMs) && timeoutMs > 0 ? String(Math.ceil(timeoutMs / 1000)) : undefined,
+    TASK_DEFAULT_TIMEOUT_SECONDS:
+      Number.isFinite(timeoutMs) && timeoutMs > 0 ? String(Math.ceil(timeoutMs / 1000)) : undefined,
   };
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, string] => e[1] !== undefined));
 }

@@ -3,14 +3,33 @@ import type { DataSource } from 'typeorm';
 import { AppError, ErrorCode } from '../common/errors.js';
 
 /** Node socket errors and SQLSTATEs that mean "the server is unreachable", not "the query is wrong". */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now; class 08 is "connection exception".
 const SERVER_GOING_AWAY = new Set(['57P01', '57P02', '57P03']);
-const MESSAGES = [/connection terminated/i, /timeout exceeded when trying to connect/i, /connection error/i, /not queryable/i, /the database system is (starting up|shutting down)/i];
+const MESSAGES = [
+  /connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /connection error/i,
+  /not queryable/i,
+  /the database system is (starting up|shutting down)/i,
+];
 
 /** Is this error PostgreSQL being unreachable (restart, network cut) rather than a bad statement? */
 export function isDatabaseUnavailable(e: unknown): boolean {
-  for (let err = e as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, depth = 0; err && depth < 3; depth++) {
+  for (
+    let err = e as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, depth = 0;
+    err && depth < 3;
+    depth++
+  ) {
     const code = typeof err.code === 'string' ? err.code : '';
     if (NETWORK_CODES.has(code) || SERVER_GOING_AWAY.has(code) || code.startsWith('08')) return true;
     if (typeof err.message === 'string' && MESSAGES.some((m) => m.test(err!.message as string))) return true;
@@ -116,7 +135,9 @@ export class DatabaseStatus {
         if (!this.failed(e)) throw e;
         const left = deadline - Date.now();
         if (left <= 0 || this.stopped) {
-          throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unreachable; send it again later', { retryable: true });
+          throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The database is unreachable; send it again later', {
+            retryable: true,
+          });
         }
         // Woken by the probe's success; the backoff only bounds a missed wake-up.
         await this.waitUp(Math.min(left, 100 * 2 ** Math.min(attempt, 5)));

@@ -41,7 +41,9 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
     await embedded?.stop(); // a server the hub started never outlives a failed start
     throw e;
   }
-  const [{ version }] = (await dataSource.query(`SELECT current_setting('server_version') AS version`)) as { version: string }[];
+  const [{ version }] = (await dataSource.query(`SELECT current_setting('server_version') AS version`)) as {
+    version: string;
+  }[];
   status.describe({ version, embedded: !!embedded });
   const applied = await migrateExclusively(dataSource);
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
@@ -57,7 +59,10 @@ const MIGRATION_LOCK = 7_346_251_009;
  */
 async function migrateExclusively(dataSource: DataSource): Promise<{ name: string }[]> {
   // Its own connection (not one of the pool's, which may have a single connection).
-  const lock = new pg.Client({ connectionString: (dataSource.options as { url?: string }).url, application_name: 'taskhub-migrations' });
+  const lock = new pg.Client({
+    connectionString: (dataSource.options as { url?: string }).url,
+    application_name: 'taskhub-migrations',
+  });
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

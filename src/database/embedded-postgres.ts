@@ -5,7 +5,19 @@
 // transpiles and loads it outside jest's module system, so one implementation serves both.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname, userInfo } from 'node:os';
@@ -155,7 +167,11 @@ function runAs(pgDir: string, log: (level: 'info' | 'warn', m: string) => void):
   if (idOf('-u', SUPERUSER) === undefined) {
     log('info', `running as root: creating system user ${SUPERUSER} for the embedded PostgreSQL`);
     try {
-      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER], { stdio: 'ignore' });
+      execFileSync(
+        'useradd',
+        ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER],
+        { stdio: 'ignore' },
+      );
     } catch {
       throw new EmbeddedPostgresError(
         `running as root, the embedded PostgreSQL needs a user "${SUPERUSER}" to run as, and creating it failed: ` +
@@ -219,7 +235,12 @@ function logTail(logFile: string, offset: number): string {
  * A server left running on this data directory: either a live hub's (refuse: never two hubs on
  * one DATA_DIR) or an orphan of a hub that was killed (stop it, then start our own).
  */
-async function stopLeftoverServer(root: string, pgDir: string, bin: Binaries, log: (level: 'info' | 'warn', m: string) => void): Promise<void> {
+async function stopLeftoverServer(
+  root: string,
+  pgDir: string,
+  bin: Binaries,
+  log: (level: 'info' | 'warn', m: string) => void,
+): Promise<void> {
   const lines = readPidFile(pgDir);
   const pid = Number(lines?.[0]);
   if (!lines || !Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return; // none, or stale: the server clears it itself
@@ -230,7 +251,10 @@ async function stopLeftoverServer(root: string, pgDir: string, bin: Binaries, lo
         'stop it first, or give this hub its own DATA_DIR',
     );
   }
-  log('warn', `an embedded PostgreSQL (pid ${pid}) left running by a hub that did not stop cleanly holds ${pgDir}: stopping it`);
+  log(
+    'warn',
+    `an embedded PostgreSQL (pid ${pid}) left running by a hub that did not stop cleanly holds ${pgDir}: stopping it`,
+  );
   if (process.platform === 'win32') {
     try {
       execFileSync(bin.pg_ctl, ['stop', '-D', pgDir, '-m', 'fast', '-w'], { stdio: 'ignore' });
@@ -243,7 +267,9 @@ async function stopLeftoverServer(root: string, pgDir: string, bin: Binaries, lo
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (isAlive(pid)) {
     if (Date.now() > deadline) {
-      throw new EmbeddedPostgresError(`the leftover embedded PostgreSQL (pid ${pid}) on ${pgDir} did not stop within ${STOP_TIMEOUT_MS / 1000} s; stop it by hand`);
+      throw new EmbeddedPostgresError(
+        `the leftover embedded PostgreSQL (pid ${pid}) on ${pgDir} did not stop within ${STOP_TIMEOUT_MS / 1000} s; stop it by hand`,
+      );
     }
     await sleep(50);
   }
@@ -274,12 +300,31 @@ async function initialise(root: string, pgDir: string, bin: Binaries, as: RunAs,
   try {
     execFileSync(
       bin.initdb,
-      ['-D', pgDir, '-U', SUPERUSER, '--auth=scram-sha-256', `--pwfile=${pwFile}`, '-E', 'UTF8', '--locale=C', ...(durable ? [] : ['--no-sync'])],
-      { uid: as.uid, gid: as.gid, env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] },
+      [
+        '-D',
+        pgDir,
+        '-U',
+        SUPERUSER,
+        '--auth=scram-sha-256',
+        `--pwfile=${pwFile}`,
+        '-E',
+        'UTF8',
+        '--locale=C',
+        ...(durable ? [] : ['--no-sync']),
+      ],
+      {
+        uid: as.uid,
+        gid: as.gid,
+        env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
     );
   } catch (e) {
     const stderr = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim();
-    const hint = /permission denied/i.test(stderr) && as.uid !== undefined ? ` (the server runs as user ${as.user}: it must be able to reach ${root})` : '';
+    const hint =
+      /permission denied/i.test(stderr) && as.uid !== undefined
+        ? ` (the server runs as user ${as.user}: it must be able to reach ${root})`
+        : '';
     throw new EmbeddedPostgresError(`initialising the embedded PostgreSQL in ${pgDir} failed${hint}: ${stderr}`);
   } finally {
     unlinkSync(pwFile);
@@ -320,11 +365,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     try {
       password = readFileSync(join(root, 'pg-password'), 'utf8').trim();
     } catch {
-      throw new EmbeddedPostgresError(`${join(root, 'pg-password')} is missing: the embedded PostgreSQL in ${pgDir} cannot be reached without it (move ${pgDir} away to start empty)`);
+      throw new EmbeddedPostgresError(
+        `${join(root, 'pg-password')} is missing: the embedded PostgreSQL in ${pgDir} cannot be reached without it (move ${pgDir} away to start empty)`,
+      );
     }
   } else {
     if (existsSync(pgDir) && readdirSync(pgDir).length > 0) {
-      throw new EmbeddedPostgresError(`${pgDir} is not empty and is not a PostgreSQL data directory (no PG_VERSION): move it away`);
+      throw new EmbeddedPostgresError(
+        `${pgDir} is not empty and is not a PostgreSQL data directory (no PG_VERSION): move it away`,
+      );
     }
     log('info', `initialising the embedded PostgreSQL ${version} in ${pgDir}`);
     password = await initialise(root, pgDir, bin, as, durable);
@@ -335,7 +384,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     let port = options.port;
     if (port !== undefined) {
       if (!(await listenable(port))) {
-        throw new EmbeddedPostgresError(`EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1: choose another port, or unset it to take a free one`);
+        throw new EmbeddedPostgresError(
+          `EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1: choose another port, or unset it to take a free one`,
+        );
       }
     } else {
       port = await freePort();
@@ -359,7 +410,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     } catch (e) {
       // Another process took the free port between our probe and the server's bind: pick again.
       if (e instanceof PortTakenError && options.port === undefined && attempt < 3) continue;
-      if (e instanceof PortTakenError) throw new EmbeddedPostgresError(`EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1: choose another port, or unset it to take a free one`);
+      if (e instanceof PortTakenError)
+        throw new EmbeddedPostgresError(
+          `EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1: choose another port, or unset it to take a free one`,
+        );
       throw e;
     }
   }
@@ -431,13 +485,17 @@ async function launch(spec: LaunchSpec): Promise<{ stop(): Promise<void> }> {
       process.removeListener('exit', onExit);
       const tail = logTail(spec.logFile, logOffset);
       if (/could not bind|address already in use/i.test(tail)) throw new PortTakenError(tail);
-      throw new EmbeddedPostgresError(`the embedded PostgreSQL exited during start (code ${exited.code ?? exited.signal}):\n${tail}`);
+      throw new EmbeddedPostgresError(
+        `the embedded PostgreSQL exited during start (code ${exited.code ?? exited.signal}):\n${tail}`,
+      );
     }
     const lines = readPidFile(spec.pgDir);
     if (lines && Number(lines[0]) === child.pid && lines[PID_FILE_STATUS_LINE]?.trim() === 'ready') break;
     if (Date.now() > deadline) {
       child.kill('SIGQUIT');
-      throw new EmbeddedPostgresError(`the embedded PostgreSQL did not become ready within ${READY_TIMEOUT_MS / 1000} s:\n${logTail(spec.logFile, logOffset)}`);
+      throw new EmbeddedPostgresError(
+        `the embedded PostgreSQL did not become ready within ${READY_TIMEOUT_MS / 1000} s:\n${logTail(spec.logFile, logOffset)}`,
+      );
     }
     await sleep(20);
   }

@@ -38,7 +38,11 @@ export class PgListener {
 
   private async connect(): Promise<void> {
     const url = (this.db.options as { url?: string }).url;
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, application_name: `taskhub-${this.channel}` });
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: 5000,
+      application_name: `taskhub-${this.channel}`,
+    });
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => {
@@ -67,7 +71,10 @@ export class PgListener {
   }
 
   private reconnect(delay: number): void {
-    this.retryTimer = setTimeout(() => void this.connect().catch(() => this.reconnect(Math.min(delay * 2, RECONNECT_MAX_MS))), delay);
+    this.retryTimer = setTimeout(
+      () => void this.connect().catch(() => this.reconnect(Math.min(delay * 2, RECONNECT_MAX_MS))),
+      delay,
+    );
     this.retryTimer.unref();
   }
 

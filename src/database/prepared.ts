@@ -8,7 +8,12 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
  * open transaction (the statement then runs inside it). Same driver, same type parsing and
  * errors as `query()`.
  */
-export async function prepared<T>(on: DataSource | EntityManager, name: string, text: string, values: unknown[]): Promise<T[]> {
+export async function prepared<T>(
+  on: DataSource | EntityManager,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<T[]> {
   const inTransaction = 'createQueryRunner' in on ? undefined : on.queryRunner;
   const runner: QueryRunner = inTransaction ?? ('createQueryRunner' in on ? on : on.connection).createQueryRunner();
   try {

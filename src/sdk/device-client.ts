@@ -100,7 +100,10 @@ export class DeviceClient extends EventEmitter {
     this.socket.on('register_success', (info: { heartbeat_interval?: number; held_tasks?: { task_id: string }[] }) => {
       this.registered = true;
       clearInterval(this.heartbeat);
-      this.heartbeat = setInterval(() => this.socket.emit('heartbeat', this.idField()), info.heartbeat_interval ?? 10_000);
+      this.heartbeat = setInterval(
+        () => this.socket.emit('heartbeat', this.idField()),
+        info.heartbeat_interval ?? 10_000,
+      );
       this.heartbeat.unref();
       this.flush();
       this.emit('registered', info);
@@ -113,9 +116,11 @@ export class DeviceClient extends EventEmitter {
     this.socket.on('task_assign', onTask);
     this.socket.on('cancel_task', (m: { task_id: string; attempt?: number }) => {
       const current = this.running.get(m.task_id);
-      if (current && (m.attempt === undefined || m.attempt === null || m.attempt === current.attempt)) current.abort.abort(new Error('cancelled by the hub'));
+      if (current && (m.attempt === undefined || m.attempt === null || m.attempt === current.attempt))
+        current.abort.abort(new Error('cancelled by the hub'));
       const pending = this.results.get(m.task_id);
-      if (pending && (m.attempt === undefined || m.attempt === null || m.attempt === pending.attempt)) this.results.delete(m.task_id);
+      if (pending && (m.attempt === undefined || m.attempt === null || m.attempt === pending.attempt))
+        this.results.delete(m.task_id);
       this.emit('cancelled', m.task_id);
     });
     this.socket.on('error', (e: unknown) => this.emit('hub-error', e));
@@ -168,10 +173,19 @@ export class DeviceClient extends EventEmitter {
     // Still on: tasks running here, and finished ones whose result the hub has not acknowledged.
     const runningTasks = [
       ...[...this.running].map(([task_id, r]) => ({ task_id, attempt: r.attempt })),
-      ...[...this.results].filter(([id]) => !this.running.has(id)).map(([task_id, r]) => ({ task_id, attempt: r.attempt })),
+      ...[...this.results]
+        .filter(([id]) => !this.running.has(id))
+        .map(([task_id, r]) => ({ task_id, attempt: r.attempt })),
     ];
-    const common = { capacity: o.capacity ?? 1, tags: o.tags ?? [], capabilities: o.capabilities ?? [], acks: true, running_tasks: runningTasks };
-    if (o.vocabulary === 'node') this.socket.emit('node_register', { node_id: o.id, name: o.name, info: o.info, ...common });
+    const common = {
+      capacity: o.capacity ?? 1,
+      tags: o.tags ?? [],
+      capabilities: o.capabilities ?? [],
+      acks: true,
+      running_tasks: runningTasks,
+    };
+    if (o.vocabulary === 'node')
+      this.socket.emit('node_register', { node_id: o.id, name: o.name, info: o.info, ...common });
     else this.socket.emit('device_register', { device_id: o.id, device_name: o.name, device_info: o.info, ...common });
   }
 
@@ -233,7 +247,12 @@ export class DeviceClient extends EventEmitter {
     const handler = this.handler ?? (() => Promise.reject(new Error('no task handler registered')));
     handler(ctx).then(
       (result) => this.finish(task, abort, { ...base, success: true, result: result ?? null }),
-      (error: unknown) => this.finish(task, abort, { ...base, success: false, error: error instanceof Error ? error.message : String(error) }),
+      (error: unknown) =>
+        this.finish(task, abort, {
+          ...base,
+          success: false,
+          error: error instanceof Error ? error.message : String(error),
+        }),
     );
   }
 

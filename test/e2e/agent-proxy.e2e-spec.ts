@@ -31,7 +31,8 @@ describe('agent-service WebSocket proxy', () => {
     const c = await connect(query, headers);
     return { c, r: await c.event<Routed>('connection_routed') };
   };
-  const view = async (id: string): Promise<ServiceView> => (await client.get(`${SERVICES}/${id}`)).body.data as unknown as ServiceView;
+  const view = async (id: string): Promise<ServiceView> =>
+    (await client.get(`${SERVICES}/${id}`)).body.data as unknown as ServiceView;
 
   beforeAll(async () => {
     t = await startTestApp({ SERVICE_STOP_GRACE_MS: '1000', STATS_SAMPLE_INTERVAL_MS: '200' });
@@ -49,7 +50,12 @@ describe('agent-service WebSocket proxy', () => {
   it('routes by service name and relays text, binary and 1 MB frames both ways', async () => {
     const s = await startEcho(admin, 'echo-one');
     const { c, r } = await routed('service=echo-one');
-    expect(r).toMatchObject({ target_service: 'echo-one', service_endpoint: s.endpoint, routing_strategy: 'least_connections', rule: null });
+    expect(r).toMatchObject({
+      target_service: 'echo-one',
+      service_endpoint: s.endpoint,
+      routing_strategy: 'least_connections',
+      rule: null,
+    });
     expect(r.connection_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(await c.message()).toEqual({ hello: 'echo-one', session: r.session_id });
 
@@ -70,13 +76,24 @@ describe('agent-service WebSocket proxy', () => {
       total: number;
     };
     expect(conns.total).toBe(1);
-    expect(conns.connections[0]).toMatchObject({ connection_id: r.connection_id, session_id: r.session_id, target_service_id: s.service_id, status: 'active', client_ip: '127.0.0.1' });
+    expect(conns.connections[0]).toMatchObject({
+      connection_id: r.connection_id,
+      session_id: r.session_id,
+      target_service_id: s.service_id,
+      status: 'active',
+      client_ip: '127.0.0.1',
+    });
     expect(conns.connections[0].bytes_received).toBe(12 + 1000 + 1024 * 1024);
     expect(conns.connections[0].bytes_sent as number).toBeGreaterThanOrEqual(12 + 1000 + 1024 * 1024);
     expect(conns.connections[0].message_count).toBe(7); // hello + 3 out + 3 back
 
     const detail = await view(s.service_id);
-    expect(detail.stats).toMatchObject({ total_connections: 1, active_connections: 1, active_sessions: 1, total_sessions: 1 });
+    expect(detail.stats).toMatchObject({
+      total_connections: 1,
+      active_connections: 1,
+      active_sessions: 1,
+      total_sessions: 1,
+    });
   });
 
   it('does not lose or reorder frames under backpressure (40 MB queued at once)', async () => {
@@ -98,7 +115,9 @@ describe('agent-service WebSocket proxy', () => {
     expect((await big.waitClosed()).code).toBe(1009);
     other.send('fine', false);
     expect(await other.message()).toBe('fine');
-    const closed = (await client.get(`/api/v1/connections?status=closed&service_id=echo-limit`)).body as unknown as { total: number };
+    const closed = (await client.get(`/api/v1/connections?status=closed&service_id=echo-limit`)).body as unknown as {
+      total: number;
+    };
     expect(closed.total).toBe(1);
   });
 
@@ -111,7 +130,12 @@ describe('agent-service WebSocket proxy', () => {
 
     process.kill(first.pid as number, 'SIGKILL');
     const switched = await c.event<Record<string, unknown>>('service_switched');
-    expect(switched).toMatchObject({ from_service: first.name, to_service: second.name, session_preserved: true, session_id: r.session_id });
+    expect(switched).toMatchObject({
+      from_service: first.name,
+      to_service: second.name,
+      session_preserved: true,
+      session_id: r.session_id,
+    });
     expect(['service_crashed', 'service_unavailable']).toContain(switched.reason);
     expect(await c.message()).toEqual({ hello: second.name, session: r.session_id });
     c.send('still there?', false);
@@ -122,7 +146,9 @@ describe('agent-service WebSocket proxy', () => {
       return v.status === 'running' && v.pid !== first.pid ? v : null;
     });
     expect(restarted.restart_count).toBe(1);
-    const conns = (await client.get(`/api/v1/connections?status=active`)).body as unknown as { connections: { switches: number; target_service: string }[] };
+    const conns = (await client.get(`/api/v1/connections?status=active`)).body as unknown as {
+      connections: { switches: number; target_service: string }[];
+    };
     expect(conns.connections[0]).toMatchObject({ switches: 1, target_service: second.name });
   });
 
@@ -143,7 +169,11 @@ describe('agent-service WebSocket proxy', () => {
     const { c } = await routed('service=echo-last');
     await admin.post(`${SERVICES}/${s.service_id}/stop`);
     const error = await c.event<Record<string, unknown>>('error');
-    expect(error).toMatchObject({ code: 'ROUTING_FAILED', message: 'No healthy service available for routing', recoverable: false });
+    expect(error).toMatchObject({
+      code: 'ROUTING_FAILED',
+      message: 'No healthy service available for routing',
+      recoverable: false,
+    });
     expect((await c.waitClosed()).code).toBe(1011);
 
     const unknown = await connect('service=does-not-exist');
@@ -249,22 +279,34 @@ describe('agent-service WebSocket proxy', () => {
       });
     }
 
-    const res = await admin.post<Record<string, unknown>>(`/api/v1/connections/${one.r.connection_id}/disconnect`, { reason: 'maintenance', notify_client: true });
+    const res = await admin.post<Record<string, unknown>>(`/api/v1/connections/${one.r.connection_id}/disconnect`, {
+      reason: 'maintenance',
+      notify_client: true,
+    });
     expect(res.status).toBe(200);
-    expect(res.body.data).toMatchObject({ connection_id: one.r.connection_id, status: 'closed', close_reason: 'disconnected: maintenance' });
+    expect(res.body.data).toMatchObject({
+      connection_id: one.r.connection_id,
+      status: 'closed',
+      close_reason: 'disconnected: maintenance',
+    });
     expect(await one.c.event('management_notification')).toMatchObject({ type: 'disconnect', message: 'maintenance' });
     expect(await one.c.waitClosed()).toEqual({ code: 4000, reason: 'maintenance' });
 
-    const active = (await client.get(`/api/v1/connections?service_id=${s.service_id}&status=active`)).body as unknown as { total: number };
+    const active = (await client.get(`/api/v1/connections?service_id=${s.service_id}&status=active`))
+      .body as unknown as { total: number };
     expect(active.total).toBe(1);
-    const closed = (await client.get(`/api/v1/connections?status=closed`)).body as unknown as { connections: { connection_id: string }[] };
+    const closed = (await client.get(`/api/v1/connections?status=closed`)).body as unknown as {
+      connections: { connection_id: string }[];
+    };
     expect(closed.connections.map((c) => c.connection_id)).toContain(one.r.connection_id);
 
     const again = await admin.post(`/api/v1/connections/${one.r.connection_id}/disconnect`, {});
     expect(again.status).toBe(404);
     expect(again.body.error?.code).toBe('CONNECTION_NOT_FOUND');
     expect((await admin.post(`/api/v1/connections/not-a-uuid/disconnect`, {})).body.error?.details?.field).toBe('id');
-    expect((await admin.post(`/api/v1/connections/${two.r.connection_id}/disconnect`, { notify_client: 'yes' })).status).toBe(400);
+    expect(
+      (await admin.post(`/api/v1/connections/${two.r.connection_id}/disconnect`, { notify_client: 'yes' })).status,
+    ).toBe(400);
     expect((await client.post(`/api/v1/connections/${two.r.connection_id}/disconnect`, {})).status).toBe(403);
   });
 
@@ -279,28 +321,42 @@ describe('agent-service WebSocket proxy', () => {
         body: JSON.stringify(body),
       });
     const healthIs = (status: string) =>
-      eventually(async () => ((await client.get(`/api/v1/health/services/${sick.service_id}`)).body as unknown as { status: string }).status === status);
+      eventually(
+        async () =>
+          ((await client.get(`/api/v1/health/services/${sick.service_id}`)).body as unknown as { status: string })
+            .status === status,
+      );
 
     expect((await putConfig({ health_check: { path: '/broken' } })).status).toBe(200); // the agent answers 404 there
     await healthIs('unhealthy');
-    for (let i = 0; i < 4; i++) expect((await routed('tag=hc&routing_hint=round_robin')).r.target_service).toBe('always-fine');
+    for (let i = 0; i < 4; i++)
+      expect((await routed('tag=hc&routing_hint=round_robin')).r.target_service).toBe('always-fine');
     const direct = await connect('service=maybe-sick');
     expect(await direct.event('error')).toMatchObject({ code: 'ROUTING_FAILED' });
 
     await putConfig({ health_check: { path: '/health' } });
     await healthIs('healthy');
     expect((await routed('service=maybe-sick')).r.target_service).toBe('maybe-sick');
-    const history = (await client.get(`/api/v1/health/services/${sick.service_id}/history?limit=100`)).body as unknown as { history: { status: string; message: string | null }[] };
+    const history = (await client.get(`/api/v1/health/services/${sick.service_id}/history?limit=100`))
+      .body as unknown as { history: { status: string; message: string | null }[] };
     expect(history.history.some((h) => h.status === 'unhealthy' && h.message === 'HTTP 404')).toBe(true);
   });
 
   it('takes the proxy parameters from X- headers as well as the query', async () => {
     await startEcho(admin, 'hdr-a', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
     await startEcho(admin, 'hdr-b', { tags: ['hdr'], env: { ECHO_QUIET: '1' } });
-    const c = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, { Authorization: `Bearer ${t.keys.client}`, 'X-Service': 'hdr-b' });
+    const c = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, {
+      Authorization: `Bearer ${t.keys.client}`,
+      'X-Service': 'hdr-b',
+    });
     sockets.push(c);
     expect(await c.event('connection_routed')).toMatchObject({ target_service: 'hdr-b' });
-    const byTag = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, { Authorization: `Bearer ${t.keys.client}`, 'X-Tag': 'hdr', 'X-Routing-Hint': 'hash', 'X-Session-Id': 'sess-1' });
+    const byTag = await WsClient.open(`${t.url.replace('http', 'ws')}/ws`, {
+      Authorization: `Bearer ${t.keys.client}`,
+      'X-Tag': 'hdr',
+      'X-Routing-Hint': 'hash',
+      'X-Session-Id': 'sess-1',
+    });
     sockets.push(byTag);
     expect(await byTag.event('connection_routed')).toMatchObject({ routing_strategy: 'hash', session_id: 'sess-1' });
   });
@@ -308,7 +364,9 @@ describe('agent-service WebSocket proxy', () => {
   it('refuses unauthenticated proxy connections', async () => {
     await startEcho(admin, 'echo-auth', { env: { ECHO_QUIET: '1' } });
     await expect(WsClient.open(`${t.url.replace('http', 'ws')}/ws?service=echo-auth`)).rejects.toThrow('HTTP 401');
-    await expect(WsClient.open(`${t.url.replace('http', 'ws')}/ws?service=echo-auth&token=wrong`)).rejects.toThrow('HTTP 401');
+    await expect(WsClient.open(`${t.url.replace('http', 'ws')}/ws?service=echo-auth&token=wrong`)).rejects.toThrow(
+      'HTTP 401',
+    );
     const { c } = await routed('service=echo-auth');
     c.send('ok', false);
     expect(await c.message()).toBe('ok');
@@ -316,7 +374,11 @@ describe('agent-service WebSocket proxy', () => {
 
   it('counts connections, sessions and messages into stats overview and stored time series', async () => {
     const s = await startEcho(admin, 'echo-stats', { env: { ECHO_QUIET: '1' } });
-    const clients = await Promise.all([routed('service=echo-stats'), routed('service=echo-stats'), routed('service=echo-stats')]);
+    const clients = await Promise.all([
+      routed('service=echo-stats'),
+      routed('service=echo-stats'),
+      routed('service=echo-stats'),
+    ]);
     for (const { c } of clients) {
       c.send('ping', false);
       expect(await c.message()).toBe('ping');
@@ -336,7 +398,11 @@ describe('agent-service WebSocket proxy', () => {
     expect(typeof overview.performance.avg_response_time_ms).toBe('number');
 
     const series = await eventually(async () => {
-      const r = (await client.get(`/api/v1/stats/timeseries?metric=connections&period=10m&interval=1s&service_id=${s.service_id}`)).body as unknown as {
+      const r = (
+        await client.get(
+          `/api/v1/stats/timeseries?metric=connections&period=10m&interval=1s&service_id=${s.service_id}`,
+        )
+      ).body as unknown as {
         metric: string;
         data: { timestamp: string; value: number }[];
       };
@@ -344,23 +410,40 @@ describe('agent-service WebSocket proxy', () => {
     });
     expect(series.metric).toBe('connections');
     expect(series.data.every((p) => !Number.isNaN(Date.parse(p.timestamp)))).toBe(true);
-    const messages = (await client.get(`/api/v1/stats/timeseries?metric=messages&period=1h&interval=1h`)).body as unknown as { data: { value: number }[] };
+    const messages = (await client.get(`/api/v1/stats/timeseries?metric=messages&period=1h&interval=1h`))
+      .body as unknown as { data: { value: number }[] };
     expect(messages.data.reduce((a, p) => a + p.value, 0)).toBeGreaterThanOrEqual(6);
 
     const bad = await client.get('/api/v1/stats/timeseries?metric=bogus');
     expect(bad.body.error?.details?.field).toBe('metric');
-    expect((await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=1x')).body.error?.details?.field).toBe('interval');
-    expect((await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=2h')).body.error?.details?.field).toBe('interval');
-    expect((await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=1s')).body.error?.details?.message).toMatch(/at most 2000 points/);
+    expect(
+      (await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=1x')).body.error?.details
+        ?.field,
+    ).toBe('interval');
+    expect(
+      (await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=2h')).body.error?.details
+        ?.field,
+    ).toBe('interval');
+    expect(
+      (await client.get('/api/v1/stats/timeseries?metric=connections&period=1h&interval=1s')).body.error?.details
+        ?.message,
+    ).toMatch(/at most 2000 points/);
   });
 
   it('wraps client text frames as {proxy_metadata, original_message} for a service that asks for it', async () => {
-    await startEcho(admin, 'echo-meta', { env: { ECHO_QUIET: '1' }, config: { proxy_metadata: true, start_timeout: 10 } });
+    await startEcho(admin, 'echo-meta', {
+      env: { ECHO_QUIET: '1' },
+      config: { proxy_metadata: true, start_timeout: 10 },
+    });
     const { c, r } = await routed('service=echo-meta');
     c.send('{"q":"weather?"}', false);
     const echoed = jsonOf(await c.next((f) => !f.binary && jsonOf(f)?.proxy_metadata !== undefined));
     expect(echoed).toMatchObject({
-      proxy_metadata: { connection_id: r.connection_id, target_service: 'echo-meta', routing_strategy: 'least_connections' },
+      proxy_metadata: {
+        connection_id: r.connection_id,
+        target_service: 'echo-meta',
+        routing_strategy: 'least_connections',
+      },
       original_message: { q: 'weather?' },
     });
   });

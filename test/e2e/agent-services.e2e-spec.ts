@@ -6,7 +6,6 @@ import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 const SERVICES = '/api/v1/services';
 const MISSING = '00000000-0000-4000-8000-000000000000';
 
-
 describe('agent services: registry, lifecycle, health, logs', () => {
   let t: TestApp;
   let admin: Api;
@@ -17,7 +16,13 @@ describe('agent services: registry, lifecycle, health, logs', () => {
       headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { data: ServiceView; error: { code: string; details?: Record<string, unknown> } } };
+    return {
+      status: res.status,
+      body: (await res.json()) as Record<string, unknown> & {
+        data: ServiceView;
+        error: { code: string; details?: Record<string, unknown> };
+      },
+    };
   };
 
   beforeAll(async () => {
@@ -59,12 +64,17 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     expect(allBody.page).toEqual({ limit: 2, offset: 0, has_next: true });
     expect(allBody.services.map((s) => s.name)).toEqual(['weather-agent', 'news-agent']);
 
-    const news = (await client.get(`${SERVICES}?tag=news`)).body as unknown as { services: ServiceView[]; total: number };
+    const news = (await client.get(`${SERVICES}?tag=news`)).body as unknown as {
+      services: ServiceView[];
+      total: number;
+    };
     expect(news.services.map((s) => s.name).sort()).toEqual(['news-agent', 'sports-agent']);
     const running = (await client.get(`${SERVICES}?status=running`)).body as unknown as { total: number };
     expect(running.total).toBe(0);
 
-    const detail = (await client.get(`${SERVICES}/weather-agent`)).body as unknown as ServiceView & { description: string };
+    const detail = (await client.get(`${SERVICES}/weather-agent`)).body as unknown as ServiceView & {
+      description: string;
+    };
     expect(detail).toMatchObject({
       service_id: body.service_id,
       name: 'weather-agent',
@@ -74,7 +84,12 @@ describe('agent services: registry, lifecycle, health, logs', () => {
       config: { max_sessions: 100, session_timeout: 1800, auto_restart: true, health_check_enabled: true },
       health: { status: 'unknown', last_check: null },
     });
-    expect(detail.stats).toMatchObject({ total_connections: 0, active_connections: 0, active_sessions: 0, error_count: 0 });
+    expect(detail.stats).toMatchObject({
+      total_connections: 0,
+      active_connections: 0,
+      active_sessions: 0,
+      error_count: 0,
+    });
     const byId = (await client.get(`${SERVICES}/${body.service_id as string}`)).body as unknown as ServiceView;
     expect(byId.name).toBe('weather-agent');
   });
@@ -98,7 +113,9 @@ describe('agent services: registry, lifecycle, health, logs', () => {
 
     // The periodic checker (interval 1 s) adds to the history by itself.
     const history = await eventually(async () => {
-      const h = (await client.get(`/api/v1/health/services/${s.service_id}/history?limit=50`)).body as unknown as { history: { status: string }[] };
+      const h = (await client.get(`/api/v1/health/services/${s.service_id}/history?limit=50`)).body as unknown as {
+        history: { status: string }[];
+      };
       return h.history.length >= 3 ? h.history : null;
     });
     expect(history.every((c) => c.status === 'healthy')).toBe(true);
@@ -108,7 +125,9 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     expect(stopped.body.data).toMatchObject({ status: 'stopped', pid: null });
     expect(alive(s.pid as number)).toBe(false);
 
-    const logs = (await client.get(`/api/v1/logs/services/${s.service_id}?limit=100`)).body as unknown as { logs: { message: string; source: string; level: string }[] };
+    const logs = (await client.get(`/api/v1/logs/services/${s.service_id}?limit=100`)).body as unknown as {
+      logs: { message: string; source: string; level: string }[];
+    };
     expect(logs.logs.some((l) => l.source === 'stdout' && l.message.includes('listening on'))).toBe(true);
     expect(logs.logs.some((l) => l.source === 'stdout' && l.message.includes('got SIGTERM'))).toBe(true);
 
@@ -130,13 +149,17 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     });
     expect(back.restart_count).toBe(1);
     expect(alive(back.pid as number)).toBe(true);
-    const logs = (await client.get(`/api/v1/logs/search?query=unexpectedly&service_id=echo-crash`)).body as unknown as { logs: unknown[] };
+    const logs = (await client.get(`/api/v1/logs/search?query=unexpectedly&service_id=echo-crash`)).body as unknown as {
+      logs: unknown[];
+    };
     expect(logs.logs.length).toBe(1);
 
     const off = await startEcho(admin, 'echo-no-restart', { config: { auto_restart: false, start_timeout: 10 } });
     process.kill(off.pid as number, 'SIGKILL');
     const errored = await eventually(async () => {
-      const v = (await client.get(`${SERVICES}/${off.service_id}`)).body.data as unknown as ServiceView & { last_exit_code: number };
+      const v = (await client.get(`${SERVICES}/${off.service_id}`)).body.data as unknown as ServiceView & {
+        last_exit_code: number;
+      };
       return v.status === 'error' ? v : null;
     });
     expect(errored.pid).toBeNull();
@@ -147,7 +170,12 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     const s = await startEcho(admin, 'echo-config');
     const updated = await put(`${SERVICES}/${s.service_id}/config`, { max_sessions: 200, auto_restart: false });
     expect(updated.status).toBe(200);
-    expect(updated.body.data.config).toMatchObject({ max_sessions: 200, auto_restart: false, health_check_enabled: true, session_timeout: 1800 });
+    expect(updated.body.data.config).toMatchObject({
+      max_sessions: 200,
+      auto_restart: false,
+      health_check_enabled: true,
+      session_timeout: 1800,
+    });
 
     const bad = await put(`${SERVICES}/${s.service_id}/config`, { max_sessions: 'many' });
     expect(bad.status).toBe(400);
@@ -190,10 +218,18 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     ];
     for (const [body, field] of cases) {
       const res = await admin.post(SERVICES, body);
-      expect({ field, status: res.status, code: res.body.error?.code }).toEqual({ field, status: 400, code: 'INVALID_REQUEST' }); // seed 003's name for VALIDATION_ERROR
+      expect({ field, status: res.status, code: res.body.error?.code }).toEqual({
+        field,
+        status: 400,
+        code: 'INVALID_REQUEST',
+      }); // seed 003's name for VALIDATION_ERROR
       expect(res.body.error?.details?.field).toBe(field);
     }
-    const huge = await admin.post(SERVICES, { name: 'huge', agent_factory_path: ECHO_AGENT, description: 'x'.repeat(2 * 1024 * 1024) });
+    const huge = await admin.post(SERVICES, {
+      name: 'huge',
+      agent_factory_path: ECHO_AGENT,
+      description: 'x'.repeat(2 * 1024 * 1024),
+    });
     expect(huge.status).toBe(413);
     const total = (await client.get(SERVICES)).body as unknown as { total: number };
     expect(total.total).toBe(1);
@@ -248,7 +284,10 @@ describe('agent services: registry, lifecycle, health, logs', () => {
     const after = (await client.get(`${SERVICES}/${silent.service_id}`)).body.data as unknown as ServiceView;
     expect(after).toMatchObject({ status: 'error', pid: null });
 
-    const missing = await registerEcho(admin, 'no-binary', { agent_factory_path: undefined, command: '/nonexistent/agent' });
+    const missing = await registerEcho(admin, 'no-binary', {
+      agent_factory_path: undefined,
+      command: '/nonexistent/agent',
+    });
     const spawnFail = await admin.post(`${SERVICES}/${missing.service_id}/start`);
     expect(spawnFail.body.error?.code).toBe('SERVICE_START_FAILED');
     expect(spawnFail.body.error?.message).toContain('ENOENT');
@@ -256,7 +295,10 @@ describe('agent services: registry, lifecycle, health, logs', () => {
 
   it('two concurrent starts of one service run one process; the loser gets CONFLICT', async () => {
     const s = await registerEcho(admin, 'echo-race');
-    const [a, b] = await Promise.all([admin.post(`${SERVICES}/${s.service_id}/start`), admin.post(`${SERVICES}/${s.service_id}/start`)]);
+    const [a, b] = await Promise.all([
+      admin.post(`${SERVICES}/${s.service_id}/start`),
+      admin.post(`${SERVICES}/${s.service_id}/start`),
+    ]);
     const statuses = [a.status, b.status].sort();
     expect(statuses).toEqual([200, 409]);
     const loser = a.status === 409 ? a : b;
@@ -267,7 +309,11 @@ describe('agent services: registry, lifecycle, health, logs', () => {
 
   it('an external service is routable at registration and follows its health', async () => {
     const upstream = await startEcho(admin, 'echo-behind');
-    const ext = await admin.post(SERVICES, { name: 'external', endpoint: upstream.endpoint, health_check: { type: 'ws', interval: 1, timeout: 1 } });
+    const ext = await admin.post(SERVICES, {
+      name: 'external',
+      endpoint: upstream.endpoint,
+      health_check: { type: 'ws', interval: 1, timeout: 1 },
+    });
     expect(ext.status).toBe(201);
     const view = (ext.body as unknown as { service: ServiceView }).service;
     expect(view).toMatchObject({ status: 'running', endpoint: upstream.endpoint });

@@ -13,8 +13,10 @@ describe('Apex node and log channels (raw WebSocket)', () => {
   const sockets: { close(): void }[] = [];
 
   const ws = (path: string): string => `${t.url.replace('http', 'ws')}${path}`;
-  const nodePath = (key: string, base = 'abp-distributed-server'): string => ws(`/${base}/VCP_Key=${encodeURIComponent(key)}`);
-  const logPath = (key: string, query = '', base = 'ABPlog'): string => ws(`/${base}/VCP_Key=${encodeURIComponent(key)}${query}`);
+  const nodePath = (key: string, base = 'abp-distributed-server'): string =>
+    ws(`/${base}/VCP_Key=${encodeURIComponent(key)}`);
+  const logPath = (key: string, query = '', base = 'ABPlog'): string =>
+    ws(`/${base}/VCP_Key=${encodeURIComponent(key)}${query}`);
 
   async function connect(url: string): Promise<ApexSocket> {
     const s = await ApexSocket.open(url);
@@ -24,7 +26,13 @@ describe('Apex node and log channels (raw WebSocket)', () => {
 
   async function registeredNode(nodeId: string, extra: Record<string, unknown> = {}): Promise<ApexSocket> {
     const node = await connect(nodePath(t.keys.worker));
-    const reply = await node.request('node_register', { node_id: nodeId, name: `Node ${nodeId}`, type: 'worker', version: '1.2.3', ...extra });
+    const reply = await node.request('node_register', {
+      node_id: nodeId,
+      name: `Node ${nodeId}`,
+      type: 'worker',
+      version: '1.2.3',
+      ...extra,
+    });
     expect(reply.type).toBe('register_success');
     return node;
   }
@@ -42,7 +50,11 @@ describe('Apex node and log channels (raw WebSocket)', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ NODE_CHANNEL_MAX_FRAME_BYTES: '4096', NODE_RECONNECT_GRACE_MS: '20000', SOCKET_PING_INTERVAL_MS: '500' });
+    t = await startTestApp({
+      NODE_CHANNEL_MAX_FRAME_BYTES: '4096',
+      NODE_RECONNECT_GRACE_MS: '20000',
+      SOCKET_PING_INTERVAL_MS: '500',
+    });
     client = apiClient(t, t.keys.client);
     admin = apiClient(t, t.keys.admin);
   });
@@ -75,12 +87,15 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       expect(nodes.body.data.nodes).toEqual([]);
     });
 
-    it.each([['abp-distributed-server'], ['distributed-server']])('accepts the worker key on /%s/VCP_Key=<key>', async (base) => {
-      const node = await connect(nodePath(t.keys.worker, base));
-      const reply = await node.request('node_register', { node_id: `n-${base}` });
-      expect(reply).toMatchObject({ type: 'register_success', data: { node_id: `n-${base}` } });
-      expect(node.frames.some((f) => f.type === 'warning')).toBe(false);
-    });
+    it.each([['abp-distributed-server'], ['distributed-server']])(
+      'accepts the worker key on /%s/VCP_Key=<key>',
+      async (base) => {
+        const node = await connect(nodePath(t.keys.worker, base));
+        const reply = await node.request('node_register', { node_id: `n-${base}` });
+        expect(reply).toMatchObject({ type: 'register_success', data: { node_id: `n-${base}` } });
+        expect(node.frames.some((f) => f.type === 'warning')).toBe(false);
+      },
+    );
 
     it('accepts an admin key, and the deprecated /vcp-distributed-server path with one warning', async () => {
       const node = await connect(nodePath(t.keys.admin, 'vcp-distributed-server'));
@@ -95,8 +110,17 @@ describe('Apex node and log channels (raw WebSocket)', () => {
 
   describe('node lifecycle', () => {
     it('registers, stores what heartbeats report, and shows it in /v1/nodes', async () => {
-      const node = await registeredNode('apex-1', { capabilities: ['shell'], persona: { name: 'Helper', tone: 'calm' }, capacity: 2, tags: ['home'] });
-      const ack = await node.request('heartbeat', { status: 'idle', resources: { cpu: 12.5, memory_mb: 512 }, stats: { completed: 3, failed: 0 } });
+      const node = await registeredNode('apex-1', {
+        capabilities: ['shell'],
+        persona: { name: 'Helper', tone: 'calm' },
+        capacity: 2,
+        tags: ['home'],
+      });
+      const ack = await node.request('heartbeat', {
+        status: 'idle',
+        resources: { cpu: 12.5, memory_mb: 512 },
+        stats: { completed: 3, failed: 0 },
+      });
       expect(ack.type).toBe('heartbeat_ack');
       const view = await until(
         () => client.get<Record<string, unknown>>('/v1/nodes/apex-1'),
@@ -122,38 +146,73 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       expect(list.body.data.nodes.map((n) => n.node_id)).toEqual(['apex-1']);
       // The canonical API shows the same node and its transport.
       const canonical = await client.get<Record<string, unknown>>('/api/v1/nodes/apex-1');
-      expect(canonical.body.data).toMatchObject({ transport: 'websocket', reported_status: 'idle', heartbeat_stats: { completed: 3, failed: 0 } });
+      expect(canonical.body.data).toMatchObject({
+        transport: 'websocket',
+        reported_status: 'idle',
+        heartbeat_stats: { completed: 3, failed: 0 },
+      });
       // A heartbeat that reports nothing keeps what was reported.
       await node.request('heartbeat', {});
       await new Promise((r) => setTimeout(r, 1300));
-      expect((await client.get<Record<string, unknown>>('/v1/nodes/apex-1')).body.data.resources).toEqual({ cpu: 12.5, memory_mb: 512 });
+      expect((await client.get<Record<string, unknown>>('/v1/nodes/apex-1')).body.data.resources).toEqual({
+        cpu: 12.5,
+        memory_mb: 512,
+      });
     });
 
     it('runs a task: task_assign, ack, log, progress and result, with the logs on the task and on the log channel', async () => {
       const logs = await connect(logPath(t.keys.admin));
       const node = await registeredNode('apex-run');
-      const created = await client.post<Task>('/api/v1/tasks', { type: 'organize_files', data: { path: '/docs' }, timeout_seconds: 120 });
+      const created = await client.post<Task>('/api/v1/tasks', {
+        type: 'organize_files',
+        data: { path: '/docs' },
+        timeout_seconds: 120,
+      });
       const id = created.body.data.task_id;
       const assign = await node.nextOf('task_assign');
       expect(assign.id).toBe(`assign:${id}:1`);
-      expect(assign.data).toMatchObject({ task_id: id, attempt: 1, action: 'organize_files', payload: { path: '/docs' }, timeout_seconds: 120, callback: 'ws' });
+      expect(assign.data).toMatchObject({
+        task_id: id,
+        attempt: 1,
+        action: 'organize_files',
+        payload: { path: '/docs' },
+        timeout_seconds: 120,
+        callback: 'ws',
+      });
       node.send('ack', undefined, assign.id);
-      await until(() => getTask(id), (task) => task.state === 'running');
+      await until(
+        () => getTask(id),
+        (task) => task.state === 'running',
+      );
 
-      const logged = await node.request('log', { task_id: id, level: 'info', message: 'scanning /docs', data: { files: 3 } });
+      const logged = await node.request('log', {
+        task_id: id,
+        level: 'info',
+        message: 'scanning /docs',
+        data: { files: 3 },
+      });
       expect(logged).toMatchObject({ type: 'ack', data: { success: true } });
       const progressed = await node.request('task_progress', { task_id: id, progress: 50, message: 'half way' });
       expect(progressed).toMatchObject({ type: 'ack', data: { success: true, progress: 50 } });
-      const result = await node.request('task_result', { task_id: id, status: 'success', result: { summary: 'done', moved: 3 } });
+      const result = await node.request('task_result', {
+        task_id: id,
+        status: 'success',
+        result: { summary: 'done', moved: 3 },
+      });
       expect(result).toMatchObject({ type: 'ack', data: { success: true, task_id: id, status: 'completed' } });
 
       const task = await getTask(id);
       expect(task).toMatchObject({ state: 'completed', node_id: 'apex-run', result: { summary: 'done', moved: 3 } });
       const events = await client.get<{ logs: { type: string; message: string | null }[] }>(`/api/v1/tasks/${id}/logs`);
-      expect(events.body.data.logs).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'log', message: 'scanning /docs' })]));
+      expect(events.body.data.logs).toEqual(
+        expect.arrayContaining([expect.objectContaining({ type: 'log', message: 'scanning /docs' })]),
+      );
       const line = await logs.nextOf('log', (f) => f.data.source === 'node' && f.data.message === 'scanning /docs');
       expect(line.data).toMatchObject({ level: 'info', node_id: 'apex-run', task_id: id, time: expect.any(String) });
-      await logs.nextOf('log', (f) => f.data.source === 'task' && f.data.task_id === id && String(f.data.message).endsWith('completed'));
+      await logs.nextOf(
+        'log',
+        (f) => f.data.source === 'task' && f.data.task_id === id && String(f.data.message).endsWith('completed'),
+      );
     });
 
     it('reports a failure with its error, and a failed task is an alert on /ws and /events', async () => {
@@ -174,16 +233,29 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const alert = await stream.nextOf('alert', (f) => f.data.task_id === id);
       expect(alert.data).toMatchObject({ severity: 'warning', source: 'task', node_id: 'apex-fail' });
       expect(String(alert.data.message)).toContain('disk full');
-      await until(async () => alerts, (a) => a.some((x) => x.task_id === id));
+      await until(
+        async () => alerts,
+        (a) => a.some((x) => x.task_id === id),
+      );
     });
 
     it('relays a node notification to the client channels', async () => {
       const stream = await connect(ws(`/ws?token=${t.keys.client}`));
       const node = await registeredNode('apex-notify');
-      const ack = await node.request('notification', { message: '明天 9 点开会', severity: 'info', data: { kind: 'reminder' } });
+      const ack = await node.request('notification', {
+        message: '明天 9 点开会',
+        severity: 'info',
+        data: { kind: 'reminder' },
+      });
       expect(ack).toMatchObject({ type: 'ack', data: { success: true } });
       const n = await stream.nextOf('notification');
-      expect(n.data).toMatchObject({ severity: 'info', source: 'node', node_id: 'apex-notify', message: '明天 9 点开会', data: { kind: 'reminder' } });
+      expect(n.data).toMatchObject({
+        severity: 'info',
+        source: 'node',
+        node_id: 'apex-notify',
+        message: '明天 9 点开会',
+        data: { kind: 'reminder' },
+      });
     });
 
     it('tells the node to cancel a task it holds', async () => {
@@ -225,7 +297,10 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const id = (await client.post<Task>('/api/v1/tasks', { type: 'shell', data: {} })).body.data.task_id;
       await node.nextOf('task_assign');
       node.ws.terminate();
-      await until(() => client.get<Record<string, unknown>>('/v1/nodes/apex-drop'), (r) => r.body.data.status === 'offline');
+      await until(
+        () => client.get<Record<string, unknown>>('/v1/nodes/apex-drop'),
+        (r) => r.body.data.status === 'offline',
+      );
       expect((await getTask(id)).state).toBe('dispatched'); // kept for the reconnect grace
       const again = await registeredNode('apex-drop');
       const resent = await again.nextOf('task_assign');
@@ -239,11 +314,17 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const id = (await client.post<Task>('/api/v1/tasks', { type: 'shell', data: {} })).body.data.task_id;
       await node.nextOf('task_assign');
       node.ws.terminate();
-      await until(() => client.get<Record<string, unknown>>('/v1/nodes/apex-resume'), (r) => r.body.data.status === 'offline');
+      await until(
+        () => client.get<Record<string, unknown>>('/v1/nodes/apex-resume'),
+        (r) => r.body.data.status === 'offline',
+      );
       const again = await registeredNode('apex-resume', { running_tasks: [{ task_id: id, attempt: 1 }] });
       await again.request('heartbeat', {});
       expect(again.frames.some((f) => f.type === 'task_assign')).toBe(false);
-      await until(() => getTask(id), (task) => task.state === 'running');
+      await until(
+        () => getTask(id),
+        (task) => task.state === 'running',
+      );
     });
 
     it('rejects a result for a stale attempt and changes nothing', async () => {
@@ -267,7 +348,15 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       expect(all.body.data.logs.map((l) => l.message)).toEqual(['low battery', 'camera offline', 'booted']);
       expect(all.body.data.pagination.total).toBe(3);
       const severe = await admin.get<{ logs: Record<string, unknown>[] }>('/api/v1/logs?level=warn&node_id=apex-logs');
-      expect(severe.body.data.logs).toEqual([expect.objectContaining({ message: 'camera offline', level: 'error', source: 'node', data: { device: 'cam1' }, task_id: null })]);
+      expect(severe.body.data.logs).toEqual([
+        expect.objectContaining({
+          message: 'camera offline',
+          level: 'error',
+          source: 'node',
+          data: { device: 'cam1' },
+          task_id: null,
+        }),
+      ]);
       expect((await admin.get<{ logs: unknown[] }>('/api/v1/logs?source=hub')).body.data.logs).toEqual([]);
       const bad = await admin.get('/api/v1/logs?level=loud');
       expect(bad.status).toBe(400);
@@ -306,9 +395,24 @@ describe('Apex node and log channels (raw WebSocket)', () => {
     });
 
     it.each([
-      ['task_progress with progress 150', 'task_progress', (id: string) => ({ task_id: id, progress: 150 }), 'progress'],
-      ['task_result with a task id that is not a UUID', 'task_result', () => ({ task_id: 'task-1', status: 'success' }), 'task_id'],
-      ['task_result with an unknown status', 'task_result', (id: string) => ({ task_id: id, status: 'maybe' }), 'status'],
+      [
+        'task_progress with progress 150',
+        'task_progress',
+        (id: string) => ({ task_id: id, progress: 150 }),
+        'progress',
+      ],
+      [
+        'task_result with a task id that is not a UUID',
+        'task_result',
+        () => ({ task_id: 'task-1', status: 'success' }),
+        'task_id',
+      ],
+      [
+        'task_result with an unknown status',
+        'task_result',
+        (id: string) => ({ task_id: id, status: 'maybe' }),
+        'status',
+      ],
       ['log without a message', 'log', (id: string) => ({ task_id: id }), 'message'],
       ['an ack that names no assignment', 'ack', () => ({}), 'id'],
     ])('refuses %s from a registered node, answering the id, and changes nothing', async (_what, type, data, field) => {

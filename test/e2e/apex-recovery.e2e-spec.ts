@@ -51,8 +51,14 @@ async function until<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_
     await node.start();
     const created = await api(hub).post<Task>('/api/v1/tasks', { type: 'organize', data: { n: 1 } });
     const id = created.body.data.task_id;
-    await until(() => node.assignments, (a) => a.length === 1);
-    await until(() => task(id), (t) => t.state === 'running');
+    await until(
+      () => node.assignments,
+      (a) => a.length === 1,
+    );
+    await until(
+      () => task(id),
+      (t) => t.state === 'running',
+    );
 
     const port = hub.port;
     await hub.kill();
@@ -60,7 +66,10 @@ async function until<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_
     hub = await new HubProcess(hubEnv(db)).start(port);
     await again;
     // Seed nodes say nothing about what they run: the held task comes again, same attempt.
-    await until(() => node.assignments, (a) => a.length === 2);
+    await until(
+      () => node.assignments,
+      (a) => a.length === 2,
+    );
     expect(node.assignments).toEqual([
       { task_id: id, attempt: 1 },
       { task_id: id, attempt: 1 },
@@ -71,7 +80,10 @@ async function until<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_
     expect(done).toMatchObject({ state: 'completed', attempt: 1, node_id: 'apex-k' });
     const rows = await new pg.Client({ connectionString: db });
     await rows.connect();
-    const completions = await rows.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`, [id]);
+    const completions = await rows.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`,
+      [id],
+    );
     await rows.end();
     expect(completions.rows[0].n).toBe(1);
   }, 60_000);
@@ -89,7 +101,10 @@ async function until<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_
     hub = await new HubProcess(hubEnv(db)).start(port);
     await again;
     const id = (await api(hub).post<Task>('/api/v1/tasks', { type: 'organize', data: {} })).body.data.task_id;
-    const assigned = await until(() => node.assignments, (a) => a.some((x) => x.task_id === id));
+    const assigned = await until(
+      () => node.assignments,
+      (a) => a.some((x) => x.task_id === id),
+    );
     expect(assigned.find((x) => x.task_id === id)?.attempt).toBe(1);
     await node.finish(id, 1);
     expect((await task(id)).state).toBe('completed');
@@ -106,7 +121,10 @@ async function until<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_
     node = new ReconnectingApexNode(() => nodeUrl(hub), 'apex-other');
     await node.start();
     const started = Date.now();
-    await until(() => node.assignments, (a) => a.some((x) => x.task_id === id));
+    await until(
+      () => node.assignments,
+      (a) => a.some((x) => x.task_id === id),
+    );
     // Within the grace plus a liveness tick or two, never a lease of half an hour.
     expect(Date.now() - started).toBeLessThan(6000);
     expect(node.assignments.find((x) => x.task_id === id)?.attempt).toBe(2);
@@ -136,10 +154,14 @@ if (redisSkip && !skipReason) process.stdout.write(`\n[apex-recovery two hubs] s
     sockets.push(s);
     await s.request('node_register', { node_id: 'apex-on-b' });
     for (let i = 0; i < 5; i++) {
-      const id = (await api(a).post<Task>('/api/v1/tasks', { type: 'x', data: { i }, target_node_id: 'apex-on-b' })).body.data.task_id;
+      const id = (await api(a).post<Task>('/api/v1/tasks', { type: 'x', data: { i }, target_node_id: 'apex-on-b' }))
+        .body.data.task_id;
       const assign = await s.nextOf('task_assign', (f) => f.data.task_id === id);
       s.send('ack', undefined, assign.id);
-      await until(async () => (await api(a).get<Task>(`/api/v1/tasks/${id}`)).body.data, (t) => t.state === 'running');
+      await until(
+        async () => (await api(a).get<Task>(`/api/v1/tasks/${id}`)).body.data,
+        (t) => t.state === 'running',
+      );
       expect((await api(a).post(`/api/v1/tasks/${id}/cancel`, { reason: 'from A' })).status).toBe(200);
       expect((await s.nextOf('cancel_task', (f) => f.data.task_id === id)).data).toMatchObject({ reason: 'from A' });
     }
@@ -165,6 +187,9 @@ if (redisSkip && !skipReason) process.stdout.write(`\n[apex-recovery two hubs] s
     sockets.push(s);
     await s.request('node_register', { node_id: 'apex-logger' });
     await s.request('log', { level: 'warn', message: 'from B' });
-    expect((await logs.nextOf('log', (f) => f.data.message === 'from B')).data).toMatchObject({ node_id: 'apex-logger', level: 'warn' });
+    expect((await logs.nextOf('log', (f) => f.data.message === 'from B')).data).toMatchObject({
+      node_id: 'apex-logger',
+      level: 'warn',
+    });
   }, 30_000);
 });

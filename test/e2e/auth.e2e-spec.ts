@@ -34,7 +34,10 @@ describe('auth: API keys and roles', () => {
 
   it('lets an admin create, list and revoke keys; a revoked key stops working at once', async () => {
     const admin = apiClient(t, t.keys.admin);
-    const created = await admin.post<{ id: string; key: string; role: string; prefix: string }>('/api/v1/api-keys', { name: 'ci', role: 'client' });
+    const created = await admin.post<{ id: string; key: string; role: string; prefix: string }>('/api/v1/api-keys', {
+      name: 'ci',
+      role: 'client',
+    });
     expect(created.status).toBe(201);
     expect(created.body.data.key).toMatch(/^th_/);
     expect(created.body.data.key.startsWith(created.body.data.prefix)).toBe(true);
@@ -72,7 +75,9 @@ describe('auth: API keys and roles', () => {
 
     const clientPulls = await client.get('/api/v1/tasks/next?worker_id=w');
     expect(clientPulls.status).toBe(403);
-    expect((await client.post(`/api/v1/tasks/${task.task_id}/complete`, { result: { status: 'success' } })).status).toBe(403);
+    expect(
+      (await client.post(`/api/v1/tasks/${task.task_id}/complete`, { result: { status: 'success' } })).status,
+    ).toBe(403);
 
     expect((await client.get('/api/v1/api-keys')).status).toBe(403);
     expect((await worker.post('/api/v1/api-keys', { name: 'x', role: 'admin' })).status).toBe(403);
@@ -85,20 +90,28 @@ describe('auth: API keys and roles', () => {
 
   it('a key may hold several roles: one seed 002 client key creates, pulls and completes', async () => {
     const admin = apiClient(t, t.keys.admin);
-    const made = await admin.post<{ key: string; role: string; roles: string[] }>('/api/v1/api-keys', { name: 'orchestrator-client', roles: ['client', 'worker'] });
+    const made = await admin.post<{ key: string; role: string; roles: string[] }>('/api/v1/api-keys', {
+      name: 'orchestrator-client',
+      roles: ['client', 'worker'],
+    });
     expect(made.status).toBe(201);
     expect(made.body.data).toMatchObject({ role: 'client', roles: ['client', 'worker'] });
     const both = apiClient(t, made.body.data.key);
     const task = (await both.post<Task>('/api/v1/tasks', { prompt: 'one key', work_directory: '/work/one' })).body.data;
     const pulled = await both.get<Task>('/api/v1/tasks/next?worker_id=one-key&work_path=/work/one');
     expect(pulled.body.data?.task_id).toBe(task.task_id);
-    const done = await both.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'one-key', result: { status: 'success', output: 'ok' } });
+    const done = await both.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, {
+      worker_id: 'one-key',
+      result: { status: 'success', output: 'ok' },
+    });
     expect(done.status).toBe(200);
     // Still no admin powers.
     expect((await both.get('/api/v1/api-keys')).status).toBe(403);
     // The socket channels read roles too: the key may register a device.
     const listed = await admin.get<{ roles: string[] }[]>('/api/v1/api-keys');
-    expect(listed.body.data.find((k) => (k as unknown as { name: string }).name === 'orchestrator-client')?.roles).toEqual(['client', 'worker']);
+    expect(
+      listed.body.data.find((k) => (k as unknown as { name: string }).name === 'orchestrator-client')?.roles,
+    ).toEqual(['client', 'worker']);
     for (const [body, field] of [
       [{ name: 'x' }, 'role'],
       [{ name: 'x', roles: [] }, 'roles'],
@@ -123,10 +136,14 @@ describe('auth: API keys and roles', () => {
       const key = readFileSync(join(dir, 'admin.key'), 'utf8').trim();
       expect(key).toMatch(/^th_/);
       expect((await apiClient(t, key).get('/api/v1/api-keys')).status).toBe(200);
-      const admins = await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`);
+      const admins = await t.db.query(
+        `SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`,
+      );
       expect(admins[0].n).toBe(1);
       await bootstrap.onApplicationBootstrap(); // an admin exists now: no second key
-      const again = await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`);
+      const again = await t.db.query(
+        `SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`,
+      );
       expect(again[0].n).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -141,7 +158,9 @@ describe('auth off (AUTH_REQUIRED=false)', () => {
       const anon = apiClient(t, undefined);
       const created = await anon.post<Task>('/api/v1/tasks', { prompt: 'open' });
       expect(created.status).toBe(201);
-      expect((await anon.get('/api/v1/tasks/next?worker_id=w')).body.data).toMatchObject({ task_id: created.body.data.task_id });
+      expect((await anon.get('/api/v1/tasks/next?worker_id=w')).body.data).toMatchObject({
+        task_id: created.body.data.task_id,
+      });
     } finally {
       await t.close();
     }

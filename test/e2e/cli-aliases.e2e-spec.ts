@@ -29,11 +29,17 @@ if (skipReason) process.stdout.write(`\n[cli-aliases] skipped: ${skipReason}\n`)
   });
 
   const exec = (name: string, args: string[]) =>
-    run(process.execPath, [join(dir, name), ...args], { env: { ...process.env, NODE_OPTIONS: '', TASKHUB_URL: t.url, TASKHUB_KEY: t.keys.admin } });
+    run(process.execPath, [join(dir, name), ...args], {
+      env: { ...process.env, NODE_OPTIONS: '', TASKHUB_URL: t.url, TASKHUB_KEY: t.keys.admin },
+    });
 
   it('package.json installs both names', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> };
-    expect(pkg.bin).toMatchObject({ taskhub: 'dist/src/cli/main.js', 'codex-father': 'dist/src/cli/main.js', 'myagent-manager': 'dist/src/cli/main.js' });
+    expect(pkg.bin).toMatchObject({
+      taskhub: 'dist/src/cli/main.js',
+      'codex-father': 'dist/src/cli/main.js',
+      'myagent-manager': 'dist/src/cli/main.js',
+    });
   });
 
   it('codex-father server --help takes the document’s --port', async () => {

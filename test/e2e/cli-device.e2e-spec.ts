@@ -27,20 +27,37 @@ describe('taskhub device', () => {
     const err: string[] = [];
     const stop = new AbortController();
     const running = runCli(
-      ['device', '--id', 'cli-dev', '--capacity', '2', '--tags', 'shell', '--exec', 'node -e "let s=\'\';process.stdin.on(\'data\',d=>s+=d).on(\'end\',()=>{const t=JSON.parse(s);if(t.data.fail){console.error(\'asked to fail\');process.exit(3)}process.stdout.write(\'ran \'+t.task_type+\' \'+t.data.n)})"', '--url', t.url, '--key', t.keys.worker],
+      [
+        'device',
+        '--id',
+        'cli-dev',
+        '--capacity',
+        '2',
+        '--tags',
+        'shell',
+        '--exec',
+        "node -e \"let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const t=JSON.parse(s);if(t.data.fail){console.error('asked to fail');process.exit(3)}process.stdout.write('ran '+t.task_type+' '+t.data.n)})\"",
+        '--url',
+        t.url,
+        '--key',
+        t.keys.worker,
+      ],
       { out: (s) => out.push(s), err: (s) => err.push(s) },
       {},
       { stop: stop.signal },
     );
     try {
-      for (let i = 0; i < 100 && !out.some((l) => l.startsWith('registered')); i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 100 && !out.some((l) => l.startsWith('registered')); i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(out).toContain('registered as cli-dev (capacity 2)');
-      const ok = (await client.post<Task>('/api/v1/tasks', { type: 'build', data: { n: 7 }, required_tags: ['shell'] })).body.data;
+      const ok = (await client.post<Task>('/api/v1/tasks', { type: 'build', data: { n: 7 }, required_tags: ['shell'] }))
+        .body.data;
       const done = await waitForState(ok.task_id, 'completed');
       expect(done.result).toEqual({ output: 'ran build 7', exit_code: 0 });
       expect(done.worker_id ?? (done as unknown as { node_id: string }).node_id).toBe('cli-dev');
 
-      const bad = (await client.post<Task>('/api/v1/tasks', { type: 'build', data: { fail: true }, max_retries: 0 })).body.data;
+      const bad = (await client.post<Task>('/api/v1/tasks', { type: 'build', data: { fail: true }, max_retries: 0 }))
+        .body.data;
       const failed = await waitForState(bad.task_id, 'failed');
       expect(failed.error).toMatchObject({ message: 'asked to fail' });
       expect(err.some((l) => l.includes('asked to fail'))).toBe(true);
@@ -52,7 +69,12 @@ describe('taskhub device', () => {
 
   it('exits 1 when the hub refuses its key', async () => {
     const err: string[] = [];
-    const code = await runCli(['device', '--id', 'nope', '--exec', 'true', '--url', t.url, '--key', 'th_wrong'], { out: () => undefined, err: (s) => err.push(s) }, {}, {});
+    const code = await runCli(
+      ['device', '--id', 'nope', '--exec', 'true', '--url', t.url, '--key', 'th_wrong'],
+      { out: () => undefined, err: (s) => err.push(s) },
+      {},
+      {},
+    );
     expect(code).toBe(1);
     expect(err.join('\n')).toContain('UNAUTHORIZED');
   });

@@ -43,7 +43,6 @@ interface RuleJson {
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
-
 /** A loopback port nothing listens on. */
 const closedPort = (): Promise<number> =>
   new Promise((resolve) => {
@@ -114,9 +113,22 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
   it('registers with the seed flags, lists with filters and pages, shows detail (table and --json)', async () => {
     const r = await cli([
-      'register', 'weather-agent', ECHO_AGENT,
-      '--port', '0', '--tags', 'weather,info', '--max-sessions', '7',
-      '--description', 'Weather information agent', '--health-check', 'ws', '--health-path', '/', '--no-auto-restart',
+      'register',
+      'weather-agent',
+      ECHO_AGENT,
+      '--port',
+      '0',
+      '--tags',
+      'weather,info',
+      '--max-sessions',
+      '7',
+      '--description',
+      'Weather information agent',
+      '--health-check',
+      'ws',
+      '--health-path',
+      '/',
+      '--no-auto-restart',
     ]);
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
@@ -136,14 +148,30 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
     expect(stored.service_id).toBe(UUID.exec(r.out)?.[0]);
 
     // A relative PATH that exists in the working directory is sent as an absolute path.
-    const rel = await cli(['register', 'news-agent', 'echo-agent.mjs', '--tags', 'news', '--json'], { cwd: dirname(ECHO_AGENT) });
+    const rel = await cli(['register', 'news-agent', 'echo-agent.mjs', '--tags', 'news', '--json'], {
+      cwd: dirname(ECHO_AGENT),
+    });
     expect(rel.code).toBe(0);
-    const relJson = JSON.parse(rel.out) as { service_id: string; message: string; service: ServiceView & { agent_factory_path: string } };
-    expect(relJson).toMatchObject({ message: 'Service registered successfully', service: { name: 'news-agent', agent_factory_path: ECHO_AGENT } });
+    const relJson = JSON.parse(rel.out) as {
+      service_id: string;
+      message: string;
+      service: ServiceView & { agent_factory_path: string };
+    };
+    expect(relJson).toMatchObject({
+      message: 'Service registered successfully',
+      service: { name: 'news-agent', agent_factory_path: ECHO_AGENT },
+    });
     expect(relJson.service_id).toBe(relJson.service.service_id);
 
     // An external service (--endpoint, no PATH) is routable at once: status running.
-    const ext = await cli(['register', 'ext-agent', '--endpoint', `ws://127.0.0.1:${await closedPort()}`, '--tags', 'news']);
+    const ext = await cli([
+      'register',
+      'ext-agent',
+      '--endpoint',
+      `ws://127.0.0.1:${await closedPort()}`,
+      '--tags',
+      'news',
+    ]);
     expect(ext.code).toBe(0);
 
     const table = await cli(['list']);
@@ -155,10 +183,15 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
     expect(lines[3]).toMatch(/^ext-agent\s+running\s+\w+\s+ws:\/\/127\.0\.0\.1:\d+\s+0\s+news$/);
     expect(lines[4]).toBe('1-3 of 3');
 
-    const news = JSON.parse((await cli(['list', '--tag', 'news', '--json'])).out) as { services: ServiceView[]; total: number };
+    const news = JSON.parse((await cli(['list', '--tag', 'news', '--json'])).out) as {
+      services: ServiceView[];
+      total: number;
+    };
     expect(news.services.map((s) => s.name)).toEqual(['news-agent', 'ext-agent']);
     expect(news.total).toBe(2);
-    const running = JSON.parse((await cli(['list', '--status', 'running', '--json'])).out) as { services: ServiceView[] };
+    const running = JSON.parse((await cli(['list', '--status', 'running', '--json'])).out) as {
+      services: ServiceView[];
+    };
     expect(running.services.map((s) => s.name)).toEqual(['ext-agent']);
     const page = await cli(['list', '--limit', '1', '--offset', '1']);
     expect(page.out.split('\n').at(-1)).toBe('2-2 of 3 (more: --offset 2)');
@@ -197,17 +230,25 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
     expect(check.out).toContain('recent checks (newest first):');
     expect(check.out).toMatch(/^CHECKED_AT\s+STATUS\s+RESPONSE\s+MESSAGE$/m);
     expect(check.out).toMatch(/^\d{4}-\d\d-\d\dT\S+\s+healthy\s+[\d.]+ ms/m);
-    const checkJson = JSON.parse((await cli(['health-check', 'echo-life', '--json'])).out) as { status: string; name: string; history: { status: string }[] };
+    const checkJson = JSON.parse((await cli(['health-check', 'echo-life', '--json'])).out) as {
+      status: string;
+      name: string;
+      history: { status: string }[];
+    };
     expect(checkJson).toMatchObject({ status: 'healthy', name: 'echo-life' });
     expect(checkJson.history.length).toBeGreaterThanOrEqual(2); // both manual checks are recorded
     expect(checkJson.history.length).toBeLessThanOrEqual(5);
 
     const logs = await cli(['logs', 'echo-life']);
     expect(logs.code).toBe(0);
-    expect(logs.out).toMatch(/^\d{4}-\d\d-\d\dT\S+ INFO {2}stdout INFO echo agent echo-life listening on 127\.0\.0\.1:\d+$/m);
+    expect(logs.out).toMatch(
+      /^\d{4}-\d\d-\d\dT\S+ INFO {2}stdout INFO echo agent echo-life listening on 127\.0\.0\.1:\d+$/m,
+    );
     expect(logs.out).toMatch(/ INFO {2}hub {4}registered \(managed\)$/m);
     expect((await cli(['logs', 'echo-life', '--limit', '1'])).out.split('\n')).toHaveLength(1);
-    const errorsOnly = JSON.parse((await cli(['logs', 'echo-life', '--level', 'error', '--json'])).out) as { logs: LogJson[] };
+    const errorsOnly = JSON.parse((await cli(['logs', 'echo-life', '--level', 'error', '--json'])).out) as {
+      logs: LogJson[];
+    };
     expect(errorsOnly.logs.every((l) => l.level === 'error')).toBe(true);
     const future = await cli(['logs', 'echo-life', '--since', '2999-01-01T00:00:00Z']);
     expect(future).toMatchObject({ code: 0, out: 'no log entries for echo-life' });
@@ -242,7 +283,10 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
     const one = await cli(['monitor', '--service', 'echo-life', '--count', '1', '--json']);
     expect(one.code).toBe(0);
-    expect(JSON.parse(one.out)).toMatchObject({ service: { name: 'echo-life', status: 'running' }, health: { status: 'healthy', service_status: 'running' } });
+    expect(JSON.parse(one.out)).toMatchObject({
+      service: { name: 'echo-life', status: 'running' },
+      health: { status: 'healthy', service_status: 'running' },
+    });
     const tty = await cli(['monitor', '--service', 'echo-life', '--count', '1'], { tty: true });
     expect(tty.out.startsWith('\x1b[2J\x1b[Htaskhub monitor — ')).toBe(true);
     expect(tty.out).toMatch(/^name:\s+echo-life$/m);
@@ -251,8 +295,12 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
     const status = await cli(['status']);
     expect(status.code).toBe(0);
     expect(status.out).toMatch(/^services:\s+total=1 running=1 stopped=0 starting=0 error=0$/m);
-    for (const block of ['connections', 'sessions', 'performance', 'resources']) expect(status.out).toMatch(new RegExp(`^${block}:\\s+\\w+=`, 'm'));
-    const statusJson = JSON.parse((await cli(['status', '--json'])).out) as { services: Record<string, number>; resources: Record<string, number> };
+    for (const block of ['connections', 'sessions', 'performance', 'resources'])
+      expect(status.out).toMatch(new RegExp(`^${block}:\\s+\\w+=`, 'm'));
+    const statusJson = JSON.parse((await cli(['status', '--json'])).out) as {
+      services: Record<string, number>;
+      resources: Record<string, number>;
+    };
     expect(statusJson.services).toMatchObject({ total: 1, running: 1 });
     expect(statusJson.resources.processes).toBe(existsSync('/proc') ? 1 : 0); // usage is read from /proc
 
@@ -297,12 +345,17 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
       const table = await cli(['connections', '--service', 'echo-conn']);
       expect(table.code).toBe(0);
       const lines = table.out.split('\n');
-      expect(lines[0]).toMatch(/^ID\s+SESSION\s+SERVICE\s+CLIENT IP\s+STATUS\s+SENT\s+RECEIVED\s+MESSAGES\s+CONNECTED$/);
+      expect(lines[0]).toMatch(
+        /^ID\s+SESSION\s+SERVICE\s+CLIENT IP\s+STATUS\s+SENT\s+RECEIVED\s+MESSAGES\s+CONNECTED$/,
+      );
       expect(lines).toHaveLength(3);
       const row1 = lines.find((l) => l.startsWith(id1)) as string;
       expect(row1).toMatch(/\secho-conn\s+127\.0\.0\.1\s+active\s+\d+\s+\d+\s+\d+\s+\d{4}-\d\d-\d\dT/);
 
-      const active = JSON.parse((await cli(['connections', '--status', 'active', '--json'])).out) as { connections: ConnectionJson[]; total: number };
+      const active = JSON.parse((await cli(['connections', '--status', 'active', '--json'])).out) as {
+        connections: ConnectionJson[];
+        total: number;
+      };
       expect(active.total).toBe(2);
       expect(active.connections.find((c) => c.connection_id === id1)?.message_count).toBeGreaterThanOrEqual(2);
       expect((await cli(['connections', '--limit', '1'])).out.split('\n').at(-1)).toBe('1 of 2 (more: --limit)');
@@ -320,7 +373,9 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
       await eventually(async () => ws2.closed);
       expect(ws2.frames.some((f) => jsonOf(f)?.event === 'management_notification')).toBe(false);
 
-      const closed = JSON.parse((await cli(['connections', '--service', 'echo-conn', '--status', 'closed', '--json'])).out) as { connections: ConnectionJson[] };
+      const closed = JSON.parse(
+        (await cli(['connections', '--service', 'echo-conn', '--status', 'closed', '--json'])).out,
+      ) as { connections: ConnectionJson[] };
       expect(closed.connections.map((c) => c.connection_id).sort()).toEqual([id1, id2].sort());
       expect(closed.connections.find((c) => c.connection_id === id1)?.close_reason).toContain('maintenance');
       expect((await cli(['connections', '--status', 'active'])).out).toBe('no connections (total 0)');
@@ -336,15 +391,29 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
 
   it('creates, lists and deletes routing rules (by name and by id)', async () => {
     const created = await cli([
-      'route', 'create', 'vip-routing',
-      '--condition', 'header.x-user-tier=vip',
-      '--condition', 'query.region in eu|us',
-      '--condition', 'header.x-debug?',
-      '--condition', 'header.user-agent~=^Mozilla',
-      '--condition', 'header.x-env!=staging',
-      '--condition', 'client_ip^=10.',
-      '--target-tag', 'high-performance', '--target-tag', 'gpu,fast',
-      '--strategy', 'least_connections', '--priority', '10',
+      'route',
+      'create',
+      'vip-routing',
+      '--condition',
+      'header.x-user-tier=vip',
+      '--condition',
+      'query.region in eu|us',
+      '--condition',
+      'header.x-debug?',
+      '--condition',
+      'header.user-agent~=^Mozilla',
+      '--condition',
+      'header.x-env!=staging',
+      '--condition',
+      'client_ip^=10.',
+      '--target-tag',
+      'high-performance',
+      '--target-tag',
+      'gpu,fast',
+      '--strategy',
+      'least_connections',
+      '--priority',
+      '10',
     ]);
     expect(created.code).toBe(0);
     expect(created.err).toBe('');
@@ -373,19 +442,42 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
       ],
     });
 
-    const other = await cli(['route', 'create', 'pinned', '--target-service', 'echo-x', '--strategy', 'round_robin', '--disabled', '--json']);
+    const other = await cli([
+      'route',
+      'create',
+      'pinned',
+      '--target-service',
+      'echo-x',
+      '--strategy',
+      'round_robin',
+      '--disabled',
+      '--json',
+    ]);
     expect(other.code).toBe(0);
     const otherJson = JSON.parse(other.out) as RuleJson;
-    expect(otherJson).toMatchObject({ name: 'pinned', enabled: false, conditions: [], target_service: 'echo-x', target_strategy: 'round_robin', priority: 0 });
+    expect(otherJson).toMatchObject({
+      name: 'pinned',
+      enabled: false,
+      conditions: [],
+      target_service: 'echo-x',
+      target_strategy: 'round_robin',
+      priority: 0,
+    });
 
     const list = await cli(['route', 'list']);
     expect(list.code).toBe(0);
     const lines = list.out.split('\n');
     expect(lines[0]).toMatch(/^ID\s+NAME\s+PRIORITY\s+ENABLED\s+STRATEGY\s+TARGET\s+CONDITIONS$/);
-    expect(lines[1]).toMatch(/^[0-9a-f-]{36}\s+vip-routing\s+10\s+true\s+least_connections\s+tags high-performance,gpu,fast\s+header\.x-user-tier=vip AND /);
-    expect(lines[2]).toMatch(new RegExp(`^${otherJson.id}\\s+pinned\\s+0\\s+false\\s+round_robin\\s+service echo-x\\s+\\(always\\)$`));
+    expect(lines[1]).toMatch(
+      /^[0-9a-f-]{36}\s+vip-routing\s+10\s+true\s+least_connections\s+tags high-performance,gpu,fast\s+header\.x-user-tier=vip AND /,
+    );
+    expect(lines[2]).toMatch(
+      new RegExp(`^${otherJson.id}\\s+pinned\\s+0\\s+false\\s+round_robin\\s+service echo-x\\s+\\(always\\)$`),
+    );
     expect(lines[3]).toBe('1-2 of 2');
-    const disabled = JSON.parse((await cli(['route', 'list', '--enabled', 'false', '--json'])).out) as { rules: RuleJson[] };
+    const disabled = JSON.parse((await cli(['route', 'list', '--enabled', 'false', '--json'])).out) as {
+      rules: RuleJson[];
+    };
     expect(disabled.rules.map((r) => r.name)).toEqual(['pinned']);
 
     const dup = await cli(['route', 'create', 'pinned']);
@@ -416,7 +508,9 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
       const r = await cli(['route', 'create', 'bad', '--condition', 'header.ok=1', '--condition', bad]);
       expect(r.code).toBe(1);
       expect(r.out).toBe('');
-      expect(r.err).toContain(`error: option '--condition <expr>' argument '${bad}' is invalid. ${why}; expected field=value`);
+      expect(r.err).toContain(
+        `error: option '--condition <expr>' argument '${bad}' is invalid. ${why}; expected field=value`,
+      );
     }
     expect((await admin.get<{ rules: RuleJson[] }>('/api/v1/routing/rules')).body.data.rules).toEqual([]);
 
@@ -426,7 +520,18 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
   });
 
   it('hub errors: unknown service, duplicate name, start failure with the last output, unhealthy check', async () => {
-    for (const args of [['show', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['restart', 'nope'], ['remove', 'nope'], ['logs', 'nope'], ['health-check', 'nope'], ['show', 'nope', '--json'], ['monitor', '--service', 'nope', '--count', '1'], ['connections', '--service', 'nope']]) {
+    for (const args of [
+      ['show', 'nope'],
+      ['start', 'nope'],
+      ['stop', 'nope'],
+      ['restart', 'nope'],
+      ['remove', 'nope'],
+      ['logs', 'nope'],
+      ['health-check', 'nope'],
+      ['show', 'nope', '--json'],
+      ['monitor', '--service', 'nope', '--count', '1'],
+      ['connections', '--service', 'nope'],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(1);
       expect(r.out).toBe('');
@@ -447,13 +552,25 @@ describe('taskhub CLI: agent services, connections, routing rules (in-process, a
     expect((await admin.get('/api/v1/services/lost-agent')).status).toBe(404);
 
     // --command/--args: split like a shell; the process fails and its output comes back.
-    const failer = await cli(['register', 'failer', '--command', 'sh', '--args', `-c 'echo "ERROR boom on {port}"; exit 3'`, '--json']);
+    const failer = await cli([
+      'register',
+      'failer',
+      '--command',
+      'sh',
+      '--args',
+      `-c 'echo "ERROR boom on {port}"; exit 3'`,
+      '--json',
+    ]);
     expect(failer.code).toBe(0);
-    expect(JSON.parse(failer.out)).toMatchObject({ service: { command: 'sh', args: ['-c', 'echo "ERROR boom on {port}"; exit 3'] } });
+    expect(JSON.parse(failer.out)).toMatchObject({
+      service: { command: 'sh', args: ['-c', 'echo "ERROR boom on {port}"; exit 3'] },
+    });
     const start = await cli(['start', 'failer']);
     expect(start.code).toBe(1);
     expect(start.out).toBe('');
-    expect(start.err).toMatch(/^error SERVICE_START_FAILED: Service 'failer' exited during start \(exit code 3\)\n {2}last output:\n {4}ERROR boom on \d+$/m);
+    expect(start.err).toMatch(
+      /^error SERVICE_START_FAILED: Service 'failer' exited during start \(exit code 3\)\n {2}last output:\n {4}ERROR boom on \d+$/m,
+    );
 
     // An external endpoint nobody listens on: the check runs and fails, exit code 1.
     const ext = await cli(['register', 'dead-ext', '--endpoint', `ws://127.0.0.1:${await closedPort()}`]);

@@ -34,7 +34,14 @@ interface ListJson {
 
 interface LogsJson {
   task_id: string;
-  logs: { id: number; timestamp: string; type: string; level: string; message: string | null; attempt: number | null }[];
+  logs: {
+    id: number;
+    timestamp: string;
+    type: string;
+    level: string;
+    message: string | null;
+    attempt: number | null;
+  }[];
 }
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
@@ -80,15 +87,26 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
 
   it('submits a task and prints it as a key/value block', async () => {
     const r = await cli([
-      'tasks', 'submit',
-      '--prompt', 'Analyze the codebase',
-      '--type', 'analysis',
-      '--priority', 'high',
-      '--tag', 'security', '--tag', 'nightly',
-      '--work-directory', '/home/user/project',
-      '--timeout-seconds', '600',
-      '--max-retries', '5',
-      '--data', '{"files":2}',
+      'tasks',
+      'submit',
+      '--prompt',
+      'Analyze the codebase',
+      '--type',
+      'analysis',
+      '--priority',
+      'high',
+      '--tag',
+      'security',
+      '--tag',
+      'nightly',
+      '--work-directory',
+      '/home/user/project',
+      '--timeout-seconds',
+      '600',
+      '--max-retries',
+      '5',
+      '--data',
+      '{"files":2}',
     ]);
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
@@ -163,7 +181,9 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
     expect(human.out).toMatch(/^prompt:\s+show me$/m);
     expect(human.out).toMatch(/^tags:\s+one$/m);
 
-    const json = await cli(['tasks', 'show', task.task_id, '--json', '--url', t.url, '--key', t.keys.admin], { TASKHUB_URL: 'http://127.0.0.1:9' });
+    const json = await cli(['tasks', 'show', task.task_id, '--json', '--url', t.url, '--key', t.keys.admin], {
+      TASKHUB_URL: 'http://127.0.0.1:9',
+    });
     expect(json.code).toBe(0);
     expect(JSON.parse(json.out)).toEqual(await apiGet<TaskJson>(`/api/v1/tasks/${task.task_id}`));
   });
@@ -181,7 +201,12 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
 
     const retried = await cli(['tasks', 'retry', task.task_id, '--json']);
     expect(retried.code).toBe(0);
-    expect(JSON.parse(retried.out)).toMatchObject({ task_id: task.task_id, status: 'waiting', state: 'pending', retry_count: 1 });
+    expect(JSON.parse(retried.out)).toMatchObject({
+      task_id: task.task_id,
+      status: 'waiting',
+      state: 'pending',
+      retry_count: 1,
+    });
 
     // Not finished any more: retry is refused.
     const refused = await cli(['tasks', 'retry', task.task_id]);
@@ -232,7 +257,12 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
 
   it('an unknown task: NOT_FOUND on stderr, exit code 1', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
-    for (const args of [['show', id], ['logs', id], ['cancel', id], ['show', id, '--json']]) {
+    for (const args of [
+      ['show', id],
+      ['logs', id],
+      ['cancel', id],
+      ['show', id, '--json'],
+    ]) {
       const r = await cli(['tasks', ...args]);
       expect(r.code).toBe(1);
       expect(r.out).toBe('');
@@ -309,14 +339,36 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
     const deps = { startServer: async (e: CliEnv) => void seen.push(e) };
     const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
     const code = await runCli(
-      ['server', '--port', '3999', '--host', '127.0.0.1', '--cors-origin', 'https://a.example', '--no-auth', '--data-dir', '/tmp/x', '--database-url', 'postgres://u@h/db'],
-      io, env, deps,
+      [
+        'server',
+        '--port',
+        '3999',
+        '--host',
+        '127.0.0.1',
+        '--cors-origin',
+        'https://a.example',
+        '--no-auth',
+        '--data-dir',
+        '/tmp/x',
+        '--database-url',
+        'postgres://u@h/db',
+      ],
+      io,
+      env,
+      deps,
     );
     expect(code).toBe(0);
-    expect(seen).toEqual([{
-      PORT: '3999', HOST: '127.0.0.1', CORS_ORIGIN: 'https://a.example', AUTH_REQUIRED: 'false',
-      DATA_DIR: '/tmp/x', DATABASE_URL: 'postgres://u@h/db', LOG_LEVEL: 'warn',
-    }]);
+    expect(seen).toEqual([
+      {
+        PORT: '3999',
+        HOST: '127.0.0.1',
+        CORS_ORIGIN: 'https://a.example',
+        AUTH_REQUIRED: 'false',
+        DATA_DIR: '/tmp/x',
+        DATABASE_URL: 'postgres://u@h/db',
+        LOG_LEVEL: 'warn',
+      },
+    ]);
     expect(env.PORT).toBe('1234'); // the caller's env is not modified
 
     // Without flags the environment passes through untouched.

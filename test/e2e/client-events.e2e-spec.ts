@@ -10,7 +10,9 @@ class StreamClient {
   readonly ws: WebSocket;
   constructor(url: string) {
     this.ws = new WebSocket(url);
-    this.ws.on('message', (raw) => this.messages.push(JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> }));
+    this.ws.on('message', (raw) =>
+      this.messages.push(JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> }),
+    );
   }
   opened(): Promise<void> {
     return new Promise((ok, fail) => {
@@ -21,12 +23,16 @@ class StreamClient {
   send(message: unknown): void {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
-  async waitFor(match: (m: { type: string; data: Record<string, unknown> }) => boolean, timeoutMs = 5000): Promise<{ type: string; data: Record<string, unknown> }> {
+  async waitFor(
+    match: (m: { type: string; data: Record<string, unknown> }) => boolean,
+    timeoutMs = 5000,
+  ): Promise<{ type: string; data: Record<string, unknown> }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.find(match);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(this.messages.map((m) => m.type))}`);
+      if (Date.now() > deadline)
+        throw new Error(`no matching message; got ${JSON.stringify(this.messages.map((m) => m.type))}`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -75,10 +81,12 @@ describe('client events: raw /ws stream and the /events namespace', () => {
     expect((await s.waitFor((m) => m.type === 'status')).data).toMatchObject({ tasks: { pending: 0 } });
     s.send({ type: 'get_status' });
 
-    const mine = (await client.post<Task>('/api/v1/tasks', { prompt: 'mine', target_node_id: 'ws-dev' })).body.data.task_id;
+    const mine = (await client.post<Task>('/api/v1/tasks', { prompt: 'mine', target_node_id: 'ws-dev' })).body.data
+      .task_id;
     s.send({ type: 'subscribe_tasks', data: { taskIds: [mine] } });
     expect((await s.waitFor((m) => m.type === 'subscribed')).data).toEqual({ all: false, taskIds: [mine] });
-    const other = (await client.post<Task>('/api/v1/tasks', { prompt: 'other', target_node_id: 'ws-other' })).body.data.task_id;
+    const other = (await client.post<Task>('/api/v1/tasks', { prompt: 'other', target_node_id: 'ws-other' })).body.data
+      .task_id;
 
     const d = await device('ws-dev');
     const o = await device('ws-other');
@@ -109,11 +117,15 @@ describe('client events: raw /ws stream and the /events namespace', () => {
 
   it('/ws: refuses a missing key and hands the agent-proxy query forms to the proxy', async () => {
     const anon = new WebSocket(`${t.url.replace('http', 'ws')}/ws`);
-    const status = await new Promise<number>((resolve) => anon.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    const status = await new Promise<number>((resolve) =>
+      anon.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+    );
     expect(status).toBe(401);
     // The proxy speaks seed 003's `{event, data}`; no service is registered here.
     const proxy = await stream('&service=echo');
-    const refused = (await proxy.waitFor((m) => (m as unknown as { event?: string }).event === 'error')) as unknown as { data: Record<string, unknown> };
+    const refused = (await proxy.waitFor((m) => (m as unknown as { event?: string }).event === 'error')) as unknown as {
+      data: Record<string, unknown>;
+    };
     expect(refused.data).toMatchObject({ code: 'ROUTING_FAILED', recoverable: false });
   });
 
@@ -129,37 +141,57 @@ describe('client events: raw /ws stream and the /events namespace', () => {
   });
 
   it('/events: subscribe_tasks by id delivers only that task, in order', async () => {
-    const sock: Socket = io(`${t.url}/events`, { transports: ['websocket'], auth: { token: t.keys.client }, forceNew: true });
+    const sock: Socket = io(`${t.url}/events`, {
+      transports: ['websocket'],
+      auth: { token: t.keys.client },
+      forceNew: true,
+    });
     closers.push(() => sock.disconnect());
     const seen: { event: string; taskId: string }[] = [];
     sock.onAny((event: string, data: { taskId?: string }) => data?.taskId && seen.push({ event, taskId: data.taskId }));
     await new Promise<void>((r) => sock.once('connect', () => r()));
-    const mine = (await client.post<Task>('/api/v1/tasks', { prompt: 'mine', target_node_id: 'ev-dev' })).body.data.task_id;
-    const ack = (await sock.timeout(2000).emitWithAck('subscribe_tasks', { taskIds: [mine] })) as { success: boolean; subscribed: string[] };
+    const mine = (await client.post<Task>('/api/v1/tasks', { prompt: 'mine', target_node_id: 'ev-dev' })).body.data
+      .task_id;
+    const ack = (await sock.timeout(2000).emitWithAck('subscribe_tasks', { taskIds: [mine] })) as {
+      success: boolean;
+      subscribed: string[];
+    };
     expect(ack).toMatchObject({ success: true, subscribed: [`task:${mine}`] });
     await client.post('/api/v1/tasks', { prompt: 'not mine', target_node_id: 'ev-other' });
     await runOn(await device('ev-dev'));
     await runOn(await device('ev-other'));
-    for (let i = 0; i < 100 && !seen.some((s) => s.event === 'task_completed'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !seen.some((s) => s.event === 'task_completed'); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(seen).toEqual([
       { event: 'task_started', taskId: mine },
       { event: 'task_progress', taskId: mine },
       { event: 'task_completed', taskId: mine },
     ]);
-    const bad = (await sock.timeout(2000).emitWithAck('subscribe_tasks', { taskIds: 42 })) as { success: boolean; error: { details: { field: string } } };
+    const bad = (await sock.timeout(2000).emitWithAck('subscribe_tasks', { taskIds: 42 })) as {
+      success: boolean;
+      error: { details: { field: string } };
+    };
     expect(bad).toMatchObject({ success: false, error: { details: { field: 'taskIds' } } });
   });
 
   it('/events: metrics_update arrives on schedule, only to clients that asked', async () => {
     const asked = io(`${t.url}/events`, { transports: ['websocket'], auth: { token: t.keys.client }, forceNew: true });
     const quiet = io(`${t.url}/events`, { transports: ['websocket'], auth: { token: t.keys.client }, forceNew: true });
-    closers.push(() => asked.disconnect(), () => quiet.disconnect());
+    closers.push(
+      () => asked.disconnect(),
+      () => quiet.disconnect(),
+    );
     const updates: { at: number; tasks: Record<string, number> }[] = [];
     let quietGot = 0;
-    asked.on('metrics_update', (m: { tasks: Record<string, number> }) => updates.push({ at: Date.now(), tasks: m.tasks }));
+    asked.on('metrics_update', (m: { tasks: Record<string, number> }) =>
+      updates.push({ at: Date.now(), tasks: m.tasks }),
+    );
     quiet.on('metrics_update', () => quietGot++);
     await Promise.all([asked, quiet].map((s) => new Promise<void>((r) => s.once('connect', () => r()))));
-    expect(await asked.timeout(2000).emitWithAck('subscribe_metrics', {})).toMatchObject({ success: true, interval_ms: 200 });
+    expect(await asked.timeout(2000).emitWithAck('subscribe_metrics', {})).toMatchObject({
+      success: true,
+      interval_ms: 200,
+    });
     await client.post('/api/v1/tasks', { prompt: 'counted' });
     for (let i = 0; i < 100 && updates.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     expect(updates.length).toBeGreaterThanOrEqual(3);

@@ -34,12 +34,16 @@ class CodexFatherClient {
   }
 
   async getTaskStatus(taskId: string): Promise<CodexBody> {
-    const response = await fetch(`${this.baseUrl}/tasks/${taskId}`, { headers: { Authorization: `Bearer ${this.key}` } });
+    const response = await fetch(`${this.baseUrl}/tasks/${taskId}`, {
+      headers: { Authorization: `Bearer ${this.key}` },
+    });
     return (await response.json()) as CodexBody;
   }
 
   async getTaskLogs(taskId: string): Promise<CodexBody> {
-    const response = await fetch(`${this.baseUrl}/tasks/${taskId}/logs`, { headers: { Authorization: `Bearer ${this.key}` } });
+    const response = await fetch(`${this.baseUrl}/tasks/${taskId}/logs`, {
+      headers: { Authorization: `Bearer ${this.key}` },
+    });
     return (await response.json()) as CodexBody;
   }
 }
@@ -56,7 +60,10 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
   async function finish(taskId: string, output: string): Promise<void> {
     const acquired = await worker.post(`/api/v1/tasks/${taskId}/acquire`, { worker_id: 'codex-worker' });
     expect(acquired.status).toBe(200);
-    const done = await worker.post(`/api/v1/tasks/${taskId}/complete`, { worker_id: 'codex-worker', result: { status: 'success', output } });
+    const done = await worker.post(`/api/v1/tasks/${taskId}/complete`, {
+      worker_id: 'codex-worker',
+      result: { status: 'success', output },
+    });
     expect(done.status).toBe(200);
   }
 
@@ -92,7 +99,9 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     expect(taskId).toMatch(/^[0-9a-f-]{36}$/);
 
     // The hub stored the mapping: timeout ms → timeout_seconds, files, environment.
-    const canonical = await api.get<{ timeout_seconds: number; files: string[]; environment: string; prompt: string }>(`/api/v1/tasks/${taskId}`);
+    const canonical = await api.get<{ timeout_seconds: number; files: string[]; environment: string; prompt: string }>(
+      `/api/v1/tasks/${taskId}`,
+    );
     expect(canonical.body.data).toMatchObject({
       timeout_seconds: 300,
       files: ['src/components/', 'package.json'],
@@ -103,7 +112,18 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     const queued = await codex.getTaskStatus(taskId);
     expect(queued).toMatchObject({
       success: true,
-      data: { id: taskId, status: 'queued', progress: 0, startTime: null, duration: null, result: null, error: null, completedAt: null, priority: 'high', environment: 'nodejs' },
+      data: {
+        id: taskId,
+        status: 'queued',
+        progress: 0,
+        startTime: null,
+        duration: null,
+        result: null,
+        error: null,
+        completedAt: null,
+        priority: 'high',
+        environment: 'nodejs',
+      },
     });
 
     await finish(taskId, 'Express server created');
@@ -125,7 +145,13 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     const logs = await codex.getTaskLogs(taskId);
     expect(logs.success).toBe(true);
     expect(logs.data.taskId).toBe(taskId);
-    const entries = logs.data.logs as { timestamp: string; level: string; type: string; message: string; attempt: number }[];
+    const entries = logs.data.logs as {
+      timestamp: string;
+      level: string;
+      type: string;
+      message: string;
+      attempt: number;
+    }[];
     expect(entries.map((e) => e.type)).toEqual(expect.arrayContaining(['created', 'completed']));
     const completed = entries.find((e) => e.type === 'completed');
     expect(completed).toMatchObject({ level: 'info', attempt: 1 });
@@ -135,7 +161,9 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
 
   it('defaults like the Python client (environment only): medium priority, hub default timeout', async () => {
     const task = await codex.submitTask('创建一个数据分析脚本', 'python');
-    const canonical = await api.get<{ timeout_seconds: number; priority: string }>(`/api/v1/tasks/${task.data.taskId as string}`);
+    const canonical = await api.get<{ timeout_seconds: number; priority: string }>(
+      `/api/v1/tasks/${task.data.taskId as string}`,
+    );
     expect(task.data).toMatchObject({ status: 'queued', priority: 'medium' });
     expect(canonical.body.data.timeout_seconds).toBe(1800);
     // ms are rounded up to whole seconds
@@ -164,7 +192,9 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     expect(page2.data.pagination).toEqual({ page: 2, limit: 2, total: 3, hasMore: false });
 
     const done = body(await api.get('/tasks?status=completed&sort=startTime'));
-    expect((done.data.tasks as Record<string, unknown>[]).map((x) => [x.id, x.status])).toEqual([[ids[0], 'completed']]);
+    expect((done.data.tasks as Record<string, unknown>[]).map((x) => [x.id, x.status])).toEqual([
+      [ids[0], 'completed'],
+    ]);
     expect((done.data.tasks as Record<string, unknown>[])[0].startTime).toMatch(/^\d{4}-/);
 
     const all = body(await api.get('/tasks?sort=createdAt&order=asc'));
@@ -221,14 +251,20 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
 
     const second = await api.delete(`/tasks/${taskId}`);
     expect(second.status).toBe(409);
-    expect(body(second)).toMatchObject({ success: false, error: { code: 'CONFLICT', details: { state: 'cancelled' } } });
+    expect(body(second)).toMatchObject({
+      success: false,
+      error: { code: 'CONFLICT', details: { state: 'cancelled' } },
+    });
     expect(body(second).requestId).toBe(second.headers.get('x-request-id'));
   });
 
   it('answers bad input and unknown tasks in the seed error shape', async () => {
     const noPrompt = await api.post('/tasks', { environment: 'nodejs' });
     expect(noPrompt.status).toBe(400);
-    expect(body(noPrompt)).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'prompt' } } });
+    expect(body(noPrompt)).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'prompt' } },
+    });
     expect(body(noPrompt).timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(body(noPrompt).requestId).toBe(noPrompt.headers.get('x-request-id'));
     expect(body(noPrompt)).not.toHaveProperty('data');
@@ -251,15 +287,29 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
 
     const notJson = await api.post('/tasks', '{"prompt":', { 'Content-Type': 'application/json' });
     expect(notJson.status).toBe(400);
-    expect(body(notJson)).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'body' } } });
+    expect(body(notJson)).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'body' } },
+    });
 
     // The seed's own id form is simply an id that does not exist here.
     const badId = await codex.getTaskStatus('task-1704067200000-abc123');
-    expect(badId).toMatchObject({ success: false, error: { code: 'TASK_NOT_FOUND', details: { taskId: 'task-1704067200000-abc123' } } });
+    expect(badId).toMatchObject({
+      success: false,
+      error: { code: 'TASK_NOT_FOUND', details: { taskId: 'task-1704067200000-abc123' } },
+    });
 
-    for (const res of [await api.get(`/tasks/${UNKNOWN_ID}`), await api.get(`/tasks/${UNKNOWN_ID}/logs`), await api.delete(`/tasks/${UNKNOWN_ID}`), await api.post(`/tasks/${UNKNOWN_ID}/reply`, { message: 'hi' })]) {
+    for (const res of [
+      await api.get(`/tasks/${UNKNOWN_ID}`),
+      await api.get(`/tasks/${UNKNOWN_ID}/logs`),
+      await api.delete(`/tasks/${UNKNOWN_ID}`),
+      await api.post(`/tasks/${UNKNOWN_ID}/reply`, { message: 'hi' }),
+    ]) {
       expect(res.status).toBe(404);
-      expect(body(res)).toMatchObject({ success: false, error: { code: 'TASK_NOT_FOUND', details: { taskId: UNKNOWN_ID } } });
+      expect(body(res)).toMatchObject({
+        success: false,
+        error: { code: 'TASK_NOT_FOUND', details: { taskId: UNKNOWN_ID } },
+      });
     }
 
     // Nothing was stored by the rejected submissions.

@@ -20,7 +20,11 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
 
   beforeAll(async () => {
     // The liveness tick is driven by hand (check()), so each step is deterministic.
-    t = await startTestApp({ DISPATCH_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS), NODE_LIVENESS_TICK_MS: '600000', NODE_RECONNECT_GRACE_MS: '60000' });
+    t = await startTestApp({
+      DISPATCH_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
+      NODE_LIVENESS_TICK_MS: '600000',
+      NODE_RECONNECT_GRACE_MS: '60000',
+    });
     client = apiClient(t, t.keys.client);
   });
   afterEach(async () => {
@@ -70,9 +74,15 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     const second = await other.next('new_task');
     expect(second).toMatchObject({ task_id: id, attempt: 2 });
     await waitFor(async () => (await task(id)).state === 'running');
-    expect(await other.request('task_result', { task_id: id, attempt: 2, result: { success: true } })).toMatchObject({ success: true, status: 'completed' });
+    expect(await other.request('task_result', { task_id: id, attempt: 2, result: { success: true } })).toMatchObject({
+      success: true,
+      status: 'completed',
+    });
     // The first node's late result for its attempt changes nothing.
-    expect(await mute.request('task_result', { task_id: id, attempt: 1, result: { success: true } })).toMatchObject({ success: false, error: { code: 'STALE_ATTEMPT' } });
+    expect(await mute.request('task_result', { task_id: id, attempt: 1, result: { success: true } })).toMatchObject({
+      success: false,
+      error: { code: 'STALE_ATTEMPT' },
+    });
     expect((await task(id)).node_id).toBe('other');
   });
 
@@ -100,7 +110,13 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
 
     const again = device();
     const foreign = '00000000-0000-4000-8000-000000000001';
-    const reg = await again.register('resumer', { capacity: 3, running_tasks: [{ task_id: a, attempt: 1 }, { task_id: foreign, attempt: 3 }] });
+    const reg = await again.register('resumer', {
+      capacity: 3,
+      running_tasks: [
+        { task_id: a, attempt: 1 },
+        { task_id: foreign, attempt: 3 },
+      ],
+    });
     expect((reg.held_tasks as { task_id: string }[]).map((h) => h.task_id).sort()).toEqual([a, b].sort());
     expect(await again.next('new_task')).toMatchObject({ task_id: b, attempt: 1 });
     expect(await again.next('cancel_task')).toMatchObject({ task_id: foreign, attempt: 3 });
@@ -119,7 +135,10 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     repo.assignBatch = async (...args: Parameters<typeof real>) => {
       repo.assignBatch = real;
       const round = await real(...args);
-      throw new UncertainAssignment(round.assigned.map((a) => a.task), new Error('Connection terminated unexpectedly'));
+      throw new UncertainAssignment(
+        round.assigned.map((a) => a.task),
+        new Error('Connection terminated unexpectedly'),
+      );
     };
     const id = await submit();
     // It is dispatched in the database, and the device is told once the database is seen answering.

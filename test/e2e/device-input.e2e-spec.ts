@@ -77,7 +77,10 @@ describe('device channel: malformed payloads, auth, and many devices at once', (
     const unknown = await d.request('task_progress', { task_id: '00000000-0000-4000-8000-000000000000', progress: 5 });
     expect(unknown).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } });
     const unknownEvent = await d.request('format_disk', {});
-    expect(unknownEvent).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'event' } } });
+    expect(unknownEvent).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'event' } },
+    });
   });
 
   it('refuses sockets without a key, with a bad key, or with a client key', async () => {
@@ -92,11 +95,26 @@ describe('device channel: malformed payloads, auth, and many devices at once', (
       await new Promise<void>((r) => (d.socket.connected ? d.socket.once('disconnect', () => r()) : r()));
       expect(d.socket.connected).toBe(false);
     }
-    const viaHeader = io(t.url, { transports: ['websocket'], extraHeaders: { Authorization: `Bearer ${t.keys.worker}` }, reconnection: false, forceNew: true });
-    const viaQuery = io(t.url, { transports: ['websocket'], query: { token: t.keys.worker }, reconnection: false, forceNew: true });
+    const viaHeader = io(t.url, {
+      transports: ['websocket'],
+      extraHeaders: { Authorization: `Bearer ${t.keys.worker}` },
+      reconnection: false,
+      forceNew: true,
+    });
+    const viaQuery = io(t.url, {
+      transports: ['websocket'],
+      query: { token: t.keys.worker },
+      reconnection: false,
+      forceNew: true,
+    });
     try {
       for (const s of [viaHeader, viaQuery]) {
-        const ack = (await s.timeout(5000).emitWithAck('device_register', { device_id: `auth-${s === viaHeader ? 'h' : 'q'}` })) as Record<string, unknown>;
+        const ack = (await s
+          .timeout(5000)
+          .emitWithAck('device_register', { device_id: `auth-${s === viaHeader ? 'h' : 'q'}` })) as Record<
+          string,
+          unknown
+        >;
         expect(ack).toMatchObject({ success: true });
       }
     } finally {
@@ -110,15 +128,23 @@ describe('device channel: malformed payloads, auth, and many devices at once', (
   it('200 devices register at once, each once, and share out tasks', async () => {
     await truncate(t.db, 'task_events, tasks, nodes');
     const many = Array.from({ length: 200 }, () => device());
-    const acks = await Promise.all(many.map((d, i) => d.request('device_register', { device_id: `fleet-${i}` }, 20_000)));
+    const acks = await Promise.all(
+      many.map((d, i) => d.request('device_register', { device_id: `fleet-${i}` }, 20_000)),
+    );
     expect(acks.every((a) => a.success === true)).toBe(true);
-    const rows = await t.db.query(`SELECT count(*)::int AS n, count(DISTINCT socket_id)::int AS sockets FROM nodes WHERE status = 'online'`);
+    const rows = await t.db.query(
+      `SELECT count(*)::int AS n, count(DISTINCT socket_id)::int AS sockets FROM nodes WHERE status = 'online'`,
+    );
     expect(rows[0]).toEqual({ n: 200, sockets: 200 });
     const client = apiClient(t, t.keys.client);
-    await client.post('/api/v1/tasks/batch', { tasks: Array.from({ length: 200 }, (_, i) => ({ prompt: `job ${i}` })) });
+    await client.post('/api/v1/tasks/batch', {
+      tasks: Array.from({ length: 200 }, (_, i) => ({ prompt: `job ${i}` })),
+    });
     const got = await Promise.all(many.map((d) => d.next('new_task', () => true, 20_000)));
     expect(new Set(got.map((g) => g.task_id)).size).toBe(200);
-    const perNode = await t.db.query(`SELECT node_id, count(*)::int AS n FROM tasks GROUP BY node_id HAVING count(*) > 1`);
+    const perNode = await t.db.query(
+      `SELECT node_id, count(*)::int AS n FROM tasks GROUP BY node_id HAVING count(*) > 1`,
+    );
     expect(perNode).toEqual([]);
     const page = await client.get<{ tasks: Task[] }>('/api/v1/tasks?status=dispatched&limit=1');
     expect(page.status).toBe(200);

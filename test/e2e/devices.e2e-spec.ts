@@ -18,7 +18,12 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
   };
 
   beforeAll(async () => {
-    t = await startTestApp({ NODE_RECONNECT_GRACE_MS: '300', NODE_LIVENESS_TICK_MS: '600000', RETRY_BACKOFF_BASE_MS: '1', RETRY_BACKOFF_CAP_MS: '2' });
+    t = await startTestApp({
+      NODE_RECONNECT_GRACE_MS: '300',
+      NODE_LIVENESS_TICK_MS: '600000',
+      RETRY_BACKOFF_BASE_MS: '1',
+      RETRY_BACKOFF_CAP_MS: '2',
+    });
     client = apiClient(t, t.keys.client);
     admin = apiClient(t, t.keys.admin);
   });
@@ -32,11 +37,16 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
 
   it('seed 004 flow: device_register → register_success, new_task, task_progress, task_result → completed', async () => {
     const d = device();
-    const reg = await d.register('android_001', { device_info: { type: 'android', version: '13', app_version: '1.0.0' } });
+    const reg = await d.register('android_001', {
+      device_info: { type: 'android', version: '13', app_version: '1.0.0' },
+    });
     expect(reg).toMatchObject({ device_id: 'android_001', message: '注册成功', held_tasks: [] });
     expect(typeof reg.server_time).toBe('string');
 
-    const created = await client.post<Task>('/api/v1/tasks', { type: 'DELIST', data: { product_ids: ['123', '456'], action: 'delist' } });
+    const created = await client.post<Task>('/api/v1/tasks', {
+      type: 'DELIST',
+      data: { product_ids: ['123', '456'], action: 'delist' },
+    });
     const assigned = await d.next('new_task');
     expect(assigned).toMatchObject({
       type: 'new_task',
@@ -48,27 +58,57 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     });
     expect((await task(created.body.data.task_id)).state).toBe('dispatched');
 
-    const progressAck = await d.request('task_progress', { task_id: assigned.task_id, progress: 60, message: '正在处理第2个商品...' });
+    const progressAck = await d.request('task_progress', {
+      task_id: assigned.task_id,
+      progress: 60,
+      message: '正在处理第2个商品...',
+    });
     expect(progressAck).toMatchObject({ success: true, status: 'running', progress: 60 });
     const resultAck = await d.request('task_result', {
       task_id: assigned.task_id,
-      result: { success: true, processed_count: 3, failed_count: 0, execution_time: 45.2, message: '下架完成', data: { details: ['商品123已下架'] } },
+      result: {
+        success: true,
+        processed_count: 3,
+        failed_count: 0,
+        execution_time: 45.2,
+        message: '下架完成',
+        data: { details: ['商品123已下架'] },
+      },
     });
     expect(resultAck).toMatchObject({ success: true, status: 'completed' });
     const done = await task(created.body.data.task_id);
-    expect(done).toMatchObject({ state: 'completed', node_id: 'android_001', progress: 100, result: { processed_count: 3, message: '下架完成' } });
+    expect(done).toMatchObject({
+      state: 'completed',
+      node_id: 'android_001',
+      progress: 100,
+      result: { processed_count: 3, message: '下架完成' },
+    });
   });
 
   it('Apex vocabulary: node_register → task_assign → task_result', async () => {
     const n = device();
-    n.socket.emit('node_register', { nodeId: 'companion-1', name: 'Companion', capabilities: ['summarize'], persona: { tone: 'warm' }, version: '2.1' });
+    n.socket.emit('node_register', {
+      nodeId: 'companion-1',
+      name: 'Companion',
+      capabilities: ['summarize'],
+      persona: { tone: 'warm' },
+      version: '2.1',
+    });
     expect(await n.next('register_success')).toMatchObject({ node_id: 'companion-1' });
     const created = await client.post<Task>('/api/v1/tasks', { type: 'summarize', data: { text: 'long' } });
     const assign = await n.next('task_assign');
-    expect(assign).toMatchObject({ type: 'task_assign', task_id: created.body.data.task_id, action: 'summarize', payload: { text: 'long' }, node_id: 'companion-1' });
+    expect(assign).toMatchObject({
+      type: 'task_assign',
+      task_id: created.body.data.task_id,
+      action: 'summarize',
+      payload: { text: 'long' },
+      node_id: 'companion-1',
+    });
     await n.request('task_result', { task_id: assign.task_id, attempt: assign.attempt, result: { summary: 'short' } });
     expect(await task(created.body.data.task_id)).toMatchObject({ state: 'completed', result: { summary: 'short' } });
-    const node = await admin.get<{ vocabulary: string; version: string; capabilities: string[] }>('/api/v1/nodes/companion-1');
+    const node = await admin.get<{ vocabulary: string; version: string; capabilities: string[] }>(
+      '/api/v1/nodes/companion-1',
+    );
     expect(node.body.data).toMatchObject({ vocabulary: 'node', version: '2.1', capabilities: ['summarize'] });
   });
 
@@ -76,7 +116,8 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const d = device();
     await d.register('cap-2', { capacity: 2 });
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await client.post<Task>('/api/v1/tasks', { prompt: `c${i}` })).body.data.task_id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await client.post<Task>('/api/v1/tasks', { prompt: `c${i}` })).body.data.task_id);
     const first = await d.next('new_task');
     const second = await d.next('new_task', (x) => x.task_id !== first.task_id);
     await t.app.get(Dispatcher).runRound();
@@ -113,7 +154,10 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     await gpu.register('gpu', { capacity: 5, tags: ['gpu'] });
     const needsGpu = await client.post<Task>('/api/v1/tasks', { type: 'render', prompt: 'x', required_tags: ['gpu'] });
     expect((await gpu.next('new_task')).task_id).toBe(needsGpu.body.data.task_id);
-    const collect = await client.post<Task>('/api/v1/tasks', { type: 'COLLECT', data: { target_url: 'https://example.com' } });
+    const collect = await client.post<Task>('/api/v1/tasks', {
+      type: 'COLLECT',
+      data: { target_url: 'https://example.com' },
+    });
     const got = await Promise.race([plain.next('new_task'), gpu.next('new_task')]);
     expect(got.task_id).toBe(collect.body.data.task_id);
   });
@@ -127,14 +171,26 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     expect(stale).toMatchObject({ success: false, error: { code: 'STALE_ATTEMPT' } });
     expect(await d.next('error', (e) => e.code === 'STALE_ATTEMPT')).toMatchObject({ event: 'task_result' });
     expect((await task(created.body.data.task_id)).state).toBe('dispatched');
-    const logs = await client.get<{ logs: { type: string }[] }>(`/api/v1/tasks/${created.body.data.task_id}/logs?level=warn`);
+    const logs = await client.get<{ logs: { type: string }[] }>(
+      `/api/v1/tasks/${created.body.data.task_id}/logs?level=warn`,
+    );
     expect(logs.body.data.logs.map((l) => l.type)).toContain('stale_report_rejected');
 
-    expect(await d.request('task_result', { task_id: assigned.task_id, attempt: 1, result: { success: true, n: 1 } })).toMatchObject({ success: true });
+    expect(
+      await d.request('task_result', { task_id: assigned.task_id, attempt: 1, result: { success: true, n: 1 } }),
+    ).toMatchObject({ success: true });
     // The same result again (a resend after a lost ack) is answered as done; a different one is a conflict.
-    const again = await d.request('task_result', { task_id: assigned.task_id, attempt: 1, result: { success: true, n: 1 } });
+    const again = await d.request('task_result', {
+      task_id: assigned.task_id,
+      attempt: 1,
+      result: { success: true, n: 1 },
+    });
     expect(again).toMatchObject({ success: true, status: 'completed' });
-    const dup = await d.request('task_result', { task_id: assigned.task_id, attempt: 1, result: { success: true, n: 2 } });
+    const dup = await d.request('task_result', {
+      task_id: assigned.task_id,
+      attempt: 1,
+      result: { success: true, n: 2 },
+    });
     expect(dup).toMatchObject({ success: false, error: { code: 'CONFLICT' } });
     expect((await task(created.body.data.task_id)).result).toMatchObject({ n: 1 });
   });
@@ -160,7 +216,11 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const second = await d.next('new_task');
     expect(second).toMatchObject({ task_id: created.body.data.task_id, attempt: 2 });
     await d.request('task_result', { task_id: second.task_id, success: false, error: 'still failing' });
-    expect(await task(created.body.data.task_id)).toMatchObject({ state: 'failed', retry_count: 1, error: { message: 'still failing' } });
+    expect(await task(created.body.data.task_id)).toMatchObject({
+      state: 'failed',
+      retry_count: 1,
+      error: { message: 'still failing' },
+    });
   });
 
   it('cancel reaches the device holding the task', async () => {
@@ -169,7 +229,11 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const created = await client.post<Task>('/api/v1/tasks', { prompt: 'long job' });
     await d.next('new_task');
     await client.post(`/api/v1/tasks/${created.body.data.task_id}/cancel`, { reason: 'user changed mind' });
-    expect(await d.next('cancel_task')).toMatchObject({ type: 'cancel_task', task_id: created.body.data.task_id, reason: 'user changed mind' });
+    expect(await d.next('cancel_task')).toMatchObject({
+      type: 'cancel_task',
+      task_id: created.body.data.task_id,
+      reason: 'user changed mind',
+    });
     const late = await d.request('task_result', { task_id: created.body.data.task_id, result: { success: true } });
     expect(late).toMatchObject({ success: false, error: { code: 'CONFLICT' } });
   });
@@ -192,7 +256,10 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     await b.request('task_result', { task_id: second.task_id, attempt: 2, result: { success: true, by: 'b' } });
     const done = await task(created.body.data.task_id);
     expect(done).toMatchObject({ state: 'completed', node_id: 'drop-b', result: { by: 'b' } });
-    const completions = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`, [first.task_id]);
+    const completions = await t.db.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`,
+      [first.task_id],
+    );
     expect(completions[0].n).toBe(1);
   });
 
@@ -238,7 +305,9 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const fresh = device();
     await fresh.register('dup-id');
     expect(await old.next('error', (e) => e.code === 'REPLACED')).toMatchObject({ code: 'REPLACED' });
-    await new Promise<void>((resolve) => (old.socket.connected ? old.socket.once('disconnect', () => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      old.socket.connected ? old.socket.once('disconnect', () => resolve()) : resolve(),
+    );
     const nodes = await t.db.query(`SELECT id, status FROM nodes WHERE id = 'dup-id'`);
     expect(nodes).toEqual([{ id: 'dup-id', status: 'online' }]);
     const created = await client.post<Task>('/api/v1/tasks', { prompt: 'to the fresh one' });
@@ -251,7 +320,10 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     d.socket.emit('heartbeat', { device_id: 'beating', timestamp: '2025-09-17T14:30:00' });
     expect(typeof (await d.next('heartbeat_ack')).server_time).toBe('string');
     const wrong = await d.request('heartbeat', { device_id: 'someone-else' });
-    expect(wrong).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'device_id' } } });
+    expect(wrong).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'device_id' } },
+    });
     await t.app.get(NodesService).flushHeartbeats();
     await t.db.query(`UPDATE nodes SET last_heartbeat_at = now() - interval '1 hour' WHERE id = 'beating'`);
     await t.app.get(NodeLiveness).check();
@@ -281,7 +353,12 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     const res = await admin.delete('/api/v1/nodes/doomed');
     expect(res.status).toBe(200);
     expect(await d.next('error', (e) => e.code === 'DISCONNECTED')).toBeTruthy();
-    expect(await task(created.body.data.task_id)).toMatchObject({ state: 'pending', retry_count: 1, node_id: null, error: { code: 'NODE_LOST', node_id: 'doomed' } });
+    expect(await task(created.body.data.task_id)).toMatchObject({
+      state: 'pending',
+      retry_count: 1,
+      node_id: null,
+      error: { code: 'NODE_LOST', node_id: 'doomed' },
+    });
     expect((await admin.get('/api/v1/nodes/doomed')).status).toBe(404);
   });
 
@@ -292,7 +369,9 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     await b.register('list-b', { tags: ['ios'], capacity: 4 });
     const created = await client.post<Task>('/api/v1/tasks', { prompt: 'x', target_node_id: 'list-a' });
     await a.next('new_task');
-    const busy = await admin.get<{ nodes: { node_id: string }[]; pagination: { total: number } }>('/api/v1/nodes?status=busy');
+    const busy = await admin.get<{ nodes: { node_id: string }[]; pagination: { total: number } }>(
+      '/api/v1/nodes?status=busy',
+    );
     expect(busy.body.data.nodes.map((n) => n.node_id)).toEqual(['list-a']);
     const ios = await admin.get<{ nodes: { node_id: string }[] }>('/api/v1/nodes?tag=ios');
     expect(ios.body.data.nodes.map((n) => n.node_id)).toEqual(['list-b']);

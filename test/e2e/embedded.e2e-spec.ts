@@ -59,7 +59,10 @@ async function promptOf(url: string, key: string, id: string): Promise<string> {
 }
 
 /** A start that must fail: the exit code and what the hub printed. */
-async function failedStart(env: Record<string, string>, options: { uid?: number; gid?: number } = {}): Promise<HubExitedError> {
+async function failedStart(
+  env: Record<string, string>,
+  options: { uid?: number; gid?: number } = {},
+): Promise<HubExitedError> {
   try {
     const hub = await new HubProcess({ DATABASE_URL: '', ...env }, options).start();
     await hub.stop();
@@ -87,8 +90,14 @@ describe('embedded PostgreSQL (no DATABASE_URL)', () => {
       expect(readFileSync(join(dir, 'pg-password'), 'utf8').trim()).toMatch(/^[\w-]{32}$/);
       key = readFileSync(join(dir, 'admin.key'), 'utf8').trim();
       expect(key).toMatch(/^th_/);
-      const health = (await (await fetch(`${first.url}/health`)).json()) as { components: { database: Record<string, unknown> } };
-      expect(health.components.database).toMatchObject({ healthy: true, embedded: true, version: expect.stringMatching(/^18\.\d+/) });
+      const health = (await (await fetch(`${first.url}/health`)).json()) as {
+        components: { database: Record<string, unknown> };
+      };
+      expect(health.components.database).toMatchObject({
+        healthy: true,
+        embedded: true,
+        version: expect.stringMatching(/^18\.\d+/),
+      });
       taskId = await submit(first.url, key, 'survive a restart');
     } finally {
       await first.app.close();
@@ -108,93 +117,119 @@ describe('embedded PostgreSQL (no DATABASE_URL)', () => {
   if (skip) process.stdout.write(`\n[embedded] process tests skipped: ${skip}\n`);
   const processIt = skip ? it.skip : it;
 
-  processIt('after a SIGKILL of the hub (its server left running) the next start stops the orphan and comes back with the data', async () => {
-    const dir = dataDir();
-    const env = { DATABASE_URL: '', DATA_DIR: dir };
-    const hub = await new HubProcess(env).start();
-    const key = readFileSync(join(dir, 'admin.key'), 'utf8').trim();
-    const taskId = await submit(hub.url, key, 'survive a SIGKILL');
-    await hub.kill();
-    const orphan = postmasterPid(dir) as number;
-    expect(alive(orphan)).toBe(true); // nobody stopped it
+  processIt(
+    'after a SIGKILL of the hub (its server left running) the next start stops the orphan and comes back with the data',
+    async () => {
+      const dir = dataDir();
+      const env = { DATABASE_URL: '', DATA_DIR: dir };
+      const hub = await new HubProcess(env).start();
+      const key = readFileSync(join(dir, 'admin.key'), 'utf8').trim();
+      const taskId = await submit(hub.url, key, 'survive a SIGKILL');
+      await hub.kill();
+      const orphan = postmasterPid(dir) as number;
+      expect(alive(orphan)).toBe(true); // nobody stopped it
 
-    const again = await new HubProcess(env).start();
-    try {
-      expect(alive(orphan)).toBe(false);
-      const current = postmasterPid(dir) as number;
-      expect(current).not.toBe(orphan);
-      expect(alive(current)).toBe(true);
-      expect(again.output).toContain('left running by a hub that did not stop cleanly');
-      expect(await promptOf(again.url, key, taskId)).toBe('survive a SIGKILL');
-    } finally {
-      expect(await again.stop()).toBe(0);
-    }
-    await waitUntil(() => postmasterPid(dir) === undefined);
-  }, 120_000);
+      const again = await new HubProcess(env).start();
+      try {
+        expect(alive(orphan)).toBe(false);
+        const current = postmasterPid(dir) as number;
+        expect(current).not.toBe(orphan);
+        expect(alive(current)).toBe(true);
+        expect(again.output).toContain('left running by a hub that did not stop cleanly');
+        expect(await promptOf(again.url, key, taskId)).toBe('survive a SIGKILL');
+      } finally {
+        expect(await again.stop()).toBe(0);
+      }
+      await waitUntil(() => postmasterPid(dir) === undefined);
+    },
+    120_000,
+  );
 
-  processIt('refuses a second hub on a DATA_DIR a running hub owns', async () => {
-    const dir = dataDir();
-    const owner = await new HubProcess({ DATABASE_URL: '', DATA_DIR: dir }).start();
-    try {
-      const pid = postmasterPid(dir);
+  processIt(
+    'refuses a second hub on a DATA_DIR a running hub owns',
+    async () => {
+      const dir = dataDir();
+      const owner = await new HubProcess({ DATABASE_URL: '', DATA_DIR: dir }).start();
+      try {
+        const pid = postmasterPid(dir);
+        const refused = await failedStart({ DATA_DIR: dir });
+        expect(refused.code).toBe(1);
+        expect(refused.output).toContain(`DATA_DIR ${dir} is in use by another taskhub process (pid ${owner.pid}`);
+        expect(postmasterPid(dir)).toBe(pid); // the owner's server was left alone
+        expect((await fetch(`${owner.url}/health`)).status).toBe(200);
+      } finally {
+        await owner.stop();
+      }
+    },
+    120_000,
+  );
+
+  processIt(
+    'a data directory of another major version stops the start, naming both versions',
+    async () => {
+      const dir = dataDir();
+      mkdirSync(join(dir, 'pg'));
+      writeFileSync(join(dir, 'pg', 'PG_VERSION'), '15\n');
+      writeFileSync(join(dir, 'pg-password'), 'x\n');
       const refused = await failedStart({ DATA_DIR: dir });
       expect(refused.code).toBe(1);
-      expect(refused.output).toContain(`DATA_DIR ${dir} is in use by another taskhub process (pid ${owner.pid}`);
-      expect(postmasterPid(dir)).toBe(pid); // the owner's server was left alone
-      expect((await fetch(`${owner.url}/health`)).status).toBe(200);
-    } finally {
-      await owner.stop();
-    }
-  }, 120_000);
+      expect(refused.output).toMatch(
+        /holds a PostgreSQL 15 data directory, and the embedded server is PostgreSQL 18\.\d+: upgrade it with pg_upgrade/,
+      );
+    },
+    60_000,
+  );
 
-  processIt('a data directory of another major version stops the start, naming both versions', async () => {
-    const dir = dataDir();
-    mkdirSync(join(dir, 'pg'));
-    writeFileSync(join(dir, 'pg', 'PG_VERSION'), '15\n');
-    writeFileSync(join(dir, 'pg-password'), 'x\n');
-    const refused = await failedStart({ DATA_DIR: dir });
-    expect(refused.code).toBe(1);
-    expect(refused.output).toMatch(/holds a PostgreSQL 15 data directory, and the embedded server is PostgreSQL 18\.\d+: upgrade it with pg_upgrade/);
-  }, 60_000);
-
-  processIt('an EMBEDDED_PG_PORT in use stops the start, naming the port', async () => {
-    const holder: Server = createServer();
-    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
-    const port = (holder.address() as { port: number }).port;
-    try {
-      const refused = await failedStart({ DATA_DIR: dataDir(), EMBEDDED_PG_PORT: String(port) });
-      expect(refused.code).toBe(1);
-      expect(refused.output).toContain(`EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1`);
-    } finally {
-      holder.close();
-    }
-  }, 60_000);
+  processIt(
+    'an EMBEDDED_PG_PORT in use stops the start, naming the port',
+    async () => {
+      const holder: Server = createServer();
+      await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+      const port = (holder.address() as { port: number }).port;
+      try {
+        const refused = await failedStart({ DATA_DIR: dataDir(), EMBEDDED_PG_PORT: String(port) });
+        expect(refused.code).toBe(1);
+        expect(refused.output).toContain(`EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1`);
+      } finally {
+        holder.close();
+      }
+    },
+    60_000,
+  );
 
   // As root nothing is read-only to the hub, so it runs as `nobody` there; as anyone else, as itself.
   const root = userInfo().uid === 0;
   const nobody = root ? Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })) : undefined;
   const nogroup = root ? Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) : undefined;
 
-  processIt('a read-only DATA_DIR stops the start, naming the directory', async () => {
-    const dir = dataDir();
-    chmodSync(dir, 0o555);
-    const refused = await failedStart({ DATA_DIR: dir }, { uid: nobody, gid: nogroup });
-    expect(refused.code).toBe(1);
-    expect(refused.output).toContain(`DATA_DIR ${dir} is not writable (EACCES)`);
-    expect(existsSync(join(dir, 'pg'))).toBe(false);
-  }, 60_000);
+  processIt(
+    'a read-only DATA_DIR stops the start, naming the directory',
+    async () => {
+      const dir = dataDir();
+      chmodSync(dir, 0o555);
+      const refused = await failedStart({ DATA_DIR: dir }, { uid: nobody, gid: nogroup });
+      expect(refused.code).toBe(1);
+      expect(refused.output).toContain(`DATA_DIR ${dir} is not writable (EACCES)`);
+      expect(existsSync(join(dir, 'pg'))).toBe(false);
+    },
+    60_000,
+  );
 
-  (skip || !root ? it.skip : it)('starts as a normal user too (the server then runs as that user)', async () => {
-    const dir = dataDir();
-    chownSync(dir, nobody as number, nogroup as number);
-    const hub = await new HubProcess({ DATABASE_URL: '', DATA_DIR: dir }, { uid: nobody, gid: nogroup }).start();
-    try {
-      const pid = postmasterPid(dir) as number;
-      const owner = execFileSync('ps', ['-o', 'uid=', '-p', String(pid)], { encoding: 'utf8' }).trim();
-      expect(Number(owner)).toBe(nobody);
-      expect((await fetch(`${hub.url}/health`)).status).toBe(200);
-    } finally {
-      expect(await hub.stop()).toBe(0);
-    }
-  }, 120_000);
+  (skip || !root ? it.skip : it)(
+    'starts as a normal user too (the server then runs as that user)',
+    async () => {
+      const dir = dataDir();
+      chownSync(dir, nobody as number, nogroup as number);
+      const hub = await new HubProcess({ DATABASE_URL: '', DATA_DIR: dir }, { uid: nobody, gid: nogroup }).start();
+      try {
+        const pid = postmasterPid(dir) as number;
+        const owner = execFileSync('ps', ['-o', 'uid=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+        expect(Number(owner)).toBe(nobody);
+        expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+      } finally {
+        expect(await hub.stop()).toBe(0);
+      }
+    },
+    120_000,
+  );
 });

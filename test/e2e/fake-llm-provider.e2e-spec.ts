@@ -6,7 +6,11 @@ import { type FakeProvider, startFakeProvider } from '../support/fake-llm-provid
 
 const weatherTool = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] } },
+  function: {
+    name: 'get_weather',
+    description: 'Weather of a city',
+    parameters: { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] },
+  },
 };
 
 describe('fake LLM provider, driven by the openai client', () => {
@@ -28,11 +32,24 @@ describe('fake LLM provider, driven by the openai client', () => {
   });
 
   it('answers a non-stream completion with content, finish_reason and usage', async () => {
-    const res = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello there' }] });
+    const res = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'hello there' },
+      ],
+    });
     expect(res.id).toMatch(/^chatcmpl-/);
     expect(res.object).toBe('chat.completion');
     expect(res.model).toBe('fake-model');
-    expect(res.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'echo: hello there', refusal: null, annotations: [] }, finish_reason: 'stop', logprobs: null }]);
+    expect(res.choices).toEqual([
+      {
+        index: 0,
+        message: { role: 'assistant', content: 'echo: hello there', refusal: null, annotations: [] },
+        finish_reason: 'stop',
+        logprobs: null,
+      },
+    ]);
     expect(res.usage).toMatchObject({ prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 });
     const rec = provider.lastRequest();
     expect(rec).toMatchObject({ id: 1, model: 'fake-model', stream: false, status: 200, aborted: false });
@@ -42,7 +59,12 @@ describe('fake LLM provider, driven by the openai client', () => {
 
   it('streams chunks, then a usage chunk with choices [] when include_usage is set', async () => {
     provider.setBehavior({ chunks: 4 });
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'one two' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'one two' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '', refusal: null });
@@ -58,7 +80,11 @@ describe('fake LLM provider, driven by the openai client', () => {
   });
 
   it('streams a tool call that chat.completions.stream() assembles', async () => {
-    const runner = client.chat.completions.stream({ model: 'fake-model', messages: [{ role: 'user', content: 'please call tool for Paris' }], tools: [weatherTool] });
+    const runner = client.chat.completions.stream({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'please call tool for Paris' }],
+      tools: [weatherTool],
+    });
     const final = await runner.finalChatCompletion();
     const choice = final.choices[0];
     expect(choice.finish_reason).toBe('tool_calls');
@@ -73,35 +99,54 @@ describe('fake LLM provider, driven by the openai client', () => {
 
   it('answers a non-stream tool call when the behavior says so', async () => {
     provider.setBehavior({ toolCall: true });
-    const res = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'weather?' }], tools: [weatherTool] });
+    const res = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'weather?' }],
+      tools: [weatherTool],
+    });
     expect(res.choices[0].finish_reason).toBe('tool_calls');
     expect(res.choices[0].message.content).toBeNull();
-    expect(res.choices[0].message.tool_calls?.[0]).toMatchObject({ type: 'function', function: { name: 'get_weather', arguments: '{"input":"weather?"}' } });
+    expect(res.choices[0].message.tool_calls?.[0]).toMatchObject({
+      type: 'function',
+      function: { name: 'get_weather', arguments: '{"input":"weather?"}' },
+    });
   });
 
   it('raises RateLimitError on 429, with retry-after, for the next request only', async () => {
     provider.setBehavior({ status: 429, retryAfterSeconds: 7, times: 1 });
-    const err = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     const rl = err as InstanceType<typeof OpenAI.RateLimitError>;
     expect(rl.status).toBe(429);
     expect(rl.code).toBe('rate_limit_exceeded');
     expect(rl.headers.get('retry-after')).toBe('7');
-    const ok = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] });
+    const ok = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(ok.choices[0].message.content).toBe('echo: hi');
   });
 
   it('maps 401 and an unknown model to the client errors OpenAI would cause', async () => {
     provider.setBehavior({ status: 401 });
-    await expect(client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(
+      client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     provider.reset();
-    await expect(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(
+      client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
   it('records an AbortController abort mid-stream as aborted within 100 ms', async () => {
     provider.setBehavior({ dripMs: 50, chunks: 40 });
     const ac = new AbortController();
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'long' }], stream: true }, { signal: ac.signal });
+    const stream = await client.chat.completions.create(
+      { model: 'fake-model', messages: [{ role: 'user', content: 'long' }], stream: true },
+      { signal: ac.signal },
+    );
     let seen = 0;
     let abortedAt = 0;
     // The client's Stream ends its iteration quietly on an abort (no throw).
@@ -121,7 +166,9 @@ describe('fake LLM provider, driven by the openai client', () => {
   it('records a hung request as aborted when the client times out', async () => {
     provider.setBehavior({ hang: true });
     const started = Date.now();
-    const err = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }, { timeout: 300 }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }, { timeout: 300 })
+      .catch((e: unknown) => e);
     // Outside jest this is APIConnectionTimeoutError. Under jest's vm realm undici's AbortError
     // (a DOMException of the outer realm) fails the client's `instanceof Error`, loses its name
     // in castToError, and surfaces as the parent class APIConnectionError.
@@ -134,7 +181,11 @@ describe('fake LLM provider, driven by the openai client', () => {
 
   it('makes the client throw when the stream is cut mid-way', async () => {
     provider.setBehavior({ cutAfterChunks: 3, chunks: 10 });
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'cut me' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'cut me' }],
+      stream: true,
+    });
     const got: string[] = [];
     await expect(
       (async () => {
@@ -148,14 +199,20 @@ describe('fake LLM provider, driven by the openai client', () => {
 
   it('makes a non-stream request fail when the body is cut half-way', async () => {
     provider.setBehavior({ cutAfterChunks: 0 });
-    await expect(client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow();
+    await expect(
+      client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toThrow();
     const [rec] = await provider.waitForRequests(1, 500);
     expect(rec).toMatchObject({ status: 200, cut: true, aborted: false });
   });
 
   it('ends a stream with an in-band error frame that the client raises', async () => {
     provider.setBehavior({ inBandErrorAfterChunks: 2 });
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'a b c' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'a b c' }],
+      stream: true,
+    });
     await expect(
       (async () => {
         for await (const _ of stream) {

@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { freshDatabase, HubProcess } from '../support/hub-process.js';
-import { byStatus, concurrentDuplicates, SeedFleet, sleep, submitTasks, taskRows, untilCompleted, waitFor } from '../support/seed-devices.js';
+import {
+  byStatus,
+  concurrentDuplicates,
+  SeedFleet,
+  sleep,
+  submitTasks,
+  taskRows,
+  untilCompleted,
+  waitFor,
+} from '../support/seed-devices.js';
 import { proxiedUrl, TcpProxy } from '../support/tcp-proxy.js';
 
 // Issue 9: PostgreSQL goes away for ~3 s while seed devices are reporting results, then comes
@@ -78,7 +87,10 @@ async function health(url: string): Promise<HealthSample> {
       'a third of the tasks completed and every device holding one',
       async () => {
         const rows = await taskRows(db, ids);
-        return rows.filter((r) => r.status === 'completed').length >= TASKS / 3 && rows.filter((r) => r.status === 'dispatched' || r.status === 'running').length >= DEVICES;
+        return (
+          rows.filter((r) => r.status === 'completed').length >= TASKS / 3 &&
+          rows.filter((r) => r.status === 'dispatched' || r.status === 'running').length >= DEVICES
+        );
       },
       20_000,
       20,
@@ -107,7 +119,11 @@ async function health(url: string): Promise<HealthSample> {
       200,
     ).catch(() => null);
 
-    const { notCompleted, doneAt } = await untilCompleted(db, ids, Math.max(0, COMPLETE_AFTER_RESTORE_MS - (Date.now() - restoredAt)));
+    const { notCompleted, doneAt } = await untilCompleted(
+      db,
+      ids,
+      Math.max(0, COMPLETE_AFTER_RESTORE_MS - (Date.now() - restoredAt)),
+    );
     const completed = new Set((await taskRows(db, ids)).filter((r) => r.status === 'completed').map((r) => r.id));
     // A device may have got an `error` for a result (tolerable) but no result it sent may be lost.
     const resultErrors = fleet.devices.flatMap((d) => d.errors.filter((e) => e.data.event === 'task_result'));

@@ -1,7 +1,17 @@
 import pg from 'pg';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { freshDatabase, HubProcess } from '../support/hub-process.js';
-import { byStatus, concurrentDuplicates, type Run, SeedFleet, sleep, submitTasks, taskRows, untilCompleted, waitFor } from '../support/seed-devices.js';
+import {
+  byStatus,
+  concurrentDuplicates,
+  type Run,
+  SeedFleet,
+  sleep,
+  submitTasks,
+  taskRows,
+  untilCompleted,
+  waitFor,
+} from '../support/seed-devices.js';
 
 // Issue 9: a hub SIGKILLed mid-flight and started again on the same URL 1 s later. Real hub
 // processes, real sockets, a real PostgreSQL (one fresh database per test). Without
@@ -64,15 +74,25 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
     c.on('disconnected', (reason: string) => reasons[id].push(reason));
     c.on('hub-error', () => undefined); // recorded by the hub's answers, not fatal here
     c.onTask(async ({ task, signal }) => {
-      const run: Run = { device: id, taskId: task.task_id, attempt: task.attempt, start: Date.now(), outcome: 'running' };
+      const run: Run = {
+        device: id,
+        taskId: task.task_id,
+        attempt: task.attempt,
+        start: Date.now(),
+        outcome: 'running',
+      };
       runs.push(run);
       try {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, TASK_MS);
-          signal.addEventListener('abort', () => {
-            clearTimeout(timer);
-            reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-          }, { once: true });
+          signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+            },
+            { once: true },
+          );
         });
         run.outcome = 'done';
         return { success: true, device: id };
@@ -121,7 +141,12 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
     expect(refused).toBe(0);
 
     // Fault after about half: SIGKILL (no shutdown hook runs), a new process on the same port 1 s later.
-    await waitFor('half of the tasks completed', async () => (await taskRows(db, ids)).filter((r) => r.status === 'completed').length >= TASKS / 2, 20_000, 20);
+    await waitFor(
+      'half of the tasks completed',
+      async () => (await taskRows(db, ids)).filter((r) => r.status === 'completed').length >= TASKS / 2,
+      20_000,
+      20,
+    );
     await first.kill();
     const atKill = byStatus(await taskRows(db, ids));
     await sleep(1000);
@@ -139,12 +164,18 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
 
     const { notCompleted, doneAt } = await untilCompleted(db, ids, RECOVERY_MS);
     const runs = fleet.runs();
-    const duplicates = concurrentDuplicates(runs).map(([a, b]) => ({ task: a.taskId, a: `${a.device}@${a.start}-${a.end}`, b: `${b.device}@${b.start}-${b.end}` }));
+    const duplicates = concurrentDuplicates(runs).map(([a, b]) => ({
+      task: a.taskId,
+      a: `${a.device}@${a.start}-${a.end}`,
+      b: `${b.device}@${b.start}-${b.end}`,
+    }));
     // Stay a moment longer: a device the hub disconnects later (e.g. for heartbeat silence) shows up here.
     await sleep(Math.max(0, 4000 - (Date.now() - backAt)));
     const disconnects = fleet.disconnects();
     const connected = fleet.connected();
-    const nodes = (await fetch(`${second.url}/api/v1/nodes`).then((r) => r.json())) as { data: { nodes: { node_id: string; status: string }[] } };
+    const nodes = (await fetch(`${second.url}/api/v1/nodes`).then((r) => r.json())) as {
+      data: { nodes: { node_id: string; status: string }[] };
+    };
     const offline = nodes.data.nodes.filter((n) => n.status === 'offline').map((n) => n.node_id);
 
     process.stdout.write(
@@ -162,12 +193,26 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
     expect({
       notCompleted: byStatus(notCompleted),
       duplicates,
-      notReRegistered: Object.entries(reRegistered).filter(([, n]) => n < 2).map(([id]) => id),
-      notConnected: Object.entries(connected).filter(([, up]) => !up).map(([id]) => id),
+      notReRegistered: Object.entries(reRegistered)
+        .filter(([, n]) => n < 2)
+        .map(([id]) => id),
+      notConnected: Object.entries(connected)
+        .filter(([, up]) => !up)
+        .map(([id]) => id),
       offline,
-      serverSideDisconnects: Object.entries(disconnects).filter(([, reasons]) => reasons.includes('io server disconnect')).map(([id]) => id),
+      serverSideDisconnects: Object.entries(disconnects)
+        .filter(([, reasons]) => reasons.includes('io server disconnect'))
+        .map(([id]) => id),
       hubRunning: second.running,
-    }).toEqual({ notCompleted: {}, duplicates: [], notReRegistered: [], notConnected: [], offline: [], serverSideDisconnects: [], hubRunning: true });
+    }).toEqual({
+      notCompleted: {},
+      duplicates: [],
+      notReRegistered: [],
+      notConnected: [],
+      offline: [],
+      serverSideDisconnects: [],
+      hubRunning: true,
+    });
   }
 
   it(`seed-004-style devices (no heartbeats, no acks): ${TASKS} tasks all complete, none twice at once, the fleet re-registers`, async () => {

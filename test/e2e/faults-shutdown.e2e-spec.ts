@@ -47,13 +47,27 @@ async function connectClients(hub: HubProcess, agentName: string): Promise<Clien
   const api: Api = apiClient({ url: hub.url } as TestApp, undefined);
   // A seed device holding a running task: the first delivery would run for 2 minutes; its app
   // drops unfinished work when the connection drops, so only a re-send can complete the task.
-  const device = new SeedDevice({ url: hub.url, id: `holder-${agentName}`, progress: true, abandonOnDisconnect: true, taskMs: (_t, delivery) => (delivery === 1 ? 120_000 : 300) });
+  const device = new SeedDevice({
+    url: hub.url,
+    id: `holder-${agentName}`,
+    progress: true,
+    abandonOnDisconnect: true,
+    taskMs: (_t, delivery) => (delivery === 1 ? 120_000 : 300),
+  });
   await device.registered(1);
   const created = await api.post<{ task_id: string }>('/api/v1/tasks', { type: 'HOLD', data: { hold: true } });
   expect(created.status).toBe(201);
   const taskId = created.body.data.task_id;
-  const delivered = await waitFor('the device got its task', () => device.deliveries.find((d) => d.task_id === taskId), 10_000);
-  await waitFor('the task is running', async () => (await api.get<{ state: string }>(`/api/v1/tasks/${taskId}`)).body.data.state === 'running', 10_000);
+  const delivered = await waitFor(
+    'the device got its task',
+    () => device.deliveries.find((d) => d.task_id === taskId),
+    10_000,
+  );
+  await waitFor(
+    'the task is running',
+    async () => (await api.get<{ state: string }>(`/api/v1/tasks/${taskId}`)).body.data.state === 'running',
+    10_000,
+  );
 
   const events = io(`${hub.url}/events`, { forceNew: true });
   const eventsShutdown: Record<string, unknown>[] = [];
@@ -70,14 +84,24 @@ async function connectClients(hub: HubProcess, agentName: string): Promise<Clien
   const agent = await startEcho(api, agentName);
   expect(agent.pid).toBeGreaterThan(0);
   expect(agent.port).toBeGreaterThan(0);
-  const proxied = await waitFor('a proxied connection to the agent', async () => {
-    const p = await WsClient.open(`${hub.url.replace('http', 'ws')}/ws?service=${agentName}`).catch(() => null);
-    if (p && !(await p.event('connection_routed', 2000).then(() => true, () => false))) {
-      p.close();
-      return null;
-    }
-    return p;
-  }, 10_000);
+  const proxied = await waitFor(
+    'a proxied connection to the agent',
+    async () => {
+      const p = await WsClient.open(`${hub.url.replace('http', 'ws')}/ws?service=${agentName}`).catch(() => null);
+      if (
+        p &&
+        !(await p.event('connection_routed', 2000).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        p.close();
+        return null;
+      }
+      return p;
+    },
+    10_000,
+  );
   proxied.send('through the hub');
   await proxied.next((f) => !f.binary && f.data.toString() === 'through the hub', 5000); // echoed (after the agent's hello)
   return { device, taskId, attempt: delivered.attempt, events, eventsShutdown, eventsDisconnects, ws, agent, proxied };
@@ -98,7 +122,11 @@ function pidGone(pid: number): boolean {
 }
 
 /** Stops the hub the given way; what every client and the agent's process look like afterwards. */
-async function observeStop(hub: HubProcess, c: Clients, stop: () => Promise<unknown>): Promise<Record<string, unknown>> {
+async function observeStop(
+  hub: HubProcess,
+  c: Clients,
+  stop: () => Promise<unknown>,
+): Promise<Record<string, unknown>> {
   const startedAt = Date.now();
   await stop();
   const code = await hub.exited(SHUTDOWN_TIMEOUT_MS + SLACK_MS).catch(() => 'did not exit in time' as const);
@@ -108,12 +136,20 @@ async function observeStop(hub: HubProcess, c: Clients, stop: () => Promise<unkn
   await sleep(200);
   const wsFrame = c.ws.frames.find(isShutdownFrame);
   const wsShutdown = wsFrame ? (jsonOf(wsFrame)?.data as Record<string, unknown> | undefined) : undefined;
-  const agentGone = await waitFor('the agent process is gone', () => pidGone(c.agent.pid as number), 2000).catch(() => false);
+  const agentGone = await waitFor('the agent process is gone', () => pidGone(c.agent.pid as number), 2000).catch(
+    () => false,
+  );
   const observed = {
     exitCode: code,
     inTime: tookMs <= SHUTDOWN_TIMEOUT_MS + SLACK_MS,
-    device: { serverShutdown: c.device.shutdowns[0]?.reconnect === true, disconnect: c.device.disconnects[0]?.reason ?? 'still connected' },
-    events: { serverShutdown: c.eventsShutdown[0]?.reconnect === true, disconnect: c.eventsDisconnects[0] ?? 'still connected' },
+    device: {
+      serverShutdown: c.device.shutdowns[0]?.reconnect === true,
+      disconnect: c.device.disconnects[0]?.reason ?? 'still connected',
+    },
+    events: {
+      serverShutdown: c.eventsShutdown[0]?.reconnect === true,
+      disconnect: c.eventsDisconnects[0] ?? 'still connected',
+    },
     ws: { serverShutdown: wsShutdown?.reconnect === true, closed: c.ws.closed !== null },
     proxied: { closed: c.proxied.closed !== null },
     agentGone,
@@ -154,7 +190,9 @@ const cleanStop = {
     }
     // A hub still running stops its agents itself; note them first in case it does not.
     for (const h of hubs.filter((x) => x.running)) {
-      const list = await fetch(`${h.url}/api/v1/services?limit=200`).then((r) => r.json() as Promise<{ services?: ServiceView[] }>).catch(() => null);
+      const list = await fetch(`${h.url}/api/v1/services?limit=200`)
+        .then((r) => r.json() as Promise<{ services?: ServiceView[] }>)
+        .catch(() => null);
       list?.services?.forEach((s) => s.pid && agentPids.add(s.pid));
     }
     await Promise.all(
@@ -193,7 +231,11 @@ const cleanStop = {
     hubs.push(second);
     await second.start();
     await c.device.registered(2, 15_000);
-    const again = await waitFor('the held task is re-sent', () => c.device.deliveries.filter((d) => d.task_id === c.taskId)[1], 5000).catch(() => null);
+    const again = await waitFor(
+      'the held task is re-sent',
+      () => c.device.deliveries.filter((d) => d.task_id === c.taskId)[1],
+      5000,
+    ).catch(() => null);
     await untilCompleted(db, [c.taskId], 5000);
     const [row] = await taskRows(db, [c.taskId]);
     expect({ resent: again !== null, attempt: again?.attempt, state: row.status, node: row.node_id }).toEqual({

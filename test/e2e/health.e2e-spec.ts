@@ -39,11 +39,18 @@ describe('health and docs (open, no key)', () => {
     const redis = process.env.REDIS_URL;
     const other = await startTestApp({
       ...(redis ? { REDIS_URL: redis } : {}),
-      LLM_PROVIDERS: JSON.stringify([{ name: 'up', base_url: provider.url, models: ['fake-model'] }, { name: 'down', base_url: 'http://127.0.0.1:9/v1', models: ['fake-model'] }]),
+      LLM_PROVIDERS: JSON.stringify([
+        { name: 'up', base_url: provider.url, models: ['fake-model'] },
+        { name: 'down', base_url: 'http://127.0.0.1:9/v1', models: ['fake-model'] },
+      ]),
     });
     try {
       const res = await request(other.url).get('/health').expect(200);
-      expect(res.body.components.external_services).toMatchObject({ healthy: true, response_time: expect.any(Number), last_checked: expect.any(String) });
+      expect(res.body.components.external_services).toMatchObject({
+        healthy: true,
+        response_time: expect.any(Number),
+        last_checked: expect.any(String),
+      });
       expect(res.body.components.external_services.providers).toEqual([
         expect.objectContaining({ name: 'up', healthy: true }),
         expect.objectContaining({ name: 'down', healthy: false }),

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { LlmQuotaGate, LlmUsageRecorder, type LlmCaller, type LlmUsageRecord } from '../../src/modules/llm/llm-accounting.js';
+import {
+  LlmQuotaGate,
+  LlmUsageRecorder,
+  type LlmCaller,
+  type LlmUsageRecord,
+} from '../../src/modules/llm/llm-accounting.js';
 import { LlmError } from '../../src/modules/llm/llm-error.js';
 import { PgUsageRecorder } from '../../src/modules/llm/accounting/pg-usage-recorder.js';
 import { apiClient, type Api } from '../support/api.js';
@@ -27,7 +32,11 @@ describe('LLM accounting: key limits, quotas, usage', () => {
   afterAll(() => t.close());
 
   const createKey = async (limits?: Record<string, unknown> | null): Promise<KeyView> => {
-    const res = await admin.post<KeyView>('/api/v1/api-keys', { name: `k-${randomUUID().slice(0, 8)}`, role: 'client', ...(limits === undefined ? {} : { limits }) });
+    const res = await admin.post<KeyView>('/api/v1/api-keys', {
+      name: `k-${randomUUID().slice(0, 8)}`,
+      role: 'client',
+      ...(limits === undefined ? {} : { limits }),
+    });
     expect(res.status).toBe(201);
     return res.body.data;
   };
@@ -47,7 +56,12 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     throw new Error('reserve did not throw');
   };
   const quotaRow = async (keyId: string) =>
-    (await t.db.query(`SELECT window_requests, window_tokens::int AS window_tokens, budget_tokens::int AS budget_tokens, in_flight FROM llm_key_quota WHERE key_id = $1`, [keyId]))[0] as
+    (
+      await t.db.query(
+        `SELECT window_requests, window_tokens::int AS window_tokens, budget_tokens::int AS budget_tokens, in_flight FROM llm_key_quota WHERE key_id = $1`,
+        [keyId],
+      )
+    )[0] as
       | { window_requests: number; window_tokens: number; budget_tokens: number; in_flight: Record<string, number> }
       | undefined;
 
@@ -55,7 +69,15 @@ describe('LLM accounting: key limits, quotas, usage', () => {
     it('creates a key with limits, shows them, PATCH merges and null clears', async () => {
       const k = await createKey({ rpm: 10, tpm: 1000, models: ['gpt-4o'], budget_duration: '1d', budget_tokens: 5000 });
       expect(k.limits).toEqual({ rpm: 10, tpm: 1000, models: ['gpt-4o'], budget_duration: '1d', budget_tokens: 5000 });
-      const patch = (body: unknown) => fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, { method: 'PATCH', headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data: KeyView; error: { details: { field: string } } } }));
+      const patch = (body: unknown) =>
+        fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, {
+          method: 'PATCH',
+          headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { data: KeyView; error: { details: { field: string } } },
+        }));
       let res = await patch({ rpm: 20, models: null });
       expect(res.status).toBe(200);
       expect(res.body.data.limits).toEqual({ rpm: 20, tpm: 1000, budget_duration: '1d', budget_tokens: 5000 });
@@ -67,7 +89,15 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       const list = await admin.get<KeyView[]>('/api/v1/api-keys');
       expect(list.body.data.find((x) => x.id === k.id)?.limits).toBeNull();
       expect(list.body.data.find((x) => x.id !== k.id)?.limits).toBeNull();
-      expect((await fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, { method: 'PATCH', headers: { Authorization: `Bearer ${t.keys.client}`, 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(403);
+      expect(
+        (
+          await fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, {
+            method: 'PATCH',
+            headers: { Authorization: `Bearer ${t.keys.client}`, 'Content-Type': 'application/json' },
+            body: '{}',
+          })
+        ).status,
+      ).toBe(403);
     });
 
     it.each([
@@ -94,7 +124,8 @@ describe('LLM accounting: key limits, quotas, usage', () => {
   describe('quota gate', () => {
     it('passes keys without limits (and no key) without touching the database', async () => {
       const k = await createKey();
-      for (let i = 0; i < 20; i++) await (await gate.reserve(caller(k.id), 'any', 100)).settle({ prompt_tokens: 1, completion_tokens: 1 });
+      for (let i = 0; i < 20; i++)
+        await (await gate.reserve(caller(k.id), 'any', 100)).settle({ prompt_tokens: 1, completion_tokens: 1 });
       await (await gate.reserve(caller(null), 'any', 100)).settle(null);
       const models = await createKey({ models: ['a'] });
       await (await gate.reserve(caller(models.id), 'a', 100)).settle(null);
@@ -152,7 +183,10 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       await gate.reserve(caller(k.id), 'm', 1);
       await reserveError(gate.reserve(caller(k.id), 'm', 1));
       // As if the process that held it died long ago.
-      await t.db.query(`UPDATE llm_key_quota SET in_flight = (SELECT jsonb_object_agg(key, 0) FROM jsonb_each(in_flight)) WHERE key_id = $1`, [k.id]);
+      await t.db.query(
+        `UPDATE llm_key_quota SET in_flight = (SELECT jsonb_object_agg(key, 0) FROM jsonb_each(in_flight)) WHERE key_id = $1`,
+        [k.id],
+      );
       await (await gate.reserve(caller(k.id), 'm', 1)).settle(null);
     });
 
@@ -173,7 +207,12 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       const k = await createKey({ budget_tokens: 250, budget_duration: '1h' });
       await (await gate.reserve(caller(k.id), 'm', 100)).settle({ prompt_tokens: 100, completion_tokens: 100 });
       const e = await reserveError(gate.reserve(caller(k.id), 'm', 100));
-      expect([e.status, e.type, e.code, e.extra.shouldRetry]).toEqual([429, 'insufficient_quota', 'insufficient_quota', false]);
+      expect([e.status, e.type, e.code, e.extra.shouldRetry]).toEqual([
+        429,
+        'insufficient_quota',
+        'insufficient_quota',
+        false,
+      ]);
       await (await gate.reserve(caller(k.id), 'm', 50)).settle(null);
       expect((await quotaRow(k.id))?.budget_tokens).toBe(200);
       // The period renews.
@@ -186,7 +225,11 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       const k = await createKey({ rpm: 1 });
       await gate.reserve(caller(k.id), 'm', 1);
       await reserveError(gate.reserve(caller(k.id), 'm', 1));
-      await fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, { method: 'PATCH', headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ rpm: 5 }) });
+      await fetch(`${t.url}/api/v1/api-keys/${k.id}/limits`, {
+        method: 'PATCH',
+        headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ rpm: 5 }),
+      });
       await gate.reserve(caller(k.id), 'm', 1);
     });
   });
@@ -216,8 +259,28 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       const m0 = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000);
       const m1 = new Date(m0.getTime() + 60_000);
       recorder.record(row({ key_id: k.id, started_at: new Date(m0.getTime() + 1000), duration_ms: 100, ttft_ms: 20 }));
-      recorder.record(row({ key_id: k.id, started_at: new Date(m0.getTime() + 2000), duration_ms: 300, ttft_ms: 40, prompt_tokens: 7, completion_tokens: 3 }));
-      recorder.record(row({ key_id: k.id, started_at: new Date(m1.getTime() + 5000), status: 'failed', prompt_tokens: 0, completion_tokens: 0, ttft_ms: null, upstream_status: 500, error: 'boom' }));
+      recorder.record(
+        row({
+          key_id: k.id,
+          started_at: new Date(m0.getTime() + 2000),
+          duration_ms: 300,
+          ttft_ms: 40,
+          prompt_tokens: 7,
+          completion_tokens: 3,
+        }),
+      );
+      recorder.record(
+        row({
+          key_id: k.id,
+          started_at: new Date(m1.getTime() + 5000),
+          status: 'failed',
+          prompt_tokens: 0,
+          completion_tokens: 0,
+          ttft_ms: null,
+          upstream_status: 500,
+          error: 'boom',
+        }),
+      );
       recorder.record(row({ key_id: null, started_at: new Date(m1.getTime() + 5000), model: 'other' }));
       expect(() => recorder.record(row({ request_id: 'x', ttft_ms: 12.7 }))).not.toThrow();
       await recorder.flush();
@@ -225,11 +288,35 @@ describe('LLM accounting: key limits, quotas, usage', () => {
 
       const range = `since=${m0.toISOString()}&until=${new Date(m1.getTime() + 60_000).toISOString()}`;
       const q = `${range}&interval=minute`;
-      const res = await admin.get<{ rows: Record<string, unknown>[]; totals: Record<string, number> }>(`/api/v1/llm/usage?${q}&key_id=${k.id}`);
+      const res = await admin.get<{ rows: Record<string, unknown>[]; totals: Record<string, number> }>(
+        `/api/v1/llm/usage?${q}&key_id=${k.id}`,
+      );
       expect(res.status).toBe(200);
       expect(res.body.data.rows).toEqual([
-        { bucket: m0.toISOString(), key_id: k.id, model: 'gpt-4o-mini', calls: 2, errors: 0, prompt_tokens: 17, completion_tokens: 8, avg_ttft_ms: 30, avg_duration_ms: 200, p50_duration_ms: 200 },
-        { bucket: m1.toISOString(), key_id: k.id, model: 'gpt-4o-mini', calls: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, avg_ttft_ms: null, avg_duration_ms: 100, p50_duration_ms: 100 },
+        {
+          bucket: m0.toISOString(),
+          key_id: k.id,
+          model: 'gpt-4o-mini',
+          calls: 2,
+          errors: 0,
+          prompt_tokens: 17,
+          completion_tokens: 8,
+          avg_ttft_ms: 30,
+          avg_duration_ms: 200,
+          p50_duration_ms: 200,
+        },
+        {
+          bucket: m1.toISOString(),
+          key_id: k.id,
+          model: 'gpt-4o-mini',
+          calls: 1,
+          errors: 1,
+          prompt_tokens: 0,
+          completion_tokens: 0,
+          avg_ttft_ms: null,
+          avg_duration_ms: 100,
+          p50_duration_ms: 100,
+        },
       ]);
       expect(res.body.data.totals).toEqual({ calls: 3, errors: 1, prompt_tokens: 17, completion_tokens: 8 });
       const all = await admin.get<{ rows: unknown[] }>(`/api/v1/llm/usage?${q}&model=fast`);

@@ -61,7 +61,9 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
   });
 
   it('answers a plain completion with x-request-id, sending the provider its own key', async () => {
-    const { data, response } = await client.chat.completions.create({ model: 'fake-model', messages: hello }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'fake-model', messages: hello })
+      .withResponse();
     expect(data.object).toBe('chat.completion');
     expect(data.choices[0].message.content).toBe('echo: hello there');
     expect(data.usage?.total_tokens).toBeGreaterThan(0);
@@ -77,7 +79,12 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
   });
 
   it('streams chunks exactly as OpenAI does, with the usage chunk only when asked', async () => {
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: hello, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: hello,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('echo: hello there');
@@ -96,9 +103,21 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
   it('streams tool calls that the client helper assembles', async () => {
     const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
-      { type: 'function', function: { name: 'get_schedule', description: 'today', parameters: { type: 'object', properties: { input: { type: 'string' } } } } },
+      {
+        type: 'function',
+        function: {
+          name: 'get_schedule',
+          description: 'today',
+          parameters: { type: 'object', properties: { input: { type: 'string' } } },
+        },
+      },
     ];
-    const runner = client.chat.completions.stream({ model: 'fake-model', messages: [{ role: 'user', content: 'please call tool now' }], tools, tool_choice: 'auto' });
+    const runner = client.chat.completions.stream({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'please call tool now' }],
+      tools,
+      tool_choice: 'auto',
+    });
     const final = await runner.finalChatCompletion();
     const call = final.choices[0].message.tool_calls?.[0];
     expect(call?.type === 'function' && call.function.name).toBe('get_schedule');
@@ -176,13 +195,19 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
   it('stops a request after LLM_MAX_REQUEST_MS (hot), aborting the upstream: 504, or in-band once streaming', async () => {
     const admin = { authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' };
-    const set = await fetch(`${t.url}/v1/config`, { method: 'PATCH', headers: admin, body: JSON.stringify({ LLM_MAX_REQUEST_MS: 1000 }) });
+    const set = await fetch(`${t.url}/v1/config`, {
+      method: 'PATCH',
+      headers: admin,
+      body: JSON.stringify({ LLM_MAX_REQUEST_MS: 1000 }),
+    });
     expect(set.status).toBe(200);
     try {
       a.setBehavior({ hang: true });
       b.setBehavior({ hang: true });
       const started = Date.now();
-      const err = await client.chat.completions.create({ model: 'fake-model', messages: hello }).catch((e: unknown) => e);
+      const err = await client.chat.completions
+        .create({ model: 'fake-model', messages: hello })
+        .catch((e: unknown) => e);
       expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
       expect(Date.now() - started).toBeLessThan(2500);
       await a.waitFor(() => a.requests[0]?.aborted === true, 1000);
@@ -205,13 +230,23 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
   it('answers 404 in OpenAI shape when nothing runs under the id', async () => {
     const r = await raw('/v1/interrupt', { request_id: 'nothing-runs-here' });
     expect(r.status).toBe(404);
-    expect(await r.json()).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param: 'request_id', code: 'request_not_found' } });
+    expect(await r.json()).toEqual({
+      error: {
+        message: expect.any(String),
+        type: 'invalid_request_error',
+        param: 'request_id',
+        code: 'request_not_found',
+      },
+    });
   });
 
   it('aborts the upstream call when the client disconnects', async () => {
     a.setBehavior({ dripMs: 200, chunks: 50 });
     const controller = new AbortController();
-    const stream = await client.chat.completions.create({ model: 'fake-model', messages: hello, stream: true }, { signal: controller.signal });
+    const stream = await client.chat.completions.create(
+      { model: 'fake-model', messages: hello, stream: true },
+      { signal: controller.signal },
+    );
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     const at = Date.now();
@@ -241,7 +276,9 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
   });
 
   it('refuses an unknown model with 404 model_not_found', async () => {
-    const err = await client.chat.completions.create({ model: 'no-such-model', messages: hello }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'no-such-model', messages: hello })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_found');
     expect((err as InstanceType<typeof OpenAI.APIError>).param).toBe('model');
@@ -249,10 +286,15 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
   it('refuses a missing or wrong key with 401 in OpenAI shape', async () => {
     const anonymous = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
-    await expect(anonymous.chat.completions.create({ model: 'fake-model', messages: hello })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(anonymous.chat.completions.create({ model: 'fake-model', messages: hello })).rejects.toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
     const r = await raw('/v1/chat/completions', { model: 'fake-model', messages: hello }, '');
     expect(r.status).toBe(401);
-    expect(((await r.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
+    expect(((await r.json()) as { error: unknown }).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'invalid_api_key',
+    });
   });
 
   it.each([
@@ -261,14 +303,26 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
     ['no messages', { model: 'fake-model' }, 'messages'],
     ['empty messages', { model: 'fake-model', messages: [] }, 'messages'],
     ['a message without a role', { model: 'fake-model', messages: [{ content: 'x' }] }, 'messages[0].role'],
-    ['a message with a numeric content', { model: 'fake-model', messages: [{ role: 'user', content: 5 }] }, 'messages[0].content'],
+    [
+      'a message with a numeric content',
+      { model: 'fake-model', messages: [{ role: 'user', content: 5 }] },
+      'messages[0].content',
+    ],
     ['a model that is not a string', { model: 7, messages: hello }, 'model'],
     ['temperature 3', { model: 'fake-model', messages: hello, temperature: 3 }, 'temperature'],
     ['stream as a string', { model: 'fake-model', messages: hello, stream: 'yes' }, 'stream'],
-    ['stream_options without stream', { model: 'fake-model', messages: hello, stream_options: { include_usage: true } }, 'stream_options'],
+    [
+      'stream_options without stream',
+      { model: 'fake-model', messages: hello, stream_options: { include_usage: true } },
+      'stream_options',
+    ],
     ['max_tokens 0', { model: 'fake-model', messages: hello, max_tokens: 0 }, 'max_tokens'],
     ['tools that are not an array', { model: 'fake-model', messages: hello, tools: {} }, 'tools'],
-    ['a tool without a name', { model: 'fake-model', messages: hello, tools: [{ type: 'function', function: {} }] }, 'tools[0].function.name'],
+    [
+      'a tool without a name',
+      { model: 'fake-model', messages: hello, tools: [{ type: 'function', function: {} }] },
+      'tools[0].function.name',
+    ],
     ['a bad tool_choice', { model: 'fake-model', messages: hello, tool_choice: 'sometimes' }, 'tool_choice'],
   ])('refuses %s with 400 naming the parameter, calling no upstream', async (_what, body, param) => {
     const r = await raw('/v1/chat/completions', body);
@@ -280,18 +334,39 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
   it('shows and replaces the LLM configuration at /v1/config/llm (keys masked, refused with the field named)', async () => {
     const admin = { authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' };
-    const shown = (await (await fetch(`${t.url}/v1/config/llm`, { headers: admin })).json()) as { data: { providers: Record<string, unknown>[] } };
+    const shown = (await (await fetch(`${t.url}/v1/config/llm`, { headers: admin })).json()) as {
+      data: { providers: Record<string, unknown>[] };
+    };
     expect(shown.data.providers[0]).toMatchObject({ name: 'a', api_key: 'sk-****' });
     expect(JSON.stringify(shown)).not.toContain('sk-upstream-a');
-    const listed = (await (await fetch(`${t.url}/v1/config/LLM_PROVIDERS`, { headers: admin })).json()) as { data: { value: unknown } };
+    const listed = (await (await fetch(`${t.url}/v1/config/LLM_PROVIDERS`, { headers: admin })).json()) as {
+      data: { value: unknown };
+    };
     expect(String(listed.data.value)).not.toContain('sk-upstream-a');
 
-    const bad = await fetch(`${t.url}/v1/config/llm`, { method: 'PUT', headers: admin, body: JSON.stringify({ providers: [{ name: 'x', base_url: 'ftp://nope', models: ['m'] }] }) });
+    const bad = await fetch(`${t.url}/v1/config/llm`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ providers: [{ name: 'x', base_url: 'ftp://nope', models: ['m'] }] }),
+    });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: { details: unknown } }).error.details).toMatchObject({ field: 'providers[0].base_url' });
+    expect(((await bad.json()) as { error: { details: unknown } }).error.details).toMatchObject({
+      field: 'providers[0].base_url',
+    });
 
-    const next = [...(JSON.parse(providers()) as object[]), { name: 'extra', base_url: b.url, models: ['extra-model'] }];
-    const put = await fetch(`${t.url}/v1/config/llm`, { method: 'PUT', headers: admin, body: JSON.stringify({ providers: next, aliases: { 'gpt-4o-mini': 'fake-model' }, fallbacks: { 'slow-model': ['other-model'] } }) });
+    const next = [
+      ...(JSON.parse(providers()) as object[]),
+      { name: 'extra', base_url: b.url, models: ['extra-model'] },
+    ];
+    const put = await fetch(`${t.url}/v1/config/llm`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({
+        providers: next,
+        aliases: { 'gpt-4o-mini': 'fake-model' },
+        fallbacks: { 'slow-model': ['other-model'] },
+      }),
+    });
     expect(put.status).toBe(200);
     b.setModels(['fake-model', 'other-model', 'extra-model']);
     const ids: string[] = [];
@@ -310,12 +385,21 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
         await d.connected();
         await d.request('node_register', { node_id: 'llm-sio' });
         const plain = await d.request('llm_request', { id: 'q1', model: 'fake-model', messages: hello });
-        expect(plain).toMatchObject({ id: 'q1', object: 'chat.completion', choices: [{ message: { content: 'echo: hello there' } }] });
+        expect(plain).toMatchObject({
+          id: 'q1',
+          object: 'chat.completion',
+          choices: [{ message: { content: 'echo: hello there' } }],
+        });
         d.socket.emit('llm_request', { id: 'q2', model: 'fake-model', messages: hello, stream: true });
         const done = await d.next('llm_response', (x) => x.id === 'q2');
-        const chunks = d.received.filter((r) => r.event === 'llm_response_chunk' && r.data.id === 'q2').map((r) => r.data.chunk as OpenAI.Chat.Completions.ChatCompletionChunk);
+        const chunks = d.received
+          .filter((r) => r.event === 'llm_response_chunk' && r.data.id === 'q2')
+          .map((r) => r.data.chunk as OpenAI.Chat.Completions.ChatCompletionChunk);
         expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('echo: hello there');
-        expect(done).toMatchObject({ id: 'q2', choices: [{ message: { role: 'assistant', content: 'echo: hello there' } }] });
+        expect(done).toMatchObject({
+          id: 'q2',
+          choices: [{ message: { role: 'assistant', content: 'echo: hello there' } }],
+        });
         const bad = await d.request('llm_request', { id: 'q3', model: 'no-such-model', messages: hello });
         expect(bad).toMatchObject({ id: 'q3', error: { code: 'model_not_found', param: 'model' } });
         const noId = await d.request('llm_request', { model: 'fake-model', messages: hello });
@@ -330,7 +414,10 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       try {
         await node.request('node_register', { node_id: 'llm-ws' });
         const reply = await node.request('llm_request', { model: 'fake-model', messages: hello });
-        expect(reply).toMatchObject({ type: 'llm_response', data: { object: 'chat.completion', choices: [{ message: { content: 'echo: hello there' } }] } });
+        expect(reply).toMatchObject({
+          type: 'llm_response',
+          data: { object: 'chat.completion', choices: [{ message: { content: 'echo: hello there' } }] },
+        });
         node.send('llm_request', { id: 'w2', model: 'fake-model', messages: hello, stream: true });
         await node.nextOf('llm_response_chunk', (f) => f.data.id === 'w2');
         const last = await node.nextOf('llm_response', (f) => f.data.id === 'w2');
@@ -361,7 +448,9 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
         other.send('subscribe_chat', { all: true });
         await other.nextOf('chat_subscribed');
         await new Promise<void>((ok) => sock.on('connect', () => ok()));
-        const ack = (await sock.timeout(2000).emitWithAck('subscribe_chat', { request_id: requestId })) as { success: boolean };
+        const ack = (await sock.timeout(2000).emitWithAck('subscribe_chat', { request_id: requestId })) as {
+          success: boolean;
+        };
         expect(ack.success).toBe(true);
         const sioChunks: unknown[] = [];
         sock.on('chat.chunk', (c: unknown) => sioChunks.push(c));
@@ -370,17 +459,26 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
         ws.send('subscribe_chat', { all: true });
         expect((await ws.nextOf('error')).data).toMatchObject({ code: 'VALIDATION_ERROR' });
 
-        const stream = await client.chat.completions.create({ model: 'fake-model', messages: hello, stream: true }, { headers: { 'x-request-id': requestId } });
+        const stream = await client.chat.completions.create(
+          { model: 'fake-model', messages: hello, stream: true },
+          { headers: { 'x-request-id': requestId } },
+        );
         for await (const _ of stream) void _;
         const chunk = await ws.nextOf('chat.chunk');
         expect(chunk.data).toMatchObject({ request_id: requestId, chunk: { object: 'chat.completion.chunk' } });
         const completed = await ws.nextOf('chat.completed');
-        expect(completed.data).toMatchObject({ request_id: requestId, completion: { choices: [{ message: { content: 'echo: hello there' } }] }, error: null });
+        expect(completed.data).toMatchObject({
+          request_id: requestId,
+          completion: { choices: [{ message: { content: 'echo: hello there' } }] },
+          error: null,
+        });
         await other.nextOf('chat.completed', (f) => f.data.request_id === requestId);
         expect((await sioDone).request_id).toBe(requestId);
         expect(sioChunks.length).toBeGreaterThan(0);
         // Another key's client watching the same id hears nothing of it.
-        const workerWs = await ApexSocket.open(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.worker}`).catch(() => undefined);
+        const workerWs = await ApexSocket.open(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.worker}`).catch(
+          () => undefined,
+        );
         workerWs?.close();
       } finally {
         ws.close();
@@ -391,9 +489,16 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
   });
 
   describe('keys with limits, and usage', () => {
-    const adminHeaders = (): Record<string, string> => ({ authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' });
+    const adminHeaders = (): Record<string, string> => ({
+      authorization: `Bearer ${t.keys.admin}`,
+      'content-type': 'application/json',
+    });
     async function keyWith(limits: Record<string, unknown>): Promise<{ key: string; id: string }> {
-      const r = await fetch(`${t.url}/api/v1/api-keys`, { method: 'POST', headers: adminHeaders(), body: JSON.stringify({ name: `llm-${Date.now()}-${Math.random()}`, role: 'client', limits }) });
+      const r = await fetch(`${t.url}/api/v1/api-keys`, {
+        method: 'POST',
+        headers: adminHeaders(),
+        body: JSON.stringify({ name: `llm-${Date.now()}-${Math.random()}`, role: 'client', limits }),
+      });
       expect(r.status).toBe(201);
       const body = (await r.json()) as { data: { key: string; id: string } };
       return body.data;
@@ -404,17 +509,28 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       const { key } = await keyWith({ max_parallel: 4 });
       a.setBehavior({ firstByteDelayMs: 300 });
       const results = await Promise.all(
-        Array.from({ length: 20 }, () => clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello }).then(() => 'ok', (e: unknown) => e)),
+        Array.from({ length: 20 }, () =>
+          clientFor(key)
+            .chat.completions.create({ model: 'fake-model', messages: hello })
+            .then(
+              () => 'ok',
+              (e: unknown) => e,
+            ),
+        ),
       );
       const ok = results.filter((r) => r === 'ok');
-      const limited = results.filter((r) => r instanceof OpenAI.RateLimitError) as InstanceType<typeof OpenAI.RateLimitError>[];
+      const limited = results.filter((r) => r instanceof OpenAI.RateLimitError) as InstanceType<
+        typeof OpenAI.RateLimitError
+      >[];
       expect(ok).toHaveLength(4);
       expect(limited).toHaveLength(16);
       expect(limited[0].headers?.get('retry-after')).toMatch(/^\d+$/);
       expect(a.requests.length + b.requests.length).toBe(4);
       // Slots come back once the calls settle.
       a.reset();
-      await expect(clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello })).resolves.toBeDefined();
+      await expect(
+        clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello }),
+      ).resolves.toBeDefined();
     });
 
     it('a spent token budget is 429 with x-should-retry: false, and the official client does not retry it', async () => {
@@ -422,7 +538,9 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       const c = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 3 });
       await c.chat.completions.create({ model: 'fake-model', messages: hello, max_tokens: 10 });
       const before = a.requests.length + b.requests.length;
-      const err = await c.chat.completions.create({ model: 'fake-model', messages: hello, max_tokens: 30 }).catch((e: unknown) => e);
+      const err = await c.chat.completions
+        .create({ model: 'fake-model', messages: hello, max_tokens: 30 })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.RateLimitError);
       expect((err as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
       expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('insufficient_quota');
@@ -431,9 +549,13 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
     it('a model the key may not use is 403', async () => {
       const { key } = await keyWith({ models: ['other-model'] });
-      const err = await clientFor(key).chat.completions.create({ model: 'fake-model', messages: hello }).catch((e: unknown) => e);
+      const err = await clientFor(key)
+        .chat.completions.create({ model: 'fake-model', messages: hello })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
-      await expect(clientFor(key).chat.completions.create({ model: 'other-model', messages: hello })).resolves.toBeDefined();
+      await expect(
+        clientFor(key).chat.completions.create({ model: 'other-model', messages: hello }),
+      ).resolves.toBeDefined();
     });
 
     it('records usage per call, charging what an interrupted stream used', async () => {
@@ -441,14 +563,21 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       const c = clientFor(key);
       await c.chat.completions.create({ model: 'fake-model', messages: hello });
       a.setBehavior({ dripMs: 100, chunks: 40 });
-      const { data: stream, response } = await c.chat.completions.create({ model: 'fake-model', messages: hello, stream: true }).withResponse();
+      const { data: stream, response } = await c.chat.completions
+        .create({ model: 'fake-model', messages: hello, stream: true })
+        .withResponse();
       const it = stream[Symbol.asyncIterator]();
       await it.next();
       await it.next();
       await raw('/v1/interrupt', { request_id: response.headers.get('x-request-id') }, key);
       await it.next().catch(() => undefined);
       const deadline = Date.now() + 3000;
-      let usage: { rows: { calls: number; prompt_tokens: number; completion_tokens: number }[]; totals: { calls: number; completion_tokens: number } } | undefined;
+      let usage:
+        | {
+            rows: { calls: number; prompt_tokens: number; completion_tokens: number }[];
+            totals: { calls: number; completion_tokens: number };
+          }
+        | undefined;
       while (Date.now() < deadline) {
         const r = await fetch(`${t.url}/api/v1/llm/usage?key_id=${id}`, { headers: adminHeaders() });
         usage = ((await r.json()) as { data: typeof usage }).data;
@@ -457,7 +586,10 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
       }
       expect(usage?.totals.calls).toBe(2);
       expect(usage?.totals.completion_tokens).toBeGreaterThan(3); // the full answer's 3 words plus the partial stream
-      const rows = await t.db.query(`SELECT status, stream, completion_tokens FROM llm_usage WHERE key_id = $1 ORDER BY started_at`, [id]);
+      const rows = await t.db.query(
+        `SELECT status, stream, completion_tokens FROM llm_usage WHERE key_id = $1 ORDER BY started_at`,
+        [id],
+      );
       expect(rows.map((r: { status: string }) => r.status)).toEqual(['completed', 'interrupted']);
       expect(rows[1].completion_tokens).toBeGreaterThan(0);
       const metrics = await (await fetch(`${t.url}/metrics?format=prometheus`, { headers: adminHeaders() })).text();

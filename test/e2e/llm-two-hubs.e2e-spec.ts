@@ -32,16 +32,26 @@ if (skipReason) process.stdout.write(`\n[llm-two-hubs] skipped: ${skipReason}\n`
   it('interrupts on B a stream running on A: the upstream sees the abort at once', async () => {
     provider.setBehavior({ dripMs: 200, chunks: 50 });
     const onA = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'none', maxRetries: 0 });
-    const { data: stream, response } = await onA.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], stream: true }).withResponse();
+    const { data: stream, response } = await onA.chat.completions
+      .create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], stream: true })
+      .withResponse();
     const id = response.headers.get('x-request-id') as string;
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     const started = Date.now();
-    const r = await fetch(`${b.url}/v1/interrupt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: id }) });
+    const r = await fetch(`${b.url}/v1/interrupt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: id }),
+    });
     expect(r.status).toBe(200);
     await provider.waitFor(() => provider.requests[0]?.aborted === true, 2000);
     expect((provider.requests[0].abortedAt as number) - started).toBeLessThan(1000);
-    const missing = await fetch(`${b.url}/v1/interrupt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: id }) });
+    const missing = await fetch(`${b.url}/v1/interrupt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: id }),
+    });
     expect(missing.status).toBe(404);
   }, 30_000);
 
@@ -50,7 +60,10 @@ if (skipReason) process.stdout.write(`\n[llm-two-hubs] skipped: ${skipReason}\n`
     const put = await fetch(`${a.url}/v1/config/llm`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ providers: [{ name: 'fake', base_url: provider.url, models: ['fake-model', 'late-model'] }], aliases: { late: 'late-model' } }),
+      body: JSON.stringify({
+        providers: [{ name: 'fake', base_url: provider.url, models: ['fake-model', 'late-model'] }],
+        aliases: { late: 'late-model' },
+      }),
     });
     expect(put.status).toBe(200);
     const onB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'none', maxRetries: 0 });

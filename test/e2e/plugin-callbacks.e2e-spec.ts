@@ -29,7 +29,11 @@ function signed(secret: string, body: string, opts: { id?: string; at?: number }
 }
 
 async function post(t: TestApp, path: string, body: string, headers: Record<string, string>) {
-  const res = await fetch(`${t.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
+  const res = await fetch(`${t.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body,
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }
@@ -42,7 +46,11 @@ describe('plugins and signed plugin callbacks', () => {
   const alerts: DomainEvents['hub.alert'][] = [];
 
   beforeAll(async () => {
-    t = await startTestApp({ PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: '10000', RETRY_BACKOFF_BASE_MS: '1', RETRY_BACKOFF_CAP_MS: '2' });
+    t = await startTestApp({
+      PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: '10000',
+      RETRY_BACKOFF_BASE_MS: '1',
+      RETRY_BACKOFF_CAP_MS: '2',
+    });
     admin = apiClient(t, t.keys.admin);
     client = apiClient(t, t.keys.client);
     t.app.get(EventBus).on('hub.alert', (a) => alerts.push(a));
@@ -60,17 +68,28 @@ describe('plugins and signed plugin callbacks', () => {
     return res.body.data;
   };
   const awaitingTask = async (plugin: string, extra: Record<string, unknown> = {}): Promise<Task> => {
-    const res = await client.post<Task>('/api/v1/tasks', { prompt: 'organize files', awaits_callback: plugin, ...extra });
+    const res = await client.post<Task>('/api/v1/tasks', {
+      prompt: 'organize files',
+      awaits_callback: plugin,
+      ...extra,
+    });
     expect(res.status).toBe(201);
     return res.body.data;
   };
   const task = async (id: string): Promise<Task> => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data;
   const events = async (id: string, type: string): Promise<number> => {
-    const rows: { n: number }[] = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = $2`, [id, type]);
+    const rows: { n: number }[] = await t.db.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = $2`,
+      [id, type],
+    );
     return rows[0].n;
   };
-  const callback = (plugin: string, taskId: string, s: Signed) => post(t, `/plugin-callback/${plugin}/${taskId}`, s.body, s.headers);
-  const success = JSON.stringify({ status: 'success', output: { summary: '已完成文件整理', details: [{ path: 'D:/docs' }] } });
+  const callback = (plugin: string, taskId: string, s: Signed) =>
+    post(t, `/plugin-callback/${plugin}/${taskId}`, s.body, s.headers);
+  const success = JSON.stringify({
+    status: 'success',
+    output: { summary: '已完成文件整理', details: [{ path: 'D:/docs' }] },
+  });
 
   it('creates a plugin: secret and token shown once, never in GET', async () => {
     const p = await createPlugin('file-organizer');
@@ -84,7 +103,9 @@ describe('plugins and signed plugin callbacks', () => {
     expect(JSON.stringify(one.body.data)).not.toContain(p.secret.slice(6));
     expect(one.body.data).not.toHaveProperty('secret');
     expect(one.body.data).not.toHaveProperty('token');
-    const list = await admin.get<{ plugins: Record<string, unknown>[]; pagination: { total: number } }>('/api/v1/plugins?limit=10');
+    const list = await admin.get<{ plugins: Record<string, unknown>[]; pagination: { total: number } }>(
+      '/api/v1/plugins?limit=10',
+    );
     expect(list.body.data.pagination).toMatchObject({ total: 1, limit: 10, offset: 0, has_more: false });
     expect(JSON.stringify(list.body.data)).not.toContain(p.token);
     expect((await admin.post('/api/v1/plugins', { name: 'file-organizer' })).status).toBe(409);
@@ -103,7 +124,13 @@ describe('plugins and signed plugin callbacks', () => {
     devices.push(d);
     await d.register('dev-1', { capacity: 5 });
     const created = await awaitingTask('organizer');
-    expect(created).toMatchObject({ state: 'running', worker_id: 'plugin:organizer', node_id: null, attempt: 1, awaits_callback: 'organizer' });
+    expect(created).toMatchObject({
+      state: 'running',
+      worker_id: 'plugin:organizer',
+      node_id: null,
+      attempt: 1,
+      awaits_callback: 'organizer',
+    });
     expect(created.lease_expires_at).not.toBeNull();
     await t.app.get(Dispatcher).runRound();
     await new Promise((r) => setTimeout(r, 100));
@@ -113,7 +140,11 @@ describe('plugins and signed plugin callbacks', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ success: true, data: { task_id: created.task_id, status: 'completed' } });
     const done = await task(created.task_id);
-    expect(done).toMatchObject({ state: 'completed', progress: 100, result: { summary: '已完成文件整理', details: [{ path: 'D:/docs' }] } });
+    expect(done).toMatchObject({
+      state: 'completed',
+      progress: 100,
+      result: { summary: '已完成文件整理', details: [{ path: 'D:/docs' }] },
+    });
     expect(await events(created.task_id, 'completed')).toBe(1);
   });
 
@@ -138,7 +169,8 @@ describe('plugins and signed plugin callbacks', () => {
     const spaced = `{ "status" :  "success",\n "output": {"n": 1} }`;
     const good = signed(p.secret, spaced);
     // Several signatures in the header: any valid one passes.
-    good.headers['webhook-signature'] = `v1,${Buffer.alloc(32).toString('base64')} ${good.headers['webhook-signature']}`;
+    good.headers['webhook-signature'] =
+      `v1,${Buffer.alloc(32).toString('base64')} ${good.headers['webhook-signature']}`;
     const ok = await callback('raw', created.task_id, good);
     expect(ok.status).toBe(200);
     expect((await task(created.task_id)).result).toEqual({ n: 1 });
@@ -154,7 +186,13 @@ describe('plugins and signed plugin callbacks', () => {
       ['wrong secret', signed(`whsec_${Buffer.alloc(32, 7).toString('base64')}`, success)],
       ['no headers', { body: success, headers: {} }],
       ['no signature', { body: success, headers: { 'webhook-id': 'x', 'webhook-timestamp': String(now) } }],
-      ['garbage signature', { body: success, headers: { 'webhook-id': 'x', 'webhook-timestamp': String(now), 'webhook-signature': 'v1,AAAA v2,zzz' } }],
+      [
+        'garbage signature',
+        {
+          body: success,
+          headers: { 'webhook-id': 'x', 'webhook-timestamp': String(now), 'webhook-signature': 'v1,AAAA v2,zzz' },
+        },
+      ],
       ['wrong token', { body: success, headers: { Authorization: 'Bearer nope' } }],
     ];
     for (const [name, s] of cases) {
@@ -182,7 +220,10 @@ describe('plugins and signed plugin callbacks', () => {
   it('the bearer token works instead of a signature', async () => {
     const p = await createPlugin('tokened');
     const created = await awaitingTask('tokened');
-    const res = await callback('tokened', created.task_id, { body: JSON.stringify({ status: 'success', result: { ok: true } }), headers: { Authorization: `Bearer ${p.token}` } });
+    const res = await callback('tokened', created.task_id, {
+      body: JSON.stringify({ status: 'success', result: { ok: true } }),
+      headers: { Authorization: `Bearer ${p.token}` },
+    });
     expect(res.status).toBe(200);
     expect(await task(created.task_id)).toMatchObject({ state: 'completed', result: { ok: true } });
   });
@@ -209,7 +250,9 @@ describe('plugins and signed plugin callbacks', () => {
     // The refused deliveries were not recorded: the same webhook-id applies once the request is right.
     const s = signed(a.secret, success, { id: 'retry-me' });
     expect((await callback('alpha', plain.task_id, s)).status).toBe(409);
-    expect((await callback('alpha', created.task_id, signed(a.secret, success, { id: 'retry-me' }))).body.data).toEqual({ task_id: created.task_id, status: 'completed' });
+    expect((await callback('alpha', created.task_id, signed(a.secret, success, { id: 'retry-me' }))).body.data).toEqual(
+      { task_id: created.task_id, status: 'completed' },
+    );
   });
 
   it('a bad body is a 400 naming the field, but only after authentication', async () => {
@@ -224,7 +267,12 @@ describe('plugins and signed plugin callbacks', () => {
     ];
     for (const [body, field] of bad) {
       const res = await callback('bodies', created.task_id, signed(p.secret, body));
-      expect([body, res.status, res.body.error?.code, res.body.error?.details?.field]).toEqual([body, 400, 'VALIDATION_ERROR', field]);
+      expect([body, res.status, res.body.error?.code, res.body.error?.details?.field]).toEqual([
+        body,
+        400,
+        'VALIDATION_ERROR',
+        field,
+      ]);
     }
     expect((await callback('bodies', created.task_id, { body: '{}', headers: {} })).status).toBe(401);
     expect(await task(created.task_id)).toMatchObject({ state: 'running', attempt: 1, retry_count: 0 });
@@ -234,7 +282,10 @@ describe('plugins and signed plugin callbacks', () => {
     const p = await createPlugin('dupes');
     const first = await awaitingTask('dupes');
     const s = signed(p.secret, success);
-    expect((await callback('dupes', first.task_id, s)).body.data).toEqual({ task_id: first.task_id, status: 'completed' });
+    expect((await callback('dupes', first.task_id, s)).body.data).toEqual({
+      task_id: first.task_id,
+      status: 'completed',
+    });
     const again = await callback('dupes', first.task_id, s);
     expect(again.status).toBe(200);
     expect(again.body.data).toMatchObject({ task_id: first.task_id, duplicate: true });
@@ -264,15 +315,22 @@ describe('plugins and signed plugin callbacks', () => {
     const a = await awaitingTask('rotor');
     expect((await callback('rotor', a.task_id, signed(old.secret, success))).status).toBe(200);
     const b = await awaitingTask('rotor');
-    expect((await callback('rotor', b.task_id, { body: success, headers: { Authorization: `Bearer ${old.token}` } })).status).toBe(200);
+    expect(
+      (await callback('rotor', b.task_id, { body: success, headers: { Authorization: `Bearer ${old.token}` } })).status,
+    ).toBe(200);
 
     await t.db.query(`UPDATE plugins SET rotated_until = now() - interval '1 second' WHERE name = 'rotor'`);
     const c = await awaitingTask('rotor');
     expect((await callback('rotor', c.task_id, signed(old.secret, success))).status).toBe(401);
-    expect((await callback('rotor', c.task_id, { body: success, headers: { Authorization: `Bearer ${old.token}` } })).status).toBe(401);
+    expect(
+      (await callback('rotor', c.task_id, { body: success, headers: { Authorization: `Bearer ${old.token}` } })).status,
+    ).toBe(401);
     expect((await callback('rotor', c.task_id, signed(fresh.secret, success))).status).toBe(200);
     const d = await awaitingTask('rotor');
-    expect((await callback('rotor', d.task_id, { body: success, headers: { Authorization: `Bearer ${fresh.token}` } })).status).toBe(200);
+    expect(
+      (await callback('rotor', d.task_id, { body: success, headers: { Authorization: `Bearer ${fresh.token}` } }))
+        .status,
+    ).toBe(200);
   });
 
   it('failed callback: retries left → the wait is re-armed (not queued); none left → failed with the error', async () => {
@@ -281,19 +339,36 @@ describe('plugins and signed plugin callbacks', () => {
     devices.push(d);
     await d.register('dev-2', { capacity: 5 });
     const retrying = await awaitingTask('flaky', { max_retries: 2 });
-    const res = await callback('flaky', retrying.task_id, signed(p.secret, JSON.stringify({ status: 'failed', error: { message: 'quota', code: 42 } })));
+    const res = await callback(
+      'flaky',
+      retrying.task_id,
+      signed(p.secret, JSON.stringify({ status: 'failed', error: { message: 'quota', code: 42 } })),
+    );
     expect(res.body.data).toEqual({ task_id: retrying.task_id, status: 'running' });
     const rearmed = await task(retrying.task_id);
-    expect(rearmed).toMatchObject({ state: 'running', worker_id: 'plugin:flaky', retry_count: 1, attempt: 2, error: { code: 'PLUGIN_FAILED', message: 'quota' } });
+    expect(rearmed).toMatchObject({
+      state: 'running',
+      worker_id: 'plugin:flaky',
+      retry_count: 1,
+      attempt: 2,
+      error: { code: 'PLUGIN_FAILED', message: 'quota' },
+    });
     await t.app.get(Dispatcher).runRound();
     expect(d.received.filter((r) => r.event === 'new_task')).toHaveLength(0);
     // The re-armed wait takes a callback again.
     expect((await callback('flaky', retrying.task_id, signed(p.secret, success))).body.data.status).toBe('completed');
 
     const last = await awaitingTask('flaky', { max_retries: 0 });
-    const final = await callback('flaky', last.task_id, signed(p.secret, JSON.stringify({ status: 'failed', error: 'the disk is full' })));
+    const final = await callback(
+      'flaky',
+      last.task_id,
+      signed(p.secret, JSON.stringify({ status: 'failed', error: 'the disk is full' })),
+    );
     expect(final.body.data).toEqual({ task_id: last.task_id, status: 'failed' });
-    expect(await task(last.task_id)).toMatchObject({ state: 'failed', error: { code: 'PLUGIN_FAILED', message: 'the disk is full', plugin: 'flaky' } });
+    expect(await task(last.task_id)).toMatchObject({
+      state: 'failed',
+      error: { code: 'PLUGIN_FAILED', message: 'the disk is full', plugin: 'flaky' },
+    });
     // A finished awaiting task is not re-queued to a node by a manual retry.
     expect((await client.post(`/api/v1/tasks/${last.task_id}/retry`, { force: true })).status).toBe(409);
   });
@@ -304,10 +379,19 @@ describe('plugins and signed plugin callbacks', () => {
     devices.push(d);
     await d.register('dev-3', { capacity: 5 });
     const created = await awaitingTask('slow', { max_retries: 1, timeout_seconds: 1 });
-    await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [created.task_id]);
+    await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      created.task_id,
+    ]);
     await t.app.get(LeaseSweeper).sweep();
-    expect(await task(created.task_id)).toMatchObject({ state: 'running', worker_id: 'plugin:slow', retry_count: 1, attempt: 2 });
-    await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [created.task_id]);
+    expect(await task(created.task_id)).toMatchObject({
+      state: 'running',
+      worker_id: 'plugin:slow',
+      retry_count: 1,
+      attempt: 2,
+    });
+    await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      created.task_id,
+    ]);
     await t.app.get(LeaseSweeper).sweep();
     expect(await task(created.task_id)).toMatchObject({ state: 'timed_out', retry_count: 1 });
     expect(d.received.filter((r) => r.event === 'new_task')).toHaveLength(0);
@@ -323,10 +407,17 @@ describe('plugins and signed plugin callbacks', () => {
     expect(assigned.task_id).toBe(created.task_id);
 
     const unknown = await d.request('task_result', { task_id: created.task_id, status: 'pending', plugin: 'ghost' });
-    expect(unknown).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'plugin' } } });
+    expect(unknown).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'plugin' } },
+    });
     expect(await task(created.task_id)).toMatchObject({ node_id: 'hybrid-node' });
 
-    const ack = await d.request('task_result', { task_id: created.task_id, attempt: assigned.attempt, result: { taskId: created.task_id, status: 'pending', plugin: 'hybrid' } });
+    const ack = await d.request('task_result', {
+      task_id: created.task_id,
+      attempt: assigned.attempt,
+      result: { taskId: created.task_id, status: 'pending', plugin: 'hybrid' },
+    });
     expect(ack).toMatchObject({ success: true, status: 'running', plugin: 'hybrid' });
     expect(await task(created.task_id)).toMatchObject({ state: 'running', worker_id: 'plugin:hybrid', node_id: null });
     // The node is free: the next task goes to it.
@@ -359,7 +450,9 @@ describe('plugins and signed plugin callbacks', () => {
 
     // Finished already: at once.
     const at = Date.now();
-    expect((await client.get<Task>(`/api/v1/tasks/${created.task_id}?wait_seconds=30`)).body.data.state).toBe('completed');
+    expect((await client.get<Task>(`/api/v1/tasks/${created.task_id}?wait_seconds=30`)).body.data.state).toBe(
+      'completed',
+    );
     expect(Date.now() - at).toBeLessThan(500);
 
     // Nothing happens: the current task after N seconds.
@@ -391,7 +484,10 @@ describe('plugins and signed plugin callbacks', () => {
     const other = await awaitingTask('elsewhere');
     const waiters = t.app.get(TaskWaiters);
     const ac = new AbortController();
-    const gone = fetch(`${t.url}/api/v1/tasks/${other.task_id}?wait_seconds=30`, { headers: { Authorization: `Bearer ${t.keys.client}` }, signal: ac.signal }).catch(() => 'aborted');
+    const gone = fetch(`${t.url}/api/v1/tasks/${other.task_id}?wait_seconds=30`, {
+      headers: { Authorization: `Bearer ${t.keys.client}` },
+      signal: ac.signal,
+    }).catch(() => 'aborted');
     await new Promise((r) => setTimeout(r, 200));
     expect(waiters.size).toBe(1);
     ac.abort();
@@ -413,7 +509,10 @@ describe('plugin callback rate limit', () => {
     const client = apiClient(t, t.keys.client);
     const p = (await admin.post<Issued>('/api/v1/plugins', { name: 'limited' })).body.data;
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push((await client.post<Task>('/api/v1/tasks', { prompt: `t${i}`, awaits_callback: 'limited' })).body.data.task_id);
+    for (let i = 0; i < 4; i++)
+      ids.push(
+        (await client.post<Task>('/api/v1/tasks', { prompt: `t${i}`, awaits_callback: 'limited' })).body.data.task_id,
+      );
     const body = JSON.stringify({ status: 'success' });
     const statuses: number[] = [];
     let last: Awaited<ReturnType<typeof post>> | undefined;
@@ -431,7 +530,8 @@ describe('plugin callback rate limit', () => {
   // Last in this app: the hub is told to stop.
   it('a draining hub answers its waiting requests at once', async () => {
     const client = apiClient(t, t.keys.client);
-    const id = (await client.post<Task>('/api/v1/tasks', { prompt: 'idle', awaits_callback: 'limited' })).body.data.task_id;
+    const id = (await client.post<Task>('/api/v1/tasks', { prompt: 'idle', awaits_callback: 'limited' })).body.data
+      .task_id;
     const t0 = Date.now();
     const waiting = client.get<Task>(`/api/v1/tasks/${id}?wait_seconds=30`);
     await new Promise((r) => setTimeout(r, 200));

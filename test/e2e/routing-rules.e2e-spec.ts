@@ -71,13 +71,25 @@ describe('routing rules API', () => {
     expect(got.status).toBe(200);
     expect(got.body.data).toEqual(rule);
 
-    const updated = await put(t.keys.admin, `${RULES}/${rule.id}`, { priority: 20, description: 'VIP users', target_service: 'agent-a' });
+    const updated = await put(t.keys.admin, `${RULES}/${rule.id}`, {
+      priority: 20,
+      description: 'VIP users',
+      target_service: 'agent-a',
+    });
     expect(updated.status).toBe(200);
-    expect(updated.body.data).toMatchObject({ name: 'vip-routing', priority: 20, description: 'VIP users', target_service: 'agent-a', target_tags: ['high-performance'] });
+    expect(updated.body.data).toMatchObject({
+      name: 'vip-routing',
+      priority: 20,
+      description: 'VIP users',
+      target_service: 'agent-a',
+      target_tags: ['high-performance'],
+    });
     expect(updated.body.data.conditions).toEqual(rule.conditions);
     const cleared = await put(t.keys.admin, `${RULES}/${rule.id}`, { description: null, target_service: null });
     expect(cleared.body.data).toMatchObject({ description: null, target_service: null, priority: 20 });
-    expect(new Date(updated.body.data.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(rule.updated_at).getTime());
+    expect(new Date(updated.body.data.updated_at).getTime()).toBeGreaterThanOrEqual(
+      new Date(rule.updated_at).getTime(),
+    );
 
     const deleted = await admin.delete<Rule>(`${RULES}/${rule.id}`);
     expect(deleted.status).toBe(200);
@@ -88,7 +100,13 @@ describe('routing rules API', () => {
   it('applies defaults: priority 0, enabled, least_connections, no tags', async () => {
     const res = await create({ name: 'bare' });
     expect(res.status).toBe(201);
-    expect(res.body.data).toMatchObject({ priority: 0, enabled: true, target_strategy: 'least_connections', target_tags: [], conditions: [] });
+    expect(res.body.data).toMatchObject({
+      priority: 0,
+      enabled: true,
+      target_strategy: 'least_connections',
+      target_tags: [],
+      conditions: [],
+    });
   });
 
   it('lists by priority, highest first, filters on enabled and pages', async () => {
@@ -111,8 +129,18 @@ describe('routing rules API', () => {
   });
 
   it('evaluates by header: the highest-priority matching enabled rule wins', async () => {
-    const vip = await create({ name: 'vip', priority: 10, conditions: [{ field: 'header.x-user-tier', operator: 'equals', value: 'vip' }], target_tags: ['high-performance'] });
-    await create({ name: 'vip-eu-off', priority: 100, enabled: false, conditions: [{ field: 'header.x-user-tier', operator: 'equals', value: 'vip' }] });
+    const vip = await create({
+      name: 'vip',
+      priority: 10,
+      conditions: [{ field: 'header.x-user-tier', operator: 'equals', value: 'vip' }],
+      target_tags: ['high-performance'],
+    });
+    await create({
+      name: 'vip-eu-off',
+      priority: 100,
+      enabled: false,
+      conditions: [{ field: 'header.x-user-tier', operator: 'equals', value: 'vip' }],
+    });
     const eu = await create({
       name: 'vip-eu',
       priority: 20,
@@ -124,7 +152,9 @@ describe('routing rules API', () => {
     const fallback = await create({ name: 'catch-all', priority: -1 });
 
     expect((await evaluate({ headers: { 'X-User-Tier': 'vip' } })).body.data.rule?.id).toBe(vip.body.data.id);
-    expect((await evaluate({ headers: { 'x-user-tier': 'vip', 'x-region': 'eu-west' } })).body.data.rule?.id).toBe(eu.body.data.id);
+    expect((await evaluate({ headers: { 'x-user-tier': 'vip', 'x-region': 'eu-west' } })).body.data.rule?.id).toBe(
+      eu.body.data.id,
+    );
     expect((await evaluate({ headers: { 'x-user-tier': 'basic' } })).body.data.rule?.id).toBe(fallback.body.data.id);
 
     await admin.delete(`${RULES}/${fallback.body.data.id}`);
@@ -134,19 +164,37 @@ describe('routing rules API', () => {
   });
 
   it('evaluates tasks by priority and tags, and sees updates at once', async () => {
-    const high = await create({ name: 'high-tasks', priority: 5, conditions: [{ field: 'task.priority', operator: 'equals', value: 'high' }], target_tags: ['high-performance'] });
-    const gpu = await create({ name: 'gpu-tasks', priority: 3, conditions: [{ field: 'task.tags', operator: 'contains', value: 'gpu' }], target_strategy: 'round_robin' });
-    const team = await create({ name: 'ml-team', priority: 1, conditions: [{ field: 'task.metadata.team', operator: 'in', value: ['ml', 'ai'] }] });
+    const high = await create({
+      name: 'high-tasks',
+      priority: 5,
+      conditions: [{ field: 'task.priority', operator: 'equals', value: 'high' }],
+      target_tags: ['high-performance'],
+    });
+    const gpu = await create({
+      name: 'gpu-tasks',
+      priority: 3,
+      conditions: [{ field: 'task.tags', operator: 'contains', value: 'gpu' }],
+      target_strategy: 'round_robin',
+    });
+    const team = await create({
+      name: 'ml-team',
+      priority: 1,
+      conditions: [{ field: 'task.metadata.team', operator: 'in', value: ['ml', 'ai'] }],
+    });
 
     expect((await evaluate({ task: { priority: 'high', tags: ['gpu'] } })).body.data.rule?.id).toBe(high.body.data.id);
     expect((await evaluate({ task: { priority: 2 } })).body.data.rule?.id).toBe(high.body.data.id);
     expect((await evaluate({ task: { priority: 'low', tags: ['gpu'] } })).body.data.rule?.id).toBe(gpu.body.data.id);
-    expect((await evaluate({ task: { priority: 'low', tags: ['cpu'], metadata: { team: 'ai' } } })).body.data.rule?.id).toBe(team.body.data.id);
+    expect(
+      (await evaluate({ task: { priority: 'low', tags: ['cpu'], metadata: { team: 'ai' } } })).body.data.rule?.id,
+    ).toBe(team.body.data.id);
     expect((await evaluate({ task: { priority: 'low' } })).body.data.rule).toBeNull();
 
     await put(t.keys.admin, `${RULES}/${high.body.data.id}`, { enabled: false });
     expect((await evaluate({ task: { priority: 'high', tags: ['gpu'] } })).body.data.rule?.id).toBe(gpu.body.data.id);
-    await put(t.keys.admin, `${RULES}/${gpu.body.data.id}`, { conditions: [{ field: 'task.tags', operator: 'contains', value: 'tpu' }] });
+    await put(t.keys.admin, `${RULES}/${gpu.body.data.id}`, {
+      conditions: [{ field: 'task.tags', operator: 'contains', value: 'tpu' }],
+    });
     expect((await evaluate({ task: { priority: 'high', tags: ['gpu'] } })).body.data.rule).toBeNull();
   });
 
@@ -159,7 +207,9 @@ describe('routing rules API', () => {
       ],
       target_strategy: 'hash',
     });
-    expect((await evaluate({ query: { session_id: 's1' }, client_ip: '10.1.2.3' })).body.data.rule?.id).toBe(r.body.data.id);
+    expect((await evaluate({ query: { session_id: 's1' }, client_ip: '10.1.2.3' })).body.data.rule?.id).toBe(
+      r.body.data.id,
+    );
     expect((await evaluate({ query: { session_id: 's1' }, client_ip: '192.168.1.1' })).body.data.rule).toBeNull();
     expect((await evaluate({ client_ip: '10.1.2.3' })).body.data.rule).toBeNull();
   });
@@ -167,15 +217,52 @@ describe('routing rules API', () => {
   describe('bad inputs', () => {
     it.each<[string, Record<string, unknown>, string]>([
       ['null conditions', { conditions: null }, 'conditions'],
-      ['unknown operator', { conditions: [{ field: 'header.a', operator: 'like', value: 'x' }] }, 'conditions[0].operator'],
+      [
+        'unknown operator',
+        { conditions: [{ field: 'header.a', operator: 'like', value: 'x' }] },
+        'conditions[0].operator',
+      ],
       ['bad field', { conditions: [{ field: 'body.a', operator: 'equals', value: 'x' }] }, 'conditions[0].field'],
-      ['dangerous regex', { conditions: [{ field: 'client_ip', operator: 'exists', value: true }, { field: 'header.a', operator: 'regex', value: '(a+)+$' }] }, 'conditions[1].value'],
-      ['invalid regex', { conditions: [{ field: 'header.a', operator: 'regex', value: '([a-z' }] }, 'conditions[0].value'],
-      ['regex too long', { conditions: [{ field: 'header.a', operator: 'regex', value: 'a'.repeat(201) }] }, 'conditions[0].value'],
-      ['in without an array', { conditions: [{ field: 'header.a', operator: 'in', value: 'x' }] }, 'conditions[0].value'],
-      ['exists without a boolean', { conditions: [{ field: 'header.a', operator: 'exists', value: 'yes' }] }, 'conditions[0].value'],
-      ['object value', { conditions: [{ field: 'header.a', operator: 'equals', value: { x: 1 } }] }, 'conditions[0].value'],
-      ['unknown condition property', { conditions: [{ field: 'header.a', operator: 'equals', value: 'x', extra: 1 }] }, 'conditions[0].extra'],
+      [
+        'dangerous regex',
+        {
+          conditions: [
+            { field: 'client_ip', operator: 'exists', value: true },
+            { field: 'header.a', operator: 'regex', value: '(a+)+$' },
+          ],
+        },
+        'conditions[1].value',
+      ],
+      [
+        'invalid regex',
+        { conditions: [{ field: 'header.a', operator: 'regex', value: '([a-z' }] },
+        'conditions[0].value',
+      ],
+      [
+        'regex too long',
+        { conditions: [{ field: 'header.a', operator: 'regex', value: 'a'.repeat(201) }] },
+        'conditions[0].value',
+      ],
+      [
+        'in without an array',
+        { conditions: [{ field: 'header.a', operator: 'in', value: 'x' }] },
+        'conditions[0].value',
+      ],
+      [
+        'exists without a boolean',
+        { conditions: [{ field: 'header.a', operator: 'exists', value: 'yes' }] },
+        'conditions[0].value',
+      ],
+      [
+        'object value',
+        { conditions: [{ field: 'header.a', operator: 'equals', value: { x: 1 } }] },
+        'conditions[0].value',
+      ],
+      [
+        'unknown condition property',
+        { conditions: [{ field: 'header.a', operator: 'equals', value: 'x', extra: 1 }] },
+        'conditions[0].extra',
+      ],
       ['conditions not an array', { conditions: 'header.a=x' }, 'conditions'],
       ['unknown strategy', { target_strategy: 'fastest' }, 'target_strategy'],
       ['priority as a string', { priority: 'high' }, 'priority'],
@@ -218,7 +305,10 @@ describe('routing rules API', () => {
       }
       const unknown = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, { colour: 'red' });
       expect(unknown.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'colour' } });
-      const res = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, { priority: 9, conditions: [{ field: 'header.a', operator: 'regex', value: '(a*)*' }] });
+      const res = await put(t.keys.admin, `${RULES}/${r.body.data.id}`, {
+        priority: 9,
+        conditions: [{ field: 'header.a', operator: 'regex', value: '(a*)*' }],
+      });
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'conditions[0].value' } });
       expect((await client.get<Rule>(`${RULES}/${r.body.data.id}`)).body.data).toEqual(r.body.data);

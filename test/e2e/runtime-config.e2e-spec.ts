@@ -16,13 +16,27 @@ interface Setting {
 interface Reply<T> {
   status: number;
   text: string;
-  body: { success: boolean; data: T; error: { code: string; message: string; details?: Record<string, unknown> } | null; request_id: string };
+  body: {
+    success: boolean;
+    data: T;
+    error: { code: string; message: string; details?: Record<string, unknown> } | null;
+    request_id: string;
+  };
 }
 
-async function call<T>(base: string, key: string | undefined, method: string, path: string, body?: unknown): Promise<Reply<T>> {
+async function call<T>(
+  base: string,
+  key: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Reply<T>> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(key ? { Authorization: `Bearer ${key}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+    headers: {
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -55,7 +69,15 @@ describe('runtime configuration /v1/config (one hub)', () => {
     await t?.close();
   });
   afterEach(async () => {
-    for (const key of ['LOG_LEVEL', 'DISPATCH_STRATEGY', 'RATE_LIMIT_MAX', 'TASK_DEFAULT_MAX_RETRIES', 'TASK_DEFAULT_TIMEOUT_SECONDS', 'RETRY_BACKOFF_BASE_MS', 'RETRY_BACKOFF_CAP_MS']) {
+    for (const key of [
+      'LOG_LEVEL',
+      'DISPATCH_STRATEGY',
+      'RATE_LIMIT_MAX',
+      'TASK_DEFAULT_MAX_RETRIES',
+      'TASK_DEFAULT_TIMEOUT_SECONDS',
+      'RETRY_BACKOFF_BASE_MS',
+      'RETRY_BACKOFF_CAP_MS',
+    ]) {
       await admin('DELETE', `/v1/config/${key}`);
     }
   });
@@ -86,7 +108,12 @@ describe('runtime configuration /v1/config (one hub)', () => {
   });
 
   it('answers one setting, 404 NOT_FOUND for an unknown one', async () => {
-    expect(await setting('TASK_DEFAULT_MAX_RETRIES')).toMatchObject({ key: 'TASK_DEFAULT_MAX_RETRIES', value: 3, source: 'default', hot: true });
+    expect(await setting('TASK_DEFAULT_MAX_RETRIES')).toMatchObject({
+      key: 'TASK_DEFAULT_MAX_RETRIES',
+      value: 3,
+      source: 'default',
+      hot: true,
+    });
     const res = await admin('GET', '/v1/config/NO_SUCH_SETTING');
     expect(res.status).toBe(404);
     expect(res.body.error?.code).toBe('NOT_FOUND');
@@ -109,14 +136,24 @@ describe('runtime configuration /v1/config (one hub)', () => {
   it.each([
     ['an unknown key', { NO_SUCH_SETTING: 1 }, 'NO_SUCH_SETTING', /Unknown setting/],
     ['a restart-only key', { PORT: 4000 }, 'PORT', /needs a restart/],
-    ['a restart-only key beside a hot one', { LOG_LEVEL: 'debug', DATABASE_POOL_SIZE: 5 }, 'DATABASE_POOL_SIZE', /needs a restart/],
+    [
+      'a restart-only key beside a hot one',
+      { LOG_LEVEL: 'debug', DATABASE_POOL_SIZE: 5 },
+      'DATABASE_POOL_SIZE',
+      /needs a restart/,
+    ],
     ['a bad type', { RATE_LIMIT_MAX: 'lots' }, 'RATE_LIMIT_MAX', /integer/],
     ['a fraction', { RATE_LIMIT_MAX: 2.5 }, 'RATE_LIMIT_MAX', /integer/],
     ['null', { TASK_DEFAULT_MAX_RETRIES: null }, 'TASK_DEFAULT_MAX_RETRIES', /integer/],
     ['out of range', { TASK_DEFAULT_MAX_RETRIES: 101 }, 'TASK_DEFAULT_MAX_RETRIES', /greater than 100/],
     ['out of range as a string', { RATE_LIMIT_WINDOW_MS: '5' }, 'RATE_LIMIT_WINDOW_MS', /less than 100/],
     ['not one of the choices', { DISPATCH_STRATEGY: 'fastest' }, 'DISPATCH_STRATEGY', /one of/],
-    ['one bad value among good ones', { LOG_LEVEL: 'debug', RATE_LIMIT_MAX: 10, PROXY_DEFAULT_STRATEGY: 'best' }, 'PROXY_DEFAULT_STRATEGY', /one of/],
+    [
+      'one bad value among good ones',
+      { LOG_LEVEL: 'debug', RATE_LIMIT_MAX: 10, PROXY_DEFAULT_STRATEGY: 'best' },
+      'PROXY_DEFAULT_STRATEGY',
+      /one of/,
+    ],
     ['an empty body', {}, 'body', /No settings/],
     ['an array body', [{ LOG_LEVEL: 'debug' }], 'body', /JSON object/],
     ['a string body', '"LOG_LEVEL=debug"', 'body', /JSON/],
@@ -134,10 +171,19 @@ describe('runtime configuration /v1/config (one hub)', () => {
 
   it('PATCH applies LOG_LEVEL and DISPATCH_STRATEGY at once, stores them, and DELETE reverts to env and default', async () => {
     const config = t.app.get(AppConfig);
-    const res = await admin<{ settings: Setting[] }>('PATCH', '/v1/config', { LOG_LEVEL: 'error', DISPATCH_STRATEGY: 'round-robin' });
+    const res = await admin<{ settings: Setting[] }>('PATCH', '/v1/config', {
+      LOG_LEVEL: 'error',
+      DISPATCH_STRATEGY: 'round-robin',
+    });
     expect(res.status).toBe(200);
     expect(res.body.data.settings).toEqual([
-      expect.objectContaining({ key: 'LOG_LEVEL', value: 'error', source: 'runtime', hot: true, updated_by: 'test-admin' }),
+      expect.objectContaining({
+        key: 'LOG_LEVEL',
+        value: 'error',
+        source: 'runtime',
+        hot: true,
+        updated_by: 'test-admin',
+      }),
       expect.objectContaining({ key: 'DISPATCH_STRATEGY', value: 'round-robin', source: 'runtime', hot: true }),
     ]);
     expect(config.LOG_LEVEL).toBe('error');
@@ -152,7 +198,10 @@ describe('runtime configuration /v1/config (one hub)', () => {
     expect(log.status).toBe(200);
     expect(log.body.data).toMatchObject({ key: 'LOG_LEVEL', value: 'silent', source: 'env' });
     expect(config.LOG_LEVEL).toBe('silent');
-    expect((await admin<Setting>('DELETE', '/v1/config/DISPATCH_STRATEGY')).body.data).toMatchObject({ value: 'least-loaded', source: 'default' });
+    expect((await admin<Setting>('DELETE', '/v1/config/DISPATCH_STRATEGY')).body.data).toMatchObject({
+      value: 'least-loaded',
+      source: 'default',
+    });
     expect(config.DISPATCH_STRATEGY).toBe('least-loaded');
     // Idempotent: nothing to remove is still 200 with the setting; an unknown key is 404.
     expect((await admin<Setting>('DELETE', '/v1/config/DISPATCH_STRATEGY')).status).toBe(200);
@@ -162,25 +211,51 @@ describe('runtime configuration /v1/config (one hub)', () => {
   });
 
   it('accepts integers as strings (like the environment) and new tasks take the new defaults', async () => {
-    const res = await admin<{ settings: Setting[] }>('PATCH', '/v1/config', { TASK_DEFAULT_MAX_RETRIES: '7', TASK_DEFAULT_TIMEOUT_SECONDS: 120 });
+    const res = await admin<{ settings: Setting[] }>('PATCH', '/v1/config', {
+      TASK_DEFAULT_MAX_RETRIES: '7',
+      TASK_DEFAULT_TIMEOUT_SECONDS: 120,
+    });
     expect(res.status).toBe(200);
     expect(res.body.data.settings.map((s) => s.value)).toEqual([7, 120]);
-    const task = await call<{ max_retries: number; timeout_seconds?: number; task_id: string }>(t.url, t.keys.client, 'POST', '/api/v1/tasks', { prompt: 'defaults' });
+    const task = await call<{ max_retries: number; timeout_seconds?: number; task_id: string }>(
+      t.url,
+      t.keys.client,
+      'POST',
+      '/api/v1/tasks',
+      { prompt: 'defaults' },
+    );
     expect(task.status).toBe(201);
     expect(task.body.data.max_retries).toBe(7);
-    const [row] = await t.db.query(`SELECT max_retries, timeout_seconds FROM tasks WHERE id = $1`, [task.body.data.task_id]);
+    const [row] = await t.db.query(`SELECT max_retries, timeout_seconds FROM tasks WHERE id = $1`, [
+      task.body.data.task_id,
+    ]);
     expect(row).toEqual({ max_retries: 7, timeout_seconds: 120 });
   });
 
   it('retry backoff follows RETRY_BACKOFF_* at once', async () => {
     await admin('PATCH', '/v1/config', { RETRY_BACKOFF_BASE_MS: 600_000, RETRY_BACKOFF_CAP_MS: 600_000 });
-    const created = await call<{ task_id: string }>(t.url, t.keys.client, 'POST', '/api/v1/tasks', { prompt: 'backoff', max_retries: 2, work_directory: '/backoff' });
+    const created = await call<{ task_id: string }>(t.url, t.keys.client, 'POST', '/api/v1/tasks', {
+      prompt: 'backoff',
+      max_retries: 2,
+      work_directory: '/backoff',
+    });
     const id = created.body.data.task_id;
-    const next = await call<{ task_id: string; attempt: number }>(t.url, t.keys.worker, 'GET', '/api/v1/tasks/next?worker_id=w-backoff&work_path=/backoff');
+    const next = await call<{ task_id: string; attempt: number }>(
+      t.url,
+      t.keys.worker,
+      'GET',
+      '/api/v1/tasks/next?worker_id=w-backoff&work_path=/backoff',
+    );
     expect(next.body.data.task_id).toBe(id);
-    const failed = await call(t.url, t.keys.worker, 'POST', `/api/v1/tasks/${id}/fail`, { worker_id: 'w-backoff', error: 'boom' });
+    const failed = await call(t.url, t.keys.worker, 'POST', `/api/v1/tasks/${id}/fail`, {
+      worker_id: 'w-backoff',
+      error: 'boom',
+    });
     expect(failed.status).toBe(200);
-    const [{ wait }] = await t.db.query(`SELECT extract(epoch FROM run_at - now())::float8 AS wait FROM tasks WHERE id = $1`, [id]);
+    const [{ wait }] = await t.db.query(
+      `SELECT extract(epoch FROM run_at - now())::float8 AS wait FROM tasks WHERE id = $1`,
+      [id],
+    );
     expect(wait).toBeGreaterThan(290); // d/2 + jitter with d = 600 s: at least 300 s (the default base would be ~1 s)
   });
 
@@ -216,7 +291,9 @@ describe('runtime configuration shared by two apps on one database', () => {
     await call(a.url, a.keys.admin, 'PATCH', '/v1/config', { NODE_RECONNECT_GRACE_MS: 4321 });
     const took = await within(1000, () => b.app.get(AppConfig).NODE_RECONNECT_GRACE_MS === 4321);
     expect(took).toBeLessThan(1000);
-    expect((await call<Setting>(b.url, b.keys.admin, 'GET', '/v1/config/NODE_RECONNECT_GRACE_MS')).body.data).toMatchObject({ value: 4321, source: 'runtime' });
+    expect(
+      (await call<Setting>(b.url, b.keys.admin, 'GET', '/v1/config/NODE_RECONNECT_GRACE_MS')).body.data,
+    ).toMatchObject({ value: 4321, source: 'runtime' });
     await call(b.url, b.keys.admin, 'DELETE', '/v1/config/NODE_RECONNECT_GRACE_MS');
     await within(1000, () => a.app.get(AppConfig).NODE_RECONNECT_GRACE_MS === 15_000);
   });
@@ -229,7 +306,12 @@ describe('runtime configuration shared by two apps on one database', () => {
     expect(terminated.length).toBe(2);
     // Written behind the hubs' backs (no NOTIFY) while they are not listening.
     await a.db.query(`INSERT INTO runtime_settings (key, value) VALUES ('NODE_HEARTBEAT_INTERVAL_MS', '2345')`);
-    await within(5000, () => a.app.get(AppConfig).NODE_HEARTBEAT_INTERVAL_MS === 2345 && b.app.get(AppConfig).NODE_HEARTBEAT_INTERVAL_MS === 2345);
+    await within(
+      5000,
+      () =>
+        a.app.get(AppConfig).NODE_HEARTBEAT_INTERVAL_MS === 2345 &&
+        b.app.get(AppConfig).NODE_HEARTBEAT_INTERVAL_MS === 2345,
+    );
     // And it listens again.
     await call(a.url, a.keys.admin, 'DELETE', '/v1/config/NODE_HEARTBEAT_INTERVAL_MS');
     await within(1000, () => b.app.get(AppConfig).NODE_HEARTBEAT_INTERVAL_MS === 10_000);
@@ -285,7 +367,8 @@ if (skipReason) process.stdout.write(`\n[runtime-config hubs] skipped: ${skipRea
 
   afterAll(async () => {
     const codes = await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
-    if (codes.some((code) => code !== 0 && code !== undefined)) process.stdout.write(`\n[runtime-config hubs] output:\n${a.output.slice(-3000)}\n${b.output.slice(-3000)}\n`);
+    if (codes.some((code) => code !== 0 && code !== undefined))
+      process.stdout.write(`\n[runtime-config hubs] output:\n${a.output.slice(-3000)}\n${b.output.slice(-3000)}\n`);
     expect(codes.filter((code) => code !== undefined)).toEqual(c ? [0, 0, 0] : [0, 0]);
   }, 30_000);
 
@@ -293,20 +376,37 @@ if (skipReason) process.stdout.write(`\n[runtime-config hubs] skipped: ${skipRea
     expect(await burst(b, 4)).toEqual([200, 200, 200, 200]);
     const patched = await call<{ settings: Setting[] }>(a.url, undefined, 'PATCH', '/v1/config', { RATE_LIMIT_MAX: 3 });
     expect(patched.status).toBe(200);
-    expect(patched.body.data.settings[0]).toMatchObject({ key: 'RATE_LIMIT_MAX', value: 3, source: 'runtime', updated_by: 'anonymous' });
+    expect(patched.body.data.settings[0]).toMatchObject({
+      key: 'RATE_LIMIT_MAX',
+      value: 3,
+      source: 'runtime',
+      updated_by: 'anonymous',
+    });
 
-    const took = await within(2000, async () => (await get<Setting>(b, '/v1/config/RATE_LIMIT_MAX')).body.data.value === 3);
+    const took = await within(
+      2000,
+      async () => (await get<Setting>(b, '/v1/config/RATE_LIMIT_MAX')).body.data.value === 3,
+    );
     expect(took).toBeLessThan(1500);
     expect(await burst(b, 5)).toEqual([200, 200, 200, 429, 429]);
     expect(await burst(a, 4)).toEqual([200, 200, 200, 429]);
 
     c = await new HubProcess(env).start();
-    expect((await get<Setting>(c, '/v1/config/RATE_LIMIT_MAX')).body.data).toMatchObject({ value: 3, source: 'runtime' });
+    expect((await get<Setting>(c, '/v1/config/RATE_LIMIT_MAX')).body.data).toMatchObject({
+      value: 3,
+      source: 'runtime',
+    });
     expect(await burst(c, 4)).toEqual([200, 200, 200, 429]);
 
-    expect((await call<Setting>(a.url, undefined, 'DELETE', '/v1/config/RATE_LIMIT_MAX')).body.data).toMatchObject({ value: 6000, source: 'default' });
+    expect((await call<Setting>(a.url, undefined, 'DELETE', '/v1/config/RATE_LIMIT_MAX')).body.data).toMatchObject({
+      value: 6000,
+      source: 'default',
+    });
     for (const h of [b, c]) {
-      await within(2000, async () => (await get<Setting>(h, '/v1/config/RATE_LIMIT_MAX')).body.data.source === 'default');
+      await within(
+        2000,
+        async () => (await get<Setting>(h, '/v1/config/RATE_LIMIT_MAX')).body.data.source === 'default',
+      );
       expect(await burst(h, 5)).toEqual([200, 200, 200, 200, 200]);
     }
   }, 60_000);

@@ -31,22 +31,27 @@ describe('SDK DeviceClient against the running hub', () => {
   it('runs tasks up to its capacity, reporting progress and results', async () => {
     let concurrent = 0;
     let peak = 0;
-    const device = new DeviceClient({ url: t.url, key: t.keys.worker, id: 'sdk-1', capacity: 2 }).onTask(async ({ task, progress }) => {
-      concurrent++;
-      peak = Math.max(peak, concurrent);
-      progress(50, 'half way');
-      await new Promise((r) => setTimeout(r, 30));
-      concurrent--;
-      return { echoed: (task.data as { n: number }).n };
-    });
+    const device = new DeviceClient({ url: t.url, key: t.keys.worker, id: 'sdk-1', capacity: 2 }).onTask(
+      async ({ task, progress }) => {
+        concurrent++;
+        peak = Math.max(peak, concurrent);
+        progress(50, 'half way');
+        await new Promise((r) => setTimeout(r, 30));
+        concurrent--;
+        return { echoed: (task.data as { n: number }).n };
+      },
+    );
     clients.push(device);
     const info = await device.connect();
     expect(info).toMatchObject({ device_id: 'sdk-1', capacity: 2 });
     const ids: string[] = [];
-    for (let n = 0; n < 5; n++) ids.push((await client.post<Task>('/api/v1/tasks', { type: 'echo', data: { n } })).body.data.task_id);
+    for (let n = 0; n < 5; n++)
+      ids.push((await client.post<Task>('/api/v1/tasks', { type: 'echo', data: { n } })).body.data.task_id);
     await waitFor(async () => (await states(ids)).every((s) => s === 'completed'));
     expect(peak).toBeLessThanOrEqual(2);
-    const results = await Promise.all(ids.map(async (id) => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data.result));
+    const results = await Promise.all(
+      ids.map(async (id) => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data.result),
+    );
     expect(results).toEqual([0, 1, 2, 3, 4].map((n) => ({ echoed: n })));
     const logs = await client.get<{ logs: { type: string }[] }>(`/api/v1/tasks/${ids[0]}/logs`);
     // The SDK acks each assignment: `started` when the ack lands before the first progress report (it races it).
@@ -104,7 +109,10 @@ describe('SDK DeviceClient against the running hub', () => {
     const reregistered = new Promise<Record<string, unknown>>((r) => device.once('registered', r));
     const dropped = new Promise<void>((r) => device.once('disconnected', () => r()));
     // The connection drops under the client (transport closed): socket.io-client reconnects by itself.
-    t.app.get(DeviceGateway).server.sockets.sockets.get(device.socket.id as string)?.conn.close();
+    t.app
+      .get(DeviceGateway)
+      .server.sockets.sockets.get(device.socket.id as string)
+      ?.conn.close();
     await dropped;
     release(); // the task finishes while the device is offline: its result waits in the outbox
     const info = await reregistered;

@@ -41,7 +41,8 @@ class SeedSocket {
     for (;;) {
       const found = this.messages.find(match);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(this.messages.map((m) => m.type))}`);
+      if (Date.now() > deadline)
+        throw new Error(`no matching message; got ${JSON.stringify(this.messages.map((m) => m.type))}`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -50,7 +51,11 @@ class SeedSocket {
 const curl = async (url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: Json }> => {
   const res = await fetch(url, init);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text.startsWith('{') ? (JSON.parse(text) as Json) : { text } };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text.startsWith('{') ? (JSON.parse(text) as Json) : { text },
+  };
 };
 const post = (url: string, body: unknown): Promise<{ status: number; headers: Headers; body: Json }> =>
   curl(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -97,8 +102,16 @@ describe('seed 000 Codex Father: the document, as written', () => {
       success: true,
       data: {
         tasks: { total: 1, running: 0, pending: 1, completed: 0 },
-        performance: { avgExecutionTime: expect.any(Number), successRate: expect.any(Number), throughput: expect.any(Number) },
-        system: { uptime: expect.any(Number), memory: expect.stringMatching(/^\d+MB$/), cpu: expect.stringMatching(/^\d+(\.\d+)?%$/) },
+        performance: {
+          avgExecutionTime: expect.any(Number),
+          successRate: expect.any(Number),
+          throughput: expect.any(Number),
+        },
+        system: {
+          uptime: expect.any(Number),
+          memory: expect.stringMatching(/^\d+MB$/),
+          cpu: expect.stringMatching(/^\d+(\.\d+)?%$/),
+        },
       },
     });
     const uptime = ((res.body.data as Json).system as Json).uptime as number;
@@ -107,7 +120,11 @@ describe('seed 000 Codex Father: the document, as written', () => {
   });
 
   it('/metrics: Prometheus text for scrapers (0.0.4, OpenMetrics) and ?format=prometheus', async () => {
-    for (const init of [{ headers: { Accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' } }, { headers: { Accept: 'application/openmetrics-text;version=1.0.0' } }, {}]) {
+    for (const init of [
+      { headers: { Accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' } },
+      { headers: { Accept: 'application/openmetrics-text;version=1.0.0' } },
+      {},
+    ]) {
       const url = 'headers' in init ? `${base}/metrics` : `${base}/metrics?format=prometheus`;
       const res = await fetch(url, init);
       expect(res.headers.get('content-type')).toContain('text/plain');
@@ -120,10 +137,16 @@ describe('seed 000 Codex Father: the document, as written', () => {
     const first = await ws.waitFor((m) => m.type === 'connected');
     const status = await ws.waitFor((m) => m.type === 'status');
     expect(ws.messages.indexOf(first)).toBeLessThan(ws.messages.indexOf(status));
-    expect(status.data).toMatchObject({ status: 'running', tasks: { total: 0, pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 } });
+    expect(status.data).toMatchObject({
+      status: 'running',
+      tasks: { total: 0, pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
+    });
     // The monitoring example: `if (message.type === 'metrics_update') console.log('系统指标更新:', message.data)`.
     const update = await ws.waitFor((m) => m.type === 'metrics_update', 3000);
-    expect(update.data).toMatchObject({ tasks: { total: 0 }, system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) } });
+    expect(update.data).toMatchObject({
+      tasks: { total: 0 },
+      system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) },
+    });
     // The connection example asks for the state too (`get_status`).
     ws.ws.send(JSON.stringify({ type: 'get_status' }));
     await new Promise((r) => setTimeout(r, 100));
@@ -144,7 +167,10 @@ describe('seed 000 Codex Father: the document, as written', () => {
     const failed = await ws.waitFor((m) => m.type === 'task_failed');
     // The document's handler: console.error(`任务失败: ${message.data.error}`)
     expect(`任务失败: ${failed.data.error as string}`).toBe('任务失败: Compiler crashed');
-    expect(failed.data).toMatchObject({ status: 'failed', error_detail: expect.objectContaining({ message: 'Compiler crashed' }) });
+    expect(failed.data).toMatchObject({
+      status: 'failed',
+      error_detail: expect.objectContaining({ message: 'Compiler crashed' }),
+    });
   });
 
   it('GET /tasks/task-123 (and the other :id routes) answer 404 TASK_NOT_FOUND with details.timestamp', async () => {
@@ -156,7 +182,10 @@ describe('seed 000 Codex Father: the document, as written', () => {
     ];
     for (const res of await Promise.all(calls)) {
       expect(res.status).toBe(404);
-      expect(res.body).toMatchObject({ success: false, error: { code: 'TASK_NOT_FOUND', details: { taskId: expect.stringMatching(/^task-/) } } });
+      expect(res.body).toMatchObject({
+        success: false,
+        error: { code: 'TASK_NOT_FOUND', details: { taskId: expect.stringMatching(/^task-/) } },
+      });
       const details = (res.body.error as Json).details as Json;
       expect(details.timestamp).toBe(res.body.timestamp);
       expect(res.body.requestId).toBe(res.headers.get('x-request-id'));
@@ -166,16 +195,29 @@ describe('seed 000 Codex Father: the document, as written', () => {
   it('error details carry the timestamp on every Codex error', async () => {
     const res = await post(`${base}/tasks`, { environment: 'nodejs' });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'prompt', timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
+    expect(res.body.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { field: 'prompt', timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    });
   });
 
   it('Python submit_task(**kwargs): unknown keys are accepted and kept in metadata', async () => {
     // client.submit_task("创建一个数据分析脚本", environment="python", callback_url=..., owner=...)
-    const res = await post(`${base}/tasks`, { prompt: '创建一个数据分析脚本', environment: 'python', callback_url: 'http://ci.test/hook', owner: { team: 'data' }, metadata: { ticket: 7 } });
+    const res = await post(`${base}/tasks`, {
+      prompt: '创建一个数据分析脚本',
+      environment: 'python',
+      callback_url: 'http://ci.test/hook',
+      owner: { team: 'data' },
+      metadata: { ticket: 7 },
+    });
     expect(res.status).toBe(201);
     const taskId = (res.body.data as Json).taskId as string;
     const canonical = await worker.get<{ metadata: Json }>(`/api/v1/tasks/${taskId}`);
-    expect(canonical.body.data.metadata).toEqual({ callback_url: 'http://ci.test/hook', owner: { team: 'data' }, ticket: 7 });
+    expect(canonical.body.data.metadata).toEqual({
+      callback_url: 'http://ci.test/hook',
+      owner: { team: 'data' },
+      ticket: 7,
+    });
   });
 
   it('estimatedDuration is the recent mean run time of the same type, and absent without history', async () => {
@@ -185,12 +227,17 @@ describe('seed 000 Codex Father: the document, as written', () => {
     // Two tasks of one type completed through the canonical API, one failed (not counted).
     const durations: number[] = [];
     for (const [i, outcome] of (['complete', 'complete', 'fail'] as const).entries()) {
-      const id = (await worker.post<{ task_id: string }>('/api/v1/tasks', { prompt: `e${i}`, type: 'estimate-demo' })).body.data.task_id;
+      const id = (await worker.post<{ task_id: string }>('/api/v1/tasks', { prompt: `e${i}`, type: 'estimate-demo' }))
+        .body.data.task_id;
       await acquire(id);
       await new Promise((r) => setTimeout(r, 60 * (i + 1)));
-      const body = outcome === 'complete' ? { worker_id: 'w1', result: { status: 'success', output: 'ok' } } : { worker_id: 'w1', error: 'no', retryable: false };
+      const body =
+        outcome === 'complete'
+          ? { worker_id: 'w1', result: { status: 'success', output: 'ok' } }
+          : { worker_id: 'w1', error: 'no', retryable: false };
       expect((await worker.post(`/api/v1/tasks/${id}/${outcome}`, body)).status).toBe(200);
-      if (outcome === 'complete') durations.push(((await curl(`${base}/tasks/${id}`)).body.data as Json).duration as number);
+      if (outcome === 'complete')
+        durations.push(((await curl(`${base}/tasks/${id}`)).body.data as Json).duration as number);
     }
     const res = await post(`${base}/tasks`, { prompt: '同类任务', type: 'estimate-demo' });
     const estimate = (res.body.data as Json).estimatedDuration as number;
@@ -206,7 +253,14 @@ describe('seed 000 Codex Father: the document, as written', () => {
     const after = process.uptime() * 1000;
     expect(status.body.requestId).toBe(status.headers.get('x-request-id'));
     const data = status.body.data as Json;
-    expect(Object.keys(data.tasks as Json).sort()).toEqual(['cancelled', 'completed', 'failed', 'pending', 'running', 'total']);
+    expect(Object.keys(data.tasks as Json).sort()).toEqual([
+      'cancelled',
+      'completed',
+      'failed',
+      'pending',
+      'running',
+      'total',
+    ]);
     expect(data.tasks).toMatchObject({ total: 1, pending: 1 });
     expect(health.body.tasks).toMatchObject({ pending: 1, running: 0, completed: 0 });
     for (const uptime of [data.uptime as number, health.body.uptime as number]) {
@@ -233,10 +287,20 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
     }
   };
   const preflight = (t: TestApp, origin: string): Promise<Response> =>
-    fetch(`${t.url}/tasks`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-custom' } });
+    fetch(`${t.url}/tasks`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: origin,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type,x-custom',
+      },
+    });
 
   it('basic config: origin "*" with credentials echoes the origin and allows credentials', async () => {
-    const env = fromFile({ server: { port: 3000, host: 'localhost', enableWebSocket: true, cors: { origin: '*', credentials: true } }, runner: { maxConcurrency: 10, defaultTimeout: 600000 } });
+    const env = fromFile({
+      server: { port: 3000, host: 'localhost', enableWebSocket: true, cors: { origin: '*', credentials: true } },
+      runner: { maxConcurrency: 10, defaultTimeout: 600000 },
+    });
     await withHub({ ...env, PORT: '0', HOST: '127.0.0.1' }, async (t) => {
       const res = await preflight(t, 'https://app.test');
       expect(res.headers.get('access-control-allow-origin')).toBe('https://app.test');
@@ -249,11 +313,20 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
   it('advanced config + security section: methods, allowedHeaders, helmet and compression switches, rate-limit message', async () => {
     const env = fromFile({
       server: {
-        cors: { origin: ['http://localhost:3000', 'https://myapp.com'], methods: ['GET', 'POST', 'PUT', 'DELETE'], credentials: true },
+        cors: {
+          origin: ['http://localhost:3000', 'https://myapp.com'],
+          methods: ['GET', 'POST', 'PUT', 'DELETE'],
+          credentials: true,
+        },
         rateLimit: { windowMs: 60000, max: 2, message: '请求过于频繁，请稍后再试' },
         security: { helmet: false, compression: false },
       },
-      cors: { origin: ['https://trusted-domain.com'], methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], credentials: true },
+      cors: {
+        origin: ['https://trusted-domain.com'],
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['Content-Type', 'Authorization'],
+        credentials: true,
+      },
     });
     await withHub(env, async (t) => {
       const res = await preflight(t, 'https://myapp.com');
@@ -277,18 +350,24 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
   });
 
   it('rateLimit.skipSuccessfulRequests / skipFailedRequests (top-level block): skipped answers do not count', async () => {
-    await withHub(fromFile({ rateLimit: { windowMs: 60000, max: 2, skipSuccessfulRequests: true, skipFailedRequests: false } }), async (t) => {
-      const codes: number[] = [];
-      for (let i = 0; i < 4; i++) codes.push((await fetch(`${t.url}/tasks`)).status);
-      for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks/task-404`)).status);
-      expect(codes).toEqual([200, 200, 200, 200, 404, 404, 429]);
-    });
-    await withHub(fromFile({ rateLimit: { windowMs: 60000, max: 2, skipSuccessfulRequests: false, skipFailedRequests: true } }), async (t) => {
-      const codes: number[] = [];
-      for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks/task-404`)).status);
-      for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks`)).status);
-      expect(codes).toEqual([404, 404, 404, 200, 200, 429]);
-    });
+    await withHub(
+      fromFile({ rateLimit: { windowMs: 60000, max: 2, skipSuccessfulRequests: true, skipFailedRequests: false } }),
+      async (t) => {
+        const codes: number[] = [];
+        for (let i = 0; i < 4; i++) codes.push((await fetch(`${t.url}/tasks`)).status);
+        for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks/task-404`)).status);
+        expect(codes).toEqual([200, 200, 200, 200, 404, 404, 429]);
+      },
+    );
+    await withHub(
+      fromFile({ rateLimit: { windowMs: 60000, max: 2, skipSuccessfulRequests: false, skipFailedRequests: true } }),
+      async (t) => {
+        const codes: number[] = [];
+        for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks/task-404`)).status);
+        for (let i = 0; i < 3; i++) codes.push((await fetch(`${t.url}/tasks`)).status);
+        expect(codes).toEqual([404, 404, 404, 200, 200, 429]);
+      },
+    );
   });
 
   it('runner.maxConcurrency caps the tasks devices get at once; a finished one lets the next out', async () => {
@@ -298,14 +377,30 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
         await devices[0].register('cap-a');
         await devices[1].register('cap-b');
         const assigned: { device: number; task: Record<string, unknown> }[] = [];
-        devices.forEach((d, i) => void d.next('new_task', () => true, 10_000).then((task) => assigned.push({ device: i, task }), () => undefined));
+        devices.forEach(
+          (d, i) =>
+            void d
+              .next('new_task', () => true, 10_000)
+              .then(
+                (task) => assigned.push({ device: i, task }),
+                () => undefined,
+              ),
+        );
         for (const p of ['one', 'two']) await post(`${t.url}/tasks`, { prompt: p });
         for (let i = 0; i < 100 && assigned.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
         await new Promise((r) => setTimeout(r, 300)); // room for a wrong second hand-out
         expect(assigned).toHaveLength(1);
         const first = assigned[0];
-        void devices[first.device].next('new_task', () => true, 10_000).then((task) => assigned.push({ device: first.device, task }), () => undefined);
-        await devices[first.device].request('task_result', { task_id: first.task.task_id, result: { success: true, output: 'done' } });
+        void devices[first.device]
+          .next('new_task', () => true, 10_000)
+          .then(
+            (task) => assigned.push({ device: first.device, task }),
+            () => undefined,
+          );
+        await devices[first.device].request('task_result', {
+          task_id: first.task.task_id,
+          result: { success: true, output: 'done' },
+        });
         for (let i = 0; i < 150 && assigned.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
         expect(assigned).toHaveLength(2);
         expect(assigned[1].task.task_id).not.toBe(first.task.task_id);
@@ -323,7 +418,10 @@ describe('seed 000 config files take effect (codex-father server --config)', () 
       expect(first.body.data).not.toBeNull();
       const second = await w.get<{ task_id: string } | null>('/api/v1/tasks/next?worker_id=b');
       expect(second.body.data).toBeNull();
-      const done = await w.post(`/api/v1/tasks/${first.body.data?.task_id ?? ''}/complete`, { worker_id: 'a', result: { status: 'success', output: 'ok' } });
+      const done = await w.post(`/api/v1/tasks/${first.body.data?.task_id ?? ''}/complete`, {
+        worker_id: 'a',
+        result: { status: 'success', output: 'ok' },
+      });
       expect(done.status).toBe(200);
       const third = await w.get<{ task_id: string } | null>('/api/v1/tasks/next?worker_id=b');
       expect(third.body.data).not.toBeNull();

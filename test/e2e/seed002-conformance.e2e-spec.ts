@@ -11,19 +11,35 @@ class TaskOrchestratorClient {
   ) {
     this.headers = { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' };
   }
-  async createTask(workDirectory: string, prompt: string, priority = 'medium', tags: string[] = []): Promise<Record<string, any>> {
+  async createTask(
+    workDirectory: string,
+    prompt: string,
+    priority = 'medium',
+    tags: string[] = [],
+  ): Promise<Record<string, any>> {
     const data = { work_directory: workDirectory, prompt, priority, tags };
-    const response = await fetch(`${this.baseUrl}/api/v1/tasks`, { method: 'POST', headers: this.headers, body: JSON.stringify(data) });
+    const response = await fetch(`${this.baseUrl}/api/v1/tasks`, {
+      method: 'POST',
+      headers: this.headers,
+      body: JSON.stringify(data),
+    });
     return (await response.json()) as Record<string, any>;
   }
   async getNextTask(workPath: string, workerId: string): Promise<Record<string, any>> {
     const params = new URLSearchParams({ work_path: workPath, worker_id: workerId });
-    const response = await fetch(`${this.baseUrl}/api/v1/tasks/next?${params}`, { method: 'GET', headers: this.headers });
+    const response = await fetch(`${this.baseUrl}/api/v1/tasks/next?${params}`, {
+      method: 'GET',
+      headers: this.headers,
+    });
     return (await response.json()) as Record<string, any>;
   }
   async completeTask(taskId: string, originalPrompt: string, result: unknown): Promise<Record<string, any>> {
     const data = { original_prompt: originalPrompt, result };
-    const response = await fetch(`${this.baseUrl}/api/v1/tasks/${taskId}/complete`, { method: 'POST', headers: this.headers, body: JSON.stringify(data) });
+    const response = await fetch(`${this.baseUrl}/api/v1/tasks/${taskId}/complete`, {
+      method: 'POST',
+      headers: this.headers,
+      body: JSON.stringify(data),
+    });
     return (await response.json()) as Record<string, any>;
   }
   async getTask(taskId: string): Promise<Record<string, any>> {
@@ -48,27 +64,74 @@ describe('seed 002 (Task Orchestrator) as written', () => {
   afterAll(() => t.close());
 
   it("runs the document's main(): create, next, complete, with the documented shapes", async () => {
-    const task = await client.createTask('/home/user/projects/my-project', 'Analyze the codebase for security issues', 'high', ['security', 'analysis']);
+    const task = await client.createTask(
+      '/home/user/projects/my-project',
+      'Analyze the codebase for security issues',
+      'high',
+      ['security', 'analysis'],
+    );
     expect(task).toMatchObject({
       success: true,
-      data: { task_id: expect.any(String), status: 'waiting', priority: 'high', work_directory: '/home/user/projects/my-project', tags: ['security', 'analysis'], created_at: expect.any(String) },
+      data: {
+        task_id: expect.any(String),
+        status: 'waiting',
+        priority: 'high',
+        work_directory: '/home/user/projects/my-project',
+        tags: ['security', 'analysis'],
+        created_at: expect.any(String),
+      },
       error: null,
       timestamp: expect.any(String),
     });
     const nextTask = await client.getNextTask('/home/user/projects/my-project', 'worker-001');
-    expect(nextTask.data).toMatchObject({ task_id: task.data.task_id, prompt: 'Analyze the codebase for security issues', work_directory: '/home/user/projects/my-project', priority: 'high', tags: ['security', 'analysis'] });
-    const result = await client.completeTask(nextTask.data.task_id, nextTask.data.prompt, { status: 'success', output: 'Analysis completed successfully', duration: 3000 });
-    expect(result).toMatchObject({ success: true, data: { task_id: task.data.task_id, status: 'completed', completed_at: expect.any(String), worker_id: 'worker-001' }, error: null });
+    expect(nextTask.data).toMatchObject({
+      task_id: task.data.task_id,
+      prompt: 'Analyze the codebase for security issues',
+      work_directory: '/home/user/projects/my-project',
+      priority: 'high',
+      tags: ['security', 'analysis'],
+    });
+    const result = await client.completeTask(nextTask.data.task_id, nextTask.data.prompt, {
+      status: 'success',
+      output: 'Analysis completed successfully',
+      duration: 3000,
+    });
+    expect(result).toMatchObject({
+      success: true,
+      data: {
+        task_id: task.data.task_id,
+        status: 'completed',
+        completed_at: expect.any(String),
+        worker_id: 'worker-001',
+      },
+      error: null,
+    });
     expect((await client.getTask(task.data.task_id)).data).toMatchObject({ status: 'completed' });
     // No task left: data null.
-    expect(await client.getNextTask('/home/user/projects/my-project', 'worker-001')).toMatchObject({ success: true, data: null, error: null });
+    expect(await client.getNextTask('/home/user/projects/my-project', 'worker-001')).toMatchObject({
+      success: true,
+      data: null,
+      error: null,
+    });
   });
 
   it("answers the document's errors: validation, not found, and CONFLICT for a concurrency conflict", async () => {
     const bad = await client.createTask('relative/path', 'x');
-    expect(bad).toMatchObject({ success: false, data: null, error: { code: 'VALIDATION_ERROR', message: 'Invalid input data', details: { field: 'work_directory', message: 'Work directory must be an absolute path' } } });
+    expect(bad).toMatchObject({
+      success: false,
+      data: null,
+      error: {
+        code: 'VALIDATION_ERROR',
+        message: 'Invalid input data',
+        details: { field: 'work_directory', message: 'Work directory must be an absolute path' },
+      },
+    });
     const missing = await client.getTask('550e8400-e29b-41d4-a716-446655440000');
-    expect(missing).toMatchObject({ success: false, data: null, error: { code: 'NOT_FOUND', message: 'Task not found: 550e8400-e29b-41d4-a716-446655440000' } });
+    expect(missing).toMatchObject({
+      success: false,
+      data: null,
+      error: { code: 'NOT_FOUND', message: 'Task not found: 550e8400-e29b-41d4-a716-446655440000' },
+    });
     const task = await client.createTask('/srv/conflict', 'race');
     await client.getNextTask('/srv/conflict', 'worker-a');
     const stolen = await fetch(`${t.url}/api/v1/tasks/${task.data.task_id}/complete`, {
@@ -82,7 +145,17 @@ describe('seed 002 (Task Orchestrator) as written', () => {
 
   it('answers /health with the documented components and metrics', async () => {
     const health = (await (await fetch(`${t.url}/health`)).json()) as Record<string, any>;
-    expect(health).toMatchObject({ status: 'healthy', version: expect.any(String), uptime: expect.any(String), components: { database: { healthy: true, response_time: expect.any(Number), last_checked: expect.any(String) } } });
-    expect(health.metrics).toMatchObject({ memory_usage: expect.stringMatching(/^\d+MB$/), cpu_usage: expect.any(Number), active_connections: expect.any(Number), queue_size: expect.any(Number) });
+    expect(health).toMatchObject({
+      status: 'healthy',
+      version: expect.any(String),
+      uptime: expect.any(String),
+      components: { database: { healthy: true, response_time: expect.any(Number), last_checked: expect.any(String) } },
+    });
+    expect(health.metrics).toMatchObject({
+      memory_usage: expect.stringMatching(/^\d+MB$/),
+      cpu_usage: expect.any(Number),
+      active_connections: expect.any(Number),
+      queue_size: expect.any(Number),
+    });
   });
 });

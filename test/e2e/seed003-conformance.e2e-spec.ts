@@ -47,15 +47,24 @@ describe('seed 003 conformance: the document as its clients use it', () => {
   const sockets: WsClient[] = [];
 
   const ws = async (query: string, headers: Record<string, string> = {}, app: TestApp = t): Promise<WsClient> => {
-    const c = await WsClient.open(`${app.url.replace('http', 'ws')}/ws?${query ? `${query}&` : ''}token=${app.keys.client}`, headers);
+    const c = await WsClient.open(
+      `${app.url.replace('http', 'ws')}/ws?${query ? `${query}&` : ''}token=${app.keys.client}`,
+      headers,
+    );
     sockets.push(c);
     return c;
   };
-  const overview = async (api: Api = client): Promise<Overview> => (await api.get('/api/v1/stats/overview')).body as unknown as Overview;
-  const stats = async (id: string): Promise<ServiceView['stats']> => ((await client.get(`${SERVICES}/${id}`)).body.data as unknown as ServiceView).stats;
+  const overview = async (api: Api = client): Promise<Overview> =>
+    (await api.get('/api/v1/stats/overview')).body as unknown as Overview;
+  const stats = async (id: string): Promise<ServiceView['stats']> =>
+    ((await client.get(`${SERVICES}/${id}`)).body.data as unknown as ServiceView).stats;
 
   beforeAll(async () => {
-    t = await startTestApp({ SERVICE_STOP_GRACE_MS: '1000', SERVICE_HEALTH_TICK_MS: '200', STATS_SAMPLE_INTERVAL_MS: '500' });
+    t = await startTestApp({
+      SERVICE_STOP_GRACE_MS: '1000',
+      SERVICE_HEALTH_TICK_MS: '200',
+      STATS_SAMPLE_INTERVAL_MS: '500',
+    });
     admin = apiClient(t, t.keys.admin);
     client = apiClient(t, t.keys.client);
   });
@@ -74,7 +83,12 @@ describe('seed 003 conformance: the document as its clients use it', () => {
     it('re-sending the document’s own register body answers 409 SERVICE_ALREADY_EXISTS, not PORT_IN_USE', async () => {
       const first = await admin.post(SERVICES, DOCUMENT_REGISTER_BODY);
       expect(first.status).toBe(201);
-      expect(first.body).toMatchObject({ success: true, service_id: expect.any(String), message: 'Service registered successfully', endpoint: 'ws://localhost:8081' });
+      expect(first.body).toMatchObject({
+        success: true,
+        service_id: expect.any(String),
+        message: 'Service registered successfully',
+        endpoint: 'ws://localhost:8081',
+      });
 
       const again = await admin.post(SERVICES, DOCUMENT_REGISTER_BODY);
       expect(again.status).toBe(409);
@@ -90,7 +104,10 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       expect([noName.status, noName.body.error?.code]).toEqual([400, 'INVALID_REQUEST']);
       const badQuery = await client.get(`${SERVICES}?limit=many`);
       expect([badQuery.status, badQuery.body.error?.code]).toEqual([400, 'INVALID_REQUEST']);
-      const badRule = await admin.post('/api/v1/routing/rules', { ...DOCUMENT_RULE, conditions: [{ field: 'header.x-user-tier', operator: 'resembles', value: 'vip' }] });
+      const badRule = await admin.post('/api/v1/routing/rules', {
+        ...DOCUMENT_RULE,
+        conditions: [{ field: 'header.x-user-tier', operator: 'resembles', value: 'vip' }],
+      });
       expect([badRule.status, badRule.body.error?.code]).toEqual([400, 'INVALID_REQUEST']);
       const badJson = await admin.post(SERVICES, '{"name": ');
       expect([badJson.status, badJson.body.error?.code]).toEqual([400, 'INVALID_REQUEST']);
@@ -111,8 +128,13 @@ describe('seed 003 conformance: the document as its clients use it', () => {
 
       const failed = await admin.post(`/api/v1/health/services/${s.service_id}/check`);
       expect(failed.status).toBe(503);
-      expect(failed.body.error).toMatchObject({ code: 'HEALTH_CHECK_FAILED', details: { service_id: s.service_id, health: { status: 'unhealthy', message: 'HTTP 503' } } });
-      const history = await client.get<Record<string, unknown>>(`/api/v1/health/services/${s.service_id}/history?limit=1`);
+      expect(failed.body.error).toMatchObject({
+        code: 'HEALTH_CHECK_FAILED',
+        details: { service_id: s.service_id, health: { status: 'unhealthy', message: 'HTTP 503' } },
+      });
+      const history = await client.get<Record<string, unknown>>(
+        `/api/v1/health/services/${s.service_id}/history?limit=1`,
+      );
       expect((history.body as unknown as { history: { status: string }[] }).history[0].status).toBe('unhealthy');
     });
   });
@@ -123,11 +145,28 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       await startEcho(admin, 'fast-agent', { tags: ['high-performance'] });
 
       const vip = await ws('', { 'x-user-tier': 'vip' });
-      expect(await vip.event('connection_routed')).toMatchObject({ target_service: 'fast-agent', service_endpoint: expect.stringMatching(/^ws:\/\//), routing_strategy: 'least_connections', rule: 'VIP用户路由' });
+      expect(await vip.event('connection_routed')).toMatchObject({
+        target_service: 'fast-agent',
+        service_endpoint: expect.stringMatching(/^ws:\/\//),
+        routing_strategy: 'least_connections',
+        rule: 'VIP用户路由',
+      });
 
       // Rules that would match any request (only negative, only task.* conditions) do not claim a bare /ws.
-      for (const conditions of [[{ field: 'header.x-user-tier', operator: 'not_equals', value: 'vip' }], [{ field: 'task.type', operator: 'equals', value: 'x' }]]) {
-        expect((await admin.post('/api/v1/routing/rules', { ...DOCUMENT_RULE, name: `catch-${conditions[0].operator}`, priority: 20, conditions })).status).toBe(201);
+      for (const conditions of [
+        [{ field: 'header.x-user-tier', operator: 'not_equals', value: 'vip' }],
+        [{ field: 'task.type', operator: 'equals', value: 'x' }],
+      ]) {
+        expect(
+          (
+            await admin.post('/api/v1/routing/rules', {
+              ...DOCUMENT_RULE,
+              name: `catch-${conditions[0].operator}`,
+              priority: 20,
+              conditions,
+            })
+          ).status,
+        ).toBe(201);
       }
       const plain = await ws('', { 'x-user-tier': 'standard' });
       const first = jsonOf(await plain.next());
@@ -135,7 +174,14 @@ describe('seed 003 conformance: the document as its clients use it', () => {
     });
 
     it('wraps client messages as {proxy_metadata, original_message} by default (§2.2)', async () => {
-      const reg = await admin.post(SERVICES, { ...DOCUMENT_REGISTER_BODY, name: 'weather-meta', agent_factory_path: ECHO_AGENT, host: '127.0.0.1', port: 0, env: { ECHO_QUIET: '1' } });
+      const reg = await admin.post(SERVICES, {
+        ...DOCUMENT_REGISTER_BODY,
+        name: 'weather-meta',
+        agent_factory_path: ECHO_AGENT,
+        host: '127.0.0.1',
+        port: 0,
+        env: { ECHO_QUIET: '1' },
+      });
       expect(reg.status).toBe(201);
       expect((await admin.post(`${SERVICES}/${reg.body.data.service_id as string}/start`)).status).toBe(200);
 
@@ -144,7 +190,13 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       c.send(JSON.stringify({ type: 'chat', text: '北京天气' }), false);
       const echoed = jsonOf(await c.next((f) => jsonOf(f)?.proxy_metadata !== undefined));
       expect(echoed).toEqual({
-        proxy_metadata: { connection_id: routed.connection_id, session_id: expect.any(String), target_service: 'weather-meta', routing_strategy: 'least_connections', timestamp: expect.any(String) },
+        proxy_metadata: {
+          connection_id: routed.connection_id,
+          session_id: expect.any(String),
+          target_service: 'weather-meta',
+          routing_strategy: 'least_connections',
+          timestamp: expect.any(String),
+        },
         original_message: { type: 'chat', text: '北京天气' },
       });
     });
@@ -158,7 +210,13 @@ describe('seed 003 conformance: the document as its clients use it', () => {
 
       c.send('__sick__', false); // its /health fails from now on; its WebSocket stays open
       const switched = await c.event('service_switched', 10_000);
-      expect(switched).toEqual({ from_service: from.name, to_service: to.name, reason: 'service_unhealthy', session_preserved: true, session_id: routed.session_id });
+      expect(switched).toEqual({
+        from_service: from.name,
+        to_service: to.name,
+        reason: 'service_unhealthy',
+        session_preserved: true,
+        session_id: routed.session_id,
+      });
       expect(c.closed).toBeNull();
       c.send('after', false);
       await c.next((f) => f.data.toString().includes('after'));
@@ -179,7 +237,10 @@ describe('seed 003 conformance: the document as its clients use it', () => {
   describe('stats (§1.4)', () => {
     it('a session held by a hub process that is gone (crashed) ends, and is counted completed at its service', async () => {
       const s = await startEcho(admin, 'weather-agent');
-      await t.db.query(`INSERT INTO agent_sessions (session_id, service_id, open_connections, instance_id) VALUES ('held-by-dead-hub', $1, 1, 'no-such-hub')`, [s.service_id]);
+      await t.db.query(
+        `INSERT INTO agent_sessions (session_id, service_id, open_connections, instance_id) VALUES ('held-by-dead-hub', $1, 1, 'no-such-hub')`,
+        [s.service_id],
+      );
       await eventually(async () => (await stats(s.service_id)).completed_sessions === 1);
       expect(await stats(s.service_id)).toMatchObject({ total_sessions: 1, active_sessions: 0, completed_sessions: 1 });
       expect((await overview()).sessions).toEqual({ total_today: 1, active: 0, completed_today: 1 });
@@ -198,13 +259,16 @@ describe('seed 003 conformance: the document as its clients use it', () => {
         const o = await overview();
         return o.sessions.completed_today === 3 && o.sessions.active === 1;
       });
-      expect(await overview()).toMatchObject({ sessions: { total_today: 4, active: 1, completed_today: 3 }, connections: { total: 4, active: 1 } });
+      expect(await overview()).toMatchObject({
+        sessions: { total_today: 4, active: 1, completed_today: 3 },
+        connections: { total: 4, active: 1 },
+      });
       // A session that ended before today's UTC midnight counts in the totals, not in today's.
       const midnight = new Date(new Date().setUTCHours(0, 0, 0, 0));
-      await t.db.query(`INSERT INTO agent_sessions (session_id, service_id, open_connections, started_at, ended_at) VALUES ('yesterday', $1, 0, $2, $2)`, [
-        s.service_id,
-        new Date(midnight.getTime() - 3600_000),
-      ]);
+      await t.db.query(
+        `INSERT INTO agent_sessions (session_id, service_id, open_connections, started_at, ended_at) VALUES ('yesterday', $1, 0, $2, $2)`,
+        [s.service_id, new Date(midnight.getTime() - 3600_000)],
+      );
       expect((await overview()).day_starts_at).toBe(midnight.toISOString());
       expect((await overview()).sessions).toEqual({ total_today: 4, active: 1, completed_today: 3 });
 
@@ -213,8 +277,15 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       try {
         const otherClient = apiClient(other, other.keys.client);
         expect((await overview(otherClient)).sessions).toEqual({ total_today: 4, active: 1, completed_today: 3 });
-        const viaOther = ((await otherClient.get(`${SERVICES}/${s.service_id}`)).body.data as unknown as ServiceView).stats;
-        expect(viaOther).toMatchObject({ total_connections: 4, active_connections: 1, total_sessions: 4, active_sessions: 1, completed_sessions: 3 });
+        const viaOther = ((await otherClient.get(`${SERVICES}/${s.service_id}`)).body.data as unknown as ServiceView)
+          .stats;
+        expect(viaOther).toMatchObject({
+          total_connections: 4,
+          active_connections: 1,
+          total_sessions: 4,
+          active_sessions: 1,
+          completed_sessions: 3,
+        });
 
         // Restart: the first hub goes away (its open session ends with it); the numbers stay.
         open.close();

@@ -37,17 +37,37 @@ describe('seed 004 compatibility surface', () => {
     try {
       expect(await registered).toMatchObject({ device_id: 'android_001', message: '注册成功' });
 
-      const dispatched = await anon.post('/api/dispatch-task', { task_type: 'DELIST', data: { product_ids: ['123', '456'] } });
+      const dispatched = await anon.post('/api/dispatch-task', {
+        task_type: 'DELIST',
+        data: { product_ids: ['123', '456'] },
+      });
       expect(dispatched.status).toBe(201);
       const body = dispatched.body as unknown as Record<string, unknown>;
-      expect(body).toMatchObject({ success: true, device_id: 'android_001', device_name: '我的手机', message: '任务分发成功' });
+      expect(body).toMatchObject({
+        success: true,
+        device_id: 'android_001',
+        device_name: '我的手机',
+        message: '任务分发成功',
+      });
 
       const task = await gotTask;
-      expect(task).toMatchObject({ type: 'new_task', task_id: body.task_id, task_type: 'DELIST', data: { product_ids: ['123', '456'] } });
+      expect(task).toMatchObject({
+        type: 'new_task',
+        task_id: body.task_id,
+        task_type: 'DELIST',
+        data: { product_ids: ['123', '456'] },
+      });
       socket.emit('task_progress', { task_id: task.task_id, progress: 60, message: '正在处理第2个商品...' });
       socket.emit('task_result', {
         task_id: task.task_id,
-        result: { success: true, processed_count: 2, failed_count: 0, execution_time: 45.2, message: '下架完成', data: { details: ['商品123已下架', '商品456已下架'] } },
+        result: {
+          success: true,
+          processed_count: 2,
+          failed_count: 0,
+          execution_time: 45.2,
+          message: '下架完成',
+          data: { details: ['商品123已下架', '商品456已下架'] },
+        },
       });
 
       let status: Record<string, unknown> = {};
@@ -56,17 +76,44 @@ describe('seed 004 compatibility surface', () => {
         if ((status.task as { status: string }).status === 'completed') break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      expect(status).toMatchObject({ success: true, task: { task_id: body.task_id, status: 'completed', progress: 100, result: { success: true, processed_count: 2, message: '下架完成' } } });
+      expect(status).toMatchObject({
+        success: true,
+        task: {
+          task_id: body.task_id,
+          status: 'completed',
+          progress: 100,
+          result: { success: true, processed_count: 2, message: '下架完成' },
+        },
+      });
       expect(received).toHaveLength(1);
 
       const system = (await anon.get('/')).body as unknown as Record<string, unknown>;
       expect(system).toMatchObject({ status: 'running', connected_devices: 1, active_tasks: 0 });
-      const devices = (await anon.get('/api/devices')).body as unknown as { success: boolean; devices: Record<string, unknown>[]; total: number };
+      const devices = (await anon.get('/api/devices')).body as unknown as {
+        success: boolean;
+        devices: Record<string, unknown>[];
+        total: number;
+      };
       expect(devices.success).toBe(true);
       expect(devices.total).toBe(1);
-      expect(devices.devices[0]).toMatchObject({ device_id: 'android_001', device_name: '我的手机', status: 'online', task_count: 0, connection_info: { sid: socket.id } });
-      const tasks = (await anon.get('/api/tasks')).body as unknown as { tasks: Record<string, unknown>[]; total: number };
-      expect(tasks.tasks[0]).toMatchObject({ task_id: body.task_id, task_type: 'DELIST', status: 'completed', device_id: 'android_001', data: { product_ids: ['123', '456'] } });
+      expect(devices.devices[0]).toMatchObject({
+        device_id: 'android_001',
+        device_name: '我的手机',
+        status: 'online',
+        task_count: 0,
+        connection_info: { sid: socket.id },
+      });
+      const tasks = (await anon.get('/api/tasks')).body as unknown as {
+        tasks: Record<string, unknown>[];
+        total: number;
+      };
+      expect(tasks.tasks[0]).toMatchObject({
+        task_id: body.task_id,
+        task_type: 'DELIST',
+        status: 'completed',
+        device_id: 'android_001',
+        data: { product_ids: ['123', '456'] },
+      });
     } finally {
       socket.disconnect();
     }
@@ -74,7 +121,10 @@ describe('seed 004 compatibility surface', () => {
 
   it('queues when no device is free and answers with device_id null', async () => {
     await t.db.query(`UPDATE nodes SET status = 'offline'`);
-    const res = await anon.post('/api/dispatch-task', { task_type: 'COLLECT', data: { target_url: 'https://example.com/shop' } });
+    const res = await anon.post('/api/dispatch-task', {
+      task_type: 'COLLECT',
+      data: { target_url: 'https://example.com/shop' },
+    });
     expect(res.body as unknown as Record<string, unknown>).toMatchObject({ success: true, device_id: null });
     const d = new TestDevice(t.url);
     try {
@@ -89,11 +139,26 @@ describe('seed 004 compatibility surface', () => {
     const busy = new TestDevice(t.url);
     try {
       await busy.register('busy-phone', { device_name: '小米手机' });
-      const first = await anon.post('/api/dispatch-task', { task_type: 'DELIST', data: { product_ids: ['1'] }, device_id: 'busy-phone' });
-      expect(first.body as unknown as Record<string, unknown>).toMatchObject({ device_id: 'busy-phone', message: '任务分发成功' });
+      const first = await anon.post('/api/dispatch-task', {
+        task_type: 'DELIST',
+        data: { product_ids: ['1'] },
+        device_id: 'busy-phone',
+      });
+      expect(first.body as unknown as Record<string, unknown>).toMatchObject({
+        device_id: 'busy-phone',
+        message: '任务分发成功',
+      });
       await busy.next('new_task');
-      const second = await anon.post('/api/dispatch-task', { task_type: 'DELIST', data: { product_ids: ['2'] }, device_id: 'busy-phone' });
-      expect(second.body as unknown as Record<string, unknown>).toMatchObject({ success: true, device_id: 'busy-phone', device_name: '小米手机' });
+      const second = await anon.post('/api/dispatch-task', {
+        task_type: 'DELIST',
+        data: { product_ids: ['2'] },
+        device_id: 'busy-phone',
+      });
+      expect(second.body as unknown as Record<string, unknown>).toMatchObject({
+        success: true,
+        device_id: 'busy-phone',
+        device_name: '小米手机',
+      });
     } finally {
       busy.close();
     }
@@ -102,18 +167,31 @@ describe('seed 004 compatibility surface', () => {
   it('answers errors in the seed shape', async () => {
     const bad = await anon.post('/api/dispatch-task', { data: {} });
     expect(bad.status).toBe(400);
-    expect(bad.body as unknown as Record<string, unknown>).toMatchObject({ success: false, error_code: 'VALIDATION_ERROR', details: { field: 'task_type' } });
+    expect(bad.body as unknown as Record<string, unknown>).toMatchObject({
+      success: false,
+      error_code: 'VALIDATION_ERROR',
+      details: { field: 'task_type' },
+    });
     const unknownDevice = await anon.post('/api/dispatch-task', { task_type: 'DELIST', device_id: 'nobody' });
     expect(unknownDevice.status).toBe(404);
-    expect(unknownDevice.body as unknown as Record<string, unknown>).toMatchObject({ success: false, error_code: 'NOT_FOUND' });
+    expect(unknownDevice.body as unknown as Record<string, unknown>).toMatchObject({
+      success: false,
+      error_code: 'NOT_FOUND',
+    });
     const missing = await anon.get('/api/task/00000000-0000-4000-8000-000000000000/status');
     expect(missing.status).toBe(404);
     expect((missing.body as unknown as { message: string }).message).toContain('Task not found');
     // The document's own ids are not UUIDs: not found, in the seed shape (not a 400).
     const seedId = await anon.get('/api/task/task_001/status');
     expect(seedId.status).toBe(404);
-    expect(seedId.body as unknown as Record<string, unknown>).toMatchObject({ success: false, error_code: 'NOT_FOUND', message: expect.stringContaining('task_001') });
-    const count = await t.db.query(`SELECT count(*)::int AS n FROM tasks WHERE type = 'DELIST' AND target_node_id = 'nobody'`);
+    expect(seedId.body as unknown as Record<string, unknown>).toMatchObject({
+      success: false,
+      error_code: 'NOT_FOUND',
+      message: expect.stringContaining('task_001'),
+    });
+    const count = await t.db.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE type = 'DELIST' AND target_node_id = 'nobody'`,
+    );
     expect(count[0].n).toBe(0);
   });
 });

@@ -29,7 +29,8 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   });
   afterAll(() => t.close());
 
-  const scrape = (): Promise<Response> => fetch(`${t.url}/metrics`, { headers: { Accept: 'text/plain;version=0.0.4' } });
+  const scrape = (): Promise<Response> =>
+    fetch(`${t.url}/metrics`, { headers: { Accept: 'text/plain;version=0.0.4' } });
 
   it('Prometheus output parses and its counts move with the work', async () => {
     const before = parseProm(await (await scrape()).text());
@@ -41,25 +42,50 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     expect(submitted(after) - submitted(before)).toBe(3);
     expect(after.get('taskhub_tasks{status="pending"}')).toBe(3);
     expect(after.get('taskhub_nodes_connected')).toBe(0);
-    expect([...after.keys()].some((k) => k.startsWith('taskhub_http_request_duration_seconds_count{method="POST",route="/api/v1/tasks",status="201"}'))).toBe(true);
+    expect(
+      [...after.keys()].some((k) =>
+        k.startsWith('taskhub_http_request_duration_seconds_count{method="POST",route="/api/v1/tasks",status="201"}'),
+      ),
+    ).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('taskhub_nodejs_eventloop_lag_seconds'))).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('taskhub_process_cpu_seconds_total'))).toBe(true);
   });
 
   it('answers the Codex JSON metrics document for Accept: application/json', async () => {
     const res = await fetch(`${t.url}/metrics`, { headers: { Accept: 'application/json' } });
-    const { success, data } = (await res.json()) as { success: boolean; data: { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> } };
+    const { success, data } = (await res.json()) as {
+      success: boolean;
+      data: { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> };
+    };
     expect(success).toBe(true);
     expect(data.tasks.pending).toBeGreaterThanOrEqual(3);
-    expect(data.performance).toMatchObject({ successRate: expect.any(Number), avgExecutionTime: expect.any(Number), throughput: expect.any(Number) });
-    expect(data.system).toMatchObject({ uptime: expect.any(Number), memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) });
+    expect(data.performance).toMatchObject({
+      successRate: expect.any(Number),
+      avgExecutionTime: expect.any(Number),
+      throughput: expect.any(Number),
+    });
+    expect(data.system).toMatchObject({
+      uptime: expect.any(Number),
+      memory: expect.stringMatching(/MB$/),
+      cpu: expect.stringMatching(/%$/),
+    });
   });
 
   it('/healthz (Codex shape) and /status need no key', async () => {
     const health = (await (await fetch(`${t.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({ status: 'healthy', tasks: { pending: expect.any(Number), running: 0, completed: 0 }, system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) } });
-    const status = (await (await fetch(`${t.url}/status`)).json()) as { success: boolean; data: { status: string; tasks: Record<string, number> } };
-    expect(status).toMatchObject({ success: true, data: { status: 'running', tasks: { pending: expect.any(Number) } } });
+    expect(health).toMatchObject({
+      status: 'healthy',
+      tasks: { pending: expect.any(Number), running: 0, completed: 0 },
+      system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) },
+    });
+    const status = (await (await fetch(`${t.url}/status`)).json()) as {
+      success: boolean;
+      data: { status: string; tasks: Record<string, number> };
+    };
+    expect(status).toMatchObject({
+      success: true,
+      data: { status: 'running', tasks: { pending: expect.any(Number) } },
+    });
   });
 
   it('POST /shutdown is for admins only', async () => {
@@ -112,7 +138,13 @@ if (!canSpawn) process.stdout.write('\n[shutdown] skipped: dist/src/main.js is m
     const body = JSON.stringify({ prompt: 'in flight during shutdown' });
     const inFlight = new Promise<number>((resolve, reject) => {
       const req = httpRequest(
-        { host: url.hostname, port: url.port, path: '/api/v1/tasks', method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/api/v1/tasks',
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));

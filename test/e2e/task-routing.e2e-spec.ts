@@ -46,7 +46,9 @@ describe('task routing by rules', () => {
       if (rows[0].n === 10) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    const placed: { id: string; node_id: string }[] = await t.db.query(`SELECT id, node_id FROM tasks WHERE status = 'dispatched'`);
+    const placed: { id: string; node_id: string }[] = await t.db.query(
+      `SELECT id, node_id FROM tasks WHERE status = 'dispatched'`,
+    );
     const nodeOf = new Map(placed.map((p) => [p.id, p.node_id]));
     expect(high.map((id) => nodeOf.get(id))).toEqual(['fast', 'fast', 'fast', 'fast', 'fast']);
     // Low tasks follow the default strategy (least-loaded), so the untagged node takes them.

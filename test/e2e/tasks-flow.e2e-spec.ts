@@ -30,12 +30,19 @@ describe('canonical task API: the seed 002 flows', () => {
     expect(created.body).toMatchObject({ success: true, error: null });
     expect(created.body.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
     const task = created.body.data;
-    expect(task).toMatchObject({ status: 'waiting', priority: 'high', work_directory: PROJECT, tags: ['security', 'analysis', 'urgent'] });
+    expect(task).toMatchObject({
+      status: 'waiting',
+      priority: 'high',
+      work_directory: PROJECT,
+      tags: ['security', 'analysis', 'urgent'],
+    });
     expect(task.task_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(task.created_at).toBeTruthy();
 
     // get_next_task(work_path, worker_id)
-    const next = await worker.get<Task>(`/api/v1/tasks/next?work_path=${encodeURIComponent(PROJECT)}&worker_id=worker-001`);
+    const next = await worker.get<Task>(
+      `/api/v1/tasks/next?work_path=${encodeURIComponent(PROJECT)}&worker_id=worker-001`,
+    );
     expect(next.status).toBe(200);
     expect(next.body.data).toMatchObject({
       task_id: task.task_id,
@@ -67,7 +74,9 @@ describe('canonical task API: the seed 002 flows', () => {
     const got = await client.get<Task>(`/api/v1/tasks/${task.task_id}`);
     expect(got.body.data).toMatchObject({ status: 'completed', retry_count: 0, max_retries: 3, result: { ...result } });
     expect(got.body.data.started_at).toBeTruthy();
-    expect(new Date(got.body.data.completed_at as string).getTime()).toBeGreaterThanOrEqual(new Date(got.body.data.started_at as string).getTime());
+    expect(new Date(got.body.data.completed_at as string).getTime()).toBeGreaterThanOrEqual(
+      new Date(got.body.data.started_at as string).getTime(),
+    );
 
     // list ?status=completed&priority=high&limit=5&offset=0
     const list = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>(
@@ -88,7 +97,11 @@ describe('canonical task API: the seed 002 flows', () => {
     const id = body.data.task_id;
     const cancelled = await client.post<Task>(`/api/v1/tasks/${id}/cancel`, { reason: 'Project cancelled by client' });
     expect(cancelled.status).toBe(200);
-    expect(cancelled.body.data).toMatchObject({ task_id: id, status: 'cancelled', reason: 'Project cancelled by client' });
+    expect(cancelled.body.data).toMatchObject({
+      task_id: id,
+      status: 'cancelled',
+      reason: 'Project cancelled by client',
+    });
     expect(cancelled.body.data.cancelled_at).toBeTruthy();
 
     const again = await client.post(`/api/v1/tasks/${id}/cancel`, { reason: 'twice' });
@@ -148,7 +161,11 @@ describe('canonical task API: the seed 002 flows', () => {
     expect(hb.status).toBe(200);
     expect(new Date(hb.body.data.lease_expires_at as string).getTime()).toBeGreaterThan(leaseBefore);
     expect(hb.body.data.progress).toBe(30);
-    const pr = await worker.post<Task>(`/api/v1/tasks/${id}/progress`, { worker_id: 'w1', progress: 75, message: 'three quarters' });
+    const pr = await worker.post<Task>(`/api/v1/tasks/${id}/progress`, {
+      worker_id: 'w1',
+      progress: 75,
+      message: 'three quarters',
+    });
     expect(pr.status).toBe(200);
     expect(pr.body.data).toMatchObject({ progress: 75, status: 'working' });
     const logs = await client.get<{ logs: { type: string; message: string }[] }>(`/api/v1/tasks/${id}/logs`);
@@ -161,9 +178,15 @@ describe('canonical task API: the seed 002 flows', () => {
     const { body } = await client.post<Task>('/api/v1/tasks', { prompt: 'p', max_retries: 1 });
     const id = body.data.task_id;
     await worker.post(`/api/v1/tasks/${id}/acquire`, { worker_id: 'w1' });
-    const failed = await worker.post<Task>(`/api/v1/tasks/${id}/complete`, { result: { status: 'error', output: 'boom' } });
+    const failed = await worker.post<Task>(`/api/v1/tasks/${id}/complete`, {
+      result: { status: 'error', output: 'boom' },
+    });
     expect(failed.status).toBe(200);
-    expect(failed.body.data).toMatchObject({ state: 'pending', retry_count: 1, error: { code: 'TASK_FAILED', message: 'boom' } });
+    expect(failed.body.data).toMatchObject({
+      state: 'pending',
+      retry_count: 1,
+      error: { code: 'TASK_FAILED', message: 'boom' },
+    });
     expect(new Date(failed.body.data.run_at as string).getTime()).toBeGreaterThan(Date.now() - 100);
 
     // Not ready until its backoff passes: `next` skips it.
@@ -182,7 +205,10 @@ describe('canonical task API: the seed 002 flows', () => {
     const { body } = await client.post<Task>('/api/v1/tasks', { prompt: 'first' });
     const id = body.data.task_id;
     const activeReply = await client.post<Task>(`/api/v1/tasks/${id}/reply`, { message: 'while queued' });
-    expect(activeReply.body.data).toMatchObject({ state: 'pending', messages: [{ role: 'user', content: 'while queued' }] });
+    expect(activeReply.body.data).toMatchObject({
+      state: 'pending',
+      messages: [{ role: 'user', content: 'while queued' }],
+    });
     await worker.post(`/api/v1/tasks/${id}/acquire`, { worker_id: 'w1' });
     await worker.post(`/api/v1/tasks/${id}/complete`, { result: { status: 'success', output: 'ok' } });
     const reply = await client.post<Task>(`/api/v1/tasks/${id}/reply`, { message: 'and the tests too' });
@@ -212,23 +238,34 @@ describe('canonical task API: the seed 002 flows', () => {
   });
 
   it('submits batches with per-item results', async () => {
-    const res = await client.post<{ total: number; created: number; failed: number; results: { index: number; success: boolean; task_id?: string; error?: { code: string; details: { field: string } } }[] }>(
-      '/api/v1/tasks/batch',
-      {
-        tasks: [
-          { prompt: 'a', priority: 'low' },
-          { prompt: 'b', work_directory: 'relative/path' },
-          { prompt: 'c', idempotency_key: 'batch-k' },
-          { prompt: 'c again', idempotency_key: 'batch-k' },
-          'not an object',
-        ],
-      },
-    );
+    const res = await client.post<{
+      total: number;
+      created: number;
+      failed: number;
+      results: {
+        index: number;
+        success: boolean;
+        task_id?: string;
+        error?: { code: string; details: { field: string } };
+      }[];
+    }>('/api/v1/tasks/batch', {
+      tasks: [
+        { prompt: 'a', priority: 'low' },
+        { prompt: 'b', work_directory: 'relative/path' },
+        { prompt: 'c', idempotency_key: 'batch-k' },
+        { prompt: 'c again', idempotency_key: 'batch-k' },
+        'not an object',
+      ],
+    });
     expect(res.status).toBe(201);
     expect(res.body.data).toMatchObject({ total: 5, created: 3, failed: 2 });
     const [a, b, c, c2, bad] = res.body.data.results;
     expect(a).toMatchObject({ index: 0, success: true });
-    expect(b).toMatchObject({ index: 1, success: false, error: { code: 'VALIDATION_ERROR', details: { field: 'work_directory' } } });
+    expect(b).toMatchObject({
+      index: 1,
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'work_directory' } },
+    });
     expect(c.task_id).toBe(c2.task_id);
     expect(bad).toMatchObject({ index: 4, success: false });
     const count = await t.db.query(`SELECT count(*)::int AS n FROM tasks`);
@@ -236,19 +273,29 @@ describe('canonical task API: the seed 002 flows', () => {
   });
 
   it('refuses more than 1,000 items in a batch', async () => {
-    const res = await client.post('/api/v1/tasks/batch', { tasks: Array.from({ length: 1001 }, () => ({ prompt: 'x' })) });
+    const res = await client.post('/api/v1/tasks/batch', {
+      tasks: Array.from({ length: 1001 }, () => ({ prompt: 'x' })),
+    });
     expect(res.status).toBe(400);
     expect(res.body.error?.details?.field).toBe('tasks');
   });
 
   it('filters and paginates lists', async () => {
     for (let i = 0; i < 7; i++) {
-      await client.post('/api/v1/tasks', { prompt: `t${i}`, type: i % 2 ? 'odd' : 'even', tags: i < 3 ? ['early'] : [] });
+      await client.post('/api/v1/tasks', {
+        prompt: `t${i}`,
+        type: i % 2 ? 'odd' : 'even',
+        tags: i < 3 ? ['early'] : [],
+      });
     }
-    const page = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>('/api/v1/tasks?limit=3&offset=0&sort=created_at&order=asc');
+    const page = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>(
+      '/api/v1/tasks?limit=3&offset=0&sort=created_at&order=asc',
+    );
     expect(page.body.data.tasks.map((x) => x.prompt)).toEqual(['t0', 't1', 't2']);
     expect(page.body.data.pagination).toEqual({ total: 7, limit: 3, offset: 0, has_more: true });
-    const last = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>('/api/v1/tasks?limit=3&offset=6&order=asc');
+    const last = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>(
+      '/api/v1/tasks?limit=3&offset=6&order=asc',
+    );
     expect(last.body.data.pagination).toEqual({ total: 7, limit: 3, offset: 6, has_more: false });
     const beyond = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>('/api/v1/tasks?offset=50');
     expect(beyond.body.data.tasks).toEqual([]);
@@ -257,7 +304,9 @@ describe('canonical task API: the seed 002 flows', () => {
     expect(odd.body.data.tasks).toHaveLength(3);
     const tagged = await client.get<{ tasks: Task[] }>('/api/v1/tasks?tag=early&status=waiting');
     expect(tagged.body.data.tasks).toHaveLength(3);
-    const future = await client.get<{ tasks: Task[] }>(`/api/v1/tasks?created_after=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    const future = await client.get<{ tasks: Task[] }>(
+      `/api/v1/tasks?created_after=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+    );
     expect(future.body.data.tasks).toHaveLength(0);
   });
 
@@ -279,7 +328,13 @@ describe('canonical task API: the seed 002 flows', () => {
     }>('/api/v1/statistics?period=24h&interval=hour');
     expect(stats.status).toBe(200);
     const s = stats.body.data;
-    expect(s.overview).toMatchObject({ total_tasks: 4, completed_tasks: 1, cancelled_tasks: 1, active_tasks: 2, success_rate: 1 });
+    expect(s.overview).toMatchObject({
+      total_tasks: 4,
+      completed_tasks: 1,
+      cancelled_tasks: 1,
+      active_tasks: 2,
+      success_rate: 1,
+    });
     expect(s.status_distribution).toMatchObject({ waiting: 1, working: 1, completed: 1, cancelled: 1, failed: 0 });
     expect(s.priority_distribution).toEqual({ low: 1, medium: 0, high: 2, urgent: 1 });
     expect(s.performance_metrics.avg_processing_time).toBeGreaterThanOrEqual(0);

@@ -12,7 +12,11 @@ describe('task invariants under concurrency', () => {
   const CAP = 8000;
 
   beforeAll(async () => {
-    t = await startTestApp({ RETRY_BACKOFF_BASE_MS: String(BASE), RETRY_BACKOFF_CAP_MS: String(CAP), SWEEP_INTERVAL_MS: '600000' });
+    t = await startTestApp({
+      RETRY_BACKOFF_BASE_MS: String(BASE),
+      RETRY_BACKOFF_CAP_MS: String(CAP),
+      SWEEP_INTERVAL_MS: '600000',
+    });
     client = apiClient(t, t.keys.client);
     worker = apiClient(t, t.keys.worker);
   });
@@ -25,7 +29,9 @@ describe('task invariants under concurrency', () => {
     (await client.post<Task>('/api/v1/tasks', { prompt: 'p', ...body })).body.data;
 
   it('20 concurrent `next` callers on 50 tasks claim each task exactly once (SKIP LOCKED)', async () => {
-    const batch = await client.post('/api/v1/tasks/batch', { tasks: Array.from({ length: 50 }, (_, i) => ({ prompt: `t${i}`, work_directory: '/w' })) });
+    const batch = await client.post('/api/v1/tasks/batch', {
+      tasks: Array.from({ length: 50 }, (_, i) => ({ prompt: `t${i}`, work_directory: '/w' })),
+    });
     expect(batch.body.data).toMatchObject({ created: 50 });
     const claimedBy = new Map<string, string>();
     let duplicates = 0;
@@ -42,7 +48,9 @@ describe('task invariants under concurrency', () => {
     );
     expect(duplicates).toBe(0);
     expect(claimedBy.size).toBe(50);
-    const rows: { worker_id: string; attempt: number; status: string }[] = await t.db.query(`SELECT worker_id, attempt, status FROM tasks`);
+    const rows: { worker_id: string; attempt: number; status: string }[] = await t.db.query(
+      `SELECT worker_id, attempt, status FROM tasks`,
+    );
     expect(rows.every((r) => r.status === 'running' && r.attempt === 1)).toBe(true);
     for (const r of rows) expect(r.worker_id).toMatch(/^worker-\d+$/);
     const claims = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE type = 'claimed'`);
@@ -60,21 +68,38 @@ describe('task invariants under concurrency', () => {
     expect(second.body.data.attempt).toBe(2);
     const before = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
 
-    const stale = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w-old', attempt: 1, result: { status: 'success', output: 'late' } });
+    const stale = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, {
+      worker_id: 'w-old',
+      attempt: 1,
+      result: { status: 'success', output: 'late' },
+    });
     expect(stale.status).toBe(409);
     // Seed 002: every concurrency conflict is CONFLICT; the finer reason is in details.
     expect(stale.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
-    const otherWorker = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w-intruder', result: { status: 'success' } });
+    const otherWorker = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, {
+      worker_id: 'w-intruder',
+      result: { status: 'success' },
+    });
     expect(otherWorker.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
-    const oldAttemptRightWorker = await worker.post(`/api/v1/tasks/${task.task_id}/progress`, { worker_id: 'w-new', attempt: 1, progress: 50 });
+    const oldAttemptRightWorker = await worker.post(`/api/v1/tasks/${task.task_id}/progress`, {
+      worker_id: 'w-new',
+      attempt: 1,
+      progress: 50,
+    });
     expect(oldAttemptRightWorker.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'STALE_ATTEMPT' } });
 
     const after = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
     expect(after).toEqual(before);
-    const logs = await client.get<{ logs: { type: string; level: string }[] }>(`/api/v1/tasks/${task.task_id}/logs?level=warn`);
+    const logs = await client.get<{ logs: { type: string; level: string }[] }>(
+      `/api/v1/tasks/${task.task_id}/logs?level=warn`,
+    );
     expect(logs.body.data.logs.filter((l) => l.type === 'stale_report_rejected')).toHaveLength(3);
 
-    const ok = await worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w-new', attempt: 2, result: { status: 'success', output: 'on time' } });
+    const ok = await worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, {
+      worker_id: 'w-new',
+      attempt: 2,
+      result: { status: 'success', output: 'on time' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body.data).toMatchObject({ state: 'completed', result: { output: 'on time' } });
   });
@@ -84,7 +109,10 @@ describe('task invariants under concurrency', () => {
     await worker.post(`/api/v1/tasks/${task.task_id}/acquire`, { worker_id: 'w' });
     const results = await Promise.all(
       ['one', 'two', 'three', 'four'].map((output) =>
-        worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, { worker_id: 'w', result: { status: 'success', output } }),
+        worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, {
+          worker_id: 'w',
+          result: { status: 'success', output },
+        }),
       ),
     );
     const winners = results.filter((r) => r.status === 200);
@@ -92,7 +120,10 @@ describe('task invariants under concurrency', () => {
     expect(results.filter((r) => r.status === 409).every((r) => r.body.error?.code === 'CONFLICT')).toBe(true);
     const stored = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
     expect(stored.result?.output).toBe(winners[0].body.data.result?.output);
-    const completions = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`, [task.task_id]);
+    const completions = await t.db.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`,
+      [task.task_id],
+    );
     expect(completions[0].n).toBe(1);
   });
 
@@ -100,10 +131,15 @@ describe('task invariants under concurrency', () => {
     const task = await submit();
     await worker.post(`/api/v1/tasks/${task.task_id}/acquire`, { worker_id: 'w' });
     const body = { worker_id: 'w', attempt: 1, result: { status: 'success', output: 'same' } };
-    const results = await Promise.all([1, 2, 3, 4].map(() => worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, body)));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() => worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, body)),
+    );
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     expect(results.every((r) => r.body.data.state === 'completed' && r.body.data.result?.output === 'same')).toBe(true);
-    const completions = await t.db.query(`SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`, [task.task_id]);
+    const completions = await t.db.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = 'completed'`,
+      [task.task_id],
+    );
     expect(completions[0].n).toBe(1);
     // From another worker, or for another attempt, it is still refused.
     const other = await worker.post(`/api/v1/tasks/${task.task_id}/complete`, { ...body, worker_id: 'intruder' });
@@ -121,7 +157,10 @@ describe('task invariants under concurrency', () => {
       expect([cancel.status, complete.status].sort()).toEqual([200, 409]);
       const final = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
       expect(final.state).toBe(cancel.status === 200 ? 'cancelled' : 'completed');
-      const events: { type: string }[] = await t.db.query(`SELECT type FROM task_events WHERE task_id = $1 AND type IN ('cancelled','completed')`, [task.task_id]);
+      const events: { type: string }[] = await t.db.query(
+        `SELECT type FROM task_events WHERE task_id = $1 AND type IN ('cancelled','completed')`,
+        [task.task_id],
+      );
       expect(events).toHaveLength(1);
     }
   });
@@ -151,7 +190,11 @@ describe('task invariants under concurrency', () => {
     const sweptAt = Date.now();
     expect(await sweeper.sweep()).toBe(1);
     const requeued = (await client.get<Task>(`/api/v1/tasks/${task.task_id}`)).body.data;
-    expect(requeued).toMatchObject({ state: 'pending', retry_count: 1, error: { code: 'LEASE_EXPIRED', worker_id: 'w' } });
+    expect(requeued).toMatchObject({
+      state: 'pending',
+      retry_count: 1,
+      error: { code: 'LEASE_EXPIRED', worker_id: 'w' },
+    });
     const delay = new Date(requeued.run_at as string).getTime() - sweptAt;
     const { min, max } = backoffBoundsMs(0, BASE, CAP);
     expect(delay).toBeGreaterThanOrEqual(min - 200);
@@ -167,7 +210,9 @@ describe('task invariants under concurrency', () => {
   });
 
   it('two sweepers at once move each expired task once', async () => {
-    const batch = await client.post<{ results: { task_id: string }[] }>('/api/v1/tasks/batch', { tasks: Array.from({ length: 30 }, () => ({ prompt: 'p' })) });
+    const batch = await client.post<{ results: { task_id: string }[] }>('/api/v1/tasks/batch', {
+      tasks: Array.from({ length: 30 }, () => ({ prompt: 'p' })),
+    });
     for (let i = 0; i < 30; i++) await worker.get('/api/v1/tasks/next?worker_id=w');
     await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second'`);
     const sweeper = t.app.get(LeaseSweeper);
@@ -197,10 +242,15 @@ describe('task invariants under concurrency', () => {
   });
 
   it('a task is durable once acknowledged: the row and its created event exist before the 201', async () => {
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => client.post<Task>('/api/v1/tasks', { prompt: `d${i}` })));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => client.post<Task>('/api/v1/tasks', { prompt: `d${i}` })),
+    );
     expect(results.filter((r) => r.status !== 201).map((r) => JSON.stringify(r.body))).toEqual([]);
     const ids = results.map((r) => r.body.data.task_id);
-    const rows = await t.db.query(`SELECT count(*)::int AS n FROM tasks t JOIN task_events e ON e.task_id = t.id AND e.type = 'created' WHERE t.id = ANY($1::uuid[])`, [ids]);
+    const rows = await t.db.query(
+      `SELECT count(*)::int AS n FROM tasks t JOIN task_events e ON e.task_id = t.id AND e.type = 'created' WHERE t.id = ANY($1::uuid[])`,
+      [ids],
+    );
     expect(rows[0].n).toBe(40);
   });
 });

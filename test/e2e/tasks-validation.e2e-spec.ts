@@ -89,7 +89,12 @@ describe('bad input', () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const path = `/api/v1/tasks/${id}${suffix}`;
     const body = suffix === '/reply' ? { message: 'hi' } : {};
-    const res = method === 'GET' ? await client.get(path) : method === 'DELETE' ? await client.delete(path) : await client.post(path, body);
+    const res =
+      method === 'GET'
+        ? await client.get(path)
+        : method === 'DELETE'
+          ? await client.delete(path)
+          : await client.post(path, body);
     expect(res.status).toBe(404);
     expect(res.body.error).toEqual({ code: 'NOT_FOUND', message: `Task not found: ${id}` });
   });
@@ -109,7 +114,12 @@ describe('bad input', () => {
   it.each([
     ['complete without result', '/complete', { original_prompt: 'x' }, 'result'],
     ['complete with result.status missing', '/complete', { result: { output: 'x' } }, 'result.status'],
-    ['complete with duration as text', '/complete', { result: { status: 'success', duration: 'long' } }, 'result.duration'],
+    [
+      'complete with duration as text',
+      '/complete',
+      { result: { status: 'success', duration: 'long' } },
+      'result.duration',
+    ],
     ['progress above 100', '/progress', { progress: 101 }, 'progress'],
     ['progress as text', '/progress', { progress: 'half' }, 'progress'],
     ['attempt as text', '/heartbeat', { attempt: 'one' }, 'attempt'],
@@ -146,7 +156,9 @@ describe('bad input', () => {
   });
 
   it('SQL-looking values in free-text filters are just values', async () => {
-    const res = await client.get<{ tasks: Task[] }>(`/api/v1/tasks?tag=${encodeURIComponent("x' OR '1'='1")}&type=${encodeURIComponent('prompt; --')}`);
+    const res = await client.get<{ tasks: Task[] }>(
+      `/api/v1/tasks?tag=${encodeURIComponent("x' OR '1'='1")}&type=${encodeURIComponent('prompt; --')}`,
+    );
     expect(res.status).toBe(200);
     expect(res.body.data.tasks).toEqual([]);
     const next = await worker.get(`/api/v1/tasks/next?worker_id=w&work_path=${encodeURIComponent("/a%' OR '1'='1")}`);

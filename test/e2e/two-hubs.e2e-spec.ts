@@ -12,8 +12,8 @@ import { createEmptyDatabase } from '../support/test-database.js';
 const skipReason = !process.env.REDIS_URL
   ? 'REDIS_URL is not set'
   : !HubProcess.canRun()
-      ? 'dist/src/main.js is missing (run npm run build)'
-      : null;
+    ? 'dist/src/main.js is missing (run npm run build)'
+    : null;
 if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
 
 (skipReason ? describe.skip : describe)('two hub processes sharing PostgreSQL and Redis', () => {
@@ -51,7 +51,9 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
     const assigned = await d.next('new_task');
     expect(assigned.task_id).toBe(created.body.data.task_id);
 
-    const cancelled = await hub(b).post<Task>(`/api/v1/tasks/${created.body.data.task_id}/cancel`, { reason: 'stop from B' });
+    const cancelled = await hub(b).post<Task>(`/api/v1/tasks/${created.body.data.task_id}/cancel`, {
+      reason: 'stop from B',
+    });
     expect(cancelled.status).toBe(200);
     expect(await d.next('cancel_task')).toMatchObject({ task_id: created.body.data.task_id, reason: 'stop from B' });
   });
@@ -61,7 +63,10 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
     const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`);
     const viaWs: { type: string; data: { taskId: string; progress?: number } }[] = [];
     ws.on('message', (raw) => viaWs.push(JSON.parse(raw.toString()) as { type: string; data: { taskId: string } }));
-    await Promise.all([new Promise<void>((r) => sock.once('connect', () => r())), new Promise<void>((r) => ws.once('open', () => r()))]);
+    await Promise.all([
+      new Promise<void>((r) => sock.once('connect', () => r())),
+      new Promise<void>((r) => ws.once('open', () => r())),
+    ]);
     try {
       const d = new TestDevice(b.url);
       devices.push(d);
@@ -73,7 +78,8 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
       const assigned = await d.next('new_task');
       await d.request('task_progress', { task_id: assigned.task_id, progress: 42, message: 'on B' });
       expect(await progressOnA).toMatchObject({ taskId: id, progress: 42 });
-      for (let i = 0; i < 100 && !viaWs.some((m) => m.type === 'task_progress'); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && !viaWs.some((m) => m.type === 'task_progress'); i++)
+        await new Promise((r) => setTimeout(r, 20));
       expect(viaWs.find((m) => m.type === 'task_progress')?.data).toMatchObject({ taskId: id, progress: 42 });
     } finally {
       sock.disconnect();
@@ -87,7 +93,13 @@ if (skipReason) process.stdout.write(`\n[two-hubs] skipped: ${skipReason}\n`);
     await d.register('cross-2');
     const created = await hub(b).post<Task>('/api/v1/tasks', { prompt: 'finish on A', target_node_id: 'cross-2' });
     const assigned = await d.next('new_task');
-    expect(await d.request('task_result', { task_id: assigned.task_id, attempt: assigned.attempt, result: { success: true } })).toMatchObject({ success: true, status: 'completed' });
+    expect(
+      await d.request('task_result', {
+        task_id: assigned.task_id,
+        attempt: assigned.attempt,
+        result: { success: true },
+      }),
+    ).toMatchObject({ success: true, status: 'completed' });
     const onB = await hub(b).get<Task>(`/api/v1/tasks/${created.body.data.task_id}`);
     expect(onB.body.data.state).toBe('completed');
     const nodesOnB = await hub(b).get<{ nodes: { node_id: string; status: string }[] }>('/api/v1/nodes');

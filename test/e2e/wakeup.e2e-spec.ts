@@ -24,7 +24,8 @@ describe('dispatcher wake-ups over LISTEN/NOTIFY', () => {
     try {
       await d.register('woken');
       // A task made ready behind this process's back (as another hub would).
-      const [{ id }] = (await notifier.query(`INSERT INTO tasks (prompt) VALUES ('from elsewhere') RETURNING id`)).rows as { id: string }[];
+      const [{ id }] = (await notifier.query(`INSERT INTO tasks (prompt) VALUES ('from elsewhere') RETURNING id`))
+        .rows as { id: string }[];
       await new Promise((r) => setTimeout(r, 300));
       expect(d.received.some((r) => r.event === 'new_task')).toBe(false);
       await notifier.query(`SELECT pg_notify($1, 'another-hub')`, [WAKEUP_CHANNEL]);

@@ -20,7 +20,11 @@ export interface ServiceView {
 }
 
 /** Registers the echo agent as a managed service on a free port (body fields override). */
-export async function registerEcho(admin: Api, name: string, extra: Record<string, unknown> = {}): Promise<ServiceView> {
+export async function registerEcho(
+  admin: Api,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<ServiceView> {
   const res = await admin.post<ServiceView>('/api/v1/services', {
     name,
     agent_factory_path: ECHO_AGENT,
@@ -43,7 +47,11 @@ export async function startEcho(admin: Api, name: string, extra: Record<string, 
 }
 
 /** Polls `fn` until it returns a truthy value (for state another process changes). */
-export async function eventually<T>(fn: () => Promise<T | null | undefined | false>, ms = 10_000, every = 50): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | null | undefined | false>,
+  ms = 10_000,
+  every = 50,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();

@@ -42,7 +42,9 @@ export class ApexSocket {
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })));
+        res.on('end', () =>
+          reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })),
+        );
       });
       ws.once('error', reject);
     });
@@ -76,9 +78,15 @@ export class ApexSocket {
           return this.frames[i];
         }
       }
-      if (this.closed) throw new Error(`closed (${this.closed.code}) before a matching frame; got ${JSON.stringify(this.frames.slice(this.read))}`);
+      if (this.closed)
+        throw new Error(
+          `closed (${this.closed.code}) before a matching frame; got ${JSON.stringify(this.frames.slice(this.read))}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${ms} ms; unread: ${JSON.stringify(this.frames.slice(this.read)).slice(0, 2000)}`);
+      if (left <= 0)
+        throw new Error(
+          `no matching frame within ${ms} ms; unread: ${JSON.stringify(this.frames.slice(this.read)).slice(0, 2000)}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -115,7 +123,9 @@ export class ApexSocket {
 
   async waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('not closed in time')), ms)));
+    const timeout = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error('not closed in time')), ms)),
+    );
     try {
       return await Promise.race([this.closedPromise, timeout]);
     } finally {
@@ -190,7 +200,12 @@ export class ReconnectingApexNode {
 
   /** Reports the task done on the current connection; the hub's answer. */
   finish(taskId: string, attempt: number): Promise<ApexFrame> {
-    return (this.socket as ApexSocket).request('task_result', { task_id: taskId, attempt, status: 'success', result: { by: this.nodeId } });
+    return (this.socket as ApexSocket).request('task_result', {
+      task_id: taskId,
+      attempt,
+      status: 'success',
+      result: { by: this.nodeId },
+    });
   }
 
   stop(): void {

@@ -14,7 +14,12 @@ export interface ApiResponse<T = Record<string, unknown>> {
 
 /** A tiny fetch client with a key, for tests that fire many requests at once. */
 export function apiClient(t: TestApp, key: string | undefined) {
-  async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async function call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const res = await fetch(`${t.url}${path}`, {
       method,
       headers: {
@@ -28,8 +33,10 @@ export function apiClient(t: TestApp, key: string | undefined) {
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
   }
   return {
-    get: <T = Record<string, unknown>>(path: string, headers?: Record<string, string>) => call<T>('GET', path, undefined, headers),
-    post: <T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>('POST', path, body, headers),
+    get: <T = Record<string, unknown>>(path: string, headers?: Record<string, string>) =>
+      call<T>('GET', path, undefined, headers),
+    post: <T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) =>
+      call<T>('POST', path, body, headers),
     delete: <T = Record<string, unknown>>(path: string) => call<T>('DELETE', path),
   };
 }

@@ -4,7 +4,11 @@ import { io, type Socket } from 'socket.io-client';
 export class TestDevice {
   readonly socket: Socket;
   readonly received: { event: string; data: Record<string, unknown> }[] = [];
-  private waiters: { event: string; match: (d: Record<string, unknown>) => boolean; resolve: (d: Record<string, unknown>) => void }[] = [];
+  private waiters: {
+    event: string;
+    match: (d: Record<string, unknown>) => boolean;
+    resolve: (d: Record<string, unknown>) => void;
+  }[] = [];
 
   constructor(url: string, key?: string, opts: { reconnection?: boolean } = {}) {
     this.socket = io(url, {
@@ -26,7 +30,11 @@ export class TestDevice {
   }
 
   /** Resolves with the first matching event, including one already received. */
-  next(event: string, match: (d: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  next(
+    event: string,
+    match: (d: Record<string, unknown>) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<Record<string, unknown>> {
     const seen = this.received.find((r) => r.event === event && match(r.data));
     if (seen) {
       this.received.splice(this.received.indexOf(seen), 1);

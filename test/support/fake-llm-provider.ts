@@ -11,9 +11,22 @@
 // `text/event-stream` frames ending in `data: [DONE]`, or a tool call when the request has
 // tools and the last user message says "call tool" (or the behavior says toolCall). Every chat
 // request is recorded, including whether the client went away before the answer ended.
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildReply, type ChatRequestBody, completionObject, errorBody, type ErrorStatus, streamChunks } from './fake-llm-replies.js';
+import {
+  buildReply,
+  type ChatRequestBody,
+  completionObject,
+  errorBody,
+  type ErrorStatus,
+  streamChunks,
+} from './fake-llm-replies.js';
 
 /** How the fake answers; set globally or per model (a model's behavior replaces the global one). */
 export interface FakeBehavior {
@@ -194,11 +207,16 @@ class FakeState {
     if (req.method === 'GET' && path === '/v1/models') {
       this.modelListCalls++;
       const created = 1_700_000_000;
-      return json(res, 200, { object: 'list', data: this.models.map((id) => ({ id, object: 'model', created, owned_by: 'fake' })) });
+      return json(res, 200, {
+        object: 'list',
+        data: this.models.map((id) => ({ id, object: 'model', created, owned_by: 'fake' })),
+      });
     }
     if (req.method === 'POST' && path === '/v1/chat/completions') return void this.chat(req, res, path);
     if (this.options.control && path.startsWith('/__fake/')) return void this.control(req, res, path);
-    json(res, 404, { error: { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
+    json(res, 404, {
+      error: { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', param: null, code: null },
+    });
   }
 
   /** The behavior for `model`, counting down a `times` one. */
@@ -219,7 +237,18 @@ class FakeState {
   }
 
   private async chat(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const rec: RecordedRequest = { id: 0, model: '', path, stream: false, body: undefined, headers: req.headers, startedAt: now(), aborted: false, cut: false, status: 0 };
+    const rec: RecordedRequest = {
+      id: 0,
+      model: '',
+      path,
+      stream: false,
+      body: undefined,
+      headers: req.headers,
+      startedAt: now(),
+      aborted: false,
+      cut: false,
+      status: 0,
+    };
     // Listening before the body is read: a client that leaves at any point is recorded.
     res.on('close', () => {
       rec.finishedAt ??= now();
@@ -236,16 +265,29 @@ class FakeState {
       body = undefined;
     }
     const n = ++this.total;
-    Object.assign(rec, { id: n, model: typeof body?.model === 'string' ? body.model : '', stream: body?.stream === true, body });
+    Object.assign(rec, {
+      id: n,
+      model: typeof body?.model === 'string' ? body.model : '',
+      stream: body?.stream === true,
+      body,
+    });
     this.requests.push(rec);
-    if (this.options.maxRecorded !== undefined && this.requests.length > this.options.maxRecorded) this.requests.shift();
+    if (this.options.maxRecorded !== undefined && this.requests.length > this.options.maxRecorded)
+      this.requests.shift();
 
     const wire = new Wire(res, rec, this.timers, () => this.closing);
-    if (this.options.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.options.apiKey}`) return wire.error(401);
+    if (this.options.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.options.apiKey}`)
+      return wire.error(401);
     if (!body || typeof body !== 'object' || !Array.isArray(body.messages) || typeof body.model !== 'string') {
-      return wire.error(400, !body ? 'We could not parse the JSON body of your request.' : "Missing required parameter: 'model' or 'messages'.");
+      return wire.error(
+        400,
+        !body
+          ? 'We could not parse the JSON body of your request.'
+          : "Missing required parameter: 'model' or 'messages'.",
+      );
     }
-    if (!this.models.includes(body.model)) return wire.error(404, `The model \`${body.model}\` does not exist or you do not have access to it.`);
+    if (!this.models.includes(body.model))
+      return wire.error(404, `The model \`${body.model}\` does not exist or you do not have access to it.`);
     const b = this.behaviorFor(body.model);
     if (b.hang) return; // accepted, never answered; `close` records the client leaving
     if (b.firstByteDelayMs) await wire.sleep(b.firstByteDelayMs);
@@ -268,7 +310,12 @@ class FakeState {
     else if (path === '/__fake/models' && body.models) this.models = [...body.models];
     else if (path !== '/__fake/stats') return json(res, 404, { error: `unknown control path ${path}` });
     const aborted = this.requests.filter((r) => r.aborted).length;
-    json(res, 200, { total: this.total, recorded: this.requests.length, aborted_recorded: aborted, model_list_calls: this.modelListCalls });
+    json(res, 200, {
+      total: this.total,
+      recorded: this.requests.length,
+      aborted_recorded: aborted,
+      model_list_calls: this.modelListCalls,
+    });
   }
 }
 
@@ -335,7 +382,11 @@ class Wire {
    * before the error frame / the cut; at or past the last frame they replace `data: [DONE]`.
    */
   async stream(chunks: Record<string, unknown>[], b: FakeBehavior): Promise<void> {
-    this.head(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    this.head(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     for (let sent = 0; ; sent++) {
       if (this.gone) return;
       if (b.inBandErrorAfterChunks !== undefined && sent >= b.inBandErrorAfterChunks) {

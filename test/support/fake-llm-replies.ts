@@ -45,7 +45,11 @@ export function messageText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .map((p: unknown) => (p && typeof p === 'object' && (p as { type?: unknown }).type === 'text' ? String((p as { text?: unknown }).text ?? '') : ''))
+    .map((p: unknown) =>
+      p && typeof p === 'object' && (p as { type?: unknown }).type === 'text'
+        ? String((p as { text?: unknown }).text ?? '')
+        : '',
+    )
     .join(' ');
 }
 
@@ -79,9 +83,17 @@ export function replyPieces(body: ChatRequestBody, chunks?: number): string[] {
   return out;
 }
 
-export function buildReply(body: ChatRequestBody, n: number, options: { chunks?: number; toolCall?: boolean; model: string }): Reply {
+export function buildReply(
+  body: ChatRequestBody,
+  n: number,
+  options: { chunks?: number; toolCall?: boolean; model: string },
+): Reply {
   const prompt = (body.messages ?? []).reduce((sum, m) => sum + countTokens(messageText(m?.content)), 0);
-  const base = { id: `chatcmpl-fake${String(n).padStart(6, '0')}`, created: Math.floor(Date.now() / 1000), model: options.model };
+  const base = {
+    id: `chatcmpl-fake${String(n).padStart(6, '0')}`,
+    created: Math.floor(Date.now() / 1000),
+    model: options.model,
+  };
   const wantsTool = options.toolCall || (!!body.tools?.length && /call tool/i.test(lastUserMessage(body)));
   if (wantsTool) {
     const name = body.tools?.find((t) => t?.function?.name)?.function?.name ?? 'fake_tool';
@@ -145,15 +157,35 @@ export function streamChunks(r: Reply, includeUsage: boolean): Record<string, un
   const out: Record<string, unknown>[] = [];
   if (r.toolCall) {
     const tc = r.toolCall;
-    out.push(chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: tc.id, type: 'function', function: { name: tc.function.name, arguments: '' } }], refusal: null }, null));
-    for (const part of argumentFragments(tc.function.arguments)) out.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
+    out.push(
+      chunk(
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ index: 0, id: tc.id, type: 'function', function: { name: tc.function.name, arguments: '' } }],
+          refusal: null,
+        },
+        null,
+      ),
+    );
+    for (const part of argumentFragments(tc.function.arguments))
+      out.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
   } else {
     out.push(chunk({ role: 'assistant', content: '', refusal: null }, null));
     for (const piece of r.pieces) out.push(chunk({ content: piece }, null));
   }
   out.push(chunk({}, r.finishReason));
   if (includeUsage) {
-    out.push({ id: r.id, object: 'chat.completion.chunk', created: r.created, model: r.model, service_tier: 'default', system_fingerprint: 'fp_fake', choices: [], usage: r.usage });
+    out.push({
+      id: r.id,
+      object: 'chat.completion.chunk',
+      created: r.created,
+      model: r.model,
+      service_tier: 'default',
+      system_fingerprint: 'fp_fake',
+      choices: [],
+      usage: r.usage,
+    });
   }
   return out;
 }
@@ -168,10 +200,17 @@ function argumentFragments(args: string): string[] {
 export type ErrorStatus = 400 | 401 | 404 | 429 | 500 | 503;
 
 /** OpenAI's error body for a status. */
-export function errorBody(status: ErrorStatus, message?: string): { error: { message: string; type: string; param: string | null; code: string | null } } {
+export function errorBody(
+  status: ErrorStatus,
+  message?: string,
+): { error: { message: string; type: string; param: string | null; code: string | null } } {
   const known: Record<ErrorStatus, [string, string, string | null]> = {
     400: ['Invalid request.', 'invalid_request_error', null],
-    401: ['Incorrect API key provided: fake. You can find your API key at https://platform.openai.com/account/api-keys.', 'invalid_request_error', 'invalid_api_key'],
+    401: [
+      'Incorrect API key provided: fake. You can find your API key at https://platform.openai.com/account/api-keys.',
+      'invalid_request_error',
+      'invalid_api_key',
+    ],
     404: ['The model does not exist or you do not have access to it.', 'invalid_request_error', 'model_not_found'],
     429: ['Rate limit reached for requests (fake provider).', 'requests', 'rate_limit_exceeded'],
     500: ['The server had an error while processing your request. Sorry about that!', 'server_error', null],

@@ -36,7 +36,9 @@ async function dropLeftovers(serverUrl) {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    const { rows } = await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'taskhub\\_t\\_%' OR datname LIKE 'taskhub\\_template%'`);
+    const { rows } = await client.query(
+      `SELECT datname FROM pg_database WHERE datname LIKE 'taskhub\\_t\\_%' OR datname LIKE 'taskhub\\_template%'`,
+    );
     for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   } finally {
     await client.end();
@@ -59,5 +61,7 @@ export default async function globalSetup() {
   globalThis.__TASKHUB_EMBEDDED__ = { server, dataDir };
   process.env.TASKHUB_TEST_SERVER = server.url;
   process.env.TASKHUB_TEST_EMBEDDED = '1';
-  process.stdout.write(`\n[taskhub tests] database server: embedded PostgreSQL ${server.version} on port ${server.port} (${Date.now() - started} ms)\n`);
+  process.stdout.write(
+    `\n[taskhub tests] database server: embedded PostgreSQL ${server.version} on port ${server.port} (${Date.now() - started} ms)\n`,
+  );
 }

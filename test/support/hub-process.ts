@@ -83,7 +83,15 @@ export class HubProcess {
     this.child = spawn(process.execPath, [BUILT_MAIN], {
       // No Redis unless the test asks for it: suites run in parallel, and hubs sharing a Redis
       // adapter would broadcast into each other's rooms.
-      env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        REDIS_URL: '',
+        PORT: String(this.port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        ...this.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       uid: this.options.uid,
       gid: this.options.gid,
@@ -93,7 +101,10 @@ export class HubProcess {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new HubExitedError(this.child.exitCode, this.output);
-      const ok = await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return this;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -105,7 +116,10 @@ export class HubProcess {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child?.exitCode ?? null);
     return new Promise((resolveExit, reject) => {
-      const timer = setTimeout(() => reject(new Error(`hub did not exit within ${timeoutMs} ms:\n${this.output.slice(-4000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`hub did not exit within ${timeoutMs} ms:\n${this.output.slice(-4000)}`)),
+        timeoutMs,
+      );
       child.once('exit', (code) => {
         clearTimeout(timer);
         resolveExit(code);

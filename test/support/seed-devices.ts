@@ -70,7 +70,10 @@ export class SeedDevice {
       ...(options.transports ? { transports: options.transports } : {}),
     });
     this.socket.on('connect', () => {
-      this.socket.emit('device_register', { device_id: options.id, device_name: options.name ?? `seed device ${options.id}` });
+      this.socket.emit('device_register', {
+        device_id: options.id,
+        device_name: options.name ?? `seed device ${options.id}`,
+      });
     });
     this.socket.on('register_success', () => {
       this.registrations++;
@@ -98,7 +101,10 @@ export class SeedDevice {
   registered(count = 1, timeoutMs = 10_000): Promise<void> {
     if (this.registrations >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`device ${this.id}: registered ${this.registrations} times, waited for ${count}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`device ${this.id}: registered ${this.registrations} times, waited for ${count}`)),
+        timeoutMs,
+      );
       const check = (): void => {
         if (this.registrations >= count) {
           clearTimeout(timer);
@@ -118,10 +124,18 @@ export class SeedDevice {
     if (this.closed) return;
     this.deliveries.push(task);
     const delivery = this.deliveries.filter((d) => d.task_id === task.task_id).length;
-    const ms = typeof this.options.taskMs === 'function' ? this.options.taskMs(task, delivery) : (this.options.taskMs ?? 300);
-    const run: Run = { device: this.id, taskId: task.task_id, attempt: task.attempt, start: Date.now(), outcome: 'running' };
+    const ms =
+      typeof this.options.taskMs === 'function' ? this.options.taskMs(task, delivery) : (this.options.taskMs ?? 300);
+    const run: Run = {
+      device: this.id,
+      taskId: task.task_id,
+      attempt: task.attempt,
+      start: Date.now(),
+      outcome: 'running',
+    };
     this.runs.push(run);
-    if (this.options.progress) this.socket.emit('task_progress', { task_id: task.task_id, progress: 10, message: 'started' });
+    if (this.options.progress)
+      this.socket.emit('task_progress', { task_id: task.task_id, progress: 10, message: 'started' });
     const timer = setTimeout(() => {
       this.timers.delete(run);
       run.end = Date.now();
@@ -156,7 +170,9 @@ export class SeedFleet {
   /** Connects n devices and waits until each has registered once. */
   static async start(n: number, options: Omit<SeedDeviceOptions, 'id'> & { prefix?: string }): Promise<SeedFleet> {
     const prefix = options.prefix ?? 'seed';
-    const fleet = new SeedFleet(Array.from({ length: n }, (_, i) => new SeedDevice({ ...options, id: `${prefix}-${i + 1}` })));
+    const fleet = new SeedFleet(
+      Array.from({ length: n }, (_, i) => new SeedDevice({ ...options, id: `${prefix}-${i + 1}` })),
+    );
     try {
       await Promise.all(fleet.devices.map((d) => d.registered(1)));
     } catch (e) {
@@ -199,7 +215,12 @@ export function concurrentDuplicates(runs: Run[], now = Date.now()): [Run, Run][
 }
 
 /** Polls `fn` until it returns a truthy value; the last value is kept for the error message. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms: number, every = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  ms: number,
+  every = 100,
+): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -210,7 +231,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
+      );
     await new Promise((r) => setTimeout(r, every));
   }
 }
@@ -221,7 +245,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * Submits `n` tasks over HTTP, a few at a time; the ids the hub acknowledged (201). A refused
  * submission is not an acknowledged task, so it is left out (and counted in `refused`).
  */
-export async function submitTasks(hubUrl: string, n: number, body: (i: number) => Record<string, unknown>, key?: string): Promise<{ ids: string[]; refused: number }> {
+export async function submitTasks(
+  hubUrl: string,
+  n: number,
+  body: (i: number) => Record<string, unknown>,
+  key?: string,
+): Promise<{ ids: string[]; refused: number }> {
   const ids: string[] = [];
   let refused = 0;
   for (let i = 0; i < n; i += 10) {
@@ -253,7 +282,10 @@ export interface TaskRow {
 }
 
 /** The tasks' rows, read straight from PostgreSQL (not through the hub under test). */
-export async function taskRows(db: { query: (sql: string, params: unknown[]) => Promise<{ rows: TaskRow[] }> }, ids: string[]): Promise<TaskRow[]> {
+export async function taskRows(
+  db: { query: (sql: string, params: unknown[]) => Promise<{ rows: TaskRow[] }> },
+  ids: string[],
+): Promise<TaskRow[]> {
   const { rows } = await db.query('SELECT id, status, node_id, attempt FROM tasks WHERE id = ANY($1::uuid[])', [ids]);
   return rows;
 }
@@ -266,7 +298,11 @@ export function byStatus(rows: TaskRow[]): Record<string, number> {
 }
 
 /** Polls until every task is `completed` or `ms` passed; the rows that are not completed then (empty = all done) and when the last one completed. */
-export async function untilCompleted(db: Parameters<typeof taskRows>[0], ids: string[], ms: number): Promise<{ notCompleted: TaskRow[]; doneAt: number | null }> {
+export async function untilCompleted(
+  db: Parameters<typeof taskRows>[0],
+  ids: string[],
+  ms: number,
+): Promise<{ notCompleted: TaskRow[]; doneAt: number | null }> {
   const deadline = Date.now() + ms;
   for (;;) {
     const rows = await taskRows(db, ids);

@@ -42,9 +42,19 @@ export async function resetDatabase(db: DataSource): Promise<void> {
  * Boots the real app on this test file's own database, listening on a random loopback
  * port, with a fresh set of keys. `env` overrides configuration (strings, as from the environment).
  */
-export async function startTestApp(env: Record<string, string> = {}, options: { keepData?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { keepData?: boolean } = {},
+): Promise<TestApp> {
   const dbUrl = await suiteDatabaseUrl();
-  const config = loadConfig({ DATABASE_POOL_SIZE: '10', DATABASE_URL: dbUrl, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0', HOST: '127.0.0.1', ...env });
+  const config = loadConfig({
+    DATABASE_POOL_SIZE: '10',
+    DATABASE_URL: dbUrl,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...env,
+  });
   const app = await createApp(config);
   await app.init();
   const db = app.get(DataSource);

@@ -12,7 +12,8 @@ const TEMPLATE_LOCK = 727_001;
 
 function serverUrl(): string {
   const url = process.env.TASKHUB_TEST_SERVER;
-  if (!url) throw new Error('TASKHUB_TEST_SERVER is not set: run the tests through jest (its global setup starts the server)');
+  if (!url)
+    throw new Error('TASKHUB_TEST_SERVER is not set: run the tests through jest (its global setup starts the server)');
   return url;
 }
 
@@ -68,14 +69,20 @@ let counter = 0;
  */
 export async function createSuiteDatabase(label = 'suite'): Promise<string> {
   await ensureTemplate();
-  const name = `taskhub_t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase().slice(0, 30)}_${process.pid}_${++counter}`;
+  const name = `taskhub_t_${label
+    .replace(/[^a-z0-9_]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${process.pid}_${++counter}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}" TEMPLATE ${TEMPLATE}`));
   return databaseUrl(name);
 }
 
 /** An empty database (no migrations: the hub that opens it migrates it); its URL. */
 export async function createEmptyDatabase(label: string): Promise<string> {
-  const name = `taskhub_t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase().slice(0, 30)}_${process.pid}_${++counter}`;
+  const name = `taskhub_t_${label
+    .replace(/[^a-z0-9_]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${process.pid}_${++counter}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
   return databaseUrl(name);
 }

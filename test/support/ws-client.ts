@@ -59,7 +59,10 @@ export class WsClient {
       }
       if (this.closed) throw new Error(`closed (${this.closed.code} ${this.closed.reason}) before a matching frame`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${ms} ms; got ${this.frames.map((f) => (f.binary ? `<${f.data.length} bytes>` : f.data.toString().slice(0, 200))).join(' | ')}`);
+      if (left <= 0)
+        throw new Error(
+          `no matching frame within ${ms} ms; got ${this.frames.map((f) => (f.binary ? `<${f.data.length} bytes>` : f.data.toString().slice(0, 200))).join(' | ')}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -88,7 +91,9 @@ export class WsClient {
 
   async waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('not closed in time')), ms)));
+    const timeout = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error('not closed in time')), ms)),
+    );
     try {
       return await Promise.race([this.closedPromise, timeout]);
     } finally {

@@ -35,7 +35,10 @@ describe('service log store', () => {
       ['debug', 'stderr', 'DEBUG noisy'],
     ]);
     expect(store.query('s1', { level: 'warn', limit: 100 }).map((e) => e.message)).toEqual(['boom']);
-    expect(store.query('s1', { after_seq: all[1].seq, limit: 100 }).map((e) => e.message)).toEqual(['boom', 'DEBUG noisy']);
+    expect(store.query('s1', { after_seq: all[1].seq, limit: 100 }).map((e) => e.message)).toEqual([
+      'boom',
+      'DEBUG noisy',
+    ]);
     expect(store.query('s1', { since: new Date(Date.now() + 60_000), limit: 100 })).toEqual([]);
     expect(store.query('s1', { limit: 1 }).map((e) => e.message)).toEqual(['DEBUG noisy']);
     expect(store.search('BOO', undefined, 10).map((e) => e.message)).toEqual(['boom']);
@@ -54,14 +57,28 @@ describe('service log store', () => {
 });
 
 describe('managed service command line', () => {
-  const base = { command: null, args: [] as string[], agent_factory_path: null as string | null, cwd: '/srv/agents', host: '127.0.0.1' };
+  const base = {
+    command: null,
+    args: [] as string[],
+    agent_factory_path: null as string | null,
+    cwd: '/srv/agents',
+    host: '127.0.0.1',
+  };
 
   it.each([
     [{ agent_factory_path: './weather_agent.py' }, 'python3', ['/srv/agents/weather_agent.py']],
-    [{ agent_factory_path: '/opt/a.mjs', args: ['--port', '{port}'] }, process.execPath, ['/opt/a.mjs', '--port', '8081']],
+    [
+      { agent_factory_path: '/opt/a.mjs', args: ['--port', '{port}'] },
+      process.execPath,
+      ['/opt/a.mjs', '--port', '8081'],
+    ],
     [{ agent_factory_path: 'run.sh' }, 'bash', ['/srv/agents/run.sh']],
     [{ agent_factory_path: './agent-bin' }, '/srv/agents/agent-bin', []],
-    [{ command: 'uvicorn', args: ['app:main', '--host', '{host}', '--port', '{port}'] }, 'uvicorn', ['app:main', '--host', '127.0.0.1', '--port', '8081']],
+    [
+      { command: 'uvicorn', args: ['app:main', '--host', '{host}', '--port', '{port}'] },
+      'uvicorn',
+      ['app:main', '--host', '127.0.0.1', '--port', '8081'],
+    ],
   ])('%j runs %s', (over, file, args) => {
     expect(commandLine({ ...base, ...over }, 8081)).toEqual({ file, args });
   });
@@ -69,7 +86,9 @@ describe('managed service command line', () => {
 
 describe('endpoints and durations', () => {
   it('builds and parses service endpoints', () => {
-    expect(serviceEndpoint({ endpoint: null, host: 'localhost', port: 8081, runtime_port: null })).toBe('ws://localhost:8081');
+    expect(serviceEndpoint({ endpoint: null, host: 'localhost', port: 8081, runtime_port: null })).toBe(
+      'ws://localhost:8081',
+    );
     expect(serviceEndpoint({ endpoint: null, host: '::1', port: 0, runtime_port: 9000 })).toBe('ws://[::1]:9000');
     expect(serviceEndpoint({ endpoint: null, host: 'h', port: 0, runtime_port: null })).toBeNull();
     expect(serviceEndpoint({ endpoint: 'wss://x/y', host: 'h', port: 1, runtime_port: 2 })).toBe('wss://x/y');
@@ -110,7 +129,13 @@ describe('connection registry counters', () => {
     expect([r.activeSessions('a'), r.activeSessions(), r.activeCount('a')]).toEqual([2, 2, 3]);
 
     r.bind(one, b, 'least_connections', null); // fail-over of one connection of s1
-    expect([r.activeSessions('a'), r.activeSessions('b'), r.activeCount('a'), r.activeCount('b'), one.switches]).toEqual([1, 1, 2, 1, 1]);
+    expect([
+      r.activeSessions('a'),
+      r.activeSessions('b'),
+      r.activeCount('a'),
+      r.activeCount('b'),
+      one.switches,
+    ]).toEqual([1, 1, 2, 1, 1]);
 
     r.sent(one, 10);
     r.received(one, 5);
@@ -124,7 +149,13 @@ describe('connection registry counters', () => {
     expect([r.activeSessions(), r.activeCount()]).toEqual([0, 0]);
     await r.settled();
     // The stored writes (where the reported counts come from), in order per session.
-    expect(calls.filter((c) => c.includes(' s1'))).toEqual(['open s1 a', 'open s1 a', 'move s1 b', 'close s1', 'close s1']);
+    expect(calls.filter((c) => c.includes(' s1'))).toEqual([
+      'open s1 a',
+      'open s1 a',
+      'move s1 b',
+      'close s1',
+      'close s1',
+    ]);
     expect(calls.filter((c) => c.startsWith('open'))).toHaveLength(3);
     expect(r.list({ status: 'closed' })).toHaveLength(3);
   });

@@ -41,7 +41,12 @@ describe('Codex Father config file (taskhub server --config)', () => {
       TASK_DEFAULT_TIMEOUT_SECONDS: '301',
     });
     const config = loadConfig(env);
-    expect(config).toMatchObject({ PORT: 3100, RATE_LIMIT_MAX: 100, WS_MAX_CONNECTIONS: 50, TASK_DEFAULT_TIMEOUT_SECONDS: 301 });
+    expect(config).toMatchObject({
+      PORT: 3100,
+      RATE_LIMIT_MAX: 100,
+      WS_MAX_CONNECTIONS: 50,
+      TASK_DEFAULT_TIMEOUT_SECONDS: 301,
+    });
   });
 
   it('lets the environment and then the flags override the file', async () => {
@@ -54,12 +59,22 @@ describe('Codex Father config file (taskhub server --config)', () => {
       { startServer: async (e) => void seen.push(e) },
     );
     expect(code).toBe(0);
-    expect(seen[0]).toMatchObject({ PORT: '4000', HOST: '0.0.0.0', RATE_LIMIT_MAX: '100', CORS_ORIGIN: 'http://a.test,http://b.test' });
+    expect(seen[0]).toMatchObject({
+      PORT: '4000',
+      HOST: '0.0.0.0',
+      RATE_LIMIT_MAX: '100',
+      CORS_ORIGIN: 'http://a.test,http://b.test',
+    });
   });
 
   it('names a broken file and refuses a bad value by its setting', async () => {
     const err: string[] = [];
-    const code = await runCli(['server', '--config', write('broken.json', '{ not json')], { out: () => undefined, err: (s) => err.push(s) }, {}, { startServer: async () => undefined });
+    const code = await runCli(
+      ['server', '--config', write('broken.json', '{ not json')],
+      { out: () => undefined, err: (s) => err.push(s) },
+      {},
+      { startServer: async () => undefined },
+    );
     expect(code).toBe(1);
     expect(err.join('\n')).toContain('broken.json');
     expect(() => loadConfig(envFromConfigFile(write('bad.json', { server: { port: 'eighty' } })))).toThrow(/PORT=/);
@@ -69,11 +84,20 @@ describe('Codex Father config file (taskhub server --config)', () => {
     const env = envFromConfigFile(
       write('security.json', {
         server: {
-          cors: { origin: ['http://localhost:3000', 'https://myapp.com'], methods: ['GET', 'POST', 'PUT', 'DELETE'], credentials: true },
+          cors: {
+            origin: ['http://localhost:3000', 'https://myapp.com'],
+            methods: ['GET', 'POST', 'PUT', 'DELETE'],
+            credentials: true,
+          },
           rateLimit: { windowMs: 60000, max: 100, message: '请求过于频繁，请稍后再试' },
           security: { helmet: true, compression: false },
         },
-        cors: { origin: ['https://trusted-domain.com'], methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], credentials: true },
+        cors: {
+          origin: ['https://trusted-domain.com'],
+          methods: ['GET', 'POST'],
+          allowedHeaders: ['Content-Type', 'Authorization'],
+          credentials: true,
+        },
         rateLimit: { windowMs: 30000, max: 50, skipSuccessfulRequests: false, skipFailedRequests: true },
         runner: { maxConcurrency: 10 },
       }),
@@ -92,6 +116,11 @@ describe('Codex Father config file (taskhub server --config)', () => {
       COMPRESSION: 'false',
       TASK_MAX_ACTIVE: '10',
     });
-    expect(loadConfig(env)).toMatchObject({ CORS_CREDENTIALS: true, RATE_LIMIT_SKIP_FAILED: true, COMPRESSION: false, TASK_MAX_ACTIVE: 10 });
+    expect(loadConfig(env)).toMatchObject({
+      CORS_CREDENTIALS: true,
+      RATE_LIMIT_SKIP_FAILED: true,
+      COMPRESSION: false,
+      TASK_MAX_ACTIVE: 10,
+    });
   });
 });

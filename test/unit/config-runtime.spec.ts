@@ -9,7 +9,10 @@ import { join } from 'node:path';
 describe('runtime configuration: masking', () => {
   it.each([
     ['postgres://u:secret@h/db', 'postgres://u:****@h/db'],
-    ['postgres://u:s%40cr%3At@db.example:5432/taskhub?sslmode=require', 'postgres://u:****@db.example:5432/taskhub?sslmode=require'],
+    [
+      'postgres://u:s%40cr%3At@db.example:5432/taskhub?sslmode=require',
+      'postgres://u:****@db.example:5432/taskhub?sslmode=require',
+    ],
     ['redis://:pw@127.0.0.1:6379/0', 'redis://:****@127.0.0.1:6379/0'],
     ['redis://user:pw@127.0.0.1:1', 'redis://user:****@127.0.0.1:1'],
     ['postgres://h/db?user=u&password=secret', 'postgres://h/db?user=u&password=****'],
@@ -83,11 +86,19 @@ describe('runtime configuration: boot sources', () => {
 
   it('reports file for what the config file decided (env and flags win)', async () => {
     const file = join(dir, 'seed.json');
-    writeFileSync(file, JSON.stringify({ server: { port: 3100, host: 'localhost', rateLimit: { max: 100, windowMs: 900000 } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ server: { port: 3100, host: 'localhost', rateLimit: { max: 100, windowMs: 900000 } } }),
+    );
     const seen: CliEnv[] = [];
-    await runCli(['server', '--config', file, '--host', '0.0.0.0'], { out: () => undefined, err: () => undefined }, { RATE_LIMIT_MAX: '7' }, {
-      startServer: async (e) => void seen.push(e),
-    });
+    await runCli(
+      ['server', '--config', file, '--host', '0.0.0.0'],
+      { out: () => undefined, err: () => undefined },
+      { RATE_LIMIT_MAX: '7' },
+      {
+        startServer: async (e) => void seen.push(e),
+      },
+    );
     const c = loadConfig(seen[0]);
     expect(c).toMatchObject({ PORT: 3100, HOST: '0.0.0.0', RATE_LIMIT_MAX: 7, RATE_LIMIT_WINDOW_MS: 900000 });
     expect(bootSourceOf(c, 'PORT')).toBe('file');

@@ -11,7 +11,12 @@ describe('configuration', () => {
   });
 
   it('reads and converts values from the environment', () => {
-    const c = loadConfig({ PORT: '8080', AUTH_REQUIRED: 'false', DATABASE_URL: 'postgres://x/y', TASK_DEFAULT_MAX_RETRIES: '5' });
+    const c = loadConfig({
+      PORT: '8080',
+      AUTH_REQUIRED: 'false',
+      DATABASE_URL: 'postgres://x/y',
+      TASK_DEFAULT_MAX_RETRIES: '5',
+    });
     expect(c.PORT).toBe(8080);
     expect(c.AUTH_REQUIRED).toBe(false);
     expect(c.DATABASE_URL).toBe('postgres://x/y');

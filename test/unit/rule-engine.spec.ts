@@ -19,10 +19,20 @@ const ctx: RoutingContext = {
   headers: { 'X-User-Tier': 'vip', 'x-region': 'eu-west', 'set-cookie': ['a=1', 'b=2'] },
   query: { session_id: 's-42', tag: 'gpu', multi: ['x', 'y'] },
   client_ip: '10.0.0.7',
-  task: { priority: 2, type: 'prompt', tags: ['gpu', 'fast'], metadata: { team: 'ml', nested: { level: 3 } }, empty: null },
+  task: {
+    priority: 2,
+    type: 'prompt',
+    tags: ['gpu', 'fast'],
+    metadata: { team: 'ml', nested: { level: 3 } },
+    empty: null,
+  },
 };
 
-const cond = (field: string, operator: RuleCondition['operator'], value: unknown): RuleCondition => ({ field, operator, value });
+const cond = (field: string, operator: RuleCondition['operator'], value: unknown): RuleCondition => ({
+  field,
+  operator,
+  value,
+});
 
 describe('resolveField', () => {
   it.each([
@@ -122,8 +132,14 @@ describe('matchRule', () => {
 
   it('picks the highest-priority rule whose conditions all match', () => {
     const low = rule({ priority: 1, conditions: [cond('header.x-user-tier', 'equals', 'vip')] });
-    const high = rule({ priority: 10, conditions: [cond('header.x-user-tier', 'equals', 'vip'), cond('task.type', 'equals', 'prompt')] });
-    const higherButMiss = rule({ priority: 20, conditions: [cond('header.x-user-tier', 'equals', 'vip'), cond('task.type', 'equals', 'other')] });
+    const high = rule({
+      priority: 10,
+      conditions: [cond('header.x-user-tier', 'equals', 'vip'), cond('task.type', 'equals', 'prompt')],
+    });
+    const higherButMiss = rule({
+      priority: 20,
+      conditions: [cond('header.x-user-tier', 'equals', 'vip'), cond('task.type', 'equals', 'other')],
+    });
     expect(matchRule([low, higherButMiss, high], ctx)).toBe(high);
   });
 
@@ -193,7 +209,10 @@ describe('validateConditions', () => {
     [[{ field: 'client_ip', operator: 'exists', value: 'yes' }], 'conditions[0].value'],
     [[{ field: 'client_ip', operator: 'regex', value: 5 }], 'conditions[0].value'],
     [[{ field: 'client_ip', operator: 'regex', value: '' }], 'conditions[0].value'],
-    [[cond('client_ip', 'exists', true), { field: 'client_ip', operator: 'regex', value: '(a+)+$' }], 'conditions[1].value'],
+    [
+      [cond('client_ip', 'exists', true), { field: 'client_ip', operator: 'regex', value: '(a+)+$' }],
+      'conditions[1].value',
+    ],
     [[{ field: 'client_ip', operator: 'regex', value: '([a-z' }], 'conditions[0].value'],
   ])('%j → error at %s', (input, field) => {
     let err: unknown;
@@ -208,12 +227,22 @@ describe('validateConditions', () => {
 });
 
 describe('compileSafeRegex', () => {
-  it.each(['^vip$', 'a+b*', '\\d{1,3}(\\.\\d{1,3}){3}', '(ab)+', '(?:abc)?d', '[(a+)+]', '^(?<tier>vip|gold)$', 'a{2,}', '(a+)?', '((a){2}){3}', 'x|y|z', '\\(a+\\)+'])(
-    'accepts %s',
-    (p) => {
-      expect(compileSafeRegex(p)).toBeInstanceOf(RegExp);
-    },
-  );
+  it.each([
+    '^vip$',
+    'a+b*',
+    '\\d{1,3}(\\.\\d{1,3}){3}',
+    '(ab)+',
+    '(?:abc)?d',
+    '[(a+)+]',
+    '^(?<tier>vip|gold)$',
+    'a{2,}',
+    '(a+)?',
+    '((a){2}){3}',
+    'x|y|z',
+    '\\(a+\\)+',
+  ])('accepts %s', (p) => {
+    expect(compileSafeRegex(p)).toBeInstanceOf(RegExp);
+  });
 
   it.each([
     '(a+)+',
@@ -256,12 +285,18 @@ describe('pickTarget', () => {
   };
 
   it('answers null without candidates', () => {
-    for (const s of ['round_robin', 'least_connections', 'random', 'weighted', 'hash'] as const) expect(pickTarget(s, [], 'k')).toBeNull();
+    for (const s of ['round_robin', 'least_connections', 'random', 'weighted', 'hash'] as const)
+      expect(pickTarget(s, [], 'k')).toBeNull();
   });
 
   it('least_connections takes the least loaded, lower id on ties', () => {
     expect(pickTarget('least_connections', nodes)?.id).toBe('a');
-    expect(pickTarget('least_connections', [{ id: 'x', connections: 9 }, { id: 'y', connections: 1 }])?.id).toBe('y');
+    expect(
+      pickTarget('least_connections', [
+        { id: 'x', connections: 9 },
+        { id: 'y', connections: 1 },
+      ])?.id,
+    ).toBe('y');
   });
 
   it('least_connections spreads evenly when the caller counts its picks', () => {
@@ -272,7 +307,10 @@ describe('pickTarget', () => {
 
   it('round_robin cycles in id order per scope with an external cursor', () => {
     const cursor = new RoundRobinCursor();
-    const picks = Array.from({ length: 4 }, () => pickTarget('round_robin', nodes, undefined, { cursor, scope: 'r1' })?.id);
+    const picks = Array.from(
+      { length: 4 },
+      () => pickTarget('round_robin', nodes, undefined, { cursor, scope: 'r1' })?.id,
+    );
     expect(picks).toEqual(['a', 'b', 'c', 'a']);
     expect(pickTarget('round_robin', nodes, undefined, { cursor, scope: 'r2' })?.id).toBe('a');
     expect(pickTarget('round_robin', [...nodes].reverse(), undefined, { cursor, scope: 'r1' })?.id).toBe('b');
@@ -307,7 +345,10 @@ describe('pickTarget', () => {
   });
 
   it('weighted defaults a missing weight to 1', () => {
-    const pool = [{ id: 'p', connections: 0 }, { id: 'q', connections: 0 }];
+    const pool = [
+      { id: 'p', connections: 0 },
+      { id: 'q', connections: 0 },
+    ];
     expect(pickTarget('weighted', pool, undefined, { random: () => 0.49 })?.id).toBe('p');
     expect(pickTarget('weighted', pool, undefined, { random: () => 0.51 })?.id).toBe('q');
   });
@@ -315,7 +356,13 @@ describe('pickTarget', () => {
   it('hash is stable per key, independent of order and load, and spreads keys', () => {
     const first = pickTarget('hash', nodes, 'session-1')?.id;
     expect(pickTarget('hash', [...nodes].reverse(), 'session-1')?.id).toBe(first);
-    expect(pickTarget('hash', nodes.map((n) => ({ ...n, connections: 99 })), 'session-1')?.id).toBe(first);
+    expect(
+      pickTarget(
+        'hash',
+        nodes.map((n) => ({ ...n, connections: 99 })),
+        'session-1',
+      )?.id,
+    ).toBe(first);
     const seen = new Set(Array.from({ length: 60 }, (_, i) => pickTarget('hash', nodes, `s${i}`)?.id));
     expect(seen.size).toBe(3);
   });

@@ -40,7 +40,14 @@ describe('task state machine', () => {
   it('computes the expected states of a compare-and-set', () => {
     expect(statesLeadingTo('cancelled').sort()).toEqual(['dispatched', 'pending', 'running']);
     expect(statesLeadingTo('completed').sort()).toEqual(['dispatched', 'running']);
-    expect(statesLeadingTo('pending').sort()).toEqual(['cancelled', 'completed', 'dispatched', 'failed', 'running', 'timed_out']);
+    expect(statesLeadingTo('pending').sort()).toEqual([
+      'cancelled',
+      'completed',
+      'dispatched',
+      'failed',
+      'running',
+      'timed_out',
+    ]);
   });
 
   it('maps states to the seed 002 vocabulary', () => {

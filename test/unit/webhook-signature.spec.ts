@@ -25,7 +25,9 @@ describe('Standard Webhooks signatures', () => {
     expect(verifySignature(headers(EXPECTED), BODY, [SECRET], TS - 301)).toBe('timestamp in the future');
     expect(verifySignature(headers(EXPECTED, '1614265330.5'), BODY, [SECRET], TS)).toBe('malformed timestamp');
     expect(verifySignature({ id: ID, timestamp: String(TS) }, BODY, [SECRET], TS)).toBe('missing webhook headers');
-    expect(verifySignature(headers(EXPECTED), Buffer.from('{"test":2432232314}'), [SECRET], TS)).toBe('invalid signature');
+    expect(verifySignature(headers(EXPECTED), Buffer.from('{"test":2432232314}'), [SECRET], TS)).toBe(
+      'invalid signature',
+    );
     expect(verifySignature(headers(EXPECTED.replace('v1,', 'v2,')), BODY, [SECRET], TS)).toBe('invalid signature');
     expect(verifySignature(headers(EXPECTED), BODY, ['whsec_AAAA'], TS)).toBe('invalid signature');
   });

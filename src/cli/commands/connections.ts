@@ -53,7 +53,10 @@ export function renderConnections(list: ConnectionList): string {
     c.message_count,
     c.connected_at,
   ]);
-  const body = table(['ID', 'SESSION', 'SERVICE', 'CLIENT IP', 'STATUS', 'SENT', 'RECEIVED', 'MESSAGES', 'CONNECTED'], rows);
+  const body = table(
+    ['ID', 'SESSION', 'SERVICE', 'CLIENT IP', 'STATUS', 'SENT', 'RECEIVED', 'MESSAGES', 'CONNECTED'],
+    rows,
+  );
   return list.total > rows.length ? `${body}\n${rows.length} of ${list.total} (more: --limit)` : body;
 }
 
@@ -73,7 +76,11 @@ export function renderConnection(c: ConnectionView): string {
 }
 
 export function registerConnections(program: Command, ctx: CliContext): void {
-  withClientOptions(program.command('connections').description('proxied WebSocket connections held by the hub, newest first (GET /api/v1/connections)'))
+  withClientOptions(
+    program
+      .command('connections')
+      .description('proxied WebSocket connections held by the hub, newest first (GET /api/v1/connections)'),
+  )
     .option('--service <name>', 'only connections to this service (name or id)')
     .addOption(new Option('--status <s>', 'only active or closed connections').choices(['active', 'closed']))
     .option('--limit <n>', 'at most this many (1-1000, default 50)', intArg(1, 1000))
@@ -85,7 +92,12 @@ export function registerConnections(program: Command, ctx: CliContext): void {
       }),
     );
 
-  withClientOptions(program.command('disconnect').argument('<connection_id>', 'connection id (from `taskhub connections`)').description('close one proxied connection'))
+  withClientOptions(
+    program
+      .command('disconnect')
+      .argument('<connection_id>', 'connection id (from `taskhub connections`)')
+      .description('close one proxied connection'),
+  )
     .option('--reason <text>', 'why (sent to the client and kept on the connection)')
     .option('--no-notify', 'close without sending the client a management_notification first')
     .action(

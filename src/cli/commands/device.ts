@@ -16,15 +16,28 @@ interface DeviceOptions {
   key?: string;
 }
 
-const list = (s: string | undefined): string[] => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
+const list = (s: string | undefined): string[] =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 
 /**
  * Runs `command` through the shell for one task: the task JSON on stdin, stdout is the
  * output. Exit 0 succeeds; anything else fails the attempt with stderr. Cancel kills it.
  */
-export function runCommand(command: string, task: AssignedTask, signal: AbortSignal): Promise<{ output: string; exit_code: number }> {
+export function runCommand(
+  command: string,
+  task: AssignedTask,
+  signal: AbortSignal,
+): Promise<{ output: string; exit_code: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TASKHUB_TASK_ID: task.task_id } });
+    const child = spawn('sh', ['-c', command], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TASKHUB_TASK_ID: task.task_id },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -48,7 +61,9 @@ export function runCommand(command: string, task: AssignedTask, signal: AbortSig
 export function registerDevice(program: Command, ctx: CliContext): void {
   program
     .command('device')
-    .description('run a device: take tasks pushed by the hub and run a command for each (task JSON on stdin, stdout is the output)')
+    .description(
+      'run a device: take tasks pushed by the hub and run a command for each (task JSON on stdin, stdout is the output)',
+    )
     .requiredOption('--id <id>', 'device id (re-using an id replaces the older connection)')
     .requiredOption('--exec <command>', 'shell command to run per task')
     .option('--name <name>', 'display name')

@@ -57,7 +57,10 @@ export function parseCondition(text: string): RuleCondition {
   };
   const inList = /^([^\s=]+)\s+in\s+(.*)$/.exec(s);
   if (inList) {
-    const values = inList[2].split('|').map((v) => v.trim()).filter(Boolean);
+    const values = inList[2]
+      .split('|')
+      .map((v) => v.trim())
+      .filter(Boolean);
     if (values.length === 0) fail('"in" needs at least one value');
     return { field: inList[1], operator: 'in', value: values };
   }
@@ -76,16 +79,20 @@ export function parseCondition(text: string): RuleCondition {
 
 /** The `--condition` text of a stored condition. */
 export function formatCondition(c: RuleCondition): string {
-  if (c.operator === 'in') return `${c.field} in ${(Array.isArray(c.value) ? c.value : [c.value]).map(String).join('|')}`;
+  if (c.operator === 'in')
+    return `${c.field} in ${(Array.isArray(c.value) ? c.value : [c.value]).map(String).join('|')}`;
   if (c.operator === 'exists') return c.value === false ? `!${c.field}?` : `${c.field}?`;
   const symbol = SYMBOL_OF[c.operator];
   return symbol ? `${c.field}${symbol}${String(c.value)}` : `${c.field} ${c.operator} ${JSON.stringify(c.value)}`;
 }
 
 const target = (r: RuleView): string =>
-  [r.target_service ? `service ${r.target_service}` : '', r.target_tags.length ? `tags ${r.target_tags.join(',')}` : ''].filter(Boolean).join(', ') || 'any service';
+  [r.target_service ? `service ${r.target_service}` : '', r.target_tags.length ? `tags ${r.target_tags.join(',')}` : '']
+    .filter(Boolean)
+    .join(', ') || 'any service';
 
-const conditions = (r: RuleView): string => (r.conditions.length ? r.conditions.map(formatCondition).join(' AND ') : '(always)');
+const conditions = (r: RuleView): string =>
+  r.conditions.length ? r.conditions.map(formatCondition).join(' AND ') : '(always)';
 
 export function renderRule(r: RuleView): string {
   return keyValues([
@@ -117,20 +124,41 @@ async function ruleId(client: HubClient, ref: string): Promise<string> {
     const page = await client.get<RuleList>(BASE, { limit: 200, offset });
     const hit = page.rules.find((r) => r.name === ref);
     if (hit) return hit.id;
-    if (!page.pagination.has_more) throw new HubError('NOT_FOUND', `No routing rule named '${ref}'`, { name: ref }, 404);
+    if (!page.pagination.has_more)
+      throw new HubError('NOT_FOUND', `No routing rule named '${ref}'`, { name: ref }, 404);
   }
 }
 
-const collect = <T>(parse: (v: string) => T) => (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+const collect =
+  <T>(parse: (v: string) => T) =>
+  (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
 
 export function registerRoutes(program: Command, ctx: CliContext): void {
-  const route = program.command('route').description('routing rules: which service a proxied connection (or task) goes to');
+  const route = program
+    .command('route')
+    .description('routing rules: which service a proxied connection (or task) goes to');
 
-  withClientOptions(route.command('create').argument('<name>', 'rule name').description('create a routing rule (POST /api/v1/routing/rules)'))
+  withClientOptions(
+    route
+      .command('create')
+      .argument('<name>', 'rule name')
+      .description('create a routing rule (POST /api/v1/routing/rules)'),
+  )
     .option('--condition <expr>', `a condition, all must match (repeatable): ${SYNTAX}`, collect(parseCondition))
-    .option('--target-tag <tag>', 'route to services with this tag (repeatable, or a comma list)', collect((v) => v.split(',').map((x) => x.trim()).filter(Boolean)))
+    .option(
+      '--target-tag <tag>',
+      'route to services with this tag (repeatable, or a comma list)',
+      collect((v) =>
+        v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+    )
     .option('--target-service <name>', 'route to this service')
-    .addOption(new Option('--strategy <s>', 'how to pick among the targets (default least_connections)').choices(STRATEGIES))
+    .addOption(
+      new Option('--strategy <s>', 'how to pick among the targets (default least_connections)').choices(STRATEGIES),
+    )
     .option('--priority <n>', 'higher wins (default 0)', intArg(-1_000_000, 1_000_000))
     .option('--description <text>', 'what it is for')
     .option('--disabled', 'create it switched off')
@@ -153,22 +181,29 @@ export function registerRoutes(program: Command, ctx: CliContext): void {
     );
 
   withClientOptions(route.command('list').description('routing rules, highest priority first'))
-    .addOption(new Option('--enabled <bool>', 'only enabled (true) or disabled (false) rules').choices(['true', 'false']))
+    .addOption(
+      new Option('--enabled <bool>', 'only enabled (true) or disabled (false) rules').choices(['true', 'false']),
+    )
     .option('--limit <n>', 'page size (1-200)', intArg(1, 200))
     .option('--offset <n>', 'skip this many', intArg(0))
     .action(
       action(ctx, async (opts: ClientOptions & { enabled?: string; limit?: number; offset?: number }) => {
-        const list = await makeClient(opts, ctx).get<RuleList>(BASE, { enabled: opts.enabled, limit: opts.limit, offset: opts.offset });
+        const list = await makeClient(opts, ctx).get<RuleList>(BASE, {
+          enabled: opts.enabled,
+          limit: opts.limit,
+          offset: opts.offset,
+        });
         emit(ctx, opts, list, () => renderRules(list));
       }),
     );
 
-  withClientOptions(route.command('delete').argument('<rule>', 'rule name or id').description('delete a routing rule'))
-    .action(
-      action(ctx, async (ref: string, opts: ClientOptions) => {
-        const client = makeClient(opts, ctx);
-        const rule = await client.delete<RuleView>(`${BASE}/${await ruleId(client, ref)}`);
-        emit(ctx, opts, rule, () => `deleted routing rule ${rule.name} (${rule.id})`);
-      }),
-    );
+  withClientOptions(
+    route.command('delete').argument('<rule>', 'rule name or id').description('delete a routing rule'),
+  ).action(
+    action(ctx, async (ref: string, opts: ClientOptions) => {
+      const client = makeClient(opts, ctx);
+      const rule = await client.delete<RuleView>(`${BASE}/${await ruleId(client, ref)}`);
+      emit(ctx, opts, rule, () => `deleted routing rule ${rule.name} (${rule.id})`);
+    }),
+  );
 }

@@ -36,7 +36,10 @@ export function registerServer(program: Command, ctx: CliContext): void {
   program
     .command('server')
     .description('start the hub (flags override the environment; see README for every variable)')
-    .option('--config <file>', 'Codex Father config file (server.port/host/cors/rateLimit/websocket/security, top-level cors/rateLimit, runner.maxConcurrency/defaultTimeout); env and flags override it')
+    .option(
+      '--config <file>',
+      'Codex Father config file (server.port/host/cors/rateLimit/websocket/security, top-level cors/rateLimit, runner.maxConcurrency/defaultTimeout); env and flags override it',
+    )
     .option('--enable-websocket', 'serve the raw /ws stream (WS_ENABLED=true, the default)')
     .option('--port <n>', 'listen port (PORT)', intArg(0, 65535))
     .option('--host <host>', 'listen address (HOST)')

@@ -104,7 +104,8 @@ export interface ServiceLogs {
   total: number;
 }
 
-const ms = (v: number | null | undefined): string | undefined => (v === null || v === undefined ? undefined : `${v} ms`);
+const ms = (v: number | null | undefined): string | undefined =>
+  v === null || v === undefined ? undefined : `${v} ms`;
 
 /** `1h 2m 3s` */
 export function duration(seconds: number): string {
@@ -125,14 +126,25 @@ function status(s: ServiceView): string {
   return shown.length ? `${s.status} (${shown.join(', ')})` : s.status;
 }
 
-export function healthLine(h: { status: string; response_time_ms: number | null; last_check: string | null; message: string | null }): string {
-  const parts = [ms(h.response_time_ms), h.last_check ? `checked ${h.last_check}` : undefined, h.message ?? undefined].filter(Boolean);
+export function healthLine(h: {
+  status: string;
+  response_time_ms: number | null;
+  last_check: string | null;
+  message: string | null;
+}): string {
+  const parts = [
+    ms(h.response_time_ms),
+    h.last_check ? `checked ${h.last_check}` : undefined,
+    h.message ?? undefined,
+  ].filter(Boolean);
   return parts.length ? `${h.status} (${parts.join(', ')})` : h.status;
 }
 
 const pairs = (o: Record<string, unknown>): string =>
   Object.entries(o)
-    .map(([k, v]) => `${k}=${v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(
+      ([k, v]) => `${k}=${v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+    )
     .join(' ');
 
 export function renderService(s: ServiceView): string {
@@ -176,7 +188,14 @@ export function renderLifecycle(s: ServiceView): string {
 export function renderServiceList(list: ServiceList): string {
   const { services, total, page } = list;
   if (services.length === 0) return `no services (total ${total})`;
-  const rows: Cell[][] = services.map((s) => [s.name, s.status, s.health.status, s.endpoint, s.stats.active_connections, s.tags.join(',')]);
+  const rows: Cell[][] = services.map((s) => [
+    s.name,
+    s.status,
+    s.health.status,
+    s.endpoint,
+    s.stats.active_connections,
+    s.tags.join(','),
+  ]);
   const body = table(['NAME', 'STATUS', 'HEALTH', 'ENDPOINT', 'CONNECTIONS', 'TAGS'], rows);
   const end = page.offset + services.length;
   return `${body}\n${page.offset + 1}-${end} of ${total}${page.has_next ? ` (more: --offset ${end})` : ''}`;

@@ -3,7 +3,15 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from '../client-options.js';
 import { action, type CliContext } from '../context.js';
-import { type Registered, type Removed, renderLifecycle, renderService, renderServiceList, type ServiceList, type ServiceView } from './service-views.js';
+import {
+  type Registered,
+  type Removed,
+  renderLifecycle,
+  renderService,
+  renderServiceList,
+  type ServiceList,
+  type ServiceView,
+} from './service-views.js';
 
 const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'error'] as const;
 const HEALTH_CHECKS = ['ws', 'tcp', 'http'] as const;
@@ -33,7 +41,11 @@ interface ListOptions extends ClientOptions {
 /** `:id` of the service routes: a name or a UUID, both accepted by the hub. */
 export const servicePath = (ref: string, suffix = ''): string => `${SERVICES}/${encodeURIComponent(ref)}${suffix}`;
 
-export const commaList = (value: string): string[] => value.split(',').map((x) => x.trim()).filter(Boolean);
+export const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /** Splits `--args` as a shell would: whitespace separates, quotes group, a backslash escapes. */
 export function splitArgs(value: string): string[] {
@@ -82,7 +94,10 @@ export function registerServices(program: Command, ctx: CliContext): void {
     program
       .command('register')
       .argument('<name>', 'service name (letters, digits, . _ -)')
-      .argument('[path]', 'agent_factory_path: the agent script or executable (not needed with --command or --endpoint)')
+      .argument(
+        '[path]',
+        'agent_factory_path: the agent script or executable (not needed with --command or --endpoint)',
+      )
       .description('register an agent service (POST /api/v1/services)'),
   )
     .option('--port <n>', 'port the agent listens on (0: a free port at each start)', intArg(0, 65535))
@@ -98,7 +113,8 @@ export function registerServices(program: Command, ctx: CliContext): void {
     .option('--no-auto-restart', 'do not restart the process when it crashes')
     .action(
       action(ctx, async (name: string, path: string | undefined, opts: RegisterOptions, cmd: Command) => {
-        if (!path && !opts.command && !opts.endpoint) cmd.error('error: PATH is required unless --command or --endpoint is given');
+        if (!path && !opts.command && !opts.endpoint)
+          cmd.error('error: PATH is required unless --command or --endpoint is given');
         const config = { max_sessions: opts.maxSessions, auto_restart: opts.autoRestart ? undefined : false };
         const body = {
           name,
@@ -110,11 +126,17 @@ export function registerServices(program: Command, ctx: CliContext): void {
           host: opts.host,
           port: opts.port,
           tags: opts.tags,
-          health_check: opts.healthCheck || opts.healthPath ? { type: opts.healthCheck, path: opts.healthPath } : undefined,
+          health_check:
+            opts.healthCheck || opts.healthPath ? { type: opts.healthCheck, path: opts.healthPath } : undefined,
           config: Object.values(config).some((v) => v !== undefined) ? config : undefined,
         };
         const res = await makeClient(opts, ctx).post<Registered>(SERVICES, body);
-        emit(ctx, opts, res, () => `${res.message}: ${res.service.name} (${res.service_id})\n${renderService(res.service)}`);
+        emit(
+          ctx,
+          opts,
+          res,
+          () => `${res.message}: ${res.service.name} (${res.service_id})\n${renderService(res.service)}`,
+        );
       }),
     );
 
@@ -124,13 +146,17 @@ export function registerServices(program: Command, ctx: CliContext): void {
     ['restart', 'stop (if running), then start a service'],
   ];
   for (const [verb, description] of lifecycle) {
-    withClientOptions(program.command(verb).argument('<name>', 'service name or id').description(`${description} (POST /api/v1/services/:id/${verb})`))
-      .action(
-        action(ctx, async (name: string, opts: ClientOptions) => {
-          const s = await makeClient(opts, ctx).post<ServiceView>(servicePath(name, `/${verb}`));
-          emit(ctx, opts, s, () => renderLifecycle(s));
-        }),
-      );
+    withClientOptions(
+      program
+        .command(verb)
+        .argument('<name>', 'service name or id')
+        .description(`${description} (POST /api/v1/services/:id/${verb})`),
+    ).action(
+      action(ctx, async (name: string, opts: ClientOptions) => {
+        const s = await makeClient(opts, ctx).post<ServiceView>(servicePath(name, `/${verb}`));
+        emit(ctx, opts, s, () => renderLifecycle(s));
+      }),
+    );
   }
 
   withClientOptions(program.command('list').description('list agent services, oldest first (GET /api/v1/services)'))
@@ -146,19 +172,27 @@ export function registerServices(program: Command, ctx: CliContext): void {
       }),
     );
 
-  withClientOptions(program.command('show').argument('<name>', 'service name or id').description('show one service: config, live stats, health'))
-    .action(
-      action(ctx, async (name: string, opts: ClientOptions) => {
-        const s = await makeClient(opts, ctx).get<ServiceView>(servicePath(name));
-        emit(ctx, opts, s, () => renderService(s));
-      }),
-    );
+  withClientOptions(
+    program
+      .command('show')
+      .argument('<name>', 'service name or id')
+      .description('show one service: config, live stats, health'),
+  ).action(
+    action(ctx, async (name: string, opts: ClientOptions) => {
+      const s = await makeClient(opts, ctx).get<ServiceView>(servicePath(name));
+      emit(ctx, opts, s, () => renderService(s));
+    }),
+  );
 
-  withClientOptions(program.command('remove').argument('<name>', 'service name or id').description('stop a service if needed, then delete it'))
-    .action(
-      action(ctx, async (name: string, opts: ClientOptions) => {
-        const res = await makeClient(opts, ctx).delete<Removed>(servicePath(name));
-        emit(ctx, opts, res, () => `${res.message}: ${res.name} (${res.service_id})`);
-      }),
-    );
+  withClientOptions(
+    program
+      .command('remove')
+      .argument('<name>', 'service name or id')
+      .description('stop a service if needed, then delete it'),
+  ).action(
+    action(ctx, async (name: string, opts: ClientOptions) => {
+      const res = await makeClient(opts, ctx).delete<Removed>(servicePath(name));
+      emit(ctx, opts, res, () => `${res.message}: ${res.name} (${res.service_id})`);
+    }),
+  );
 }

@@ -70,7 +70,16 @@ export function renderTask(t: TaskView): string {
 export function renderTaskList(list: TaskList): string {
   const { tasks, pagination: p } = list;
   if (tasks.length === 0) return `no tasks (total ${p.total})`;
-  const rows = tasks.map((t) => [t.task_id, t.status, t.state, t.priority, t.type, t.attempt, t.created_at, truncate(t.prompt, 50)]);
+  const rows = tasks.map((t) => [
+    t.task_id,
+    t.status,
+    t.state,
+    t.priority,
+    t.type,
+    t.attempt,
+    t.created_at,
+    truncate(t.prompt, 50),
+  ]);
   const body = table(['TASK_ID', 'STATUS', 'STATE', 'PRIORITY', 'TYPE', 'ATTEMPT', 'CREATED_AT', 'PROMPT'], rows);
   const end = p.offset + tasks.length;
   return `${body}\n${p.offset + 1}-${end} of ${p.total}${p.has_more ? ` (more: --offset ${end})` : ''}`;

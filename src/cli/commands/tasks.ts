@@ -1,7 +1,14 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from '../client-options.js';
 import { action, type CliContext } from '../context.js';
-import { renderTask, renderTaskList, renderTaskLogs, type TaskList, type TaskLogs, type TaskView } from './task-views.js';
+import {
+  renderTask,
+  renderTaskList,
+  renderTaskLogs,
+  type TaskList,
+  type TaskLogs,
+  type TaskView,
+} from './task-views.js';
 
 const PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const;
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -37,7 +44,8 @@ function jsonObject(value: string): Record<string, unknown> {
   } catch {
     throw new InvalidArgumentError('not valid JSON.');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError('must be a JSON object.');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new InvalidArgumentError('must be a JSON object.');
   return parsed as Record<string, unknown>;
 }
 
@@ -89,15 +97,16 @@ export function registerTasks(program: Command, ctx: CliContext): void {
       }),
     );
 
-  withClientOptions(tasks.command('show').argument('<id>', 'task id').description('show one task'))
-    .action(
-      action(ctx, async (id: string, opts: ClientOptions) => {
-        const task = await makeClient(opts, ctx).get<TaskView>(path(id));
-        emit(ctx, opts, task, () => renderTask(task));
-      }),
-    );
+  withClientOptions(tasks.command('show').argument('<id>', 'task id').description('show one task')).action(
+    action(ctx, async (id: string, opts: ClientOptions) => {
+      const task = await makeClient(opts, ctx).get<TaskView>(path(id));
+      emit(ctx, opts, task, () => renderTask(task));
+    }),
+  );
 
-  withClientOptions(tasks.command('cancel').argument('<id>', 'task id').description('cancel a task that has not finished'))
+  withClientOptions(
+    tasks.command('cancel').argument('<id>', 'task id').description('cancel a task that has not finished'),
+  )
     .option('--reason <text>', 'why (kept on the task)')
     .action(
       action(ctx, async (id: string, opts: ClientOptions & { reason?: string }) => {
@@ -120,7 +129,10 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'at most this many (1-1000)', intArg(1, 1000))
     .action(
       action(ctx, async (id: string, opts: ClientOptions & { level?: string; limit?: number }) => {
-        const logs = await makeClient(opts, ctx).get<TaskLogs>(path(id, '/logs'), { level: opts.level, limit: opts.limit });
+        const logs = await makeClient(opts, ctx).get<TaskLogs>(path(id, '/logs'), {
+          level: opts.level,
+          limit: opts.limit,
+        });
         emit(ctx, opts, logs, () => renderTaskLogs(logs));
       }),
     );

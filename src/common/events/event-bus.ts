@@ -38,7 +38,10 @@ export interface DomainEvents {
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };
   /** An agent service stopped taking connections (crashed, stopped, deleted, unhealthy). */
-  'service.down': { serviceId: string; reason: 'service_crashed' | 'service_stopped' | 'service_unhealthy' | 'service_removed' };
+  'service.down': {
+    serviceId: string;
+    reason: 'service_crashed' | 'service_stopped' | 'service_unhealthy' | 'service_removed';
+  };
   /** An agent service can take connections again (started, recovered). */
   'service.up': { serviceId: string };
   /**
@@ -52,7 +55,12 @@ export interface DomainEvents {
   /** A streamed chunk of an LLM gateway request (`chat.completion.chunk`), for clients watching it. */
   'llm.chunk': { requestId: string; keyId: string | null; chunk: Record<string, unknown> };
   /** An LLM gateway request finished: its whole completion (aggregated when streamed), or its error. */
-  'llm.completed': { requestId: string; keyId: string | null; completion: Record<string, unknown> | null; error: Record<string, unknown> | null };
+  'llm.completed': {
+    requestId: string;
+    keyId: string | null;
+    completion: Record<string, unknown> | null;
+    error: Record<string, unknown> | null;
+  };
   /** A line for the Apex log channel (node log lines, agent-service output, hub warnings and errors). */
   'hub.log': HubLogLine;
 }

@@ -9,20 +9,35 @@ export class ApexNodeView {
   @ApiProperty() id: string;
   @ApiProperty() node_id: string;
   @ApiProperty({ nullable: true, type: String }) name: string | null;
-  @ApiProperty({ nullable: true, enum: ['worker', 'companion', 'custom'], description: 'As registered (node_register `type`)' }) type: string | null;
+  @ApiProperty({
+    nullable: true,
+    enum: ['worker', 'companion', 'custom'],
+    description: 'As registered (node_register `type`)',
+  })
+  type: string | null;
   @ApiProperty({ type: 'array', items: {}, description: 'As registered (strings or objects)' }) capabilities: unknown[];
   @ApiProperty({ nullable: true, description: 'As registered' }) persona: unknown;
   @ApiProperty({ nullable: true, type: String }) version: string | null;
   @ApiProperty({ enum: ['online', 'busy', 'offline', 'draining'] }) status: string;
-  @ApiProperty({ nullable: true, type: String, description: "Status its last heartbeat reported, in the node's words" }) reported_status: string | null;
-  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true }) resources: Record<string, unknown> | null;
-  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'Task statistics its last heartbeat reported' })
+  @ApiProperty({ nullable: true, type: String, description: "Status its last heartbeat reported, in the node's words" })
+  reported_status: string | null;
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true }) resources: Record<
+    string,
+    unknown
+  > | null;
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: true,
+    description: 'Task statistics its last heartbeat reported',
+  })
   stats: Record<string, unknown> | null;
   @ApiProperty() capacity: number;
   @ApiProperty({ description: 'Tasks it holds now' }) active_tasks: number;
   @ApiProperty({ type: [String] }) tags: string[];
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) last_heartbeat: string | null;
-  @ApiProperty({ nullable: true, enum: ['websocket', 'socket.io'], description: 'null once offline' }) transport: string | null;
+  @ApiProperty({ nullable: true, enum: ['websocket', 'socket.io'], description: 'null once offline' }) transport:
+    string | null;
   @ApiProperty({ format: 'date-time' }) registered_at: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) connected_at: string | null;
 }

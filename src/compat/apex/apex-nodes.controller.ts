@@ -26,7 +26,10 @@ export class ApexNodesController {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
     const { rows, total } = await this.nodes.list({ status: q.status, tag: q.tag, kind: q.kind, limit, offset });
-    return { nodes: rows.map(mapApexNode), pagination: { total, limit, offset, has_more: offset + rows.length < total } };
+    return {
+      nodes: rows.map(mapApexNode),
+      pagination: { total, limit, offset, has_more: offset + rows.length < total },
+    };
   }
 
   @Get(':id')

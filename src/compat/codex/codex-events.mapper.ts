@@ -1,13 +1,15 @@
 import { priorityName, TASK_STATES, type TaskState } from '../../modules/tasks/task.types.js';
 import { toCodexStatus } from './codex.mapper.js';
 
-const isTaskState = (v: unknown): v is TaskState => typeof v === 'string' && (TASK_STATES as readonly string[]).includes(v);
+const isTaskState = (v: unknown): v is TaskState =>
+  typeof v === 'string' && (TASK_STATES as readonly string[]).includes(v);
 
 /** A printable message for a task error (the seed prints `${message.data.error}`). */
 export function errorMessage(error: unknown): string | null {
   if (error === null || error === undefined) return null;
   if (typeof error === 'string') return error;
-  if (typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') return (error as { message: string }).message;
+  if (typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string')
+    return (error as { message: string }).message;
   return JSON.stringify(error);
 }
 

@@ -34,9 +34,14 @@ export class CodexController {
 
   @Post()
   @Authenticated('client')
-  @ApiOperation({ summary: 'Submit a task (Codex shape; timeout in ms; keys beyond the documented ones go into metadata)' })
+  @ApiOperation({
+    summary: 'Submit a task (Codex shape; timeout in ms; keys beyond the documented ones go into metadata)',
+  })
   @ApiBody({ type: CodexSubmitTaskDto })
-  async submit(@Body() body: Record<string, unknown>, @Req() req: Request): Promise<CodexOk<ReturnType<typeof submitView>>> {
+  async submit(
+    @Body() body: Record<string, unknown>,
+    @Req() req: Request,
+  ): Promise<CodexOk<ReturnType<typeof submitView>>> {
     // Validated here, not by the global pipe: unknown keys are kept (metadata), not refused.
     const { dto, extra } = parseSubmitBody(body);
     const { row } = await this.tasks.submit(toCreateTask(dto, extra));
@@ -68,9 +73,17 @@ export class CodexController {
   @HttpCode(200)
   @Authenticated('client')
   @ApiOperation({ summary: 'Continue a task with a message (a finished task goes back to the queue)' })
-  async reply(@Param() { id }: CodexTaskIdParam, @Body() dto: CodexReplyDto, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
+  async reply(
+    @Param() { id }: CodexTaskIdParam,
+    @Body() dto: CodexReplyDto,
+    @Req() req: Request,
+  ): Promise<CodexOk<Record<string, unknown>>> {
     const row = await this.tasks.reply(codexTaskId(id), dto.message);
-    return codexOk({ taskId: row.id, status: toCodexStatus(row.status), messages: row.messages.length }, req.requestId, '任务已继续执行');
+    return codexOk(
+      { taskId: row.id, status: toCodexStatus(row.status), messages: row.messages.length },
+      req.requestId,
+      '任务已继续执行',
+    );
   }
 
   @Delete(':id')

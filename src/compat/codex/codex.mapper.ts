@@ -5,7 +5,13 @@ import { validationError } from '../../common/validation.js';
 import type { CreateTaskDto } from '../../modules/tasks/dto/create-task.dto.js';
 import type { ListTasksQuery } from '../../modules/tasks/dto/list-tasks.query.js';
 import { priorityName, type TaskEventRow, type TaskRow, type TaskState } from '../../modules/tasks/task.types.js';
-import { CODEX_SUBMIT_KEYS, type CodexListQuery, type CodexSort, type CodexStatus, CodexSubmitTaskDto } from './codex.dto.js';
+import {
+  CODEX_SUBMIT_KEYS,
+  type CodexListQuery,
+  type CodexSort,
+  type CodexStatus,
+  CodexSubmitTaskDto,
+} from './codex.dto.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -61,7 +67,8 @@ export function codexTaskId(id: string): string {
  * (the seed's Python client passes `**kwargs`) kept for the task's `metadata`.
  */
 export function parseSubmitBody(body: unknown): { dto: CodexSubmitTaskDto; extra: Record<string, unknown> } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw AppError.validation('body', 'The body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw AppError.validation('body', 'The body must be a JSON object');
   const known: Record<string, unknown> = {};
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) (CODEX_SUBMIT_KEYS.includes(k) ? known : extra)[k] = v;
@@ -97,7 +104,10 @@ export function toListQuery(q: CodexListQuery): ListTasksQuery & { limit: number
 }
 
 /** `estimatedDuration` (ms) is the recent mean run time of tasks of the same type; absent without history. */
-export function submitView(t: TaskRow, estimateMs: number | null): { taskId: string; status: CodexStatus; priority: string; estimatedDuration?: number } {
+export function submitView(
+  t: TaskRow,
+  estimateMs: number | null,
+): { taskId: string; status: CodexStatus; priority: string; estimatedDuration?: number } {
   return {
     taskId: t.id,
     status: toCodexStatus(t.status),
@@ -141,6 +151,12 @@ export function listItemView(t: TaskRow): Record<string, unknown> {
   };
 }
 
-export function logView(e: TaskEventRow): { timestamp: string; level: string; type: string; message: string; attempt: number } {
+export function logView(e: TaskEventRow): {
+  timestamp: string;
+  level: string;
+  type: string;
+  message: string;
+  attempt: number;
+} {
   return { timestamp: e.at.toISOString(), level: e.level, type: e.type, message: e.message, attempt: e.attempt };
 }

@@ -34,7 +34,10 @@ export class DistributedController {
   @Public()
   @ApiOperation({ summary: 'System status with connected devices and active tasks' })
   async system(): Promise<Record<string, unknown>> {
-    const [connected, active] = await Promise.all([this.nodes.countConnected(), this.tasks.list({ status: 'active', limit: 1 })]);
+    const [connected, active] = await Promise.all([
+      this.nodes.countConnected(),
+      this.tasks.list({ status: 'active', limit: 1 }),
+    ]);
     return {
       system: 'taskhub',
       version: PACKAGE.version,
@@ -88,10 +91,15 @@ export class DistributedController {
   @Authenticated('client')
   @ApiOperation({ summary: 'Create a task and dispatch it now; answers with the chosen device (null while queued)' })
   async dispatch(@Body() dto: DispatchTaskDto): Promise<Record<string, unknown>> {
-    if (dto.device_id) await this.nodes.get(dto.device_id).catch(() => {
-      throw new AppError(ErrorCode.NOT_FOUND, `Device not found: ${dto.device_id}`, { field: 'device_id' });
+    if (dto.device_id)
+      await this.nodes.get(dto.device_id).catch(() => {
+        throw new AppError(ErrorCode.NOT_FOUND, `Device not found: ${dto.device_id}`, { field: 'device_id' });
+      });
+    const { row } = await this.tasks.submit({
+      type: dto.task_type,
+      data: dto.data ?? {},
+      target_node_id: dto.device_id,
     });
-    const { row } = await this.tasks.submit({ type: dto.task_type, data: dto.data ?? {}, target_node_id: dto.device_id });
     await this.dispatcher.runRound();
     const task = await this.tasks.get(row.id);
     // A named device that is busy gets the task as soon as it has room: it is still the device.
@@ -103,7 +111,11 @@ export class DistributedController {
       device_id: deviceId,
       device_name: device?.name ?? null,
       status: task.status,
-      message: task.node_id ? '任务分发成功' : dto.device_id ? '任务已排队，设备空闲后执行' : '任务已排队，等待可用设备',
+      message: task.node_id
+        ? '任务分发成功'
+        : dto.device_id
+          ? '任务已排队，设备空闲后执行'
+          : '任务已排队，等待可用设备',
     };
   }
 
@@ -115,7 +127,14 @@ export class DistributedController {
     const t = await this.tasks.get(id);
     return {
       success: true,
-      task: { task_id: t.id, status: t.status, progress: t.progress, result: t.result, device_id: t.node_id, updated_at: seedTime(t.updated_at) },
+      task: {
+        task_id: t.id,
+        status: t.status,
+        progress: t.progress,
+        result: t.result,
+        device_id: t.node_id,
+        updated_at: seedTime(t.updated_at),
+      },
     };
   }
 }

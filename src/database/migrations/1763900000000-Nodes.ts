@@ -32,7 +32,9 @@ export class Nodes1763900000000 implements MigrationInterface {
     await q.query(`CREATE INDEX "IDX_nodes_status" ON "nodes" ("status")`);
     await q.query(`ALTER TABLE "tasks" ADD "required_tags" text[] NOT NULL DEFAULT '{}'`);
     // Held tasks per node: load counts, node detail, and re-queue on node loss.
-    await q.query(`CREATE INDEX "IDX_tasks_node_held" ON "tasks" ("node_id") WHERE "status" IN ('dispatched','running')`);
+    await q.query(
+      `CREATE INDEX "IDX_tasks_node_held" ON "tasks" ("node_id") WHERE "status" IN ('dispatched','running')`,
+    );
     // When the next delayed or backed-off task is due: the dispatcher arms one timer from it.
     await q.query(`CREATE INDEX "IDX_tasks_pending_run_at" ON "tasks" ("run_at") WHERE "status" = 'pending'`);
   }

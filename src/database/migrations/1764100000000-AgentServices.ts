@@ -62,7 +62,9 @@ export class AgentServices1764100000000 implements MigrationInterface {
         "checked_at" timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT "PK_service_health_checks" PRIMARY KEY ("id")
       )`);
-    await q.query(`CREATE INDEX "IDX_service_health_checks_service" ON "service_health_checks" ("service_id", "checked_at" DESC)`);
+    await q.query(
+      `CREATE INDEX "IDX_service_health_checks_service" ON "service_health_checks" ("service_id", "checked_at" DESC)`,
+    );
     await q.query(`
       CREATE TABLE "service_stat_samples" (
         "id" bigserial NOT NULL,
@@ -76,7 +78,9 @@ export class AgentServices1764100000000 implements MigrationInterface {
         "response_time_ms" real,
         CONSTRAINT "PK_service_stat_samples" PRIMARY KEY ("id")
       )`);
-    await q.query(`CREATE INDEX "IDX_service_stat_samples_time" ON "service_stat_samples" ("sampled_at", "service_id")`);
+    await q.query(
+      `CREATE INDEX "IDX_service_stat_samples_time" ON "service_stat_samples" ("sampled_at", "service_id")`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

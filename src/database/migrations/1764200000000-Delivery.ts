@@ -25,7 +25,9 @@ export class Delivery1764200000000 implements MigrationInterface {
     await q.query(`ALTER TABLE "tasks" ADD "delivery_count" smallint NOT NULL DEFAULT 0`);
     await q.query(`ALTER TABLE "tasks" ADD "delivered_at" timestamptz`);
     // Assignments waiting for an ack: the liveness tick looks for old ones.
-    await q.query(`CREATE INDEX "IDX_tasks_dispatched_delivered" ON "tasks" ("delivered_at") WHERE "status" = 'dispatched'`);
+    await q.query(
+      `CREATE INDEX "IDX_tasks_dispatched_delivered" ON "tasks" ("delivered_at") WHERE "status" = 'dispatched'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -11,11 +11,15 @@ export class ReadyIndexOrder1764300000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`DROP INDEX "IDX_tasks_ready"`);
-    await q.query(`CREATE INDEX "IDX_tasks_ready" ON "tasks" ("priority" DESC, "created_at", "id") WHERE "status" = 'pending'`);
+    await q.query(
+      `CREATE INDEX "IDX_tasks_ready" ON "tasks" ("priority" DESC, "created_at", "id") WHERE "status" = 'pending'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP INDEX "IDX_tasks_ready"`);
-    await q.query(`CREATE INDEX "IDX_tasks_ready" ON "tasks" ("priority" DESC, "created_at") WHERE "status" = 'pending'`);
+    await q.query(
+      `CREATE INDEX "IDX_tasks_ready" ON "tasks" ("priority" DESC, "created_at") WHERE "status" = 'pending'`,
+    );
   }
 }

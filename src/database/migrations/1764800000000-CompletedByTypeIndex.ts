@@ -5,7 +5,9 @@ export class CompletedByTypeIndex1764800000000 implements MigrationInterface {
   name = 'CompletedByTypeIndex1764800000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE INDEX "IDX_tasks_completed_type" ON "tasks" ("type", "completed_at" DESC) INCLUDE ("started_at") WHERE "status" = 'completed'`);
+    await q.query(
+      `CREATE INDEX "IDX_tasks_completed_type" ON "tasks" ("type", "completed_at" DESC) INCLUDE ("started_at") WHERE "status" = 'completed'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -34,7 +34,9 @@ export class AgentSessionStats1764900000000 implements MigrationInterface {
         CONSTRAINT "CHK_agent_sessions_open" CHECK ("open_connections" >= 0),
         CONSTRAINT "FK_agent_sessions_service" FOREIGN KEY ("service_id") REFERENCES "agent_services" ("id") ON DELETE SET NULL
       )`);
-    await q.query(`CREATE INDEX "IDX_agent_sessions_open" ON "agent_sessions" ("service_id") WHERE "open_connections" > 0`);
+    await q.query(
+      `CREATE INDEX "IDX_agent_sessions_open" ON "agent_sessions" ("service_id") WHERE "open_connections" > 0`,
+    );
     await q.query(`CREATE INDEX "IDX_agent_sessions_ended" ON "agent_sessions" ("ended_at")`);
   }
 

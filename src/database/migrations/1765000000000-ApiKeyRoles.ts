@@ -11,7 +11,9 @@ export class ApiKeyRoles1765000000000 implements MigrationInterface {
     await q.query(`ALTER TABLE "api_keys" ADD "roles" text[]`);
     await q.query(`UPDATE "api_keys" SET "roles" = ARRAY["role"]`);
     await q.query(`ALTER TABLE "api_keys" ALTER "roles" SET NOT NULL`);
-    await q.query(`ALTER TABLE "api_keys" ADD CONSTRAINT "CHK_api_keys_roles" CHECK (cardinality("roles") >= 1 AND "roles" <@ ARRAY['admin', 'client', 'worker']::text[] AND "roles"[1] = "role")`);
+    await q.query(
+      `ALTER TABLE "api_keys" ADD CONSTRAINT "CHK_api_keys_roles" CHECK (cardinality("roles") >= 1 AND "roles" <@ ARRAY['admin', 'client', 'worker']::text[] AND "roles"[1] = "role")`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -20,7 +20,13 @@ import { StatsRepository } from './stats.repository.js';
 /** Seed 003: agent-service registry, managed processes, health, logs, stats and the WebSocket proxy. */
 @Module({
   imports: [RoutingModule],
-  controllers: [ServicesController, ServiceHealthController, ServiceLogsController, ServiceStatsController, ConnectionsController],
+  controllers: [
+    ServicesController,
+    ServiceHealthController,
+    ServiceLogsController,
+    ServiceStatsController,
+    ConnectionsController,
+  ],
   providers: [
     AgentServicesRepository,
     StatsRepository,

@@ -3,8 +3,23 @@ import { DataSource } from 'typeorm';
 import type { HealthCheckRow, HealthResult, ServiceInput, ServiceRow, ServiceStatus } from './agent-service.types.js';
 
 const INSERT_COLUMNS = [
-  'name', 'description', 'kind', 'agent_factory_path', 'command', 'args', 'cwd', 'env', 'host', 'port',
-  'endpoint', 'health_check', 'tags', 'config', 'weight', 'status', 'desired_state',
+  'name',
+  'description',
+  'kind',
+  'agent_factory_path',
+  'command',
+  'args',
+  'cwd',
+  'env',
+  'host',
+  'port',
+  'endpoint',
+  'health_check',
+  'tags',
+  'config',
+  'weight',
+  'status',
+  'desired_state',
 ] as const;
 const JSON_COLUMNS = new Set<string>(['env', 'health_check', 'config']);
 
@@ -61,10 +76,16 @@ export class AgentServicesRepository {
       params,
     );
     if (rows.length === 0 && f.offset > 0) {
-      const [{ n }] = (await this.db.query(`SELECT count(*)::int AS n FROM agent_services ${clause}`, params.slice(0, -2))) as { n: number }[];
+      const [{ n }] = (await this.db.query(
+        `SELECT count(*)::int AS n FROM agent_services ${clause}`,
+        params.slice(0, -2),
+      )) as { n: number }[];
       return { rows: [], total: n };
     }
-    return { rows: rows.map(({ total: _total, ...r }) => r as ServiceRow), total: rows.length ? Number(rows[0].total) : 0 };
+    return {
+      rows: rows.map(({ total: _total, ...r }) => r as ServiceRow),
+      total: rows.length ? Number(rows[0].total) : 0,
+    };
   }
 
   /** Every service (the proxy's candidate set; a registry holds tens, not millions). */
@@ -76,10 +97,22 @@ export class AgentServicesRepository {
    * Compare-and-set on status: moves the service from one of `from` to `to` and sets the
    * fields given. Undefined when the service is gone or in another status (a lost race).
    */
-  async transition(id: string, from: readonly ServiceStatus[], to: ServiceStatus, fields: TransitionFields = {}): Promise<ServiceRow | undefined> {
+  async transition(
+    id: string,
+    from: readonly ServiceStatus[],
+    to: ServiceStatus,
+    fields: TransitionFields = {},
+  ): Promise<ServiceRow | undefined> {
     const sets = ['status = $3', 'updated_at = now()'];
     const params: unknown[] = [id, from, to];
-    for (const key of ['pid', 'runtime_port', 'owner_instance', 'desired_state', 'last_exit_code', 'last_error'] as const) {
+    for (const key of [
+      'pid',
+      'runtime_port',
+      'owner_instance',
+      'desired_state',
+      'last_exit_code',
+      'last_error',
+    ] as const) {
       if (fields[key] !== undefined) sets.push(`${key} = $${params.push(fields[key])}`);
     }
     if (fields.owner_instance !== undefined) sets.push('owner_seen_at = now()');
@@ -93,13 +126,18 @@ export class AgentServicesRepository {
     return rows[0];
   }
 
-  async updateConfig(id: string, config: ServiceRow['config'], extra: { weight?: number; tags?: string[]; description?: string | null; health_check?: ServiceRow['health_check'] }): Promise<ServiceRow | undefined> {
+  async updateConfig(
+    id: string,
+    config: ServiceRow['config'],
+    extra: { weight?: number; tags?: string[]; description?: string | null; health_check?: ServiceRow['health_check'] },
+  ): Promise<ServiceRow | undefined> {
     const sets = ['config = $2', 'updated_at = now()'];
     const params: unknown[] = [id, JSON.stringify(config)];
     if (extra.weight !== undefined) sets.push(`weight = $${params.push(extra.weight)}`);
     if (extra.tags !== undefined) sets.push(`tags = $${params.push(extra.tags)}`);
     if (extra.description !== undefined) sets.push(`description = $${params.push(extra.description)}`);
-    if (extra.health_check !== undefined) sets.push(`health_check = $${params.push(JSON.stringify(extra.health_check))}`);
+    if (extra.health_check !== undefined)
+      sets.push(`health_check = $${params.push(JSON.stringify(extra.health_check))}`);
     const rows: ServiceRow[] = await this.db.query(
       `WITH u AS (UPDATE agent_services SET ${sets.join(', ')} WHERE id = $1 RETURNING *) SELECT * FROM u`,
       params,
@@ -108,7 +146,10 @@ export class AgentServicesRepository {
   }
 
   async delete(id: string): Promise<ServiceRow | undefined> {
-    const rows: ServiceRow[] = await this.db.query(`WITH d AS (DELETE FROM agent_services WHERE id = $1 RETURNING *) SELECT * FROM d`, [id]);
+    const rows: ServiceRow[] = await this.db.query(
+      `WITH d AS (DELETE FROM agent_services WHERE id = $1 RETURNING *) SELECT * FROM d`,
+      [id],
+    );
     return rows[0];
   }
 
@@ -123,12 +164,10 @@ export class AgentServicesRepository {
         [id, r.status, r.response_time_ms, r.message],
       );
       if (rows[0]) {
-        await m.query(`INSERT INTO service_health_checks (service_id, status, response_time_ms, message) VALUES ($1, $2, $3, $4)`, [
-          id,
-          r.status,
-          r.response_time_ms,
-          r.message,
-        ]);
+        await m.query(
+          `INSERT INTO service_health_checks (service_id, status, response_time_ms, message) VALUES ($1, $2, $3, $4)`,
+          [id, r.status, r.response_time_ms, r.message],
+        );
       }
       return rows[0];
     });
@@ -157,7 +196,10 @@ export class AgentServicesRepository {
   /** Marks this instance alive as the owner of the managed services it runs. */
   async touchOwner(ids: string[], instance: string): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.query(`UPDATE agent_services SET owner_seen_at = now() WHERE id = ANY($1) AND owner_instance = $2`, [ids, instance]);
+    await this.db.query(`UPDATE agent_services SET owner_seen_at = now() WHERE id = ANY($1) AND owner_instance = $2`, [
+      ids,
+      instance,
+    ]);
   }
 
   /**

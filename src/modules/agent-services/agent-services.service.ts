@@ -27,7 +27,10 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
 
 export function serviceNotFound(ref: string): AppError {
   const what = UUID.test(ref) ? `Service with ID '${ref}'` : `Service named '${ref}'`;
-  return new AppError(ErrorCode.SERVICE_NOT_FOUND, `${what} not found`, { service_id: ref, timestamp: new Date().toISOString() });
+  return new AppError(ErrorCode.SERVICE_NOT_FOUND, `${what} not found`, {
+    service_id: ref,
+    timestamp: new Date().toISOString(),
+  });
 }
 
 const alreadyExists = (name: string): AppError =>
@@ -48,11 +51,17 @@ export class AgentServicesService {
   async register(dto: CreateServiceDto): Promise<ServiceRow> {
     const managed = Boolean(dto.agent_factory_path || dto.command);
     if (managed && dto.endpoint) {
-      throw AppError.validation('endpoint', 'give either endpoint (external service) or agent_factory_path/command (managed), not both');
+      throw AppError.validation(
+        'endpoint',
+        'give either endpoint (external service) or agent_factory_path/command (managed), not both',
+      );
     }
-    if (dto.agent_factory_path && dto.command) throw AppError.validation('command', 'give agent_factory_path or command, not both');
-    if (!managed && !dto.endpoint) throw AppError.validation('agent_factory_path', 'agent_factory_path, command or endpoint is required');
-    if (dto.env && Object.values(dto.env).some((v) => typeof v !== 'string')) throw AppError.validation('env', 'env values must be strings');
+    if (dto.agent_factory_path && dto.command)
+      throw AppError.validation('command', 'give agent_factory_path or command, not both');
+    if (!managed && !dto.endpoint)
+      throw AppError.validation('agent_factory_path', 'agent_factory_path, command or endpoint is required');
+    if (dto.env && Object.values(dto.env).some((v) => typeof v !== 'string'))
+      throw AppError.validation('env', 'env values must be strings');
     const host = dto.host ?? '127.0.0.1';
     // A taken name is reported before a claimed port: re-sending a registration is SERVICE_ALREADY_EXISTS.
     if (await this.repo.findByName(dto.name)) throw alreadyExists(dto.name);
@@ -82,13 +91,20 @@ export class AgentServicesService {
     return row.kind === 'external' ? this.lifecycle.start(row) : row;
   }
 
-  async list(q: { tag?: string; status?: ServiceStatus; limit: number; offset: number }): Promise<{ rows: ServiceRow[]; total: number }> {
+  async list(q: {
+    tag?: string;
+    status?: ServiceStatus;
+    limit: number;
+    offset: number;
+  }): Promise<{ rows: ServiceRow[]; total: number }> {
     return this.repo.list(q);
   }
 
   /** By UUID or by name. */
   async get(ref: string): Promise<ServiceRow> {
-    const row = UUID.test(ref) ? ((await this.repo.findById(ref)) ?? (await this.repo.findByName(ref))) : await this.repo.findByName(ref);
+    const row = UUID.test(ref)
+      ? ((await this.repo.findById(ref)) ?? (await this.repo.findByName(ref)))
+      : await this.repo.findByName(ref);
     if (!row) throw serviceNotFound(ref);
     return row;
   }
@@ -108,12 +124,16 @@ export class AgentServicesService {
   async updateConfig(ref: string, dto: UpdateServiceConfigDto): Promise<ServiceRow> {
     const s = await this.get(ref);
     const { weight, tags, description, health_check, ...config } = dto;
-    const row = await this.repo.updateConfig(s.id, { ...s.config, ...defined(config) }, {
-      weight,
-      tags,
-      description,
-      health_check: health_check ? { ...s.health_check, ...defined(health_check) } : undefined,
-    });
+    const row = await this.repo.updateConfig(
+      s.id,
+      { ...s.config, ...defined(config) },
+      {
+        weight,
+        tags,
+        description,
+        health_check: health_check ? { ...s.health_check, ...defined(health_check) } : undefined,
+      },
+    );
     if (!row) throw serviceNotFound(ref);
     this.logs.append(s.id, 'info', 'hub', `config updated: ${JSON.stringify(defined(dto))}`);
     return row;
@@ -134,20 +154,31 @@ export class AgentServicesService {
   async check(ref: string): Promise<{ row: ServiceRow; result: HealthResult }> {
     const s = await this.get(ref);
     if (s.status !== 'running') {
-      throw new AppError(ErrorCode.HEALTH_CHECK_FAILED, `Service '${s.name}' is ${s.status}; only a running service can be checked`, {
-        service_id: s.id,
-        status: s.status,
-      });
+      throw new AppError(
+        ErrorCode.HEALTH_CHECK_FAILED,
+        `Service '${s.name}' is ${s.status}; only a running service can be checked`,
+        {
+          service_id: s.id,
+          status: s.status,
+        },
+      );
     }
     const checked = await this.lifecycle.check(s);
     // Seed 003: HEALTH_CHECK_FAILED is a check that did not pass (it is recorded in the history all the same).
     if (checked.result.status !== 'healthy') {
-      throw new AppError(ErrorCode.HEALTH_CHECK_FAILED, `Health check of service '${s.name}' failed: ${checked.result.message ?? 'unhealthy'}`, {
-        service_id: s.id,
-        name: s.name,
-        status: s.status,
-        health: { ...checked.result, last_check: checked.row.health_checked_at ? new Date(checked.row.health_checked_at).toISOString() : null },
-      });
+      throw new AppError(
+        ErrorCode.HEALTH_CHECK_FAILED,
+        `Health check of service '${s.name}' failed: ${checked.result.message ?? 'unhealthy'}`,
+        {
+          service_id: s.id,
+          name: s.name,
+          status: s.status,
+          health: {
+            ...checked.result,
+            last_check: checked.row.health_checked_at ? new Date(checked.row.health_checked_at).toISOString() : null,
+          },
+        },
+      );
     }
     return checked;
   }
@@ -173,11 +204,15 @@ export class AgentServicesService {
     const all = await this.repo.all();
     const other = all.find((s) => s.id !== exceptId && s.kind === 'managed' && s.host === host && s.port === port);
     if (other) {
-      throw new AppError(ErrorCode.PORT_IN_USE, `Port ${port} on ${host} is already claimed by service '${other.name}'`, {
-        field: 'port',
-        port,
-        service_id: other.id,
-      });
+      throw new AppError(
+        ErrorCode.PORT_IN_USE,
+        `Port ${port} on ${host} is already claimed by service '${other.name}'`,
+        {
+          field: 'port',
+          port,
+          service_id: other.id,
+        },
+      );
     }
   }
 }

@@ -59,7 +59,9 @@ export class ConnectionsController {
   disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Body {
     const reason = dto.reason ?? 'Administrative disconnect';
     if (!this.proxy.disconnect(id, reason, dto.notify_client ?? true)) {
-      throw new AppError(ErrorCode.CONNECTION_NOT_FOUND, `Connection '${id}' is not open on this hub`, { connection_id: id });
+      throw new AppError(ErrorCode.CONNECTION_NOT_FOUND, `Connection '${id}' is not open on this hub`, {
+        connection_id: id,
+      });
     }
     const c = this.registry.get(id) as ProxyConnection;
     return { ...mapConnection(c), message: 'Connection closed' };

@@ -42,7 +42,9 @@ export class HealthMonitor implements OnApplicationBootstrap, OnApplicationShutd
 
   private async tick(): Promise<void> {
     const now = Date.now();
-    const services = (await this.repo.all()).filter((s) => s.status === 'running' && s.config.health_check_enabled && this.isMine(s));
+    const services = (await this.repo.all()).filter(
+      (s) => s.status === 'running' && s.config.health_check_enabled && this.isMine(s),
+    );
     const due = services.filter((s) => {
       const at = this.nextDue.get(s.id);
       if (at === undefined) {

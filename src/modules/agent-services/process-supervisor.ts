@@ -29,13 +29,18 @@ const INTERPRETERS: Record<string, string> = {
 };
 
 /** The command line a managed service runs, with `{port}` and `{host}` in args filled in. */
-export function commandLine(s: Pick<ServiceRow, 'command' | 'args' | 'agent_factory_path' | 'cwd' | 'host'>, port: number): { file: string; args: string[] } {
+export function commandLine(
+  s: Pick<ServiceRow, 'command' | 'args' | 'agent_factory_path' | 'cwd' | 'host'>,
+  port: number,
+): { file: string; args: string[] } {
   const fill = (a: string): string => a.replaceAll('{port}', String(port)).replaceAll('{host}', s.host);
   if (s.command) return { file: s.command, args: s.args.map(fill) };
   const path = s.agent_factory_path as string;
   const full = isAbsolute(path) ? path : resolve(s.cwd ?? process.cwd(), path);
   const interpreter = INTERPRETERS[extname(full).toLowerCase()];
-  return interpreter ? { file: interpreter, args: [full, ...s.args.map(fill)] } : { file: full, args: s.args.map(fill) };
+  return interpreter
+    ? { file: interpreter, args: [full, ...s.args.map(fill)] }
+    : { file: full, args: s.args.map(fill) };
 }
 
 /** Whether host:port can be bound right now. */

@@ -11,7 +11,10 @@ const last = new Map<number, { ticks: number; at: number }>();
 
 export async function processUsage(pid: number): Promise<ProcessUsage | null> {
   try {
-    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')]);
+    const [stat, status] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+      readFile(`/proc/${pid}/status`, 'utf8'),
+    ]);
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
@@ -20,7 +23,8 @@ export async function processUsage(pid: number): Promise<ProcessUsage | null> {
     const before = last.get(pid);
     last.set(pid, { ticks, at: now });
     if (last.size > 1000) last.clear();
-    const cpu = before && now > before.at ? ((ticks - before.ticks) / CLOCK_TICKS / ((now - before.at) / 1000)) * 100 : 0;
+    const cpu =
+      before && now > before.at ? ((ticks - before.ticks) / CLOCK_TICKS / ((now - before.at) / 1000)) * 100 : 0;
     return { memory_mb: Math.round((rssKb / 1024) * 10) / 10, cpu_percent: Math.round(Math.max(0, cpu) * 10) / 10 };
   } catch {
     return null;

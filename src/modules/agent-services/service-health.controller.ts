@@ -36,7 +36,10 @@ export class ServiceHealthController {
 
   @Post(':id/check')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Check now (recorded in the history); 503 HEALTH_CHECK_FAILED when the check does not pass (or the service is not running)' })
+  @ApiOperation({
+    summary:
+      'Check now (recorded in the history); 503 HEALTH_CHECK_FAILED when the check does not pass (or the service is not running)',
+  })
   async check(@Param() { id }: ServiceRefParam): Promise<Body> {
     const { row, result } = await this.services.check(id);
     return { service_id: row.id, name: row.name, ...result, checked_at: iso(row.health_checked_at) };
@@ -49,7 +52,12 @@ export class ServiceHealthController {
     return {
       service_id: service.id,
       name: service.name,
-      history: checks.map((c) => ({ status: c.status, response_time_ms: c.response_time_ms, message: c.message, checked_at: iso(c.checked_at) })),
+      history: checks.map((c) => ({
+        status: c.status,
+        response_time_ms: c.response_time_ms,
+        message: c.message,
+        checked_at: iso(c.checked_at),
+      })),
       total: checks.length,
     };
   }

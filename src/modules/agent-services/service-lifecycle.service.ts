@@ -17,7 +17,10 @@ const START_PROBE_EVERY_MS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const conflict = (s: ServiceRow, doing: string): AppError =>
-  new AppError(ErrorCode.CONFLICT, `Service '${s.name}' is ${s.status}; cannot ${doing} now`, { service_id: s.id, status: s.status });
+  new AppError(ErrorCode.CONFLICT, `Service '${s.name}' is ${s.status}; cannot ${doing} now`, {
+    service_id: s.id,
+    status: s.status,
+  });
 
 /** Where a service answers: the running process's port, or the external endpoint. */
 export function probeTarget(s: ServiceRow): { host: string; port: number; endpoint: string | null } {
@@ -68,14 +71,20 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     await this.ownership.stop();
     // Within the hub's own bound: half of SHUTDOWN_TIMEOUT_MS at most, then SIGKILL.
     await this.supervisor.stopAll(Math.min(this.config.SERVICE_STOP_GRACE_MS, this.config.SHUTDOWN_TIMEOUT_MS / 2));
-    await this.repo.releaseOwner(INSTANCE_ID).catch((e: unknown) => this.logger.warn({ err: e }, 'could not release managed services'));
+    await this.repo
+      .releaseOwner(INSTANCE_ID)
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'could not release managed services'));
   }
 
   async start(s: ServiceRow): Promise<ServiceRow> {
     if (s.status === 'running') return s;
     if (s.status !== 'stopped' && s.status !== 'error') throw conflict(s, 'start');
     if (s.kind === 'external') return this.startExternal(s);
-    const starting = await this.repo.transition(s.id, ['stopped', 'error'], 'starting', { owner_instance: INSTANCE_ID, desired_state: 'running', last_error: null });
+    const starting = await this.repo.transition(s.id, ['stopped', 'error'], 'starting', {
+      owner_instance: INSTANCE_ID,
+      desired_state: 'running',
+      last_error: null,
+    });
     if (!starting) throw conflict((await this.repo.findById(s.id)) ?? s, 'start');
     this.owned.add(s.id);
     this.hubLog(s, 'info', 'starting');
@@ -111,8 +120,13 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     const result = await probe(probeTarget(s), s.health_check);
     const row = (await this.repo.recordHealth(s.id, result)) ?? s;
     if (s.health_status !== result.status && s.status === 'running') {
-      this.hubLog(s, result.status === 'healthy' ? 'info' : 'warn', `health ${s.health_status} -> ${result.status}${result.message ? `: ${result.message}` : ''}`);
-      if (result.status === 'unhealthy') this.events.publish('service.down', { serviceId: s.id, reason: 'service_unhealthy' });
+      this.hubLog(
+        s,
+        result.status === 'healthy' ? 'info' : 'warn',
+        `health ${s.health_status} -> ${result.status}${result.message ? `: ${result.message}` : ''}`,
+      );
+      if (result.status === 'unhealthy')
+        this.events.publish('service.down', { serviceId: s.id, reason: 'service_unhealthy' });
       else this.events.publish('service.up', { serviceId: s.id });
     }
     return { row, result };
@@ -123,7 +137,11 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private async startExternal(s: ServiceRow): Promise<ServiceRow> {
-    const row = await this.repo.transition(s.id, ['stopped', 'error'], 'running', { desired_state: 'running', started: true, last_error: null });
+    const row = await this.repo.transition(s.id, ['stopped', 'error'], 'running', {
+      desired_state: 'running',
+      started: true,
+      last_error: null,
+    });
     if (!row) throw conflict((await this.repo.findById(s.id)) ?? s, 'start');
     this.hubLog(s, 'info', `routing to external endpoint ${s.endpoint}`);
     this.events.publish('service.up', { serviceId: s.id });
@@ -140,12 +158,19 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
       await this.supervisor.stop(s.id, this.config.SERVICE_STOP_GRACE_MS);
       this.owned.delete(s.id);
       this.hubLog(s, 'error', message);
-      await this.repo.transition(s.id, ['starting'], 'error', { last_error: message, desired_state: 'stopped', stopped: true });
+      await this.repo.transition(s.id, ['starting'], 'error', {
+        last_error: message,
+        desired_state: 'stopped',
+        stopped: true,
+      });
       throw new AppError(code, message, { service_id: s.id, ...details, last_output: this.logs.tail(s.id, 20) });
     };
     const port = s.port ? s.port : await freePort(s.host);
     if (s.port && !(await isPortFree(s.host, s.port))) {
-      return fail(ErrorCode.PORT_IN_USE, `Port ${s.port} on ${s.host} is already in use`, { port: s.port, host: s.host });
+      return fail(ErrorCode.PORT_IN_USE, `Port ${s.port} on ${s.host} is already in use`, {
+        port: s.port,
+        host: s.host,
+      });
     }
     let exit: ExitInfo | null = null;
     let pid: number;
@@ -163,16 +188,28 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     for (;;) {
       if (exit) {
         const e = exit as ExitInfo;
-        return fail(ErrorCode.SERVICE_START_FAILED, `Service '${s.name}' exited during start (${e.signal ?? `exit code ${e.code}`})`, { exit_code: e.code, signal: e.signal });
+        return fail(
+          ErrorCode.SERVICE_START_FAILED,
+          `Service '${s.name}' exited during start (${e.signal ?? `exit code ${e.code}`})`,
+          { exit_code: e.code, signal: e.signal },
+        );
       }
       last = await probe(probeTarget(running), { ...s.health_check, timeout: Math.min(s.health_check.timeout, 2) });
       if (last.status === 'healthy') break;
       if (Date.now() >= deadline) {
-        return fail(ErrorCode.SERVICE_START_FAILED, `Service '${s.name}' did not pass its ${s.health_check.type} health check within ${s.config.start_timeout} s: ${last.message}`);
+        return fail(
+          ErrorCode.SERVICE_START_FAILED,
+          `Service '${s.name}' did not pass its ${s.health_check.type} health check within ${s.config.start_timeout} s: ${last.message}`,
+        );
       }
       await sleep(START_PROBE_EVERY_MS);
     }
-    const row = await this.repo.transition(s.id, ['starting'], 'running', { pid, runtime_port: port, started: true, owner_instance: INSTANCE_ID });
+    const row = await this.repo.transition(s.id, ['starting'], 'running', {
+      pid,
+      runtime_port: port,
+      started: true,
+      owner_instance: INSTANCE_ID,
+    });
     if (!row) {
       // Stopped (or deleted) while starting: the stop owns the process now.
       return (await this.repo.findById(s.id)) ?? running;
@@ -191,7 +228,11 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     const how = info.signal ?? `exit code ${info.code}`;
     this.hubLog(s, 'error', `process exited unexpectedly (${how})`);
     if (s.status !== 'running') return; // a start in progress sees the exit itself
-    const crashed = await this.repo.transition(s.id, ['running'], 'error', { last_exit_code: info.code ?? -1, last_error: `exited (${how})`, stopped: true });
+    const crashed = await this.repo.transition(s.id, ['running'], 'error', {
+      last_exit_code: info.code ?? -1,
+      last_error: `exited (${how})`,
+      stopped: true,
+    });
     if (!crashed) return;
     this.events.publish('service.down', { serviceId: s.id, reason: 'service_crashed' });
     if (!s.config.auto_restart) {
@@ -204,7 +245,11 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
     this.crashes.set(s.id, recent);
     if (recent.length > s.config.max_restarts) {
       this.owned.delete(s.id);
-      this.hubLog(s, 'error', `restart budget spent (${s.config.max_restarts} in ${s.config.restart_window} s); left in error`);
+      this.hubLog(
+        s,
+        'error',
+        `restart budget spent (${s.config.max_restarts} in ${s.config.restart_window} s); left in error`,
+      );
       await this.repo.transition(s.id, ['error'], 'error', { desired_state: 'stopped' });
       return;
     }
@@ -219,7 +264,10 @@ export class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationSh
 
   private async autoRestart(serviceId: string): Promise<void> {
     if (this.stopping) return;
-    const restarting = await this.repo.transition(serviceId, ['error'], 'starting', { owner_instance: INSTANCE_ID, count_restart: true });
+    const restarting = await this.repo.transition(serviceId, ['error'], 'starting', {
+      owner_instance: INSTANCE_ID,
+      count_restart: true,
+    });
     if (!restarting) return; // stopped or removed meanwhile
     try {
       await this.launch(restarting);

@@ -24,7 +24,12 @@ export class ServiceLogsController {
   @ApiOperation({ summary: 'Newest last; ?level (and above) &limit &since &after_seq' })
   async service(@Param() { id }: ServiceRefParam, @Query() q: ServiceLogsQuery): Promise<Body> {
     const s = await this.services.get(id);
-    const logs = this.logs.query(s.id, { level: q.level, since: q.since ? new Date(q.since) : undefined, after_seq: q.after_seq, limit: q.limit ?? 100 });
+    const logs = this.logs.query(s.id, {
+      level: q.level,
+      since: q.since ? new Date(q.since) : undefined,
+      after_seq: q.after_seq,
+      limit: q.limit ?? 100,
+    });
     return { service_id: s.id, name: s.name, logs, total: logs.length };
   }
 

@@ -61,7 +61,13 @@ export class ServiceLogStore {
     };
     ring.push(entry);
     // Also a line of the Apex log channel.
-    this.events.publish('hub.log', { time: entry.timestamp, level, source: 'service', service_id: serviceId, message: entry.message });
+    this.events.publish('hub.log', {
+      time: entry.timestamp,
+      level,
+      source: 'service',
+      service_id: serviceId,
+      message: entry.message,
+    });
     if (ring.length > this.capacity) ring.splice(0, ring.length - this.capacity);
     return entry;
   }
@@ -96,7 +102,10 @@ export class ServiceLogStore {
 
   /** The last lines of a service, for error messages (SERVICE_START_FAILED). */
   tail(serviceId: string, n: number): string[] {
-    return (this.rings.get(serviceId) ?? []).filter((e) => e.source !== 'hub').slice(-n).map((e) => e.message);
+    return (this.rings.get(serviceId) ?? [])
+      .filter((e) => e.source !== 'hub')
+      .slice(-n)
+      .map((e) => e.message);
   }
 
   drop(serviceId: string): void {
@@ -107,7 +116,10 @@ export class ServiceLogStore {
     const min = q.level ? RANK[q.level] : 0;
     const since = q.since?.getTime();
     const out = ring.filter(
-      (e) => RANK[e.level] >= min && (since === undefined || Date.parse(e.timestamp) >= since) && (q.after_seq === undefined || e.seq > q.after_seq),
+      (e) =>
+        RANK[e.level] >= min &&
+        (since === undefined || Date.parse(e.timestamp) >= since) &&
+        (q.after_seq === undefined || e.seq > q.after_seq),
     );
     return out.slice(-q.limit);
   }

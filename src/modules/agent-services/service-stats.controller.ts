@@ -23,21 +23,28 @@ export class ServiceStatsController {
   ) {}
 
   @Get('overview')
-  @ApiOperation({ summary: 'Services by status, connections, sessions, performance and resources (counters since this hub started)' })
+  @ApiOperation({
+    summary: 'Services by status, connections, sessions, performance and resources (counters since this hub started)',
+  })
   overview(): Promise<Body> {
     return this.stats.overview();
   }
 
   @Get('timeseries')
-  @ApiOperation({ summary: 'Stored samples bucketed by interval over the period: connections, sessions, messages, response_time, error_rate' })
+  @ApiOperation({
+    summary:
+      'Stored samples bucketed by interval over the period: connections, sessions, messages, response_time, error_rate',
+  })
   async timeseries(@Query() q: TimeseriesQuery): Promise<Body> {
     const period = q.period ?? '1h';
     const interval = q.interval ?? '5m';
     const periodS = durationSeconds(period);
     const intervalS = durationSeconds(interval);
     if (periodS < 1 || periodS > MAX_PERIOD_S) throw AppError.validation('period', 'period must be between 1s and 7d');
-    if (intervalS < 1 || intervalS > periodS) throw AppError.validation('interval', 'interval must be at least 1s and at most the period');
-    if (periodS / intervalS > MAX_POINTS) throw AppError.validation('interval', `at most ${MAX_POINTS} points: use a longer interval`);
+    if (intervalS < 1 || intervalS > periodS)
+      throw AppError.validation('interval', 'interval must be at least 1s and at most the period');
+    if (periodS / intervalS > MAX_POINTS)
+      throw AppError.validation('interval', `at most ${MAX_POINTS} points: use a longer interval`);
     const service = q.service_id ? await this.services.get(q.service_id) : null;
     const data = await this.stats.timeseries(q.metric, periodS, intervalS, service?.id ?? null);
     return { metric: q.metric, period, interval, service_id: service?.id ?? null, data };

@@ -58,7 +58,15 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const rows = await this.services.all();
     const byId = new Map(rows.map((s) => [s.id, s]));
     const samples: StatSample[] = [];
-    const hub: StatSample = { service_id: null, connections: 0, sessions: 0, opened: 0, messages: 0, errors: 0, response_time_ms: null };
+    const hub: StatSample = {
+      service_id: null,
+      connections: 0,
+      sessions: 0,
+      opened: 0,
+      messages: 0,
+      errors: 0,
+      response_time_ms: null,
+    };
     const times: number[] = [];
     for (const [id, c] of this.registry.allCounters()) {
       const s = byId.get(id);
@@ -83,7 +91,15 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     for (const s of rows) {
       if (s.status === 'running' && s.health_response_ms !== null) times.push(s.health_response_ms);
       if (!this.registry.allCounters().has(s.id) && s.status === 'running') {
-        samples.push({ service_id: s.id, connections: 0, sessions: 0, opened: 0, messages: 0, errors: 0, response_time_ms: s.health_response_ms });
+        samples.push({
+          service_id: s.id,
+          connections: 0,
+          sessions: 0,
+          opened: 0,
+          messages: 0,
+          errors: 0,
+          response_time_ms: s.health_response_ms,
+        });
       }
     }
     hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
@@ -112,7 +128,14 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     // Throughput over the window the numbers cover: stored samples plus what is not sampled yet.
     const since = Math.max(windowStart.getTime(), Math.min(this.startedAt.getTime(), recent.first?.getTime() ?? now));
     const minutes = Math.max((now - since) / 60_000, 1 / 60);
-    const usage = (await Promise.all(this.supervisor.running.map((id) => this.supervisor.pid(id)).filter((p): p is number => p !== null).map(processUsage))).filter((u) => u !== null);
+    const usage = (
+      await Promise.all(
+        this.supervisor.running
+          .map((id) => this.supervisor.pid(id))
+          .filter((p): p is number => p !== null)
+          .map(processUsage),
+      )
+    ).filter((u) => u !== null);
     return {
       services: {
         total,
@@ -138,15 +161,26 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         error_rate: counts.connections ? round(counts.errors / counts.connections, 4) : 0,
       },
       resources: {
-        total_memory_mb: round(usage.reduce((a, u) => a + u.memory_mb, 0), 1),
-        total_cpu_percent: round(usage.reduce((a, u) => a + u.cpu_percent, 0), 1),
+        total_memory_mb: round(
+          usage.reduce((a, u) => a + u.memory_mb, 0),
+          1,
+        ),
+        total_cpu_percent: round(
+          usage.reduce((a, u) => a + u.cpu_percent, 0),
+          1,
+        ),
         processes: usage.length,
       },
       day_starts_at: today.toISOString(),
     };
   }
 
-  timeseries(metric: TimeseriesMetric, periodS: number, intervalS: number, serviceId: string | null): Promise<{ timestamp: string; value: number | null }[]> {
+  timeseries(
+    metric: TimeseriesMetric,
+    periodS: number,
+    intervalS: number,
+    serviceId: string | null,
+  ): Promise<{ timestamp: string; value: number | null }[]> {
     return this.stats.timeseries(metric, periodS, intervalS, serviceId);
   }
 }

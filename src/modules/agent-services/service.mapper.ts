@@ -16,7 +16,10 @@ export interface ServiceLive {
 /** Seed 003 service detail: registry fields, config, stats from the proxy's counters, health. */
 export function mapService(s: ServiceRow, live: ServiceLive): Record<string, unknown> {
   const c = live.stats;
-  const uptime = s.status === 'running' && s.started_at ? Math.max(0, Math.floor((Date.now() - new Date(s.started_at).getTime()) / 1000)) : 0;
+  const uptime =
+    s.status === 'running' && s.started_at
+      ? Math.max(0, Math.floor((Date.now() - new Date(s.started_at).getTime()) / 1000))
+      : 0;
   const total = c.total_connections;
   return {
     service_id: s.id,

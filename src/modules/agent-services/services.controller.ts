@@ -22,10 +22,18 @@ export class ServicesController {
 
   @Post()
   @Authenticated()
-  @ApiOperation({ summary: 'Register a managed (agent_factory_path or command) or external (endpoint) service; SERVICE_ALREADY_EXISTS on a taken name' })
+  @ApiOperation({
+    summary:
+      'Register a managed (agent_factory_path or command) or external (endpoint) service; SERVICE_ALREADY_EXISTS on a taken name',
+  })
   async register(@Body() dto: CreateServiceDto): Promise<Body> {
     const row = await this.services.register(dto);
-    return { service_id: row.id, message: 'Service registered successfully', endpoint: serviceEndpoint(row), service: await this.services.view(row) };
+    return {
+      service_id: row.id,
+      message: 'Service registered successfully',
+      endpoint: serviceEndpoint(row),
+      service: await this.services.view(row),
+    };
   }
 
   @Get()
@@ -49,7 +57,9 @@ export class ServicesController {
   @Post(':id/start')
   @HttpCode(200)
   @Authenticated()
-  @ApiOperation({ summary: 'Start; waits for the first passing health check (SERVICE_START_FAILED with the last output, PORT_IN_USE)' })
+  @ApiOperation({
+    summary: 'Start; waits for the first passing health check (SERVICE_START_FAILED with the last output, PORT_IN_USE)',
+  })
   async start(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.start(id))), message: 'Service started' };
   }
@@ -72,7 +82,9 @@ export class ServicesController {
 
   @Put(':id/config')
   @Authenticated()
-  @ApiOperation({ summary: 'Change config fields (max_sessions, auto_restart, …), weight, tags, description, health_check' })
+  @ApiOperation({
+    summary: 'Change config fields (max_sessions, auto_restart, …), weight, tags, description, health_check',
+  })
   async updateConfig(@Param() { id }: ServiceRefParam, @Body() dto: UpdateServiceConfigDto): Promise<Body> {
     return this.services.view(await this.services.updateConfig(id, dto));
   }
@@ -91,7 +103,12 @@ export class ServicesController {
   @ApiOperation({ summary: 'Send a management_notification to every proxied client of the service (on this hub)' })
   async notify(@Param() { id }: ServiceRefParam, @Body() dto: NotifyServiceDto): Promise<Body> {
     const s = await this.services.get(id);
-    const notification = { type: dto.type ?? 'announcement', message: dto.message, severity: dto.severity ?? 'info', ...(dto.countdown_seconds !== undefined ? { countdown_seconds: dto.countdown_seconds } : {}) };
+    const notification = {
+      type: dto.type ?? 'announcement',
+      message: dto.message,
+      severity: dto.severity ?? 'info',
+      ...(dto.countdown_seconds !== undefined ? { countdown_seconds: dto.countdown_seconds } : {}),
+    };
     return { service_id: s.id, delivered: this.proxy.notify(s.id, notification), notification };
   }
 }

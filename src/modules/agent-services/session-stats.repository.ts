@@ -62,7 +62,10 @@ export class SessionStatsRepository {
 
   /** The session failed over to another service. */
   async moveSession(sessionId: string, serviceId: string): Promise<void> {
-    await this.db.query(`UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND open_connections > 0`, [sessionId, serviceId]);
+    await this.db.query(`UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND open_connections > 0`, [
+      sessionId,
+      serviceId,
+    ]);
   }
 
   /** A connection of the session closed; its last one completes the session. */
@@ -134,7 +137,15 @@ export class SessionStatsRepository {
   }
 
   /** Hub-wide: counters summed over services, sessions active now and completed since `since`. */
-  async overview(since: Date): Promise<{ connections: number; active_connections: number; errors: number; active_sessions: number; completed_since: number }> {
+  async overview(
+    since: Date,
+  ): Promise<{
+    connections: number;
+    active_connections: number;
+    errors: number;
+    active_sessions: number;
+    completed_since: number;
+  }> {
     const [row] = (await this.db.query(
       `SELECT (SELECT coalesce(sum(total_connections), 0)::float8 FROM agent_service_counters) AS connections,
               (SELECT coalesce(sum(errors), 0)::float8 FROM agent_service_counters) AS errors,
@@ -142,12 +153,21 @@ export class SessionStatsRepository {
               (SELECT count(*)::int FROM agent_sessions WHERE open_connections > 0) AS active_sessions,
               (SELECT count(*)::int FROM agent_sessions WHERE open_connections = 0 AND ended_at >= $1) AS completed_since`,
       [since],
-    )) as { connections: number; errors: number; active_connections: number; active_sessions: number; completed_since: number }[];
+    )) as {
+      connections: number;
+      errors: number;
+      active_connections: number;
+      active_sessions: number;
+      completed_since: number;
+    }[];
     return { ...row, connections: Number(row.connections), errors: Number(row.errors) };
   }
 
   /** Ended sessions older than this are forgotten (their completion stays in the counters). */
   async prune(olderThanMs: number): Promise<void> {
-    await this.db.query(`DELETE FROM agent_sessions WHERE open_connections = 0 AND ended_at < now() - make_interval(secs => $1::float8 / 1000)`, [olderThanMs]);
+    await this.db.query(
+      `DELETE FROM agent_sessions WHERE open_connections = 0 AND ended_at < now() - make_interval(secs => $1::float8 / 1000)`,
+      [olderThanMs],
+    );
   }
 }

@@ -46,11 +46,19 @@ export class StatsRepository {
   }
 
   async prune(olderThanMs: number): Promise<void> {
-    await this.db.query(`DELETE FROM service_stat_samples WHERE sampled_at < now() - make_interval(secs => $1::float8 / 1000)`, [olderThanMs]);
+    await this.db.query(
+      `DELETE FROM service_stat_samples WHERE sampled_at < now() - make_interval(secs => $1::float8 / 1000)`,
+      [olderThanMs],
+    );
   }
 
   /** Buckets of `intervalS` seconds over the last `periodS` seconds; only buckets with samples. */
-  async timeseries(metric: TimeseriesMetric, periodS: number, intervalS: number, serviceId: string | null): Promise<{ timestamp: string; value: number | null }[]> {
+  async timeseries(
+    metric: TimeseriesMetric,
+    periodS: number,
+    intervalS: number,
+    serviceId: string | null,
+  ): Promise<{ timestamp: string; value: number | null }[]> {
     const rows: { bucket: Date; value: number | null }[] = await this.db.query(
       `SELECT to_timestamp(floor(extract(epoch FROM sampled_at) / $1) * $1) AS bucket, ${METRIC_SQL[metric]} AS value
        FROM service_stat_samples
@@ -58,12 +66,18 @@ export class StatsRepository {
        GROUP BY 1 ORDER BY 1`,
       [intervalS, periodS, serviceId],
     );
-    return rows.map((r) => ({ timestamp: new Date(r.bucket).toISOString(), value: r.value === null ? null : Math.round(Number(r.value) * 1000) / 1000 }));
+    return rows.map((r) => ({
+      timestamp: new Date(r.bucket).toISOString(),
+      value: r.value === null ? null : Math.round(Number(r.value) * 1000) / 1000,
+    }));
   }
 
   /** Highest hub-wide connection level sampled since `since`. */
   async peakConnections(since: Date): Promise<number> {
-    const [row] = (await this.db.query(`SELECT coalesce(max(connections), 0)::int AS peak FROM service_stat_samples WHERE service_id IS NULL AND sampled_at >= $1`, [since])) as { peak: number }[];
+    const [row] = (await this.db.query(
+      `SELECT coalesce(max(connections), 0)::int AS peak FROM service_stat_samples WHERE service_id IS NULL AND sampled_at >= $1`,
+      [since],
+    )) as { peak: number }[];
     return row.peak;
   }
 
@@ -77,14 +91,19 @@ export class StatsRepository {
   }
 
   async avgHealthResponseMs(since: Date): Promise<number | null> {
-    const [row] = (await this.db.query(`SELECT avg(response_time_ms) AS avg FROM service_health_checks WHERE checked_at >= $1 AND status = 'healthy'`, [since])) as {
+    const [row] = (await this.db.query(
+      `SELECT avg(response_time_ms) AS avg FROM service_health_checks WHERE checked_at >= $1 AND status = 'healthy'`,
+      [since],
+    )) as {
       avg: number | null;
     }[];
     return row.avg === null ? null : Math.round(Number(row.avg) * 100) / 100;
   }
 
   async countByStatus(): Promise<Record<string, number>> {
-    const rows: { status: string; n: number }[] = await this.db.query(`SELECT status, count(*)::int AS n FROM agent_services GROUP BY status`);
+    const rows: { status: string; n: number }[] = await this.db.query(
+      `SELECT status, count(*)::int AS n FROM agent_services GROUP BY status`,
+    );
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 }

@@ -43,4 +43,5 @@ export interface Principal {
 export const isAdmin = (p: Pick<Principal, 'roles'>): boolean => p.roles.includes('admin');
 
 /** Admins pass every role check; anyone else needs one of `roles`. */
-export const mayAct = (p: Pick<Principal, 'roles'>, roles: readonly ApiKeyRole[]): boolean => isAdmin(p) || roles.some((r) => p.roles.includes(r));
+export const mayAct = (p: Pick<Principal, 'roles'>, roles: readonly ApiKeyRole[]): boolean =>
+  isAdmin(p) || roles.some((r) => p.roles.includes(r));

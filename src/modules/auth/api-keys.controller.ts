@@ -31,7 +31,11 @@ export class ApiKeysController {
   @ApiOkResponse({ type: CreatedApiKeyView })
   async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
     // `roles` (several) or `role` (one, as before); with both, `role` leads.
-    const roles = dto.roles ? (dto.role ? [dto.role, ...dto.roles.filter((r) => r !== dto.role)] : dto.roles) : [dto.role as ApiKeyRole];
+    const roles = dto.roles
+      ? dto.role
+        ? [dto.role, ...dto.roles.filter((r) => r !== dto.role)]
+        : dto.roles
+      : [dto.role as ApiKeyRole];
     const { key, row } = await this.keys.create(dto.name, roles, dto.limits ?? null);
     return { ...mapApiKey(row), key };
   }
@@ -44,7 +48,7 @@ export class ApiKeysController {
   }
 
   @Patch(':id/limits')
-  @ApiOperation({ summary: 'Change a key\'s LLM limits (admin): fields given replace, null fields are removed' })
+  @ApiOperation({ summary: "Change a key's LLM limits (admin): fields given replace, null fields are removed" })
   @ApiOkResponse({ type: ApiKeyView })
   async patchLimits(@Param() { id }: IdParam, @Body() dto: ApiKeyLimitsDto): Promise<ApiKeyView> {
     return mapApiKey(await this.keys.patchLimits(id, { ...dto }));

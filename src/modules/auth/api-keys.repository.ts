@@ -8,7 +8,13 @@ const COLUMNS = 'id, name, role, roles, prefix, created_at, last_used_at, revoke
 export class ApiKeysRepository {
   constructor(private readonly db: DataSource) {}
 
-  async insert(name: string, roles: ApiKeyRole[], keyHash: string, prefix: string, limits: ApiKeyLimits | null = null): Promise<ApiKeyRow> {
+  async insert(
+    name: string,
+    roles: ApiKeyRole[],
+    keyHash: string,
+    prefix: string,
+    limits: ApiKeyLimits | null = null,
+  ): Promise<ApiKeyRow> {
     const rows: ApiKeyRow[] = await this.db.query(
       `INSERT INTO api_keys (name, role, roles, key_hash, prefix, limits) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
       [name, roles[0], roles, keyHash, prefix, limits === null ? null : JSON.stringify(limits)],

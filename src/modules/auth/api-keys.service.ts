@@ -40,7 +40,11 @@ export class ApiKeysService {
   constructor(private readonly repo: ApiKeysRepository) {}
 
   /** A key with one role or several (the first is its `role`). */
-  async create(name: string, roles: ApiKeyRole | ApiKeyRole[], limits: ApiKeyLimitsInput | null = null): Promise<{ key: string; row: ApiKeyRow }> {
+  async create(
+    name: string,
+    roles: ApiKeyRole | ApiKeyRole[],
+    limits: ApiKeyLimitsInput | null = null,
+  ): Promise<{ key: string; row: ApiKeyRow }> {
     const key = `th_${randomBytes(32).toString('base64url')}`;
     const list = [...new Set(Array.isArray(roles) ? roles : [roles])];
     const row = await this.repo.insert(name, list, hashKey(key), key.slice(0, 10), normalizeLimits(limits));

@@ -8,12 +8,7 @@ import { ApiKeyGuard } from './auth.guard.js';
 
 @Module({
   controllers: [ApiKeysController],
-  providers: [
-    ApiKeysRepository,
-    ApiKeysService,
-    AdminKeyBootstrap,
-    { provide: APP_GUARD, useClass: ApiKeyGuard },
-  ],
+  providers: [ApiKeysRepository, ApiKeysService, AdminKeyBootstrap, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   exports: [ApiKeysService],
 })
 export class AuthModule {}

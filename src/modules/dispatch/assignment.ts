@@ -22,7 +22,10 @@ export type Strategy = 'least-loaded' | 'round-robin' | 'random';
 export function isEligible(task: Candidate, node: NodeSlot): boolean {
   if (task.target_node_id !== null) return task.target_node_id === node.id;
   if (node.capabilities.length > 0 && !node.capabilities.includes(task.type)) return false;
-  return task.required_tags.every((t) => node.tags.includes(t)) && (task.route?.tags ?? []).every((t) => node.tags.includes(t));
+  return (
+    task.required_tags.every((t) => node.tags.includes(t)) &&
+    (task.route?.tags ?? []).every((t) => node.tags.includes(t))
+  );
 }
 
 /**

@@ -46,7 +46,9 @@ export class DispatchRepository {
 
   /** Tasks handed out right now (dispatched or running), across the hub (IDX_tasks_lease). */
   async countActive(): Promise<number> {
-    const [{ n }]: { n: number }[] = await this.db.query(`SELECT count(*)::int AS n FROM tasks WHERE status IN ('dispatched', 'running')`);
+    const [{ n }]: { n: number }[] = await this.db.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE status IN ('dispatched', 'running')`,
+    );
     return n;
   }
 
@@ -70,7 +72,10 @@ export class DispatchRepository {
     // 1. Read, without locks: the nodes with room (with their live load) and the ready tasks they
     // could take, looking a little past the free slots so a few ineligible tasks at the head of
     // the queue do not stall the rest.
-    const [{ nodes, tasks }] = await prepared<{ nodes: (NodeSlot & { vocabulary: NodeVocabulary })[]; tasks: (Candidate & RoutableTask & { attempt: number })[] }>(
+    const [{ nodes, tasks }] = await prepared<{
+      nodes: (NodeSlot & { vocabulary: NodeVocabulary })[];
+      tasks: (Candidate & RoutableTask & { attempt: number })[];
+    }>(
       this.db,
       'dispatch_candidates',
       `WITH open AS (

@@ -125,10 +125,16 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       const room = await this.roomLeft();
       if (room <= 0) break;
       const router = await this.routing.taskRouter();
-      const { assigned, cursor, short } = await this.repo.assignBatch(room, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
-        const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
-        return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
-      });
+      const { assigned, cursor, short } = await this.repo.assignBatch(
+        room,
+        this.config.DISPATCH_STRATEGY,
+        this.cursor,
+        probe,
+        (t) => {
+          const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
+          return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
+        },
+      );
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
       // A round that handed out work leaves a queue that is probably not empty: the next round
@@ -157,7 +163,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     if (rows.length === 0) return;
     try {
       const confirmed = await this.repo.confirmAssignments(rows);
-      if (confirmed.length) this.logger.warn(`${confirmed.length} assignment(s) committed during a database outage delivered now`);
+      if (confirmed.length)
+        this.logger.warn(`${confirmed.length} assignment(s) committed during a database outage delivered now`);
       for (const a of confirmed) this.events.publish('task.assigned', a);
     } catch (e) {
       this.uncertain.push(...rows); // still down: the next recovery tries again
@@ -183,10 +190,13 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     if (this.stopped || at >= this.delayAt) return;
     clearTimeout(this.delayTimer);
     this.delayAt = at;
-    this.delayTimer = setTimeout(() => {
-      this.delayAt = Infinity;
-      this.kick();
-    }, Math.max(0, at - Date.now()) + 5);
+    this.delayTimer = setTimeout(
+      () => {
+        this.delayAt = Infinity;
+        this.kick();
+      },
+      Math.max(0, at - Date.now()) + 5,
+    );
     this.delayTimer.unref();
   }
 

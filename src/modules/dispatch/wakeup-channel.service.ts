@@ -78,7 +78,9 @@ export class WakeupChannel implements OnApplicationBootstrap, OnApplicationShutd
     client.removeAllListeners('end');
     client.end().catch(() => undefined);
     this.lostAt = Date.now();
-    this.logger.warn(`wake-up channel lost (${e?.message ?? 'connection ended'}); reconnecting, the safety tick covers meanwhile`);
+    this.logger.warn(
+      `wake-up channel lost (${e?.message ?? 'connection ended'}); reconnecting, the safety tick covers meanwhile`,
+    );
     this.reconnect(RECONNECT_MIN_MS);
   }
 

@@ -30,7 +30,10 @@ function optionalNumber(body: Record<string, unknown>, key: string, min: number,
 export function parseChatRequest(raw: unknown): ChatRequest {
   if (!isObject(raw)) throw bad('body', 'The request body must be a JSON object');
   const body = raw;
-  if (body.model !== undefined && (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 256)) {
+  if (
+    body.model !== undefined &&
+    (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 256)
+  ) {
     throw bad('model', 'model must be a non-empty string');
   }
   const messages = body.messages;
@@ -38,19 +41,22 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   if (messages.length > 10_000) throw bad('messages', 'messages has more than 10000 entries');
   for (const [i, m] of messages.entries()) {
     if (!isObject(m)) throw bad(`messages[${i}]`, `messages[${i}] must be an object`);
-    if (typeof m.role !== 'string' || !ROLES.has(m.role)) throw bad(`messages[${i}].role`, `messages[${i}].role must be one of ${[...ROLES].join(', ')}`);
+    if (typeof m.role !== 'string' || !ROLES.has(m.role))
+      throw bad(`messages[${i}].role`, `messages[${i}].role must be one of ${[...ROLES].join(', ')}`);
     const c = m.content;
     const hasToolCalls = m.role === 'assistant' && Array.isArray(m.tool_calls);
     if (!(typeof c === 'string' || Array.isArray(c) || ((c === null || c === undefined) && hasToolCalls))) {
       throw bad(`messages[${i}].content`, `messages[${i}].content must be a string or an array of content parts`);
     }
   }
-  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', 'stream must be a boolean');
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean')
+    throw bad('stream', 'stream must be a boolean');
   const so = body.stream_options;
   if (so !== undefined && so !== null) {
     if (!isObject(so)) throw bad('stream_options', 'stream_options must be an object');
     if (body.stream !== true) throw bad('stream_options', 'stream_options is only allowed when stream is true');
-    if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') throw bad('stream_options.include_usage', 'stream_options.include_usage must be a boolean');
+    if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean')
+      throw bad('stream_options.include_usage', 'stream_options.include_usage must be a boolean');
   }
   optionalNumber(body, 'temperature', 0, 2);
   optionalNumber(body, 'top_p', 0, 1);
@@ -62,24 +68,34 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   if (body.tools !== undefined && body.tools !== null) {
     if (!Array.isArray(body.tools)) throw bad('tools', 'tools must be an array');
     for (const [i, t] of body.tools.entries()) {
-      if (!isObject(t) || typeof t.type !== 'string') throw bad(`tools[${i}]`, `tools[${i}] must be an object with a type`);
+      if (!isObject(t) || typeof t.type !== 'string')
+        throw bad(`tools[${i}]`, `tools[${i}] must be an object with a type`);
       if (t.type === 'function' && (!isObject(t.function) || typeof t.function.name !== 'string')) {
         throw bad(`tools[${i}].function.name`, `tools[${i}].function.name must be a string`);
       }
     }
   }
   const tc = body.tool_choice;
-  if (tc !== undefined && tc !== null && !(typeof tc === 'string' ? ['none', 'auto', 'required'].includes(tc) : isObject(tc))) {
+  if (
+    tc !== undefined &&
+    tc !== null &&
+    !(typeof tc === 'string' ? ['none', 'auto', 'required'].includes(tc) : isObject(tc))
+  ) {
     throw bad('tool_choice', 'tool_choice must be none, auto, required or an object naming a tool');
   }
   const stop = body.stop;
-  if (stop !== undefined && stop !== null && !(typeof stop === 'string' || (Array.isArray(stop) && stop.length <= 4 && stop.every((s) => typeof s === 'string')))) {
+  if (
+    stop !== undefined &&
+    stop !== null &&
+    !(typeof stop === 'string' || (Array.isArray(stop) && stop.length <= 4 && stop.every((s) => typeof s === 'string')))
+  ) {
     throw bad('stop', 'stop must be a string or an array of at most 4 strings');
   }
   if (body.response_format !== undefined && body.response_format !== null && !isObject(body.response_format)) {
     throw bad('response_format', 'response_format must be an object');
   }
-  if (body.user !== undefined && body.user !== null && typeof body.user !== 'string') throw bad('user', 'user must be a string');
+  if (body.user !== undefined && body.user !== null && typeof body.user !== 'string')
+    throw bad('user', 'user must be a string');
   const maxTokens = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
   return {
     model: body.model as string | undefined,
@@ -99,7 +115,9 @@ export function estimatePromptTokens(body: Record<string, unknown>): number {
   for (const m of body.messages as Record<string, unknown>[]) {
     const c = m.content;
     if (typeof c === 'string') chars += c.length;
-    else if (Array.isArray(c)) for (const part of c) chars += typeof (part as { text?: unknown }).text === 'string' ? ((part as { text: string }).text.length) : 256;
+    else if (Array.isArray(c))
+      for (const part of c)
+        chars += typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text.length : 256;
     chars += 16;
   }
   if (Array.isArray(body.tools)) chars += JSON.stringify(body.tools).length;

@@ -7,7 +7,10 @@ export class CompletionBuilder {
   private created = Math.floor(Date.now() / 1000);
   private model = '';
   private systemFingerprint: unknown;
-  private readonly choices = new Map<number, { role: string; content: string; refusal: string | null; toolCalls: Map<number, ToolCall>; finish: string | null }>();
+  private readonly choices = new Map<
+    number,
+    { role: string; content: string; refusal: string | null; toolCalls: Map<number, ToolCall>; finish: string | null }
+  >();
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null = null;
   /** Characters of content and tool arguments so far (to estimate tokens of a cut stream). */
   chars = 0;
@@ -21,7 +24,11 @@ export class CompletionBuilder {
     for (const c of (chunk.choices as Record<string, unknown>[] | undefined) ?? []) {
       const index = typeof c.index === 'number' ? c.index : 0;
       let choice = this.choices.get(index);
-      if (!choice) this.choices.set(index, (choice = { role: 'assistant', content: '', refusal: null, toolCalls: new Map(), finish: null }));
+      if (!choice)
+        this.choices.set(
+          index,
+          (choice = { role: 'assistant', content: '', refusal: null, toolCalls: new Map(), finish: null }),
+        );
       const delta = (c.delta ?? {}) as Record<string, unknown>;
       if (typeof delta.role === 'string') choice.role = delta.role;
       if (typeof delta.content === 'string') {
@@ -32,7 +39,8 @@ export class CompletionBuilder {
       for (const t of (delta.tool_calls as Record<string, unknown>[] | undefined) ?? []) {
         const ti = typeof t.index === 'number' ? t.index : 0;
         let call = choice.toolCalls.get(ti);
-        if (!call) choice.toolCalls.set(ti, (call = { id: '', type: 'function', function: { name: '', arguments: '' } }));
+        if (!call)
+          choice.toolCalls.set(ti, (call = { id: '', type: 'function', function: { name: '', arguments: '' } }));
         if (typeof t.id === 'string') call.id = t.id;
         if (typeof t.type === 'string') call.type = t.type;
         const f = (t.function ?? {}) as { name?: unknown; arguments?: unknown };
@@ -60,7 +68,9 @@ export class CompletionBuilder {
             role: c.role,
             content: c.toolCalls.size && !c.content ? null : c.content,
             refusal: c.refusal,
-            ...(c.toolCalls.size ? { tool_calls: [...c.toolCalls.entries()].sort(([a], [b]) => a - b).map(([, t]) => t) } : {}),
+            ...(c.toolCalls.size
+              ? { tool_calls: [...c.toolCalls.entries()].sort(([a], [b]) => a - b).map(([, t]) => t) }
+              : {}),
           },
           finish_reason: c.finish,
           logprobs: null,
@@ -82,7 +92,8 @@ export function carriesContent(chunk: Record<string, unknown>): boolean {
   if (chunk.usage) return true;
   for (const c of (chunk.choices as Record<string, unknown>[] | undefined) ?? []) {
     const d = (c.delta ?? {}) as Record<string, unknown>;
-    if ((typeof d.content === 'string' && d.content.length > 0) || d.tool_calls || d.refusal || c.finish_reason) return true;
+    if ((typeof d.content === 'string' && d.content.length > 0) || d.tool_calls || d.refusal || c.finish_reason)
+      return true;
   }
   return false;
 }

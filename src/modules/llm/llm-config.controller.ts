@@ -37,14 +37,26 @@ export class LlmConfigController {
   }
 
   @Put()
-  @ApiOperation({ summary: 'Replace the LLM configuration on every instance (validated; the field is named when refused)' })
+  @ApiOperation({
+    summary: 'Replace the LLM configuration on every instance (validated; the field is named when refused)',
+  })
   async put(@Body() body: unknown, @CurrentPrincipal() who: Principal | undefined): Promise<LlmConfigView> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new AppError(ErrorCode.VALIDATION_ERROR, 'The body must be {providers, aliases?, fallbacks?, default_model?}', { field: 'body' });
+      throw new AppError(
+        ErrorCode.VALIDATION_ERROR,
+        'The body must be {providers, aliases?, fallbacks?, default_model?}',
+        { field: 'body' },
+      );
     }
     const b = body as Record<string, unknown>;
-    if (b.providers === undefined) throw new AppError(ErrorCode.VALIDATION_ERROR, 'providers is required', { field: 'providers' });
-    const parsed = parseLlmSettings({ providers: b.providers, aliases: b.aliases, fallbacks: b.fallbacks, default_model: b.default_model });
+    if (b.providers === undefined)
+      throw new AppError(ErrorCode.VALIDATION_ERROR, 'providers is required', { field: 'providers' });
+    const parsed = parseLlmSettings({
+      providers: b.providers,
+      aliases: b.aliases,
+      fallbacks: b.fallbacks,
+      default_model: b.default_model,
+    });
     if (!parsed.ok) throw new AppError(ErrorCode.VALIDATION_ERROR, parsed.message, { field: parsed.field });
     const s = parsed.value;
     await this.settings.patch(
@@ -62,6 +74,11 @@ export class LlmConfigController {
 
   private view(): LlmConfigView {
     const s = this.router.current;
-    return { providers: maskProviders(s.providers), aliases: s.aliases, fallbacks: s.fallbacks, default_model: s.default_model ?? null };
+    return {
+      providers: maskProviders(s.providers),
+      aliases: s.aliases,
+      fallbacks: s.fallbacks,
+      default_model: s.default_model ?? null,
+    };
   }
 }

@@ -1,9 +1,22 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
-import { type ChatRequest, DEFAULT_COMPLETION_ESTIMATE, estimatePromptTokens, estimateTextTokens, parseChatRequest } from './chat-request.js';
+import {
+  type ChatRequest,
+  DEFAULT_COMPLETION_ESTIMATE,
+  estimatePromptTokens,
+  estimateTextTokens,
+  parseChatRequest,
+} from './chat-request.js';
 import { carriesContent, CompletionBuilder } from './completion-builder.js';
-import { type LlmCallStatus, type LlmCaller, LlmQuotaGate, type LlmReservation, type LlmTokens, LlmUsageRecorder } from './llm-accounting.js';
+import {
+  type LlmCallStatus,
+  type LlmCaller,
+  LlmQuotaGate,
+  type LlmReservation,
+  type LlmTokens,
+  LlmUsageRecorder,
+} from './llm-accounting.js';
 import { LlmError } from './llm-error.js';
 import { type Deployment, LlmRouter } from './llm-router.js';
 import { RunningRequests, type StopReason } from './running-requests.js';
@@ -65,7 +78,10 @@ export class LlmGateway {
 
   models(): { object: 'list'; data: { id: string; object: 'model'; created: number; owned_by: string }[] } {
     const created = this.router.loadedAt;
-    return { object: 'list', data: this.router.models().map((m) => ({ id: m.id, object: 'model', created, owned_by: m.owned_by })) };
+    return {
+      object: 'list',
+      data: this.router.models().map((m) => ({ id: m.id, object: 'model', created, owned_by: m.owned_by })),
+    };
   }
 
   /** Throws LlmError; when `onChunk` was already called, the caller must end its stream in-band. */
@@ -74,7 +90,14 @@ export class LlmGateway {
     const requested = request.model ?? this.router.current.default_model;
     if (!requested) throw LlmError.invalid('model', 'model is required (no default model is configured)');
     const chain = this.router.chain(requested);
-    if (chain.length === 0) throw new LlmError(404, 'invalid_request_error', `The model \`${requested}\` does not exist`, 'model_not_found', 'model');
+    if (chain.length === 0)
+      throw new LlmError(
+        404,
+        'invalid_request_error',
+        `The model \`${requested}\` does not exist`,
+        'model_not_found',
+        'model',
+      );
     const estimate = estimatePromptTokens(request.body) + (request.maxTokens ?? DEFAULT_COMPLETION_ESTIMATE);
     const reservation = await this.quotas.reserve(run.caller, requested, estimate);
     const stop = this.running.start(run.requestId);
@@ -88,12 +111,23 @@ export class LlmGateway {
     try {
       const outcome = await this.walk(request, requested, chain, run, stop.signal, state);
       state.used = outcome.usage;
-      this.events.publish('llm.completed', { requestId: run.requestId, keyId: run.caller.keyId, completion: outcome.completion, error: null });
+      this.events.publish('llm.completed', {
+        requestId: run.requestId,
+        keyId: run.caller.keyId,
+        completion: outcome.completion,
+        error: null,
+      });
       return outcome;
     } catch (e) {
-      const error = e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
+      const error =
+        e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
       if (!(e instanceof LlmError)) this.logger.error({ err: e, request_id: run.requestId }, 'gateway request failed');
-      this.events.publish('llm.completed', { requestId: run.requestId, keyId: run.caller.keyId, completion: null, error: error.body().error });
+      this.events.publish('llm.completed', {
+        requestId: run.requestId,
+        keyId: run.caller.keyId,
+        completion: null,
+        error: error.body().error,
+      });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -104,7 +138,9 @@ export class LlmGateway {
   }
 
   private async settle(reservation: LlmReservation, used: LlmTokens | null): Promise<void> {
-    await reservation.settle(used).catch((e: unknown) => this.logger.warn({ err: e }, 'could not settle an LLM reservation'));
+    await reservation
+      .settle(used)
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'could not settle an LLM reservation'));
   }
 
   /** The deployments of each model of the chain in turn, until one answers. */
@@ -136,10 +172,17 @@ export class LlmGateway {
     }
     const wait = this.router.nextAvailableInMs(chain);
     void tried;
-    throw new LlmError(503, 'server_error', `No deployment of ${requested} can take a call now (all cooling down or at capacity)`, 'no_available_deployment', null, {
-      retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
-      shouldRetry: true,
-    });
+    throw new LlmError(
+      503,
+      'server_error',
+      `No deployment of ${requested} can take a call now (all cooling down or at capacity)`,
+      'no_available_deployment',
+      null,
+      {
+        retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
+        shouldRetry: true,
+      },
+    );
   }
 
   /** One upstream call. Throws AttemptFailure (with whether another deployment may be tried). */
@@ -156,7 +199,8 @@ export class LlmGateway {
     const upstreamSignal = deploymentTimeout ? AbortSignal.any([signal, deploymentTimeout]) : signal;
     const body: Record<string, unknown> = { ...request.body, model: d.model };
     // Always ask for usage: it settles the reservation; the client sees the usage chunk only if it asked.
-    if (request.stream) body.stream_options = { ...((request.body.stream_options as object | undefined) ?? {}), include_usage: true };
+    if (request.stream)
+      body.stream_options = { ...((request.body.stream_options as object | undefined) ?? {}), include_usage: true };
     const builder = new CompletionBuilder();
     let ttft: number | null = null;
     let upstreamStatus: number | null = null;
@@ -220,9 +264,19 @@ export class LlmGateway {
       const stopped = signal.aborted ? (signal.reason as StopReason) : null;
       // Interrupts and disconnects are not the deployment's fault.
       if (!stopped) this.router.report(d, false, upstreamStatus);
-      const partial = { prompt_tokens: estimatePromptTokens(request.body), completion_tokens: Math.ceil(builder.chars / 4) };
-      if (state.delivered || stopped) state.used = builder.usage ? { prompt_tokens: builder.usage.prompt_tokens, completion_tokens: builder.usage.completion_tokens } : partial;
-      record(stopped ?? (failure.status === 504 ? 'timeout' : 'failed'), failure.error.message, state.used ?? { prompt_tokens: 0, completion_tokens: 0 });
+      const partial = {
+        prompt_tokens: estimatePromptTokens(request.body),
+        completion_tokens: Math.ceil(builder.chars / 4),
+      };
+      if (state.delivered || stopped)
+        state.used = builder.usage
+          ? { prompt_tokens: builder.usage.prompt_tokens, completion_tokens: builder.usage.completion_tokens }
+          : partial;
+      record(
+        stopped ?? (failure.status === 504 ? 'timeout' : 'failed'),
+        failure.error.message,
+        state.used ?? { prompt_tokens: 0, completion_tokens: 0 },
+      );
       throw failure;
     } finally {
       d.inFlight--;
@@ -234,41 +288,111 @@ export class LlmGateway {
     this.events.publish('llm.chunk', { requestId: run.requestId, keyId: run.caller.keyId, chunk });
   }
 
-  private classify(e: unknown, signal: AbortSignal, deploymentTimeout: AbortSignal | undefined, delivered: boolean, d: Deployment): AttemptFailure {
+  private classify(
+    e: unknown,
+    signal: AbortSignal,
+    deploymentTimeout: AbortSignal | undefined,
+    delivered: boolean,
+    d: Deployment,
+  ): AttemptFailure {
     if (signal.aborted) {
       const reason = signal.reason as StopReason;
-      if (reason === 'timeout') return new AttemptFailure(false, 504, new LlmError(504, 'timeout_error', `The request ran longer than ${this.config.LLM_MAX_REQUEST_MS} ms`, 'request_timeout'));
+      if (reason === 'timeout')
+        return new AttemptFailure(
+          false,
+          504,
+          new LlmError(
+            504,
+            'timeout_error',
+            `The request ran longer than ${this.config.LLM_MAX_REQUEST_MS} ms`,
+            'request_timeout',
+          ),
+        );
       const message = reason === 'interrupted' ? 'The request was interrupted' : 'The client closed the connection';
       return new AttemptFailure(false, 499, new LlmError(499, 'request_aborted', message, reason));
     }
     if (deploymentTimeout?.aborted) {
-      return new AttemptFailure(!delivered, 504, new LlmError(504, 'timeout_error', `${d.provider.name} did not answer within ${d.provider.timeout_ms} ms`, 'upstream_timeout'));
+      return new AttemptFailure(
+        !delivered,
+        504,
+        new LlmError(
+          504,
+          'timeout_error',
+          `${d.provider.name} did not answer within ${d.provider.timeout_ms} ms`,
+          'upstream_timeout',
+        ),
+      );
     }
     if (e instanceof UpstreamHttpError) {
       const retryAfter = e.retryAfter !== null && /^\d+$/.test(e.retryAfter) ? Number(e.retryAfter) : undefined;
       if (e.status === 429) {
-        return new AttemptFailure(true, 429, new LlmError(429, 'rate_limit_error', `${d.provider.name}: ${e.upstreamMessage}`, 'upstream_rate_limited', null, { retryAfterSeconds: retryAfter ?? 1, shouldRetry: true }));
+        return new AttemptFailure(
+          true,
+          429,
+          new LlmError(
+            429,
+            'rate_limit_error',
+            `${d.provider.name}: ${e.upstreamMessage}`,
+            'upstream_rate_limited',
+            null,
+            { retryAfterSeconds: retryAfter ?? 1, shouldRetry: true },
+          ),
+        );
       }
       if (RETRYABLE_STATUS.has(e.status)) {
-        const status = e.status === 401 || e.status === 403 ? 502 : e.status === 504 || e.status === 408 ? 504 : e.status === 503 ? 503 : 502;
-        return new AttemptFailure(true, e.status, new LlmError(status, 'server_error', `${d.provider.name} answered ${e.status}: ${e.upstreamMessage}`, 'upstream_error'));
+        const status =
+          e.status === 401 || e.status === 403
+            ? 502
+            : e.status === 504 || e.status === 408
+              ? 504
+              : e.status === 503
+                ? 503
+                : 502;
+        return new AttemptFailure(
+          true,
+          e.status,
+          new LlmError(
+            status,
+            'server_error',
+            `${d.provider.name} answered ${e.status}: ${e.upstreamMessage}`,
+            'upstream_error',
+          ),
+        );
       }
       // The request itself was refused (400, 404, 413, 422): another deployment would refuse it too.
-      return new AttemptFailure(false, e.status, new LlmError(e.status, 'invalid_request_error', e.upstreamMessage, 'upstream_rejected'));
+      return new AttemptFailure(
+        false,
+        e.status,
+        new LlmError(e.status, 'invalid_request_error', e.upstreamMessage, 'upstream_rejected'),
+      );
     }
     if (e instanceof UpstreamStreamError) {
-      return new AttemptFailure(!delivered, 502, new LlmError(502, 'server_error', `${d.provider.name}: ${e.message}`, 'upstream_stream_error'));
+      return new AttemptFailure(
+        !delivered,
+        502,
+        new LlmError(502, 'server_error', `${d.provider.name}: ${e.message}`, 'upstream_stream_error'),
+      );
     }
     // Connection refused or reset, a cut stream, unreadable JSON.
     const message = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-    return new AttemptFailure(!delivered, 502, new LlmError(502, 'server_error', `${d.provider.name}: ${message}`, 'upstream_unreachable'));
+    return new AttemptFailure(
+      !delivered,
+      502,
+      new LlmError(502, 'server_error', `${d.provider.name}: ${message}`, 'upstream_unreachable'),
+    );
   }
 }
 
 /** What the call used: the upstream's numbers, or an estimate when it gave none. */
 function usageOf(completion: Record<string, unknown>, request: ChatRequest, builder: CompletionBuilder): LlmTokens {
   const u = completion.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | undefined;
-  if (u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number') return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens };
-  const text = ((completion.choices as { message?: { content?: unknown } }[] | undefined) ?? []).map((c) => (typeof c.message?.content === 'string' ? c.message.content : '')).join('');
-  return { prompt_tokens: estimatePromptTokens(request.body), completion_tokens: Math.max(estimateTextTokens(text), Math.ceil(builder.chars / 4)) };
+  if (u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number')
+    return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens };
+  const text = ((completion.choices as { message?: { content?: unknown } }[] | undefined) ?? [])
+    .map((c) => (typeof c.message?.content === 'string' ? c.message.content : ''))
+    .join('');
+  return {
+    prompt_tokens: estimatePromptTokens(request.body),
+    completion_tokens: Math.max(estimateTextTokens(text), Math.ceil(builder.chars / 4)),
+  };
 }

@@ -44,9 +44,19 @@ export class LlmHealth {
             signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
           });
           await res.arrayBuffer();
-          return { name: p.name, healthy: res.ok, response_time: round(performance.now() - t0), ...(res.ok ? {} : { error: `status ${res.status}` }) };
+          return {
+            name: p.name,
+            healthy: res.ok,
+            response_time: round(performance.now() - t0),
+            ...(res.ok ? {} : { error: `status ${res.status}` }),
+          };
         } catch (e) {
-          return { name: p.name, healthy: false, response_time: round(performance.now() - t0), error: (e as Error).message };
+          return {
+            name: p.name,
+            healthy: false,
+            response_time: round(performance.now() - t0),
+            error: (e as Error).message,
+          };
         }
       }),
     );

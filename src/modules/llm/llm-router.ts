@@ -63,12 +63,15 @@ export class LlmRouter implements OnModuleInit {
       for (const model of provider.models) {
         const key = `${provider.name}|${model}`;
         const kept = this.state.get(key);
-        const d: Deployment = kept ? Object.assign(kept, { provider }) : { key, provider, model, inFlight: 0, cooldownUntil: 0, outcomes: [] };
+        const d: Deployment = kept
+          ? Object.assign(kept, { provider })
+          : { key, provider, model, inFlight: 0, cooldownUntil: 0, outcomes: [] };
         this.state.set(key, d);
         byModel.set(model, [...(byModel.get(model) ?? []), d]);
       }
     }
-    for (const key of [...this.state.keys()]) if (!byModel.get(key.slice(key.indexOf('|') + 1))?.some((d) => d.key === key)) this.state.delete(key);
+    for (const key of [...this.state.keys()])
+      if (!byModel.get(key.slice(key.indexOf('|') + 1))?.some((d) => d.key === key)) this.state.delete(key);
     this.byModel = byModel;
     this.loadedAt = Math.floor(Date.now() / 1000);
   }
@@ -94,7 +97,8 @@ export class LlmRouter implements OnModuleInit {
   /** Every model and alias, for /v1/models. */
   models(): { id: string; owned_by: string }[] {
     const out = [...this.byModel.entries()].map(([id, ds]) => ({ id, owned_by: ds[0].provider.name }));
-    for (const alias of Object.keys(this.settings.aliases)) if (!this.byModel.has(alias)) out.push({ id: alias, owned_by: 'taskhub' });
+    for (const alias of Object.keys(this.settings.aliases))
+      if (!this.byModel.has(alias)) out.push({ id: alias, owned_by: 'taskhub' });
     return out;
   }
 
@@ -102,11 +106,15 @@ export class LlmRouter implements OnModuleInit {
   order(model: string): Deployment[] {
     const now = Date.now();
     const open = (this.byModel.get(model) ?? []).filter(
-      (d) => d.cooldownUntil <= now && (d.provider.max_concurrency === undefined || d.inFlight < d.provider.max_concurrency),
+      (d) =>
+        d.cooldownUntil <= now && (d.provider.max_concurrency === undefined || d.inFlight < d.provider.max_concurrency),
     );
     if (open.length <= 1) return open;
     if (this.config.LLM_ROUTING_STRATEGY === 'least-busy') {
-      return open.map((d) => ({ d, r: Math.random() })).sort((a, b) => a.d.inFlight - b.d.inFlight || a.r - b.r).map((x) => x.d);
+      return open
+        .map((d) => ({ d, r: Math.random() }))
+        .sort((a, b) => a.d.inFlight - b.d.inFlight || a.r - b.r)
+        .map((x) => x.d);
     }
     // Weighted random order without replacement (Efraimidis–Spirakis keys).
     return open
@@ -118,7 +126,10 @@ export class LlmRouter implements OnModuleInit {
   /** When the soonest cooling deployment of these models is back, for retry-after (0: none cooling). */
   nextAvailableInMs(models: string[]): number {
     const now = Date.now();
-    const waits = models.flatMap((m) => this.byModel.get(m) ?? []).map((d) => d.cooldownUntil - now).filter((w) => w > 0);
+    const waits = models
+      .flatMap((m) => this.byModel.get(m) ?? [])
+      .map((d) => d.cooldownUntil - now)
+      .filter((w) => w > 0);
     return waits.length ? Math.min(...waits) : 0;
   }
 

@@ -30,7 +30,11 @@ export interface LlmSettings {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$/;
-const fail = (field: string, message: string): { ok: false; field: string; message: string } => ({ ok: false, field, message });
+const fail = (field: string, message: string): { ok: false; field: string; message: string } => ({
+  ok: false,
+  field,
+  message,
+});
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function json(raw: unknown, field: string): Parsed<unknown> {
@@ -54,7 +58,8 @@ export function parseProviders(raw: unknown, field = 'providers'): Parsed<LlmPro
   for (const [i, p] of j.value.entries()) {
     const at = `${field}[${i}]`;
     if (!isObject(p)) return fail(at, `${at} must be an object`);
-    if (typeof p.name !== 'string' || !NAME.test(p.name)) return fail(`${at}.name`, `${at}.name must be 1-128 letters, digits or _.:/@-`);
+    if (typeof p.name !== 'string' || !NAME.test(p.name))
+      return fail(`${at}.name`, `${at}.name must be 1-128 letters, digits or _.:/@-`);
     if (names.has(p.name)) return fail(`${at}.name`, `provider name ${p.name} is used twice`);
     names.add(p.name);
     let url: URL | undefined;
@@ -63,11 +68,17 @@ export function parseProviders(raw: unknown, field = 'providers'): Parsed<LlmPro
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fail(`${at}.base_url`, `${at}.base_url must be an http(s) URL`);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      return fail(`${at}.base_url`, `${at}.base_url must be an http(s) URL`);
     if (p.api_key !== undefined && p.api_key !== null && (typeof p.api_key !== 'string' || p.api_key.length > 4096)) {
       return fail(`${at}.api_key`, `${at}.api_key must be a string`);
     }
-    if (!Array.isArray(p.models) || p.models.length === 0 || p.models.length > 1000 || !p.models.every((m) => typeof m === 'string' && NAME.test(m))) {
+    if (
+      !Array.isArray(p.models) ||
+      p.models.length === 0 ||
+      p.models.length > 1000 ||
+      !p.models.every((m) => typeof m === 'string' && NAME.test(m))
+    ) {
       return fail(`${at}.models`, `${at}.models must be a non-empty array of model names`);
     }
     for (const [key, min, max] of [
@@ -76,7 +87,15 @@ export function parseProviders(raw: unknown, field = 'providers'): Parsed<LlmPro
       ['max_concurrency', 1, 100_000],
     ] as const) {
       const v = p[key];
-      if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (key !== 'weight' && !Number.isInteger(v)))) {
+      if (
+        v !== undefined &&
+        v !== null &&
+        (typeof v !== 'number' ||
+          !Number.isFinite(v) ||
+          v < min ||
+          v > max ||
+          (key !== 'weight' && !Number.isInteger(v)))
+      ) {
         return fail(`${at}.${key}`, `${at}.${key} must be a number from ${min} to ${max}`);
       }
     }
@@ -99,7 +118,8 @@ export function parseAliases(raw: unknown, field = 'aliases'): Parsed<Record<str
   if (j.value === undefined || j.value === null) return { ok: true, value: {} };
   if (!isObject(j.value)) return fail(field, `${field} must be an object {alias: model}`);
   for (const [k, v] of Object.entries(j.value)) {
-    if (!NAME.test(k) || typeof v !== 'string' || !NAME.test(v)) return fail(`${field}.${k}`, `${field}.${k} must map a model name to a model name`);
+    if (!NAME.test(k) || typeof v !== 'string' || !NAME.test(v))
+      return fail(`${field}.${k}`, `${field}.${k} must map a model name to a model name`);
   }
   return { ok: true, value: j.value as Record<string, string> };
 }
@@ -118,7 +138,12 @@ export function parseFallbacks(raw: unknown, field = 'fallbacks'): Parsed<Record
 }
 
 /** The whole configuration, checked for consistency (aliases and fallbacks name served models). */
-export function parseLlmSettings(s: { providers: unknown; aliases?: unknown; fallbacks?: unknown; default_model?: unknown }): Parsed<LlmSettings> {
+export function parseLlmSettings(s: {
+  providers: unknown;
+  aliases?: unknown;
+  fallbacks?: unknown;
+  default_model?: unknown;
+}): Parsed<LlmSettings> {
   const providers = parseProviders(s.providers);
   if (!providers.ok) return providers;
   const aliases = parseAliases(s.aliases);
@@ -126,16 +151,20 @@ export function parseLlmSettings(s: { providers: unknown; aliases?: unknown; fal
   const fallbacks = parseFallbacks(s.fallbacks);
   if (!fallbacks.ok) return fallbacks;
   const served = new Set(providers.value.flatMap((p) => p.models));
-  const known = (m: string): boolean => served.has(m) || (aliases.value[m] !== undefined && served.has(aliases.value[m]));
+  const known = (m: string): boolean =>
+    served.has(m) || (aliases.value[m] !== undefined && served.has(aliases.value[m]));
   for (const [alias, target] of Object.entries(aliases.value)) {
-    if (!served.has(target)) return fail(`aliases.${alias}`, `alias ${alias} names ${target}, which no provider serves`);
+    if (!served.has(target))
+      return fail(`aliases.${alias}`, `alias ${alias} names ${target}, which no provider serves`);
   }
   for (const [model, list] of Object.entries(fallbacks.value)) {
-    for (const m of list) if (!known(m)) return fail(`fallbacks.${model}`, `fallback ${m} of ${model} is not a served model or alias`);
+    for (const m of list)
+      if (!known(m)) return fail(`fallbacks.${model}`, `fallback ${m} of ${model} is not a served model or alias`);
   }
   const dm = s.default_model;
   if (dm !== undefined && dm !== null && dm !== '') {
-    if (typeof dm !== 'string' || !known(dm)) return fail('default_model', `default_model must be a served model or alias`);
+    if (typeof dm !== 'string' || !known(dm))
+      return fail('default_model', `default_model must be a served model or alias`);
   }
   return {
     ok: true,

@@ -77,7 +77,8 @@ export class LlmController {
         res.status(200).json(outcome.completion);
       }
     } catch (e) {
-      const error = e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
+      const error =
+        e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
       if (res.writableEnded || res.destroyed) return;
       if (streaming) {
         // Content already went out: the failure travels in-band, then the stream ends.
@@ -95,9 +96,16 @@ export class LlmController {
   @ApiOperation({ summary: 'Stop a running request (any hub instance) by its x-request-id' })
   async interrupt(@Body() body: unknown): Promise<{ request_id: string; interrupted: true }> {
     const id = (body as { request_id?: unknown } | null)?.request_id;
-    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw LlmError.invalid('request_id', 'request_id must be the x-request-id of a running request');
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128)
+      throw LlmError.invalid('request_id', 'request_id must be the x-request-id of a running request');
     if (!(await this.running.interrupt(id))) {
-      throw new LlmError(404, 'invalid_request_error', `No request is running under ${id}`, 'request_not_found', 'request_id');
+      throw new LlmError(
+        404,
+        'invalid_request_error',
+        `No request is running under ${id}`,
+        'request_not_found',
+        'request_id',
+      );
     }
     return { request_id: id, interrupted: true };
   }

@@ -10,7 +10,8 @@ const CHANNEL = 'taskhub_llm_interrupt';
 /** How long POST /v1/interrupt waits for another hub to say it runs the request. */
 const REPLY_WAIT_MS = 1000;
 
-type Message = { op: 'interrupt'; request_id: string; from: string } | { op: 'interrupted'; request_id: string; to: string };
+type Message =
+  { op: 'interrupt'; request_id: string; from: string } | { op: 'interrupted'; request_id: string; to: string };
 
 /**
  * The gateway requests running in this process, each with its AbortController, and
@@ -89,7 +90,9 @@ export class RunningRequests implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private send(m: Message): Promise<void> {
-    return this.listener.notify(JSON.stringify(m)).catch((e: unknown) => this.logger.warn({ err: e }, 'interrupt broadcast failed'));
+    return this.listener
+      .notify(JSON.stringify(m))
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'interrupt broadcast failed'));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -74,10 +74,7 @@ export function postChat(p: LlmProvider, body: Record<string, unknown>, signal: 
       (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolve(res);
-        readText(res).then(
-          (text) => reject(new UpstreamHttpError(status, text, headerOf(res, 'retry-after'))),
-          reject,
-        );
+        readText(res).then((text) => reject(new UpstreamHttpError(status, text, headerOf(res, 'retry-after'))), reject);
       },
     );
     req.on('error', reject);
@@ -126,7 +123,8 @@ export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<st
       } catch {
         throw new UpstreamStreamError({ message: 'upstream sent an unreadable event', type: 'server_error' });
       }
-      if (event.error && typeof event.error === 'object') throw new UpstreamStreamError(event.error as Record<string, unknown>);
+      if (event.error && typeof event.error === 'object')
+        throw new UpstreamStreamError(event.error as Record<string, unknown>);
       yield event;
     }
   }

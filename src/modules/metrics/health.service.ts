@@ -25,8 +25,19 @@ export interface HealthReport {
   uptime: string;
   uptime_seconds: number;
   /** `cache`: Redis, when REDIS_URL is set; `external_services`: the LLM providers, when configured. */
-  components: { database: ComponentHealth; cache?: ComponentHealth; external_services?: ComponentHealth & { providers: unknown[] } };
-  metrics: { memory_usage: string; rss_bytes: number; heap_used_bytes: number; cpu_usage: number; active_connections: number; queue_size: number };
+  components: {
+    database: ComponentHealth;
+    cache?: ComponentHealth;
+    external_services?: ComponentHealth & { providers: unknown[] };
+  };
+  metrics: {
+    memory_usage: string;
+    rss_bytes: number;
+    heap_used_bytes: number;
+    cpu_usage: number;
+    active_connections: number;
+    queue_size: number;
+  };
 }
 
 function humanUptime(seconds: number): string {
@@ -55,14 +66,28 @@ export class HealthService implements OnApplicationShutdown {
   /** Redis answers PING (REDIS_URL only). */
   private async cache(): Promise<ComponentHealth | undefined> {
     if (!this.config.REDIS_URL) return undefined;
-    this.redis ??= new Redis(this.config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, connectTimeout: 2000 });
+    this.redis ??= new Redis(this.config.REDIS_URL, {
+      maxRetriesPerRequest: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      connectTimeout: 2000,
+    });
     const started = performance.now();
     try {
       if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect();
       await this.redis.ping();
-      return { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString() };
+      return {
+        healthy: true,
+        response_time: round(performance.now() - started),
+        last_checked: new Date().toISOString(),
+      };
     } catch (e) {
-      return { healthy: false, response_time: round(performance.now() - started), last_checked: new Date().toISOString(), error: (e as Error).message };
+      return {
+        healthy: false,
+        response_time: round(performance.now() - started),
+        last_checked: new Date().toISOString(),
+        error: (e as Error).message,
+      };
     }
   }
 
@@ -80,7 +105,12 @@ export class HealthService implements OnApplicationShutdown {
         `SELECT count(*)::int AS n FROM tasks WHERE status = 'pending' AND run_at <= now()`,
       );
       queueSize = rows[0].n;
-      database = { healthy: true, response_time: round(performance.now() - started), last_checked: new Date().toISOString(), ...this.database.server };
+      database = {
+        healthy: true,
+        response_time: round(performance.now() - started),
+        last_checked: new Date().toISOString(),
+        ...this.database.server,
+      };
     } catch (e) {
       this.database.failed(e); // an outage seen here first is reported (once) and probed like any other
       database = {

@@ -18,10 +18,26 @@ export class HubStatusService {
   async snapshot(): Promise<HubStatus> {
     const [counts, nodes]: [{ status: string; n: number }[], { online: number; total: number }[]] = await Promise.all([
       this.db.query(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`),
-      this.db.query(`SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`),
+      this.db.query(
+        `SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`,
+      ),
     ]);
-    const tasks: Record<string, number> = { pending: 0, dispatched: 0, running: 0, completed: 0, failed: 0, cancelled: 0, timed_out: 0 };
+    const tasks: Record<string, number> = {
+      pending: 0,
+      dispatched: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      timed_out: 0,
+    };
     for (const c of counts) tasks[c.status] = c.n;
-    return { version: PACKAGE.version, uptime: Math.round(process.uptime()), tasks, nodes: nodes[0], timestamp: new Date().toISOString() };
+    return {
+      version: PACKAGE.version,
+      uptime: Math.round(process.uptime()),
+      tasks,
+      nodes: nodes[0],
+      timestamp: new Date().toISOString(),
+    };
   }
 }

@@ -17,8 +17,16 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   private readonly clientCounters = new Map<string, () => number>();
   private unsubscribe: (() => void)[] = [];
 
-  readonly submitted = new Counter({ name: 'taskhub_tasks_submitted_total', help: 'Tasks accepted', registers: [this.registry] });
-  readonly completed = new Counter({ name: 'taskhub_tasks_completed_total', help: 'Tasks completed', registers: [this.registry] });
+  readonly submitted = new Counter({
+    name: 'taskhub_tasks_submitted_total',
+    help: 'Tasks accepted',
+    registers: [this.registry],
+  });
+  readonly completed = new Counter({
+    name: 'taskhub_tasks_completed_total',
+    help: 'Tasks completed',
+    registers: [this.registry],
+  });
   readonly failed = new Counter({
     name: 'taskhub_tasks_failed_total',
     help: 'Failed attempts (retrying=true went back to the queue)',
@@ -61,7 +69,11 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
         nodes.set(snapshot.nodes.online);
       },
     });
-    const nodes = new Gauge({ name: 'taskhub_nodes_connected', help: 'Devices and nodes online', registers: [this.registry] });
+    const nodes = new Gauge({
+      name: 'taskhub_nodes_connected',
+      help: 'Devices and nodes online',
+      registers: [this.registry],
+    });
     const clients: Gauge<'channel'> = new Gauge({
       name: 'taskhub_clients_connected',
       help: 'Event stream clients (/ws and /events) on this process',

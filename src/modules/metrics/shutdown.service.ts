@@ -84,7 +84,9 @@ export class ShutdownService implements OnApplicationBootstrap, BeforeApplicatio
     this.logger.warn(`shutting down: ${reason}`);
     if (this.forceHook) {
       const force = setTimeout(() => {
-        this.logger.error(`shutdown took longer than SHUTDOWN_TIMEOUT_MS (${this.config.SHUTDOWN_TIMEOUT_MS} ms); exiting`);
+        this.logger.error(
+          `shutdown took longer than SHUTDOWN_TIMEOUT_MS (${this.config.SHUTDOWN_TIMEOUT_MS} ms); exiting`,
+        );
         this.forceHook?.();
       }, this.config.SHUTDOWN_TIMEOUT_MS);
       force.unref();

@@ -2,13 +2,25 @@ import { ApiProperty } from '@nestjs/swagger';
 import type { StatisticsRows } from '../tasks/task-queries.repository.js';
 
 export class StatisticsView {
-  @ApiProperty({ example: { total_tasks: 1250, completed_tasks: 980, failed_tasks: 120, cancelled_tasks: 50, active_tasks: 100, success_rate: 0.85 } })
+  @ApiProperty({
+    example: {
+      total_tasks: 1250,
+      completed_tasks: 980,
+      failed_tasks: 120,
+      cancelled_tasks: 50,
+      active_tasks: 100,
+      success_rate: 0.85,
+    },
+  })
   overview: Record<string, number>;
   @ApiProperty({ example: { waiting: 45, working: 55, completed: 980, failed: 120, cancelled: 50, timed_out: 0 } })
   status_distribution: Record<string, number>;
   @ApiProperty({ example: { low: 300, medium: 600, high: 350, urgent: 0 } })
   priority_distribution: Record<string, number>;
-  @ApiProperty({ example: { avg_processing_time: 2450.5, tasks_per_hour: 85.3 }, description: 'avg in ms; rate over the period' })
+  @ApiProperty({
+    example: { avg_processing_time: 2450.5, tasks_per_hour: 85.3 },
+    description: 'avg in ms; rate over the period',
+  })
   performance_metrics: { avg_processing_time: number; tasks_per_hour: number };
   @ApiProperty({ example: [{ timestamp: '2024-01-01T09:00:00Z', completed: 15, failed: 2, cancelled: 0 }] })
   time_series: { timestamp: string; completed: number; failed: number; cancelled: number }[];

@@ -28,10 +28,23 @@ export class SystemController {
   @Get('healthz')
   @Public()
   @ApiOperation({ summary: 'Liveness (Codex shape): status, version, uptime (ms), task counts, memory and CPU' })
-  @ApiOkResponse({ schema: { example: { status: 'healthy', version: '0.1.0', uptime: 120500, tasks: { running: 2, pending: 5, completed: 42 }, system: { memory: '45MB', cpu: '12%' } } } })
+  @ApiOkResponse({
+    schema: {
+      example: {
+        status: 'healthy',
+        version: '0.1.0',
+        uptime: 120500,
+        tasks: { running: 2, pending: 5, completed: 42 },
+        system: { memory: '45MB', cpu: '12%' },
+      },
+    },
+  })
   async healthz(): Promise<Record<string, unknown>> {
     // Liveness must not hang on the database: counts are best effort.
-    const snapshot = await Promise.race([this.status.snapshot(), new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]).catch(() => null);
+    const snapshot = await Promise.race([
+      this.status.snapshot(),
+      new Promise<null>((r) => setTimeout(() => r(null), 1000).unref()),
+    ]).catch(() => null);
     return {
       status: this.shutdown.isDraining ? 'shutting_down' : 'healthy',
       version: this.health.version,
@@ -57,7 +70,8 @@ export class SystemController {
   @Get('metrics')
   @Public()
   @ApiOperation({
-    summary: 'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
+    summary:
+      'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
   })
   @ApiProduces('application/json', 'text/plain')
   async metricsEndpoint(
@@ -71,13 +85,20 @@ export class SystemController {
       res.send(await this.metrics.registry.metrics());
       return;
     }
-    res.json({ success: true, data: await this.codexMetrics.document(), timestamp: new Date().toISOString(), requestId: req.requestId });
+    res.json({
+      success: true,
+      data: await this.codexMetrics.document(),
+      timestamp: new Date().toISOString(),
+      requestId: req.requestId,
+    });
   }
 
   @Post('shutdown')
   @HttpCode(202)
   @Authenticated()
-  @ApiOperation({ summary: 'Graceful stop (admin): new requests get 503, in-flight ones finish, devices and clients are told, exit 0' })
+  @ApiOperation({
+    summary: 'Graceful stop (admin): new requests get 503, in-flight ones finish, devices and clients are told, exit 0',
+  })
   shutdownNow(): Record<string, unknown> {
     setImmediate(() => void this.shutdown.begin('POST /shutdown', false));
     return { success: true, message: 'Shutting down', timestamp: new Date().toISOString() };

@@ -38,7 +38,10 @@ export class HubInstancesRepository {
     return !rows[0].fresh;
   }
 
-  private upsert(self: InstanceRecord, query: (sql: string, params: unknown[]) => Promise<{ fresh: boolean }[]>): Promise<{ fresh: boolean }[]> {
+  private upsert(
+    self: InstanceRecord,
+    query: (sql: string, params: unknown[]) => Promise<{ fresh: boolean }[]>,
+  ): Promise<{ fresh: boolean }[]> {
     // xmax = 0 on the returned row: it was inserted, not updated.
     return query(
       `INSERT INTO hub_instances (id, name, host, pid) VALUES ($1, $2, $3, $4)
@@ -104,7 +107,10 @@ export class HubInstancesRepository {
   /** A clean stop: this process's nodes are offline from now (their grace starts) and its row goes. */
   async release(selfId: string): Promise<void> {
     await this.db.transaction(async (m) => {
-      await m.query(`UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now() WHERE instance_id = $1 AND status = 'online'`, [selfId]);
+      await m.query(
+        `UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now() WHERE instance_id = $1 AND status = 'online'`,
+        [selfId],
+      );
       await m.query(`DELETE FROM hub_instances WHERE id = $1`, [selfId]);
     });
   }

@@ -28,7 +28,8 @@ export class HubInstances implements OnApplicationBootstrap, OnApplicationShutdo
   ) {
     const host = hostname();
     // A fixed port names the same hub across restarts; port 0 (tests) is a new hub each time.
-    const name = config.HUB_INSTANCE_NAME ?? (config.PORT ? `${host}:${config.PORT}` : `${host}:${process.pid}:${INSTANCE_ID}`);
+    const name =
+      config.HUB_INSTANCE_NAME ?? (config.PORT ? `${host}:${config.PORT}` : `${host}:${process.pid}:${INSTANCE_ID}`);
     this.self = { id: INSTANCE_ID, name, host, pid: process.pid };
   }
 
@@ -49,20 +50,25 @@ export class HubInstances implements OnApplicationBootstrap, OnApplicationShutdo
     if (!(await this.repo.refresh(this.self))) {
       // We were silent long enough for another hub to sweep us (a stall, a long outage).
       const restored = await this.repo.restoreOwn(this.self.id, live);
-      this.logger.warn(`this hub was presumed gone; ${restored.length} of its node(s) still connected marked online again`);
+      this.logger.warn(
+        `this hub was presumed gone; ${restored.length} of its node(s) still connected marked online again`,
+      );
       restored.forEach((nodeId) => this.events.publish('node.online', { nodeId }));
     }
     const mine = await this.repo.reconcileOwn(this.self.id, live);
     const theirs = await this.repo.sweep(this.self.id, this.config.HUB_INSTANCE_STALE_MS);
     for (const nodeId of mine) this.events.publish('node.offline', { nodeId, reason: 'disconnected' });
     for (const nodeId of theirs) this.events.publish('node.offline', { nodeId, reason: 'its hub process is gone' });
-    if (theirs.length) this.logger.warn(`${theirs.length} node(s) of vanished hub processes are offline; their reconnect grace runs`);
+    if (theirs.length)
+      this.logger.warn(`${theirs.length} node(s) of vanished hub processes are offline; their reconnect grace runs`);
     return [...mine, ...theirs];
   }
 
   /** A clean stop: our nodes' grace starts now (they reconnect to us or another hub) and our row goes. */
   async onApplicationShutdown(): Promise<void> {
     await this.periodic.stop();
-    await this.repo.release(this.self.id).catch((e: unknown) => this.logger.warn({ err: e }, 'could not release this hub instance'));
+    await this.repo
+      .release(this.self.id)
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'could not release this hub instance'));
   }
 }

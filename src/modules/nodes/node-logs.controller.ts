@@ -17,8 +17,15 @@ export class NodeLogsController {
   async list(@Query() q: NodeLogsQuery): Promise<NodeLogListView> {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    if (q.source !== undefined && q.source !== 'node') return { logs: [], pagination: { total: 0, limit, offset, has_more: false } };
-    const { rows, total } = await this.logs.list({ level: q.level, node_id: q.node_id, task_id: q.task_id, limit, offset });
+    if (q.source !== undefined && q.source !== 'node')
+      return { logs: [], pagination: { total: 0, limit, offset, has_more: false } };
+    const { rows, total } = await this.logs.list({
+      level: q.level,
+      node_id: q.node_id,
+      task_id: q.task_id,
+      limit,
+      offset,
+    });
     return {
       logs: rows.map((r) => ({
         id: String(r.id),

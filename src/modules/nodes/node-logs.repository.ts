@@ -56,11 +56,10 @@ export class NodeLogsRepository {
     }
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const [rows, count] = await Promise.all([
-      this.db.query(`SELECT * FROM node_logs ${whereSql} ORDER BY id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
-        ...params,
-        f.limit,
-        f.offset,
-      ]) as Promise<NodeLogRow[]>,
+      this.db.query(
+        `SELECT * FROM node_logs ${whereSql} ORDER BY id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        [...params, f.limit, f.offset],
+      ) as Promise<NodeLogRow[]>,
       this.db.query(`SELECT count(*)::int AS n FROM node_logs ${whereSql}`, params) as Promise<{ n: number }[]>,
     ]);
     return { rows, total: count[0].n };

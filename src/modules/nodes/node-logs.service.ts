@@ -19,7 +19,9 @@ interface Pending {
 @Injectable()
 export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('NodeLogs');
-  private readonly pruner = new Periodic('node log pruning', this.logger, () => this.repo.prune(this.config.NODE_LOG_RETENTION_LINES));
+  private readonly pruner = new Periodic('node log pruning', this.logger, () =>
+    this.repo.prune(this.config.NODE_LOG_RETENTION_LINES),
+  );
   private pending?: Pending;
 
   constructor(
@@ -33,7 +35,13 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** Stores the line and shows it on the log channel at once. */
-  record(line: { node_id: string; task_id?: string | null; level: NodeLogLevel; message: string; data?: unknown }): Promise<void> {
+  record(line: {
+    node_id: string;
+    task_id?: string | null;
+    level: NodeLogLevel;
+    message: string;
+    data?: unknown;
+  }): Promise<void> {
     this.events.publish('hub.log', {
       time: new Date().toISOString(),
       level: line.level,
@@ -53,7 +61,13 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
       );
       this.pending = { lines, done };
     }
-    this.pending.lines.push({ node_id: line.node_id, task_id: line.task_id ?? null, level: line.level, message: line.message, data: line.data ?? null });
+    this.pending.lines.push({
+      node_id: line.node_id,
+      task_id: line.task_id ?? null,
+      level: line.level,
+      message: line.message,
+      data: line.data ?? null,
+    });
     return this.pending.done;
   }
 

@@ -13,7 +13,15 @@ import { NodesService } from './nodes.service.js';
 @Module({
   imports: [TasksModule],
   controllers: [NodesController, NodeLogsController],
-  providers: [NodesRepository, NodesService, NodeLogsRepository, NodeLogsService, LiveConnections, HubInstancesRepository, HubInstances],
+  providers: [
+    NodesRepository,
+    NodesService,
+    NodeLogsRepository,
+    NodeLogsService,
+    LiveConnections,
+    HubInstancesRepository,
+    HubInstances,
+  ],
   exports: [NodesService, NodeLogsService, LiveConnections, HubInstances],
 })
 export class NodesModule {}

@@ -55,7 +55,20 @@ export class NodesRepository {
        SELECT up.*, (SELECT count(*)::int FROM held) AS running, (SELECT socket_id FROM prev) AS prev_socket,
               COALESCE((SELECT json_agg(json_build_object('task_id', id, 'attempt', attempt, 'status', status)) FROM held), '[]'::json) AS held
        FROM up`,
-      [r.id, r.name, r.kind, r.vocabulary, r.capacity, r.tags, r.capabilities, JSON.stringify(r.info), r.version, r.instanceId, r.socketId, r.acks ?? null],
+      [
+        r.id,
+        r.name,
+        r.kind,
+        r.vocabulary,
+        r.capacity,
+        r.tags,
+        r.capabilities,
+        JSON.stringify(r.info),
+        r.version,
+        r.instanceId,
+        r.socketId,
+        r.acks ?? null,
+      ],
     );
     const { prev_socket, held, ...node } = rows[0];
     return { node: node as NodeRow, previousSocketId: prev_socket, held };
@@ -78,7 +91,12 @@ export class NodesRepository {
   /** One statement for every heartbeat since the last flush; what a heartbeat did not report stays as it was. */
   async touchHeartbeats(beats: { id: string; report: HeartbeatReport | null }[]): Promise<void> {
     if (beats.length === 0) return;
-    const items = beats.map((b) => ({ id: b.id, status: b.report?.status ?? null, resources: b.report?.resources ?? null, stats: b.report?.stats ?? null }));
+    const items = beats.map((b) => ({
+      id: b.id,
+      status: b.report?.status ?? null,
+      resources: b.report?.resources ?? null,
+      stats: b.report?.stats ?? null,
+    }));
     await this.db.query(
       `UPDATE nodes n SET last_heartbeat_at = now(),
               reported_status = COALESCE(x.status, n.reported_status),
@@ -119,7 +137,10 @@ export class NodesRepository {
       [...params, f.limit, f.offset],
     );
     if (rows.length > 0 || f.offset === 0) return { rows, total: rows.length ? Number(rows[0].total_count) : 0 };
-    const count: { n: string }[] = await this.db.query(`SELECT count(*) AS n FROM (${SELECT_NODES} ${whereSql}) x`, params);
+    const count: { n: string }[] = await this.db.query(
+      `SELECT count(*) AS n FROM (${SELECT_NODES} ${whereSql}) x`,
+      params,
+    );
     return { rows, total: Number(count[0].n) };
   }
 
@@ -129,7 +150,10 @@ export class NodesRepository {
   }
 
   async delete(id: string): Promise<boolean> {
-    const rows: { id: string }[] = await this.db.query(`WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`, [id]);
+    const rows: { id: string }[] = await this.db.query(
+      `WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`,
+      [id],
+    );
     return rows.length > 0;
   }
 

@@ -21,7 +21,9 @@ export class NodesService implements OnApplicationShutdown {
     private readonly events: EventBus,
   ) {}
 
-  async register(r: Omit<NodeRegistration, 'instanceId'>): Promise<{ node: NodeRow; replacedSocketId: string | null; held: HeldTask[] }> {
+  async register(
+    r: Omit<NodeRegistration, 'instanceId'>,
+  ): Promise<{ node: NodeRow; replacedSocketId: string | null; held: HeldTask[] }> {
     const { node, previousSocketId, held } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
     const replaced = previousSocketId && previousSocketId !== r.socketId ? previousSocketId : null;
     this.events.publish('node.online', { nodeId: node.id });
@@ -50,7 +52,9 @@ export class NodesService implements OnApplicationShutdown {
     this.flushTimer = undefined;
     const beats = [...this.heartbeats].map(([id, report]) => ({ id, report }));
     this.heartbeats = new Map();
-    await this.repo.touchHeartbeats(beats).catch(() => beats.forEach((b) => this.heartbeats.has(b.id) || this.heartbeats.set(b.id, b.report)));
+    await this.repo
+      .touchHeartbeats(beats)
+      .catch(() => beats.forEach((b) => this.heartbeats.has(b.id) || this.heartbeats.set(b.id, b.report)));
   }
 
   async get(id: string): Promise<NodeRow> {

@@ -9,7 +9,9 @@ const EVERY_MS = 10 * 60_000;
 @Injectable()
 export class DeliveryPruner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('DeliveryPruner');
-  private readonly periodic = new Periodic('plugin delivery prune', this.logger, () => this.deliveries.prune(KEEP_HOURS));
+  private readonly periodic = new Periodic('plugin delivery prune', this.logger, () =>
+    this.deliveries.prune(KEEP_HOURS),
+  );
 
   constructor(private readonly deliveries: PluginDeliveriesRepository) {}
 

@@ -26,11 +26,20 @@ export class PluginCallbackGuard implements CanActivate {
       await this.callbacks.limit(plugin, ip);
     } catch (e) {
       if (e instanceof AppError && e.code === ErrorCode.RATE_LIMITED) {
-        context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(e.details?.retry_after_seconds ?? 60));
+        context
+          .switchToHttp()
+          .getResponse<Response>()
+          .setHeader('Retry-After', String(e.details?.retry_after_seconds ?? 60));
       }
       throw e;
     }
-    req.pluginCallback = await this.callbacks.authenticate({ plugin, taskId, headers: req.headers, rawBody: req.rawBody ?? Buffer.alloc(0), ip });
+    req.pluginCallback = await this.callbacks.authenticate({
+      plugin,
+      taskId,
+      headers: req.headers,
+      rawBody: req.rawBody ?? Buffer.alloc(0),
+      ip,
+    });
     return true;
   }
 }

@@ -1,5 +1,12 @@
 import { Body, Controller, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiConflictResponse, ApiNotFoundResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { Public } from '../auth/auth.decorators.js';
@@ -18,7 +25,8 @@ export class PluginCallbacksController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'A plugin reports the outcome of a task it holds: {status: "success"|"failed", output?, result?, error?}',
-    description: 'Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>.',
+    description:
+      'Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>.',
   })
   @ApiEnvelope(null, { description: '{task_id, status}; {duplicate: true} as well for a repeated webhook-id' })
   @ApiUnauthorizedResponse({ description: 'UNAUTHORIZED: unsigned, wrongly signed, stale, unknown plugin or token' })

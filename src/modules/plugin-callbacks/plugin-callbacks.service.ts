@@ -68,9 +68,13 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     const { count, resetInMs } = await this.limiter.hit(`plugin-callback:${plugin}:${ip}`, RATE_WINDOW_MS);
     if (count <= limit) return;
     const retryAfter = Math.max(1, Math.ceil(resetInMs / 1000));
-    throw new AppError(ErrorCode.RATE_LIMITED, `Plugin callbacks are limited to ${limit} per minute per plugin and address`, {
-      retry_after_seconds: retryAfter,
-    });
+    throw new AppError(
+      ErrorCode.RATE_LIMITED,
+      `Plugin callbacks are limited to ${limit} per minute per plugin and address`,
+      {
+        retry_after_seconds: retryAfter,
+      },
+    );
   }
 
   /** Authenticates the callback; UNAUTHORIZED (and an alert) when it is not from that plugin. */
@@ -98,9 +102,13 @@ export class PluginCallbacksService implements OnApplicationShutdown {
         message: `plugin callback refused: ${problem}`,
         source_ip: req.ip,
       });
-      throw new AppError(ErrorCode.UNAUTHORIZED, `Plugin callback refused: ${problem === 'unknown plugin' ? 'invalid credentials' : problem}`);
+      throw new AppError(
+        ErrorCode.UNAUTHORIZED,
+        `Plugin callback refused: ${problem === 'unknown plugin' ? 'invalid credentials' : problem}`,
+      );
     }
-    if (webhookId !== undefined && (webhookId.length < 1 || webhookId.length > 256)) throw AppError.validation('webhook-id', 'must be 1 to 256 characters');
+    if (webhookId !== undefined && (webhookId.length < 1 || webhookId.length > 256))
+      throw AppError.validation('webhook-id', 'must be 1 to 256 characters');
     return { plugin, webhookId };
   }
 
@@ -109,9 +117,12 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     const outcome = parseOutcome(body);
     if (!UUID.test(taskId)) throw AppError.notFound('Task', taskId);
     const { plugin, webhookId } = admitted;
-    const claim: DeliveryClaim | undefined = webhookId === undefined ? undefined : (tx) => this.deliveries.record(tx, plugin, webhookId, taskId);
+    const claim: DeliveryClaim | undefined =
+      webhookId === undefined ? undefined : (tx) => this.deliveries.record(tx, plugin, webhookId, taskId);
     const { row, duplicate } = await this.tasks.settleFromPlugin(taskId, plugin, outcome, claim);
-    return duplicate ? { task_id: row.id, status: row.status, duplicate: true } : { task_id: row.id, status: row.status };
+    return duplicate
+      ? { task_id: row.id, status: row.status, duplicate: true }
+      : { task_id: row.id, status: row.status };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -121,15 +132,21 @@ export class PluginCallbacksService implements OnApplicationShutdown {
 
 /** Seed 001 §7.4 body: `{status: "success"|"failed", output?, result?, error?}`. */
 function parseOutcome(body: unknown): PluginOutcome {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw AppError.validation('body', 'must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw AppError.validation('body', 'must be a JSON object');
   const b = body as { status?: unknown; output?: unknown; result?: unknown; error?: unknown };
-  if (b.status !== 'success' && b.status !== 'failed') throw AppError.validation('status', 'status must be "success" or "failed"');
+  if (b.status !== 'success' && b.status !== 'failed')
+    throw AppError.validation('status', 'status must be "success" or "failed"');
   const e = b.error;
   if (e !== undefined && e !== null && typeof e !== 'string' && (typeof e !== 'object' || Array.isArray(e))) {
     throw AppError.validation('error', 'error must be a string or an object');
   }
   if (b.status === 'success') return { status: 'success', result: b.output ?? b.result ?? null };
   const obj = e !== null && typeof e === 'object' ? (e as Record<string, unknown>) : undefined;
-  const message = typeof e === 'string' ? e : typeof obj?.message === 'string' ? obj.message : 'The plugin reported a failure';
-  return { status: 'failed', error: { message, ...(obj ? { details: obj } : {}), ...(b.result !== undefined ? { result: b.result } : {}) } };
+  const message =
+    typeof e === 'string' ? e : typeof obj?.message === 'string' ? obj.message : 'The plugin reported a failure';
+  return {
+    status: 'failed',
+    error: { message, ...(obj ? { details: obj } : {}), ...(b.result !== undefined ? { result: b.result } : {}) },
+  };
 }

@@ -14,5 +14,11 @@ export function mapPlugin(p: PluginRow): PluginView {
 
 /** The one answer that carries the secret and the token. */
 export function mapIssuedPlugin({ row, secret, token }: IssuedPlugin): IssuedPluginView {
-  return { name: row.name, secret, token, created_at: row.created_at.toISOString(), previous_valid_until: row.rotated_until?.toISOString() ?? null };
+  return {
+    name: row.name,
+    secret,
+    token,
+    created_at: row.created_at.toISOString(),
+    previous_valid_until: row.rotated_until?.toISOString() ?? null,
+  };
 }

@@ -29,7 +29,10 @@ export class PluginsController {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
     const { rows, total } = await this.plugins.list(limit, offset);
-    return { plugins: rows.map(mapPlugin), pagination: { total, limit, offset, has_more: offset + rows.length < total } };
+    return {
+      plugins: rows.map(mapPlugin),
+      pagination: { total, limit, offset, has_more: offset + rows.length < total },
+    };
   }
 
   @Get(':name')
@@ -49,7 +52,9 @@ export class PluginsController {
 
   @Post(':name/rotate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'New secret and token (shown once); the previous ones work for PLUGIN_ROTATION_GRACE_SECONDS' })
+  @ApiOperation({
+    summary: 'New secret and token (shown once); the previous ones work for PLUGIN_ROTATION_GRACE_SECONDS',
+  })
   @ApiEnvelope(IssuedPluginView)
   async rotate(@Param() { name }: PluginNameParam): Promise<IssuedPluginView> {
     return mapIssuedPlugin(await this.plugins.rotate(name));

@@ -30,7 +30,10 @@ export class PluginsRepository {
   }
 
   async delete(name: string): Promise<PluginRow | undefined> {
-    const rows: PluginRow[] = await this.db.query(`WITH d AS (DELETE FROM plugins WHERE name = $1 RETURNING *) SELECT * FROM d`, [name]);
+    const rows: PluginRow[] = await this.db.query(
+      `WITH d AS (DELETE FROM plugins WHERE name = $1 RETURNING *) SELECT * FROM d`,
+      [name],
+    );
     return rows[0];
   }
 

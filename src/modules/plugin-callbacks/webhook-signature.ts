@@ -10,10 +10,16 @@ export interface WebhookHeaders {
 }
 
 /** Why a signed delivery was refused; undefined when one of its signatures is valid. */
-export type SignatureProblem = 'missing webhook headers' | 'malformed timestamp' | 'stale timestamp' | 'timestamp in the future' | 'invalid signature';
+export type SignatureProblem =
+  | 'missing webhook headers'
+  | 'malformed timestamp'
+  | 'stale timestamp'
+  | 'timestamp in the future'
+  | 'invalid signature';
 
 /** The key bytes of a `whsec_<base64>` secret. */
-const keyOf = (secret: string): Buffer => Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+const keyOf = (secret: string): Buffer =>
+  Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
 
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed with the decoded secret. */
 export function sign(secret: string, id: string, timestamp: number | string, body: Buffer | string): string {

@@ -1,4 +1,10 @@
-import { type CanActivate, type ExecutionContext, Injectable, type OnApplicationShutdown, SetMetadata } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  Injectable,
+  type OnApplicationShutdown,
+  SetMetadata,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { Redis } from 'ioredis';
@@ -54,7 +60,9 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
     }
     const retryAfter = Math.max(1, Math.ceil(resetInMs / 1000));
     res.setHeader('Retry-After', String(retryAfter));
-    const message = this.config.RATE_LIMIT_MESSAGE ?? `Rate limit of ${limit} requests per ${this.config.RATE_LIMIT_WINDOW_MS / 1000}s exceeded`;
+    const message =
+      this.config.RATE_LIMIT_MESSAGE ??
+      `Rate limit of ${limit} requests per ${this.config.RATE_LIMIT_WINDOW_MS / 1000}s exceeded`;
     throw new AppError(ErrorCode.RATE_LIMITED, message, { retry_after_seconds: retryAfter });
   }
 

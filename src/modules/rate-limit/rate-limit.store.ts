@@ -60,7 +60,11 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async undo(key: string): Promise<void> {
     // Only within a live window: a DECR on an expired key would create one without a TTL.
-    await this.redis.eval(`if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0`, 1, `taskhub:rl:${key}`);
+    await this.redis.eval(
+      `if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0`,
+      1,
+      `taskhub:rl:${key}`,
+    );
   }
 
   async close(): Promise<void> {
@@ -70,5 +74,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
 /** The shared store when REDIS_URL is set (so N hubs enforce one limit), else this process's memory. */
 export function createRateLimitStore(redisUrl: string | undefined): RateLimitStore {
-  return redisUrl ? new RedisRateLimitStore(new Redis(redisUrl, { maxRetriesPerRequest: 2 })) : new MemoryRateLimitStore();
+  return redisUrl
+    ? new RedisRateLimitStore(new Redis(redisUrl, { maxRetriesPerRequest: 2 }))
+    : new MemoryRateLimitStore();
 }

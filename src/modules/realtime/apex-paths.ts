@@ -36,4 +36,5 @@ export function apexRoute(pathname: string): ApexRoute | undefined {
 }
 
 /** What a deprecated path is to be replaced with, for the warning. */
-export const preferredPath = (r: ApexRoute): string => (r.channel === 'node' ? '/abp-distributed-server/VCP_Key=<key>' : '/ABPlog/VCP_Key=<key>');
+export const preferredPath = (r: ApexRoute): string =>
+  r.channel === 'node' ? '/abp-distributed-server/VCP_Key=<key>' : '/ABPlog/VCP_Key=<key>';

@@ -6,11 +6,18 @@ export type ChatSubscription = { all: true } | { all?: false; requestId: string 
  * `subscribe_chat {request_id}` (any client: requests made with its own key) or `{all: true}`
  * (admins: every request). Returns the subscription or what is wrong with it.
  */
-export function parseChatSubscription(data: unknown, who: Principal): ChatSubscription | { error: string; field: string } {
+export function parseChatSubscription(
+  data: unknown,
+  who: Principal,
+): ChatSubscription | { error: string; field: string } {
   const d = (data ?? {}) as { request_id?: unknown; all?: unknown };
-  if (d.all === true) return isAdmin(who) ? { all: true } : { error: 'Only admin keys may watch every chat', field: 'data.all' };
+  if (d.all === true)
+    return isAdmin(who) ? { all: true } : { error: 'Only admin keys may watch every chat', field: 'data.all' };
   if (typeof d.request_id !== 'string' || d.request_id.length === 0 || d.request_id.length > 128) {
-    return { error: 'request_id must be the x-request-id of a gateway request (or all: true for admins)', field: 'data.request_id' };
+    return {
+      error: 'request_id must be the x-request-id of a gateway request (or all: true for admins)',
+      field: 'data.request_id',
+    };
   }
   return { requestId: d.request_id };
 }

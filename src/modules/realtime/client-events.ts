@@ -45,7 +45,11 @@ type Subscribe = <K extends keyof DomainEvents>(event: K, handler: (payload: Dom
  * `wanted` says whether anyone may listen (local clients, or other hubs through Redis): without
  * listeners no payload is built (a per-task cost under load).
  */
-export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => void, wanted: () => boolean = () => true): (() => void)[] {
+export function relayClientEvents(
+  on: Subscribe,
+  deliver: (e: ClientEvent) => void,
+  wanted: () => boolean = () => true,
+): (() => void)[] {
   const task = (type: ClientEventType, t: TaskRow, extra?: Record<string, unknown>): void => {
     if (wanted()) deliver({ type, taskId: t.id, data: taskData(t, extra) });
   };
@@ -57,12 +61,26 @@ export function relayClientEvents(on: Subscribe, deliver: (e: ClientEvent) => vo
     on('task.completed', ({ task: t }) => task('task_completed', t, { result: t.result })),
     on('task.failed', ({ task: t, retrying }) => task('task_failed', t, { error: t.error, retrying })),
     on('task.cancelled', ({ task: t }) => task('task_cancelled', t, { reason: t.cancel_reason })),
-    on('node.online', ({ nodeId }) => deliver({ type: 'node_online', taskId: null, data: { nodeId, node_id: nodeId, timestamp: new Date().toISOString() } })),
+    on('node.online', ({ nodeId }) =>
+      deliver({
+        type: 'node_online',
+        taskId: null,
+        data: { nodeId, node_id: nodeId, timestamp: new Date().toISOString() },
+      }),
+    ),
     on('node.offline', ({ nodeId, reason }) =>
-      deliver({ type: 'node_offline', taskId: null, data: { nodeId, node_id: nodeId, reason, timestamp: new Date().toISOString() } }),
+      deliver({
+        type: 'node_offline',
+        taskId: null,
+        data: { nodeId, node_id: nodeId, reason, timestamp: new Date().toISOString() },
+      }),
     ),
     // Seed 001: `{type, data: {severity, message, …ids}}`.
-    on('hub.notification', (n) => deliver({ type: 'notification', taskId: n.task_id ?? null, data: { ...n, timestamp: new Date().toISOString() } })),
-    on('hub.alert', (a) => deliver({ type: 'alert', taskId: a.task_id ?? null, data: { ...a, timestamp: new Date().toISOString() } })),
+    on('hub.notification', (n) =>
+      deliver({ type: 'notification', taskId: n.task_id ?? null, data: { ...n, timestamp: new Date().toISOString() } }),
+    ),
+    on('hub.alert', (a) =>
+      deliver({ type: 'alert', taskId: a.task_id ?? null, data: { ...a, timestamp: new Date().toISOString() } }),
+    ),
   ];
 }

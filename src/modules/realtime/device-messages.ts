@@ -20,10 +20,13 @@ import { IsPlainObject } from '../../common/validators.js';
 
 /** A task the device says it is still running (or has a result for), from an earlier connection. */
 export class RunningTaskRef {
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   task_id: string;
 
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   attempt?: number;
 }
 
@@ -32,90 +35,137 @@ export class RunningTaskRef {
  * and `running_tasks` (held tasks it is still on; every other held task is sent again).
  */
 class DeliveryOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   acks?: boolean;
 
-  @IsOptional() @IsArray() @ArrayMaxSize(10_000) @ValidateNested({ each: true }) @Type(() => RunningTaskRef)
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @ValidateNested({ each: true })
+  @Type(() => RunningTaskRef)
   running_tasks?: RunningTaskRef[];
 }
 
 /** Seed 004 `device_register`, plus what a hub needs (capacity, tags, task types). */
 export class DeviceRegisterMessage extends DeliveryOptions {
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   device_id: string;
 
-  @IsOptional() @IsString() @MaxLength(200)
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
   device_name?: string;
 
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   device_info?: Record<string, unknown>;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   capacity?: number;
 
-  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
   tags?: string[];
 
   /** Task types it takes (e.g. DELIST); none = any. */
-  @IsOptional() @IsArray() @ArrayMaxSize(200) @IsString({ each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(200)
+  @IsString({ each: true })
   capabilities?: string[];
 
-  @IsOptional() @IsString() @MaxLength(100)
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
   version?: string;
 }
 
 /** Apex `node_register`: node id (snake or camel case), capabilities, persona, version. */
 export class NodeRegisterMessage extends DeliveryOptions {
   @ValidateIf((o: NodeRegisterMessage) => o.nodeId === undefined)
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   node_id?: string;
 
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   nodeId?: string;
 
-  @IsOptional() @IsString() @MaxLength(200)
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
   name?: string;
 
   /** Seed 001: worker, companion or custom. */
-  @IsOptional() @IsIn(['worker', 'companion', 'custom'])
+  @IsOptional()
+  @IsIn(['worker', 'companion', 'custom'])
   type?: 'worker' | 'companion' | 'custom';
 
-  @IsOptional() @IsArray() @ArrayMaxSize(200)
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(200)
   capabilities?: unknown[];
 
   @IsOptional()
   persona?: unknown;
 
-  @IsOptional() @IsString() @MaxLength(100)
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
   version?: string;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   capacity?: number;
 
-  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
   tags?: string[];
 
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   info?: Record<string, unknown>;
 }
 
 export class HeartbeatMessage {
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   device_id?: string;
 
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   node_id?: string;
 
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
   timestamp?: string;
 
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
   status?: string;
 
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   resources?: Record<string, unknown>;
 
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   stats?: Record<string, unknown>;
 }
 
@@ -123,13 +173,19 @@ export class TaskProgressMessage {
   @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id: string;
 
-  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
   progress: number;
 
-  @IsOptional() @IsString() @MaxLength(2000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
   message?: string;
 
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   attempt?: number;
 }
 
@@ -141,14 +197,18 @@ export class TaskResultMessage {
   @IsOptional()
   result?: unknown;
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   success?: boolean;
 
   /** `pending`: the node handed the task to a plugin (`plugin`, or `result.plugin`), which calls back. */
-  @IsOptional() @IsIn(['success', 'completed', 'ok', 'failed', 'error', 'pending'])
+  @IsOptional()
+  @IsIn(['success', 'completed', 'ok', 'failed', 'error', 'pending'])
   status?: string;
 
-  @IsOptional() @IsString() @Length(1, 64)
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   plugin?: string;
 
   @IsOptional()
@@ -156,42 +216,55 @@ export class TaskResultMessage {
   @IsPlainObject({ message: 'error must be a string or an object' })
   error?: string | Record<string, unknown>;
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   retryable?: boolean;
 
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   attempt?: number;
 }
 
 export class LogMessage {
-  @IsOptional() @IsUUID('all', { message: 'task_id must be a task UUID' })
+  @IsOptional()
+  @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id?: string;
 
-  @IsOptional() @IsIn(['debug', 'info', 'warn', 'error'])
+  @IsOptional()
+  @IsIn(['debug', 'info', 'warn', 'error'])
   level?: 'debug' | 'info' | 'warn' | 'error';
 
-  @IsString() @Length(1, 10_000)
+  @IsString()
+  @Length(1, 10_000)
   message: string;
 
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   attempt?: number;
 
-  @IsOptional() @Type(() => Object)
+  @IsOptional()
+  @Type(() => Object)
   data?: unknown;
 }
 
 /** Seed 001 `notification`: something a node wants the users to hear. */
 export class NotificationMessage {
-  @IsString() @Length(1, 10_000)
+  @IsString()
+  @Length(1, 10_000)
   message: string;
 
-  @IsOptional() @IsIn(['info', 'warning'])
+  @IsOptional()
+  @IsIn(['info', 'warning'])
   severity?: 'info' | 'warning';
 
-  @IsOptional() @IsUUID('all', { message: 'task_id must be a task UUID' })
+  @IsOptional()
+  @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id?: string;
 
-  @IsOptional() @Type(() => Object)
+  @IsOptional()
+  @Type(() => Object)
   data?: unknown;
 }
 
@@ -199,6 +272,7 @@ export class NotificationMessage {
 export function reportedSuccess(m: TaskResultMessage): boolean {
   if (m.success === false || m.status === 'failed' || m.status === 'error' || m.error !== undefined) return false;
   const r = m.result as { success?: unknown; status?: unknown } | null | undefined;
-  if (r && typeof r === 'object' && (r.success === false || r.status === 'failed' || r.status === 'error')) return false;
+  if (r && typeof r === 'object' && (r.success === false || r.status === 'failed' || r.status === 'error'))
+    return false;
   return true;
 }

@@ -2,7 +2,10 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { priorityName, type TaskRow } from '../tasks/task.types.js';
 
 /** `new_task` (seed 004) or `task_assign` (Apex) for a task handed to a node. */
-export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): { event: string; data: Record<string, unknown> } {
+export function assignmentMessage(
+  task: TaskRow,
+  vocabulary: NodeVocabulary,
+): { event: string; data: Record<string, unknown> } {
   const common = {
     task_id: task.id,
     task_type: task.type,
@@ -42,5 +45,7 @@ export function cancelMessage(task: TaskRow): Record<string, unknown> {
  */
 function callbackOf(task: TaskRow): string {
   const plugin = task.metadata?.plugin;
-  return typeof plugin === 'string' && plugin.length > 0 ? `/plugin-callback/${encodeURIComponent(plugin)}/${task.id}` : 'ws';
+  return typeof plugin === 'string' && plugin.length > 0
+    ? `/plugin-callback/${encodeURIComponent(plugin)}/${task.id}`
+    : 'ws';
 }

@@ -45,9 +45,18 @@ export interface ProtocolReply {
 }
 
 /** A task reference a node reported, matched against what it holds (no attempt = any attempt). */
-const sameTask = (r: RunningTaskRef, h: HeldTask): boolean => r.task_id === h.task_id && (r.attempt === undefined || r.attempt === h.attempt);
+const sameTask = (r: RunningTaskRef, h: HeldTask): boolean =>
+  r.task_id === h.task_id && (r.attempt === undefined || r.attempt === h.attempt);
 
-export const INBOUND_EVENTS = ['device_register', 'node_register', 'heartbeat', 'task_progress', 'task_result', 'log', 'notification'] as const;
+export const INBOUND_EVENTS = [
+  'device_register',
+  'node_register',
+  'heartbeat',
+  'task_progress',
+  'task_result',
+  'log',
+  'notification',
+] as const;
 export type InboundEvent = (typeof INBOUND_EVENTS)[number];
 
 async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
@@ -164,7 +173,9 @@ export class DeviceProtocol {
     },
   ): Promise<ProtocolReply> {
     if (session.nodeId && session.nodeId !== r.id) {
-      throw new AppError(ErrorCode.CONFLICT, `This connection is already registered as ${session.nodeId}`, { field: vocabulary === 'node' ? 'node_id' : 'device_id' });
+      throw new AppError(ErrorCode.CONFLICT, `This connection is already registered as ${session.nodeId}`, {
+        field: vocabulary === 'node' ? 'node_id' : 'device_id',
+      });
     }
     const { running, ...registration } = r;
     const { node, replacedSocketId, held } = await this.nodes.register({
@@ -187,17 +198,30 @@ export class DeviceProtocol {
     // At-least-once: every held task the node does not say it is on goes to it again (seed
     // devices say nothing, so they get all of them); one it is on but no longer holds is stopped.
     const resend = held.filter((h) => !running.some((r) => sameTask(r, h)));
-    const deliver = await this.tasks.redeliver(node.id, resend.map((h) => h.task_id));
-    const revoke = running.filter((r) => !held.some((h) => sameTask(r, h))).map((r) => ({ task_id: r.task_id, attempt: r.attempt ?? null }));
+    const deliver = await this.tasks.redeliver(
+      node.id,
+      resend.map((h) => h.task_id),
+    );
+    const revoke = running
+      .filter((r) => !held.some((h) => sameTask(r, h)))
+      .map((r) => ({ task_id: r.task_id, attempt: r.attempt ?? null }));
     // Reporting a dispatched task as running is as good as its ack.
     for (const h of held) {
-      if (h.status === 'dispatched' && running.some((r) => sameTask(r, h))) void this.acknowledge(node.id, h.task_id, h.attempt).catch(() => undefined);
+      if (h.status === 'dispatched' && running.some((r) => sameTask(r, h)))
+        void this.acknowledge(node.id, h.task_id, h.attempt).catch(() => undefined);
     }
-    return { emit: { event: 'register_success', data }, ack: { success: true, ...data }, replacedConnectionId: replacedSocketId, deliver, revoke };
+    return {
+      emit: { event: 'register_success', data },
+      ack: { success: true, ...data },
+      replacedConnectionId: replacedSocketId,
+      deliver,
+      revoke,
+    };
   }
 
   private requireNode(session: DeviceSession): string {
-    if (!session.nodeId) throw new AppError(ErrorCode.NOT_REGISTERED, 'Register first (device_register or node_register)');
+    if (!session.nodeId)
+      throw new AppError(ErrorCode.NOT_REGISTERED, 'Register first (device_register or node_register)');
     return session.nodeId;
   }
 
@@ -205,7 +229,9 @@ export class DeviceProtocol {
     const nodeId = this.requireNode(session);
     const claimed = m.device_id ?? m.node_id;
     if (claimed !== undefined && claimed !== nodeId) {
-      throw new AppError(ErrorCode.VALIDATION_ERROR, `This connection is registered as ${nodeId}`, { field: m.device_id !== undefined ? 'device_id' : 'node_id' });
+      throw new AppError(ErrorCode.VALIDATION_ERROR, `This connection is registered as ${nodeId}`, {
+        field: m.device_id !== undefined ? 'device_id' : 'node_id',
+      });
     }
     const reported = m.status !== undefined || m.resources !== undefined || m.stats !== undefined;
     this.nodes.heartbeat(nodeId, reported ? { status: m.status, resources: m.resources, stats: m.stats } : null);
@@ -215,7 +241,12 @@ export class DeviceProtocol {
 
   private async progress(session: DeviceSession, m: TaskProgressMessage): Promise<ProtocolReply> {
     const nodeId = this.requireNode(session);
-    const task = await this.tasks.progress(m.task_id, { worker_id: nodeId, attempt: m.attempt, progress: m.progress, message: m.message });
+    const task = await this.tasks.progress(m.task_id, {
+      worker_id: nodeId,
+      attempt: m.attempt,
+      progress: m.progress,
+      message: m.message,
+    });
     return { ack: { success: true, task_id: task.id, status: task.status, progress: task.progress } };
   }
 
@@ -226,7 +257,8 @@ export class DeviceProtocol {
     const r = m.result as { status?: unknown; plugin?: unknown } | null | undefined;
     const plugin = m.plugin ?? (r && typeof r === 'object' && typeof r.plugin === 'string' ? r.plugin : undefined);
     if (m.status === 'pending' || (plugin !== undefined && r?.status === 'pending')) {
-      if (plugin === undefined) throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
+      if (plugin === undefined)
+        throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
       const awaiting = await this.tasks.awaitPlugin(m.task_id, holder, plugin);
       return { ack: { success: true, task_id: awaiting.id, status: awaiting.status, plugin } };
     }

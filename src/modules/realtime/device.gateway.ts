@@ -17,7 +17,13 @@ import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
-import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
+import {
+  DeviceProtocol,
+  type DeviceSession,
+  INBOUND_EVENTS,
+  type InboundEvent,
+  type ProtocolReply,
+} from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
@@ -81,7 +87,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) this.closeReplaced(connectionId, nodeId);
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
-        this.server.to(nodeRoom(nodeId)).emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
+        this.server
+          .to(nodeRoom(nodeId))
+          .emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
         this.server.in(nodeRoom(nodeId)).disconnectSockets();
       }),
     );
@@ -113,7 +121,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   private acknowledged(nodeId: string, taskId: string, attempt: number): void {
-    this.protocol.acknowledge(nodeId, taskId, attempt).catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
+    this.protocol
+      .acknowledge(nodeId, taskId, attempt)
+      .catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
   }
 
   /**
@@ -139,7 +149,12 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       } else if (event === 'llm_request') {
         this.llmRequest(socket, state, args[0] === ack ? undefined : args[0], ack);
       } else {
-        this.sendError(socket, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }), event, ack);
+        this.sendError(
+          socket,
+          new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }),
+          event,
+          ack,
+        );
       }
     });
   }
@@ -173,7 +188,13 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     return false;
   }
 
-  private enqueue(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, reply: Ack | undefined): void {
+  private enqueue(
+    socket: Socket,
+    state: SocketState,
+    event: InboundEvent,
+    payload: unknown,
+    reply: Ack | undefined,
+  ): void {
     state.queue = state.queue.then(async (authenticated) => {
       if (authenticated === false || !socket.connected) return false;
       if (PARKED_EVENTS.has(event) && !state.session.nodeId) {
@@ -181,18 +202,29 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         return true;
       }
       const result = await this.process(socket, state, event, payload, reply);
-      if ((event === 'device_register' || event === 'node_register') && result) await this.afterRegister(socket, state, result);
+      if ((event === 'device_register' || event === 'node_register') && result)
+        await this.afterRegister(socket, state, result);
       return true;
     });
   }
 
   /** Handles one message and answers it; the protocol's reply, or undefined when it was refused. */
-  private async process(socket: Socket, state: SocketState, event: InboundEvent, payload: unknown, reply: Ack | undefined): Promise<ProtocolReply | undefined> {
+  private async process(
+    socket: Socket,
+    state: SocketState,
+    event: InboundEvent,
+    payload: unknown,
+    reply: Ack | undefined,
+  ): Promise<ProtocolReply | undefined> {
     try {
       const result = await this.protocol.handle(state.session, event, payload);
       if (event === 'device_register' || event === 'node_register') {
         await socket.join(nodeRoom(state.session.nodeId as string));
-        if (result.replacedConnectionId) this.events.publish('node.replaced', { nodeId: state.session.nodeId as string, connectionId: result.replacedConnectionId });
+        if (result.replacedConnectionId)
+          this.events.publish('node.replaced', {
+            nodeId: state.session.nodeId as string,
+            connectionId: result.replacedConnectionId,
+          });
       }
       if (result.emit) socket.emit(result.emit.event, result.emit.data);
       reply?.(result.ack);
@@ -236,7 +268,8 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     for (const task of result.deliver ?? []) {
       if (!finished.has(task.id)) this.deliverToSocket(socket, task, state.session.vocabulary ?? 'device');
     }
-    for (const r of result.revoke ?? []) socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
+    for (const r of result.revoke ?? [])
+      socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
   }
 
   /** The old socket of a re-registered node is told and closed, wherever it is connected. */
@@ -247,7 +280,13 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   private sendError(socket: Socket, error: AppError, event: string, ack?: Ack): void {
-    const body = { code: error.code, error_code: error.code, message: error.message, event, ...(error.details ? { details: error.details } : {}) };
+    const body = {
+      code: error.code,
+      error_code: error.code,
+      message: error.message,
+      event,
+      ...(error.details ? { details: error.details } : {}),
+    };
     socket.emit('error', body);
     ack?.({ success: false, error: body });
   }
@@ -261,7 +300,10 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     void state.queue.then(async () => {
       const nodeId = state.session.nodeId;
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
-      if (nodeId) await this.nodes.disconnected(nodeId, socket.id).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
+      if (nodeId)
+        await this.nodes
+          .disconnected(nodeId, socket.id)
+          .catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
     });
   }
 

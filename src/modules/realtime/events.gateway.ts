@@ -59,8 +59,12 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       this.nsp.to([chatRoom(requestId, keyId), chatRoom(requestId, '*'), CHAT_ALL]).emit(event, data);
     };
     this.unsubscribe.push(
-      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) => chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk })),
-      this.events.on('llm.completed', ({ requestId, keyId, completion, error }) => chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error })),
+      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) =>
+        chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }),
+      ),
+      this.events.on('llm.completed', ({ requestId, keyId, completion, error }) =>
+        chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error }),
+      ),
     );
     this.unsubscribe.push(
       // Told, then the transport closes (not a Socket.IO disconnect): socket.io-client reconnects by itself.
@@ -91,8 +95,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       void socket.leave(METRICS);
       if (typeof ack === 'function') ack({ success: true });
     });
-    socket.on('subscribe_chat', (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, true));
-    socket.on('unsubscribe_chat', (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, false));
+    socket.on(
+      'subscribe_chat',
+      (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, true),
+    );
+    socket.on(
+      'unsubscribe_chat',
+      (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, false),
+    );
     socket.on('get_status', async (_p: unknown, ack?: Ack) => {
       const snapshot = await this.status.snapshot();
       socket.emit('status', snapshot);
@@ -104,7 +114,13 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
    * Chat streamed to front-ends: `{request_id}` joins that request's room for this key (a
    * non-admin hears only its own key's requests); admins may also watch `{all: true}`.
    */
-  private async subscribeChat(socket: Socket, who: Principal, payload: unknown, ack: Ack | undefined, join: boolean): Promise<void> {
+  private async subscribeChat(
+    socket: Socket,
+    who: Principal,
+    payload: unknown,
+    ack: Ack | undefined,
+    join: boolean,
+  ): Promise<void> {
     const sub = parseChatSubscription(payload, who);
     if ('error' in sub) {
       const body = { code: 'VALIDATION_ERROR', message: sub.error, details: { field: sub.field } };
@@ -122,10 +138,16 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   private async subscribe(socket: Socket, payload: unknown, ack: Ack | undefined, join: boolean): Promise<void> {
     const p = (payload ?? {}) as { taskIds?: unknown; all?: unknown };
     const ids = p.taskIds;
-    if (ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every((x) => typeof x === 'string' && x.length <= 100))) {
-      const error = new AppError(ErrorCode.VALIDATION_ERROR, `taskIds must be an array of at most ${MAX_IDS} ids`, { field: 'taskIds' });
+    if (
+      ids !== undefined &&
+      (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every((x) => typeof x === 'string' && x.length <= 100))
+    ) {
+      const error = new AppError(ErrorCode.VALIDATION_ERROR, `taskIds must be an array of at most ${MAX_IDS} ids`, {
+        field: 'taskIds',
+      });
       socket.emit('error', { code: error.code, message: error.message, details: error.details });
-      if (typeof ack === 'function') ack({ success: false, error: { code: error.code, message: error.message, details: error.details } });
+      if (typeof ack === 'function')
+        ack({ success: false, error: { code: error.code, message: error.message, details: error.details } });
       return;
     }
     const rooms = ids === undefined || ids.length === 0 || p.all === true ? [ALL] : (ids as string[]).map(taskRoom);

@@ -49,7 +49,12 @@ export class HubNotices implements OnApplicationBootstrap, OnApplicationShutdown
       }),
       this.events.on('service.down', ({ serviceId, reason }) => {
         if (reason !== 'service_crashed') return;
-        this.events.publish('hub.alert', { severity: 'critical', source: 'service', service_id: serviceId, message: `Agent service ${serviceId} crashed` });
+        this.events.publish('hub.alert', {
+          severity: 'critical',
+          source: 'service',
+          service_id: serviceId,
+          message: `Agent service ${serviceId} crashed`,
+        });
       }),
     ];
   }

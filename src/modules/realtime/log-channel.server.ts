@@ -67,7 +67,14 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     // Task lifecycle lines go to this hub's listeners only, and only while there are some.
     const task = (t: TaskRow, level: HubLogLine['level'], what: string): void => {
       if (this.clients.size === 0) return;
-      this.show({ time: new Date().toISOString(), level, source: 'task', task_id: t.id, ...(t.node_id ? { node_id: t.node_id } : {}), message: `task ${t.id} (${t.type}) ${what}` });
+      this.show({
+        time: new Date().toISOString(),
+        level,
+        source: 'task',
+        task_id: t.id,
+        ...(t.node_id ? { node_id: t.node_id } : {}),
+        message: `task ${t.id} (${t.type}) ${what}`,
+      });
     };
     this.unsubscribe = [
       this.events.on('hub.log', (l) => this.line(l)),
@@ -83,14 +90,25 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
         }),
       ),
       this.events.on('task.created', ({ task: t }) => task(t, 'info', 'created')),
-      this.events.on('task.assigned', ({ task: t }) => task(t, 'info', `assigned to ${t.node_id} (attempt ${t.attempt})`)),
-      this.events.on('task.started', ({ task: t }) => task(t, 'info', `started by ${t.worker_id} (attempt ${t.attempt})`)),
+      this.events.on('task.assigned', ({ task: t }) =>
+        task(t, 'info', `assigned to ${t.node_id} (attempt ${t.attempt})`),
+      ),
+      this.events.on('task.started', ({ task: t }) =>
+        task(t, 'info', `started by ${t.worker_id} (attempt ${t.attempt})`),
+      ),
       this.events.on('task.completed', ({ task: t }) => task(t, 'info', 'completed')),
-      this.events.on('task.failed', ({ task: t, retrying }) => task(t, retrying ? 'warn' : 'error', retrying ? 'failed; retrying' : `failed: ${errorText(t.error)}`)),
+      this.events.on('task.failed', ({ task: t, retrying }) =>
+        task(t, retrying ? 'warn' : 'error', retrying ? 'failed; retrying' : `failed: ${errorText(t.error)}`),
+      ),
       this.events.on('task.cancelled', ({ task: t }) => task(t, 'info', 'cancelled')),
     ];
     setHubLogSink((level, context, message) =>
-      this.line({ time: new Date().toISOString(), level, source: 'hub', message: context ? `[${context}] ${message}` : message }),
+      this.line({
+        time: new Date().toISOString(),
+        level,
+        source: 'hub',
+        message: context ? `[${context}] ${message}` : message,
+      }),
     );
     this.metrics.registerClientCounter('log_channel', () => this.clients.size);
     this.pinger = setInterval(() => this.ping(), this.config.SOCKET_PING_INTERVAL_MS);
@@ -102,18 +120,27 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
     const refuse = (status: number, code: string, message: string, field?: string): void => {
       const body = JSON.stringify({ code, message, ...(field ? { details: { field } } : {}) });
-      socket.end(`HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     };
-    const error = await checkSocketAuth({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, []);
+    const error = await checkSocketAuth(
+      { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
+      this.keys,
+      this.config,
+      [],
+    );
     if (error) return refuse(error.status, error.code, error.message);
     const filter: LogFilter = {};
     for (const key of ['level', 'node_id', 'task_id', 'source'] as const) {
       const value = url.searchParams.get(key);
       if (value === null) continue;
-      if (value.length === 0 || value.length > 200) return refuse(400, 'VALIDATION_ERROR', `${key} must be 1 to 200 characters`, key);
+      if (value.length === 0 || value.length > 200)
+        return refuse(400, 'VALIDATION_ERROR', `${key} must be 1 to 200 characters`, key);
       filter[key] = value;
     }
-    if (filter.level !== undefined && rank(filter.level) < 0) return refuse(400, 'VALIDATION_ERROR', `level must be one of ${LEVELS.join(', ')}`, 'level');
+    if (filter.level !== undefined && rank(filter.level) < 0)
+      return refuse(400, 'VALIDATION_ERROR', `level must be one of ${LEVELS.join(', ')}`, 'level');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route));
   }
 
@@ -124,8 +151,14 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     ws.on('close', () => this.clients.delete(client));
     ws.on('error', () => this.clients.delete(client));
     // Listen-only: anything sent is answered with an error, the connection stays.
-    ws.on('message', () => this.send(ws, { type: 'error', data: { code: 'VALIDATION_ERROR', message: 'The log channel is listen-only' } }));
-    if (route.deprecated) this.send(ws, { type: 'warning', data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` } });
+    ws.on('message', () =>
+      this.send(ws, { type: 'error', data: { code: 'VALIDATION_ERROR', message: 'The log channel is listen-only' } }),
+    );
+    if (route.deprecated)
+      this.send(ws, {
+        type: 'warning',
+        data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` },
+      });
     for (const line of this.recent) if (matches(filter, line)) this.send(ws, { type: 'log', data: line });
   }
 

@@ -14,7 +14,13 @@ import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { type ApexRoute, preferredPath } from './apex-paths.js';
-import { DeviceProtocol, type DeviceSession, INBOUND_EVENTS, type InboundEvent, type ProtocolReply } from './device-protocol.js';
+import {
+  DeviceProtocol,
+  type DeviceSession,
+  INBOUND_EVENTS,
+  type InboundEvent,
+  type ProtocolReply,
+} from './device-protocol.js';
 import { assignmentMessage, cancelMessage } from './device-outbound.js';
 import { RedisFanout } from './redis-fanout.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
@@ -79,7 +85,10 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     private readonly metrics: MetricsService,
     private readonly llm: NodeLlmBridge,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.NODE_CHANNEL_MAX_FRAME_BYTES * HARD_LIMIT_FACTOR });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.NODE_CHANNEL_MAX_FRAME_BYTES * HARD_LIMIT_FACTOR,
+    });
   }
 
   get size(): number {
@@ -102,15 +111,26 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
         if (nodeId) this.sendToNode(nodeId, { type: 'cancel_task', data: cancelMessage(task) });
       }),
       this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) =>
-        this.sendToNode(nodeId, { type: 'cancel_task', data: { type: 'cancel_task', task_id: taskId, attempt, reason } }),
+        this.sendToNode(nodeId, {
+          type: 'cancel_task',
+          data: { type: 'cancel_task', task_id: taskId, attempt, reason },
+        }),
       ),
       this.events.on('node.replaced', ({ nodeId, connectionId }) => {
         if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) return;
         const message = `Node ${nodeId} registered again from another connection`;
-        this.close({ connectionId }, CLOSE_REPLACED, errorFrame(new AppError(ErrorCode.CONFLICT, message, { reason: 'REPLACED' }), 'node_register', 'REPLACED'));
+        this.close(
+          { connectionId },
+          CLOSE_REPLACED,
+          errorFrame(new AppError(ErrorCode.CONFLICT, message, { reason: 'REPLACED' }), 'node_register', 'REPLACED'),
+        );
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) =>
-        this.close({ nodeId }, CLOSE_REMOVED, errorFrame(new AppError(ErrorCode.CONFLICT, reason), 'disconnect', 'DISCONNECTED')),
+        this.close(
+          { nodeId },
+          CLOSE_REMOVED,
+          errorFrame(new AppError(ErrorCode.CONFLICT, reason), 'disconnect', 'DISCONNECTED'),
+        ),
       ),
       this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
     ];
@@ -122,9 +142,16 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   /** The upgrade of an Apex node path: the key in the path must be a worker's or an admin's. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute): Promise<void> {
-    const { principal, error } = await socketPrincipal({ auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} }, this.keys, this.config, ['worker']);
+    const { principal, error } = await socketPrincipal(
+      { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
+      this.keys,
+      this.config,
+      ['worker'],
+    );
     if (error) {
-      socket.end(`HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ code: error.code, message: error.message })}`);
+      socket.end(
+        `HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ code: error.code, message: error.message })}`,
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId));
@@ -132,7 +159,14 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   private open(ws: WebSocket, route: ApexRoute, keyId: string | null): void {
     const id = `${RAW_WS_CONNECTION_PREFIX}${randomUUID()}`;
-    const conn: NodeConnection = { id, ws, session: { connectionId: id, keyId }, queue: Promise.resolve(), alive: true, gone: new AbortController() };
+    const conn: NodeConnection = {
+      id,
+      ws,
+      session: { connectionId: id, keyId },
+      queue: Promise.resolve(),
+      alive: true,
+      gone: new AbortController(),
+    };
     this.connections.set(conn.id, conn);
     this.live.opened(conn.id);
     ws.on('pong', () => (conn.alive = true));
@@ -141,15 +175,31 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     ws.on('error', (e) => this.logger.debug({ err: e, connection: conn.id }, 'node channel socket error'));
     if (route.deprecated) {
       this.logger.warn(`a node connected through the deprecated path ${route.path}; use ${preferredPath(route)}`);
-      this.send(conn, { type: 'warning', data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` } });
+      this.send(conn, {
+        type: 'warning',
+        data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` },
+      });
     }
   }
 
   private onFrame(conn: NodeConnection, raw: RawData, isBinary: boolean): void {
     const bytes = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer).byteLength;
-    if (isBinary) return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, 'Binary frames are not accepted: send JSON text {type, data, id?}', { field: 'frame' }));
+    if (isBinary)
+      return this.refuse(
+        conn,
+        new AppError(ErrorCode.VALIDATION_ERROR, 'Binary frames are not accepted: send JSON text {type, data, id?}', {
+          field: 'frame',
+        }),
+      );
     if (bytes > this.config.NODE_CHANNEL_MAX_FRAME_BYTES) {
-      return this.refuse(conn, new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Frame of ${bytes} bytes is over the limit of ${this.config.NODE_CHANNEL_MAX_FRAME_BYTES}`, { field: 'frame' }));
+      return this.refuse(
+        conn,
+        new AppError(
+          ErrorCode.PAYLOAD_TOO_LARGE,
+          `Frame of ${bytes} bytes is over the limit of ${this.config.NODE_CHANNEL_MAX_FRAME_BYTES}`,
+          { field: 'frame' },
+        ),
+      );
     }
     let frame: unknown;
     try {
@@ -169,15 +219,28 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       case 'llm_request':
         return this.llmRequest(conn, f);
       default:
-        return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, `Unknown frame type: ${f.type}`, { field: 'type' }), f.id, f.type);
+        return this.refuse(
+          conn,
+          new AppError(ErrorCode.VALIDATION_ERROR, `Unknown frame type: ${f.type}`, { field: 'type' }),
+          f.id,
+          f.type,
+        );
     }
   }
 
   /** Seed 001 `llm_request {id, model, messages, …}` (the id may also be the frame's), beside the queue. */
   private llmRequest(conn: NodeConnection, f: Frame): void {
-    const data = typeof f.data === 'object' && f.data !== null && !Array.isArray(f.data) ? (f.data as Record<string, unknown>) : undefined;
+    const data =
+      typeof f.data === 'object' && f.data !== null && !Array.isArray(f.data)
+        ? (f.data as Record<string, unknown>)
+        : undefined;
     const payload = data && data.id === undefined && f.id !== undefined ? { ...data, id: f.id } : (data ?? f.data);
-    void this.llm.handle(conn.session, payload, (type, d) => this.send(conn, { type, ...(f.id !== undefined ? { id: f.id } : {}), data: d }), conn.gone.signal);
+    void this.llm.handle(
+      conn.session,
+      payload,
+      (type, d) => this.send(conn, { type, ...(f.id !== undefined ? { id: f.id } : {}), data: d }),
+      conn.gone.signal,
+    );
   }
 
   private enqueue(conn: NodeConnection, event: InboundEvent, f: Frame): void {
@@ -210,7 +273,8 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   private afterRegister(conn: NodeConnection, reply: ProtocolReply): void {
     const nodeId = conn.session.nodeId as string;
     this.byNode.set(nodeId, conn);
-    if (reply.replacedConnectionId) this.events.publish('node.replaced', { nodeId, connectionId: reply.replacedConnectionId });
+    if (reply.replacedConnectionId)
+      this.events.publish('node.replaced', { nodeId, connectionId: reply.replacedConnectionId });
   }
 
   /** After `register_success`: the held tasks it must run again, and stops for those it no longer holds. */
@@ -219,21 +283,34 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       const { event, data } = assignmentMessage(task, conn.session.vocabulary ?? 'node');
       this.send(conn, { type: event, id: assignId(task), data });
     }
-    for (const r of reply.revoke ?? []) this.send(conn, { type: 'cancel_task', data: { type: 'cancel_task', ...r, reason: 'not held by this node' } });
+    for (const r of reply.revoke ?? [])
+      this.send(conn, { type: 'cancel_task', data: { type: 'cancel_task', ...r, reason: 'not held by this node' } });
   }
 
   /** `{type: "ack", id: "assign:<task>:<attempt>"}` (or `data: {task_id, attempt}`): the assignment is running. */
   private onAck(conn: NodeConnection, f: Frame): void {
     const nodeId = conn.session.nodeId;
-    if (!nodeId) return this.refuse(conn, new AppError(ErrorCode.NOT_REGISTERED, 'Register first (node_register)'), f.id, 'ack');
+    if (!nodeId)
+      return this.refuse(conn, new AppError(ErrorCode.NOT_REGISTERED, 'Register first (node_register)'), f.id, 'ack');
     const m = typeof f.id === 'string' ? ASSIGN_ID.exec(f.id) : null;
     const d = (f.data ?? {}) as { task_id?: unknown; attempt?: unknown };
     const taskId = m ? m[1] : typeof d.task_id === 'string' ? d.task_id : undefined;
     const attempt = m ? Number(m[2]) : typeof d.attempt === 'number' ? d.attempt : undefined;
     if (!taskId || attempt === undefined || !Number.isInteger(attempt)) {
-      return this.refuse(conn, new AppError(ErrorCode.VALIDATION_ERROR, 'An ack names an assignment: id "assign:<task_id>:<attempt>" or data {task_id, attempt}', { field: 'id' }), f.id, 'ack');
+      return this.refuse(
+        conn,
+        new AppError(
+          ErrorCode.VALIDATION_ERROR,
+          'An ack names an assignment: id "assign:<task_id>:<attempt>" or data {task_id, attempt}',
+          { field: 'id' },
+        ),
+        f.id,
+        'ack',
+      );
     }
-    this.protocol.acknowledge(nodeId, taskId, attempt).catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
+    this.protocol
+      .acknowledge(nodeId, taskId, attempt)
+      .catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
   }
 
   /** To the node's connection here, or (with Redis, when asked) to the hub that holds it. */
@@ -243,8 +320,17 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     else if (viaFanout && this.fanout.enabled) this.fanout.publish({ kind: 'send', nodeId, frame });
   }
 
-  private close(target: { nodeId?: string; connectionId?: string }, code: number, frame: Frame, viaFanout = true): void {
-    const conn = target.connectionId ? this.connections.get(target.connectionId) : target.nodeId ? this.byNode.get(target.nodeId) : undefined;
+  private close(
+    target: { nodeId?: string; connectionId?: string },
+    code: number,
+    frame: Frame,
+    viaFanout = true,
+  ): void {
+    const conn = target.connectionId
+      ? this.connections.get(target.connectionId)
+      : target.nodeId
+        ? this.byNode.get(target.nodeId)
+        : undefined;
     if (conn) {
       this.send(conn, frame);
       conn.ws.close(code, String(frame.data && (frame.data as { code?: string }).code));
@@ -267,7 +353,10 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       const nodeId = conn.session.nodeId;
       for (const [id, c] of this.byNode) if (c === conn) this.byNode.delete(id);
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
-      if (nodeId) await this.nodes.disconnected(nodeId, conn.id).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
+      if (nodeId)
+        await this.nodes
+          .disconnected(nodeId, conn.id)
+          .catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
     });
   }
 
@@ -294,7 +383,10 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   /** Every node hears `server_shutdown {reconnect: true}`; 1012 (service restart) tells clients to come back. */
   private closeForShutdown(reason: string): void {
     for (const conn of this.connections.values()) {
-      this.send(conn, { type: 'server_shutdown', data: { reason, reconnect: true, timestamp: new Date().toISOString() } });
+      this.send(conn, {
+        type: 'server_shutdown',
+        data: { reason, reconnect: true, timestamp: new Date().toISOString() },
+      });
       conn.ws.close(1012, 'server restarting');
     }
   }
@@ -317,8 +409,13 @@ function frameError(frame: unknown): AppError | undefined {
   if (typeof f.type !== 'string' || f.type.length === 0 || f.type.length > 64) {
     return new AppError(ErrorCode.VALIDATION_ERROR, 'type must be a non-empty string', { field: 'type' });
   }
-  if (f.id !== undefined && !((typeof f.id === 'string' && f.id.length <= 128) || (typeof f.id === 'number' && Number.isFinite(f.id)))) {
-    return new AppError(ErrorCode.VALIDATION_ERROR, 'id must be a string (at most 128 characters) or a number', { field: 'id' });
+  if (
+    f.id !== undefined &&
+    !((typeof f.id === 'string' && f.id.length <= 128) || (typeof f.id === 'number' && Number.isFinite(f.id)))
+  ) {
+    return new AppError(ErrorCode.VALIDATION_ERROR, 'id must be a string (at most 128 characters) or a number', {
+      field: 'id',
+    });
   }
   return undefined;
 }
@@ -337,5 +434,9 @@ function registeringId(data: unknown): string | undefined {
 /** `{type: "error", data: {code, message, event, details?}}`; `reason` names a close (REPLACED, DISCONNECTED). */
 function errorFrame(error: AppError, event: string, reason?: string, id?: string | number): Frame {
   const code = reason ?? error.code;
-  return { type: 'error', ...(id !== undefined ? { id } : {}), data: { code, message: error.message, event, ...(error.details ? { details: error.details } : {}) } };
+  return {
+    type: 'error',
+    ...(id !== undefined ? { id } : {}),
+    data: { code, message: error.message, event, ...(error.details ? { details: error.details } : {}) },
+  };
 }

@@ -19,21 +19,30 @@ export class NodeLlmBridge {
   constructor(private readonly gateway: LlmGateway) {}
 
   async handle(session: DeviceSession, payload: unknown, send: NodeSend, gone: AbortSignal): Promise<void> {
-    const p = typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>) : undefined;
+    const p =
+      typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+        ? (payload as Record<string, unknown>)
+        : undefined;
     const id = p?.id;
-    const idOk = typeof id === 'string' ? id.length > 0 && id.length <= 128 : typeof id === 'number' && Number.isFinite(id);
+    const idOk =
+      typeof id === 'string' ? id.length > 0 && id.length <= 128 : typeof id === 'number' && Number.isFinite(id);
     const requestId = randomUUID();
-    const fail = (e: LlmError): void => send('llm_response', { id: idOk ? id : null, request_id: requestId, error: e.body().error });
+    const fail = (e: LlmError): void =>
+      send('llm_response', { id: idOk ? id : null, request_id: requestId, error: e.body().error });
     if (!p) return fail(LlmError.invalid('payload', 'llm_request needs an object {id, model, messages, stream?, …}'));
     if (!idOk) return fail(LlmError.invalid('id', 'llm_request needs an id (a string or a number) to answer with'));
-    if (!session.nodeId) return fail(new LlmError(409, 'invalid_request_error', 'Register first (node_register)', 'not_registered'));
+    if (!session.nodeId)
+      return fail(new LlmError(409, 'invalid_request_error', 'Register first (node_register)', 'not_registered'));
     const { id: _id, ...body } = p;
     try {
       const outcome = await this.gateway.chat(body, {
         requestId,
         caller: { keyId: session.keyId ?? null, nodeId: session.nodeId, source: 'node' },
         clientSignal: gone,
-        onChunk: body.stream === true ? (chunk) => send('llm_response_chunk', { id, request_id: requestId, chunk }) : undefined,
+        onChunk:
+          body.stream === true
+            ? (chunk) => send('llm_response_chunk', { id, request_id: requestId, chunk })
+            : undefined,
       });
       // The completion's own id moves to completion_id: `id` is the node's, to match its request.
       send('llm_response', { ...outcome.completion, completion_id: outcome.completion.id, id, request_id: requestId });

@@ -17,6 +17,16 @@ import { WsStreamServer } from './ws-stream.server.js';
 
 @Module({
   imports: [AgentServicesModule, AuthModule, LlmModule, TasksModule, NodesModule, MetricsModule],
-  providers: [DeviceProtocol, DeviceGateway, EventsGateway, WsStreamServer, NodeChannelServer, LogChannelServer, UpgradeRouter, HubNotices, NodeLlmBridge],
+  providers: [
+    DeviceProtocol,
+    DeviceGateway,
+    EventsGateway,
+    WsStreamServer,
+    NodeChannelServer,
+    LogChannelServer,
+    UpgradeRouter,
+    HubNotices,
+    NodeLlmBridge,
+  ],
 })
 export class RealtimeModule {}

@@ -37,7 +37,9 @@ export class RedisFanout<M> {
   }
 
   publish(message: M): void {
-    this.pub?.publish(this.channel, JSON.stringify({ origin: INSTANCE_ID, message })).catch((e: unknown) => this.logger.warn({ err: e }, 'fanout publish failed'));
+    this.pub
+      ?.publish(this.channel, JSON.stringify({ origin: INSTANCE_ID, message }))
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'fanout publish failed'));
   }
 
   async stop(): Promise<void> {

@@ -32,7 +32,12 @@ export async function socketPrincipal(
     (typeof h.query.token === 'string' ? h.query.token : undefined);
   const principal = token ? await keys.verify(token) : undefined;
   if (!principal) {
-    return { error: new AppError(ErrorCode.UNAUTHORIZED, token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)') };
+    return {
+      error: new AppError(
+        ErrorCode.UNAUTHORIZED,
+        token ? 'Invalid or revoked API key' : 'Missing API key (auth.token, Authorization header or token query)',
+      ),
+    };
   }
   if (!mayAct(principal, roles)) {
     return { error: new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`) };
@@ -41,6 +46,11 @@ export async function socketPrincipal(
 }
 
 /** socketPrincipal when only the refusal matters: undefined when allowed. */
-export async function checkSocketAuth(h: HandshakeLike, keys: ApiKeysService, config: AppConfig, roles: ApiKeyRole[]): Promise<AppError | undefined> {
+export async function checkSocketAuth(
+  h: HandshakeLike,
+  keys: ApiKeysService,
+  config: AppConfig,
+  roles: ApiKeyRole[],
+): Promise<AppError | undefined> {
   return (await socketPrincipal(h, keys, config, roles)).error;
 }

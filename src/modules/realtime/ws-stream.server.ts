@@ -76,7 +76,9 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       (event, handler) => this.events.on(event, handler),
       (e) => {
         this.broadcast(e);
-        this.fanout?.pub.publish(FANOUT_CHANNEL, JSON.stringify({ origin: INSTANCE_ID, event: e })).catch(() => undefined);
+        this.fanout?.pub
+          .publish(FANOUT_CHANNEL, JSON.stringify({ origin: INSTANCE_ID, event: e }))
+          .catch(() => undefined);
       },
       () => !!this.fanout || this.clients.size > 0,
     );
@@ -84,7 +86,9 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     this.unsubscribe.push(
       this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)),
       // Chat streamed to front-ends (seed 001: HTTP chat, replies over the WebSocket).
-      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) => this.chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }, false)),
+      this.events.on('llm.chunk', ({ requestId, keyId, chunk }) =>
+        this.chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }, false),
+      ),
       this.events.on('llm.completed', ({ requestId, keyId, completion, error }) =>
         this.chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error }, true),
       ),
@@ -101,7 +105,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     if (listeners.length === 0) return;
     let frame: string;
     try {
-      frame = JSON.stringify({ type: 'metrics_update', data: { ...(await this.codexMetrics.document()), timestamp: new Date().toISOString() } });
+      frame = JSON.stringify({
+        type: 'metrics_update',
+        data: { ...(await this.codexMetrics.document()), timestamp: new Date().toISOString() },
+      });
     } catch {
       return; // database unavailable: skip this tick, the next one tries again
     }
@@ -132,18 +139,30 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     };
     // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
     // Without them, a routing rule that matches the upgrade request (e.g. header.x-user-tier = vip) sends it to the proxy too.
-    const proxied = PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined) || (await this.proxy.claims(req, url));
+    const proxied =
+      PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined) ||
+      (await this.proxy.claims(req, url));
     const open = proxied ? this.proxy.size : this.clients.size;
     if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
     const query = Object.fromEntries(url.searchParams);
-    const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, ['client']);
+    const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, [
+      'client',
+    ]);
     if (error) return refuse(error.status, error.code);
     if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal));
   }
 
   private open(ws: WebSocket, who: Principal): void {
-    const client: StreamClient = { ws, all: true, ids: new Set(), alive: true, who, metrics: true, chats: new ChatWatch(who) };
+    const client: StreamClient = {
+      ws,
+      all: true,
+      ids: new Set(),
+      alive: true,
+      who,
+      metrics: true,
+      chats: new ChatWatch(who),
+    };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
@@ -187,11 +206,17 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       case 'subscribe_metrics':
       case 'unsubscribe_metrics':
         client.metrics = message.type === 'subscribe_metrics';
-        return this.send(client.ws, 'metrics_subscribed', { metrics: client.metrics, intervalMs: this.config.METRICS_UPDATE_INTERVAL_MS });
+        return this.send(client.ws, 'metrics_subscribed', {
+          metrics: client.metrics,
+          intervalMs: this.config.METRICS_UPDATE_INTERVAL_MS,
+        });
       case 'subscribe_tasks':
       case 'unsubscribe_tasks': {
         const ids = (message.data as { taskIds?: unknown } | undefined)?.taskIds;
-        if (ids !== undefined && (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === 'string'))) {
+        if (
+          ids !== undefined &&
+          (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === 'string'))
+        ) {
           return this.fail(client.ws, 'taskIds must be an array of task ids', 'data.taskIds');
         }
         const list = (ids as string[] | undefined) ?? [];

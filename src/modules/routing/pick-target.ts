@@ -78,7 +78,12 @@ function hashed(sorted: Candidate[], key: string): Candidate {
  * the answer does not depend on the caller's order. `hash` without a key, and `round_robin`
  * without a cursor, fall back to least connections.
  */
-export function pickTarget<T extends Candidate>(strategy: Strategy, candidates: readonly T[], key?: string, options: PickOptions = {}): T | null {
+export function pickTarget<T extends Candidate>(
+  strategy: Strategy,
+  candidates: readonly T[],
+  key?: string,
+  options: PickOptions = {},
+): T | null {
   if (candidates.length === 0) return null;
   const sorted = [...candidates].sort(byId);
   const random = options.random ?? Math.random;

@@ -2,7 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { RuleInput, RuleRow } from './routing.types.js';
 
-const COLUMNS = ['name', 'description', 'priority', 'enabled', 'conditions', 'target_strategy', 'target_tags', 'target_service'] as const;
+const COLUMNS = [
+  'name',
+  'description',
+  'priority',
+  'enabled',
+  'conditions',
+  'target_strategy',
+  'target_tags',
+  'target_service',
+] as const;
 
 /** The name is taken by another rule. */
 export const DUPLICATE_NAME = Symbol('duplicate-name');
@@ -12,7 +21,8 @@ const isUniqueViolation = (e: unknown): boolean => {
   return err.code === '23505' || err.driverError?.code === '23505';
 };
 
-const param = (column: (typeof COLUMNS)[number], value: unknown): unknown => (column === 'conditions' ? JSON.stringify(value) : value);
+const param = (column: (typeof COLUMNS)[number], value: unknown): unknown =>
+  column === 'conditions' ? JSON.stringify(value) : value;
 
 @Injectable()
 export class RoutingRepository {
@@ -20,7 +30,10 @@ export class RoutingRepository {
 
   async list(enabled?: boolean): Promise<RuleRow[]> {
     const where = enabled === undefined ? '' : 'WHERE enabled = $1';
-    return this.db.query(`SELECT * FROM routing_rules ${where} ORDER BY priority DESC, created_at, id`, enabled === undefined ? [] : [enabled]);
+    return this.db.query(
+      `SELECT * FROM routing_rules ${where} ORDER BY priority DESC, created_at, id`,
+      enabled === undefined ? [] : [enabled],
+    );
   }
 
   async findById(id: string): Promise<RuleRow | undefined> {
@@ -57,7 +70,10 @@ export class RoutingRepository {
   }
 
   async delete(id: string): Promise<RuleRow | undefined> {
-    const rows: RuleRow[] = await this.db.query(`WITH d AS (DELETE FROM routing_rules WHERE id = $1 RETURNING *) SELECT * FROM d`, [id]);
+    const rows: RuleRow[] = await this.db.query(
+      `WITH d AS (DELETE FROM routing_rules WHERE id = $1 RETURNING *) SELECT * FROM d`,
+      [id],
+    );
     return rows[0];
   }
 }

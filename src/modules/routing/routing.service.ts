@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { CreateRoutingRuleDto, UpdateRoutingRuleDto } from './dto/routing-rule.dto.js';
-import { compareRules, matchRule, type RoutingContext, RuleValidationError, validateConditions } from './rule-engine.js';
+import {
+  compareRules,
+  matchRule,
+  type RoutingContext,
+  RuleValidationError,
+  validateConditions,
+} from './rule-engine.js';
 import { DUPLICATE_NAME, RoutingRepository } from './routing.repository.js';
 import type { RuleInput, RuleRow } from './routing.types.js';
 
@@ -62,7 +68,10 @@ export class RoutingService {
   async update(id: string, dto: UpdateRoutingRuleDto): Promise<RuleRow> {
     const cleared = REQUIRED.find((k) => dto[k] === null);
     if (cleared) throw AppError.validation(cleared, `${cleared} cannot be null`);
-    const patch: Partial<RuleInput> = { ...dto, conditions: dto.conditions === undefined ? undefined : checkedConditions(dto.conditions) };
+    const patch: Partial<RuleInput> = {
+      ...dto,
+      conditions: dto.conditions === undefined ? undefined : checkedConditions(dto.conditions),
+    };
     const row = await this.repo.update(id, patch);
     if (row === DUPLICATE_NAME) throw duplicate(dto.name);
     if (!row) throw AppError.notFound('Routing rule', id);

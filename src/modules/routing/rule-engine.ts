@@ -5,8 +5,23 @@
 import { STRATEGIES, type Strategy } from './pick-target.js';
 import { compileSafeRegex, safeTest, UnsafeRegexError } from './safe-regex.js';
 
-export { compileSafeRegex, hasNestedQuantifier, MAX_PATTERN_LENGTH, MAX_REGEX_INPUT, safeTest, UnsafeRegexError } from './safe-regex.js';
-export { type Candidate, pickTarget, type PickOptions, RoundRobinCursor, stableHash, STRATEGIES, type Strategy } from './pick-target.js';
+export {
+  compileSafeRegex,
+  hasNestedQuantifier,
+  MAX_PATTERN_LENGTH,
+  MAX_REGEX_INPUT,
+  safeTest,
+  UnsafeRegexError,
+} from './safe-regex.js';
+export {
+  type Candidate,
+  pickTarget,
+  type PickOptions,
+  RoundRobinCursor,
+  stableHash,
+  STRATEGIES,
+  type Strategy,
+} from './pick-target.js';
 
 export const OPERATORS = ['equals', 'not_equals', 'contains', 'regex', 'in', 'exists'] as const;
 export type Operator = (typeof OPERATORS)[number];
@@ -40,7 +55,8 @@ export interface RoutingContext {
 export const MAX_CONDITIONS = 50;
 export const MAX_IN_VALUES = 100;
 
-const FIELD_PATTERN = /^(header\.[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}|query\.[A-Za-z0-9_.[\]-]{1,100}|client_ip|task(\.[A-Za-z0-9_-]{1,64}){1,8})$/;
+const FIELD_PATTERN =
+  /^(header\.[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}|query\.[A-Za-z0-9_.[\]-]{1,100}|client_ip|task(\.[A-Za-z0-9_-]{1,64}){1,8})$/;
 const PRIORITY_ALIASES: Record<string, string> = { low: '0', medium: '1', high: '2', urgent: '3' };
 
 export function isValidField(field: unknown): field is string {
@@ -93,15 +109,20 @@ function checkValue(op: Operator, value: unknown, path: string): void {
 /** Checks conditions as they come from a client; throws RuleValidationError naming the first bad one. */
 export function validateConditions(input: unknown): RuleCondition[] {
   if (!Array.isArray(input)) throw new RuleValidationError('conditions', 'conditions must be an array');
-  if (input.length > MAX_CONDITIONS) throw new RuleValidationError('conditions', `at most ${MAX_CONDITIONS} conditions`);
+  if (input.length > MAX_CONDITIONS)
+    throw new RuleValidationError('conditions', `at most ${MAX_CONDITIONS} conditions`);
   return input.map((c: unknown, i) => {
     const path = `conditions[${i}]`;
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new RuleValidationError(path, 'condition must be an object');
+    if (typeof c !== 'object' || c === null || Array.isArray(c))
+      throw new RuleValidationError(path, 'condition must be an object');
     const extra = Object.keys(c).find((k) => !['field', 'operator', 'value'].includes(k));
     if (extra) throw new RuleValidationError(`${path}.${extra}`, `property ${extra} should not exist`);
     const { field, operator, value } = c as Record<string, unknown>;
     if (!isValidField(field)) {
-      throw new RuleValidationError(`${path}.field`, 'field must be header.<name>, query.<name>, client_ip or task.<field>[.<sub>]');
+      throw new RuleValidationError(
+        `${path}.field`,
+        'field must be header.<name>, query.<name>, client_ip or task.<field>[.<sub>]',
+      );
     }
     if (!OPERATORS.includes(operator as Operator)) {
       throw new RuleValidationError(`${path}.operator`, `operator must be one of ${OPERATORS.join(', ')}`);

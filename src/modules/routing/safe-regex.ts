@@ -94,7 +94,8 @@ export function hasNestedQuantifier(p: string): boolean {
 /** Compiles a rule's pattern or throws UnsafeRegexError saying why not. */
 export function compileSafeRegex(pattern: string): RegExp {
   if (typeof pattern !== 'string') throw new UnsafeRegexError('pattern must be a string');
-  if (pattern.length > MAX_PATTERN_LENGTH) throw new UnsafeRegexError(`pattern longer than ${MAX_PATTERN_LENGTH} characters`);
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    throw new UnsafeRegexError(`pattern longer than ${MAX_PATTERN_LENGTH} characters`);
   let re: RegExp;
   try {
     re = new RegExp(pattern);
@@ -102,7 +103,9 @@ export function compileSafeRegex(pattern: string): RegExp {
     throw new UnsafeRegexError(`invalid regular expression: ${(e as Error).message}`);
   }
   if (hasNestedQuantifier(pattern)) {
-    throw new UnsafeRegexError('pattern has nested quantifiers, alternation under a repeat, or backreferences (catastrophic backtracking)');
+    throw new UnsafeRegexError(
+      'pattern has nested quantifiers, alternation under a repeat, or backreferences (catastrophic backtracking)',
+    );
   }
   return re;
 }

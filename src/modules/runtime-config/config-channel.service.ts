@@ -36,14 +36,20 @@ export class ConfigChannel implements OnApplicationBootstrap, OnApplicationShutd
       await this.connect();
     } catch (e) {
       this.lostAt = Date.now();
-      this.logger.warn(`config channel: cannot LISTEN (${(e as Error).message}); retrying, changes made elsewhere apply once it listens`);
+      this.logger.warn(
+        `config channel: cannot LISTEN (${(e as Error).message}); retrying, changes made elsewhere apply once it listens`,
+      );
       this.reconnect(RECONNECT_MIN_MS);
     }
   }
 
   private async connect(): Promise<void> {
     const url = (this.db.options as { url?: string }).url;
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, application_name: CONFIG_LISTENER_APPLICATION });
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: 5000,
+      application_name: CONFIG_LISTENER_APPLICATION,
+    });
     client.on('error', (e) => this.lost(client, e));
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => {

@@ -19,7 +19,9 @@ export class RuntimeConfigController {
   constructor(private readonly settings: RuntimeConfigService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Every setting: effective value (secrets masked), source (default, env, file, runtime), hot' })
+  @ApiOperation({
+    summary: 'Every setting: effective value (secrets masked), source (default, env, file, runtime), hot',
+  })
   @ApiEnvelope(SettingListView)
   list(): SettingListView {
     return { settings: this.settings.list() };
@@ -36,9 +38,12 @@ export class RuntimeConfigController {
   @Patch()
   @ApiOperation({
     summary: 'Change hot settings on every instance, all or nothing; answers their new effective values',
-    description: 'Values are validated like the environment at boot ("120" and 120 both work for integers). A restart-only, unknown or invalid key is VALIDATION_ERROR naming it in details.field.',
+    description:
+      'Values are validated like the environment at boot ("120" and 120 both work for integers). A restart-only, unknown or invalid key is VALIDATION_ERROR naming it in details.field.',
   })
-  @ApiBody({ schema: { type: 'object', additionalProperties: true, example: { LOG_LEVEL: 'debug', RATE_LIMIT_MAX: 100 } } })
+  @ApiBody({
+    schema: { type: 'object', additionalProperties: true, example: { LOG_LEVEL: 'debug', RATE_LIMIT_MAX: 100 } },
+  })
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR: details.field names the setting (or body)' })
   @ApiEnvelope(SettingListView)
   async patch(@Body() body: unknown, @CurrentPrincipal() who: Principal | undefined): Promise<SettingListView> {
@@ -46,7 +51,9 @@ export class RuntimeConfigController {
   }
 
   @Delete(':key')
-  @ApiOperation({ summary: 'Drop the runtime value: back to env/file/default on every instance (idempotent); answers the setting' })
+  @ApiOperation({
+    summary: 'Drop the runtime value: back to env/file/default on every instance (idempotent); answers the setting',
+  })
   @ApiNotFoundResponse({ description: 'NOT_FOUND: no such setting' })
   @ApiEnvelope(SettingView)
   async reset(@Param() { key }: SettingKeyParam): Promise<SettingView> {

@@ -40,7 +40,10 @@ export class RuntimeConfigRepository {
   /** Removes the runtime value of `key` (and tells the other instances); false when there was none. */
   async delete(key: string): Promise<boolean> {
     return this.db.transaction(async (m) => {
-      const rows: { key: string }[] = await m.query(`WITH d AS (DELETE FROM runtime_settings WHERE key = $1 RETURNING key) SELECT key FROM d`, [key]);
+      const rows: { key: string }[] = await m.query(
+        `WITH d AS (DELETE FROM runtime_settings WHERE key = $1 RETURNING key) SELECT key FROM d`,
+        [key],
+      );
       if (rows.length === 0) return false;
       await m.query(notifySql, [JSON.stringify({ keys: [key] })]);
       return true;

@@ -72,14 +72,21 @@ export class RuntimeConfigService implements OnModuleInit {
    */
   async patch(body: unknown, updatedBy: string | null): Promise<EffectiveSetting[]> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new AppError(ErrorCode.VALIDATION_ERROR, 'The body must be a JSON object of settings, e.g. {"LOG_LEVEL": "debug"}', {
-        field: 'body',
-        message: 'must be a JSON object',
-      });
+      throw new AppError(
+        ErrorCode.VALIDATION_ERROR,
+        'The body must be a JSON object of settings, e.g. {"LOG_LEVEL": "debug"}',
+        {
+          field: 'body',
+          message: 'must be a JSON object',
+        },
+      );
     }
     const patch = body as Record<string, unknown>;
     if (Object.keys(patch).length === 0) {
-      throw new AppError(ErrorCode.VALIDATION_ERROR, 'No settings given', { field: 'body', message: 'must name at least one setting' });
+      throw new AppError(ErrorCode.VALIDATION_ERROR, 'No settings given', {
+        field: 'body',
+        message: 'must name at least one setting',
+      });
     }
     const checked = checkSettings(this.config, patch);
     if (!checked.ok) {
@@ -120,7 +127,8 @@ export class RuntimeConfigService implements OnModuleInit {
     const next = new Map<HotKey, Applied>();
     for (const row of rows) {
       const value = this.usable(row);
-      if (value !== undefined) next.set(row.key as HotKey, { value, updated_at: row.updated_at, updated_by: row.updated_by });
+      if (value !== undefined)
+        next.set(row.key as HotKey, { value, updated_at: row.updated_at, updated_by: row.updated_by });
     }
     const changed: HotKey[] = [];
     for (const key of HOT_KEYS) {
@@ -131,7 +139,9 @@ export class RuntimeConfigService implements OnModuleInit {
     }
     this.applied = next;
     if (changed.length === 0) return;
-    this.logger.log(`settings changed: ${changed.map((k) => `${k}=${JSON.stringify(maskSetting(k, this.read(k)))}`).join(', ')}`);
+    this.logger.log(
+      `settings changed: ${changed.map((k) => `${k}=${JSON.stringify(maskSetting(k, this.read(k)))}`).join(', ')}`,
+    );
     for (const { keys, fn } of this.listeners) {
       const theirs = keys ? changed.filter((k) => keys.has(k)) : changed;
       if (theirs.length === 0) continue;

@@ -10,7 +10,8 @@ export interface SettingProblem {
   restart_required?: true;
 }
 
-export type CheckedSettings = { ok: true; values: Partial<Record<HotKey, SettingValue>> } | { ok: false; problems: SettingProblem[] };
+export type CheckedSettings =
+  { ok: true; values: Partial<Record<HotKey, SettingValue>> } | { ok: false; problems: SettingProblem[] };
 
 const KNOWN = new Set(CONFIG_KEYS);
 

@@ -61,7 +61,12 @@ export class TaskIntake {
    */
   private noteInserted(rows: number): void {
     this.insertedSinceAnalyze += rows;
-    if (this.analyzing || this.insertedSinceAnalyze < ANALYZE_AFTER_ROWS || Date.now() - this.lastAnalyze < ANALYZE_MIN_INTERVAL_MS) return;
+    if (
+      this.analyzing ||
+      this.insertedSinceAnalyze < ANALYZE_AFTER_ROWS ||
+      Date.now() - this.lastAnalyze < ANALYZE_MIN_INTERVAL_MS
+    )
+      return;
     this.analyzing = true;
     this.insertedSinceAnalyze = 0;
     this.lastAnalyze = Date.now();

@@ -5,7 +5,14 @@ import { IdParam } from '../../common/id-param.dto.js';
 import { RetryOnOutage } from '../../database/retry-on-outage.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { TaskView } from './dto/task.view.js';
-import { AcquireTaskDto, CompleteTaskDto, FailTaskDto, HeartbeatDto, NextTaskQuery, ProgressDto } from './dto/worker.dto.js';
+import {
+  AcquireTaskDto,
+  CompleteTaskDto,
+  FailTaskDto,
+  HeartbeatDto,
+  NextTaskQuery,
+  ProgressDto,
+} from './dto/worker.dto.js';
 import { mapTask } from './task.mapper.js';
 import { TasksService } from './tasks.service.js';
 
@@ -54,7 +61,9 @@ export class TaskWorkersController {
   @Post(':id/complete')
   @RetryOnOutage()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Finish with a result; result.status other than success fails the attempt (retry policy applies)' })
+  @ApiOperation({
+    summary: 'Finish with a result; result.status other than success fails the attempt (retry policy applies)',
+  })
   @ApiEnvelope(TaskView)
   async complete(@Param() { id }: IdParam, @Body() dto: CompleteTaskDto): Promise<TaskView> {
     return mapTask(await this.tasks.complete(id, dto));

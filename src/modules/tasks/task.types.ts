@@ -1,4 +1,12 @@
-export const TASK_STATES = ['pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export const TASK_STATES = [
+  'pending',
+  'dispatched',
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 export const PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const;

@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { AppError } from '../../common/errors.js';
@@ -45,7 +52,11 @@ export class TasksController {
     const view = results.map((r) =>
       r.success
         ? { index: r.index, success: true, task_id: r.row.id, created: r.created }
-        : { index: r.index, success: false, error: { code: r.error.code, message: r.error.message, details: r.error.details } },
+        : {
+            index: r.index,
+            success: false,
+            error: { code: r.error.code, message: r.error.message, details: r.error.details },
+          },
     );
     const created = view.filter((v) => v.success).length;
     return { total: view.length, created, failed: view.length - created, results: view };
@@ -65,7 +76,11 @@ export class TasksController {
   @ApiOperation({ summary: 'Get one task; with wait_seconds, answers when it finishes or after that many seconds' })
   @ApiEnvelope(TaskView)
   @ApiNotFoundResponse({ description: 'NOT_FOUND' })
-  async get(@Param() { id }: IdParam, @Query() q: GetTaskQuery, @Res({ passthrough: true }) res: Response): Promise<TaskView> {
+  async get(
+    @Param() { id }: IdParam,
+    @Query() q: GetTaskQuery,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<TaskView> {
     if (q.wait_seconds === undefined) return mapTask(await this.tasks.get(id));
     const gone = new AbortController();
     res.on('close', () => gone.abort()); // the client went away: its waiter goes too

@@ -48,7 +48,8 @@ export interface CompletionItem {
 }
 
 /** A jsonb parameter: SQL NULL for null/undefined (as jsonb_to_recordset gives), else the JSON text. */
-const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+const jsonOrNull = (value: unknown): string | null =>
+  value === null || value === undefined ? null : JSON.stringify(value);
 
 /** Postgres LIKE metacharacters in a user-supplied prefix. */
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -123,9 +124,23 @@ export class TasksRepository {
        )
        SELECT * FROM ins`,
       [
-        task.id, task.type, task.prompt, jsonOrNull(task.data), task.priority, task.tags, task.required_tags, task.work_directory,
-        task.environment, jsonOrNull(task.files), task.target_node_id, task.max_retries, task.timeout_seconds,
-        JSON.stringify(task.metadata), task.idempotency_key, plugin, holder,
+        task.id,
+        task.type,
+        task.prompt,
+        jsonOrNull(task.data),
+        task.priority,
+        task.tags,
+        task.required_tags,
+        task.work_directory,
+        task.environment,
+        jsonOrNull(task.files),
+        task.target_node_id,
+        task.max_retries,
+        task.timeout_seconds,
+        JSON.stringify(task.metadata),
+        task.idempotency_key,
+        plugin,
+        holder,
       ],
     );
     return rows[0];
@@ -157,7 +172,14 @@ export class TasksRepository {
   async appendEvent(taskId: string, attempt: number, event: EventSpec): Promise<void> {
     await this.db.query(
       `INSERT INTO task_events (task_id, type, level, message, attempt, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [taskId, event.type, event.level ?? 'info', event.message, attempt, event.data === undefined ? null : JSON.stringify(event.data)],
+      [
+        taskId,
+        event.type,
+        event.level ?? 'info',
+        event.message,
+        attempt,
+        event.data === undefined ? null : JSON.stringify(event.data),
+      ],
     );
   }
 
@@ -189,7 +211,12 @@ export class TasksRepository {
     if (guard.belowRetryLimit) conditions.push(`t.retry_count < t.max_retries`);
     if (guard.dispatchable) conditions.push(`t.awaits_callback IS NULL`);
     const setSql = set(param);
-    const ev = [param(event.type), param(event.level ?? 'info'), param(event.message), param(event.data === undefined ? null : JSON.stringify(event.data))];
+    const ev = [
+      param(event.type),
+      param(event.level ?? 'info'),
+      param(event.message),
+      param(event.data === undefined ? null : JSON.stringify(event.data)),
+    ];
     const rows: TaskRow[] = await (tx ?? this.db).query(
       `WITH u AS (
          UPDATE tasks t SET ${setSql}, updated_at = now()
@@ -289,7 +316,10 @@ export class TasksRepository {
    * Assignments to acknowledging, online nodes that got no ack within `timeoutSeconds` after
    * their first delivery: counted as delivered twice and answered, to be sent once more.
    */
-  async redeliverUnacked(timeoutSeconds: number, limit: number): Promise<(TaskRow & { vocabulary: 'device' | 'node' })[]> {
+  async redeliverUnacked(
+    timeoutSeconds: number,
+    limit: number,
+  ): Promise<(TaskRow & { vocabulary: 'device' | 'node' })[]> {
     return this.db.query(
       `WITH due AS (
          SELECT t.id, n.vocabulary FROM tasks t JOIN nodes n ON n.id = t.node_id
@@ -487,7 +517,9 @@ export class TasksRepository {
   }
 
   async heldBy(nodeId: string): Promise<TaskRow[]> {
-    return this.db.query(`SELECT * FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at`, [nodeId]);
+    return this.db.query(
+      `SELECT * FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at`,
+      [nodeId],
+    );
   }
-
 }

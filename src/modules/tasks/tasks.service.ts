@@ -7,13 +7,7 @@ import { EventBus } from '../../common/events/event-bus.js';
 import { validationError } from '../../common/validation.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
 import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
-import type {
-  CompleteTaskDto,
-  FailTaskDto,
-  HeartbeatDto,
-  HolderDto,
-  ProgressDto,
-} from './dto/worker.dto.js';
+import type { CompleteTaskDto, FailTaskDto, HeartbeatDto, HolderDto, ProgressDto } from './dto/worker.dto.js';
 import { GroupCommit } from './group-commit.js';
 import { PluginsService } from '../plugin-callbacks/plugins.service.js';
 import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
@@ -48,12 +42,10 @@ export interface SubmitResult {
 
 /** What a plugin's callback reports about the task it holds. */
 export type PluginOutcome =
-  | { status: 'success'; result: unknown }
-  | { status: 'failed'; error: { message: string; details?: unknown } };
+  { status: 'success'; result: unknown } | { status: 'failed'; error: { message: string; details?: unknown } };
 
 export type BatchItemResult =
-  | { index: number; success: true; row: TaskRow; created: boolean }
-  | { index: number; success: false; error: AppError };
+  { index: number; success: true; row: TaskRow; created: boolean } | { index: number; success: false; error: AppError };
 
 /** How long acks wait to be written with others, and for a result that makes them moot. */
 const ACK_COALESCE_MS = 5;
@@ -114,10 +106,12 @@ export class TasksService {
   /** Publishes what a finished or re-queued task means, then frees its node's slot. */
   private announce(row: TaskRow): TaskRow {
     if (row.status === 'completed') this.events.publish('task.completed', { task: row });
-    else if (row.status === 'failed' || row.status === 'timed_out') this.events.publish('task.failed', { task: row, retrying: false });
+    else if (row.status === 'failed' || row.status === 'timed_out')
+      this.events.publish('task.failed', { task: row, retrying: false });
     else if (row.status === 'pending' && row.error) this.events.publish('task.failed', { task: row, retrying: true });
     // A task awaiting a plugin is not queued on retry: it waits again (running, error kept).
-    else if (row.status === 'running' && row.awaits_callback && row.error) this.events.publish('task.failed', { task: row, retrying: true });
+    else if (row.status === 'running' && row.awaits_callback && row.error)
+      this.events.publish('task.failed', { task: row, retrying: true });
     return this.releaseNode(row);
   }
 
@@ -148,7 +142,8 @@ export class TasksService {
    */
   private async submitAwaiting(dto: CreateTaskDto, task: NewTask): Promise<SubmitResult> {
     const plugin = dto.awaits_callback as string;
-    if (dto.run_at !== undefined) throw AppError.validation('run_at', 'a task awaiting a plugin starts waiting at once: run_at is not allowed');
+    if (dto.run_at !== undefined)
+      throw AppError.validation('run_at', 'a task awaiting a plugin starts waiting at once: run_at is not allowed');
     if (!(await this.plugins.exists(plugin))) throw AppError.validation('awaits_callback', `unknown plugin: ${plugin}`);
     const row = await this.repo.insertAwaiting(task, plugin, pluginHolder(plugin));
     if (row) {
@@ -266,8 +261,12 @@ export class TasksService {
     let priorities: number[] | undefined;
     if (q.priority) {
       priorities = [];
-      for (const name of q.priority.split(',').map((s) => s.trim()).filter(Boolean)) {
-        if (!(PRIORITIES as readonly string[]).includes(name)) throw AppError.validation('priority', `unknown priority: ${name}`);
+      for (const name of q.priority
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        if (!(PRIORITIES as readonly string[]).includes(name))
+          throw AppError.validation('priority', `unknown priority: ${name}`);
         priorities.push(PRIORITY_VALUE[name as PriorityName]);
       }
     }
@@ -292,7 +291,11 @@ export class TasksService {
 
   async logs(id: string, q: TaskLogsQuery): Promise<TaskEventRow[]> {
     const levels = q.level ? EVENT_LEVELS.slice(EVENT_LEVELS.indexOf(q.level)) : undefined;
-    const events = await this.queries.events(id, { since: q.since ? new Date(q.since) : undefined, levels, limit: q.limit ?? 200 });
+    const events = await this.queries.events(id, {
+      since: q.since ? new Date(q.since) : undefined,
+      levels,
+      limit: q.limit ?? 200,
+    });
     if (events.length === 0) await this.get(id); // 404 for an unknown task, [] for a quiet one
     return events;
   }
@@ -301,10 +304,12 @@ export class TasksService {
     const match = /^(\d{1,4})([hd])$/.exec(q.period ?? '24h');
     if (!match) throw AppError.validation('period', 'period must look like 24h or 7d');
     const periodHours = Number(match[1]) * (match[2] === 'd' ? 24 : 1);
-    if (periodHours < 1 || periodHours > 90 * 24) throw AppError.validation('period', 'period must be between 1h and 90d');
+    if (periodHours < 1 || periodHours > 90 * 24)
+      throw AppError.validation('period', 'period must be between 1h and 90d');
     const interval = q.interval ?? 'hour';
     const buckets = periodHours * (interval === 'minute' ? 60 : interval === 'hour' ? 1 : 1 / 24);
-    if (buckets > 5000) throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
+    if (buckets > 5000)
+      throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
     return this.queries.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
   }
 
@@ -336,14 +341,28 @@ export class TasksService {
 
   async heartbeat(id: string, dto: HeartbeatDto): Promise<TaskRow> {
     const lease = this.config.TASK_LEASE_SECONDS;
-    const row = await this.holderUpdate(id, dto, 'heartbeat', (p) => {
-      const sets = [
-        `lease_expires_at = GREATEST(t.lease_expires_at, now() + make_interval(secs => ${p(lease)}))`,
-      ];
-      if (dto.progress !== undefined) sets.push(`progress = ${p(dto.progress)}`, `status = 'running'`, `started_at = COALESCE(t.started_at, now())`);
-      if (dto.message !== undefined) sets.push(`progress_message = ${p(dto.message)}`);
-      return sets.join(', ');
-    }, { type: 'heartbeat', level: 'debug', message: 'Heartbeat', data: dto.progress === undefined ? undefined : { progress: dto.progress } });
+    const row = await this.holderUpdate(
+      id,
+      dto,
+      'heartbeat',
+      (p) => {
+        const sets = [`lease_expires_at = GREATEST(t.lease_expires_at, now() + make_interval(secs => ${p(lease)}))`];
+        if (dto.progress !== undefined)
+          sets.push(
+            `progress = ${p(dto.progress)}`,
+            `status = 'running'`,
+            `started_at = COALESCE(t.started_at, now())`,
+          );
+        if (dto.message !== undefined) sets.push(`progress_message = ${p(dto.message)}`);
+        return sets.join(', ');
+      },
+      {
+        type: 'heartbeat',
+        level: 'debug',
+        message: 'Heartbeat',
+        data: dto.progress === undefined ? undefined : { progress: dto.progress },
+      },
+    );
     if (dto.progress !== undefined) this.events.publish('task.progress', { task: row });
     return row;
   }
@@ -362,9 +381,17 @@ export class TasksService {
   }
 
   async complete(id: string, dto: CompleteTaskDto): Promise<TaskRow> {
-    const result = { ...dto.result, ...(dto.original_prompt !== undefined ? { original_prompt: dto.original_prompt } : {}) };
+    const result = {
+      ...dto.result,
+      ...(dto.original_prompt !== undefined ? { original_prompt: dto.original_prompt } : {}),
+    };
     if (dto.result.status !== 'success') {
-      return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.result.output ?? `Worker reported ${dto.result.status}`, result }, true);
+      return this.failAttempt(
+        id,
+        dto,
+        { code: 'TASK_FAILED', message: dto.result.output ?? `Worker reported ${dto.result.status}`, result },
+        true,
+      );
     }
     return this.succeed(id, dto, result, dto.result.duration);
   }
@@ -384,7 +411,8 @@ export class TasksService {
     // connection whose commit went through): applied once, answered as done. A different
     // result for a finished attempt is still a conflict.
     const current = await this.repo.findById(id);
-    if (current?.status === 'completed' && sameReporter(current, holder) && sameJson(current.result, result ?? null)) return this.releaseNode(current);
+    if (current?.status === 'completed' && sameReporter(current, holder) && sameJson(current.result, result ?? null))
+      return this.releaseNode(current);
     // Lost its compare-and-set: the single-row path says why (and logs a stale report).
     const row = await this.holderUpdate(
       id,
@@ -398,11 +426,21 @@ export class TasksService {
   }
 
   fail(id: string, dto: FailTaskDto): Promise<TaskRow> {
-    return this.failAttempt(id, dto, { code: 'TASK_FAILED', message: dto.error, details: dto.details ?? null }, dto.retryable ?? true);
+    return this.failAttempt(
+      id,
+      dto,
+      { code: 'TASK_FAILED', message: dto.error, details: dto.details ?? null },
+      dto.retryable ?? true,
+    );
   }
 
   /** The holder failed this attempt: retry with backoff while retries remain (if retryable), else failed. */
-  async failAttempt(id: string, holder: HolderDto, error: Record<string, unknown>, retryable: boolean): Promise<TaskRow> {
+  async failAttempt(
+    id: string,
+    holder: HolderDto,
+    error: Record<string, unknown>,
+    retryable: boolean,
+  ): Promise<TaskRow> {
     this.finishingAttempt(id, holder.attempt);
     const set = retryable
       ? this.repo.retryOrFinishSql('failed')
@@ -449,7 +487,13 @@ export class TasksService {
     const released = await this.repo.releaseUnacked(timeoutSeconds);
     for (const row of released) {
       const nodeId = (row.error as { node_id?: string } | null)?.node_id;
-      if (nodeId) this.events.publish('task.revoked', { taskId: row.id, attempt: row.attempt, nodeId, reason: 'not acknowledged in time' });
+      if (nodeId)
+        this.events.publish('task.revoked', {
+          taskId: row.id,
+          attempt: row.attempt,
+          nodeId,
+          reason: 'not acknowledged in time',
+        });
       this.announce(row);
     }
     return { resent: resent.length, released: released.length };
@@ -468,9 +512,15 @@ export class TasksService {
       id,
       holder,
       'hand to a plugin',
-      (p) => `status = 'running', worker_id = ${p(pluginHolder(plugin))}, node_id = NULL, started_at = COALESCE(t.started_at, now()),
+      (
+        p,
+      ) => `status = 'running', worker_id = ${p(pluginHolder(plugin))}, node_id = NULL, started_at = COALESCE(t.started_at, now()),
               lease_expires_at = now() + make_interval(secs => t.timeout_seconds)`,
-      { type: 'awaiting_plugin', message: `Handed by ${holder.worker_id ?? 'its holder'} to plugin ${plugin}`, data: { plugin, from: holder.worker_id ?? null } },
+      {
+        type: 'awaiting_plugin',
+        message: `Handed by ${holder.worker_id ?? 'its holder'} to plugin ${plugin}`,
+        data: { plugin, from: holder.worker_id ?? null },
+      },
     );
     if (holder.worker_id) this.events.publish('node.capacity', { nodeId: holder.worker_id });
     return row;
@@ -493,7 +543,9 @@ export class TasksService {
         ? await this.repo.settleForPlugin(
             id,
             holder,
-            (p) => `status = 'completed', result = ${p(JSON.stringify(outcome.result ?? null))}::jsonb, error = NULL, progress = 100,
+            (
+              p,
+            ) => `status = 'completed', result = ${p(JSON.stringify(outcome.result ?? null))}::jsonb, error = NULL, progress = 100,
                     completed_at = now(), started_at = COALESCE(t.started_at, now()), lease_expires_at = NULL`,
             { type: 'completed', message: `Task completed by plugin ${plugin}`, data: { plugin } },
             claim,
@@ -501,9 +553,16 @@ export class TasksService {
         : await this.repo.settleForPlugin(
             id,
             holder,
-            (p) => `${this.repo.retryOrFinishSql('failed')}, error = ${p(JSON.stringify({ code: 'PLUGIN_FAILED', plugin, ...outcome.error }))}::jsonb
+            (
+              p,
+            ) => `${this.repo.retryOrFinishSql('failed')}, error = ${p(JSON.stringify({ code: 'PLUGIN_FAILED', plugin, ...outcome.error }))}::jsonb
                     || jsonb_build_object('attempt', t.attempt, 'holder', t.worker_id)`,
-            { type: 'attempt_failed', level: 'error', message: `Plugin ${plugin} reported a failure: ${outcome.error.message.slice(0, 500)}`, data: { plugin } },
+            {
+              type: 'attempt_failed',
+              level: 'error',
+              message: `Plugin ${plugin} reported a failure: ${outcome.error.message.slice(0, 500)}`,
+              data: { plugin },
+            },
             claim,
           );
     if ('row' in settled) return { row: this.announce(settled.row), duplicate: false };
@@ -511,7 +570,10 @@ export class TasksService {
     if ('duplicate' in settled) return { row: current, duplicate: true };
     throw new AppError(ErrorCode.CONFLICT, `Task is not awaiting plugin ${plugin}`, {
       state: current.status,
-      awaiting: current.status === 'running' && current.worker_id?.startsWith('plugin:') ? current.worker_id.slice('plugin:'.length) : null,
+      awaiting:
+        current.status === 'running' && current.worker_id?.startsWith('plugin:')
+          ? current.worker_id.slice('plugin:'.length)
+          : null,
     });
   }
 
@@ -536,7 +598,11 @@ export class TasksService {
         type: 'stale_report_rejected',
         level: 'warn',
         message: `Rejected ${action} from ${holder.worker_id ?? 'unknown worker'} (attempt ${holder.attempt ?? '?'})`,
-        data: { worker_id: holder.worker_id ?? null, attempt: holder.attempt ?? null, current_attempt: current.attempt },
+        data: {
+          worker_id: holder.worker_id ?? null,
+          attempt: holder.attempt ?? null,
+          current_attempt: current.attempt,
+        },
       });
       throw new AppError(ErrorCode.STALE_ATTEMPT, 'Report is from an older attempt or another worker', {
         current_attempt: current.attempt,
@@ -553,7 +619,8 @@ export class TasksService {
       id,
       from,
       {},
-      (p) => `status = 'cancelled', cancelled_at = now(), cancel_reason = ${p(reason ?? null)}, lease_expires_at = NULL`,
+      (p) =>
+        `status = 'cancelled', cancelled_at = now(), cancel_reason = ${p(reason ?? null)}, lease_expires_at = NULL`,
       { type: 'cancelled', message: reason ? `Cancelled: ${reason}` : 'Cancelled' },
     );
     if (row) {
@@ -582,7 +649,9 @@ export class TasksService {
         { retry_count: current.retry_count, max_retries: current.max_retries },
       );
     }
-    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; only finished tasks can be retried`, { state: current.status });
+    throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; only finished tasks can be retried`, {
+      state: current.status,
+    });
   }
 
   async reply(id: string, message: string): Promise<TaskRow> {
@@ -630,7 +699,13 @@ export class TasksService {
   }
 
   /** A log line from the task's holder, kept in the task's events. */
-  async appendHolderLog(id: string, holderId: string, level: EventLevel, message: string, data?: unknown): Promise<void> {
+  async appendHolderLog(
+    id: string,
+    holderId: string,
+    level: EventLevel,
+    message: string,
+    data?: unknown,
+  ): Promise<void> {
     const task = await this.get(id);
     if (task.node_id !== holderId && task.worker_id !== holderId) {
       throw new AppError(ErrorCode.STALE_ATTEMPT, 'Only the node holding this task can log to it');
@@ -651,15 +726,22 @@ export class TasksService {
 
 /** A finished task created to await a plugin is not re-queued (it would go to a node). */
 function awaitedPluginConflict(row: TaskRow): AppError {
-  return new AppError(ErrorCode.CONFLICT, `Task awaited plugin ${row.awaits_callback ?? '?'} and is ${row.status}; submit a new task instead`, {
-    state: row.status,
-  });
+  return new AppError(
+    ErrorCode.CONFLICT,
+    `Task awaited plugin ${row.awaits_callback ?? '?'} and is ${row.status}; submit a new task instead`,
+    {
+      state: row.status,
+    },
+  );
 }
 
 /** Is this finished row the work of the reporting holder (and attempt, when it says which)? */
 function sameReporter(row: TaskRow, holder: HolderDto): boolean {
   const by = holder.worker_id;
-  return (by === undefined || by === row.node_id || by === row.worker_id) && (holder.attempt === undefined || holder.attempt === row.attempt);
+  return (
+    (by === undefined || by === row.node_id || by === row.worker_id) &&
+    (holder.attempt === undefined || holder.attempt === row.attempt)
+  );
 }
 
 /** The failure of this holder's attempt was already applied (the task moved on because of it). */
@@ -667,7 +749,10 @@ function isRepeatedFailure(row: TaskRow, holder: HolderDto): boolean {
   if (HELD_STATES.includes(row.status)) return false;
   const e = row.error as { attempt?: unknown; holder?: unknown } | null;
   if (!e || e.attempt !== row.attempt) return false;
-  return (holder.worker_id === undefined || holder.worker_id === e.holder) && (holder.attempt === undefined || holder.attempt === e.attempt);
+  return (
+    (holder.worker_id === undefined || holder.worker_id === e.holder) &&
+    (holder.attempt === undefined || holder.attempt === e.attempt)
+  );
 }
 
 /** Equal as stored JSON (object key order ignored as jsonb ignores it; undefined members are not stored). */

@@ -1,6 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { LOG_LEVELS, type LogLevel } from '../service-logs.store.js';
 import { TIMESERIES_METRICS, type TimeseriesMetric } from '../stats.repository.js';
 
@@ -9,53 +21,78 @@ const DURATION = /^\d{1,6}[smhd]$/;
 
 export class HistoryQuery {
   @ApiPropertyOptional({ default: 50, maximum: 1000 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   limit?: number;
 }
 
 export class ServiceLogsQuery {
   @ApiPropertyOptional({ enum: LOG_LEVELS, description: 'this level and above' })
-  @IsOptional() @IsIn(LOG_LEVELS)
+  @IsOptional()
+  @IsIn(LOG_LEVELS)
   level?: LogLevel;
 
   @ApiPropertyOptional({ default: 100, maximum: 5000 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(5000)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(5000)
   limit?: number;
 
   @ApiPropertyOptional({ example: '2024-01-01T10:00:00Z' })
-  @IsOptional() @IsISO8601()
+  @IsOptional()
+  @IsISO8601()
   since?: string;
 
   @ApiPropertyOptional({ description: 'only entries after this sequence number (for --follow)' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
   after_seq?: number;
 }
 
 export class LogSearchQuery {
   @ApiProperty({ example: 'error' })
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   query: string;
 
   @ApiPropertyOptional({ description: 'service id or name' })
-  @IsOptional() @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
+  @IsOptional()
+  @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
   service_id?: string;
 
   @ApiPropertyOptional({ default: 50, maximum: 1000 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   limit?: number;
 }
 
 export class ListConnectionsQuery {
   @ApiPropertyOptional({ description: 'service id or name' })
-  @IsOptional() @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
+  @IsOptional()
+  @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
   service_id?: string;
 
   @ApiPropertyOptional({ enum: ['active', 'closed'] })
-  @IsOptional() @IsIn(['active', 'closed'])
+  @IsOptional()
+  @IsIn(['active', 'closed'])
   status?: 'active' | 'closed';
 
   @ApiPropertyOptional({ default: 50, maximum: 1000 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   limit?: number;
 }
 
@@ -67,11 +104,14 @@ export class ConnectionIdParam {
 
 export class DisconnectDto {
   @ApiPropertyOptional({ default: 'Administrative disconnect' })
-  @IsOptional() @IsString() @Length(1, 500)
+  @IsOptional()
+  @IsString()
+  @Length(1, 500)
   reason?: string;
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   notify_client?: boolean;
 }
 
@@ -81,15 +121,18 @@ export class TimeseriesQuery {
   metric: TimeseriesMetric;
 
   @ApiPropertyOptional({ default: '1h', example: '1h', description: '<n>s|m|h|d, at most 7d' })
-  @IsOptional() @Matches(DURATION, { message: 'period must look like 30m, 1h or 7d' })
+  @IsOptional()
+  @Matches(DURATION, { message: 'period must look like 30m, 1h or 7d' })
   period?: string;
 
   @ApiPropertyOptional({ default: '5m', example: '5m' })
-  @IsOptional() @Matches(DURATION, { message: 'interval must look like 10s, 5m or 1h' })
+  @IsOptional()
+  @Matches(DURATION, { message: 'interval must look like 10s, 5m or 1h' })
   interval?: string;
 
   @ApiPropertyOptional({ description: 'service id or name; omitted: the whole hub' })
-  @IsOptional() @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
+  @IsOptional()
+  @Matches(SERVICE_REF, { message: 'service_id must be a service id or name' })
   service_id?: string;
 }
 

@@ -42,7 +42,8 @@ interface Link {
   wake: (() => void) | null;
 }
 
-const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+const toBuffer = (data: RawData): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 
 const clientIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 
@@ -75,7 +76,12 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly config: AppConfig,
   ) {
     // Relayed text is not UTF-8-checked here: the receiving end checks it anyway.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.PROXY_MAX_FRAME_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.PROXY_MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    });
     this.idleSweep = new Periodic('proxy idle sweep', this.logger, async () => {
       this.closeIdle();
       await this.leaveUnhealthyFromRegistry();
@@ -89,7 +95,8 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         this.lastDown.set(serviceId, reason);
         // A stopped or removed external service has no process whose exit closes our upstreams.
         if (reason === 'service_stopped' || reason === 'service_removed') {
-          for (const l of this.links.values()) if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
+          for (const l of this.links.values())
+            if (l.service?.id === serviceId) l.upstream?.close(1001, 'service stopped');
         }
         // Open but failing its health checks: its sessions move now (seed 003 `service_switched {reason: service_unhealthy}`).
         if (reason === 'service_unhealthy') this.leaveUnhealthy(serviceId);
@@ -120,7 +127,11 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Whether a `/ws` upgrade without proxy parameters is the proxy's: a routing rule on its headers, query or address matches it. */
   async claims(req: IncomingMessage, url: URL): Promise<boolean> {
-    const context = { headers: req.headers as Record<string, unknown>, query: Object.fromEntries(url.searchParams), client_ip: clientIpOf(req) };
+    const context = {
+      headers: req.headers as Record<string, unknown>,
+      query: Object.fromEntries(url.searchParams),
+      client_ip: clientIpOf(req),
+    };
     try {
       return (await this.routing.matchConnection(context)) !== null;
     } catch (e) {
@@ -151,7 +162,13 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   disconnect(connectionId: string, reason: string, notifyClient: boolean): boolean {
     const l = this.links.get(connectionId);
     if (!l) return false;
-    if (notifyClient) this.event(l.client, 'management_notification', { type: 'disconnect', message: reason, severity: 'warning', connection_id: connectionId });
+    if (notifyClient)
+      this.event(l.client, 'management_notification', {
+        type: 'disconnect',
+        message: reason,
+        severity: 'warning',
+        connection_id: connectionId,
+      });
     this.end(l, 4000, reason, `disconnected: ${reason}`);
     return true;
   }
@@ -164,14 +181,35 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       return query[k] || (typeof header === 'string' ? header : undefined);
     };
     const clientIp = clientIpOf(req);
-    const request: ProxyRequest = { service: pick('service'), tag: pick('tag'), session_id: pick('session_id'), routing_hint: pick('routing_hint'), client_ip: clientIp };
+    const request: ProxyRequest = {
+      service: pick('service'),
+      tag: pick('tag'),
+      session_id: pick('session_id'),
+      routing_hint: pick('routing_hint'),
+      client_ip: clientIp,
+    };
     const conn = this.registry.open(clientIp, request.session_id);
     request.session_id = conn.session_id;
-    const link: Link = { conn, client, upstream: null, service: null, request, headers, query, pending: [], pendingBytes: 0, exclude: new Set(), closing: false, wake: null };
+    const link: Link = {
+      conn,
+      client,
+      upstream: null,
+      service: null,
+      request,
+      headers,
+      query,
+      pending: [],
+      pendingBytes: 0,
+      exclude: new Set(),
+      closing: false,
+      wake: null,
+    };
     this.links.set(conn.connection_id, link);
 
     client.on('message', (data, isBinary) => this.fromClient(link, toBuffer(data), isBinary));
-    client.on('close', (code) => this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'));
+    client.on('close', (code) =>
+      this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'),
+    );
     client.on('error', () => this.end(link, 1011, 'client error', 'client_error'));
 
     const routed = await this.route(link, null, (chosen) =>
@@ -194,11 +232,19 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
    * reached. `announce` runs before any upstream frame is relayed, so the client hears
    * `connection_routed` / `service_switched` before the service's first message.
    */
-  private async route(link: Link, waitUntil: number | null, announce: (s: Selection) => void): Promise<Selection | SelectionFailure> {
+  private async route(
+    link: Link,
+    waitUntil: number | null,
+    announce: (s: Selection) => void,
+  ): Promise<Selection | SelectionFailure> {
     for (;;) {
       if (link.closing) return { ok: false, code: 'ROUTING_FAILED', message: 'client went away', recoverable: false };
       const all = await this.allServices();
-      const rule = await this.routing.match({ headers: link.headers, query: link.query, client_ip: link.request.client_ip });
+      const rule = await this.routing.match({
+        headers: link.headers,
+        query: link.query,
+        client_ip: link.request.client_ip,
+      });
       const chosen = selectService(all, link.request, rule, {
         active: (id) => this.registry.load(id),
         sticky: this.registry.stickyService(link.conn.session_id),
@@ -241,7 +287,11 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         maxPayload: this.config.PROXY_MAX_FRAME_BYTES,
         perMessageDeflate: false,
         skipUTF8Validation: true,
-        headers: { 'x-taskhub-connection-id': link.conn.connection_id, 'x-taskhub-session-id': link.conn.session_id, 'x-forwarded-for': link.conn.client_ip },
+        headers: {
+          'x-taskhub-connection-id': link.conn.connection_id,
+          'x-taskhub-session-id': link.conn.session_id,
+          'x-forwarded-for': link.conn.client_ip,
+        },
       });
       const early: Frame[] = [];
       // The first frame can arrive in the same read as the handshake, before anyone awaits 'open'.
@@ -300,7 +350,9 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     );
     if (link.closing) return;
     if (!routed.ok) return this.refuse(link, routed);
-    this.logger.log(`connection ${link.conn.connection_id} switched ${from.name} -> ${routed.service.name} (${reason})`);
+    this.logger.log(
+      `connection ${link.conn.connection_id} switched ${from.name} -> ${routed.service.name} (${reason})`,
+    );
     this.flush(link);
   }
 
@@ -392,7 +444,11 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   private internalError(client: WebSocket, e: unknown): void {
     this.logger.error({ err: e }, 'proxy routing failed');
     const link = [...this.links.values()].find((l) => l.client === client);
-    this.event(client, 'error', { code: 'ROUTING_FAILED', message: 'The hub could not route this connection', recoverable: true });
+    this.event(client, 'error', {
+      code: 'ROUTING_FAILED',
+      message: 'The hub could not route this connection',
+      recoverable: true,
+    });
     if (link) this.end(link, 1011, 'routing failed', 'internal_error');
     else client.close(1011, 'routing failed');
   }
@@ -411,7 +467,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     link.upstream = null;
     if (up && up.readyState <= WebSocket.OPEN) up.close(1000, 'client closed');
     if (link.client.readyState <= WebSocket.OPEN) {
-      const valid = code === 1000 || (code >= 3000 && code <= 4999) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006);
+      const valid =
+        code === 1000 ||
+        (code >= 3000 && code <= 4999) ||
+        (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006);
       link.client.close(valid ? code : 1000, closeReason(reason));
     }
     link.wake?.();
@@ -441,7 +500,8 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     const now = Date.now();
     for (const l of this.links.values()) {
       const timeout = l.service?.config.session_timeout ?? 0;
-      if (timeout > 0 && now - l.conn.last_activity > timeout * 1000) this.end(l, 4001, 'session timeout', 'session_timeout');
+      if (timeout > 0 && now - l.conn.last_activity > timeout * 1000)
+        this.end(l, 4001, 'session timeout', 'session_timeout');
     }
   }
 

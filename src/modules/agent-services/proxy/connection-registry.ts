@@ -205,7 +205,12 @@ export class ConnectionRegistry implements OnApplicationShutdown {
 
   /** Newest first. */
   list(filter: { serviceId?: string; status?: ConnectionStatus }): ProxyConnection[] {
-    const pool = filter.status === 'active' ? [...this.active.values()] : filter.status === 'closed' ? this.closed : [...this.active.values(), ...this.closed];
+    const pool =
+      filter.status === 'active'
+        ? [...this.active.values()]
+        : filter.status === 'closed'
+          ? this.closed
+          : [...this.active.values(), ...this.closed];
     return pool
       .filter((c) => !filter.serviceId || c.target_service_id === filter.serviceId)
       .sort((a, b) => b.connected_at.getTime() - a.connected_at.getTime());

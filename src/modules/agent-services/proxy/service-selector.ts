@@ -44,7 +44,12 @@ export interface SelectionFailure {
   recoverable: boolean;
 }
 
-const fail = (code: SelectionFailure['code'], message: string, recoverable: boolean): SelectionFailure => ({ ok: false, code, message, recoverable });
+const fail = (code: SelectionFailure['code'], message: string, recoverable: boolean): SelectionFailure => ({
+  ok: false,
+  code,
+  message,
+  recoverable,
+});
 
 const sharesTag = (a: ServiceRow, b: ServiceRow): boolean => a.tags.some((t) => b.tags.includes(t));
 
@@ -53,7 +58,12 @@ function ruleTargets(rule: RoutingRule, pool: ServiceRow[]): ServiceRow[] {
   return pool.filter((s) => rule.target_tags.every((t) => s.tags.includes(t)));
 }
 
-export function selectService(all: readonly ServiceRow[], req: ProxyRequest, rule: RoutingRule | null, ctx: SelectContext): Selection | SelectionFailure {
+export function selectService(
+  all: readonly ServiceRow[],
+  req: ProxyRequest,
+  rule: RoutingRule | null,
+  ctx: SelectContext,
+): Selection | SelectionFailure {
   let pool: ServiceRow[] = [...all];
   let reason: Selection['reason'] = 'default';
   let appliedRule: RoutingRule | null = null;
@@ -62,7 +72,9 @@ export function selectService(all: readonly ServiceRow[], req: ProxyRequest, rul
     const named = all.find((s) => s.name === req.service || s.id === req.service);
     if (!named) return fail('ROUTING_FAILED', `No service named '${req.service}'`, false);
     // Fail-over from a named service goes to its siblings: services sharing a tag with it.
-    pool = ctx.exclude.has(named.id) ? [named, ...all.filter((s) => s.id !== named.id && sharesTag(s, named))] : [named];
+    pool = ctx.exclude.has(named.id)
+      ? [named, ...all.filter((s) => s.id !== named.id && sharesTag(s, named))]
+      : [named];
     reason = 'named';
   }
   if (req.tag) {
@@ -78,28 +90,45 @@ export function selectService(all: readonly ServiceRow[], req: ProxyRequest, rul
     }
   }
   if (pool.length === 0) {
-    return fail('ROUTING_FAILED', req.tag ? `No service has tag '${req.tag}'` : 'No service is registered for routing', false);
+    return fail(
+      'ROUTING_FAILED',
+      req.tag ? `No service has tag '${req.tag}'` : 'No service is registered for routing',
+      false,
+    );
   }
-  const strategy: Strategy = appliedRule?.target_strategy ?? (isStrategy(req.routing_hint) ? req.routing_hint : ctx.defaultStrategy);
+  const strategy: Strategy =
+    appliedRule?.target_strategy ?? (isStrategy(req.routing_hint) ? req.routing_hint : ctx.defaultStrategy);
 
   const healthy = pool.filter((s) => isRoutable(s) && !ctx.exclude.has(s.id));
   if (healthy.length === 0) {
     // Worth waiting for: a service meant to run that may come back (a crashed managed one restarts by itself).
     const comingBack = pool.some(
-      (s) => s.desired_state === 'running' && s.status !== 'stopped' && s.status !== 'stopping' && (!ctx.exclude.has(s.id) || (s.kind === 'managed' && s.config.auto_restart)),
+      (s) =>
+        s.desired_state === 'running' &&
+        s.status !== 'stopped' &&
+        s.status !== 'stopping' &&
+        (!ctx.exclude.has(s.id) || (s.kind === 'managed' && s.config.auto_restart)),
     );
     return fail('ROUTING_FAILED', 'No healthy service available for routing', comingBack);
   }
   const withRoom = healthy.filter((s) => ctx.active(s.id) < s.config.max_sessions);
   if (withRoom.length === 0) {
-    return fail('INSUFFICIENT_RESOURCES', `Every matching service is at max_sessions (${healthy.map((s) => `${s.name}: ${s.config.max_sessions}`).join(', ')})`, true);
+    return fail(
+      'INSUFFICIENT_RESOURCES',
+      `Every matching service is at max_sessions (${healthy.map((s) => `${s.name}: ${s.config.max_sessions}`).join(', ')})`,
+      true,
+    );
   }
   const sticky = ctx.sticky ? withRoom.find((s) => s.id === ctx.sticky) : undefined;
   if (sticky) return { ok: true, service: sticky, strategy, rule: appliedRule, reason: 'sticky' };
 
   const candidates = withRoom.map((s) => ({ id: s.id, connections: ctx.active(s.id), weight: s.weight, service: s }));
   const key = req.session_id ?? req.client_ip;
-  const picked = pickTarget(strategy, candidates, key, { cursor: ctx.cursor, scope: appliedRule?.id ?? `default:${req.tag ?? ''}`, random: ctx.random });
+  const picked = pickTarget(strategy, candidates, key, {
+    cursor: ctx.cursor,
+    scope: appliedRule?.id ?? `default:${req.tag ?? ''}`,
+    random: ctx.random,
+  });
   if (!picked) return fail('ROUTING_FAILED', 'No service could be picked', false);
   return { ok: true, service: picked.service, strategy, rule: appliedRule, reason };
 }

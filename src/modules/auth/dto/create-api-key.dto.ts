@@ -30,7 +30,8 @@ function IsBudgetDuration(options?: ValidationOptions): PropertyDecorator {
         validate: (v: unknown) =>
           (typeof v === 'string' && Object.hasOwn(BUDGET_DURATIONS, v)) ||
           (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_LIMIT),
-        defaultMessage: () => `budget_duration must be one of ${Object.keys(BUDGET_DURATIONS).join(', ')} or a positive number of seconds`,
+        defaultMessage: () =>
+          `budget_duration must be one of ${Object.keys(BUDGET_DURATIONS).join(', ')} or a positive number of seconds`,
       },
     },
     options,
@@ -40,27 +41,56 @@ function IsBudgetDuration(options?: ValidationOptions): PropertyDecorator {
 /** LLM limits of a key; every field optional (null: none). docs/llm-accounting.md */
 export class ApiKeyLimitsDto {
   @ApiPropertyOptional({ minimum: 1, description: 'LLM requests per minute', nullable: true })
-  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_LIMIT)
   rpm?: number | null;
 
   @ApiPropertyOptional({ minimum: 1, description: 'LLM tokens (prompt + completion) per minute', nullable: true })
-  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_LIMIT)
   tpm?: number | null;
 
   @ApiPropertyOptional({ minimum: 1, description: 'LLM calls in flight at once', nullable: true })
-  @IsOptional() @IsInt() @Min(1) @Max(MAX_LIMIT)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_LIMIT)
   max_parallel?: number | null;
 
   @ApiPropertyOptional({ minimum: 1, description: 'Tokens per budget_duration (or ever, without one)', nullable: true })
-  @IsOptional() @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(Number.MAX_SAFE_INTEGER)
   budget_tokens?: number | null;
 
-  @ApiPropertyOptional({ oneOf: [{ type: 'string', enum: Object.keys(BUDGET_DURATIONS) }, { type: 'integer', minimum: 1 }], example: '1d', nullable: true })
-  @IsOptional() @IsBudgetDuration()
+  @ApiPropertyOptional({
+    oneOf: [
+      { type: 'string', enum: Object.keys(BUDGET_DURATIONS) },
+      { type: 'integer', minimum: 1 },
+    ],
+    example: '1d',
+    nullable: true,
+  })
+  @IsOptional()
+  @IsBudgetDuration()
   budget_duration?: BudgetDuration | null;
 
-  @ApiPropertyOptional({ type: [String], maxItems: 100, description: 'Models (or aliases) the key may call; absent: all', nullable: true })
-  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) @Length(1, 200, { each: true })
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: 100,
+    description: 'Models (or aliases) the key may call; absent: all',
+    nullable: true,
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @Length(1, 200, { each: true })
   models?: string[] | null;
 }
 
@@ -78,11 +108,18 @@ export class CreateApiKeyDto {
 
   /** Several roles, e.g. ["client", "worker"] for a client that creates, pulls and completes (seed 002). */
   @ApiPropertyOptional({ type: [String], enum: API_KEY_ROLES, example: ['client', 'worker'] })
-  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(3) @ArrayUnique() @IsIn(API_KEY_ROLES, { each: true, message: `roles must be some of ${API_KEY_ROLES.join(', ')}` })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(3)
+  @ArrayUnique()
+  @IsIn(API_KEY_ROLES, { each: true, message: `roles must be some of ${API_KEY_ROLES.join(', ')}` })
   roles?: ApiKeyRole[];
 
   @ApiPropertyOptional({ type: ApiKeyLimitsDto, nullable: true, description: 'LLM limits; absent or null: unlimited' })
-  @IsOptional() @ValidateNested() @Type(() => ApiKeyLimitsDto)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ApiKeyLimitsDto)
   limits?: ApiKeyLimitsDto | null;
 }
 
@@ -95,7 +132,8 @@ export class ApiKeyView {
   @ApiProperty() created_at: string;
   @ApiProperty({ nullable: true, type: String }) last_used_at: string | null;
   @ApiProperty({ nullable: true, type: String }) revoked_at: string | null;
-  @ApiProperty({ nullable: true, type: ApiKeyLimitsDto, description: 'LLM limits; null: unlimited' }) limits: ApiKeyLimitsDto | null;
+  @ApiProperty({ nullable: true, type: ApiKeyLimitsDto, description: 'LLM limits; null: unlimited' })
+  limits: ApiKeyLimitsDto | null;
 }
 
 export class CreatedApiKeyView extends ApiKeyView {

@@ -17,15 +17,30 @@ export class LlmMetrics {
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
-    this.calls = new Counter({ name: 'taskhub_llm_calls_total', help: 'Upstream LLM calls by outcome', labelNames: ['provider', 'model', 'status'], registers });
-    this.tokens = new Counter({ name: 'taskhub_llm_tokens_total', help: 'LLM tokens used', labelNames: ['provider', 'model', 'kind'], registers });
+    this.calls = new Counter({
+      name: 'taskhub_llm_calls_total',
+      help: 'Upstream LLM calls by outcome',
+      labelNames: ['provider', 'model', 'status'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'taskhub_llm_tokens_total',
+      help: 'LLM tokens used',
+      labelNames: ['provider', 'model', 'kind'],
+      registers,
+    });
     this.upstreamErrors = new Counter({
       name: 'taskhub_llm_upstream_errors_total',
       help: 'Upstream LLM calls that failed or timed out',
       labelNames: ['provider', 'model'],
       registers,
     });
-    this.cooldowns = new Counter({ name: 'taskhub_llm_cooldowns_total', help: 'Deployments cooled down', labelNames: ['provider', 'model'], registers });
+    this.cooldowns = new Counter({
+      name: 'taskhub_llm_cooldowns_total',
+      help: 'Deployments cooled down',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
     this.ttft = new Histogram({
       name: 'taskhub_llm_ttft_seconds',
       help: 'Time to the first content byte from the upstream',

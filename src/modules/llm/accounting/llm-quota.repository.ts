@@ -32,7 +32,8 @@ const NOW_MS = `(extract(epoch FROM now()) * 1000)::bigint`;
 const WINDOW = `date_trunc('minute', now())`;
 const SAME_WINDOW = `q.window_start = ${WINDOW}`;
 /** The budget period has run out (`param`: its length in seconds; null: it never renews). */
-const budgetRolled = (param: string): string => `(${param}::int IS NOT NULL AND q.budget_start + make_interval(secs => ${param}::int) <= now())`;
+const budgetRolled = (param: string): string =>
+  `(${param}::int IS NOT NULL AND q.budget_start + make_interval(secs => ${param}::int) <= now())`;
 const BUDGET_ROLLED = budgetRolled('$6');
 /** Parallel slots still held: reservation id → expiry (epoch ms); expired ones are a dead process's. */
 const LIVE_SLOTS = `COALESCE((SELECT jsonb_object_agg(s.key, s.value) FROM jsonb_each(q.in_flight) s WHERE (s.value)::bigint > ${NOW_MS}), '{}'::jsonb)`;
@@ -53,7 +54,13 @@ export class LlmQuotaRepository {
    * nothing: undefined when any limit would be passed.
    * $1 key, $2 rpm, $3 tpm, $4 max_parallel, $5 budget_tokens, $6 budget seconds, $7 tokens, $8 slot id, $9 slot ttl ms.
    */
-  async reserve(keyId: string, limits: QuotaLimits, tokens: number, slotId: string, slotTtlMs: number): Promise<QuotaTaken | undefined> {
+  async reserve(
+    keyId: string,
+    limits: QuotaLimits,
+    tokens: number,
+    slotId: string,
+    slotTtlMs: number,
+  ): Promise<QuotaTaken | undefined> {
     const rows: QuotaTaken[] = await this.db.query(
       `INSERT INTO llm_key_quota AS q (key_id, window_start, window_requests, window_tokens, budget_start, budget_tokens, in_flight)
        SELECT $1, ${WINDOW}, 1, $7, date_trunc('second', now()), $7, jsonb_build_object($8::text, ${NOW_MS} + $9::bigint)
@@ -71,7 +78,17 @@ export class LlmQuotaRepository {
          AND ($4::int IS NULL OR ${LIVE_COUNT} + 1 <= $4::int)
          AND ($5::bigint IS NULL OR (CASE WHEN ${BUDGET_ROLLED} THEN 0 ELSE q.budget_tokens END) + $7::bigint <= $5::bigint)
        RETURNING window_start, budget_start`,
-      [keyId, limits.rpm, limits.tpm, limits.maxParallel, limits.budgetTokens, limits.budgetSeconds, tokens, slotId, slotTtlMs],
+      [
+        keyId,
+        limits.rpm,
+        limits.tpm,
+        limits.maxParallel,
+        limits.budgetTokens,
+        limits.budgetSeconds,
+        tokens,
+        slotId,
+        slotTtlMs,
+      ],
     );
     return rows[0];
   }
@@ -112,7 +129,7 @@ export class LlmQuotaRepository {
         window_tokens: 0,
         budget_tokens: 0,
         in_flight: 0,
-        window_reset_seconds: 60 - (Date.now() / 1000) % 60,
+        window_reset_seconds: 60 - ((Date.now() / 1000) % 60),
         budget_reset_seconds: null,
       }
     );

@@ -23,7 +23,9 @@ export class LlmUsageController {
 
   @Get()
   @Authenticated('client', 'worker')
-  @ApiOperation({ summary: 'LLM calls and tokens per minute, hour or day, per key and model (a non-admin key: its own only)' })
+  @ApiOperation({
+    summary: 'LLM calls and tokens per minute, hour or day, per key and model (a non-admin key: its own only)',
+  })
   @ApiEnvelope(LlmUsageView)
   async get(@Query() q: LlmUsageQuery, @CurrentPrincipal() principal: Principal | undefined): Promise<LlmUsageView> {
     return mapUsage(await this.usage.report(q, principal));

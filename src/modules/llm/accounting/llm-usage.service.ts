@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../../common/errors.js';
 import { isAdmin, type Principal } from '../../auth/api-key.types.js';
 import type { LlmUsageQuery } from './dto/llm-usage.dto.js';
-import { LlmUsageRepository, type UsageBucketRow, type UsageFilter, type UsageInterval } from './llm-usage.repository.js';
+import {
+  LlmUsageRepository,
+  type UsageBucketRow,
+  type UsageFilter,
+  type UsageInterval,
+} from './llm-usage.repository.js';
 
 const DEFAULT_SPAN_MS = 24 * 3600_000;
 const BUCKET_MS: Record<UsageInterval, number> = { minute: 60_000, hour: 3600_000, day: 86_400_000 };
@@ -33,7 +38,10 @@ export class LlmUsageService {
     const since = q.since ? new Date(q.since) : new Date(until.getTime() - DEFAULT_SPAN_MS);
     if (since.getTime() >= until.getTime()) throw AppError.validation('since', 'since must be before until');
     if ((until.getTime() - since.getTime()) / BUCKET_MS[interval] > MAX_BUCKETS) {
-      throw AppError.validation('interval', `at most ${MAX_BUCKETS} buckets per query: use a larger interval or a shorter since..until`);
+      throw AppError.validation(
+        'interval',
+        `at most ${MAX_BUCKETS} buckets per query: use a larger interval or a shorter since..until`,
+      );
     }
     const filter: UsageFilter = { keyId, model: q.model, since, until, interval };
     const rows = await this.repo.rollup(filter);

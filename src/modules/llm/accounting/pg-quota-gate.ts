@@ -20,7 +20,12 @@ function quotaLimits(limits: ApiKeyLimits): QuotaLimits | null {
     tpm: tpm ?? null,
     maxParallel: max_parallel ?? null,
     budgetTokens: budget_tokens ?? null,
-    budgetSeconds: budget_duration === undefined ? null : typeof budget_duration === 'number' ? budget_duration : BUDGET_DURATIONS[budget_duration],
+    budgetSeconds:
+      budget_duration === undefined
+        ? null
+        : typeof budget_duration === 'number'
+          ? budget_duration
+          : BUDGET_DURATIONS[budget_duration],
   };
 }
 
@@ -50,7 +55,13 @@ export class PgQuotaGate extends LlmQuotaGate {
     const limits = await this.keys.limitsOf(caller.keyId);
     if (!limits) return FREE;
     if (limits.models && !limits.models.includes(model)) {
-      throw new LlmError(403, 'permission_error', `This API key may not use model '${model}'`, 'model_not_allowed', 'model');
+      throw new LlmError(
+        403,
+        'permission_error',
+        `This API key may not use model '${model}'`,
+        'model_not_allowed',
+        'model',
+      );
     }
     const quota = quotaLimits(limits);
     if (!quota) return FREE;
@@ -84,7 +95,10 @@ export class PgQuotaGate extends LlmQuotaGate {
     const now = await this.repo.usage(keyId, quota.budgetSeconds);
     const retryWindow = Math.max(1, Math.ceil(now.window_reset_seconds));
     if (quota.budgetTokens !== null && now.budget_tokens + estimate > quota.budgetTokens) {
-      const when = now.budget_reset_seconds === null ? 'it does not renew' : `it renews in ${Math.ceil(now.budget_reset_seconds)} s`;
+      const when =
+        now.budget_reset_seconds === null
+          ? 'it does not renew'
+          : `it renews in ${Math.ceil(now.budget_reset_seconds)} s`;
       return new LlmError(
         429,
         'insufficient_quota',
@@ -101,10 +115,21 @@ export class PgQuotaGate extends LlmQuotaGate {
       return rateLimited('requests', `Rate limit reached: ${quota.rpm} requests per minute (rpm)`, retryWindow);
     }
     if (quota.tpm !== null && estimate > quota.tpm) {
-      return new LlmError(429, 'tokens', `This call needs up to ${estimate} tokens, more than the key's ${quota.tpm} tokens per minute (tpm)`, 'rate_limit_exceeded', null, { shouldRetry: false });
+      return new LlmError(
+        429,
+        'tokens',
+        `This call needs up to ${estimate} tokens, more than the key's ${quota.tpm} tokens per minute (tpm)`,
+        'rate_limit_exceeded',
+        null,
+        { shouldRetry: false },
+      );
     }
     if (quota.tpm !== null && now.window_tokens + estimate > quota.tpm) {
-      return rateLimited('tokens', `Rate limit reached: ${quota.tpm} tokens per minute (tpm), ${now.window_tokens} used, this call needs up to ${estimate}`, retryWindow);
+      return rateLimited(
+        'tokens',
+        `Rate limit reached: ${quota.tpm} tokens per minute (tpm), ${now.window_tokens} used, this call needs up to ${estimate}`,
+        retryWindow,
+      );
     }
     return rateLimited('requests', 'Rate limit reached; retry shortly', 1);
   }

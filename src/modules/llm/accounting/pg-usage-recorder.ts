@@ -11,7 +11,8 @@ const FLUSH_AFTER_MS = 100;
 const FLUSH_AT_ROWS = 500;
 const PRUNE_EVERY_MS = 60 * 60_000;
 
-const int = (n: number | null): number | null => (n === null || !Number.isFinite(n) ? null : Math.max(0, Math.round(n)));
+const int = (n: number | null): number | null =>
+  n === null || !Number.isFinite(n) ? null : Math.max(0, Math.round(n));
 
 /**
  * Usage rows in PostgreSQL, written in batches (one INSERT per ≤ FLUSH_AFTER_MS), and the LLM
@@ -24,7 +25,9 @@ export class PgUsageRecorder extends LlmUsageRecorder implements OnApplicationBo
   private pending: LlmUsageRecord[] = [];
   private timer?: NodeJS.Timeout;
   private writing = new Set<Promise<void>>();
-  private readonly pruner = new Periodic('llm usage prune', this.logger, () => this.repo.prune(this.config.LLM_USAGE_RETENTION_DAYS));
+  private readonly pruner = new Periodic('llm usage prune', this.logger, () =>
+    this.repo.prune(this.config.LLM_USAGE_RETENTION_DAYS),
+  );
 
   constructor(
     private readonly repo: LlmUsageRepository,

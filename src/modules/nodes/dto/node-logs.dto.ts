@@ -6,17 +6,25 @@ import { NODE_LOG_LEVELS, type NodeLogLevel } from '../node-logs.repository.js';
 /** The filters of GET /api/v1/logs, the same as the Apex log channel's query. */
 export class NodeLogsQuery extends PageQuery {
   @ApiPropertyOptional({ enum: NODE_LOG_LEVELS, description: 'This level and the more severe ones' })
-  @IsOptional() @IsIn(NODE_LOG_LEVELS)
+  @IsOptional()
+  @IsIn(NODE_LOG_LEVELS)
   level?: NodeLogLevel;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   node_id?: string;
 
-  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all')
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID('all')
   task_id?: string;
 
   @ApiPropertyOptional({ description: 'Only `node` lines are stored; any other source lists nothing' })
-  @IsOptional() @IsString() @Length(1, 32)
+  @IsOptional()
+  @IsString()
+  @Length(1, 32)
   source?: string;
 }
 

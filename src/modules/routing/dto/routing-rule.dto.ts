@@ -1,32 +1,57 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { IsPlainObject } from '../../../common/validators.js';
 import { PageQuery } from '../../tasks/dto/list-tasks.query.js';
 import { OPERATORS, STRATEGIES, type Strategy } from '../rule-engine.js';
 
 export class RuleConditionView {
-  @ApiProperty({ example: 'header.x-user-tier', description: 'header.<name>, query.<name>, client_ip, task.<field>[.<sub>]' })
+  @ApiProperty({
+    example: 'header.x-user-tier',
+    description: 'header.<name>, query.<name>, client_ip, task.<field>[.<sub>]',
+  })
   field: string;
   @ApiProperty({ enum: OPERATORS }) operator: string;
-  @ApiProperty({ example: 'vip', description: 'string/number/boolean; an array for `in`; a boolean for `exists`; a pattern for `regex`' })
+  @ApiProperty({
+    example: 'vip',
+    description: 'string/number/boolean; an array for `in`; a boolean for `exists`; a pattern for `regex`',
+  })
   value: unknown;
 }
 
 export class CreateRoutingRuleDto {
   @ApiProperty({ example: 'vip-routing' })
-  @IsString() @Length(1, 100)
+  @IsString()
+  @Length(1, 100)
   name: string;
 
   @ApiPropertyOptional({ nullable: true, type: String })
-  @IsOptional() @IsString() @MaxLength(1000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
   description?: string | null;
 
   @ApiPropertyOptional({ default: 0, description: 'Higher wins' })
-  @IsOptional() @IsInt() @Min(-1_000_000) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(-1_000_000)
+  @Max(1_000_000)
   priority?: number;
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
   @ApiProperty({ type: [RuleConditionView], description: 'All must match; none = matches everything' })
@@ -34,15 +59,22 @@ export class CreateRoutingRuleDto {
   conditions: unknown[];
 
   @ApiPropertyOptional({ enum: STRATEGIES, default: 'least_connections' })
-  @IsOptional() @IsIn(STRATEGIES)
+  @IsOptional()
+  @IsIn(STRATEGIES)
   target_strategy?: Strategy;
 
   @ApiPropertyOptional({ type: [String], example: ['high-performance'] })
-  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) @Length(1, 64, { each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(20)
+  @IsString({ each: true })
+  @Length(1, 64, { each: true })
   target_tags?: string[];
 
   @ApiPropertyOptional({ nullable: true, type: String })
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   target_service?: string | null;
 }
 
@@ -50,25 +82,31 @@ export class UpdateRoutingRuleDto extends PartialType(CreateRoutingRuleDto) {}
 
 export class ListRoutingRulesQuery extends PageQuery {
   @ApiPropertyOptional({ enum: ['true', 'false'] })
-  @IsOptional() @IsIn(['true', 'false'])
+  @IsOptional()
+  @IsIn(['true', 'false'])
   enabled?: 'true' | 'false';
 }
 
 export class EvaluateRoutingDto {
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { 'x-user-tier': 'vip' } })
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   headers?: Record<string, unknown>;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { session_id: 's-1' } })
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   query?: Record<string, unknown>;
 
   @ApiPropertyOptional({ example: '10.0.0.7' })
-  @IsOptional() @IsString() @Length(1, 100)
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
   client_ip?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { priority: 'high', tags: ['gpu'] } })
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   task?: Record<string, unknown>;
 }
 

@@ -3,7 +3,8 @@ import { IsString, Length } from 'class-validator';
 
 export class SettingKeyParam {
   @ApiProperty({ example: 'LOG_LEVEL' })
-  @IsString() @Length(1, 100)
+  @IsString()
+  @Length(1, 100)
   key: string;
 }
 
@@ -19,7 +20,11 @@ export class SettingView {
   @ApiProperty({ description: 'Changes with PATCH /v1/config without a restart' }) hot: boolean;
   @ApiPropertyOptional() description?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'source runtime only' }) updated_at?: string;
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'Name of the key that set it (source runtime only)' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'Name of the key that set it (source runtime only)',
+  })
   updated_by?: string | null;
 }
 

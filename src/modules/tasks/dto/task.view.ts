@@ -16,7 +16,10 @@ export class TaskView {
   @ApiProperty(nullableString) work_directory: string | null;
   @ApiProperty(nullableString) environment: string | null;
   @ApiProperty({ type: 'array', items: {}, nullable: true }) files: unknown;
-  @ApiProperty({ enum: ['waiting', 'working', 'completed', 'failed', 'cancelled', 'timed_out'], description: 'Seed 002 vocabulary' })
+  @ApiProperty({
+    enum: ['waiting', 'working', 'completed', 'failed', 'cancelled', 'timed_out'],
+    description: 'Seed 002 vocabulary',
+  })
   status: string;
   @ApiProperty({ enum: TASK_STATES, description: 'Exact state in the task state machine' }) state: string;
   @ApiProperty(nullableString) target_node_id: string | null;
@@ -79,7 +82,11 @@ export class BatchItemView {
   @ApiProperty() success: boolean;
   @ApiPropertyOptional({ format: 'uuid' }) task_id?: string;
   @ApiPropertyOptional({ description: 'false when an idempotency key matched an existing task' }) created?: boolean;
-  @ApiPropertyOptional({ description: '{code, message, details}' }) error?: { code: string; message: string; details?: unknown };
+  @ApiPropertyOptional({ description: '{code, message, details}' }) error?: {
+    code: string;
+    message: string;
+    details?: unknown;
+  };
 }
 
 export class BatchView {

@@ -18,105 +18,146 @@ import { IsAbsolutePath, IsPlainObject } from '../../../common/validators.js';
 
 export class NextTaskQuery {
   @ApiProperty({ example: 'worker-001' })
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   worker_id: string;
 
-  @ApiPropertyOptional({ example: '/home/user/projects/my-project', description: 'Only tasks whose work_directory is here or below' })
-  @IsOptional() @IsString() @IsAbsolutePath({ message: 'work_path must be an absolute path' }) @MaxLength(4096)
+  @ApiPropertyOptional({
+    example: '/home/user/projects/my-project',
+    description: 'Only tasks whose work_directory is here or below',
+  })
+  @IsOptional()
+  @IsString()
+  @IsAbsolutePath({ message: 'work_path must be an absolute path' })
+  @MaxLength(4096)
   work_path?: string;
 }
 
 /** Identifies the holder of a task; when given, a report from anyone else is rejected (STALE_ATTEMPT). */
 export class HolderDto {
   @ApiPropertyOptional({ example: 'worker-001' })
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   worker_id?: string;
 
   @ApiPropertyOptional({ description: 'The attempt number handed out with the task (fencing token)' })
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   attempt?: number;
 }
 
 export class AcquireTaskDto {
   @ApiProperty({ example: 'worker-001' })
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   worker_id: string;
 }
 
 export class ProgressDto extends HolderDto {
   @ApiProperty({ minimum: 0, maximum: 100 })
-  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
   progress: number;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2000)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
   message?: string;
 }
 
 export class HeartbeatDto extends HolderDto {
   @ApiPropertyOptional({ minimum: 0, maximum: 100 })
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100)
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
   progress?: number;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2000)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
   message?: string;
 }
 
 export class TaskResultDto {
   @ApiProperty({ example: 'success', description: '`success` completes the task; anything else fails this attempt' })
-  @IsString() @Length(1, 50)
+  @IsString()
+  @Length(1, 50)
   status: string;
 
   @ApiPropertyOptional({ example: 'Analysis completed successfully' })
-  @IsOptional() @IsString() @MaxLength(500_000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(500_000)
   output?: string;
 
   @ApiPropertyOptional({ example: 3000, description: 'Milliseconds' })
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0)
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
   duration?: number;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   details?: Record<string, unknown>;
 }
 
 export class CompleteTaskDto extends HolderDto {
   @ApiPropertyOptional({ description: 'The prompt the worker ran (seed 002); kept in the result' })
-  @IsOptional() @IsString() @MaxLength(200_000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(200_000)
   original_prompt?: string;
 
   @ApiProperty({ type: TaskResultDto })
-  @IsDefined({ message: 'result is required' }) @IsObject() @ValidateNested() @Type(() => TaskResultDto)
+  @IsDefined({ message: 'result is required' })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TaskResultDto)
   result: TaskResultDto;
 }
 
 export class FailTaskDto extends HolderDto {
   @ApiProperty({ example: 'Compiler crashed' })
-  @IsString() @Length(1, 10_000)
+  @IsString()
+  @Length(1, 10_000)
   error: string;
 
   @ApiPropertyOptional({ default: true, description: 'false fails the task for good, skipping retries' })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   retryable?: boolean;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
-  @IsOptional() @IsPlainObject()
+  @IsOptional()
+  @IsPlainObject()
   details?: Record<string, unknown>;
 }
 
 export class CancelTaskDto {
   @ApiPropertyOptional({ example: 'Project cancelled by client' })
-  @IsOptional() @IsString() @MaxLength(2000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
   reason?: string;
 }
 
 export class RetryTaskDto {
   @ApiPropertyOptional({ default: false, description: 'Retry even past max_retries' })
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   force?: boolean;
 }
 
 export class ReplyTaskDto {
   @ApiProperty({ example: 'Please also check the auth module' })
-  @IsString() @Length(1, 200_000)
+  @IsString()
+  @Length(1, 200_000)
   message: string;
 }

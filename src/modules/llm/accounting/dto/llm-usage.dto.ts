@@ -6,23 +6,29 @@ export const USAGE_INTERVALS: readonly UsageInterval[] = ['minute', 'hour', 'day
 
 export class LlmUsageQuery {
   @ApiPropertyOptional({ format: 'uuid', description: 'One key (a non-admin key always sees only its own)' })
-  @IsOptional() @IsUUID('all', { message: 'key_id must be a UUID' })
+  @IsOptional()
+  @IsUUID('all', { message: 'key_id must be a UUID' })
   key_id?: string;
 
   @ApiPropertyOptional({ description: 'Served or requested model' })
-  @IsOptional() @IsString() @Length(1, 200)
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   model?: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'From (inclusive); default: 24 h before until' })
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   since?: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'To (exclusive); default: now' })
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   until?: string;
 
   @ApiPropertyOptional({ enum: USAGE_INTERVALS, default: 'minute' })
-  @IsOptional() @IsIn(USAGE_INTERVALS)
+  @IsOptional()
+  @IsIn(USAGE_INTERVALS)
   interval?: UsageInterval;
 }
 
