@@ -35,7 +35,7 @@ export function serverEnv(env: CliEnv, opts: ServerOptions): CliEnv {
 export function registerServer(program: Command, ctx: CliContext): void {
   program
     .command('server')
-    .description('start the hub (flags override the environment; see README for every variable)')
+    .description('start the hub (flags override the environment; docs/configuration.md lists every variable)')
     .option(
       '--config <file>',
       'Codex Father config file (server.port/host/cors/rateLimit/websocket/security, top-level cors/rateLimit, runner.maxConcurrency/defaultTimeout); env and flags override it',
