@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { PACKAGE } from './common/package-info.js';
+import { JSON_TYPES, requireJsonBody } from './common/json-body.js';
 import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
@@ -41,6 +42,7 @@ const PLUGIN_CALLBACK_PATH = /^\/plugin-callback\//i; // Express routes ignore c
 function jsonOptions(limit: number): Parameters<typeof json>[0] {
   return {
     limit,
+    type: JSON_TYPES,
     verify: (req, _res, buf) => {
       if (PLUGIN_CALLBACK_PATH.test(req.url ?? '')) (req as Request).rawBody = buf;
     },
@@ -76,6 +78,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
     app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   if (config.COMPRESSION) app.use(compression());
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
+  app.use(requireJsonBody);
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
   app.enableCors({
     // `true` echoes the request's origin: what `*` means, and the only form browsers accept with credentials.

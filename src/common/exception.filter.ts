@@ -1,19 +1,9 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AppError, ErrorCode } from './errors.js';
+import { AppError, codeOfStatus, ErrorCode, type ErrorDetails } from './errors.js';
+import { logServerError } from './server-error-log.js';
 import { LlmError } from '../modules/llm/llm-error.js';
 import { llmErrorOf, OPENAI_PATHS, sendLlmError } from '../modules/llm/openai-errors.js';
-
-const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
-  400: ErrorCode.VALIDATION_ERROR,
-  401: ErrorCode.UNAUTHORIZED,
-  403: ErrorCode.FORBIDDEN,
-  404: ErrorCode.NOT_FOUND,
-  409: ErrorCode.CONFLICT,
-  413: ErrorCode.PAYLOAD_TOO_LARGE,
-  429: ErrorCode.RATE_LIMITED,
-  503: ErrorCode.SERVICE_UNAVAILABLE,
-};
 
 /**
  * Seed 003's routes (agent services, connections, routing rules, stats, service health and
@@ -22,45 +12,61 @@ const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
  */
 export const SEED003_PATHS = /^\/api\/v1\/(services|connections|routing\/rules|stats|health\/services|logs)(\/|$)/;
 
+/** What body-parser (raw-body, http-errors) attaches to the errors it raises: `type` names the failure. */
 interface BodyParserError {
-  type?: string;
-  status?: number;
-  message?: string;
+  type?: unknown;
+  status?: unknown;
+  expose?: unknown;
+  message?: unknown;
+}
+
+/** Body-parser failures and the header or body they are about. */
+const BODY_FIELD: Readonly<Record<string, string>> = {
+  'entity.too.large': 'body',
+  'entity.parse.failed': 'body',
+  'entity.verify.failed': 'body',
+  'request.size.invalid': 'body',
+  'charset.unsupported': 'Content-Type',
+  'encoding.unsupported': 'Content-Encoding',
+};
+
+const INTERNAL = (): AppError => new AppError(ErrorCode.INTERNAL_ERROR, 'Internal server error');
+
+/**
+ * An error status as the error envelope: the status stays, its code comes from the one table
+ * (HTTP_STATUS_CODE). A status outside it is no status we answer with: 500, never a guessed 400.
+ */
+function fromStatus(status: number, message: string, details?: ErrorDetails): AppError {
+  const code = codeOfStatus(status);
+  if (code === undefined) return INTERNAL();
+  if (status === 413) return new AppError(code, 'Request body is too large', { field: 'body' });
+  if (status === 400 && /JSON/.test(message)) return new AppError(code, message, details ?? { field: 'body' });
+  return new AppError(code, message, details);
 }
 
 /** Turns any thrown thing into the error envelope. Unknown errors are 500 with the request id, no stack. */
 export function toAppError(exception: unknown): AppError {
   if (exception instanceof AppError) return exception;
   if (exception instanceof HttpException) {
-    const status = exception.getStatus();
-    const code = STATUS_CODE[status] ?? (status >= 500 ? ErrorCode.INTERNAL_ERROR : ErrorCode.VALIDATION_ERROR);
     const response = exception.getResponse();
     const message =
       typeof response === 'object' && response !== null && 'message' in response
         ? String((response as { message: unknown }).message)
         : exception.message;
-    // Body-parser failures reach us as HttpExceptions too: name the body as the offending field.
-    const bodyProblem = status === 413 || (status === 400 && /JSON/.test(message));
-    return new AppError(
-      code,
-      status === 413 ? 'Request body is too large' : message,
-      bodyProblem ? { field: 'body' } : undefined,
+    return fromStatus(exception.getStatus(), message);
+  }
+  const bodyError = exception as BodyParserError | null | undefined;
+  if (typeof bodyError?.status === 'number' && (typeof bodyError.type === 'string' || bodyError.expose === true)) {
+    const field = typeof bodyError.type === 'string' ? BODY_FIELD[bodyError.type] : undefined;
+    if (bodyError.type === 'entity.parse.failed')
+      return new AppError(ErrorCode.VALIDATION_ERROR, 'Request body is not valid JSON', { field: 'body' });
+    return fromStatus(
+      bodyError.status,
+      typeof bodyError.message === 'string' ? bodyError.message : 'Bad request',
+      field ? { field } : undefined,
     );
   }
-  const bodyError = exception as BodyParserError;
-  if (bodyError?.type === 'entity.too.large') {
-    return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 'Request body is too large', { field: 'body' });
-  }
-  if (bodyError?.type === 'entity.parse.failed') {
-    return new AppError(ErrorCode.VALIDATION_ERROR, 'Request body is not valid JSON', { field: 'body' });
-  }
-  if (typeof bodyError?.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
-    return new AppError(
-      STATUS_CODE[bodyError.status] ?? ErrorCode.VALIDATION_ERROR,
-      bodyError.message ?? 'Bad request',
-    );
-  }
-  return new AppError(ErrorCode.INTERNAL_ERROR, 'Internal server error');
+  return INTERNAL();
 }
 
 /** Lost races of the state machine, answered as 409 CONFLICT with `details.reason` under /api/v1. */
@@ -70,8 +76,6 @@ const asConflict = (e: AppError): AppError =>
 
 @Catch()
 export class GlobalExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('HTTP');
-
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') return;
     const ctx = host.switchToHttp();
@@ -82,12 +86,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
       if (!res.headersSent) sendLlmError(res, exception as LlmError);
       return;
     }
-    if (error.status >= HttpStatus.INTERNAL_SERVER_ERROR) {
-      this.logger.error(
-        { err: exception, request_id: req.requestId },
-        `${req.method} ${req.originalUrl} failed: ${(exception as Error)?.message ?? String(exception)}`,
-      );
-    }
+    logServerError(req, exception, error);
     if (res.headersSent) return;
     // The OpenAI-compatible routes answer every error (auth, limits, bad JSON) in OpenAI's shape.
     if (OPENAI_PATHS.test(req.path))

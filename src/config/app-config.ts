@@ -1,5 +1,16 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy, validateSync } from 'class-validator';
+import {
+  getMetadataStorage,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+  ValidateBy,
+  validateSync,
+} from 'class-validator';
 import { parseAliases, parseFallbacks, parseProviders } from '../modules/llm/llm-settings.js';
 
 const toBool = ({ value }: { value: unknown }): unknown => {
@@ -420,19 +431,21 @@ export class AppConfig {
 
 export class ConfigError extends Error {}
 
-/** Settings without a default (not own keys of `new AppConfig()` unless class fields are defined as such). */
-const OPTIONAL_KEYS = [
-  'DATABASE_URL',
-  'REDIS_URL',
-  'EMBEDDED_PG_PORT',
-  'HUB_INSTANCE_NAME',
-  'LLM_DEFAULT_MODEL',
-  'CORS_ALLOWED_HEADERS',
-  'RATE_LIMIT_MESSAGE',
-] as const;
+/**
+ * The settings a class declares: every property with a validator (class-validator's metadata,
+ * in declaration order, inherited ones included), plus any own field with a default. An
+ * optional setting without a default is no own key of `new AppConfig()`, but its `@IsOptional()`
+ * puts it in the metadata, so it is read without being listed anywhere else.
+ */
+export function settingKeys(settings: new () => object = AppConfig): string[] {
+  const validated = getMetadataStorage()
+    .getTargetValidationMetadatas(settings, '', true, false)
+    .map((m) => m.propertyName);
+  return [...new Set([...validated, ...Object.keys(new settings())])];
+}
 
-/** Every setting's name, in declaration order then the optional ones. */
-export const CONFIG_KEYS: readonly string[] = [...new Set([...Object.keys(new AppConfig()), ...OPTIONAL_KEYS])];
+/** Every setting's name, in declaration order. */
+export const CONFIG_KEYS: readonly string[] = settingKeys(AppConfig);
 
 /**
  * `taskhub server --config <file>` lists here (comma separated) the settings whose value came
@@ -449,20 +462,25 @@ export function bootSourceOf(config: AppConfig, key: string): BootSource {
   return bootSources.get(config)?.[key] ?? 'default';
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+/**
+ * Reads and validates the settings from `env`. `settings` is AppConfig but for tests that
+ * declare a subclass: the keys read come from the class itself (settingKeys).
+ */
+export function loadConfig<T extends AppConfig = AppConfig>(
+  env: Record<string, string | undefined> = process.env,
+  settings: new () => T = AppConfig as new () => T,
+): T {
+  const keys = settingKeys(settings);
   const raw: Record<string, string> = {};
-  for (const key of CONFIG_KEYS) {
+  for (const key of keys) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const fromFile = new Set((env[CONFIG_FILE_KEYS_ENV] ?? '').split(',').filter(Boolean));
   const sources = Object.fromEntries(
-    CONFIG_KEYS.map((key): [string, BootSource] => [
-      key,
-      key in raw ? (fromFile.has(key) ? 'file' : 'env') : 'default',
-    ]),
+    keys.map((key): [string, BootSource] => [key, key in raw ? (fromFile.has(key) ? 'file' : 'env') : 'default']),
   );
-  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const config = plainToInstance(settings, raw, { exposeDefaultValues: true });
   bootSources.set(config, sources);
   const errors = validateSync(config, { whitelist: false });
   if (errors.length > 0) {

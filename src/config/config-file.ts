@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './app-config.js';
+import { CONFIG_KEYS, ConfigError } from './app-config.js';
 
 interface CorsBlock {
   origin?: unknown;
@@ -33,6 +33,8 @@ interface CodexConfigFile {
   cors?: unknown;
   rateLimit?: RateLimitBlock;
   runner?: { maxConcurrency?: unknown; defaultTimeout?: unknown };
+  /** taskhub's own settings by name (`{"LLM_DEFAULT_MODEL": "m"}`), for those the seed has no key for. */
+  settings?: Record<string, unknown>;
 }
 
 const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
@@ -49,7 +51,9 @@ function corsBlock(cors: unknown): CorsBlock {
 /**
  * Maps a config file to environment variables (the file is the lowest layer: the
  * environment and then command-line flags override it). Unknown keys are ignored;
- * a file that is not JSON stops the start with a message naming it.
+ * a file that is not JSON stops the start with a message naming it. A `settings` block names
+ * hub settings directly (any of CONFIG_KEYS, so a new setting needs no mapping here) and wins
+ * over the seed's keys; an unknown name there stops the start.
  */
 export function envFromConfigFile(path: string): Record<string, string> {
   let parsed: CodexConfigFile;
@@ -87,5 +91,20 @@ export function envFromConfigFile(path: string): Record<string, string> {
     TASK_DEFAULT_TIMEOUT_SECONDS:
       Number.isFinite(timeoutMs) && timeoutMs > 0 ? String(Math.ceil(timeoutMs / 1000)) : undefined,
   };
+  Object.assign(out, namedSettings(path, parsed.settings));
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+const KNOWN = new Set(CONFIG_KEYS);
+
+function namedSettings(path: string, block: unknown): Record<string, string | undefined> {
+  if (block === undefined) return {};
+  if (typeof block !== 'object' || block === null || Array.isArray(block))
+    throw new ConfigError(`Config file ${path}: settings must be an object`);
+  const out: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(block)) {
+    if (!KNOWN.has(key)) throw new ConfigError(`Config file ${path}: unknown setting ${key}`);
+    out[key] = typeof value === 'object' && value !== null ? JSON.stringify(value) : str(value);
+  }
+  return out;
 }

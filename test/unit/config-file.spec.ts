@@ -123,4 +123,15 @@ describe('Codex Father config file (taskhub server --config)', () => {
       TASK_MAX_ACTIVE: 10,
     });
   });
+
+  it('takes hub settings by name from a settings block, optional ones without a default included', () => {
+    const env = envFromConfigFile(
+      write('named.json', { server: { port: 3100 }, settings: { LLM_DEFAULT_MODEL: 'm1', PORT: 3200 } }),
+    );
+    expect(env).toMatchObject({ LLM_DEFAULT_MODEL: 'm1', PORT: '3200' });
+    expect(loadConfig(env).LLM_DEFAULT_MODEL).toBe('m1');
+    expect(() => envFromConfigFile(write('bad-named.json', { settings: { NOT_A_SETTING: 1 } }))).toThrow(
+      /unknown setting NOT_A_SETTING/,
+    );
+  });
 });

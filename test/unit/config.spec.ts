@@ -1,4 +1,12 @@
-import { ConfigError, loadConfig } from '../../src/config/app-config.js';
+import { IsOptional, IsString } from 'class-validator';
+import { AppConfig, bootSourceOf, CONFIG_KEYS, ConfigError, loadConfig } from '../../src/config/app-config.js';
+
+/** A setting added the way a contributor would: optional, no default, listed nowhere else. */
+class WithNewSetting extends AppConfig {
+  @IsOptional()
+  @IsString()
+  SOME_NEW_OPTIONAL_SETTING?: string;
+}
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -32,5 +40,23 @@ describe('configuration', () => {
   ])('refuses %s=%s with a message naming it', (key, value) => {
     expect(() => loadConfig({ [key]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [key]: value })).toThrow(new RegExp(`${key}=`));
+  });
+
+  it('reads an optional setting without a default from the environment, with no hand-kept list', () => {
+    const c = loadConfig({ SOME_NEW_OPTIONAL_SETTING: 'seen', PORT: '8081' }, WithNewSetting);
+    expect(c.SOME_NEW_OPTIONAL_SETTING).toBe('seen');
+    expect(c.PORT).toBe(8081);
+    expect(bootSourceOf(c, 'SOME_NEW_OPTIONAL_SETTING')).toBe('env');
+    expect(loadConfig({}, WithNewSetting).SOME_NEW_OPTIONAL_SETTING).toBeUndefined();
+  });
+
+  it('knows every optional setting of AppConfig and reads each from the environment', () => {
+    const defaults = new AppConfig() as unknown as Record<string, unknown>;
+    const optional = CONFIG_KEYS.filter((k) => defaults[k] === undefined);
+    expect(optional).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'LLM_DEFAULT_MODEL']),
+    );
+    // '7' is a valid string and a valid port: every optional setting takes it.
+    for (const key of optional) expect(loadConfig({ [key]: '7' })[key as keyof AppConfig]).toBeDefined();
   });
 });

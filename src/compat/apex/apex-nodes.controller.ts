@@ -43,7 +43,7 @@ export class ApexNodesController {
 
   @Post(':id/drain')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Stop giving it new tasks (admin)' })
   @ApiEnvelope(ApexNodeView)
   async drain(@Param() { id }: NodeIdParam): Promise<ApexNodeView> {
@@ -52,7 +52,7 @@ export class ApexNodesController {
 
   @Post(':id/undrain')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Take new tasks again (admin)' })
   @ApiEnvelope(ApexNodeView)
   async undrain(@Param() { id }: NodeIdParam): Promise<ApexNodeView> {
@@ -60,7 +60,7 @@ export class ApexNodesController {
   }
 
   @Delete(':id')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Disconnect and forget it (admin); its tasks are re-queued by the retry policy' })
   @ApiEnvelope(ApexNodeView)
   async remove(@Param() { id }: NodeIdParam): Promise<ApexNodeView> {

@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common'
 import type { Request, Response } from 'express';
 import { ErrorCode } from '../../common/errors.js';
 import { toAppError } from '../../common/exception.filter.js';
+import { logServerError } from '../../common/server-error-log.js';
 
 /**
  * Seed 000 error shape: `{success: false, error: {code, message, details}, timestamp, requestId}`.
@@ -15,6 +16,7 @@ export class CodexExceptionFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request>();
     const error = toAppError(exception);
+    logServerError(req, exception, error);
     if (res.headersSent) return;
     const taskId = (req.params as Record<string, string | undefined> | undefined)?.id;
     const notFound = error.code === ErrorCode.NOT_FOUND && taskId !== undefined;

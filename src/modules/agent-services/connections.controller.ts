@@ -54,7 +54,7 @@ export class ConnectionsController {
 
   @Post(':id/disconnect')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Close one connection; notify_client sends a management_notification first' })
   disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Body {
     const reason = dto.reason ?? 'Administrative disconnect';

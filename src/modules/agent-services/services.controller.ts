@@ -21,7 +21,7 @@ export class ServicesController {
   ) {}
 
   @Post()
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({
     summary:
       'Register a managed (agent_factory_path or command) or external (endpoint) service; SERVICE_ALREADY_EXISTS on a taken name',
@@ -56,7 +56,7 @@ export class ServicesController {
 
   @Post(':id/start')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({
     summary: 'Start; waits for the first passing health check (SERVICE_START_FAILED with the last output, PORT_IN_USE)',
   })
@@ -66,7 +66,7 @@ export class ServicesController {
 
   @Post(':id/stop')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Stop: SIGTERM, then SIGKILL after SERVICE_STOP_GRACE_MS' })
   async stop(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.stop(id))), message: 'Service stopped' };
@@ -74,14 +74,14 @@ export class ServicesController {
 
   @Post(':id/restart')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Stop (if running), then start' })
   async restart(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.restart(id))), message: 'Service restarted' };
   }
 
   @Put(':id/config')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({
     summary: 'Change config fields (max_sessions, auto_restart, …), weight, tags, description, health_check',
   })
@@ -90,7 +90,7 @@ export class ServicesController {
   }
 
   @Delete(':id')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Stop the service if needed, then delete it' })
   async remove(@Param() { id }: ServiceRefParam): Promise<Body> {
     const row = await this.services.remove(id);
@@ -99,7 +99,7 @@ export class ServicesController {
 
   @Post(':id/notify')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Send a management_notification to every proxied client of the service (on this hub)' })
   async notify(@Param() { id }: ServiceRefParam, @Body() dto: NotifyServiceDto): Promise<Body> {
     const s = await this.services.get(id);

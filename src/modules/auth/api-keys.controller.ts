@@ -21,7 +21,7 @@ export function mapApiKey(row: ApiKeyRow): ApiKeyView {
 }
 
 @ApiTags('api-keys')
-@Authenticated()
+@Authenticated('admin')
 @Controller('api/v1/api-keys')
 export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}

@@ -9,14 +9,20 @@ export const REQUIRED_ROLES = 'taskhub:roles';
 /** Open to anyone (health, docs). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
 
-/** Needs a key with one of these roles (admin always passes); also documents it in OpenAPI. */
-export const Authenticated = (...roles: ApiKeyRole[]): MethodDecorator & ClassDecorator =>
-  applyDecorators(
+/**
+ * Needs a key with one of these roles (admin always passes); also documents it in OpenAPI.
+ * The roles are required: an admin-only route says `@Authenticated('admin')`, so no route is
+ * admin-only (or open to any key) by leaving the list out.
+ */
+export const Authenticated = (...roles: [ApiKeyRole, ...ApiKeyRole[]]): MethodDecorator & ClassDecorator => {
+  const allowed = [...new Set<ApiKeyRole>(['admin', ...roles])];
+  return applyDecorators(
     SetMetadata(REQUIRED_ROLES, roles),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ description: 'UNAUTHORIZED: missing, unknown or revoked key' }),
-    ApiForbiddenResponse({ description: `FORBIDDEN: needs role ${['admin', ...roles].join(' or ')}` }),
+    ApiForbiddenResponse({ description: `FORBIDDEN: needs role ${allowed.join(' or ')}` }),
   );
+};
 
 declare module 'express-serve-static-core' {
   interface Request {

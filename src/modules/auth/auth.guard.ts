@@ -14,7 +14,7 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** Global guard: every route needs a key unless marked @Public(); roles from @Authenticated(). */
+/** Global guard: every route needs a key unless marked @Public(); roles from @Authenticated('admin'). */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
@@ -37,9 +37,11 @@ export class ApiKeyGuard implements CanActivate {
     const principal = await this.keys.verify(token);
     if (!principal) throw new AppError(ErrorCode.UNAUTHORIZED, 'Invalid or revoked API key');
     req.principal = principal;
-    const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? [];
+    // A route that declares no roles fails closed: admin only (test/e2e/auth-roles pins that every route declares them).
+    const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? ['admin'];
     if (!mayAct(principal, roles)) {
-      throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${['admin', ...roles].join(' or ')}`);
+      const allowed = [...new Set<ApiKeyRole>(['admin', ...roles])];
+      throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${allowed.join(' or ')}`);
     }
     return true;
   }

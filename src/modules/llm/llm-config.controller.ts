@@ -22,7 +22,7 @@ interface LlmConfigView {
  */
 @ApiTags('config')
 @SkipRateLimit()
-@Authenticated()
+@Authenticated('admin')
 @Controller('v1/config/llm')
 export class LlmConfigController {
   constructor(

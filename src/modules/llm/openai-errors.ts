@@ -17,7 +17,12 @@ const TYPE: Partial<Record<ErrorCode, { type: string; code: string | null }>> = 
 
 /** A hub error (auth guard, rate limit, body parser) in OpenAI's terms. */
 export function llmErrorOf(e: AppError): LlmError {
-  const t = TYPE[e.code] ?? { type: 'server_error', code: 'internal_error' };
+  // Any other client error (415, 405, …) is still the client's: invalid_request_error under its own code.
+  const t =
+    TYPE[e.code] ??
+    (e.status < 500
+      ? { type: 'invalid_request_error', code: e.code.toLowerCase() }
+      : { type: 'server_error', code: 'internal_error' });
   const field = e.details?.field;
   return new LlmError(e.status, t.type, e.message, t.code, typeof field === 'string' ? field : null);
 }

@@ -95,7 +95,7 @@ export class SystemController {
 
   @Post('shutdown')
   @HttpCode(202)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({
     summary: 'Graceful stop (admin): new requests get 503, in-flight ones finish, devices and clients are told, exit 0',
   })

@@ -11,7 +11,7 @@ export class NodeLogsController {
   constructor(private readonly logs: NodeLogsService) {}
 
   @Get()
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Log lines nodes sent (newest first, bounded by NODE_LOG_RETENTION_LINES); admin' })
   @ApiEnvelope(NodeLogListView)
   async list(@Query() q: NodeLogsQuery): Promise<NodeLogListView> {

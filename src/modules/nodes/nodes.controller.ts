@@ -40,7 +40,7 @@ export class NodesController {
 
   @Post(':id/drain')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Stop giving it new tasks (admin); what it holds runs to the end' })
   @ApiEnvelope(NodeView)
   async drain(@Param() { id }: NodeIdParam): Promise<NodeView> {
@@ -49,7 +49,7 @@ export class NodesController {
 
   @Post(':id/undrain')
   @HttpCode(200)
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Take new tasks again (admin)' })
   @ApiEnvelope(NodeView)
   async undrain(@Param() { id }: NodeIdParam): Promise<NodeView> {
@@ -57,7 +57,7 @@ export class NodesController {
   }
 
   @Delete(':id')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Disconnect and forget it (admin); its tasks are re-queued by the retry policy' })
   @ApiEnvelope(NodeView)
   async remove(@Param() { id }: NodeIdParam): Promise<NodeView> {

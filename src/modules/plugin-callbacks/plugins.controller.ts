@@ -9,7 +9,7 @@ import { PluginsService } from './plugins.service.js';
 
 /** Admin API of the plugins that may call back into tasks. */
 @ApiTags('plugins')
-@Authenticated()
+@Authenticated('admin')
 @Controller('api/v1/plugins')
 export class PluginsController {
   constructor(private readonly plugins: PluginsService) {}

@@ -22,7 +22,7 @@ export class RoutingController {
   constructor(private readonly routing: RoutingService) {}
 
   @Post()
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Create a rule (admin); a duplicate name is CONFLICT, a bad condition names conditions[i]' })
   @ApiEnvelope(RoutingRuleView, { status: 201 })
   async create(@Body() dto: CreateRoutingRuleDto): Promise<RoutingRuleView> {
@@ -60,7 +60,7 @@ export class RoutingController {
   }
 
   @Put(':id')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Change some fields of a rule (admin)' })
   @ApiEnvelope(RoutingRuleView)
   async update(@Param() { id }: IdParam, @Body() dto: UpdateRoutingRuleDto): Promise<RoutingRuleView> {
@@ -68,7 +68,7 @@ export class RoutingController {
   }
 
   @Delete(':id')
-  @Authenticated()
+  @Authenticated('admin')
   @ApiOperation({ summary: 'Delete a rule (admin); answers the deleted rule' })
   @ApiEnvelope(RoutingRuleView)
   async remove(@Param() { id }: IdParam): Promise<RoutingRuleView> {

@@ -13,7 +13,7 @@ import { RuntimeConfigService } from './runtime-config.service.js';
  */
 @ApiTags('config')
 @SkipRateLimit()
-@Authenticated()
+@Authenticated('admin')
 @Controller('v1/config')
 export class RuntimeConfigController {
   constructor(private readonly settings: RuntimeConfigService) {}

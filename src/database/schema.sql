@@ -1,0 +1,337 @@
+-- The schema the migrations build, read from the catalogs by scripts/schema-dump.mjs.
+-- Do not edit: run `npm run schema:dump` after changing a migration (docs/database.md).
+
+SEQUENCE llm_usage_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+SEQUENCE migrations_id_seq integer START 1 INCREMENT 1 MIN 1 MAX 2147483647
+SEQUENCE node_logs_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+SEQUENCE service_health_checks_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+SEQUENCE service_stat_samples_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+SEQUENCE task_events_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+
+TABLE agent_service_counters
+  service_id uuid NOT NULL
+  total_connections bigint NOT NULL DEFAULT 0
+  peak_connections integer NOT NULL DEFAULT 0
+  completed_sessions bigint NOT NULL DEFAULT 0
+  session_seconds double precision NOT NULL DEFAULT 0
+  errors bigint NOT NULL DEFAULT 0
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT FK_agent_service_counters_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
+  CONSTRAINT PK_agent_service_counters PRIMARY KEY (service_id)
+  INDEX CREATE UNIQUE INDEX "PK_agent_service_counters" ON public.agent_service_counters USING btree (service_id)
+
+TABLE agent_services
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  name text NOT NULL
+  description text
+  kind text NOT NULL
+  agent_factory_path text
+  command text
+  args text[] NOT NULL DEFAULT '{}'::text[]
+  cwd text
+  env jsonb NOT NULL DEFAULT '{}'::jsonb
+  host text NOT NULL DEFAULT '127.0.0.1'::text
+  port integer
+  runtime_port integer
+  endpoint text
+  health_check jsonb NOT NULL DEFAULT '{}'::jsonb
+  tags text[] NOT NULL DEFAULT '{}'::text[]
+  config jsonb NOT NULL DEFAULT '{}'::jsonb
+  weight integer NOT NULL DEFAULT 1
+  status text NOT NULL DEFAULT 'stopped'::text
+  desired_state text NOT NULL DEFAULT 'stopped'::text
+  health_status text NOT NULL DEFAULT 'unknown'::text
+  health_checked_at timestamp with time zone
+  health_response_ms real
+  health_message text
+  pid integer
+  owner_instance text
+  owner_seen_at timestamp with time zone
+  restart_count integer NOT NULL DEFAULT 0
+  last_exit_code integer
+  last_error text
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  started_at timestamp with time zone
+  stopped_at timestamp with time zone
+  CONSTRAINT CHK_agent_services_desired CHECK ((desired_state = ANY (ARRAY['running'::text, 'stopped'::text])))
+  CONSTRAINT CHK_agent_services_health CHECK ((health_status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
+  CONSTRAINT CHK_agent_services_kind CHECK ((kind = ANY (ARRAY['managed'::text, 'external'::text])))
+  CONSTRAINT CHK_agent_services_status CHECK ((status = ANY (ARRAY['stopped'::text, 'starting'::text, 'running'::text, 'stopping'::text, 'error'::text])))
+  CONSTRAINT PK_agent_services PRIMARY KEY (id)
+  CONSTRAINT UQ_agent_services_name UNIQUE (name)
+  INDEX CREATE INDEX "IDX_agent_services_tags" ON public.agent_services USING gin (tags)
+  INDEX CREATE UNIQUE INDEX "PK_agent_services" ON public.agent_services USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_agent_services_name" ON public.agent_services USING btree (name)
+
+TABLE agent_sessions
+  session_id text NOT NULL
+  service_id uuid
+  open_connections integer NOT NULL DEFAULT 0
+  instance_id text
+  started_at timestamp with time zone NOT NULL DEFAULT now()
+  ended_at timestamp with time zone
+  CONSTRAINT CHK_agent_sessions_open CHECK ((open_connections >= 0))
+  CONSTRAINT FK_agent_sessions_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE SET NULL
+  CONSTRAINT PK_agent_sessions PRIMARY KEY (session_id)
+  INDEX CREATE INDEX "IDX_agent_sessions_ended" ON public.agent_sessions USING btree (ended_at)
+  INDEX CREATE INDEX "IDX_agent_sessions_open" ON public.agent_sessions USING btree (service_id) WHERE (open_connections > 0)
+  INDEX CREATE UNIQUE INDEX "PK_agent_sessions" ON public.agent_sessions USING btree (session_id)
+
+TABLE api_keys
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  name text NOT NULL
+  role text NOT NULL
+  key_hash text NOT NULL
+  prefix text NOT NULL
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  last_used_at timestamp with time zone
+  revoked_at timestamp with time zone
+  limits jsonb
+  roles text[] NOT NULL
+  CONSTRAINT CHK_api_keys_roles CHECK (((cardinality(roles) >= 1) AND (roles <@ ARRAY['admin'::text, 'client'::text, 'worker'::text]) AND (roles[1] = role)))
+  CONSTRAINT PK_api_keys PRIMARY KEY (id)
+  CONSTRAINT UQ_api_keys_key_hash UNIQUE (key_hash)
+  INDEX CREATE UNIQUE INDEX "PK_api_keys" ON public.api_keys USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_api_keys_key_hash" ON public.api_keys USING btree (key_hash)
+
+TABLE hub_instances
+  id text NOT NULL
+  name text NOT NULL
+  host text
+  pid integer
+  started_at timestamp with time zone NOT NULL DEFAULT now()
+  last_seen_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_hub_instances PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_hub_instances_name" ON public.hub_instances USING btree (name)
+  INDEX CREATE UNIQUE INDEX "PK_hub_instances" ON public.hub_instances USING btree (id)
+
+TABLE llm_key_quota
+  key_id uuid NOT NULL
+  window_start timestamp with time zone NOT NULL
+  window_requests integer NOT NULL DEFAULT 0
+  window_tokens bigint NOT NULL DEFAULT 0
+  budget_start timestamp with time zone NOT NULL
+  budget_tokens bigint NOT NULL DEFAULT 0
+  in_flight jsonb NOT NULL DEFAULT '{}'::jsonb
+  CONSTRAINT FK_llm_key_quota_key FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE
+  CONSTRAINT PK_llm_key_quota PRIMARY KEY (key_id)
+  INDEX CREATE UNIQUE INDEX "PK_llm_key_quota" ON public.llm_key_quota USING btree (key_id)
+
+TABLE llm_usage
+  id bigint NOT NULL DEFAULT nextval('llm_usage_id_seq'::regclass)
+  request_id text NOT NULL
+  key_id uuid
+  node_id text
+  requested_model text NOT NULL
+  model text NOT NULL
+  provider text NOT NULL
+  status text NOT NULL
+  stream boolean NOT NULL
+  prompt_tokens integer NOT NULL
+  completion_tokens integer NOT NULL
+  ttft_ms integer
+  duration_ms integer NOT NULL
+  upstream_status integer
+  error text
+  started_at timestamp with time zone NOT NULL
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_llm_usage PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_llm_usage_key_started" ON public.llm_usage USING btree (key_id, started_at)
+  INDEX CREATE INDEX "IDX_llm_usage_request" ON public.llm_usage USING btree (request_id)
+  INDEX CREATE INDEX "IDX_llm_usage_started" ON public.llm_usage USING btree (started_at)
+  INDEX CREATE UNIQUE INDEX "PK_llm_usage" ON public.llm_usage USING btree (id)
+
+TABLE migrations
+  id integer NOT NULL DEFAULT nextval('migrations_id_seq'::regclass)
+  timestamp bigint NOT NULL
+  name character varying NOT NULL
+  CONSTRAINT PK_8c82d7f526340ab734260ea46be PRIMARY KEY (id)
+  INDEX CREATE UNIQUE INDEX "PK_8c82d7f526340ab734260ea46be" ON public.migrations USING btree (id)
+
+TABLE node_logs
+  id bigint NOT NULL DEFAULT nextval('node_logs_id_seq'::regclass)
+  node_id text NOT NULL
+  task_id uuid
+  level text NOT NULL
+  message text NOT NULL
+  data jsonb
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT CHK_node_logs_level CHECK ((level = ANY (ARRAY['debug'::text, 'info'::text, 'warn'::text, 'error'::text])))
+  CONSTRAINT PK_node_logs PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_node_logs_node" ON public.node_logs USING btree (node_id, id)
+  INDEX CREATE UNIQUE INDEX "PK_node_logs" ON public.node_logs USING btree (id)
+
+TABLE nodes
+  id text NOT NULL
+  name text
+  kind text NOT NULL DEFAULT 'device'::text
+  vocabulary text NOT NULL DEFAULT 'device'::text
+  status text NOT NULL DEFAULT 'offline'::text
+  draining boolean NOT NULL DEFAULT false
+  capacity integer NOT NULL DEFAULT 1
+  tags text[] NOT NULL DEFAULT '{}'::text[]
+  capabilities text[] NOT NULL DEFAULT '{}'::text[]
+  info jsonb NOT NULL DEFAULT '{}'::jsonb
+  version text
+  instance_id text
+  socket_id text
+  registered_at timestamp with time zone NOT NULL DEFAULT now()
+  connected_at timestamp with time zone
+  last_heartbeat_at timestamp with time zone
+  disconnected_at timestamp with time zone
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  acks boolean NOT NULL DEFAULT false
+  reported_status text
+  resources jsonb
+  stats jsonb
+  CONSTRAINT CHK_nodes_kind CHECK ((kind = ANY (ARRAY['device'::text, 'node'::text, 'worker'::text])))
+  CONSTRAINT CHK_nodes_status CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
+  CONSTRAINT PK_nodes PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_nodes_instance_online" ON public.nodes USING btree (instance_id) WHERE (status = 'online'::text)
+  INDEX CREATE INDEX "IDX_nodes_status" ON public.nodes USING btree (status)
+  INDEX CREATE UNIQUE INDEX "PK_nodes" ON public.nodes USING btree (id)
+
+TABLE plugin_deliveries
+  plugin text NOT NULL
+  webhook_id text NOT NULL
+  task_id uuid NOT NULL
+  received_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_plugin_deliveries PRIMARY KEY (plugin, webhook_id)
+  INDEX CREATE INDEX "IDX_plugin_deliveries_received" ON public.plugin_deliveries USING btree (received_at)
+  INDEX CREATE UNIQUE INDEX "PK_plugin_deliveries" ON public.plugin_deliveries USING btree (plugin, webhook_id)
+
+TABLE plugins
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  name text NOT NULL
+  secret text NOT NULL
+  token_hash text NOT NULL
+  previous_secret text
+  previous_token_hash text
+  rotated_at timestamp with time zone
+  rotated_until timestamp with time zone
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_plugins PRIMARY KEY (id)
+  CONSTRAINT UQ_plugins_name UNIQUE (name)
+  INDEX CREATE UNIQUE INDEX "PK_plugins" ON public.plugins USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_plugins_name" ON public.plugins USING btree (name)
+
+TABLE routing_rules
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  name text NOT NULL
+  description text
+  priority integer NOT NULL DEFAULT 0
+  enabled boolean NOT NULL DEFAULT true
+  conditions jsonb NOT NULL DEFAULT '[]'::jsonb
+  target_strategy text NOT NULL DEFAULT 'least_connections'::text
+  target_tags text[] NOT NULL DEFAULT '{}'::text[]
+  target_service text
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT CHK_routing_rules_strategy CHECK ((target_strategy = ANY (ARRAY['round_robin'::text, 'least_connections'::text, 'random'::text, 'weighted'::text, 'hash'::text])))
+  CONSTRAINT PK_routing_rules PRIMARY KEY (id)
+  CONSTRAINT UQ_routing_rules_name UNIQUE (name)
+  INDEX CREATE UNIQUE INDEX "PK_routing_rules" ON public.routing_rules USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_routing_rules_name" ON public.routing_rules USING btree (name)
+
+TABLE runtime_settings
+  key text NOT NULL
+  value jsonb NOT NULL
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_by text
+  CONSTRAINT PK_runtime_settings PRIMARY KEY (key)
+  INDEX CREATE UNIQUE INDEX "PK_runtime_settings" ON public.runtime_settings USING btree (key)
+
+TABLE service_health_checks
+  id bigint NOT NULL DEFAULT nextval('service_health_checks_id_seq'::regclass)
+  service_id uuid NOT NULL
+  status text NOT NULL
+  response_time_ms real
+  message text
+  checked_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_service_health_checks PRIMARY KEY (id)
+  CONSTRAINT service_health_checks_service_id_fkey FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
+  INDEX CREATE INDEX "IDX_service_health_checks_service" ON public.service_health_checks USING btree (service_id, checked_at DESC)
+  INDEX CREATE UNIQUE INDEX "PK_service_health_checks" ON public.service_health_checks USING btree (id)
+
+TABLE service_stat_samples
+  id bigint NOT NULL DEFAULT nextval('service_stat_samples_id_seq'::regclass)
+  service_id uuid
+  sampled_at timestamp with time zone NOT NULL DEFAULT now()
+  connections integer NOT NULL
+  sessions integer NOT NULL
+  opened integer NOT NULL
+  messages integer NOT NULL
+  errors integer NOT NULL
+  response_time_ms real
+  CONSTRAINT PK_service_stat_samples PRIMARY KEY (id)
+  CONSTRAINT service_stat_samples_service_id_fkey FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
+  INDEX CREATE INDEX "IDX_service_stat_samples_time" ON public.service_stat_samples USING btree (sampled_at, service_id)
+  INDEX CREATE UNIQUE INDEX "PK_service_stat_samples" ON public.service_stat_samples USING btree (id)
+
+TABLE task_events
+  id bigint NOT NULL GENERATED BY DEFAULT AS IDENTITY
+  task_id uuid NOT NULL
+  at timestamp with time zone NOT NULL DEFAULT now()
+  type text NOT NULL
+  level text NOT NULL DEFAULT 'info'::text
+  message text NOT NULL
+  attempt integer NOT NULL DEFAULT 0
+  data jsonb
+  CONSTRAINT FK_task_events_task FOREIGN KEY (task_id) REFERENCES tasks(id) ON DELETE CASCADE
+  CONSTRAINT PK_task_events PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_task_events_task" ON public.task_events USING btree (task_id, id)
+  INDEX CREATE UNIQUE INDEX "PK_task_events" ON public.task_events USING btree (id)
+
+TABLE tasks
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  type text NOT NULL DEFAULT 'prompt'::text
+  prompt text
+  data jsonb
+  priority smallint NOT NULL DEFAULT 1
+  tags text[] NOT NULL DEFAULT '{}'::text[]
+  work_directory text
+  environment text
+  files jsonb
+  status text NOT NULL DEFAULT 'pending'::text
+  target_node_id text
+  node_id text
+  worker_id text
+  attempt integer NOT NULL DEFAULT 0
+  retry_count integer NOT NULL DEFAULT 0
+  max_retries integer NOT NULL DEFAULT 3
+  timeout_seconds integer NOT NULL DEFAULT 1800
+  run_at timestamp with time zone NOT NULL DEFAULT now()
+  lease_expires_at timestamp with time zone
+  progress real NOT NULL DEFAULT 0
+  progress_message text
+  result jsonb
+  error jsonb
+  messages jsonb NOT NULL DEFAULT '[]'::jsonb
+  idempotency_key text
+  metadata jsonb NOT NULL DEFAULT '{}'::jsonb
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  dispatched_at timestamp with time zone
+  started_at timestamp with time zone
+  completed_at timestamp with time zone
+  cancelled_at timestamp with time zone
+  last_retry_at timestamp with time zone
+  cancel_reason text
+  required_tags text[] NOT NULL DEFAULT '{}'::text[]
+  delivery_count smallint NOT NULL DEFAULT 0
+  delivered_at timestamp with time zone
+  awaits_callback text
+  CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
+  CONSTRAINT PK_tasks PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_tasks_completed" ON public.tasks USING btree (completed_at) WHERE (completed_at IS NOT NULL)
+  INDEX CREATE INDEX "IDX_tasks_completed_type" ON public.tasks USING btree (type, completed_at DESC) INCLUDE (started_at) WHERE (status = 'completed'::text)
+  INDEX CREATE INDEX "IDX_tasks_created" ON public.tasks USING btree (created_at)
+  INDEX CREATE INDEX "IDX_tasks_dispatched_delivered" ON public.tasks USING btree (delivered_at) WHERE (status = 'dispatched'::text)
+  INDEX CREATE INDEX "IDX_tasks_lease" ON public.tasks USING btree (lease_expires_at) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
+  INDEX CREATE INDEX "IDX_tasks_node_held" ON public.tasks USING btree (node_id) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
+  INDEX CREATE INDEX "IDX_tasks_pending_run_at" ON public.tasks USING btree (run_at) WHERE (status = 'pending'::text)
+  INDEX CREATE INDEX "IDX_tasks_ready" ON public.tasks USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text)
+  INDEX CREATE INDEX "IDX_tasks_status_created" ON public.tasks USING btree (status, created_at)
+  INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_tasks_idempotency_key" ON public.tasks USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
