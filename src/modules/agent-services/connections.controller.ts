@@ -7,6 +7,9 @@ import { AgentServicesService } from './agent-services.service.js';
 import { ConnectionIdParam, DisconnectDto, ListConnectionsQuery } from './dto/queries.dto.js';
 import { AgentProxy } from './proxy/agent-proxy.service.js';
 import { ConnectionRegistry, type ProxyConnection } from './proxy/connection-registry.js';
+import { ApiBadRequestResponse, ApiNotFoundResponse } from '@nestjs/swagger';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import { ClosedConnectionView, ConnectionListView } from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 
@@ -46,6 +49,9 @@ export class ConnectionsController {
   @Get()
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Connections, newest first; ?service_id (id or name) &status=active|closed &limit' })
+  @ApiFlatEnvelope(ConnectionListView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND (service_id)' })
   async list(@Query() q: ListConnectionsQuery): Promise<Body> {
     const serviceId = q.service_id ? (await this.services.get(q.service_id)).id : undefined;
     const all = this.registry.list({ serviceId, status: q.status });
@@ -56,6 +62,8 @@ export class ConnectionsController {
   @HttpCode(200)
   @Authenticated()
   @ApiOperation({ summary: 'Close one connection; notify_client sends a management_notification first' })
+  @ApiFlatEnvelope(ClosedConnectionView)
+  @ApiNotFoundResponse({ description: 'CONNECTION_NOT_FOUND: not open on this hub' })
   disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Body {
     const reason = dto.reason ?? 'Administrative disconnect';
     if (!this.proxy.disconnect(id, reason, dto.notify_client ?? true)) {
