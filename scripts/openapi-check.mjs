@@ -23,7 +23,14 @@ try {
   execFileSync(process.execPath, ['dist/src/openapi/export-openapi.js', doc], { stdio: 'inherit' });
   execFileSync(
     process.execPath,
-    ['node_modules/openapi-typescript/bin/cli.js', doc, '-o', join(dir, 'openapi-types.ts')],
+    [
+      'node_modules/openapi-typescript/bin/cli.js',
+      doc,
+      '-o',
+      join(dir, 'openapi-types.ts'),
+      '--default-non-nullable',
+      'false',
+    ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },

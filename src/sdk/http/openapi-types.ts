@@ -1544,7 +1544,7 @@ export interface components {
              * @default medium
              * @enum {string}
              */
-            priority: "low" | "medium" | "high" | "urgent";
+            priority?: "low" | "medium" | "high" | "urgent";
             /**
              * @description Milliseconds (rounded up to whole seconds)
              * @example 300000
@@ -1689,16 +1689,16 @@ export interface components {
              * @description Higher wins
              * @default 0
              */
-            priority: number;
+            priority?: number;
             /** @default true */
-            enabled: boolean;
+            enabled?: boolean;
             /** @description All must match; none = matches everything */
             conditions: components["schemas"]["RuleConditionView"][];
             /**
              * @default least_connections
              * @enum {string}
              */
-            target_strategy: "round_robin" | "least_connections" | "random" | "weighted" | "hash";
+            target_strategy?: "round_robin" | "least_connections" | "random" | "weighted" | "hash";
             /**
              * @example [
              *       "high-performance"
@@ -1728,12 +1728,12 @@ export interface components {
                 [key: string]: string;
             };
             /** @default 127.0.0.1 */
-            host: string;
+            host?: string;
             /**
              * @description 0 = a free port at each start
              * @default 0
              */
-            port: number;
+            port?: number;
             /**
              * @description an external service the hub does not run
              * @example ws://10.0.0.5:9000
@@ -1752,7 +1752,7 @@ export interface components {
              * @description share for the weighted strategy
              * @default 1
              */
-            weight: number;
+            weight?: number;
         };
         CreateTaskDto: {
             /**
@@ -1770,7 +1770,7 @@ export interface components {
              * @default medium
              * @enum {string}
              */
-            priority: "low" | "medium" | "high" | "urgent";
+            priority?: "low" | "medium" | "high" | "urgent";
             /**
              * @example [
              *       "security",
@@ -1841,9 +1841,9 @@ export interface components {
         };
         DisconnectDto: {
             /** @default Administrative disconnect */
-            reason: string;
+            reason?: string;
             /** @default true */
-            notify_client: boolean;
+            notify_client?: boolean;
         };
         DispatchTaskDto: {
             /** @example DELIST */
@@ -1928,7 +1928,7 @@ export interface components {
              * @description false fails the task for good, skipping retries
              * @default true
              */
-            retryable: boolean;
+            retryable?: boolean;
             details?: {
                 [key: string]: unknown;
             };
@@ -1938,22 +1938,22 @@ export interface components {
              * @default tcp
              * @enum {string}
              */
-            type: "http" | "tcp" | "ws";
+            type?: "http" | "tcp" | "ws";
             /**
              * @description HTTP path (http) or WebSocket path (ws)
              * @default /
              */
-            path: string;
+            path?: string;
             /**
              * @description seconds between checks
              * @default 10
              */
-            interval: number;
+            interval?: number;
             /**
              * @description seconds before a check fails
              * @default 5
              */
-            timeout: number;
+            timeout?: number;
         };
         HealthCheckResultView: {
             /** Format: uuid */
@@ -2258,14 +2258,14 @@ export interface components {
              * @default announcement
              * @example maintenance_window
              */
-            type: string;
+            type?: string;
             /** @example Service will be restarted in 5 minutes */
             message: string;
             /**
              * @default info
              * @enum {string}
              */
-            severity: "info" | "warning" | "critical";
+            severity?: "info" | "warning" | "critical";
             /** @example 300 */
             countdown_seconds?: number;
         };
@@ -2347,7 +2347,7 @@ export interface components {
              * @description Retry even past max_retries
              * @default false
              */
-            force: boolean;
+            force?: boolean;
         };
         RoutingRuleListView: {
             /** @description Highest priority first */
@@ -2391,7 +2391,7 @@ export interface components {
              * @description string/number/boolean; an array for `in`; a boolean for `exists`; a pattern for `regex`
              * @example vip
              */
-            value: Record<string, never>;
+            value: string | number | boolean | unknown[];
         };
         Seed004ConnectionInfoView: {
             sid: string | null;
@@ -2526,36 +2526,36 @@ export interface components {
              * @description concurrent proxied connections
              * @default 100
              */
-            max_sessions: number;
+            max_sessions?: number;
             /**
              * @description idle seconds before the proxy closes a connection; 0 = never
              * @default 1800
              */
-            session_timeout: number;
+            session_timeout?: number;
             /** @default true */
-            auto_restart: boolean;
+            auto_restart?: boolean;
             /** @default true */
-            health_check_enabled: boolean;
+            health_check_enabled?: boolean;
             /**
              * @description crash restarts allowed within restart_window
              * @default 5
              */
-            max_restarts: number;
+            max_restarts?: number;
             /**
              * @description seconds
              * @default 60
              */
-            restart_window: number;
+            restart_window?: number;
             /**
              * @description seconds a start waits for a passing health check
              * @default 15
              */
-            start_timeout: number;
+            start_timeout?: number;
             /**
              * @description wrap client text frames as {proxy_metadata, original_message} (seed 003 §2.2); false relays them untouched
              * @default true
              */
-            proxy_metadata: boolean;
+            proxy_metadata?: boolean;
         };
         ServiceConfigView: {
             max_sessions: number;
@@ -2906,16 +2906,16 @@ export interface components {
              * @description Higher wins
              * @default 0
              */
-            priority: number;
+            priority?: number;
             /** @default true */
-            enabled: boolean;
+            enabled?: boolean;
             /** @description All must match; none = matches everything */
             conditions?: components["schemas"]["RuleConditionView"][];
             /**
              * @default least_connections
              * @enum {string}
              */
-            target_strategy: "round_robin" | "least_connections" | "random" | "weighted" | "hash";
+            target_strategy?: "round_robin" | "least_connections" | "random" | "weighted" | "hash";
             /**
              * @example [
              *       "high-performance"
@@ -2929,36 +2929,36 @@ export interface components {
              * @description concurrent proxied connections
              * @default 100
              */
-            max_sessions: number;
+            max_sessions?: number;
             /**
              * @description idle seconds before the proxy closes a connection; 0 = never
              * @default 1800
              */
-            session_timeout: number;
+            session_timeout?: number;
             /** @default true */
-            auto_restart: boolean;
+            auto_restart?: boolean;
             /** @default true */
-            health_check_enabled: boolean;
+            health_check_enabled?: boolean;
             /**
              * @description crash restarts allowed within restart_window
              * @default 5
              */
-            max_restarts: number;
+            max_restarts?: number;
             /**
              * @description seconds
              * @default 60
              */
-            restart_window: number;
+            restart_window?: number;
             /**
              * @description seconds a start waits for a passing health check
              * @default 15
              */
-            start_timeout: number;
+            start_timeout?: number;
             /**
              * @description wrap client text frames as {proxy_metadata, original_message} (seed 003 §2.2); false relays them untouched
              * @default true
              */
-            proxy_metadata: boolean;
+            proxy_metadata?: boolean;
             weight?: number;
             tags?: string[];
             description?: string | null;
