@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
@@ -7,7 +7,6 @@ import { AgentServicesService } from './agent-services.service.js';
 import { ConnectionIdParam, DisconnectDto, ListConnectionsQuery } from './dto/queries.dto.js';
 import { AgentProxy } from './proxy/agent-proxy.service.js';
 import { ConnectionRegistry, type ProxyConnection } from './proxy/connection-registry.js';
-import { ApiBadRequestResponse, ApiNotFoundResponse } from '@nestjs/swagger';
 import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
 import { ClosedConnectionView, ConnectionListView } from './dto/service.view.js';
 

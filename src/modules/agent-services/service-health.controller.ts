@@ -1,11 +1,16 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { HistoryQuery } from './dto/queries.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
-import { ApiBadRequestResponse, ApiNotFoundResponse, ApiServiceUnavailableResponse } from '@nestjs/swagger';
 import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
 import { HealthCheckResultView, HealthHistoryView, ServiceHealthView } from './dto/service.view.js';
 

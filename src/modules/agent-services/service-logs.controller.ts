@@ -1,12 +1,11 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { LogSearchQuery, ServiceLogsQuery } from './dto/queries.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
 import { ServiceLogStore } from './service-logs.store.js';
-import { ApiBadRequestResponse, ApiNotFoundResponse } from '@nestjs/swagger';
 import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
 import { LogSearchView, ServiceLogsView } from './dto/service.view.js';
 

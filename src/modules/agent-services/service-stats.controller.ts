@@ -1,12 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError } from '../../common/errors.js';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { durationSeconds, TimeseriesQuery } from './dto/queries.dto.js';
 import { ServiceStatsService } from './service-stats.service.js';
-import { ApiBadRequestResponse, ApiNotFoundResponse } from '@nestjs/swagger';
 import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
 import { StatsOverviewView, TimeseriesView } from './dto/service.view.js';
 

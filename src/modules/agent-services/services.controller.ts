@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadGatewayResponse,
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { serviceEndpoint } from './agent-service.types.js';
@@ -7,12 +14,6 @@ import { AgentServicesService } from './agent-services.service.js';
 import { CreateServiceDto, ListServicesQuery, NotifyServiceDto, UpdateServiceConfigDto } from './dto/service.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
 import { AgentProxy } from './proxy/agent-proxy.service.js';
-import {
-  ApiBadGatewayResponse,
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiNotFoundResponse,
-} from '@nestjs/swagger';
 import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
 import {
   NotifiedView,
