@@ -20,7 +20,12 @@ const dir = mkdtempSync(join(tmpdir(), 'openapi-check-'));
 const failures = [];
 try {
   const doc = join(dir, 'openapi.json');
-  execFileSync(process.execPath, ['dist/src/openapi/export-openapi.js', doc], { stdio: 'inherit' });
+  try {
+    execFileSync(process.execPath, ['dist/src/openapi/export-openapi.js', doc], { stdio: 'inherit' });
+  } catch {
+    console.error('openapi check failed: the document cannot be generated (see above; is dist/ built?)');
+    process.exit(1);
+  }
   execFileSync(
     process.execPath,
     [
