@@ -3,11 +3,10 @@ import compression from 'compression';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { json, NextFunction, Request, Response } from 'express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
-import { PACKAGE } from './common/package-info.js';
 import { JSON_TYPES, requireJsonBody } from './common/json-body.js';
 import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
@@ -15,6 +14,7 @@ import { MetricsService } from './modules/metrics/metrics.service.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
+import { buildOpenApiDocument } from './openapi/openapi-document.js';
 
 /** Request durations by method, matched route and status (bounded label values). */
 function httpDurations(metrics: MetricsService): (req: Request, res: Response, next: NextFunction) => void {
@@ -96,15 +96,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   await io.connect();
   app.useWebSocketAdapter(io);
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('taskhub')
-      .setDescription('Task orchestration hub: durable tasks, pull workers, devices, agent services.')
-      .setVersion(PACKAGE.version)
-      .addBearerAuth()
-      .build(),
-  );
+  const document = buildOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return app;
 }

@@ -1,10 +1,11 @@
-/** A small typed fetch wrapper for the hub's canonical API (`{success, data, error, ...}` envelopes). */
+import type { HubSchemas } from '../sdk/hub-client.js';
 
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  details?: Record<string, unknown> | null;
-}
+/**
+ * A small fetch wrapper for the hub's canonical API (`{success, data, error, ...}` envelopes).
+ * The commands name their answers with the contract's types (HubSchemas, from openapi.json).
+ */
+
+export type ApiErrorBody = HubSchemas['ErrorEnvelope']['error'];
 
 interface Envelope<T> {
   success: boolean;

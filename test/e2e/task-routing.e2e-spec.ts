@@ -1,33 +1,43 @@
-import { apiClient, type Api, type Task } from '../support/api.js';
+import type { HubClient, HubSchemas } from '../../src/sdk/hub-client.js';
+import { hubApi } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 /** One rule set routes connections and tasks: `task.*` conditions steer the dispatcher. */
 describe('task routing by rules', () => {
   let t: TestApp;
-  let admin: Api;
-  let client: Api;
+  let admin: HubClient;
+  let client: HubClient;
   const devices: TestDevice[] = [];
 
   beforeAll(async () => {
     t = await startTestApp();
-    admin = apiClient(t, t.keys.admin);
-    client = apiClient(t, t.keys.client);
+    admin = hubApi(t, t.keys.admin);
+    client = hubApi(t, t.keys.client);
   });
+  /** POST /api/v1/tasks through the typed client; the new task's id. */
+  async function submit(body: HubSchemas['CreateTaskDto']): Promise<string> {
+    const { data, response } = await client.POST('/api/v1/tasks', { body });
+    expect(response.status).toBe(201);
+    return data!.data.task_id;
+  }
+
   afterAll(async () => {
     devices.forEach((d) => d.close());
     await t.close();
   });
 
   it('a rule on task.priority = high sends high tasks only to nodes tagged high-performance', async () => {
-    const rule = await admin.post('/api/v1/routing/rules', {
-      name: 'high to fast nodes',
-      priority: 10,
-      conditions: [{ field: 'task.priority', operator: 'equals', value: 'high' }],
-      target_strategy: 'least_connections',
-      target_tags: ['high-performance'],
+    const rule = await admin.POST('/api/v1/routing/rules', {
+      body: {
+        name: 'high to fast nodes',
+        priority: 10,
+        conditions: [{ field: 'task.priority', operator: 'equals', value: 'high' }],
+        target_strategy: 'least_connections',
+        target_tags: ['high-performance'],
+      },
     });
-    expect(rule.status).toBe(201);
+    expect(rule.response.status).toBe(201);
 
     const fast = new TestDevice(t.url, t.keys.worker);
     const slow = new TestDevice(t.url, t.keys.worker);
@@ -38,8 +48,8 @@ describe('task routing by rules', () => {
     const high: string[] = [];
     const low: string[] = [];
     for (let i = 0; i < 5; i++) {
-      high.push((await client.post<Task>('/api/v1/tasks', { prompt: `h${i}`, priority: 'high' })).body.data.task_id);
-      low.push((await client.post<Task>('/api/v1/tasks', { prompt: `l${i}`, priority: 'low' })).body.data.task_id);
+      high.push(await submit({ prompt: `h${i}`, priority: 'high' }));
+      low.push(await submit({ prompt: `l${i}`, priority: 'low' }));
     }
     for (let i = 0; i < 100; i++) {
       const rows = await t.db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'dispatched'`);
@@ -58,8 +68,8 @@ describe('task routing by rules', () => {
 
   it('with no node carrying the rule tags, routed tasks wait instead of going elsewhere', async () => {
     await t.db.query(`UPDATE nodes SET draining = true WHERE id = 'fast'`);
-    const id = (await client.post<Task>('/api/v1/tasks', { prompt: 'urgent-ish', priority: 'high' })).body.data.task_id;
-    const other = (await client.post<Task>('/api/v1/tasks', { prompt: 'plain', priority: 'medium' })).body.data.task_id;
+    const id = await submit({ prompt: 'urgent-ish', priority: 'high' });
+    const other = await submit({ prompt: 'plain', priority: 'medium' });
     for (let i = 0; i < 100; i++) {
       const [row] = await t.db.query(`SELECT status FROM tasks WHERE id = $1`, [other]);
       if (row.status === 'dispatched') break;

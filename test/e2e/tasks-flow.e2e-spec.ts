@@ -1,4 +1,4 @@
-import { apiClient, type Api, type Task } from '../support/api.js';
+import { apiClient, type Api, hubApi, type Task } from '../support/api.js';
 import { resetDatabase, startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 const PROJECT = '/home/user/projects/my-project';
@@ -19,17 +19,22 @@ describe('canonical task API: the seed 002 flows', () => {
   });
 
   it('runs the seed Python client flow: create → next → complete → get → list', async () => {
+    // Through the SDK's typed client: a path, body or field the contract lacks does not compile.
+    const hubClient = hubApi(t, t.keys.client);
+    const hubWorker = hubApi(t, t.keys.worker);
     // create_task(work_directory, prompt, priority, tags), exactly the seed's body
-    const created = await client.post<Task>('/api/v1/tasks', {
-      work_directory: PROJECT,
-      prompt: 'Analyze the codebase and identify potential security vulnerabilities',
-      priority: 'high',
-      tags: ['security', 'analysis', 'urgent'],
+    const created = await hubClient.POST('/api/v1/tasks', {
+      body: {
+        work_directory: PROJECT,
+        prompt: 'Analyze the codebase and identify potential security vulnerabilities',
+        priority: 'high',
+        tags: ['security', 'analysis', 'urgent'],
+      },
     });
-    expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ success: true, error: null });
-    expect(created.body.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
-    const task = created.body.data;
+    expect(created.response.status).toBe(201);
+    expect(created.data).toMatchObject({ success: true, error: null });
+    expect(created.data?.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const task = created.data!.data;
     expect(task).toMatchObject({
       status: 'waiting',
       priority: 'high',
@@ -40,11 +45,11 @@ describe('canonical task API: the seed 002 flows', () => {
     expect(task.created_at).toBeTruthy();
 
     // get_next_task(work_path, worker_id)
-    const next = await worker.get<Task>(
-      `/api/v1/tasks/next?work_path=${encodeURIComponent(PROJECT)}&worker_id=worker-001`,
-    );
-    expect(next.status).toBe(200);
-    expect(next.body.data).toMatchObject({
+    const next = await hubWorker.GET('/api/v1/tasks/next', {
+      params: { query: { work_path: PROJECT, worker_id: 'worker-001' } },
+    });
+    expect(next.response.status).toBe(200);
+    expect(next.data?.data).toMatchObject({
       task_id: task.task_id,
       prompt: 'Analyze the codebase and identify potential security vulnerabilities',
       work_directory: PROJECT,
@@ -57,33 +62,33 @@ describe('canonical task API: the seed 002 flows', () => {
 
     // complete_task(task_id, original_prompt, result) with the seed's result object
     const result = {
-      status: 'success',
+      status: 'success' as const,
       output: 'Security analysis completed. Found 3 potential vulnerabilities',
       duration: 4500,
       details: { vulnerabilities_found: 3, files_analyzed: 127, scan_duration: '4.5s' },
     };
-    const done = await worker.post<Task>(`/api/v1/tasks/${task.task_id}/complete`, {
-      original_prompt: next.body.data.prompt,
-      result,
+    const done = await hubWorker.POST('/api/v1/tasks/{id}/complete', {
+      params: { path: { id: task.task_id } },
+      body: { original_prompt: next.data?.data?.prompt ?? undefined, result },
     });
-    expect(done.status).toBe(200);
-    expect(done.body.data).toMatchObject({ task_id: task.task_id, status: 'completed', worker_id: 'worker-001' });
-    expect(done.body.data.completed_at).toBeTruthy();
+    expect(done.response.status).toBe(200);
+    expect(done.data?.data).toMatchObject({ task_id: task.task_id, status: 'completed', worker_id: 'worker-001' });
+    expect(done.data?.data.completed_at).toBeTruthy();
 
     // get_task
-    const got = await client.get<Task>(`/api/v1/tasks/${task.task_id}`);
-    expect(got.body.data).toMatchObject({ status: 'completed', retry_count: 0, max_retries: 3, result: { ...result } });
-    expect(got.body.data.started_at).toBeTruthy();
-    expect(new Date(got.body.data.completed_at as string).getTime()).toBeGreaterThanOrEqual(
-      new Date(got.body.data.started_at as string).getTime(),
+    const got = (await hubClient.GET('/api/v1/tasks/{id}', { params: { path: { id: task.task_id } } })).data!;
+    expect(got.data).toMatchObject({ status: 'completed', retry_count: 0, max_retries: 3, result: { ...result } });
+    expect(got.data.started_at).toBeTruthy();
+    expect(new Date(got.data.completed_at as string).getTime()).toBeGreaterThanOrEqual(
+      new Date(got.data.started_at as string).getTime(),
     );
 
     // list ?status=completed&priority=high&limit=5&offset=0
-    const list = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>(
-      '/api/v1/tasks?status=completed&priority=high&limit=5&offset=0',
-    );
-    expect(list.body.data.tasks.map((x) => x.task_id)).toEqual([task.task_id]);
-    expect(list.body.data.pagination).toEqual({ total: 1, limit: 5, offset: 0, has_more: false });
+    const list = await hubClient.GET('/api/v1/tasks', {
+      params: { query: { status: 'completed', priority: 'high', limit: 5, offset: 0 } },
+    });
+    expect(list.data?.data.tasks.map((x) => x.task_id)).toEqual([task.task_id]);
+    expect(list.data?.data.pagination).toEqual({ total: 1, limit: 5, offset: 0, has_more: false });
   });
 
   it('answers data: null when there is nothing to do', async () => {

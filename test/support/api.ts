@@ -1,4 +1,14 @@
+import { createHubClient, type HubClient, type HubSchemas } from '../../src/sdk/hub-client.js';
 import type { TestApp } from './test-app.js';
+
+/**
+ * The SDK's typed client (openapi-fetch over the generated contract types) on a test app:
+ * paths, bodies and answers are checked against openapi.json at compile time.
+ * `const { data, error, response } = await hub.GET('/api/v1/tasks/{id}', { params: { path: { id } } })`.
+ */
+export function hubApi(t: TestApp, key: string | undefined): HubClient {
+  return createHubClient({ baseUrl: t.url, apiKey: key });
+}
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -43,31 +53,5 @@ export function apiClient(t: TestApp, key: string | undefined) {
 
 export type Api = ReturnType<typeof apiClient>;
 
-/** Task view fields the tests read. */
-export interface Task {
-  task_id: string;
-  status: string;
-  state: string;
-  prompt: string | null;
-  priority: string;
-  tags: string[];
-  work_directory: string | null;
-  worker_id: string | null;
-  node_id: string | null;
-  attempt: number;
-  retry_count: number;
-  max_retries: number;
-  progress: number;
-  result: Record<string, unknown> | null;
-  error: Record<string, unknown> | null;
-  messages: { role: string; content: string }[];
-  metadata: Record<string, unknown>;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  cancelled_at: string | null;
-  last_retry_at: string | null;
-  run_at: string | null;
-  lease_expires_at: string | null;
-  reason: string | null;
-}
+/** The task view, as the contract (openapi.json) types it. */
+export type Task = HubSchemas['TaskView'];

@@ -2,32 +2,13 @@ import { type Command, Option } from 'commander';
 import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from '../client-options.js';
 import { action, type CliContext } from '../context.js';
 import { keyValues, table } from '../format.js';
+import type { HubSchemas } from '../../sdk/hub-client.js';
 
 const BASE = '/api/v1/connections';
 
-/** A proxied WebSocket connection as the hub reports it. */
-export interface ConnectionView {
-  connection_id: string;
-  session_id: string | null;
-  client_ip: string | null;
-  target_service_id: string | null;
-  target_service: string | null;
-  status: string;
-  connected_at: string;
-  last_activity: string;
-  closed_at: string | null;
-  close_reason: string | null;
-  bytes_sent: number;
-  bytes_received: number;
-  message_count: number;
-  /** Present on the disconnect answer. */
-  message?: string;
-}
-
-export interface ConnectionList {
-  connections: ConnectionView[];
-  total: number;
-}
+/** Proxied WebSocket connections as the hub reports them (typed by the contract, openapi.json). */
+export type ConnectionView = HubSchemas['ConnectionView'] & { message?: string };
+export type ConnectionList = HubSchemas['ConnectionListView'];
 
 interface ListOptions extends ClientOptions {
   service?: string;

@@ -3,47 +3,30 @@ import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from 
 import { action, type CliContext } from '../context.js';
 import { keyValues, table } from '../format.js';
 import { type HubClient, HubError } from '../http-client.js';
+import type { HubSchemas } from '../../sdk/hub-client.js';
 
 const BASE = '/api/v1/routing/rules';
 const STRATEGIES = ['round_robin', 'least_connections', 'random', 'weighted', 'hash'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SYNTAX = 'expected field=value, field!=value, field~=regex, field^=text, "field in a|b|c" or field?';
 
-export interface RuleCondition {
-  field: string;
-  operator: string;
-  value: unknown;
-}
-
-export interface RuleView {
-  id: string;
-  name: string;
-  description: string | null;
-  priority: number;
-  enabled: boolean;
-  conditions: RuleCondition[];
-  target_strategy: string;
-  target_tags: string[];
-  target_service: string | null;
-  created_at: string;
-}
-
-export interface RuleList {
-  rules: RuleView[];
-  pagination: { total: number; limit: number; offset: number; has_more: boolean };
-}
+/** Routing rules as the hub answers them (typed by the contract, openapi.json). */
+export type RuleCondition = HubSchemas['RuleConditionView'];
+export type RuleView = HubSchemas['RoutingRuleView'];
+export type RuleList = HubSchemas['RoutingRuleListView'];
+type CreateRule = HubSchemas['CreateRoutingRuleDto'];
 
 interface CreateOptions extends ClientOptions {
   condition?: RuleCondition[];
   targetTag?: string[][];
   targetService?: string;
-  strategy?: string;
+  strategy?: CreateRule['target_strategy'];
   priority?: number;
   description?: string;
   disabled?: boolean;
 }
 
-const OPERATOR_OF: Record<string, string> = { '!': 'not_equals', '~': 'regex', '^': 'contains' };
+const OPERATOR_OF: Record<string, RuleCondition['operator']> = { '!': 'not_equals', '~': 'regex', '^': 'contains' };
 const SYMBOL_OF: Record<string, string> = { equals: '=', not_equals: '!=', regex: '~=', contains: '^=' };
 
 /**
@@ -165,7 +148,7 @@ export function registerRoutes(program: Command, ctx: CliContext): void {
     .action(
       action(ctx, async (name: string, opts: CreateOptions) => {
         const tags = opts.targetTag?.flat();
-        const body = {
+        const body: CreateRule = {
           name,
           description: opts.description,
           priority: opts.priority,

@@ -1,108 +1,22 @@
+import type { HubSchemas } from '../../sdk/hub-client.js';
 import { type Cell, keyValues, table } from '../format.js';
 
-/** The fields of the hub's agent-service view the CLI prints (the rest pass through with --json). */
-export interface ServiceView {
-  service_id: string;
-  name: string;
-  description: string | null;
-  kind: 'managed' | 'external';
-  host: string;
-  port: number | null;
-  endpoint: string | null;
-  status: string;
-  tags: string[];
-  agent_factory_path: string | null;
-  command: string | null;
-  args: string[];
-  health_check: { type: string; path: string; interval: number; timeout: number };
-  config: Record<string, unknown>;
-  pid: number | null;
-  restart_count: number;
-  last_error: string | null;
-  created_at: string;
-  started_at: string | null;
-  stats: {
-    total_connections: number;
-    active_connections: number;
-    peak_connections: number;
-    total_sessions: number;
-    active_sessions: number;
-    completed_sessions: number;
-    messages: number;
-    uptime_seconds: number;
-    memory_usage_mb: number | null;
-    cpu_usage_percent: number | null;
-    error_count: number;
-    error_rate: number;
-  };
-  health: { status: string; last_check: string | null; response_time_ms: number | null; message: string | null };
-  /** Present on start/stop/restart answers. */
-  message?: string;
-}
-
-export interface ServiceList {
-  services: ServiceView[];
-  total: number;
-  page: { limit: number; offset: number; has_next: boolean };
-}
-
-export interface Registered {
-  service_id: string;
-  message: string;
-  endpoint: string | null;
-  service: ServiceView;
-}
-
-export interface Removed {
-  service_id: string;
-  name: string;
-  message: string;
-}
-
+/** The hub's seed 003 answers, typed by the contract (openapi.json → src/sdk/http/openapi-types.ts). */
+export type ServiceView = HubSchemas['ServiceView'] & {
+  /** Present on start/stop/restart answers. */ message?: string;
+};
+export type ServiceList = HubSchemas['ServiceListView'];
+export type Registered = HubSchemas['RegisteredServiceView'];
+export type Removed = HubSchemas['RemovedServiceView'];
 /** GET /stats/overview: blocks of counters (printed in this order, unknown fields too). */
-export type Overview = Record<string, unknown>;
-
-export interface ServiceHealth {
-  service_id: string;
-  name: string;
-  status: string;
-  service_status: string;
-  last_check: string | null;
-  response_time_ms: number | null;
-  message: string | null;
-  health_check: { type: string; path: string; interval: number; timeout: number };
-}
-
-export interface HealthCheck {
-  service_id: string;
-  name: string;
-  status: 'healthy' | 'unhealthy';
-  response_time_ms: number;
-  message: string | null;
-  checked_at: string | null;
-}
-
-export interface HealthHistory {
-  service_id: string;
-  name: string;
-  history: { status: string; response_time_ms: number | null; message: string | null; checked_at: string | null }[];
-  total: number;
-}
-
-export interface LogEntry {
-  seq: number;
-  timestamp: string;
-  level: string;
-  source: string;
-  message: string;
-}
-
-export interface ServiceLogs {
-  service_id: string;
-  name: string;
-  logs: LogEntry[];
-  total: number;
-}
+export type Overview = HubSchemas['StatsOverviewView'];
+export type ServiceHealth = HubSchemas['ServiceHealthView'];
+export type HealthCheck = HubSchemas['HealthCheckResultView'];
+export type HealthHistory = HubSchemas['HealthHistoryView'];
+export type LogEntry = HubSchemas['ServiceLogEntryView'];
+export type ServiceLogs = HubSchemas['ServiceLogsView'];
+/** The body of POST /api/v1/services. */
+export type CreateService = HubSchemas['CreateServiceDto'];
 
 const ms = (v: number | null | undefined): string | undefined =>
   v === null || v === undefined ? undefined : `${v} ms`;
@@ -208,7 +122,7 @@ export function renderOverview(o: Overview): string {
   const blocks = [...OVERVIEW_BLOCKS, ...Object.keys(o).filter((k) => !OVERVIEW_BLOCKS.includes(k))];
   const rows: [string, Cell][] = [];
   for (const k of blocks) {
-    const v = o[k];
+    const v = (o as Record<string, unknown>)[k];
     if (v === undefined) continue;
     rows.push([k, v !== null && typeof v === 'object' ? pairs(v as Record<string, unknown>) : (v as Cell)]);
   }

@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ClientOptions, emit, intArg, makeClient, withClientOptions } from '../client-options.js';
 import { action, type CliContext } from '../context.js';
 import {
+  type CreateService,
   type Registered,
   type Removed,
   renderLifecycle,
@@ -26,7 +27,7 @@ interface RegisterOptions extends ClientOptions {
   command?: string;
   args?: string[];
   endpoint?: string;
-  healthCheck?: string;
+  healthCheck?: NonNullable<CreateService['health_check']>['type'];
   healthPath?: string;
   autoRestart: boolean;
 }
@@ -116,7 +117,7 @@ export function registerServices(program: Command, ctx: CliContext): void {
         if (!path && !opts.command && !opts.endpoint)
           cmd.error('error: PATH is required unless --command or --endpoint is given');
         const config = { max_sessions: opts.maxSessions, auto_restart: opts.autoRestart ? undefined : false };
-        const body = {
+        const body: CreateService = {
           name,
           description: opts.description,
           agent_factory_path: path ? factoryPath(path, ctx) : undefined,

@@ -1,49 +1,13 @@
+import type { HubSchemas } from '../../sdk/hub-client.js';
 import { json, keyValues, table, truncate } from '../format.js';
 
-/** The fields of the hub's task view the CLI prints (the rest pass through with --json). */
-export interface TaskView {
-  task_id: string;
-  type: string;
-  prompt: string | null;
-  status: string;
-  state: string;
-  priority: string;
-  tags: string[];
-  work_directory: string | null;
-  worker_id: string | null;
-  node_id: string | null;
-  attempt: number;
-  retry_count: number;
-  max_retries: number;
-  progress: number;
-  progress_message: string | null;
-  result: unknown;
-  error: unknown;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  reason: string | null;
-}
-
-export interface TaskList {
-  tasks: TaskView[];
-  pagination: { total: number; limit: number; offset: number; has_more: boolean };
-}
-
-export interface TaskLog {
-  id: number;
-  timestamp: string;
-  type: string;
-  level: string;
-  message: string | null;
-  attempt: number | null;
-  data: unknown;
-}
-
-export interface TaskLogs {
-  task_id: string;
-  logs: TaskLog[];
-}
+/** The hub's answers, typed by the contract (openapi.json → src/sdk/http/openapi-types.ts). */
+export type TaskView = HubSchemas['TaskView'];
+export type TaskList = HubSchemas['TaskListView'];
+export type TaskLog = HubSchemas['TaskEventView'];
+export type TaskLogs = HubSchemas['TaskLogsView'];
+/** The body of POST /api/v1/tasks. */
+export type CreateTask = HubSchemas['CreateTaskDto'];
 
 export function renderTask(t: TaskView): string {
   return keyValues([

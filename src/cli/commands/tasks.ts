@@ -5,6 +5,7 @@ import {
   renderTask,
   renderTaskList,
   renderTaskLogs,
+  type CreateTask,
   type TaskList,
   type TaskLogs,
   type TaskView,
@@ -17,7 +18,7 @@ const BASE = '/api/v1/tasks';
 interface SubmitOptions extends ClientOptions {
   prompt?: string;
   type?: string;
-  priority?: string;
+  priority?: CreateTask['priority'];
   tag?: string[];
   workDirectory?: string;
   timeoutSeconds?: number;
@@ -66,7 +67,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .option('--idempotency-key <key>', 'same key → the first task is returned')
     .action(
       action(ctx, async (opts: SubmitOptions) => {
-        const body = {
+        const body: CreateTask = {
           prompt: opts.prompt,
           type: opts.type,
           priority: opts.priority,

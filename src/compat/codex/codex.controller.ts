@@ -1,11 +1,27 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseFilters } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
 import { RawResponse } from '../../common/envelope.js';
 import { Authenticated } from '../../modules/auth/auth.decorators.js';
 import { DurationEstimates } from '../../modules/tasks/duration-estimates.js';
 import { TasksService } from '../../modules/tasks/tasks.service.js';
 import { CodexExceptionFilter } from './codex-exception.filter.js';
+import {
+  ApiCodexOk,
+  CodexCancelledView,
+  CodexLogsView,
+  CodexRepliedView,
+  CodexSubmittedView,
+  CodexTaskListView,
+  CodexTaskStatusView,
+} from './codex.view.js';
 import { CodexListQuery, CodexReplyDto, CodexSubmitTaskDto, CodexTaskIdParam } from './codex.dto.js';
 import {
   codexOk,
@@ -38,6 +54,8 @@ export class CodexController {
     summary: 'Submit a task (Codex shape; timeout in ms; keys beyond the documented ones go into metadata)',
   })
   @ApiBody({ type: CodexSubmitTaskDto })
+  @ApiCodexOk(CodexSubmittedView, 201)
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   async submit(
     @Body() body: Record<string, unknown>,
     @Req() req: Request,
@@ -51,6 +69,8 @@ export class CodexController {
   @Get()
   @Authenticated('client')
   @ApiOperation({ summary: 'List tasks (status in Codex words, page/limit, camelCase sort)' })
+  @ApiCodexOk(CodexTaskListView)
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   async list(@Query() query: CodexListQuery, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
     const { rows, total, limit, offset } = await this.tasks.list(toListQuery(query));
     return codexOk(
@@ -65,6 +85,8 @@ export class CodexController {
   @Get(':id')
   @Authenticated('client')
   @ApiOperation({ summary: 'Task status, progress, duration and result' })
+  @ApiCodexOk(CodexTaskStatusView)
+  @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   async status(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
     return codexOk(statusView(await this.tasks.get(codexTaskId(id))), req.requestId);
   }
@@ -73,6 +95,9 @@ export class CodexController {
   @HttpCode(200)
   @Authenticated('client')
   @ApiOperation({ summary: 'Continue a task with a message (a finished task goes back to the queue)' })
+  @ApiCodexOk(CodexRepliedView)
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
+  @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   async reply(
     @Param() { id }: CodexTaskIdParam,
     @Body() dto: CodexReplyDto,
@@ -89,6 +114,9 @@ export class CodexController {
   @Delete(':id')
   @Authenticated('client')
   @ApiOperation({ summary: 'Cancel a task (409 if it has already finished)' })
+  @ApiCodexOk(CodexCancelledView)
+  @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
+  @ApiConflictResponse({ description: 'CONFLICT: already finished' })
   async cancel(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
     const row = await this.tasks.cancel(codexTaskId(id), 'Cancelled by client');
     return codexOk({ taskId: row.id, status: toCodexStatus(row.status) }, req.requestId, '任务已取消');
@@ -97,6 +125,8 @@ export class CodexController {
   @Get(':id/logs')
   @Authenticated('client')
   @ApiOperation({ summary: "The task's log: transitions, progress, replies" })
+  @ApiCodexOk(CodexLogsView)
+  @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   async logs(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
     const events = await this.tasks.logs(codexTaskId(id), {});
     return codexOk({ taskId: id, logs: events.map(logView) }, req.requestId);

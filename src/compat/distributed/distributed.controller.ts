@@ -1,5 +1,13 @@
 import { Body, Controller, Get, Param, Post, Query, UseFilters } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTooManyRequestsResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { RawResponse } from '../../common/envelope.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { PACKAGE } from '../../common/package-info.js';
@@ -10,6 +18,13 @@ import { reportedStatus } from '../../modules/nodes/node.types.js';
 import { NodesService } from '../../modules/nodes/nodes.service.js';
 import { TasksService } from '../../modules/tasks/tasks.service.js';
 import { DispatchTaskDto, Seed004ListQuery, Seed004TaskIdParam } from './distributed.dto.js';
+import {
+  Seed004DeviceListView,
+  Seed004DispatchedView,
+  Seed004SystemView,
+  Seed004TaskListView,
+  Seed004TaskStatusView,
+} from './distributed.view.js';
 import { Seed004ExceptionFilter } from './seed004-exception.filter.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -33,6 +48,8 @@ export class DistributedController {
   @Get()
   @Public()
   @ApiOperation({ summary: 'System status with connected devices and active tasks' })
+  @ApiOkResponse({ type: Seed004SystemView })
+  @ApiTooManyRequestsResponse({ description: 'RATE_LIMITED' })
   async system(): Promise<Record<string, unknown>> {
     const [connected, active] = await Promise.all([
       this.nodes.countConnected(),
@@ -52,6 +69,8 @@ export class DistributedController {
   @Get('api/devices')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Devices (seed 004 shape)' })
+  @ApiOkResponse({ type: Seed004DeviceListView })
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR' })
   async devices(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
     const { rows, total } = await this.nodes.list({ limit: q.limit ?? 100, offset: 0 });
     return {
@@ -71,6 +90,8 @@ export class DistributedController {
   @Get('api/tasks')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Tasks (seed 004 shape), newest first' })
+  @ApiOkResponse({ type: Seed004TaskListView })
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR' })
   async list(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
     const { rows, total } = await this.tasks.list({ status: q.status, limit: q.limit ?? 100 });
     return {
@@ -90,6 +111,9 @@ export class DistributedController {
   @Post('api/dispatch-task')
   @Authenticated('client')
   @ApiOperation({ summary: 'Create a task and dispatch it now; answers with the chosen device (null while queued)' })
+  @ApiCreatedResponse({ type: Seed004DispatchedView })
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
+  @ApiNotFoundResponse({ description: 'NOT_FOUND: no such device (details.field device_id)' })
   async dispatch(@Body() dto: DispatchTaskDto): Promise<Record<string, unknown>> {
     if (dto.device_id)
       await this.nodes.get(dto.device_id).catch(() => {
@@ -122,6 +146,8 @@ export class DistributedController {
   @Get('api/task/:id/status')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Task status (seed 004 shape)' })
+  @ApiOkResponse({ type: Seed004TaskStatusView })
+  @ApiNotFoundResponse({ description: 'NOT_FOUND: no such task' })
   async status(@Param() { id }: Seed004TaskIdParam): Promise<Record<string, unknown>> {
     if (!isUuid(id)) throw AppError.notFound('Task', id);
     const t = await this.tasks.get(id);

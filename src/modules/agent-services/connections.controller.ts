@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
@@ -7,6 +7,8 @@ import { AgentServicesService } from './agent-services.service.js';
 import { ConnectionIdParam, DisconnectDto, ListConnectionsQuery } from './dto/queries.dto.js';
 import { AgentProxy } from './proxy/agent-proxy.service.js';
 import { ConnectionRegistry, type ProxyConnection } from './proxy/connection-registry.js';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import { ClosedConnectionView, ConnectionListView } from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 
@@ -46,6 +48,9 @@ export class ConnectionsController {
   @Get()
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Connections, newest first; ?service_id (id or name) &status=active|closed &limit' })
+  @ApiFlatEnvelope(ConnectionListView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND (service_id)' })
   async list(@Query() q: ListConnectionsQuery): Promise<Body> {
     const serviceId = q.service_id ? (await this.services.get(q.service_id)).id : undefined;
     const all = this.registry.list({ serviceId, status: q.status });
@@ -56,6 +61,8 @@ export class ConnectionsController {
   @HttpCode(200)
   @Authenticated('admin')
   @ApiOperation({ summary: 'Close one connection; notify_client sends a management_notification first' })
+  @ApiFlatEnvelope(ClosedConnectionView)
+  @ApiNotFoundResponse({ description: 'CONNECTION_NOT_FOUND: not open on this hub' })
   disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Body {
     const reason = dto.reason ?? 'Administrative disconnect';
     if (!this.proxy.disconnect(id, reason, dto.notify_client ?? true)) {

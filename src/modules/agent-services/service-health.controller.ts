@@ -1,10 +1,18 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { HistoryQuery } from './dto/queries.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import { HealthCheckResultView, HealthHistoryView, ServiceHealthView } from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
@@ -13,12 +21,14 @@ const iso = (d: Date | string | null): string | null => (d === null ? null : new
 @ApiTags('agent-services')
 @FlatEnvelope()
 @Authenticated('client', 'worker')
+@ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
 @Controller('api/v1/health/services')
 export class ServiceHealthController {
   constructor(private readonly services: AgentServicesService) {}
 
   @Get(':id')
   @ApiOperation({ summary: 'Current health: healthy | unhealthy | unknown, last check, response time' })
+  @ApiFlatEnvelope(ServiceHealthView)
   async get(@Param() { id }: ServiceRefParam): Promise<Body> {
     const s = await this.services.get(id);
     return {
@@ -40,6 +50,8 @@ export class ServiceHealthController {
     summary:
       'Check now (recorded in the history); 503 HEALTH_CHECK_FAILED when the check does not pass (or the service is not running)',
   })
+  @ApiFlatEnvelope(HealthCheckResultView)
+  @ApiServiceUnavailableResponse({ description: 'HEALTH_CHECK_FAILED' })
   async check(@Param() { id }: ServiceRefParam): Promise<Body> {
     const { row, result } = await this.services.check(id);
     return { service_id: row.id, name: row.name, ...result, checked_at: iso(row.health_checked_at) };
@@ -47,6 +59,8 @@ export class ServiceHealthController {
 
   @Get(':id/history')
   @ApiOperation({ summary: 'Checks, newest first' })
+  @ApiFlatEnvelope(HealthHistoryView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
   async history(@Param() { id }: ServiceRefParam, @Query() q: HistoryQuery): Promise<Body> {
     const { service, checks } = await this.services.healthHistory(id, q.limit ?? 50);
     return {

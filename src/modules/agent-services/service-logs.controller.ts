@@ -1,11 +1,13 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { LogSearchQuery, ServiceLogsQuery } from './dto/queries.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
 import { ServiceLogStore } from './service-logs.store.js';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import { LogSearchView, ServiceLogsView } from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 
@@ -13,6 +15,8 @@ type Body = Record<string, unknown>;
 @ApiTags('agent-services')
 @FlatEnvelope()
 @Authenticated('client', 'worker')
+@ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+@ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
 @Controller('api/v1/logs')
 export class ServiceLogsController {
   constructor(
@@ -22,6 +26,7 @@ export class ServiceLogsController {
 
   @Get('services/:id')
   @ApiOperation({ summary: 'Newest last; ?level (and above) &limit &since &after_seq' })
+  @ApiFlatEnvelope(ServiceLogsView)
   async service(@Param() { id }: ServiceRefParam, @Query() q: ServiceLogsQuery): Promise<Body> {
     const s = await this.services.get(id);
     const logs = this.logs.query(s.id, {
@@ -35,6 +40,7 @@ export class ServiceLogsController {
 
   @Get('search')
   @ApiOperation({ summary: 'Case-insensitive text search; ?query &service_id &limit' })
+  @ApiFlatEnvelope(LogSearchView)
   async search(@Query() q: LogSearchQuery): Promise<Body> {
     const serviceId = q.service_id ? (await this.services.get(q.service_id)).id : undefined;
     const logs = this.logs.search(q.query, serviceId, q.limit ?? 50);

@@ -1,11 +1,13 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError } from '../../common/errors.js';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { AgentServicesService } from './agent-services.service.js';
 import { durationSeconds, TimeseriesQuery } from './dto/queries.dto.js';
 import { ServiceStatsService } from './service-stats.service.js';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import { StatsOverviewView, TimeseriesView } from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 const MAX_PERIOD_S = 7 * 86400;
@@ -26,6 +28,7 @@ export class ServiceStatsController {
   @ApiOperation({
     summary: 'Services by status, connections, sessions, performance and resources (counters since this hub started)',
   })
+  @ApiFlatEnvelope(StatsOverviewView)
   overview(): Promise<Body> {
     return this.stats.overview();
   }
@@ -35,6 +38,9 @@ export class ServiceStatsController {
     summary:
       'Stored samples bucketed by interval over the period: connections, sessions, messages, response_time, error_rate',
   })
+  @ApiFlatEnvelope(TimeseriesView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST: details.field names period, interval or metric' })
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND (service_id)' })
   async timeseries(@Query() q: TimeseriesQuery): Promise<Body> {
     const period = q.period ?? '1h';
     const interval = q.interval ?? '5m';

@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadGatewayResponse,
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { FlatEnvelope } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { serviceEndpoint } from './agent-service.types.js';
@@ -7,6 +14,15 @@ import { AgentServicesService } from './agent-services.service.js';
 import { CreateServiceDto, ListServicesQuery, NotifyServiceDto, UpdateServiceConfigDto } from './dto/service.dto.js';
 import { ServiceRefParam } from './dto/service-ref.param.js';
 import { AgentProxy } from './proxy/agent-proxy.service.js';
+import { ApiFlatEnvelope } from '../../common/api-envelope.decorator.js';
+import {
+  NotifiedView,
+  RegisteredServiceView,
+  RemovedServiceView,
+  ServiceActionView,
+  ServiceListView,
+  ServiceView,
+} from './dto/service.view.js';
 
 type Body = Record<string, unknown>;
 
@@ -26,6 +42,9 @@ export class ServicesController {
     summary:
       'Register a managed (agent_factory_path or command) or external (endpoint) service; SERVICE_ALREADY_EXISTS on a taken name',
   })
+  @ApiFlatEnvelope(RegisteredServiceView, { status: 201 })
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+  @ApiConflictResponse({ description: 'SERVICE_ALREADY_EXISTS or PORT_IN_USE' })
   async register(@Body() dto: CreateServiceDto): Promise<Body> {
     const row = await this.services.register(dto);
     return {
@@ -39,6 +58,8 @@ export class ServicesController {
   @Get()
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Services, oldest first; ?tag&status&limit&offset' })
+  @ApiFlatEnvelope(ServiceListView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
   async list(@Query() q: ListServicesQuery): Promise<Body> {
     const limit = q.limit ?? 20;
     const offset = q.offset ?? 0;
@@ -50,6 +71,8 @@ export class ServicesController {
   @Get(':id')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'One service with config, live stats and health' })
+  @ApiFlatEnvelope(ServiceView)
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
   async get(@Param() { id }: ServiceRefParam): Promise<Body> {
     return this.services.view(await this.services.get(id));
   }
@@ -60,6 +83,10 @@ export class ServicesController {
   @ApiOperation({
     summary: 'Start; waits for the first passing health check (SERVICE_START_FAILED with the last output, PORT_IN_USE)',
   })
+  @ApiFlatEnvelope(ServiceActionView)
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
+  @ApiConflictResponse({ description: 'PORT_IN_USE' })
+  @ApiBadGatewayResponse({ description: 'SERVICE_START_FAILED with the last output' })
   async start(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.start(id))), message: 'Service started' };
   }
@@ -68,6 +95,8 @@ export class ServicesController {
   @HttpCode(200)
   @Authenticated('admin')
   @ApiOperation({ summary: 'Stop: SIGTERM, then SIGKILL after SERVICE_STOP_GRACE_MS' })
+  @ApiFlatEnvelope(ServiceActionView)
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
   async stop(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.stop(id))), message: 'Service stopped' };
   }
@@ -76,6 +105,9 @@ export class ServicesController {
   @HttpCode(200)
   @Authenticated('admin')
   @ApiOperation({ summary: 'Stop (if running), then start' })
+  @ApiFlatEnvelope(ServiceActionView)
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
+  @ApiBadGatewayResponse({ description: 'SERVICE_START_FAILED with the last output' })
   async restart(@Param() { id }: ServiceRefParam): Promise<Body> {
     return { ...(await this.services.view(await this.services.restart(id))), message: 'Service restarted' };
   }
@@ -85,6 +117,9 @@ export class ServicesController {
   @ApiOperation({
     summary: 'Change config fields (max_sessions, auto_restart, …), weight, tags, description, health_check',
   })
+  @ApiFlatEnvelope(ServiceView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
   async updateConfig(@Param() { id }: ServiceRefParam, @Body() dto: UpdateServiceConfigDto): Promise<Body> {
     return this.services.view(await this.services.updateConfig(id, dto));
   }
@@ -92,6 +127,8 @@ export class ServicesController {
   @Delete(':id')
   @Authenticated('admin')
   @ApiOperation({ summary: 'Stop the service if needed, then delete it' })
+  @ApiFlatEnvelope(RemovedServiceView)
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
   async remove(@Param() { id }: ServiceRefParam): Promise<Body> {
     const row = await this.services.remove(id);
     return { service_id: row.id, name: row.name, message: 'Service deleted' };
@@ -101,6 +138,9 @@ export class ServicesController {
   @HttpCode(200)
   @Authenticated('admin')
   @ApiOperation({ summary: 'Send a management_notification to every proxied client of the service (on this hub)' })
+  @ApiFlatEnvelope(NotifiedView)
+  @ApiBadRequestResponse({ description: 'INVALID_REQUEST with details.field' })
+  @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND' })
   async notify(@Param() { id }: ServiceRefParam, @Body() dto: NotifyServiceDto): Promise<Body> {
     const s = await this.services.get(id);
     const notification = {

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { IdParam } from '../../common/id-param.dto.js';
 import type { ApiKeyRole, ApiKeyRow } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
@@ -28,7 +29,8 @@ export class ApiKeysController {
 
   @Post()
   @ApiOperation({ summary: 'Create a key (admin). The key is in the answer once.' })
-  @ApiOkResponse({ type: CreatedApiKeyView })
+  @ApiEnvelope(CreatedApiKeyView, { status: 201, description: 'Created; `key` is shown this once' })
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
     // `roles` (several) or `role` (one, as before); with both, `role` leads.
     const roles = dto.roles
@@ -42,21 +44,24 @@ export class ApiKeysController {
 
   @Get()
   @ApiOperation({ summary: 'List keys (admin); hashes are never shown' })
-  @ApiOkResponse({ type: [ApiKeyView] })
+  @ApiEnvelope(ApiKeyView, { isArray: true })
   async list(): Promise<ApiKeyView[]> {
     return (await this.keys.list()).map(mapApiKey);
   }
 
   @Patch(':id/limits')
   @ApiOperation({ summary: "Change a key's LLM limits (admin): fields given replace, null fields are removed" })
-  @ApiOkResponse({ type: ApiKeyView })
+  @ApiEnvelope(ApiKeyView)
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
+  @ApiNotFoundResponse({ description: 'NOT_FOUND: no such key' })
   async patchLimits(@Param() { id }: IdParam, @Body() dto: ApiKeyLimitsDto): Promise<ApiKeyView> {
     return mapApiKey(await this.keys.patchLimits(id, { ...dto }));
   }
 
   @Delete(':id')
   @ApiOperation({ summary: 'Revoke a key (admin)' })
-  @ApiOkResponse({ type: ApiKeyView })
+  @ApiEnvelope(ApiKeyView)
+  @ApiNotFoundResponse({ description: 'NOT_FOUND: no such key' })
   async revoke(@Param() { id }: IdParam): Promise<ApiKeyView> {
     return mapApiKey(await this.keys.revoke(id));
   }

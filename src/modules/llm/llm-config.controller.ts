@@ -1,11 +1,13 @@
 import { Body, Controller, Get, Put } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { Principal } from '../auth/api-key.types.js';
 import { Authenticated, CurrentPrincipal } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { RuntimeConfigService } from '../runtime-config/runtime-config.service.js';
 import { LlmRouter } from './llm-router.js';
+import { LlmConfigDocument } from './llm-config.view.js';
 import { type LlmProvider, maskProviders, parseLlmSettings } from './llm-settings.js';
 
 interface LlmConfigView {
@@ -32,6 +34,7 @@ export class LlmConfigController {
 
   @Get()
   @ApiOperation({ summary: 'LLM providers (keys masked), aliases, fallbacks, default model' })
+  @ApiEnvelope(LlmConfigDocument)
   get(): LlmConfigView {
     return this.view();
   }
@@ -40,6 +43,9 @@ export class LlmConfigController {
   @ApiOperation({
     summary: 'Replace the LLM configuration on every instance (validated; the field is named when refused)',
   })
+  @ApiBody({ type: LlmConfigDocument })
+  @ApiEnvelope(LlmConfigDocument)
+  @ApiBadRequestResponse({ description: 'VALIDATION_ERROR: details.field names the offending field' })
   async put(@Body() body: unknown, @CurrentPrincipal() who: Principal | undefined): Promise<LlmConfigView> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new AppError(

@@ -1,5 +1,17 @@
 import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadGatewayResponse,
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiExtraModels,
+  ApiGatewayTimeoutResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RawResponse } from '../../common/envelope.js';
 import { Authenticated } from '../auth/auth.decorators.js';
@@ -8,6 +20,7 @@ import { LlmError } from './llm-error.js';
 import { LlmGateway } from './llm-gateway.service.js';
 import { RunningRequests } from './running-requests.js';
 import { sendLlmError } from './openai-errors.js';
+import { ChatCompletionView, InterruptedView, OpenAiModelListView } from './openai.view.js';
 
 /**
  * Seed 001's OpenAI-compatible surface: an `openai` client pointed at `<hub>/v1` works
@@ -26,6 +39,7 @@ export class LlmController {
   @Get('models')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Every configured model and alias' })
+  @ApiOkResponse({ type: OpenAiModelListView })
   models(): ReturnType<LlmGateway['models']> {
     return this.gateway.models();
   }
@@ -33,6 +47,20 @@ export class LlmController {
   @Post('chat/completions')
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Chat Completions: JSON, or text/event-stream with stream: true' })
+  @ApiBody({ schema: { type: 'object', additionalProperties: true, required: ['messages'] } })
+  @ApiOkResponse({
+    description: 'A chat.completion; with stream: true, text/event-stream of chat.completion.chunk ending in [DONE]',
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(ChatCompletionView) } },
+      'text/event-stream': { schema: { type: 'string', description: 'data: <chunk JSON> lines, then data: [DONE]' } },
+    },
+  })
+  @ApiExtraModels(ChatCompletionView)
+  @ApiBadRequestResponse({ description: 'invalid_request_error (param names the field)' })
+  @ApiNotFoundResponse({ description: 'model_not_found' })
+  @ApiTooManyRequestsResponse({ description: 'rate_limit_exceeded or a quota of the key, with retry-after' })
+  @ApiBadGatewayResponse({ description: 'every upstream failed' })
+  @ApiGatewayTimeoutResponse({ description: 'LLM_MAX_REQUEST_MS passed' })
   async chat(@Body() body: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const caller: LlmCaller = { keyId: req.principal?.keyId ?? null, source: 'http' };
     const gone = new AbortController();
@@ -94,6 +122,10 @@ export class LlmController {
   @HttpCode(200)
   @Authenticated('client', 'worker')
   @ApiOperation({ summary: 'Stop a running request (any hub instance) by its x-request-id' })
+  @ApiBody({ schema: { type: 'object', required: ['request_id'], properties: { request_id: { type: 'string' } } } })
+  @ApiOkResponse({ type: InterruptedView })
+  @ApiBadRequestResponse({ description: 'invalid_request_error: request_id' })
+  @ApiNotFoundResponse({ description: 'request_not_found: nothing is running under that id' })
   async interrupt(@Body() body: unknown): Promise<{ request_id: string; interrupted: true }> {
     const id = (body as { request_id?: unknown } | null)?.request_id;
     if (typeof id !== 'string' || id.length === 0 || id.length > 128)

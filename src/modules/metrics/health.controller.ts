@@ -1,10 +1,18 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtension,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RawResponse } from '../../common/envelope.js';
 import { Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { HealthService, type HealthReport } from './health.service.js';
+import { ComponentHealthView, HealthReportView } from './system.view.js';
 
 @ApiTags('health')
 @Public()
@@ -16,8 +24,10 @@ export class HealthController {
 
   @Get('health')
   @ApiOperation({ summary: 'Readiness with components (database with response time); 503 when unhealthy' })
-  @ApiOkResponse({ description: 'status healthy' })
-  @ApiServiceUnavailableResponse({ description: 'status unhealthy' })
+  @ApiOkResponse({ description: 'status healthy', type: HealthReportView })
+  @ApiServiceUnavailableResponse({ description: 'status unhealthy', type: HealthReportView })
+  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input')
+  @ApiExtraModels(ComponentHealthView)
   async check(@Res({ passthrough: true }) res: Response): Promise<HealthReport> {
     const report = await this.health.report();
     if (report.status !== 'healthy') res.status(503);

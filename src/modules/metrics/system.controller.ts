@@ -1,5 +1,13 @@
 import { Controller, Get, Headers, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtension,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
@@ -10,6 +18,7 @@ import { HealthService } from './health.service.js';
 import { HubStatusService } from './hub-status.service.js';
 import { MetricsService } from './metrics.service.js';
 import { ShutdownService } from './shutdown.service.js';
+import { CodexHealthzView, CodexMetricsView, CodexStatusView, ShutdownAcceptedView } from './system.view.js';
 
 /** Codex Father's system endpoints: /healthz, /status, /metrics, /shutdown. */
 @ApiTags('system')
@@ -28,17 +37,8 @@ export class SystemController {
   @Get('healthz')
   @Public()
   @ApiOperation({ summary: 'Liveness (Codex shape): status, version, uptime (ms), task counts, memory and CPU' })
-  @ApiOkResponse({
-    schema: {
-      example: {
-        status: 'healthy',
-        version: '0.1.0',
-        uptime: 120500,
-        tasks: { running: 2, pending: 5, completed: 42 },
-        system: { memory: '45MB', cpu: '12%' },
-      },
-    },
-  })
+  @ApiOkResponse({ type: CodexHealthzView })
+  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
   async healthz(): Promise<Record<string, unknown>> {
     // Liveness must not hang on the database: counts are best effort.
     const snapshot = await Promise.race([
@@ -57,6 +57,8 @@ export class SystemController {
   @Get('status')
   @Public()
   @ApiOperation({ summary: 'System status: tasks in the Codex words, nodes online, version, uptime (ms, as /healthz)' })
+  @ApiOkResponse({ type: CodexStatusView })
+  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
   async systemStatus(@Req() req: Request): Promise<Record<string, unknown>> {
     const snapshot = await this.status.snapshot();
     return {
@@ -73,7 +75,15 @@ export class SystemController {
     summary:
       'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
   })
-  @ApiProduces('application/json', 'text/plain')
+  @ApiOkResponse({
+    description: 'JSON (Codex document) or Prometheus text',
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(CodexMetricsView) } },
+      'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition (0.0.4)' } },
+    },
+  })
+  @ApiExtraModels(CodexMetricsView)
+  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
   async metricsEndpoint(
     @Headers('accept') accept: string | undefined,
     @Query('format') format: string | undefined,
@@ -99,6 +109,7 @@ export class SystemController {
   @ApiOperation({
     summary: 'Graceful stop (admin): new requests get 503, in-flight ones finish, devices and clients are told, exit 0',
   })
+  @ApiResponse({ status: 202, type: ShutdownAcceptedView, description: 'Accepted: the hub stops' })
   shutdownNow(): Record<string, unknown> {
     setImmediate(() => void this.shutdown.begin('POST /shutdown', false));
     return { success: true, message: 'Shutting down', timestamp: new Date().toISOString() };

@@ -26,6 +26,7 @@ export class RuleConditionView {
   @ApiProperty({
     example: 'vip',
     description: 'string/number/boolean; an array for `in`; a boolean for `exists`; a pattern for `regex`',
+    oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'array', items: {} }],
   })
   value: unknown;
 }

@@ -1,0 +1,81 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+/** Shapes of the open system endpoints: seed 002 `/health`, Codex `/healthz`, `/status`, `/metrics`, `/shutdown`. */
+
+const counts = { type: 'object', additionalProperties: { type: 'number' } } as const;
+
+export class ComponentHealthView {
+  @ApiProperty() healthy: boolean;
+  @ApiProperty({ description: 'ms' }) response_time: number;
+  @ApiProperty({ format: 'date-time' }) last_checked: string;
+  @ApiPropertyOptional({ description: 'PostgreSQL server version' }) version?: string;
+}
+
+export class HealthReportView {
+  @ApiProperty({ enum: ['healthy', 'unhealthy'] }) status: 'healthy' | 'unhealthy';
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+  @ApiProperty() version: string;
+  @ApiProperty({ example: '1h2m' }) uptime: string;
+  @ApiProperty() uptime_seconds: number;
+  @ApiProperty({
+    type: 'object',
+    description: '`database` always; `cache` with REDIS_URL; `external_services` with LLM providers',
+    additionalProperties: { $ref: '#/components/schemas/ComponentHealthView' },
+    example: { database: { healthy: true, response_time: 2, last_checked: '2026-01-01T00:00:00.000Z' } },
+  })
+  components: Record<string, ComponentHealthView>;
+  @ApiProperty({ type: 'object', additionalProperties: true }) metrics: Record<string, unknown>;
+}
+
+export class CodexTaskCountsView {
+  @ApiProperty() total: number;
+  @ApiProperty() pending: number;
+  @ApiProperty() running: number;
+  @ApiProperty() completed: number;
+  @ApiProperty() failed: number;
+  @ApiProperty() cancelled: number;
+}
+
+export class CodexHealthzView {
+  @ApiProperty({ enum: ['healthy', 'shutting_down'] }) status: string;
+  @ApiProperty() version: string;
+  @ApiProperty({ description: 'ms' }) uptime: number;
+  @ApiProperty({ type: CodexTaskCountsView, nullable: true, description: 'null when the database is slow' })
+  tasks: CodexTaskCountsView | null;
+  @ApiProperty({ type: 'object', properties: { memory: { type: 'string' }, cpu: { type: 'string' } } })
+  system: { memory: string; cpu: string };
+}
+
+export class CodexStatusDataView {
+  @ApiProperty({ enum: ['running', 'shutting_down'] }) status: string;
+  @ApiProperty() version: string;
+  @ApiProperty({ description: 'ms' }) uptime: number;
+  @ApiProperty({ type: CodexTaskCountsView }) tasks: CodexTaskCountsView;
+  @ApiProperty({ ...counts, description: 'online, total' }) nodes: { online: number; total: number };
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+}
+
+export class CodexStatusView {
+  @ApiProperty({ enum: [true] }) success: boolean;
+  @ApiProperty({ type: CodexStatusDataView }) data: CodexStatusDataView;
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+  @ApiProperty() requestId: string;
+}
+
+export class CodexMetricsView {
+  @ApiProperty({ enum: [true] }) success: boolean;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'tasks, performance (avgExecutionTime, successRate, throughput), system (memory, cpu, uptime)',
+  })
+  data: Record<string, unknown>;
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+  @ApiProperty() requestId: string;
+}
+
+export class ShutdownAcceptedView {
+  @ApiProperty({ enum: [true] }) success: boolean;
+  @ApiProperty({ example: 'Shutting down' }) message: string;
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+}
