@@ -149,6 +149,14 @@ export class NodesRepository {
     return rows[0].n;
   }
 
+  /** Nodes online now, and all registered. */
+  async countOnline(): Promise<{ online: number; total: number }> {
+    const rows: { online: number; total: number }[] = await this.db.query(
+      `SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`,
+    );
+    return rows[0];
+  }
+
   async delete(id: string): Promise<boolean> {
     const rows: { id: string }[] = await this.db.query(
       `WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`,
