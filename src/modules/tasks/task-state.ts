@@ -4,6 +4,8 @@ import type { TaskState } from './task.types.js';
  * The task state machine. Every write in the task repositories is a compare-and-set whose
  * expected states and target state come from here (through `transition`), so a transition not
  * listed cannot happen: a (from, to) pair missing from this table does not compile.
+ * Writes that keep a state (a heartbeat or progress while running, a reply to an active task,
+ * a re-delivery, a plugin wait re-armed) are not transitions: no state moves to itself here.
  */
 export const TRANSITIONS = {
   pending: ['dispatched', 'running', 'cancelled'],
