@@ -1,4 +1,4 @@
-import { DispatchRepository, UncertainAssignment } from '../../src/modules/dispatch/dispatch.repository.js';
+import { DispatchRound, UncertainAssignment } from '../../src/modules/dispatch/dispatch-round.js';
 import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
@@ -130,7 +130,7 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     const d = device();
     await d.register('after-outage');
     // Fault injection on the real round: it commits, then reports the connection lost at COMMIT.
-    const repo = t.app.get(DispatchRepository);
+    const repo = t.app.get(DispatchRound);
     const real = repo.assignBatch.bind(repo);
     repo.assignBatch = async (...args: Parameters<typeof real>) => {
       repo.assignBatch = real;

@@ -5,7 +5,8 @@ import { Authenticated } from '../../modules/auth/auth.decorators.js';
 import { ListNodesQuery, NodeIdParam } from '../../modules/nodes/dto/node.dto.js';
 import { NodesService } from '../../modules/nodes/nodes.service.js';
 import { mapTask } from '../../modules/tasks/task.mapper.js';
-import { TasksService } from '../../modules/tasks/tasks.service.js';
+import { TaskQueriesService } from '../../modules/tasks/task-queries.service.js';
+import { TaskRecoveryService } from '../../modules/tasks/task-recovery.service.js';
 import { ApexNodeDetailView, ApexNodeListView, ApexNodeView, mapApexNode } from './apex-node.view.js';
 
 /** Seed 001 `/v1/nodes/*` ("查看节点状态（需鉴权）"): the nodes service, in Apex's words. */
@@ -15,7 +16,8 @@ import { ApexNodeDetailView, ApexNodeListView, ApexNodeView, mapApexNode } from 
 export class ApexNodesController {
   constructor(
     private readonly nodes: NodesService,
-    private readonly tasks: TasksService,
+    private readonly taskQueries: TaskQueriesService,
+    private readonly recovery: TaskRecoveryService,
   ) {}
 
   @Get()
@@ -38,7 +40,7 @@ export class ApexNodesController {
   @ApiEnvelope(ApexNodeDetailView)
   async get(@Param() { id }: NodeIdParam): Promise<ApexNodeDetailView> {
     const node = await this.nodes.get(id);
-    return { ...mapApexNode(node), tasks: (await this.tasks.heldBy(id)).map(mapTask) };
+    return { ...mapApexNode(node), tasks: (await this.taskQueries.heldBy(id)).map(mapTask) };
   }
 
   @Post(':id/drain')
@@ -65,7 +67,7 @@ export class ApexNodesController {
   @ApiEnvelope(ApexNodeView)
   async remove(@Param() { id }: NodeIdParam): Promise<ApexNodeView> {
     const node = await this.nodes.remove(id);
-    await this.tasks.releaseNodeTasks(id);
+    await this.recovery.releaseNodeTasks(id);
     return { ...mapApexNode(node), status: 'offline', transport: null };
   }
 }

@@ -11,7 +11,9 @@ import type { Request } from 'express';
 import { RawResponse } from '../../common/envelope.js';
 import { Authenticated } from '../../modules/auth/auth.decorators.js';
 import { DurationEstimates } from '../../modules/tasks/duration-estimates.js';
-import { TasksService } from '../../modules/tasks/tasks.service.js';
+import { TaskIntakeService } from '../../modules/tasks/task-intake.service.js';
+import { TaskQueriesService } from '../../modules/tasks/task-queries.service.js';
+import { TaskActionsService } from '../../modules/tasks/task-actions.service.js';
 import { CodexExceptionFilter } from './codex-exception.filter.js';
 import {
   ApiCodexOk,
@@ -44,7 +46,9 @@ import {
 @Controller('tasks')
 export class CodexController {
   constructor(
-    private readonly tasks: TasksService,
+    private readonly intake: TaskIntakeService,
+    private readonly taskQueries: TaskQueriesService,
+    private readonly actions: TaskActionsService,
     private readonly estimates: DurationEstimates,
   ) {}
 
@@ -62,7 +66,7 @@ export class CodexController {
   ): Promise<CodexOk<ReturnType<typeof submitView>>> {
     // Validated here, not by the global pipe: unknown keys are kept (metadata), not refused.
     const { dto, extra } = parseSubmitBody(body);
-    const { row } = await this.tasks.submit(toCreateTask(dto, extra));
+    const { row } = await this.intake.submit(toCreateTask(dto, extra));
     return codexOk(submitView(row, await this.estimates.forType(row.type)), req.requestId, '任务已成功提交');
   }
 
@@ -72,7 +76,7 @@ export class CodexController {
   @ApiCodexOk(CodexTaskListView)
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   async list(@Query() query: CodexListQuery, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const { rows, total, limit, offset } = await this.tasks.list(toListQuery(query));
+    const { rows, total, limit, offset } = await this.taskQueries.list(toListQuery(query));
     return codexOk(
       {
         tasks: rows.map(listItemView),
@@ -88,7 +92,7 @@ export class CodexController {
   @ApiCodexOk(CodexTaskStatusView)
   @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   async status(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    return codexOk(statusView(await this.tasks.get(codexTaskId(id))), req.requestId);
+    return codexOk(statusView(await this.taskQueries.get(codexTaskId(id))), req.requestId);
   }
 
   @Post(':id/reply')
@@ -103,7 +107,7 @@ export class CodexController {
     @Body() dto: CodexReplyDto,
     @Req() req: Request,
   ): Promise<CodexOk<Record<string, unknown>>> {
-    const row = await this.tasks.reply(codexTaskId(id), dto.message);
+    const row = await this.actions.reply(codexTaskId(id), dto.message);
     return codexOk(
       { taskId: row.id, status: toCodexStatus(row.status), messages: row.messages.length },
       req.requestId,
@@ -118,7 +122,7 @@ export class CodexController {
   @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   @ApiConflictResponse({ description: 'CONFLICT: already finished' })
   async cancel(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const row = await this.tasks.cancel(codexTaskId(id), 'Cancelled by client');
+    const row = await this.actions.cancel(codexTaskId(id), 'Cancelled by client');
     return codexOk({ taskId: row.id, status: toCodexStatus(row.status) }, req.requestId, '任务已取消');
   }
 
@@ -128,7 +132,7 @@ export class CodexController {
   @ApiCodexOk(CodexLogsView)
   @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })
   async logs(@Param() { id }: CodexTaskIdParam, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const events = await this.tasks.logs(codexTaskId(id), {});
+    const events = await this.taskQueries.logs(codexTaskId(id), {});
     return codexOk({ taskId: id, logs: events.map(logView) }, req.requestId);
   }
 }

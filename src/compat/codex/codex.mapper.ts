@@ -38,7 +38,7 @@ const TO_CODEX: Record<TaskState, CodexStatus> = {
   cancelled: 'cancelled',
 };
 
-/** Hub status filter (as TasksService.list takes it) for each Codex status. */
+/** Hub status filter (as TaskQueriesService.list takes it) for each Codex status. */
 const FROM_CODEX: Record<CodexStatus, string> = {
   queued: 'pending,dispatched',
   running: 'running',

@@ -16,7 +16,8 @@ import { Authenticated, Public } from '../../modules/auth/auth.decorators.js';
 import { Dispatcher } from '../../modules/dispatch/dispatcher.service.js';
 import { reportedStatus } from '../../modules/nodes/node.types.js';
 import { NodesService } from '../../modules/nodes/nodes.service.js';
-import { TasksService } from '../../modules/tasks/tasks.service.js';
+import { TaskIntakeService } from '../../modules/tasks/task-intake.service.js';
+import { TaskQueriesService } from '../../modules/tasks/task-queries.service.js';
 import { DispatchTaskDto, Seed004ListQuery, Seed004TaskIdParam } from './distributed.dto.js';
 import {
   Seed004DeviceListView,
@@ -39,7 +40,8 @@ const seedTime = (d: Date | null): string | null => (d ? d.toISOString() : null)
 @Controller()
 export class DistributedController {
   constructor(
-    private readonly tasks: TasksService,
+    private readonly intake: TaskIntakeService,
+    private readonly taskQueries: TaskQueriesService,
     private readonly nodes: NodesService,
     private readonly dispatcher: Dispatcher,
     private readonly config: AppConfig,
@@ -53,7 +55,7 @@ export class DistributedController {
   async system(): Promise<Record<string, unknown>> {
     const [connected, active] = await Promise.all([
       this.nodes.countConnected(),
-      this.tasks.list({ status: 'active', limit: 1 }),
+      this.taskQueries.list({ status: 'active', limit: 1 }),
     ]);
     return {
       system: 'taskhub',
@@ -93,7 +95,7 @@ export class DistributedController {
   @ApiOkResponse({ type: Seed004TaskListView })
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR' })
   async list(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
-    const { rows, total } = await this.tasks.list({ status: q.status, limit: q.limit ?? 100 });
+    const { rows, total } = await this.taskQueries.list({ status: q.status, limit: q.limit ?? 100 });
     return {
       success: true,
       tasks: rows.map((t) => ({
@@ -119,13 +121,13 @@ export class DistributedController {
       await this.nodes.get(dto.device_id).catch(() => {
         throw new AppError(ErrorCode.NOT_FOUND, `Device not found: ${dto.device_id}`, { field: 'device_id' });
       });
-    const { row } = await this.tasks.submit({
+    const { row } = await this.intake.submit({
       type: dto.task_type,
       data: dto.data ?? {},
       target_node_id: dto.device_id,
     });
     await this.dispatcher.runRound();
-    const task = await this.tasks.get(row.id);
+    const task = await this.taskQueries.get(row.id);
     // A named device that is busy gets the task as soon as it has room: it is still the device.
     const deviceId = task.node_id ?? dto.device_id ?? null;
     const device = deviceId ? await this.nodes.get(deviceId).catch(() => undefined) : undefined;
@@ -150,7 +152,7 @@ export class DistributedController {
   @ApiNotFoundResponse({ description: 'NOT_FOUND: no such task' })
   async status(@Param() { id }: Seed004TaskIdParam): Promise<Record<string, unknown>> {
     if (!isUuid(id)) throw AppError.notFound('Task', id);
-    const t = await this.tasks.get(id);
+    const t = await this.taskQueries.get(id);
     return {
       success: true,
       task: {

@@ -6,7 +6,8 @@ import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
 import { priorityName } from '../tasks/task.types.js';
 import type { Strategy } from './assignment.js';
-import { type AssignmentRef, DispatchRepository, UncertainAssignment } from './dispatch.repository.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
+import { type AssignmentRef, DispatchRound, UncertainAssignment } from './dispatch-round.js';
 
 const BATCH = 200;
 const SHORT_ROUND_RETRY_MS = 20;
@@ -43,7 +44,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
-    private readonly repo: DispatchRepository,
+    private readonly round: DispatchRound,
+    private readonly taskQueries: TaskQueriesService,
     private readonly events: EventBus,
     private readonly config: AppConfig,
     private readonly routing: RoutingService,
@@ -125,7 +127,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       const room = await this.roomLeft();
       if (room <= 0) break;
       const router = await this.routing.taskRouter();
-      const { assigned, cursor, short } = await this.repo.assignBatch(
+      const { assigned, cursor, short } = await this.round.assignBatch(
         room,
         this.config.DISPATCH_STRATEGY,
         this.cursor,
@@ -154,7 +156,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private async roomLeft(): Promise<number> {
     const cap = this.config.TASK_MAX_ACTIVE;
     if (cap === 0) return BATCH;
-    return Math.min(BATCH, cap - (await this.repo.countActive()));
+    return Math.min(BATCH, cap - (await this.taskQueries.countActive()));
   }
 
   /** Delivers the uncertain assignments that did commit; the rest were rolled back and are still pending. */
@@ -162,7 +164,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     const rows = this.uncertain.splice(0);
     if (rows.length === 0) return;
     try {
-      const confirmed = await this.repo.confirmAssignments(rows);
+      const confirmed = await this.round.confirmAssignments(rows);
       if (confirmed.length)
         this.logger.warn(`${confirmed.length} assignment(s) committed during a database outage delivered now`);
       for (const a of confirmed) this.events.publish('task.assigned', a);
@@ -179,7 +181,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
   private safetyTick(): void {
     this.kick();
     if (this.uncertain.length && this.database.isUp) void this.confirmUncertain();
-    this.repo.nextRunAt().then(
+    this.taskQueries.nextRunAt().then(
       (next) => next && this.armDelay(next.getTime()),
       (e: unknown) => this.logger.error({ err: e }, 'next run_at lookup failed'),
     );

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
 import { NodesService } from '../nodes/nodes.service.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { TaskRecoveryService } from '../tasks/task-recovery.service.js';
 
 /**
  * One timer for all nodes: gives back the tasks of nodes offline past the reconnect grace
@@ -18,7 +18,7 @@ export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     private readonly nodes: NodesService,
-    private readonly tasks: TasksService,
+    private readonly recovery: TaskRecoveryService,
     private readonly config: AppConfig,
   ) {}
 
@@ -30,8 +30,8 @@ export class NodeLiveness implements OnApplicationBootstrap, OnApplicationShutdo
   /** Returns what it did, for tests and logs. */
   async check(): Promise<{ released: number; resent: number; unacked: number }> {
     await this.nodes.flushHeartbeats();
-    const released = await this.tasks.releaseLostNodeTasks(this.config.NODE_RECONNECT_GRACE_MS / 1000);
-    const chased = await this.tasks.chaseUnacked(this.config.DISPATCH_ACK_TIMEOUT_MS / 1000);
+    const released = await this.recovery.releaseLostNodeTasks(this.config.NODE_RECONNECT_GRACE_MS / 1000);
+    const chased = await this.recovery.chaseUnacked(this.config.DISPATCH_ACK_TIMEOUT_MS / 1000);
     if (released.length) this.logger.warn(`${released.length} task(s) of lost nodes re-queued or failed`);
     if (chased.resent) this.logger.warn(`${chased.resent} unacknowledged assignment(s) sent again`);
     if (chased.released) this.logger.warn(`${chased.released} assignment(s) still unacknowledged given to other nodes`);

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import pg from 'pg';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../common/events/event-bus.js';
+import { listen, notify } from '../../database/pg-channel.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { Dispatcher } from './dispatcher.service.js';
 
@@ -54,7 +55,7 @@ export class WakeupChannel implements OnApplicationBootstrap, OnApplicationShutd
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${WAKEUP_CHANNEL}`);
+      await listen(client, WAKEUP_CHANNEL);
     } catch (e) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
@@ -97,7 +98,7 @@ export class WakeupChannel implements OnApplicationBootstrap, OnApplicationShutd
     setImmediate(() => {
       this.pending = false;
       // A failure here is the connection going away: 'error'/'end' report it once.
-      this.client?.query(`SELECT pg_notify($1, $2)`, [WAKEUP_CHANNEL, INSTANCE_ID]).catch(() => undefined);
+      if (this.client) notify(this.client, WAKEUP_CHANNEL, INSTANCE_ID).catch(() => undefined);
     });
   }
 

@@ -1,18 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { codexMetricsView } from '../../compat/codex/codex-system.view.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { HealthService } from './health.service.js';
 
 /** The seed 000 metrics document (`GET /metrics` JSON, `/ws` `metrics_update`): task statistics plus this process. */
 @Injectable()
 export class CodexMetricsService {
   constructor(
-    private readonly tasks: TasksService,
+    private readonly taskQueries: TaskQueriesService,
     private readonly health: HealthService,
   ) {}
 
   async document(): Promise<Record<string, unknown>> {
-    const stats = await this.tasks.statistics({ period: '1h', interval: 'hour' });
+    const stats = await this.taskQueries.statistics({ period: '1h', interval: 'hour' });
     return codexMetricsView(stats.counts, {
       rssBytes: process.memoryUsage().rss,
       cpuPercent: this.health.cpuPercent(),

@@ -1,10 +1,10 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
 import { PACKAGE } from '../../common/package-info.js';
 import { AppConfig } from '../../config/app-config.js';
 import { DatabaseStatus } from '../../database/database-status.js';
 import { LlmHealth } from '../llm/llm-health.service.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { MetricsService } from './metrics.service.js';
 
 export interface ComponentHealth {
@@ -56,7 +56,7 @@ export class HealthService implements OnApplicationShutdown {
   private redis?: Redis;
 
   constructor(
-    private readonly db: DataSource,
+    private readonly taskQueries: TaskQueriesService,
     private readonly database: DatabaseStatus,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
@@ -101,10 +101,7 @@ export class HealthService implements OnApplicationShutdown {
     let database: ComponentHealth;
     let queueSize = 0;
     try {
-      const rows: { n: number }[] = await this.db.query(
-        `SELECT count(*)::int AS n FROM tasks WHERE status = 'pending' AND run_at <= now()`,
-      );
-      queueSize = rows[0].n;
+      queueSize = await this.taskQueries.countReady();
       database = {
         healthy: true,
         response_time: round(performance.now() - started),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { PACKAGE } from '../../common/package-info.js';
+import { NodesService } from '../nodes/nodes.service.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
 
 export interface HubStatus {
   version: string;
@@ -13,30 +14,18 @@ export interface HubStatus {
 /** A small snapshot for `get_status` and `metrics_update`: task counts by state and nodes online. */
 @Injectable()
 export class HubStatusService {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly taskQueries: TaskQueriesService,
+    private readonly nodes: NodesService,
+  ) {}
 
   async snapshot(): Promise<HubStatus> {
-    const [counts, nodes]: [{ status: string; n: number }[], { online: number; total: number }[]] = await Promise.all([
-      this.db.query(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`),
-      this.db.query(
-        `SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`,
-      ),
-    ]);
-    const tasks: Record<string, number> = {
-      pending: 0,
-      dispatched: 0,
-      running: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-      timed_out: 0,
-    };
-    for (const c of counts) tasks[c.status] = c.n;
+    const [tasks, nodes] = await Promise.all([this.taskQueries.countByStatus(), this.nodes.countOnline()]);
     return {
       version: PACKAGE.version,
       uptime: Math.round(process.uptime()),
       tasks,
-      nodes: nodes[0],
+      nodes,
       timestamp: new Date().toISOString(),
     };
   }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { LlmModule } from '../llm/llm.module.js';
+import { NodesModule } from '../nodes/nodes.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthController } from './health.controller.js';
@@ -11,7 +12,7 @@ import { StatisticsController } from './statistics.controller.js';
 import { SystemController } from './system.controller.js';
 
 @Module({
-  imports: [TasksModule, LlmModule],
+  imports: [TasksModule, NodesModule, LlmModule],
   controllers: [HealthController, SystemController, StatisticsController],
   providers: [CodexMetricsService, HealthService, HubStatusService, MetricsService, ShutdownService],
   exports: [CodexMetricsService, HubStatusService, MetricsService, ShutdownService],

@@ -3,7 +3,8 @@ import { ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { mapTask } from '../tasks/task.mapper.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
+import { TaskRecoveryService } from '../tasks/task-recovery.service.js';
 import { ListNodesQuery, NodeDetailView, NodeIdParam, NodeListView, NodeView } from './dto/node.dto.js';
 import { mapNode } from './node.mapper.js';
 import { NodesService } from './nodes.service.js';
@@ -14,7 +15,8 @@ import { NodesService } from './nodes.service.js';
 export class NodesController {
   constructor(
     private readonly nodes: NodesService,
-    private readonly tasks: TasksService,
+    private readonly taskQueries: TaskQueriesService,
+    private readonly recovery: TaskRecoveryService,
   ) {}
 
   @Get()
@@ -34,7 +36,7 @@ export class NodesController {
   @ApiEnvelope(NodeDetailView)
   async get(@Param() { id }: NodeIdParam): Promise<NodeDetailView> {
     const node = await this.nodes.get(id);
-    const [held, stats] = await Promise.all([this.tasks.heldBy(id), this.nodes.stats(id)]);
+    const [held, stats] = await Promise.all([this.taskQueries.heldBy(id), this.nodes.stats(id)]);
     return { ...mapNode(node), tasks: held.map(mapTask), stats };
   }
 
@@ -62,7 +64,7 @@ export class NodesController {
   @ApiEnvelope(NodeView)
   async remove(@Param() { id }: NodeIdParam): Promise<NodeView> {
     const node = await this.nodes.remove(id);
-    await this.tasks.releaseNodeTasks(id);
+    await this.recovery.releaseNodeTasks(id);
     return { ...mapNode(node), status: 'offline' };
   }
 }

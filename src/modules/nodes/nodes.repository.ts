@@ -1,13 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import { HELD_STATES, sqlStates } from '../tasks/task-state.js';
+
+/** The states in which a task holds a slot on its node (from the tasks state machine). */
+const HELD = sqlStates(HELD_STATES);
 
 /** Nodes with their live load (held tasks), computed from tasks so it can never drift. */
 const SELECT_NODES = `
   SELECT n.*, COALESCE(l.running, 0)::int AS running
   FROM nodes n
   LEFT JOIN (SELECT node_id, count(*) AS running FROM tasks
-             WHERE status IN ('dispatched', 'running') AND node_id IS NOT NULL GROUP BY node_id) l
+             WHERE status IN (${HELD}) AND node_id IS NOT NULL GROUP BY node_id) l
     ON l.node_id = n.id`;
 
 const STATUS_SQL: Record<NodeStatus, string> = {
@@ -50,7 +54,7 @@ export class NodesRepository {
            disconnected_at = NULL, updated_at = now(), acks = COALESCE($12, nodes.acks)
          RETURNING *
        ), held AS (
-         SELECT id, attempt, status FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running') ORDER BY dispatched_at
+         SELECT id, attempt, status FROM tasks WHERE node_id = $1 AND status IN (${HELD}) ORDER BY dispatched_at
        )
        SELECT up.*, (SELECT count(*)::int FROM held) AS running, (SELECT socket_id FROM prev) AS prev_socket,
               COALESCE((SELECT json_agg(json_build_object('task_id', id, 'attempt', attempt, 'status', status)) FROM held), '[]'::json) AS held
@@ -82,7 +86,7 @@ export class NodesRepository {
     const rows: { held: number }[] = await this.db.query(
       `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
                   WHERE id = $1 AND socket_id = $2 AND status = 'online' RETURNING id)
-       SELECT (SELECT count(*)::int FROM tasks WHERE node_id = u.id AND status IN ('dispatched', 'running')) AS held FROM u`,
+       SELECT (SELECT count(*)::int FROM tasks WHERE node_id = u.id AND status IN (${HELD})) AS held FROM u`,
       [id, socketId],
     );
     return rows[0];
@@ -149,6 +153,14 @@ export class NodesRepository {
     return rows[0].n;
   }
 
+  /** Nodes online now, and all registered. */
+  async countOnline(): Promise<{ online: number; total: number }> {
+    const rows: { online: number; total: number }[] = await this.db.query(
+      `SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`,
+    );
+    return rows[0];
+  }
+
   async delete(id: string): Promise<boolean> {
     const rows: { id: string }[] = await this.db.query(
       `WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`,
@@ -161,7 +173,7 @@ export class NodesRepository {
     const rows: { completed: number; failed: number; held: number }[] = await this.db.query(
       `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
               count(*) FILTER (WHERE status IN ('failed', 'timed_out'))::int AS failed,
-              count(*) FILTER (WHERE status IN ('dispatched', 'running'))::int AS held
+              count(*) FILTER (WHERE status IN (${HELD}))::int AS held
        FROM tasks WHERE node_id = $1`,
       [id],
     );

@@ -75,6 +75,10 @@ export class NodesService implements OnApplicationShutdown {
     return this.repo.countConnected();
   }
 
+  countOnline(): Promise<{ online: number; total: number }> {
+    return this.repo.countOnline();
+  }
+
   async setDraining(id: string, draining: boolean): Promise<NodeRow> {
     const node = await this.repo.setDraining(id, draining);
     if (!node) throw AppError.notFound('Node', id);

@@ -6,8 +6,9 @@ import { AppConfig } from '../../config/app-config.js';
 import { hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 import { createRateLimitStore, type RateLimitStore } from '../rate-limit/rate-limit.store.js';
-import type { DeliveryClaim } from '../tasks/tasks.repository.js';
-import { type PluginOutcome, TasksService } from '../tasks/tasks.service.js';
+import type { DeliveryClaim } from '../tasks/task-transitions.repository.js';
+import type { PluginOutcome } from '../tasks/task.types.js';
+import { TaskHoldersService } from '../tasks/task-holders.service.js';
 import { PluginDeliveriesRepository } from './plugin-deliveries.repository.js';
 import { PLUGIN_NAME_PATTERN } from './plugin.types.js';
 import { PluginsService } from './plugins.service.js';
@@ -55,7 +56,7 @@ export class PluginCallbacksService implements OnApplicationShutdown {
   constructor(
     private readonly config: AppConfig,
     private readonly plugins: PluginsService,
-    private readonly tasks: TasksService,
+    private readonly holders: TaskHoldersService,
     private readonly deliveries: PluginDeliveriesRepository,
     private readonly events: EventBus,
   ) {
@@ -119,7 +120,7 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     const { plugin, webhookId } = admitted;
     const claim: DeliveryClaim | undefined =
       webhookId === undefined ? undefined : (tx) => this.deliveries.record(tx, plugin, webhookId, taskId);
-    const { row, duplicate } = await this.tasks.settleFromPlugin(taskId, plugin, outcome, claim);
+    const { row, duplicate } = await this.holders.settleFromPlugin(taskId, plugin, outcome, claim);
     return duplicate
       ? { task_id: row.id, status: row.status, duplicate: true }
       : { task_id: row.id, status: row.status };

@@ -9,7 +9,7 @@ import { DatabaseStatus } from '../../database/database-status.js';
 import { NodeLogsService } from '../nodes/node-logs.service.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { HeldTask } from '../nodes/node.types.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { TaskHoldersService } from '../tasks/task-holders.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import {
   DeviceRegisterMessage,
@@ -80,7 +80,7 @@ export class DeviceProtocol {
 
   constructor(
     private readonly nodes: NodesService,
-    private readonly tasks: TasksService,
+    private readonly holders: TaskHoldersService,
     private readonly config: AppConfig,
     private readonly database: DatabaseStatus,
     private readonly nodeLogs: NodeLogsService,
@@ -101,7 +101,7 @@ export class DeviceProtocol {
    * moved on meanwhile (the node hears `cancel_task` for that).
    */
   async acknowledge(nodeId: string, taskId: string, attempt: number): Promise<void> {
-    await this.database.retry(() => this.tasks.acknowledge({ id: taskId, node_id: nodeId, attempt }));
+    await this.database.retry(() => this.holders.acknowledge({ id: taskId, node_id: nodeId, attempt }));
   }
 
   private async apply(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
@@ -198,7 +198,7 @@ export class DeviceProtocol {
     // At-least-once: every held task the node does not say it is on goes to it again (seed
     // devices say nothing, so they get all of them); one it is on but no longer holds is stopped.
     const resend = held.filter((h) => !running.some((r) => sameTask(r, h)));
-    const deliver = await this.tasks.redeliver(
+    const deliver = await this.holders.redeliver(
       node.id,
       resend.map((h) => h.task_id),
     );
@@ -241,7 +241,7 @@ export class DeviceProtocol {
 
   private async progress(session: DeviceSession, m: TaskProgressMessage): Promise<ProtocolReply> {
     const nodeId = this.requireNode(session);
-    const task = await this.tasks.progress(m.task_id, {
+    const task = await this.holders.progress(m.task_id, {
       worker_id: nodeId,
       attempt: m.attempt,
       progress: m.progress,
@@ -259,12 +259,12 @@ export class DeviceProtocol {
     if (m.status === 'pending' || (plugin !== undefined && r?.status === 'pending')) {
       if (plugin === undefined)
         throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
-      const awaiting = await this.tasks.awaitPlugin(m.task_id, holder, plugin);
+      const awaiting = await this.holders.awaitPlugin(m.task_id, holder, plugin);
       return { ack: { success: true, task_id: awaiting.id, status: awaiting.status, plugin } };
     }
     const task = reportedSuccess(m)
-      ? await this.tasks.succeed(m.task_id, holder, m.result ?? null, durationOf(m.result))
-      : await this.tasks.failAttempt(
+      ? await this.holders.succeed(m.task_id, holder, m.result ?? null, durationOf(m.result))
+      : await this.holders.failAttempt(
           m.task_id,
           holder,
           { code: 'TASK_FAILED', message: errorMessage(m), result: m.result ?? null },
@@ -277,7 +277,7 @@ export class DeviceProtocol {
   private async log(session: DeviceSession, m: LogMessage): Promise<ProtocolReply> {
     const nodeId = this.requireNode(session);
     const level = m.level ?? 'info';
-    if (m.task_id) await this.tasks.appendHolderLog(m.task_id, nodeId, level, m.message, m.data);
+    if (m.task_id) await this.holders.appendHolderLog(m.task_id, nodeId, level, m.message, m.data);
     await this.nodeLogs.record({ node_id: nodeId, task_id: m.task_id, level, message: m.message, data: m.data });
     return { ack: { success: true } };
   }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
+import { listen } from '../../database/pg-channel.js';
 import { CONFIG_CHANNEL } from './runtime-config.repository.js';
 import { RuntimeConfigService } from './runtime-config.service.js';
 
@@ -57,7 +58,7 @@ export class ConfigChannel implements OnApplicationBootstrap, OnApplicationShutd
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${CONFIG_CHANNEL}`);
+      await listen(client, CONFIG_CHANNEL);
     } catch (e) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);

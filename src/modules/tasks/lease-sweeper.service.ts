@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
-import { TasksService } from './tasks.service.js';
+import { TaskRecoveryService } from './task-recovery.service.js';
 
 const BATCH = 500;
 
@@ -16,7 +16,7 @@ export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly periodic = new Periodic('lease sweep', this.logger, () => this.sweep());
 
   constructor(
-    private readonly tasks: TasksService,
+    private readonly recovery: TaskRecoveryService,
     private readonly config: AppConfig,
   ) {}
 
@@ -29,7 +29,7 @@ export class LeaseSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   async sweep(): Promise<number> {
     let moved = 0;
     for (;;) {
-      const rows = await this.tasks.sweepExpiredLeases(BATCH);
+      const rows = await this.recovery.sweepExpiredLeases(BATCH);
       moved += rows.length;
       if (rows.length) this.logger.warn(`${rows.length} lease(s) expired: re-queued or timed out`);
       if (rows.length < BATCH) return moved;

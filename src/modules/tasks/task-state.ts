@@ -1,10 +1,13 @@
 import type { TaskState } from './task.types.js';
 
 /**
- * The task state machine. Every write in TasksRepository is a compare-and-set whose
- * expected states come from here, so a transition not listed cannot happen.
+ * The task state machine. Every write in the task repositories is a compare-and-set whose
+ * expected states and target state come from here (through `transition`), so a transition not
+ * listed cannot happen: a (from, to) pair missing from this table does not compile.
+ * Writes that keep a state (a heartbeat or progress while running, a reply to an active task,
+ * a re-delivery, a plugin wait re-armed) are not transitions: no state moves to itself here.
  */
-export const TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
+export const TRANSITIONS = {
   pending: ['dispatched', 'running', 'cancelled'],
   dispatched: ['running', 'completed', 'failed', 'pending', 'cancelled', 'timed_out'],
   running: ['completed', 'failed', 'pending', 'cancelled', 'timed_out'],
@@ -12,14 +15,55 @@ export const TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
   failed: ['pending'],
   cancelled: ['pending'],
   timed_out: ['pending'],
-};
+} as const satisfies Record<TaskState, readonly TaskState[]>;
 
-export const TERMINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'cancelled', 'timed_out'];
-export const HELD_STATES: readonly TaskState[] = ['dispatched', 'running'];
-export const ACTIVE_STATES: readonly TaskState[] = ['pending', 'dispatched', 'running'];
+/** The states `From` may move to. */
+export type TargetOf<From extends TaskState> = (typeof TRANSITIONS)[From][number];
+
+/** The states that may move to `To`. */
+export type SourceOf<To extends TaskState> = { [S in TaskState]: To extends TargetOf<S> ? S : never }[TaskState];
+
+/** A transition the table allows: from any of `from` to `to`. */
+export interface Transition<From extends TaskState, To extends TargetOf<From>> {
+  readonly from: readonly From[];
+  readonly to: To;
+}
+
+/**
+ * Names a transition for a compare-and-set. Every state in `from` must lead to `to` in
+ * TRANSITIONS, or the call does not compile (`transition('running', ['completed'])` is an error).
+ */
+export function transition<To extends TaskState, const From extends SourceOf<To>>(
+  to: To,
+  from: readonly From[],
+): Transition<From, To & TargetOf<From>> {
+  return { from, to: to as To & TargetOf<From> };
+}
+
+/** The typed state names, for writes that set a state (`S.completed`), never a bare string. */
+export const S = {
+  pending: 'pending',
+  dispatched: 'dispatched',
+  running: 'running',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timed_out: 'timed_out',
+} as const satisfies { [K in TaskState]: K };
+
+export const TERMINAL_STATES = [
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const satisfies readonly TaskState[];
+export const HELD_STATES = ['dispatched', 'running'] as const satisfies readonly TaskState[];
+
+export const isTerminal = (state: TaskState): boolean => (TERMINAL_STATES as readonly TaskState[]).includes(state);
+export const isHeld = (state: TaskState): boolean => (HELD_STATES as readonly TaskState[]).includes(state);
 
 export function canTransition(from: TaskState, to: TaskState): boolean {
-  return TRANSITIONS[from].includes(to);
+  return (TRANSITIONS[from] as readonly TaskState[]).includes(to);
 }
 
 /** States from which `to` can be reached: the `status = ANY(...)` of a compare-and-set. */
@@ -27,7 +71,8 @@ export function statesLeadingTo(to: TaskState): TaskState[] {
   return (Object.keys(TRANSITIONS) as TaskState[]).filter((from) => canTransition(from, to));
 }
 
-export const isTerminal = (state: TaskState): boolean => TERMINAL_STATES.includes(state);
+/** `status IN (…)` list text for fixed state sets (prepared statements keep one text). */
+export const sqlStates = (states: readonly TaskState[]): string => states.map((s) => `'${s}'`).join(', ');
 
 /** Seed 002 (Task Orchestrator) names: `waiting` = pending/dispatched, `working` = running. */
 export type OrchestratorStatus = 'waiting' | 'working' | 'completed' | 'failed' | 'cancelled' | 'timed_out';

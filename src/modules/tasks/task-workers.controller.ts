@@ -14,7 +14,7 @@ import {
   ProgressDto,
 } from './dto/worker.dto.js';
 import { mapTask } from './task.mapper.js';
-import { TasksService } from './tasks.service.js';
+import { TaskHoldersService } from './task-holders.service.js';
 
 /** The pull side of seed 002: workers claim, report and finish tasks over HTTP. */
 @ApiTags('workers')
@@ -22,13 +22,13 @@ import { TasksService } from './tasks.service.js';
 @ApiConflictResponse({ description: 'CONFLICT (wrong state) or STALE_ATTEMPT (not the holder / older attempt)' })
 @Controller('api/v1/tasks')
 export class TaskWorkersController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(private readonly holders: TaskHoldersService) {}
 
   @Get('next')
   @ApiOperation({ summary: 'Claim the highest-priority, oldest ready task under work_path; data is null when none' })
   @ApiEnvelope(TaskView, { nullable: true })
   async next(@Query() q: NextTaskQuery): Promise<TaskView | null> {
-    const row = await this.tasks.next(q.worker_id, q.work_path);
+    const row = await this.holders.next(q.worker_id, q.work_path);
     return row ? mapTask(row) : null;
   }
 
@@ -37,7 +37,7 @@ export class TaskWorkersController {
   @ApiOperation({ summary: 'Claim this task; 409 "Task already acquired by another worker" if held' })
   @ApiEnvelope(TaskView)
   async acquire(@Param() { id }: IdParam, @Body() dto: AcquireTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.acquire(id, dto.worker_id));
+    return mapTask(await this.holders.acquire(id, dto.worker_id));
   }
 
   @Post(':id/heartbeat')
@@ -46,7 +46,7 @@ export class TaskWorkersController {
   @ApiOperation({ summary: 'Extend the lease (TASK_LEASE_SECONDS from now at least); may carry progress' })
   @ApiEnvelope(TaskView)
   async heartbeat(@Param() { id }: IdParam, @Body() dto: HeartbeatDto): Promise<TaskView> {
-    return mapTask(await this.tasks.heartbeat(id, dto ?? {}));
+    return mapTask(await this.holders.heartbeat(id, dto ?? {}));
   }
 
   @Post(':id/progress')
@@ -55,7 +55,7 @@ export class TaskWorkersController {
   @ApiOperation({ summary: 'Report progress (0–100) and a message' })
   @ApiEnvelope(TaskView)
   async progress(@Param() { id }: IdParam, @Body() dto: ProgressDto): Promise<TaskView> {
-    return mapTask(await this.tasks.progress(id, dto));
+    return mapTask(await this.holders.progress(id, dto));
   }
 
   @Post(':id/complete')
@@ -66,7 +66,7 @@ export class TaskWorkersController {
   })
   @ApiEnvelope(TaskView)
   async complete(@Param() { id }: IdParam, @Body() dto: CompleteTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.complete(id, dto));
+    return mapTask(await this.holders.complete(id, dto));
   }
 
   @Post(':id/fail')
@@ -75,6 +75,6 @@ export class TaskWorkersController {
   @ApiOperation({ summary: 'Fail this attempt; retried with backoff while retries remain unless retryable is false' })
   @ApiEnvelope(TaskView)
   async fail(@Param() { id }: IdParam, @Body() dto: FailTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.fail(id, dto));
+    return mapTask(await this.holders.fail(id, dto));
   }
 }

@@ -100,3 +100,7 @@ export interface NewTask {
   metadata: Record<string, unknown>;
   idempotency_key: string | null;
 }
+
+/** What a plugin's callback reports about the task it holds. */
+export type PluginOutcome =
+  { status: 'success'; result: unknown } | { status: 'failed'; error: { message: string; details?: unknown } };

@@ -17,13 +17,19 @@ import { GetTaskQuery, ListTasksQuery, TaskLogsQuery } from './dto/list-tasks.qu
 import { BatchView, TaskListView, TaskLogsView, TaskView } from './dto/task.view.js';
 import { CancelTaskDto, ReplyTaskDto, RetryTaskDto } from './dto/worker.dto.js';
 import { mapTask, mapTaskEvent } from './task.mapper.js';
-import { TasksService } from './tasks.service.js';
+import { TaskIntakeService } from './task-intake.service.js';
+import { TaskQueriesService } from './task-queries.service.js';
+import { TaskActionsService } from './task-actions.service.js';
 
 @ApiTags('tasks')
 @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
 @Controller('api/v1/tasks')
 export class TasksController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(
+    private readonly intake: TaskIntakeService,
+    private readonly taskQueries: TaskQueriesService,
+    private readonly actions: TaskActionsService,
+  ) {}
 
   @Post()
   @Authenticated('client')
@@ -38,7 +44,7 @@ export class TasksController {
     if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
       throw AppError.validation('Idempotency-Key', 'must be 1 to 200 characters');
     }
-    const { row, created } = await this.tasks.submit(dto, idempotencyKey);
+    const { row, created } = await this.intake.submit(dto, idempotencyKey);
     if (!created) res.status(200);
     return mapTask(row);
   }
@@ -48,7 +54,7 @@ export class TasksController {
   @ApiOperation({ summary: 'Submit up to 1,000 tasks; each item answers on its own' })
   @ApiEnvelope(BatchView, { status: 201 })
   async createBatch(@Body() dto: BatchCreateTasksDto): Promise<BatchView> {
-    const results = await this.tasks.submitBatch(dto.tasks);
+    const results = await this.intake.submitBatch(dto.tasks);
     const view = results.map((r) =>
       r.success
         ? { index: r.index, success: true, task_id: r.row.id, created: r.created }
@@ -67,7 +73,7 @@ export class TasksController {
   @ApiOperation({ summary: 'List tasks with filters and pagination' })
   @ApiEnvelope(TaskListView)
   async list(@Query() query: ListTasksQuery): Promise<TaskListView> {
-    const { rows, total, limit, offset } = await this.tasks.list(query);
+    const { rows, total, limit, offset } = await this.taskQueries.list(query);
     return { tasks: rows.map(mapTask), pagination: { total, limit, offset, has_more: offset + rows.length < total } };
   }
 
@@ -81,10 +87,10 @@ export class TasksController {
     @Query() q: GetTaskQuery,
     @Res({ passthrough: true }) res: Response,
   ): Promise<TaskView> {
-    if (q.wait_seconds === undefined) return mapTask(await this.tasks.get(id));
+    if (q.wait_seconds === undefined) return mapTask(await this.taskQueries.get(id));
     const gone = new AbortController();
     res.on('close', () => gone.abort()); // the client went away: its waiter goes too
-    return mapTask(await this.tasks.getWhenFinished(id, q.wait_seconds, gone.signal));
+    return mapTask(await this.taskQueries.getWhenFinished(id, q.wait_seconds, gone.signal));
   }
 
   @Get(':id/logs')
@@ -92,7 +98,7 @@ export class TasksController {
   @ApiOperation({ summary: "The task's events: transitions, progress, replies, rejected reports" })
   @ApiEnvelope(TaskLogsView)
   async logs(@Param() { id }: IdParam, @Query() query: TaskLogsQuery): Promise<TaskLogsView> {
-    return { task_id: id, logs: (await this.tasks.logs(id, query)).map(mapTaskEvent) };
+    return { task_id: id, logs: (await this.taskQueries.logs(id, query)).map(mapTaskEvent) };
   }
 
   @Post(':id/cancel')
@@ -102,7 +108,7 @@ export class TasksController {
   @ApiEnvelope(TaskView)
   @ApiConflictResponse({ description: 'CONFLICT: already finished' })
   async cancel(@Param() { id }: IdParam, @Body() dto: CancelTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.cancel(id, dto?.reason));
+    return mapTask(await this.actions.cancel(id, dto?.reason));
   }
 
   @Delete(':id')
@@ -110,7 +116,7 @@ export class TasksController {
   @ApiOperation({ summary: 'Cancel a task (same as POST /cancel without a reason)' })
   @ApiEnvelope(TaskView)
   async remove(@Param() { id }: IdParam): Promise<TaskView> {
-    return mapTask(await this.tasks.cancel(id, 'Deleted by client'));
+    return mapTask(await this.actions.cancel(id, 'Deleted by client'));
   }
 
   @Post(':id/retry')
@@ -120,7 +126,7 @@ export class TasksController {
   @ApiEnvelope(TaskView)
   @ApiConflictResponse({ description: 'RETRY_LIMIT_EXCEEDED past max_retries without force; CONFLICT if not finished' })
   async retry(@Param() { id }: IdParam, @Body() dto: RetryTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.retry(id, dto?.force ?? false));
+    return mapTask(await this.actions.retry(id, dto?.force ?? false));
   }
 
   @Post(':id/reply')
@@ -129,6 +135,6 @@ export class TasksController {
   @ApiOperation({ summary: 'Add a message to the conversation; a finished task goes back to the queue' })
   @ApiEnvelope(TaskView)
   async reply(@Param() { id }: IdParam, @Body() dto: ReplyTaskDto): Promise<TaskView> {
-    return mapTask(await this.tasks.reply(id, dto.message));
+    return mapTask(await this.actions.reply(id, dto.message));
   }
 }

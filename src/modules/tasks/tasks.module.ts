@@ -2,18 +2,41 @@ import { Module } from '@nestjs/common';
 import { PluginsModule } from '../plugin-callbacks/plugins.module.js';
 import { DurationEstimates } from './duration-estimates.js';
 import { LeaseSweeper } from './lease-sweeper.service.js';
+import { TaskActionsService } from './task-actions.service.js';
+import { TaskAnnouncer } from './task-announcer.js';
+import { TaskAssignmentsRepository } from './task-assignments.repository.js';
+import { TaskBatchesRepository } from './task-batches.repository.js';
+import { TaskHoldersService } from './task-holders.service.js';
+import { TaskIntakeService } from './task-intake.service.js';
+import { TaskQueriesRepository } from './task-queries.repository.js';
+import { TaskQueriesService } from './task-queries.service.js';
+import { TaskRecoveryService } from './task-recovery.service.js';
+import { TaskTransitionsRepository } from './task-transitions.repository.js';
+import { TaskWaiters } from './task-waiters.js';
 import { TaskWorkersController } from './task-workers.controller.js';
 import { TasksController } from './tasks.controller.js';
-import { TaskQueriesRepository } from './task-queries.repository.js';
-import { TaskWaiters } from './task-waiters.js';
 import { TasksRepository } from './tasks.repository.js';
-import { TasksService } from './tasks.service.js';
+
+const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, TaskActionsService, TaskRecoveryService];
 
 @Module({
   imports: [PluginsModule],
   // Workers first: `GET /tasks/next` must be matched before `GET /tasks/:id`.
   controllers: [TaskWorkersController, TasksController],
-  providers: [TasksRepository, TaskQueriesRepository, TasksService, TaskWaiters, LeaseSweeper, DurationEstimates],
-  exports: [TasksService, DurationEstimates],
+  providers: [
+    TasksRepository,
+    TaskTransitionsRepository,
+    TaskBatchesRepository,
+    TaskAssignmentsRepository,
+    TaskQueriesRepository,
+    TaskAnnouncer,
+    TaskWaiters,
+    LeaseSweeper,
+    DurationEstimates,
+    ...SERVICES,
+  ],
+  // TaskAssignmentsRepository is exported for the dispatcher's round only: it plans, and the
+  // pending → dispatched write stays a tasks-owned statement.
+  exports: [...SERVICES, DurationEstimates, TaskAssignmentsRepository],
 })
 export class TasksModule {}

@@ -1,0 +1,278 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { prepared } from '../../database/prepared.js';
+import { HELD_STATES, S, sqlStates } from './task-state.js';
+import type { TaskRow } from './task.types.js';
+import {
+  CLAIM,
+  claimSet,
+  COMPLETE,
+  completeSet,
+  FAIL,
+  lit,
+  REQUEUE,
+  retryOrFinishSet,
+  START,
+  TaskTransitionsRepository,
+  TIME_OUT,
+} from './task-transitions.repository.js';
+
+/** A node's acknowledgement of one assignment. */
+export interface AckItem {
+  id: string;
+  node_id: string;
+  attempt: number;
+}
+
+export interface CompletionItem {
+  id: string;
+  holder: string | null;
+  attempt: number | null;
+  result: unknown;
+  duration: number | null;
+}
+
+/** Postgres LIKE metacharacters in a user-supplied prefix. */
+const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * The transitions that touch many tasks in one statement: pull claims, batched acks and
+ * completions (group commits on the hot path), re-deliveries, and the recovery sweeps (expired leases, lost
+ * nodes, unacknowledged assignments). Each is a compare-and-set per row with its events in the
+ * same statement, expected and target states from TRANSITIONS.
+ */
+@Injectable()
+export class TaskBatchesRepository {
+  constructor(
+    private readonly db: DataSource,
+    private readonly transitions: TaskTransitionsRepository,
+  ) {}
+
+  /**
+   * Claims the best ready task for a pull worker: highest priority, then oldest, whose
+   * work_directory is `workPath` or below it. SKIP LOCKED lets concurrent callers take
+   * different rows instead of queueing on one.
+   */
+  async claimNext(workerId: string, workPath: string | undefined, maxActive = 0): Promise<TaskRow | undefined> {
+    const params: unknown[] = [workerId, maxActive];
+    let pathSql = '';
+    if (workPath !== undefined) {
+      const base = workPath.replace(/\/+$/, '');
+      params.push(base, `${escapeLike(base)}/%`);
+      pathSql = `AND (work_directory = $3 OR work_directory LIKE $4)`;
+    }
+    const rows: TaskRow[] = await this.db.query(
+      `WITH c AS (
+         SELECT id FROM tasks
+         WHERE status = ${lit(CLAIM.from[0])} AND run_at <= now()
+           AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
+           -- TASK_MAX_ACTIVE (0 = none): no claim while the hub already has that many tasks out.
+           AND ($2::int = 0 OR (SELECT count(*) FROM tasks WHERE status IN (${sqlStates(HELD_STATES)})) < $2::int)
+         ORDER BY priority DESC, created_at, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${claimSet('$1')}, updated_at = now()
+         FROM c WHERE t.id = c.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, data)
+         SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text) FROM u
+       )
+       SELECT * FROM u`,
+      params,
+    );
+    return rows[0];
+  }
+
+  /**
+   * Completes many held tasks in one statement, each under its own guard (attempt and holder
+   * when given). Returns the rows it completed; an item missing from the answer lost its
+   * compare-and-set and is explained by the caller.
+   */
+  async completeMany(items: CompletionItem[]): Promise<TaskRow[]> {
+    return prepared<TaskRow>(
+      this.db,
+      'tasks_complete_many',
+      `WITH input AS (
+         SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, holder text, attempt int, result jsonb, duration float8)
+       ), u AS (
+         UPDATE tasks t SET ${completeSet('x.result')}, updated_at = now()
+         FROM input x
+         WHERE t.id = x.id AND t.status IN (${sqlStates(COMPLETE.from)})
+           AND (x.attempt IS NULL OR t.attempt = x.attempt)
+           AND (x.holder IS NULL OR t.worker_id = x.holder OR t.node_id = x.holder)
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT u.id, 'completed', 'info', 'Task completed', u.attempt, jsonb_build_object('duration', x.duration)
+         FROM u JOIN input x ON x.id = u.id
+       )
+       SELECT * FROM u`,
+      [JSON.stringify(items)],
+    );
+  }
+
+  /**
+   * Acknowledged assignments become running, many in one statement, each guarded by node and
+   * attempt; the nodes that answered are remembered as acknowledging (their unacknowledged
+   * assignments are re-sent, then released, after DISPATCH_ACK_TIMEOUT_MS).
+   */
+  async startMany(items: AckItem[]): Promise<TaskRow[]> {
+    return prepared<TaskRow>(
+      this.db,
+      'tasks_start_many',
+      `WITH input AS (
+         SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
+       ), c AS (
+         -- SKIP LOCKED: a row locked right now is being completed or released, which makes its
+         -- ack moot; waiting for it would serialize acks behind results (and could deadlock).
+         SELECT t.id FROM tasks t JOIN input x ON t.id = x.id
+         WHERE t.status = ${lit(START.from[0])} AND t.node_id = x.node_id AND t.attempt = x.attempt
+         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET status = ${lit(START.to)}, started_at = COALESCE(t.started_at, now()), updated_at = now()
+         FROM c WHERE t.id = c.id AND t.status = ${lit(START.from[0])}
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'started', 'info', 'Acknowledged by node ' || node_id, attempt, jsonb_build_object('node_id', node_id) FROM u
+       ), n AS (
+         UPDATE nodes SET acks = true WHERE id IN (SELECT node_id FROM input) AND NOT acks
+       )
+       SELECT * FROM u`,
+      [JSON.stringify(items)],
+    );
+  }
+
+  /**
+   * The node's held tasks among `ids`, marked as delivered again now (same attempt): sent once
+   * more when it registers again, and the ack clock restarts.
+   */
+  async redeliver(nodeId: string, ids: string[]): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH u AS (
+         UPDATE tasks t SET delivery_count = 1, delivered_at = now(), updated_at = now()
+         WHERE t.node_id = $1 AND t.id = ANY($2::uuid[]) AND t.status IN (${sqlStates(HELD_STATES)})
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'redelivered', 'info', 'Sent again to node ' || node_id || ' (it registered again)', attempt, jsonb_build_object('node_id', node_id) FROM u
+       )
+       SELECT * FROM u ORDER BY dispatched_at`,
+      [nodeId, ids],
+    );
+  }
+
+  /**
+   * Assignments to acknowledging, online nodes that got no ack within `timeoutSeconds` after
+   * their first delivery: counted as delivered twice and answered, to be sent once more.
+   */
+  async redeliverUnacked(
+    timeoutSeconds: number,
+    limit: number,
+  ): Promise<(TaskRow & { vocabulary: 'device' | 'node' })[]> {
+    return this.db.query(
+      `WITH due AS (
+         SELECT t.id, n.vocabulary FROM tasks t JOIN nodes n ON n.id = t.node_id
+         WHERE t.status = ${lit(S.dispatched)} AND t.delivery_count = 1 AND t.delivered_at < now() - make_interval(secs => $1)
+           AND n.acks AND n.status = 'online'
+         ORDER BY t.delivered_at LIMIT $2
+         FOR UPDATE OF t SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET delivery_count = 2, delivered_at = now(), updated_at = now()
+         FROM due WHERE t.id = due.id AND t.status = ${lit(S.dispatched)}
+         RETURNING t.*, due.vocabulary
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'redelivered', 'warn', 'No acknowledgement from node ' || node_id || '; sent again', attempt, jsonb_build_object('node_id', node_id) FROM u
+       )
+       SELECT * FROM u`,
+      [timeoutSeconds, limit],
+    );
+  }
+
+  /**
+   * Moves held tasks whose lease ran out back to pending (with backoff) or to timed_out,
+   * up to `limit` at a time. SKIP LOCKED lets several hub processes sweep side by side.
+   */
+  async sweepExpiredLeases(limit: number): Promise<TaskRow[]> {
+    return this.db.query(
+      `WITH expired AS (
+         SELECT id FROM tasks
+         WHERE status IN (${sqlStates(HELD_STATES)}) AND lease_expires_at < now()
+         ORDER BY lease_expires_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${retryOrFinishSet(TIME_OUT, this.transitions.backoff)},
+           error = jsonb_build_object('code', 'LEASE_EXPIRED', 'message', 'The holder did not finish or renew its lease in time',
+                                      'worker_id', t.worker_id, 'node_id', t.node_id, 'attempt', t.attempt),
+           updated_at = now()
+         FROM expired e WHERE t.id = e.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'lease_expired', 'warn',
+                CASE WHEN status = ${lit(REQUEUE.to)} THEN 'Lease expired; re-queued for retry ' || retry_count
+                     WHEN status = ${lit(S.running)} THEN 'Lease expired; waiting again for plugin ' || awaits_callback || ' (retry ' || retry_count || ')'
+                     ELSE 'Lease expired; no retries left' END,
+                attempt, jsonb_build_object('status', status) FROM u
+       )
+       SELECT * FROM u`,
+      [limit],
+    );
+  }
+
+  /**
+   * Held tasks of nodes that are gone: offline (socket closed, or their hub process vanished)
+   * past the reconnect grace. The retry policy counts the attempt (pending, or failed when out
+   * of retries) but there is no backoff: losing a node says nothing about the task itself.
+   */
+  async releaseLostNodeTasks(graceSeconds: number): Promise<TaskRow[]> {
+    return this.releaseWhere(
+      `t.node_id IN (SELECT id FROM nodes WHERE status = 'offline' AND disconnected_at < now() - make_interval(secs => $1))`,
+      [graceSeconds],
+      'The node holding it went offline',
+    );
+  }
+
+  /** Assignments still unacknowledged after the re-send: given back for another node. */
+  async releaseUnacked(timeoutSeconds: number): Promise<TaskRow[]> {
+    return this.releaseWhere(
+      `t.status = ${lit(S.dispatched)} AND t.delivery_count >= 2 AND t.delivered_at < now() - make_interval(secs => $1)
+       AND t.node_id IN (SELECT id FROM nodes WHERE acks)`,
+      [timeoutSeconds],
+      'The node did not acknowledge the assignment',
+    );
+  }
+
+  async releaseNodeTasks(nodeId: string): Promise<TaskRow[]> {
+    return this.releaseWhere(`t.node_id = $1`, [nodeId], 'The node holding it was removed');
+  }
+
+  private async releaseWhere(condition: string, params: unknown[], message: string): Promise<TaskRow[]> {
+    const n = params.length;
+    return this.db.query(
+      `WITH lost AS (
+         SELECT t.id FROM tasks t
+         WHERE t.status IN (${sqlStates(HELD_STATES)}) AND ${condition}
+         FOR UPDATE SKIP LOCKED
+       ), u AS (
+         UPDATE tasks t SET ${retryOrFinishSet(FAIL, this.transitions.backoff, true)},
+           error = jsonb_build_object('code', 'NODE_LOST', 'message', $${n + 1}::text, 'node_id', t.node_id, 'attempt', t.attempt),
+           updated_at = now()
+         FROM lost WHERE t.id = lost.id
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         SELECT id, 'node_lost', 'warn',
+                CASE WHEN status = ${lit(REQUEUE.to)} THEN $${n + 1}::text || '; re-queued for retry ' || retry_count
+                     ELSE $${n + 1}::text || '; no retries left' END,
+                attempt, jsonb_build_object('node_id', error->>'node_id', 'status', status) FROM u
+       )
+       SELECT * FROM u`,
+      [...params, message],
+    );
+  }
+}

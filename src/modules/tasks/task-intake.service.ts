@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { validateSync } from 'class-validator';
+import { AppConfig } from '../../config/app-config.js';
+import { AppError } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
+import { validationError } from '../../common/validation.js';
+import { PluginsService } from '../plugin-callbacks/plugins.service.js';
+import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
+import { CreateTaskDto } from './dto/create-task.dto.js';
+import { TaskAnnouncer } from './task-announcer.js';
+import { TaskIntake } from './task-intake.js';
+import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
+import { TasksRepository } from './tasks.repository.js';
+
+export interface SubmitResult {
+  row: TaskRow;
+  created: boolean;
+}
+
+export type BatchItemResult =
+  { index: number; success: true; row: TaskRow; created: boolean } | { index: number; success: false; error: AppError };
+
+/** Task intake: single and batch submissions (group-committed), idempotency keys, tasks that await a plugin. */
+@Injectable()
+export class TaskIntakeService {
+  private readonly intake: TaskIntake;
+
+  constructor(
+    private readonly repo: TasksRepository,
+    private readonly config: AppConfig,
+    private readonly events: EventBus,
+    private readonly plugins: PluginsService,
+    private readonly announce: TaskAnnouncer,
+  ) {
+    this.intake = new TaskIntake(repo);
+  }
+
+  async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
+    if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, this.newTask(dto, idempotencyHeader));
+    const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
+    if (result.created) {
+      this.events.publish('task.created', { task: result.row });
+      this.announce.ready(1);
+    }
+    return result;
+  }
+
+  /**
+   * A task that awaits a plugin (`awaits_callback`): inserted on its own (not through the
+   * batched intake), straight to running under `plugin:<name>`; never dispatched.
+   */
+  private async submitAwaiting(dto: CreateTaskDto, task: NewTask): Promise<SubmitResult> {
+    const plugin = dto.awaits_callback as string;
+    if (dto.run_at !== undefined)
+      throw AppError.validation('run_at', 'a task awaiting a plugin starts waiting at once: run_at is not allowed');
+    if (!(await this.plugins.exists(plugin))) throw AppError.validation('awaits_callback', `unknown plugin: ${plugin}`);
+    const row = await this.repo.insertAwaiting(task, plugin, pluginHolder(plugin));
+    if (row) {
+      this.events.publish('task.created', { task: row });
+      return { row, created: true };
+    }
+    const [first] = await this.repo.findByIdempotencyKeys([task.idempotency_key as string]);
+    if (!first) throw new Error(`task ${task.id} was neither inserted nor found by idempotency key`);
+    return { row: first, created: false };
+  }
+
+  /** Validates each item on its own; valid ones are inserted in one statement, bad ones answer with their error. */
+  async submitBatch(items: unknown[]): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array(items.length);
+    const valid: { index: number; task: NewTask }[] = [];
+    const awaiting: { index: number; dto: CreateTaskDto }[] = [];
+    // validateSync: the DTO has no async rules, and a thousand awaited validations cost more than the checks.
+    items.forEach((item, index) => {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        results[index] = { index, success: false, error: AppError.validation(`tasks[${index}]`, 'must be an object') };
+        return;
+      }
+      // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
+      const dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
+      const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+      if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
+      else if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
+      else valid.push({ index, task: this.newTask(dto) });
+    });
+    // Items awaiting a plugin take the separate insert, one by one.
+    for (const { index, dto } of awaiting) {
+      try {
+        results[index] = { index, success: true, ...(await this.submitAwaiting(dto, this.newTask(dto))) };
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e;
+        results[index] = { index, success: false, error: e };
+      }
+    }
+    if (valid.length) {
+      const inserted = await this.intake.insert(valid.map((v) => v.task));
+      inserted.forEach((r, i) => {
+        results[valid[i].index] = { index: valid[i].index, success: true, ...r };
+      });
+      const created = inserted.filter((r) => r.created);
+      created.forEach((r) => this.events.publish('task.created', { task: r.row }));
+      this.announce.ready(created.length);
+    }
+    return results;
+  }
+
+  private newTask(dto: CreateTaskDto, idempotencyHeader?: string): NewTask {
+    return {
+      id: randomUUID(),
+      type: dto.type ?? 'prompt',
+      prompt: dto.prompt ?? null,
+      data: dto.data ?? null,
+      priority: PRIORITY_VALUE[dto.priority ?? 'medium'],
+      tags: dto.tags ?? [],
+      required_tags: dto.required_tags ?? [],
+      work_directory: dto.work_directory ?? null,
+      environment: dto.environment ?? null,
+      files: dto.files ?? null,
+      target_node_id: dto.target_node_id ?? null,
+      max_retries: dto.max_retries ?? this.config.TASK_DEFAULT_MAX_RETRIES,
+      timeout_seconds: dto.timeout_seconds ?? this.config.TASK_DEFAULT_TIMEOUT_SECONDS,
+      run_at: dto.run_at ?? null,
+      metadata: dto.metadata ?? {},
+      idempotency_key: dto.idempotency_key ?? idempotencyHeader ?? null,
+    };
+  }
+}

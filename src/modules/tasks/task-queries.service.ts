@@ -1,0 +1,157 @@
+import { Injectable } from '@nestjs/common';
+import { AppError } from '../../common/errors.js';
+import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
+import { isTerminal, parseStatusFilter } from './task-state.js';
+import { type StatisticsRows, TaskQueriesRepository } from './task-queries.repository.js';
+import { TaskWaiters } from './task-waiters.js';
+import {
+  EVENT_LEVELS,
+  PRIORITIES,
+  PRIORITY_VALUE,
+  type PriorityName,
+  type TaskEventRow,
+  type TaskRow,
+  type TaskState,
+} from './task.types.js';
+import { TasksRepository } from './tasks.repository.js';
+
+/** Reads of tasks: one task (or its end), lists, logs, statistics, counts for status and health. */
+@Injectable()
+export class TaskQueriesService {
+  constructor(
+    private readonly repo: TasksRepository,
+    private readonly queries: TaskQueriesRepository,
+    private readonly waiters: TaskWaiters,
+  ) {}
+
+  async get(id: string): Promise<TaskRow> {
+    const row = await this.repo.findById(id);
+    if (!row) throw AppError.notFound('Task', id);
+    return row;
+  }
+
+  /**
+   * The task, once it is finished or `waitSeconds` have passed (whichever comes first); at once
+   * without `waitSeconds`. `signal` aborts the wait (the client went away).
+   */
+  async getWhenFinished(id: string, waitSeconds: number | undefined, signal?: AbortSignal): Promise<TaskRow> {
+    if (!waitSeconds) return this.get(id);
+    // The waiter first, then the read: a finish in between still wakes it.
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const finished = this.waiters.wait(id, waitSeconds * 1000, ac.signal);
+      const current = await this.get(id).catch((e: unknown) => {
+        ac.abort();
+        throw e;
+      });
+      if (isTerminal(current.status)) {
+        ac.abort();
+        return current;
+      }
+      const row = await finished;
+      if (row || signal?.aborted) return row ?? current;
+      return (await this.repo.findById(id).catch(() => undefined)) ?? current;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async list(q: ListTasksQuery): Promise<{ rows: TaskRow[]; total: number; limit: number; offset: number }> {
+    let states: TaskState[] | undefined;
+    if (q.status) {
+      const parsed = parseStatusFilter(q.status);
+      if ('unknown' in parsed) throw AppError.validation('status', `unknown status: ${parsed.unknown}`);
+      states = parsed.states;
+    }
+    let priorities: number[] | undefined;
+    if (q.priority) {
+      priorities = [];
+      for (const name of q.priority
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        if (!(PRIORITIES as readonly string[]).includes(name))
+          throw AppError.validation('priority', `unknown priority: ${name}`);
+        priorities.push(PRIORITY_VALUE[name as PriorityName]);
+      }
+    }
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const { rows, total } = await this.queries.list({
+      states,
+      priorities,
+      tag: q.tag,
+      type: q.type,
+      workerId: q.worker_id,
+      nodeId: q.node_id,
+      createdAfter: q.created_after ? new Date(q.created_after) : undefined,
+      createdBefore: q.created_before ? new Date(q.created_before) : undefined,
+      sort: q.sort ?? 'created_at',
+      order: q.order ?? 'desc',
+      limit,
+      offset,
+    });
+    return { rows, total, limit, offset };
+  }
+
+  async logs(id: string, q: TaskLogsQuery): Promise<TaskEventRow[]> {
+    const levels = q.level ? EVENT_LEVELS.slice(EVENT_LEVELS.indexOf(q.level)) : undefined;
+    const events = await this.queries.events(id, {
+      since: q.since ? new Date(q.since) : undefined,
+      levels,
+      limit: q.limit ?? 200,
+    });
+    if (events.length === 0) await this.get(id); // 404 for an unknown task, [] for a quiet one
+    return events;
+  }
+
+  statistics(q: StatisticsQuery): Promise<StatisticsRows & { periodHours: number }> {
+    const match = /^(\d{1,4})([hd])$/.exec(q.period ?? '24h');
+    if (!match) throw AppError.validation('period', 'period must look like 24h or 7d');
+    const periodHours = Number(match[1]) * (match[2] === 'd' ? 24 : 1);
+    if (periodHours < 1 || periodHours > 90 * 24)
+      throw AppError.validation('period', 'period must be between 1h and 90d');
+    const interval = q.interval ?? 'hour';
+    const buckets = periodHours * (interval === 'minute' ? 60 : interval === 'hour' ? 1 : 1 / 24);
+    if (buckets > 5000)
+      throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
+    return this.queries.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
+  }
+
+  /** The tasks a node holds (dispatched or running), oldest hand-out first. */
+  heldBy(nodeId: string): Promise<TaskRow[]> {
+    return this.repo.heldBy(nodeId);
+  }
+
+  /** Tasks in each state, every state present (0 when none). */
+  async countByStatus(): Promise<Record<TaskState, number>> {
+    const counts: Record<TaskState, number> = {
+      pending: 0,
+      dispatched: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      timed_out: 0,
+    };
+    for (const c of await this.repo.countByStatus()) counts[c.status] = c.n;
+    return counts;
+  }
+
+  /** Tasks handed out right now (dispatched or running), across the hub. */
+  countActive(): Promise<number> {
+    return this.repo.countActive();
+  }
+
+  /** When the next delayed or backed-off task becomes ready. */
+  nextRunAt(): Promise<Date | null> {
+    return this.repo.nextRunAt();
+  }
+
+  /** Ready tasks waiting for a holder (the queue size of /health). */
+  countReady(): Promise<number> {
+    return this.repo.countReady();
+  }
+}
