@@ -4,7 +4,7 @@
  * frames (see node-channel.ts). Inbound payloads are validated by the hub (class-validator,
  * `src/modules/realtime/device-messages.ts`); these types describe what passes.
  */
-import type { RefusedAck, ServerShutdown, SocketError } from './error.js';
+import type { Answer, ServerShutdown, SocketError } from './error.js';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -201,8 +201,6 @@ export interface TaskReportAck {
 export interface OkAck {
   success: true;
 }
-
-type Answer<T> = (answer: T | RefusedAck) => void;
 
 export interface ClientToServerEvents {
   device_register: (m: DeviceRegisterPayload, ack?: Answer<RegisterAck>) => void;

@@ -29,6 +29,9 @@ export interface RefusedAck {
   error: SocketError;
 }
 
+/** The ack callback of a client message: the answer, or the refusal. */
+export type Answer<T> = (answer: T | RefusedAck) => void;
+
 /** The hub is stopping: the client may (and socket.io-client will) reconnect. Sent on every channel but the log channel. */
 export interface ServerShutdown {
   reason: string;

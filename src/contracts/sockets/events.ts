@@ -2,7 +2,7 @@
  * The Socket.IO namespace `/events` for clients (role `client` or `admin`): task lifecycle,
  * node presence, notices, metrics and streamed LLM chats.
  */
-import type { RefusedAck, ServerShutdown, SocketError } from './error.js';
+import type { Answer, ServerShutdown, SocketError } from './error.js';
 import type { AlertData, ChatChunkData, ChatCompletedData, NodeEventData, NotificationData } from './notices.js';
 import type { TaskStatus } from './tasks.js';
 
@@ -88,8 +88,6 @@ export interface ChatSubscribedAck {
   room: string;
 }
 export type StatusAck = { success: true } & HubStatus;
-
-type Answer<T> = (answer: T | RefusedAck) => void;
 
 export interface ClientToServerEvents {
   subscribe_tasks: (m?: TaskSubscription, ack?: Answer<SubscribedAck>) => void;

@@ -2,13 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { PACKAGE } from '../../common/package-info.js';
 
-export interface HubStatus {
-  version: string;
-  uptime: number;
-  tasks: Record<string, number>;
-  nodes: { online: number; total: number };
-  timestamp: string;
-}
+import type { HubStatus } from '../../contracts/sockets/events.js';
+
+export type { HubStatus } from '../../contracts/sockets/events.js';
 
 /** A small snapshot for `get_status` and `metrics_update`: task counts by state and nodes online. */
 @Injectable()
@@ -22,7 +18,7 @@ export class HubStatusService {
         `SELECT count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total FROM nodes`,
       ),
     ]);
-    const tasks: Record<string, number> = {
+    const tasks: HubStatus['tasks'] = {
       pending: 0,
       dispatched: 0,
       running: 0,
