@@ -2,8 +2,9 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
+import { createRedisClient } from '../../common/redis.js';
 
 /** Socket.IO ping-pong: how the hub learns that a device is gone (not from heartbeat events). */
 export interface PingOptions {
@@ -30,8 +31,8 @@ export class HubIoAdapter extends IoAdapter {
 
   async connect(): Promise<void> {
     if (!this.redisUrl) return;
-    const pub = new Redis(this.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    const sub = pub.duplicate();
+    const pub = createRedisClient(this.redisUrl, 'io-pub');
+    const sub = createRedisClient(this.redisUrl, 'io-sub');
     await Promise.all([pub.connect(), sub.connect()]);
     this.clients = [pub, sub];
     this.adapter = createAdapter(pub, sub);
