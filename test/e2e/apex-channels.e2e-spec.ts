@@ -79,6 +79,14 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const refused = await ApexSocket.refusal(url());
       expect(refused.status).toBe(status);
       expect(Date.now() - started).toBeLessThan(2000);
+      // The body is the one socket error object.
+      const code = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND' }[status];
+      expect(JSON.parse(refused.body)).toEqual({
+        code,
+        error_code: code,
+        message: expect.any(String),
+        event: 'connect',
+      });
     });
 
     it('keeps nothing of a refused node', async () => {

@@ -13,7 +13,7 @@ import { RedisFanout } from './redis-fanout.js';
 import type { SocketError } from '../../contracts/sockets/error.js';
 import type { ServerToClientEvents } from '../../contracts/sockets/log-channel.js';
 import { checkSocketAuth } from './socket-auth.js';
-import { closeError, socketError } from './socket-error.js';
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 const rank = (level: string): number => LEVELS.indexOf(level as (typeof LEVELS)[number]);
@@ -121,12 +121,7 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
 
   /** The upgrade of an Apex log path: admin keys only; query filters checked before it opens. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
-    const refuse = (status: number, error: SocketError): void => {
-      const body = JSON.stringify(error);
-      socket.end(
-        `HTTP/1.1 ${status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-    };
+    const refuse = (status: number, error: SocketError): void => refuseUpgrade(socket, status, error);
     const error = await checkSocketAuth(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,

@@ -26,7 +26,7 @@ import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbou
 import { RedisFanout } from './redis-fanout.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
-import { closeError, socketError } from './socket-error.js';
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 interface NodeConnection {
   readonly id: string;
@@ -135,12 +135,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       this.config,
       ['worker'],
     );
-    if (error) {
-      socket.end(
-        `HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(socketError(error, 'connect'))}`,
-      );
-      return;
-    }
+    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId));
   }
 

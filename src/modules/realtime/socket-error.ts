@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { SocketError, SocketErrorDetails } from '../../contracts/sockets/error.js';
 import type { AppError } from '../../common/errors.js';
 
@@ -19,4 +20,15 @@ export function closeError(code: string, message: string, event?: string, detail
     ...(details ? { details } : {}),
     ...(event !== undefined ? { event } : {}),
   };
+}
+
+/**
+ * Refuses a raw WebSocket upgrade with an HTTP status and the error object as its JSON body
+ * (status text = the code), then closes: the client learns why without a socket.
+ */
+export function refuseUpgrade(socket: Duplex, status: number, error: SocketError): void {
+  const body = JSON.stringify(error);
+  socket.end(
+    `HTTP/1.1 ${status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

@@ -18,7 +18,7 @@ import type { CodexStatusData, ServerToClientEvents } from '../../contracts/sock
 import type { OpenAiError } from '../../contracts/sockets/tasks.js';
 import { ChatWatch, parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
-import { closeError } from './socket-error.js';
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 import { RedisFanout } from './redis-fanout.js';
 
 /** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
@@ -127,21 +127,23 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   /** An upgrade to `/ws` (see UpgradeRouter): the Codex stream, or the agent proxy when it names a service. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const refuse = (status: number, reason: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
     // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
     // Without them, a routing rule that matches the upgrade request (e.g. header.x-user-tier = vip) sends it to the proxy too.
     const proxied =
       PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined) ||
       (await this.proxy.claims(req, url));
     const open = proxied ? this.proxy.size : this.clients.size;
-    if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
+    if (open >= this.config.WS_MAX_CONNECTIONS)
+      return refuseUpgrade(
+        socket,
+        503,
+        closeError('SERVICE_UNAVAILABLE', `At most ${this.config.WS_MAX_CONNECTIONS} connections`, 'connect'),
+      );
     const query = Object.fromEntries(url.searchParams);
     const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, [
       'client',
     ]);
-    if (error) return refuse(error.status, error.code);
+    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
     if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal));
   }
