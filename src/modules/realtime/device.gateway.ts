@@ -13,6 +13,7 @@ import type {
   LlmResponse,
   ServerToClientEvents,
 } from '../../contracts/sockets/device.js';
+import type { RefusedAck } from '../../contracts/sockets/error.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { toAppError } from '../../common/exception.filter.js';
@@ -59,8 +60,8 @@ interface SocketState {
   earlyTimer?: NodeJS.Timeout;
 }
 
-/** The callback of an inbound message whose sender asked for an ack (see the contract for what each gets). */
-type Ack = (response: unknown) => void;
+/** The callback of an inbound message whose sender asked for an ack (the contract says which answer each gets). */
+type Ack = (response: ProtocolReply['ack'] | LlmResponse | RefusedAck) => void;
 
 /**
  * The device channel on the default namespace: seed 004 devices and Apex nodes. Transport
