@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import compression from 'compression';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface.js';
 import type { json, NextFunction, Request, Response } from 'express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
@@ -60,6 +61,18 @@ function corsOrigin(value: string): boolean | string[] {
   return commaList(value);
 }
 
+/** One CORS policy for HTTP and the Socket.IO handshake (both use the `cors` package's options). */
+function corsOptions(config: AppConfig): CorsOptions {
+  return {
+    // `true` echoes the request's origin: what `*` means, and the only form browsers accept with credentials.
+    origin: corsOrigin(config.CORS_ORIGIN),
+    credentials: config.CORS_CREDENTIALS,
+    methods: commaList(config.CORS_METHODS),
+    ...(config.CORS_ALLOWED_HEADERS ? { allowedHeaders: commaList(config.CORS_ALLOWED_HEADERS) } : {}),
+    exposedHeaders: ['X-Request-Id'],
+  };
+}
+
 /** Builds the whole HTTP app (not yet listening): used by `main`, the CLI and the e2e tests. */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
   const pino = createPino(config.LOG_LEVEL);
@@ -80,18 +93,13 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.use(requireJsonBody);
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
-  app.enableCors({
-    // `true` echoes the request's origin: what `*` means, and the only form browsers accept with credentials.
-    origin: corsOrigin(config.CORS_ORIGIN),
-    credentials: config.CORS_CREDENTIALS,
-    methods: commaList(config.CORS_METHODS),
-    ...(config.CORS_ALLOWED_HEADERS ? { allowedHeaders: commaList(config.CORS_ALLOWED_HEADERS) } : {}),
-    exposedHeaders: ['X-Request-Id'],
-  });
+  const cors = corsOptions(config);
+  app.enableCors(cors);
   app.disable('x-powered-by');
   const io = new HubIoAdapter(app, config.REDIS_URL, {
     pingInterval: config.SOCKET_PING_INTERVAL_MS,
     pingTimeout: config.SOCKET_PING_TIMEOUT_MS,
+    cors,
   });
   await io.connect();
   app.useWebSocketAdapter(io);

@@ -1,5 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
+import type {
+  AssignmentAck,
+  AssignmentMessage,
+  CancelTaskMessage,
+  ClientToServerEvents,
+  LogLevel,
+  LogPayload,
+  RegisterSuccess,
+  ServerToClientEvents,
+  TaskProgressPayload,
+  TaskReportAck,
+  TaskResultPayload,
+} from '../contracts/sockets/device.js';
+import type { RefusedAck, SocketError } from '../contracts/sockets/error.js';
+
+export type { AssignmentMessage, RegisterSuccess, SocketError };
+
+/** The device channel as socket.io-client sees it: the hub's events in, ours out. */
+export type DeviceSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface DeviceClientOptions {
   /** Hub URL, e.g. http://127.0.0.1:3000 */
@@ -18,41 +37,26 @@ export interface DeviceClientOptions {
   vocabulary?: 'device' | 'node';
 }
 
-/** A task as the hub hands it out (`new_task` or `task_assign`). */
-export interface AssignedTask {
-  task_id: string;
-  task_type: string;
-  attempt: number;
-  prompt: string | null;
-  data?: unknown;
-  payload?: unknown;
-  timeout: number;
-  priority: string;
-  tags: string[];
-  created_at: string;
-  metadata: Record<string, unknown>;
-}
+/** A task as the hub hands it out (`new_task` carries `data`, `task_assign` carries `payload`). */
+export type AssignedTask = AssignmentMessage & { data?: unknown; payload?: unknown };
 
 export interface TaskContext {
   task: AssignedTask;
   /** Aborted when the hub cancels the task (or the client closes). */
   signal: AbortSignal;
   progress(percent: number, message?: string): void;
-  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
+  log(message: string, level?: LogLevel): void;
 }
 
 /** Resolve with the result; throw to fail the attempt (the hub's retry policy applies). */
 export type TaskHandler = (ctx: TaskContext) => Promise<unknown>;
 
-interface Report {
-  event: 'task_progress' | 'log';
-  data: Record<string, unknown>;
-}
+type Report = { event: 'task_progress'; data: TaskProgressPayload } | { event: 'log'; data: LogPayload };
 
 /** A result the hub has not acknowledged yet: kept, and sent again, until it does. */
 interface PendingResult {
   attempt: number;
-  data: Record<string, unknown>;
+  data: TaskResultPayload;
   sending: boolean;
 }
 
@@ -72,7 +76,7 @@ const FINAL_REFUSALS = new Set(['STALE_ATTEMPT', 'CONFLICT', 'NOT_FOUND', 'VALID
  * the hub which tasks it is still on (`running_tasks`); the hub sends it the others it holds.
  */
 export class DeviceClient extends EventEmitter {
-  readonly socket: Socket;
+  readonly socket: DeviceSocket;
   private handler?: TaskHandler;
   private readonly running = new Map<string, { attempt: number; abort: AbortController }>();
   private readonly outbox: Report[] = [];
@@ -97,7 +101,7 @@ export class DeviceClient extends EventEmitter {
       clearInterval(this.heartbeat);
       this.emit('disconnected', reason);
     });
-    this.socket.on('register_success', (info: { heartbeat_interval?: number; held_tasks?: { task_id: string }[] }) => {
+    this.socket.on('register_success', (info) => {
       this.registered = true;
       clearInterval(this.heartbeat);
       this.heartbeat = setInterval(
@@ -108,13 +112,13 @@ export class DeviceClient extends EventEmitter {
       this.flush();
       this.emit('registered', info);
     });
-    const onTask = (task: AssignedTask, ack?: (answer: unknown) => void): void => {
+    const onTask = (task: AssignedTask, ack?: (answer: AssignmentAck) => void): void => {
       if (typeof ack === 'function') ack({ received: true, task_id: task.task_id, attempt: task.attempt });
       this.run(task);
     };
     this.socket.on('new_task', onTask);
     this.socket.on('task_assign', onTask);
-    this.socket.on('cancel_task', (m: { task_id: string; attempt?: number }) => {
+    this.socket.on('cancel_task', (m: CancelTaskMessage) => {
       const current = this.running.get(m.task_id);
       if (current && (m.attempt === undefined || m.attempt === null || m.attempt === current.attempt))
         current.abort.abort(new Error('cancelled by the hub'));
@@ -123,7 +127,7 @@ export class DeviceClient extends EventEmitter {
         this.results.delete(m.task_id);
       this.emit('cancelled', m.task_id);
     });
-    this.socket.on('error', (e: unknown) => this.emit('hub-error', e));
+    this.socket.on('error', (e: SocketError) => this.emit('hub-error', e));
   }
 
   onTask(handler: TaskHandler): this {
@@ -132,13 +136,13 @@ export class DeviceClient extends EventEmitter {
   }
 
   /** Connects and resolves once registered. */
-  connect(): Promise<Record<string, unknown>> {
+  connect(): Promise<RegisterSuccess> {
     return new Promise((resolve, reject) => {
       const fail = (e: unknown): void => {
         this.off('registered', done);
         reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
       };
-      const done = (info: Record<string, unknown>): void => {
+      const done = (info: RegisterSuccess): void => {
         this.off('hub-error', fail);
         resolve(info);
       };
@@ -164,7 +168,7 @@ export class DeviceClient extends EventEmitter {
     this.socket.disconnect();
   }
 
-  private idField(): Record<string, string> {
+  private idField(): { node_id: string } | { device_id: string } {
     return this.options.vocabulary === 'node' ? { node_id: this.options.id } : { device_id: this.options.id };
   }
 
@@ -190,12 +194,17 @@ export class DeviceClient extends EventEmitter {
   }
 
   private send(report: Report): void {
-    if (this.registered && this.socket.connected) this.socket.emit(report.event, report.data);
+    if (this.registered && this.socket.connected) this.emitReport(report);
     else this.outbox.push(report);
   }
 
+  private emitReport(r: Report): void {
+    if (r.event === 'task_progress') this.socket.emit('task_progress', r.data);
+    else this.socket.emit('log', r.data);
+  }
+
   private flush(): void {
-    for (const report of this.outbox.splice(0)) this.socket.emit(report.event, report.data);
+    for (const report of this.outbox.splice(0)) this.emitReport(report);
     for (const taskId of this.results.keys()) this.sendResult(taskId);
   }
 
@@ -208,9 +217,10 @@ export class DeviceClient extends EventEmitter {
       .timeout(RESULT_ACK_TIMEOUT_MS)
       .emitWithAck('task_result', pending.data)
       .then(
-        (answer: { success?: boolean; error?: { code?: string } }) => {
+        (answer: TaskReportAck | RefusedAck) => {
           pending.sending = false;
-          if (answer?.success || FINAL_REFUSALS.has(answer?.error?.code ?? '')) {
+          const refusal = answer?.success === false ? answer.error.code : '';
+          if (answer?.success || FINAL_REFUSALS.has(refusal)) {
             if (this.results.get(taskId) === pending) this.results.delete(taskId);
             this.emit(answer?.success ? 'result-acknowledged' : 'result-refused', taskId, answer);
             return;
@@ -256,7 +266,7 @@ export class DeviceClient extends EventEmitter {
     );
   }
 
-  private finish(task: AssignedTask, abort: AbortController, data: Record<string, unknown>): void {
+  private finish(task: AssignedTask, abort: AbortController, data: TaskResultPayload): void {
     if (this.running.get(task.task_id)?.abort === abort) this.running.delete(task.task_id);
     if (abort.signal.aborted) return; // cancelled or superseded: the hub no longer wants this attempt's result
     this.results.set(task.task_id, { attempt: task.attempt, data, sending: false });

@@ -79,6 +79,14 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const refused = await ApexSocket.refusal(url());
       expect(refused.status).toBe(status);
       expect(Date.now() - started).toBeLessThan(2000);
+      // The body is the one socket error object.
+      const code = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND' }[status];
+      expect(JSON.parse(refused.body)).toEqual({
+        code,
+        error_code: code,
+        message: expect.any(String),
+        event: 'connect',
+      });
     });
 
     it('keeps nothing of a refused node', async () => {
@@ -271,7 +279,7 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const first = await registeredNode('apex-dup');
       const second = await registeredNode('apex-dup');
       const told = await first.nextOf('error');
-      expect(told.data).toMatchObject({ code: 'REPLACED' });
+      expect(told.data).toMatchObject({ code: 'REPLACED', error_code: 'REPLACED', event: 'node_register' });
       expect((await first.waitClosed()).code).toBe(4001);
       expect(second.open).toBe(true);
       // Tasks now go to the new connection, and the node stays online.
@@ -334,6 +342,11 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const reply = await node.request('task_result', { task_id: id, attempt: 7, status: 'success', result: {} });
       expect(reply.type).toBe('error');
       expect(reply.data.code).toBe('STALE_ATTEMPT');
+      expect(reply.data).toMatchObject({
+        error_code: 'STALE_ATTEMPT',
+        event: 'task_result',
+        message: expect.any(String),
+      });
       expect((await getTask(id)).state).not.toBe('completed');
     });
 
@@ -458,7 +471,11 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       const old = await connect(logPath(t.keys.admin, '', 'VCPlog'));
       expect((await old.nextOf('warning')).data).toMatchObject({ code: 'DEPRECATED_PATH' });
       old.send('anything', {});
-      expect((await old.nextOf('error')).data.code).toBe('VALIDATION_ERROR');
+      expect((await old.nextOf('error')).data).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        error_code: 'VALIDATION_ERROR',
+        message: 'The log channel is listen-only',
+      });
       expect(old.open).toBe(true);
       expect((await ApexSocket.refusal(logPath(t.keys.admin, '?level=loud'))).status).toBe(400);
     });

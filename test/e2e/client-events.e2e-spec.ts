@@ -112,6 +112,14 @@ describe('client events: raw /ws stream and the /events namespace', () => {
     await s.waitFor((m) => m.type === 'pong');
     const errors = s.messages.filter((m) => m.type === 'error').map((m) => (m.data.details as { field: string }).field);
     expect(errors).toEqual(['message', 'type', 'type', 'data.taskIds']);
+    // The one socket error shape: code and error_code, message, details, the message type it answers.
+    expect(s.messages.find((m) => m.type === 'error' && m.data.event === 'subscribe_tasks')?.data).toEqual({
+      code: 'VALIDATION_ERROR',
+      error_code: 'VALIDATION_ERROR',
+      message: 'taskIds must be an array of task ids',
+      details: { field: 'data.taskIds' },
+      event: 'subscribe_tasks',
+    });
     expect(s.ws.readyState).toBe(WebSocket.OPEN);
   });
 
@@ -201,10 +209,30 @@ describe('client events: raw /ws stream and the /events namespace', () => {
     expect(quietGot).toBe(0);
   });
 
+  it('/events: a refused subscription answers the one socket error shape, as an event and in the ack', async () => {
+    const sock = io(`${t.url}/events`, { transports: ['websocket'], auth: { token: t.keys.client }, forceNew: true });
+    closers.push(() => sock.disconnect());
+    const event = new Promise<Record<string, unknown>>((r) => sock.once('error', r));
+    const ack = (await sock.timeout(5000).emitWithAck('subscribe_tasks', { taskIds: 'all of them' })) as {
+      success: boolean;
+      error: Record<string, unknown>;
+    };
+    const expected = {
+      code: 'VALIDATION_ERROR',
+      error_code: 'VALIDATION_ERROR',
+      message: expect.stringContaining('taskIds must be an array'),
+      details: { field: 'taskIds' },
+      event: 'subscribe_tasks',
+    };
+    expect(ack).toEqual({ success: false, error: expected });
+    expect(await event).toEqual(expected);
+  });
+
   it('/events: refuses a socket without a key', async () => {
     const sock = io(`${t.url}/events`, { transports: ['websocket'], forceNew: true, reconnection: false });
     closers.push(() => sock.disconnect());
     const error = await new Promise<{ code: string }>((r) => sock.once('error', r));
     expect(error.code).toBe('UNAUTHORIZED');
+    expect(error).toMatchObject({ error_code: 'UNAUTHORIZED', event: 'connect', message: expect.any(String) });
   });
 });

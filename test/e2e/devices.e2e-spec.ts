@@ -304,7 +304,10 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     await old.register('dup-id');
     const fresh = device();
     await fresh.register('dup-id');
-    expect(await old.next('error', (e) => e.code === 'REPLACED')).toMatchObject({ code: 'REPLACED' });
+    expect(await old.next('error', (e) => e.code === 'REPLACED')).toMatchObject({
+      code: 'REPLACED',
+      error_code: 'REPLACED',
+    });
     await new Promise<void>((resolve) =>
       old.socket.connected ? old.socket.once('disconnect', () => resolve()) : resolve(),
     );

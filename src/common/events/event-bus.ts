@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Injectable, Logger } from '@nestjs/common';
+import type { LogLine } from '../../contracts/sockets/log-channel.js';
 import type { TaskRow } from '../../modules/tasks/task.types.js';
 
 /** How the hub speaks to a node: seed 004 devices (`new_task`) or Apex nodes (`task_assign`). */
@@ -77,17 +78,8 @@ export interface HubNotice {
   [extra: string]: unknown;
 }
 
-export interface HubLogLine {
-  time: string;
-  level: 'debug' | 'info' | 'warn' | 'error';
-  /** `node`, `task`, `service`, `hub`, `plugin`. */
-  source: string;
-  message: string;
-  node_id?: string;
-  task_id?: string;
-  service_id?: string;
-  data?: unknown;
-}
+/** A line of the Apex log channel (its wire shape: see contracts/sockets/log-channel.ts). */
+export type HubLogLine = LogLine;
 
 type Handler<K extends keyof DomainEvents> = (payload: DomainEvents[K]) => void;
 

@@ -1,5 +1,6 @@
 import { priorityName, TASK_STATES, type TaskState } from '../../modules/tasks/task.types.js';
 import { toCodexStatus } from './codex.mapper.js';
+import type { CodexTaskEventData } from '../../contracts/sockets/ws-stream.js';
 
 const isTaskState = (v: unknown): v is TaskState =>
   typeof v === 'string' && (TASK_STATES as readonly string[]).includes(v);
@@ -18,13 +19,13 @@ export function errorMessage(error: unknown): string | null {
  * (`queued`, …), `priority` as its name (`"medium"`), `error` a string with the structure
  * kept under `error_detail`. Other keys pass through.
  */
-export function codexEventData(data: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...data };
+export function codexEventData<T extends object>(data: T): CodexTaskEventData<T> {
+  const out = { ...data } as Record<string, unknown>;
   if (isTaskState(out.status)) out.status = toCodexStatus(out.status);
   if (typeof out.priority === 'number') out.priority = priorityName(out.priority);
   if ('error' in out && typeof out.error !== 'string' && out.error !== null && out.error !== undefined) {
     out.error_detail = out.error;
     out.error = errorMessage(out.error);
   }
-  return out;
+  return out as CodexTaskEventData<T>;
 }

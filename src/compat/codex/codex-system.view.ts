@@ -1,3 +1,4 @@
+import type { CodexMetricsData, CodexStatusData } from '../../contracts/sockets/ws-stream.js';
 import type { StatisticsRows } from '../../modules/tasks/task-queries.repository.js';
 
 /**
@@ -39,7 +40,7 @@ export const megabytes = (bytes: number): string => `${Math.round(bytes / 1024 /
  * The seed's `/metrics` `data` (also the `/ws` `metrics_update` data): memory like "128MB", cpu
  * like "15%", uptime in seconds, throughput in tasks completed in the last hour.
  */
-export function codexMetricsView(c: StatisticsRows['counts'], p: ProcessSample): Record<string, unknown> {
+export function codexMetricsView(c: StatisticsRows['counts'], p: ProcessSample): CodexMetricsData {
   const finished = c.completed + c.failed + c.timed_out;
   return {
     tasks: codexTaskCounts({
@@ -66,7 +67,7 @@ export function codexMetricsView(c: StatisticsRows['counts'], p: ProcessSample):
 export function codexStatusView(
   s: { version: string; tasks: Record<string, number>; nodes: { online: number; total: number } },
   draining: boolean,
-): Record<string, unknown> {
+): CodexStatusData {
   return {
     status: draining ? 'shutting_down' : 'running',
     version: s.version,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { codexMetricsView } from '../../compat/codex/codex-system.view.js';
+import type { CodexMetricsData } from '../../contracts/sockets/ws-stream.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { HealthService } from './health.service.js';
 
@@ -11,7 +12,7 @@ export class CodexMetricsService {
     private readonly health: HealthService,
   ) {}
 
-  async document(): Promise<Record<string, unknown>> {
+  async document(): Promise<CodexMetricsData> {
     const stats = await this.taskQueries.statistics({ period: '1h', interval: 'hour' });
     return codexMetricsView(stats.counts, {
       rssBytes: process.memoryUsage().rss,

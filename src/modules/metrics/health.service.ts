@@ -1,5 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient } from '../../common/redis.js';
 import { PACKAGE } from '../../common/package-info.js';
 import { AppConfig } from '../../config/app-config.js';
 import { DatabaseStatus } from '../../database/database-status.js';
@@ -66,12 +67,7 @@ export class HealthService implements OnApplicationShutdown {
   /** Redis answers PING (REDIS_URL only). */
   private async cache(): Promise<ComponentHealth | undefined> {
     if (!this.config.REDIS_URL) return undefined;
-    this.redis ??= new Redis(this.config.REDIS_URL, {
-      maxRetriesPerRequest: 1,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      connectTimeout: 2000,
-    });
+    this.redis ??= createRedisClient(this.config.REDIS_URL, 'health');
     const started = performance.now();
     try {
       if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect();

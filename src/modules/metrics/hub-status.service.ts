@@ -3,13 +3,9 @@ import { PACKAGE } from '../../common/package-info.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
 
-export interface HubStatus {
-  version: string;
-  uptime: number;
-  tasks: Record<string, number>;
-  nodes: { online: number; total: number };
-  timestamp: string;
-}
+import type { HubStatus } from '../../contracts/sockets/events.js';
+
+export type { HubStatus } from '../../contracts/sockets/events.js';
 
 /** A small snapshot for `get_status` and `metrics_update`: task counts by state and nodes online. */
 @Injectable()

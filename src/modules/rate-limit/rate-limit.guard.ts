@@ -7,12 +7,11 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
-import { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
 import { hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
-import { MemoryRateLimitStore, type RateLimitStore, RedisRateLimitStore } from './rate-limit.store.js';
+import { createRateLimitStore, type RateLimitStore } from './rate-limit.store.js';
 
 const SKIP = 'taskhub:skip-rate-limit';
 /** Health, metrics and docs are not rate limited. */
@@ -32,9 +31,7 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
     private readonly reflector: Reflector,
     private readonly config: AppConfig,
   ) {
-    this.store = config.REDIS_URL
-      ? new RedisRateLimitStore(new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }))
-      : new MemoryRateLimitStore();
+    this.store = createRateLimitStore(config.REDIS_URL);
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

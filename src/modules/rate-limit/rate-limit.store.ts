@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient } from '../../common/redis.js';
 
 export interface WindowCount {
   count: number;
@@ -74,7 +75,5 @@ export class RedisRateLimitStore implements RateLimitStore {
 
 /** The shared store when REDIS_URL is set (so N hubs enforce one limit), else this process's memory. */
 export function createRateLimitStore(redisUrl: string | undefined): RateLimitStore {
-  return redisUrl
-    ? new RedisRateLimitStore(new Redis(redisUrl, { maxRetriesPerRequest: 2 }))
-    : new MemoryRateLimitStore();
+  return redisUrl ? new RedisRateLimitStore(createRedisClient(redisUrl, 'rate-limit')) : new MemoryRateLimitStore();
 }

@@ -1,28 +1,26 @@
 import type { DomainEvents } from '../../common/events/event-bus.js';
+import type { ClientEventData, ClientEventType, TaskEventData } from '../../contracts/sockets/events.js';
 import type { TaskRow } from '../tasks/task.types.js';
 
-/** What clients (the /events namespace and the /ws stream) are told. */
-export type ClientEventType =
-  | 'task_created'
-  | 'task_started'
-  | 'task_progress'
-  | 'task_completed'
-  | 'task_failed'
-  | 'task_cancelled'
-  | 'node_online'
-  | 'node_offline'
-  | 'notification'
-  | 'alert';
+export type { ClientEventType } from '../../contracts/sockets/events.js';
 
-export interface ClientEvent {
-  type: ClientEventType;
-  /** The task it is about (null for node events, and for notices about no task). */
-  taskId: string | null;
-  data: Record<string, unknown>;
-}
+/** What clients (the /events namespace and the /ws stream) are told: one push of the contract. */
+export type ClientEvent = {
+  [K in ClientEventType]: {
+    type: K;
+    /** The task it is about (null for node events, and for notices about no task). */
+    taskId: string | null;
+    data: ClientEventData[K];
+  };
+}[ClientEventType];
+
+type TaskEventType =
+  'task_created' | 'task_started' | 'task_progress' | 'task_completed' | 'task_failed' | 'task_cancelled';
+/** What a task push adds to TaskEventData. */
+type Extra<K extends TaskEventType> = Omit<ClientEventData[K], keyof TaskEventData>;
 
 /** Both spellings of the id: snake_case for the canonical API, camelCase for Codex clients. */
-function taskData(task: TaskRow, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function taskData(task: TaskRow): TaskEventData {
   return {
     taskId: task.id,
     task_id: task.id,
@@ -34,7 +32,6 @@ function taskData(task: TaskRow, extra: Record<string, unknown> = {}): Record<st
     nodeId: task.node_id,
     workerId: task.worker_id,
     timestamp: new Date().toISOString(),
-    ...extra,
   };
 }
 
@@ -50,14 +47,15 @@ export function relayClientEvents(
   deliver: (e: ClientEvent) => void,
   wanted: () => boolean = () => true,
 ): (() => void)[] {
-  const task = (type: ClientEventType, t: TaskRow, extra?: Record<string, unknown>): void => {
-    if (wanted()) deliver({ type, taskId: t.id, data: taskData(t, extra) });
+  const task = <K extends TaskEventType>(type: K, t: TaskRow, extra: Extra<K>): void => {
+    // TaskEventData plus Extra<K> is ClientEventData[K]; TS does not correlate a generic K with the union.
+    if (wanted()) deliver({ type, taskId: t.id, data: { ...taskData(t), ...extra } } as ClientEvent);
   };
   return [
     on('task.created', ({ task: t }) => task('task_created', t, { prompt: t.prompt, priority: t.priority })),
-    on('task.started', ({ task: t }) => task('task_started', t)),
-    on('task.assigned', ({ task: t }) => task('task_started', t)),
-    on('task.progress', ({ task: t }) => task('task_progress', t)),
+    on('task.started', ({ task: t }) => task('task_started', t, {})),
+    on('task.assigned', ({ task: t }) => task('task_started', t, {})),
+    on('task.progress', ({ task: t }) => task('task_progress', t, {})),
     on('task.completed', ({ task: t }) => task('task_completed', t, { result: t.result })),
     on('task.failed', ({ task: t, retrying }) => task('task_failed', t, { error: t.error, retrying })),
     on('task.cancelled', ({ task: t }) => task('task_cancelled', t, { reason: t.cancel_reason })),

@@ -17,9 +17,13 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsPlainObject } from '../../common/validators.js';
+import type * as Wire from '../../contracts/sockets/device.js';
+import type { RunningTaskRef as WireRunningTaskRef } from '../../contracts/sockets/tasks.js';
+
+// Each class is the validator of one payload type of the device contract (`implements` keeps them in step).
 
 /** A task the device says it is still running (or has a result for), from an earlier connection. */
-export class RunningTaskRef {
+export class RunningTaskRef implements WireRunningTaskRef {
   @IsString()
   @Length(1, 200)
   task_id: string;
@@ -34,7 +38,7 @@ export class RunningTaskRef {
  * What any registration may add for delivery: `acks` (it answers the ack of each assignment)
  * and `running_tasks` (held tasks it is still on; every other held task is sent again).
  */
-class DeliveryOptions {
+class DeliveryOptions implements Wire.DeliveryOptions {
   @IsOptional()
   @IsBoolean()
   acks?: boolean;
@@ -48,7 +52,7 @@ class DeliveryOptions {
 }
 
 /** Seed 004 `device_register`, plus what a hub needs (capacity, tags, task types). */
-export class DeviceRegisterMessage extends DeliveryOptions {
+export class DeviceRegisterMessage extends DeliveryOptions implements Wire.DeviceRegisterPayload {
   @IsString()
   @Length(1, 200)
   device_id: string;
@@ -88,7 +92,7 @@ export class DeviceRegisterMessage extends DeliveryOptions {
 }
 
 /** Apex `node_register`: node id (snake or camel case), capabilities, persona, version. */
-export class NodeRegisterMessage extends DeliveryOptions {
+export class NodeRegisterMessage extends DeliveryOptions implements Wire.NodeRegisterPayload {
   @ValidateIf((o: NodeRegisterMessage) => o.nodeId === undefined)
   @IsString()
   @Length(1, 200)
@@ -139,7 +143,7 @@ export class NodeRegisterMessage extends DeliveryOptions {
   info?: Record<string, unknown>;
 }
 
-export class HeartbeatMessage {
+export class HeartbeatMessage implements Wire.HeartbeatPayload {
   @IsOptional()
   @IsString()
   @Length(1, 200)
@@ -169,7 +173,7 @@ export class HeartbeatMessage {
   stats?: Record<string, unknown>;
 }
 
-export class TaskProgressMessage {
+export class TaskProgressMessage implements Wire.TaskProgressPayload {
   @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id: string;
 
@@ -189,7 +193,7 @@ export class TaskProgressMessage {
   attempt?: number;
 }
 
-export class TaskResultMessage {
+export class TaskResultMessage implements Wire.TaskResultPayload {
   @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id: string;
 
@@ -204,7 +208,7 @@ export class TaskResultMessage {
   /** `pending`: the node handed the task to a plugin (`plugin`, or `result.plugin`), which calls back. */
   @IsOptional()
   @IsIn(['success', 'completed', 'ok', 'failed', 'error', 'pending'])
-  status?: string;
+  status?: Wire.TaskResultPayload['status'];
 
   @IsOptional()
   @IsString()
@@ -226,7 +230,7 @@ export class TaskResultMessage {
   attempt?: number;
 }
 
-export class LogMessage {
+export class LogMessage implements Wire.LogPayload {
   @IsOptional()
   @IsUUID('all', { message: 'task_id must be a task UUID' })
   task_id?: string;
@@ -250,7 +254,7 @@ export class LogMessage {
 }
 
 /** Seed 001 `notification`: something a node wants the users to hear. */
-export class NotificationMessage {
+export class NotificationMessage implements Wire.NotificationPayload {
   @IsString()
   @Length(1, 10_000)
   message: string;

@@ -1,11 +1,12 @@
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import type { CancelTaskMessage, NewTaskMessage, TaskAssignMessage } from '../../contracts/sockets/device.js';
 import { priorityName, type TaskRow } from '../tasks/task.types.js';
 
+export type Assignment =
+  { event: 'new_task'; data: NewTaskMessage } | { event: 'task_assign'; data: TaskAssignMessage };
+
 /** `new_task` (seed 004) or `task_assign` (Apex) for a task handed to a node. */
-export function assignmentMessage(
-  task: TaskRow,
-  vocabulary: NodeVocabulary,
-): { event: string; data: Record<string, unknown> } {
+export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): Assignment {
   const common = {
     task_id: task.id,
     task_type: task.type,
@@ -35,8 +36,13 @@ export function assignmentMessage(
   return { event: 'new_task', data: { type: 'new_task', ...common, data: task.data } };
 }
 
-export function cancelMessage(task: TaskRow): Record<string, unknown> {
+export function cancelMessage(task: TaskRow): CancelTaskMessage {
   return { type: 'cancel_task', task_id: task.id, attempt: task.attempt, reason: task.cancel_reason };
+}
+
+/** Stop a hand-out the node no longer holds (revoked, or reported running but not held). */
+export function revokeMessage(r: { task_id: string; attempt: number | null }, reason: string): CancelTaskMessage {
+  return { type: 'cancel_task', task_id: r.task_id, attempt: r.attempt, reason };
 }
 
 /**

@@ -12,6 +12,14 @@ import type { HeldTask } from '../nodes/node.types.js';
 import { TaskHoldersService } from '../tasks/task-holders.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import {
+  DEVICE_INBOUND_EVENTS,
+  type HeartbeatAck,
+  type OkAck,
+  type RegisterAck,
+  type RegisterSuccess,
+  type TaskReportAck,
+} from '../../contracts/sockets/device.js';
+import {
   DeviceRegisterMessage,
   HeartbeatMessage,
   LogMessage,
@@ -34,8 +42,8 @@ export interface DeviceSession {
 
 /** What to send back: an event to emit (if the protocol defines one) and the ack payload. */
 export interface ProtocolReply {
-  emit?: { event: string; data: unknown };
-  ack: unknown;
+  emit?: { event: 'register_success'; data: RegisterSuccess } | { event: 'heartbeat_ack'; data: HeartbeatAck };
+  ack: RegisterAck | HeartbeatAck | TaskReportAck | OkAck;
   /** Set on registration: the connection this one replaced, to be told and closed. */
   replacedConnectionId?: string | null;
   /** Set on registration: held tasks to send to this connection again (same attempt), after the reply. */
@@ -48,15 +56,7 @@ export interface ProtocolReply {
 const sameTask = (r: RunningTaskRef, h: HeldTask): boolean =>
   r.task_id === h.task_id && (r.attempt === undefined || r.attempt === h.attempt);
 
-export const INBOUND_EVENTS = [
-  'device_register',
-  'node_register',
-  'heartbeat',
-  'task_progress',
-  'task_result',
-  'log',
-  'notification',
-] as const;
+export const INBOUND_EVENTS = DEVICE_INBOUND_EVENTS;
 export type InboundEvent = (typeof INBOUND_EVENTS)[number];
 
 async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
@@ -187,8 +187,8 @@ export class DeviceProtocol {
     session.nodeId = node.id;
     session.vocabulary = vocabulary;
     // held: tasks it still holds (a reconnect within the grace); the client resumes or reports them.
-    const data = {
-      [vocabulary === 'node' ? 'node_id' : 'device_id']: node.id,
+    const data: RegisterSuccess = {
+      ...(vocabulary === 'node' ? { node_id: node.id } : { device_id: node.id }),
       message: '注册成功',
       server_time: new Date().toISOString(),
       heartbeat_interval: this.config.NODE_HEARTBEAT_INTERVAL_MS,

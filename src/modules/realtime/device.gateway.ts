@@ -7,6 +7,13 @@ import {
   WebSocketServer,
 } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
+import type {
+  AssignmentAck,
+  ClientToServerEvents,
+  LlmResponse,
+  ServerToClientEvents,
+} from '../../contracts/sockets/device.js';
+import type { RefusedAck } from '../../contracts/sockets/error.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { toAppError } from '../../common/exception.filter.js';
@@ -24,9 +31,13 @@ import {
   type InboundEvent,
   type ProtocolReply,
 } from './device-protocol.js';
-import { assignmentMessage, cancelMessage } from './device-outbound.js';
+import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbound.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
+import { closeError, socketError } from './socket-error.js';
+
+type DeviceServer = Server<ClientToServerEvents, ServerToClientEvents>;
+type DeviceSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 
 export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
 
@@ -49,16 +60,18 @@ interface SocketState {
   earlyTimer?: NodeJS.Timeout;
 }
 
-type Ack = (response: unknown) => void;
+/** The callback of an inbound message whose sender asked for an ack (the contract says which answer each gets). */
+type Ack = (response: ProtocolReply['ack'] | LlmResponse | RefusedAck) => void;
 
 /**
  * The device channel on the default namespace: seed 004 devices and Apex nodes. Transport
  * only: authentication, rooms and delivery; what a message means is DeviceProtocol's.
  */
 // destroyUpgrade off: the raw /ws endpoint shares the HTTP server's upgrade requests.
-@WebSocketGateway({ cors: { origin: '*' }, maxHttpBufferSize: 1e6, destroyUpgrade: false })
+// CORS is the HTTP app's (CORS_ORIGIN, CORS_CREDENTIALS), set for every gateway by HubIoAdapter.
+@WebSocketGateway({ maxHttpBufferSize: 1e6, destroyUpgrade: false })
 export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
-  @WebSocketServer() server: Server;
+  @WebSocketServer() server: DeviceServer;
   private readonly logger = new Logger('DeviceGateway');
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -80,16 +93,14 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
         if (nodeId) this.server.to(nodeRoom(nodeId)).emit('cancel_task', cancelMessage(task));
       }),
       this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) => {
-        this.server.to(nodeRoom(nodeId)).emit('cancel_task', { type: 'cancel_task', task_id: taskId, attempt, reason });
+        this.server.to(nodeRoom(nodeId)).emit('cancel_task', revokeMessage({ task_id: taskId, attempt }, reason));
       }),
       this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
       this.events.on('node.replaced', ({ nodeId, connectionId }) => {
         if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) this.closeReplaced(connectionId, nodeId);
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) => {
-        this.server
-          .to(nodeRoom(nodeId))
-          .emit('error', { code: 'DISCONNECTED', error_code: 'DISCONNECTED', message: reason });
+        this.server.to(nodeRoom(nodeId)).emit('error', closeError('DISCONNECTED', reason));
         this.server.in(nodeRoom(nodeId)).disconnectSockets();
       }),
     );
@@ -101,23 +112,26 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
    * once; those that never answer (seed 004's) are not timed out for it.
    */
   private deliverToRoom(task: TaskRow, vocabulary: NodeVocabulary): void {
-    const { event, data } = assignmentMessage(task, vocabulary);
     const nodeId = task.node_id as string;
-    this.server
-      .to(nodeRoom(nodeId))
-      .timeout(this.config.DISPATCH_ACK_TIMEOUT_MS)
-      .emit(event, data, (_err: Error | null, responses: unknown[]) => {
-        if (responses?.length) this.acknowledged(nodeId, task.id, task.attempt);
-      });
+    const room = this.server.to(nodeRoom(nodeId)).timeout(this.config.DISPATCH_ACK_TIMEOUT_MS);
+    const acked = (_err: Error | null, responses: AssignmentAck[]): void => {
+      if (responses?.length) this.acknowledged(nodeId, task.id, task.attempt);
+    };
+    const m = assignmentMessage(task, vocabulary);
+    if (m.event === 'new_task') room.emit('new_task', m.data, acked);
+    else room.emit('task_assign', m.data, acked);
   }
 
   /** The same, on one socket (held tasks sent again right after a registration). */
-  private deliverToSocket(socket: Socket, task: TaskRow, vocabulary: NodeVocabulary): void {
-    const { event, data } = assignmentMessage(task, vocabulary);
+  private deliverToSocket(socket: DeviceSocket, task: TaskRow, vocabulary: NodeVocabulary): void {
     const nodeId = task.node_id as string;
-    socket.timeout(this.config.DISPATCH_ACK_TIMEOUT_MS).emit(event, data, (err: Error | null) => {
+    const timed = socket.timeout(this.config.DISPATCH_ACK_TIMEOUT_MS);
+    const acked = (err: Error | null): void => {
       if (!err) this.acknowledged(nodeId, task.id, task.attempt);
-    });
+    };
+    const m = assignmentMessage(task, vocabulary);
+    if (m.event === 'new_task') timed.emit('new_task', m.data, acked);
+    else timed.emit('task_assign', m.data, acked);
   }
 
   private acknowledged(nodeId: string, taskId: string, attempt: number): void {
@@ -136,7 +150,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     for (const socket of this.server.sockets.sockets.values()) socket.conn.close();
   }
 
-  handleConnection(socket: Socket): void {
+  handleConnection(socket: DeviceSocket): void {
     this.connections.opened(socket.id);
     const session: DeviceSession = { connectionId: socket.id };
     const state: SocketState = { session, queue: this.authenticate(socket, session), early: [] };
@@ -160,7 +174,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   /** Seed 001 `llm_request`, beside the queue (a long call must not hold up the node's reports). */
-  private llmRequest(socket: Socket, state: SocketState, payload: unknown, ack: Ack | undefined): void {
+  private llmRequest(socket: DeviceSocket, state: SocketState, payload: unknown, ack: Ack | undefined): void {
     void state.queue.then(async (authenticated) => {
       if (authenticated === false || !socket.connected) return;
       const gone = new AbortController();
@@ -169,9 +183,12 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       await this.llm.handle(
         state.session,
         payload,
-        (event, data) => {
-          socket.emit(event, data);
-          if (event === 'llm_response') ack?.(data);
+        {
+          chunk: (data) => socket.emit('llm_response_chunk', data),
+          response: (data: LlmResponse) => {
+            socket.emit('llm_response', data);
+            ack?.(data);
+          },
         },
         gone.signal,
       );
@@ -179,7 +196,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     });
   }
 
-  private async authenticate(socket: Socket, session: DeviceSession): Promise<boolean> {
+  private async authenticate(socket: DeviceSocket, session: DeviceSession): Promise<boolean> {
     const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['worker']);
     if (principal) session.keyId = principal.keyId;
     if (!error) return true;
@@ -189,7 +206,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   private enqueue(
-    socket: Socket,
+    socket: DeviceSocket,
     state: SocketState,
     event: InboundEvent,
     payload: unknown,
@@ -210,7 +227,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   /** Handles one message and answers it; the protocol's reply, or undefined when it was refused. */
   private async process(
-    socket: Socket,
+    socket: DeviceSocket,
     state: SocketState,
     event: InboundEvent,
     payload: unknown,
@@ -226,7 +243,8 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
             connectionId: result.replacedConnectionId,
           });
       }
-      if (result.emit) socket.emit(result.emit.event, result.emit.data);
+      if (result.emit?.event === 'register_success') socket.emit('register_success', result.emit.data);
+      else if (result.emit?.event === 'heartbeat_ack') socket.emit('heartbeat_ack', result.emit.data);
       reply?.(result.ack);
       return result;
     } catch (e) {
@@ -242,7 +260,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
    * registers again, so a seed device's result from before a hub restart arrives unregistered.
    * It waits here (EARLY_REPORT_WAIT_MS at most) for the registration instead of being refused.
    */
-  private park(socket: Socket, state: SocketState, message: ParkedMessage): void {
+  private park(socket: DeviceSocket, state: SocketState, message: ParkedMessage): void {
     state.early.push(message);
     state.earlyTimer ??= setTimeout(() => {
       state.earlyTimer = undefined;
@@ -256,7 +274,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
    * After a registration: the reports that came before it, in order; then the held tasks it
    * must run again (but not those a replayed result just finished) and the revocations.
    */
-  private async afterRegister(socket: Socket, state: SocketState, result: ProtocolReply): Promise<void> {
+  private async afterRegister(socket: DeviceSocket, state: SocketState, result: ProtocolReply): Promise<void> {
     clearTimeout(state.earlyTimer);
     state.earlyTimer = undefined;
     const finished = new Set<string>();
@@ -268,30 +286,23 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     for (const task of result.deliver ?? []) {
       if (!finished.has(task.id)) this.deliverToSocket(socket, task, state.session.vocabulary ?? 'device');
     }
-    for (const r of result.revoke ?? [])
-      socket.emit('cancel_task', { type: 'cancel_task', ...r, reason: 'not held by this node' });
+    for (const r of result.revoke ?? []) socket.emit('cancel_task', revokeMessage(r, 'not held by this node'));
   }
 
   /** The old socket of a re-registered node is told and closed, wherever it is connected. */
   private closeReplaced(connectionId: string, nodeId: string): void {
     const message = `Node ${nodeId} registered again from another connection`;
-    this.server.to(connectionId).emit('error', { code: 'REPLACED', error_code: 'REPLACED', message });
+    this.server.to(connectionId).emit('error', closeError('REPLACED', message));
     this.server.in(connectionId).disconnectSockets();
   }
 
-  private sendError(socket: Socket, error: AppError, event: string, ack?: Ack): void {
-    const body = {
-      code: error.code,
-      error_code: error.code,
-      message: error.message,
-      event,
-      ...(error.details ? { details: error.details } : {}),
-    };
+  private sendError(socket: DeviceSocket, error: AppError, event: string, ack?: Ack): void {
+    const body = socketError(error, event);
     socket.emit('error', body);
     ack?.({ success: false, error: body });
   }
 
-  handleDisconnect(socket: Socket): void {
+  handleDisconnect(socket: DeviceSocket): void {
     this.connections.closed(socket.id);
     const state = (socket.data as { state?: SocketState }).state;
     if (!state) return;

@@ -1,16 +1,28 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
-import type { Namespace, Socket } from 'socket.io';
+import type { BroadcastOperator, Namespace, Socket } from 'socket.io';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import type { Answer, RefusedAck } from '../../contracts/sockets/error.js';
+import type {
+  ChatSubscribedAck,
+  ClientToServerEvents,
+  ServerToClientEvents,
+  SubscribedAck,
+} from '../../contracts/sockets/events.js';
+import type { OpenAiError as OpenAiErrorBody } from '../../contracts/sockets/tasks.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
-import { relayClientEvents } from './client-events.js';
+import { type ClientEvent, relayClientEvents } from './client-events.js';
 import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { isAdmin, type Principal } from '../auth/api-key.types.js';
 import { parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
+import { socketError } from './socket-error.js';
+
+type EventsNamespace = Namespace<ClientToServerEvents, ServerToClientEvents>;
+type EventsSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 
 const ALL = 'tasks:all';
 const METRICS = 'metrics';
@@ -20,16 +32,21 @@ const CHAT_ALL = 'chat:all';
 /** A chat's room for the key that made it (`*`: admins watching that one request). */
 const chatRoom = (requestId: string, keyId: string | null): string => `chat:${requestId}:${keyId ?? 'anonymous'}`;
 
-type Ack = (response: unknown) => void;
+/** One push of the contract to a room (or everyone). */
+function push(to: BroadcastOperator<ServerToClientEvents, unknown> | EventsNamespace, e: ClientEvent): void {
+  // e.type and e.data belong together (ClientEvent is a union by type); TS cannot correlate them in one call.
+  (to.emit as (type: ClientEvent['type'], data: ClientEvent['data']) => boolean).call(to, e.type, e.data);
+}
 
 /**
  * Socket.IO namespace `/events` for clients: subscribe to tasks (by id, or all) and receive
  * their lifecycle; `subscribe_metrics` for periodic `metrics_update`. Delivery goes through
  * rooms, so with the Redis adapter a client on one hub sees tasks handled on another.
  */
-@WebSocketGateway({ namespace: '/events', cors: { origin: '*' }, destroyUpgrade: false })
+// CORS is the HTTP app's (CORS_ORIGIN, CORS_CREDENTIALS), set for every gateway by HubIoAdapter.
+@WebSocketGateway({ namespace: '/events', destroyUpgrade: false })
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnApplicationShutdown {
-  @WebSocketServer() nsp: Namespace;
+  @WebSocketServer() nsp: EventsNamespace;
   private readonly logger = new Logger('EventsGateway');
   private unsubscribe: (() => void)[] = [];
   private metricsTimer?: NodeJS.Timeout;
@@ -47,23 +64,26 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       (event, handler) => this.events.on(event, handler),
       (e) => {
         // Alerts and notifications reach every client, subscribed to tasks or not.
-        if (e.type === 'alert' || e.type === 'notification') return void this.nsp.emit(e.type, e.data);
-        const rooms = e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL];
-        this.nsp.to(rooms).emit(e.type, e.data);
+        if (e.type === 'alert' || e.type === 'notification') return push(this.nsp, e);
+        push(this.nsp.to(e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL]), e);
       },
       // With Redis the adapter carries events to other hubs' clients, so emit even with none here.
       () => !!this.config.REDIS_URL || this.nsp.sockets.size > 0,
     );
-    const chat = (requestId: string, keyId: string | null, event: string, data: unknown): void => {
-      if (!this.config.REDIS_URL && this.nsp.sockets.size === 0) return;
-      this.nsp.to([chatRoom(requestId, keyId), chatRoom(requestId, '*'), CHAT_ALL]).emit(event, data);
-    };
+    const chat = (requestId: string, keyId: string | null): BroadcastOperator<ServerToClientEvents, unknown> | null =>
+      !this.config.REDIS_URL && this.nsp.sockets.size === 0
+        ? null
+        : this.nsp.to([chatRoom(requestId, keyId), chatRoom(requestId, '*'), CHAT_ALL]);
     this.unsubscribe.push(
       this.events.on('llm.chunk', ({ requestId, keyId, chunk }) =>
-        chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }),
+        chat(requestId, keyId)?.emit('chat.chunk', { request_id: requestId, chunk }),
       ),
       this.events.on('llm.completed', ({ requestId, keyId, completion, error }) =>
-        chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error }),
+        chat(requestId, keyId)?.emit('chat.completed', {
+          request_id: requestId,
+          completion,
+          error: error as OpenAiErrorBody | null,
+        }),
       ),
     );
     this.unsubscribe.push(
@@ -78,32 +98,33 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.metricsTimer.unref();
   }
 
-  async handleConnection(socket: Socket): Promise<void> {
+  async handleConnection(socket: EventsSocket): Promise<void> {
     const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['client']);
     if (error) {
-      socket.emit('error', { code: error.code, message: error.message });
+      socket.emit('error', socketError(error, 'connect'));
       socket.disconnect();
       return;
     }
-    socket.on('subscribe_tasks', (payload: unknown, ack?: Ack) => void this.subscribe(socket, payload, ack, true));
-    socket.on('unsubscribe_tasks', (payload: unknown, ack?: Ack) => void this.subscribe(socket, payload, ack, false));
-    socket.on('subscribe_metrics', (_p: unknown, ack?: Ack) => {
+    // Payloads are read as unknown: the contract says what passes the checks below, not what a client may send.
+    socket.on('subscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, true));
+    socket.on('unsubscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, false));
+    socket.on('subscribe_metrics', (_p: unknown, ack) => {
       void socket.join(METRICS);
       if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
     });
-    socket.on('unsubscribe_metrics', (_p: unknown, ack?: Ack) => {
+    socket.on('unsubscribe_metrics', (_p: unknown, ack) => {
       void socket.leave(METRICS);
       if (typeof ack === 'function') ack({ success: true });
     });
     socket.on(
       'subscribe_chat',
-      (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, true),
+      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, true),
     );
     socket.on(
       'unsubscribe_chat',
-      (payload: unknown, ack?: Ack) => void this.subscribeChat(socket, principal, payload, ack, false),
+      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, false),
     );
-    socket.on('get_status', async (_p: unknown, ack?: Ack) => {
+    socket.on('get_status', async (_p: unknown, ack) => {
       const snapshot = await this.status.snapshot();
       socket.emit('status', snapshot);
       if (typeof ack === 'function') ack({ success: true, ...snapshot });
@@ -115,19 +136,16 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
    * non-admin hears only its own key's requests); admins may also watch `{all: true}`.
    */
   private async subscribeChat(
-    socket: Socket,
+    socket: EventsSocket,
     who: Principal,
     payload: unknown,
-    ack: Ack | undefined,
+    ack: Answer<ChatSubscribedAck> | undefined,
     join: boolean,
   ): Promise<void> {
     const sub = parseChatSubscription(payload, who);
-    if ('error' in sub) {
-      const body = { code: 'VALIDATION_ERROR', message: sub.error, details: { field: sub.field } };
-      socket.emit('error', body);
-      if (typeof ack === 'function') ack({ success: false, error: body });
-      return;
-    }
+    const event = join ? 'subscribe_chat' : 'unsubscribe_chat';
+    if ('error' in sub)
+      return this.refuse(socket, new AppError(ErrorCode.VALIDATION_ERROR, sub.error, { field: sub.field }), event, ack);
     const room = sub.all ? CHAT_ALL : chatRoom(sub.requestId, isAdmin(who) ? '*' : who.keyId);
     if (join) await socket.join(room);
     else await socket.leave(room);
@@ -135,7 +153,12 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   }
 
   /** `{taskIds: [...]}` joins those tasks; no ids (or `all: true`) joins every task. */
-  private async subscribe(socket: Socket, payload: unknown, ack: Ack | undefined, join: boolean): Promise<void> {
+  private async subscribe(
+    socket: EventsSocket,
+    payload: unknown,
+    ack: Answer<SubscribedAck> | undefined,
+    join: boolean,
+  ): Promise<void> {
     const p = (payload ?? {}) as { taskIds?: unknown; all?: unknown };
     const ids = p.taskIds;
     if (
@@ -145,15 +168,24 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       const error = new AppError(ErrorCode.VALIDATION_ERROR, `taskIds must be an array of at most ${MAX_IDS} ids`, {
         field: 'taskIds',
       });
-      socket.emit('error', { code: error.code, message: error.message, details: error.details });
-      if (typeof ack === 'function')
-        ack({ success: false, error: { code: error.code, message: error.message, details: error.details } });
-      return;
+      return this.refuse(socket, error, join ? 'subscribe_tasks' : 'unsubscribe_tasks', ack);
     }
     const rooms = ids === undefined || ids.length === 0 || p.all === true ? [ALL] : (ids as string[]).map(taskRoom);
     if (join) await socket.join(rooms);
     else await Promise.all(rooms.map((r) => socket.leave(r)));
     if (typeof ack === 'function') ack({ success: true, subscribed: [...socket.rooms].filter((r) => r !== socket.id) });
+  }
+
+  /** `error` to the socket, and the refused ack when it asked for one. */
+  private refuse(
+    socket: EventsSocket,
+    error: AppError,
+    event: string,
+    ack: ((a: RefusedAck) => void) | undefined,
+  ): void {
+    const body = socketError(error, event);
+    socket.emit('error', body);
+    if (typeof ack === 'function') ack({ success: false, error: body } satisfies RefusedAck);
   }
 
   private async pushMetrics(): Promise<void> {

@@ -2,18 +2,22 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
+import { createRedisClient } from '../../common/redis.js';
 
-/** Socket.IO ping-pong: how the hub learns that a device is gone (not from heartbeat events). */
-export interface PingOptions {
+/** Socket.IO ping-pong (how the hub learns that a device is gone, not from heartbeat events) and CORS. */
+export interface IoServerOptions {
   pingInterval: number;
   pingTimeout: number;
+  /** The HTTP app's CORS policy (CORS_ORIGIN, CORS_CREDENTIALS, …): gateways do not set their own. */
+  cors: NonNullable<ServerOptions['cors']>;
 }
 
 /**
  * Socket.IO with the Redis adapter when REDIS_URL is set: a room emit on one hub process
- * reaches sockets held by another. Without Redis it is the plain in-process adapter.
+ * reaches sockets held by another. Without Redis it is the plain in-process adapter. Every
+ * gateway's server gets the hub's ping intervals and CORS policy.
  */
 export class HubIoAdapter extends IoAdapter {
   private readonly log = new Logger('HubIoAdapter');
@@ -23,15 +27,15 @@ export class HubIoAdapter extends IoAdapter {
   constructor(
     app: INestApplicationContext,
     private readonly redisUrl: string | undefined,
-    private readonly ping: PingOptions,
+    private readonly serverOptions: IoServerOptions,
   ) {
     super(app);
   }
 
   async connect(): Promise<void> {
     if (!this.redisUrl) return;
-    const pub = new Redis(this.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    const sub = pub.duplicate();
+    const pub = createRedisClient(this.redisUrl, 'io-pub');
+    const sub = createRedisClient(this.redisUrl, 'io-sub');
     await Promise.all([pub.connect(), sub.connect()]);
     this.clients = [pub, sub];
     this.adapter = createAdapter(pub, sub);
@@ -39,7 +43,11 @@ export class HubIoAdapter extends IoAdapter {
   }
 
   createIOServer(port: number, options?: ServerOptions): Server {
-    const server = super.createIOServer(port, { ...options, ...this.ping } as ServerOptions) as Server;
+    const server = super.createIOServer(port, {
+      ...options,
+      ...this.serverOptions,
+      allowRequest: originCheck(this.serverOptions.cors),
+    } as ServerOptions) as Server;
     if (this.adapter) server.adapter(this.adapter);
     return server;
   }
@@ -60,4 +68,18 @@ export class HubIoAdapter extends IoAdapter {
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
     this.clients = [];
   }
+}
+
+/**
+ * With a list of origins, a handshake from a browser page of another origin is refused (403).
+ * CORS headers alone do not stop it: browsers do not apply CORS to the WebSocket transport.
+ * Clients outside a browser send no Origin and are not affected; `*` allows every origin.
+ */
+function originCheck(cors: IoServerOptions['cors']): ServerOptions['allowRequest'] {
+  const allowed = typeof cors === 'object' && Array.isArray(cors.origin) ? (cors.origin as unknown[]) : undefined;
+  if (!allowed) return undefined;
+  return (req, callback) => {
+    const origin = req.headers.origin;
+    callback(null, origin === undefined || allowed.includes(origin));
+  };
 }

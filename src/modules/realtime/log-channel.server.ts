@@ -10,7 +10,10 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { type ApexRoute, preferredPath } from './apex-paths.js';
 import { RedisFanout } from './redis-fanout.js';
+import type { SocketError } from '../../contracts/sockets/error.js';
+import type { ServerToClientEvents } from '../../contracts/sockets/log-channel.js';
 import { checkSocketAuth } from './socket-auth.js';
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 const rank = (level: string): number => LEVELS.indexOf(level as (typeof LEVELS)[number]);
@@ -118,29 +121,26 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
 
   /** The upgrade of an Apex log path: admin keys only; query filters checked before it opens. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
-    const refuse = (status: number, code: string, message: string, field?: string): void => {
-      const body = JSON.stringify({ code, message, ...(field ? { details: { field } } : {}) });
-      socket.end(
-        `HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-    };
+    const refuse = (status: number, error: SocketError): void => refuseUpgrade(socket, status, error);
     const error = await checkSocketAuth(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,
       this.config,
       [],
     );
-    if (error) return refuse(error.status, error.code, error.message);
+    if (error) return refuse(error.status, socketError(error, 'connect'));
+    const invalid = (field: string, message: string): SocketError =>
+      closeError('VALIDATION_ERROR', message, 'connect', { field });
     const filter: LogFilter = {};
     for (const key of ['level', 'node_id', 'task_id', 'source'] as const) {
       const value = url.searchParams.get(key);
       if (value === null) continue;
       if (value.length === 0 || value.length > 200)
-        return refuse(400, 'VALIDATION_ERROR', `${key} must be 1 to 200 characters`, key);
+        return refuse(400, invalid(key, `${key} must be 1 to 200 characters`));
       filter[key] = value;
     }
     if (filter.level !== undefined && rank(filter.level) < 0)
-      return refuse(400, 'VALIDATION_ERROR', `level must be one of ${LEVELS.join(', ')}`, 'level');
+      return refuse(400, invalid('level', `level must be one of ${LEVELS.join(', ')}`));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route));
   }
 
@@ -152,14 +152,14 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     ws.on('error', () => this.clients.delete(client));
     // Listen-only: anything sent is answered with an error, the connection stays.
     ws.on('message', () =>
-      this.send(ws, { type: 'error', data: { code: 'VALIDATION_ERROR', message: 'The log channel is listen-only' } }),
+      this.send(ws, 'error', closeError('VALIDATION_ERROR', 'The log channel is listen-only', 'message')),
     );
     if (route.deprecated)
-      this.send(ws, {
-        type: 'warning',
-        data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` },
+      this.send(ws, 'warning', {
+        code: 'DEPRECATED_PATH',
+        message: `${route.path} is deprecated; use ${preferredPath(route)}`,
       });
-    for (const line of this.recent) if (matches(filter, line)) this.send(ws, { type: 'log', data: line });
+    for (const line of this.recent) if (matches(filter, line)) this.send(ws, 'log', line);
   }
 
   /** A line of this hub: kept for replay, shown here, and sent to the other hubs. */
@@ -176,7 +176,7 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
 
   private show(l: HubLogLine): void {
     if (this.clients.size === 0) return;
-    const frame = JSON.stringify({ type: 'log', data: l });
+    const frame = frameOf('log', l);
     for (const c of this.clients) if (matches(c.filter, l) && c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
   }
 
@@ -192,8 +192,8 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  private send(ws: WebSocket, frame: unknown): void {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  private send<K extends keyof ServerToClientEvents>(ws: WebSocket, type: K, data: ServerToClientEvents[K]): void {
+    if (ws.readyState === ws.OPEN) ws.send(frameOf(type, data));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -205,6 +205,10 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     this.wss.close();
     await this.fanout.stop();
   }
+}
+
+function frameOf<K extends keyof ServerToClientEvents>(type: K, data: ServerToClientEvents[K]): string {
+  return JSON.stringify({ type, data });
 }
 
 function errorText(error: unknown): string {

@@ -21,17 +21,12 @@ import {
   type InboundEvent,
   type ProtocolReply,
 } from './device-protocol.js';
-import { assignmentMessage, cancelMessage } from './device-outbound.js';
+import type { Frame, NodeChannelFrame, ServerToClientEvents } from '../../contracts/sockets/node-channel.js';
+import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbound.js';
 import { RedisFanout } from './redis-fanout.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
-
-/** A frame of the node channel: `{type, data, id?}`; `id` pairs a request with its reply. */
-interface Frame {
-  type: string;
-  data?: unknown;
-  id?: string | number;
-}
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 interface NodeConnection {
   readonly id: string;
@@ -47,8 +42,8 @@ interface NodeConnection {
 
 /** What one hub asks another to do with a connection it holds (with REDIS_URL). */
 type FanoutMessage =
-  | { kind: 'send'; nodeId: string; frame: Frame }
-  | { kind: 'close'; nodeId?: string; connectionId?: string; code: number; frame: Frame };
+  | { kind: 'send'; nodeId: string; frame: NodeChannelFrame }
+  | { kind: 'close'; nodeId?: string; connectionId?: string; code: number; frame: NodeChannelFrame };
 
 const FANOUT_CHANNEL = 'taskhub:node-channel';
 /** Assignment frame ids carry the task and attempt, so an ack can be applied on any hub. */
@@ -101,20 +96,16 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       // Most assignments are for Socket.IO devices: build nothing unless the node is here, or
       // may be on another hub's node channel (only Apex nodes; a seed 004 device would cost a publish).
       if (!this.byNode.has(nodeId) && !(vocabulary === 'node' && this.fanout.enabled)) return;
-      const { event, data } = assignmentMessage(task, vocabulary);
-      this.sendToNode(nodeId, { type: event, id: assignId(task), data });
+      this.sendToNode(nodeId, assignmentFrame(task, vocabulary));
     };
     this.unsubscribe = [
       this.events.on('task.assigned', onAssign),
       this.events.on('task.redelivered', onAssign),
       this.events.on('task.cancelled', ({ task, nodeId }) => {
-        if (nodeId) this.sendToNode(nodeId, { type: 'cancel_task', data: cancelMessage(task) });
+        if (nodeId) this.sendToNode(nodeId, frame('cancel_task', cancelMessage(task)));
       }),
       this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) =>
-        this.sendToNode(nodeId, {
-          type: 'cancel_task',
-          data: { type: 'cancel_task', task_id: taskId, attempt, reason },
-        }),
+        this.sendToNode(nodeId, frame('cancel_task', revokeMessage({ task_id: taskId, attempt }, reason))),
       ),
       this.events.on('node.replaced', ({ nodeId, connectionId }) => {
         if (!connectionId.startsWith(RAW_WS_CONNECTION_PREFIX)) return;
@@ -122,15 +113,11 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
         this.close(
           { connectionId },
           CLOSE_REPLACED,
-          errorFrame(new AppError(ErrorCode.CONFLICT, message, { reason: 'REPLACED' }), 'node_register', 'REPLACED'),
+          frame('error', closeError('REPLACED', message, 'node_register', { reason: 'REPLACED' })),
         );
       }),
       this.events.on('node.disconnect', ({ nodeId, reason }) =>
-        this.close(
-          { nodeId },
-          CLOSE_REMOVED,
-          errorFrame(new AppError(ErrorCode.CONFLICT, reason), 'disconnect', 'DISCONNECTED'),
-        ),
+        this.close({ nodeId }, CLOSE_REMOVED, frame('error', closeError('DISCONNECTED', reason, 'disconnect'))),
       ),
       this.events.on('hub.shutdown', ({ reason }) => this.closeForShutdown(reason)),
     ];
@@ -148,12 +135,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       this.config,
       ['worker'],
     );
-    if (error) {
-      socket.end(
-        `HTTP/1.1 ${error.status} ${error.code}\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ code: error.code, message: error.message })}`,
-      );
-      return;
-    }
+    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId));
   }
 
@@ -175,9 +157,9 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     ws.on('error', (e) => this.logger.debug({ err: e, connection: conn.id }, 'node channel socket error'));
     if (route.deprecated) {
       this.logger.warn(`a node connected through the deprecated path ${route.path}; use ${preferredPath(route)}`);
-      this.send(conn, {
-        type: 'warning',
-        data: { code: 'DEPRECATED_PATH', message: `${route.path} is deprecated; use ${preferredPath(route)}` },
+      this.send(conn, 'warning', {
+        code: 'DEPRECATED_PATH',
+        message: `${route.path} is deprecated; use ${preferredPath(route)}`,
       });
     }
   }
@@ -215,7 +197,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       case 'ack':
         return this.onAck(conn, f);
       case 'ping':
-        return this.send(conn, { type: 'pong', id: f.id, data: { server_time: new Date().toISOString() } });
+        return this.send(conn, 'pong', { server_time: new Date().toISOString() }, f.id);
       case 'llm_request':
         return this.llmRequest(conn, f);
       default:
@@ -238,7 +220,10 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     void this.llm.handle(
       conn.session,
       payload,
-      (type, d) => this.send(conn, { type, ...(f.id !== undefined ? { id: f.id } : {}), data: d }),
+      {
+        chunk: (d) => this.send(conn, 'llm_response_chunk', d, f.id),
+        response: (d) => this.send(conn, 'llm_response', d, f.id),
+      },
       conn.gone.signal,
     );
   }
@@ -261,11 +246,12 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
         }
         const error = toAppError(e);
         if (error.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: e, event }, 'node frame failed');
-        return this.send(conn, errorFrame(error, event, undefined, f.id));
+        return this.send(conn, 'error', socketError(error, event), f.id);
       }
       if (registering) this.afterRegister(conn, reply);
-      if (reply.emit) this.send(conn, { type: reply.emit.event, id: f.id, data: reply.emit.data });
-      else if (f.id !== undefined) this.send(conn, { type: 'ack', id: f.id, data: reply.ack });
+      if (reply.emit?.event === 'register_success') this.send(conn, 'register_success', reply.emit.data, f.id);
+      else if (reply.emit?.event === 'heartbeat_ack') this.send(conn, 'heartbeat_ack', reply.emit.data, f.id);
+      else if (f.id !== undefined) this.send(conn, 'ack', reply.ack as ServerToClientEvents['ack'], f.id);
       if (registering) this.resend(conn, reply);
     });
   }
@@ -279,12 +265,8 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   /** After `register_success`: the held tasks it must run again, and stops for those it no longer holds. */
   private resend(conn: NodeConnection, reply: ProtocolReply): void {
-    for (const task of reply.deliver ?? []) {
-      const { event, data } = assignmentMessage(task, conn.session.vocabulary ?? 'node');
-      this.send(conn, { type: event, id: assignId(task), data });
-    }
-    for (const r of reply.revoke ?? [])
-      this.send(conn, { type: 'cancel_task', data: { type: 'cancel_task', ...r, reason: 'not held by this node' } });
+    for (const task of reply.deliver ?? []) this.write(conn, assignmentFrame(task, conn.session.vocabulary ?? 'node'));
+    for (const r of reply.revoke ?? []) this.send(conn, 'cancel_task', revokeMessage(r, 'not held by this node'));
   }
 
   /** `{type: "ack", id: "assign:<task>:<attempt>"}` (or `data: {task_id, attempt}`): the assignment is running. */
@@ -314,16 +296,16 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** To the node's connection here, or (with Redis, when asked) to the hub that holds it. */
-  private sendToNode(nodeId: string, frame: Frame, viaFanout = true): void {
+  private sendToNode(nodeId: string, frame: NodeChannelFrame, viaFanout = true): void {
     const conn = this.byNode.get(nodeId);
-    if (conn) this.send(conn, frame);
+    if (conn) this.write(conn, frame);
     else if (viaFanout && this.fanout.enabled) this.fanout.publish({ kind: 'send', nodeId, frame });
   }
 
   private close(
     target: { nodeId?: string; connectionId?: string },
     code: number,
-    frame: Frame,
+    frame: NodeChannelFrame,
     viaFanout = true,
   ): void {
     const conn = target.connectionId
@@ -332,8 +314,8 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
         ? this.byNode.get(target.nodeId)
         : undefined;
     if (conn) {
-      this.send(conn, frame);
-      conn.ws.close(code, String(frame.data && (frame.data as { code?: string }).code));
+      this.write(conn, frame);
+      conn.ws.close(code, frame.type === 'error' ? frame.data?.code : frame.type);
     } else if (viaFanout && this.fanout.enabled) {
       this.fanout.publish({ kind: 'close', ...target, code, frame });
     }
@@ -373,20 +355,27 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   private refuse(conn: NodeConnection, error: AppError, id?: string | number, event = 'frame'): void {
-    this.send(conn, errorFrame(error, event, undefined, id));
+    this.send(conn, 'error', socketError(error, event), id);
   }
 
-  private send(conn: NodeConnection, frame: Frame): void {
+  /** One frame of the contract: `{type, id?, data}` with the data that type carries. */
+  private send<K extends keyof ServerToClientEvents>(
+    conn: NodeConnection,
+    type: K,
+    data: ServerToClientEvents[K],
+    id?: string | number,
+  ): void {
+    this.write(conn, frame(type, data, id));
+  }
+
+  private write(conn: NodeConnection, frame: NodeChannelFrame): void {
     if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
   }
 
   /** Every node hears `server_shutdown {reconnect: true}`; 1012 (service restart) tells clients to come back. */
   private closeForShutdown(reason: string): void {
     for (const conn of this.connections.values()) {
-      this.send(conn, {
-        type: 'server_shutdown',
-        data: { reason, reconnect: true, timestamp: new Date().toISOString() },
-      });
+      this.send(conn, 'server_shutdown', { reason, reconnect: true, timestamp: new Date().toISOString() });
       conn.ws.close(1012, 'server restarting');
     }
   }
@@ -431,12 +420,18 @@ function registeringId(data: unknown): string | undefined {
   return typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
 }
 
-/** `{type: "error", data: {code, message, event, details?}}`; `reason` names a close (REPLACED, DISCONNECTED). */
-function errorFrame(error: AppError, event: string, reason?: string, id?: string | number): Frame {
-  const code = reason ?? error.code;
-  return {
-    type: 'error',
-    ...(id !== undefined ? { id } : {}),
-    data: { code, message: error.message, event, ...(error.details ? { details: error.details } : {}) },
-  };
+function frame<K extends keyof ServerToClientEvents>(
+  type: K,
+  data: ServerToClientEvents[K],
+  id?: string | number,
+): NodeChannelFrame {
+  return { type, ...(id !== undefined ? { id } : {}), data } as NodeChannelFrame;
+}
+
+/** `task_assign` (or `new_task`) with the id an ack names: `assign:<task_id>:<attempt>`. */
+function assignmentFrame(task: TaskRow, vocabulary: 'device' | 'node'): NodeChannelFrame {
+  const m = assignmentMessage(task, vocabulary);
+  return m.event === 'new_task'
+    ? frame('new_task', m.data, assignId(task))
+    : frame('task_assign', m.data, assignId(task));
 }

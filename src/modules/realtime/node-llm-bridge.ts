@@ -2,10 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { LlmError } from '../llm/llm-error.js';
 import { LlmGateway } from '../llm/llm-gateway.service.js';
+import type { LlmResponse, LlmResponseChunk } from '../../contracts/sockets/device.js';
 import type { DeviceSession } from './device-protocol.js';
 
-/** Sends one event to the node that asked (whatever carries it). */
-export type NodeSend = (event: 'llm_response' | 'llm_response_chunk', data: Record<string, unknown>) => void;
+/** Sends the answer to the node that asked (whatever carries it). */
+export interface NodeSend {
+  chunk(data: LlmResponseChunk): void;
+  response(data: LlmResponse): void;
+}
 
 /**
  * Seed 001 `llm_request`: a node asks the hub to call an LLM for it. The same gateway as
@@ -28,7 +32,7 @@ export class NodeLlmBridge {
       typeof id === 'string' ? id.length > 0 && id.length <= 128 : typeof id === 'number' && Number.isFinite(id);
     const requestId = randomUUID();
     const fail = (e: LlmError): void =>
-      send('llm_response', { id: idOk ? id : null, request_id: requestId, error: e.body().error });
+      send.response({ id: idOk ? (id as string | number) : null, request_id: requestId, error: e.body().error });
     if (!p) return fail(LlmError.invalid('payload', 'llm_request needs an object {id, model, messages, stream?, …}'));
     if (!idOk) return fail(LlmError.invalid('id', 'llm_request needs an id (a string or a number) to answer with'));
     if (!session.nodeId)
@@ -41,11 +45,16 @@ export class NodeLlmBridge {
         clientSignal: gone,
         onChunk:
           body.stream === true
-            ? (chunk) => send('llm_response_chunk', { id, request_id: requestId, chunk })
+            ? (chunk) => send.chunk({ id: id as string | number, request_id: requestId, chunk })
             : undefined,
       });
       // The completion's own id moves to completion_id: `id` is the node's, to match its request.
-      send('llm_response', { ...outcome.completion, completion_id: outcome.completion.id, id, request_id: requestId });
+      send.response({
+        ...outcome.completion,
+        ...(typeof outcome.completion.id === 'string' ? { completion_id: outcome.completion.id } : {}),
+        id: id as string | number,
+        request_id: requestId,
+      });
     } catch (e) {
       fail(e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error'));
     }

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient } from '../../common/redis.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
 
 /**
@@ -23,8 +24,8 @@ export class RedisFanout<M> {
 
   async start(redisUrl: string | undefined): Promise<void> {
     if (!redisUrl) return;
-    this.pub = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-    this.sub = this.pub.duplicate();
+    this.pub = createRedisClient(redisUrl, 'fanout-pub');
+    this.sub = createRedisClient(redisUrl, 'fanout-sub');
     this.sub.on('message', (_channel: string, raw: string) => {
       try {
         const m = JSON.parse(raw) as { origin: string; message: M };

@@ -4,6 +4,7 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { AppConfig } from '../../config/app-config.js';
 import { apexRoute } from './apex-paths.js';
+import { closeError, refuseUpgrade } from './socket-error.js';
 import { LogChannelServer } from './log-channel.server.js';
 import { NodeChannelServer } from './node-channel.server.js';
 import { WsStreamServer } from './ws-stream.server.js';
@@ -40,10 +41,10 @@ export class UpgradeRouter implements OnApplicationBootstrap {
       const apex = apexRoute(url.pathname);
       if (apex?.channel === 'node') return await this.nodeChannel.accept(req, socket, head, apex);
       if (apex?.channel === 'log') return await this.logChannel.accept(req, socket, head, apex, url);
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 404, closeError('NOT_FOUND', 'No WebSocket endpoint at this path', 'connect'));
     } catch {
       // e.g. the database is down while checking the key: refuse, the client retries.
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 503, closeError('SERVICE_UNAVAILABLE', 'Try again shortly', 'connect'));
     }
   }
 }

@@ -1,13 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { AgentProxy } from '../agent-services/proxy/agent-proxy.service.js';
 import { ApiKeysService } from '../auth/api-keys.service.js';
-import { INSTANCE_ID } from '../nodes/nodes.service.js';
 import { type ClientEvent, relayClientEvents } from './client-events.js';
 import { codexEventData } from '../../compat/codex/codex-events.mapper.js';
 import { codexStatusView } from '../../compat/codex/codex-system.view.js';
@@ -16,8 +14,12 @@ import { HubStatusService } from '../metrics/hub-status.service.js';
 import { ShutdownService } from '../metrics/shutdown.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { Principal } from '../auth/api-key.types.js';
+import type { CodexStatusData, ServerToClientEvents } from '../../contracts/sockets/ws-stream.js';
+import type { OpenAiError } from '../../contracts/sockets/tasks.js';
 import { ChatWatch, parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
+import { closeError, refuseUpgrade, socketError } from './socket-error.js';
+import { RedisFanout } from './redis-fanout.js';
 
 /** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
@@ -54,7 +56,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   private unsubscribe: (() => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
   private metricsTimer?: NodeJS.Timeout;
-  private fanout?: { pub: Redis; sub: Redis };
+  private readonly fanout = new RedisFanout<ClientEvent>(FANOUT_CHANNEL, (e) => this.broadcast(e));
 
   constructor(
     private readonly events: EventBus,
@@ -76,13 +78,11 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       (event, handler) => this.events.on(event, handler),
       (e) => {
         this.broadcast(e);
-        this.fanout?.pub
-          .publish(FANOUT_CHANNEL, JSON.stringify({ origin: INSTANCE_ID, event: e }))
-          .catch(() => undefined);
+        this.fanout.publish(e);
       },
-      () => !!this.fanout || this.clients.size > 0,
+      () => this.fanout.enabled || this.clients.size > 0,
     );
-    void this.connectFanout();
+    void this.fanout.start(this.config.REDIS_URL);
     this.unsubscribe.push(
       this.events.on('hub.shutdown', ({ reason }) => this.notifyShutdown(reason)),
       // Chat streamed to front-ends (seed 001: HTTP chat, replies over the WebSocket).
@@ -90,7 +90,13 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
         this.chat(requestId, keyId, 'chat.chunk', { request_id: requestId, chunk }, false),
       ),
       this.events.on('llm.completed', ({ requestId, keyId, completion, error }) =>
-        this.chat(requestId, keyId, 'chat.completed', { request_id: requestId, completion, error }, true),
+        this.chat(
+          requestId,
+          keyId,
+          'chat.completed',
+          { request_id: requestId, completion, error: error as OpenAiError | null },
+          true,
+        ),
       ),
     );
     this.metrics.registerClientCounter('ws', () => this.clients.size);
@@ -105,9 +111,9 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     if (listeners.length === 0) return;
     let frame: string;
     try {
-      frame = JSON.stringify({
-        type: 'metrics_update',
-        data: { ...(await this.codexMetrics.document()), timestamp: new Date().toISOString() },
+      frame = frameOf('metrics_update', {
+        ...(await this.codexMetrics.document()),
+        timestamp: new Date().toISOString(),
       });
     } catch {
       return; // database unavailable: skip this tick, the next one tries again
@@ -115,40 +121,29 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     for (const c of listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
   }
 
-  private async statusView(): Promise<Record<string, unknown>> {
+  private async statusView(): Promise<CodexStatusData> {
     return codexStatusView(await this.status.snapshot(), this.shutdown.isDraining);
-  }
-
-  /** With Redis, events of tasks handled by other hub processes reach this process's /ws clients too. */
-  private async connectFanout(): Promise<void> {
-    if (!this.config.REDIS_URL) return;
-    const pub = new Redis(this.config.REDIS_URL, { maxRetriesPerRequest: 2 });
-    const sub = pub.duplicate();
-    this.fanout = { pub, sub };
-    sub.on('message', (_channel: string, raw: string) => {
-      const m = JSON.parse(raw) as { origin: string; event: ClientEvent };
-      if (m.origin !== INSTANCE_ID) this.broadcast(m.event);
-    });
-    await sub.subscribe(FANOUT_CHANNEL);
   }
 
   /** An upgrade to `/ws` (see UpgradeRouter): the Codex stream, or the agent proxy when it names a service. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const refuse = (status: number, reason: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
     // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
     // Without them, a routing rule that matches the upgrade request (e.g. header.x-user-tier = vip) sends it to the proxy too.
     const proxied =
       PROXY_KEYS.some((k) => url.searchParams.has(k) || req.headers[`x-${k.replace('_', '-')}`] !== undefined) ||
       (await this.proxy.claims(req, url));
     const open = proxied ? this.proxy.size : this.clients.size;
-    if (open >= this.config.WS_MAX_CONNECTIONS) return refuse(503, 'Service Unavailable');
+    if (open >= this.config.WS_MAX_CONNECTIONS)
+      return refuseUpgrade(
+        socket,
+        503,
+        closeError('SERVICE_UNAVAILABLE', `At most ${this.config.WS_MAX_CONNECTIONS} connections`, 'connect'),
+      );
     const query = Object.fromEntries(url.searchParams);
     const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, [
       'client',
     ]);
-    if (error) return refuse(error.status, error.code);
+    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
     if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal));
   }
@@ -196,7 +191,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       case 'subscribe_chat':
       case 'unsubscribe_chat': {
         const sub = parseChatSubscription(message.data, client.who);
-        if ('error' in sub) return this.fail(client.ws, sub.error, sub.field);
+        if ('error' in sub) return this.fail(client.ws, sub.error, sub.field, message.type);
         if (message.type === 'subscribe_chat') client.chats.add(sub);
         else client.chats.remove(sub);
         return this.send(client.ws, 'chat_subscribed', client.chats.view());
@@ -217,7 +212,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
           ids !== undefined &&
           (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === 'string'))
         ) {
-          return this.fail(client.ws, 'taskIds must be an array of task ids', 'data.taskIds');
+          return this.fail(client.ws, 'taskIds must be an array of task ids', 'data.taskIds', message.type);
         }
         const list = (ids as string[] | undefined) ?? [];
         if (message.type === 'subscribe_tasks') {
@@ -232,7 +227,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
         return this.send(client.ws, 'subscribed', { all: client.all, taskIds: [...client.ids] });
       }
       default:
-        return this.fail(client.ws, `Unknown message type: ${message.type}`, 'type');
+        return this.fail(client.ws, `Unknown message type: ${message.type}`, 'type', message.type);
     }
   }
 
@@ -240,6 +235,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     if (this.clients.size === 0) return;
     // Task pushes in the Codex words; notices (alerts, notifications, nodes) as they are.
     const frame = JSON.stringify({ type: e.type, data: e.type.startsWith('task_') ? codexEventData(e.data) : e.data });
+    // (Typed as ServerToClientEvents[e.type]: CodexTaskEventData for task_*, the ClientEventData otherwise.)
     // Alerts and notifications reach every client, however it narrowed its subscription.
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
@@ -247,12 +243,18 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private chat(requestId: string, keyId: string | null, type: string, data: unknown, last: boolean): void {
+  private chat<K extends 'chat.chunk' | 'chat.completed'>(
+    requestId: string,
+    keyId: string | null,
+    type: K,
+    data: ServerToClientEvents[K],
+    last: boolean,
+  ): void {
     if (this.clients.size === 0) return;
     let frame: string | undefined;
     for (const c of this.clients) {
       if (!c.chats.wants(requestId, keyId)) continue;
-      frame ??= JSON.stringify({ type, data });
+      frame ??= frameOf(type, data);
       c.ws.send(frame);
       if (last) c.chats.finished(requestId);
     }
@@ -270,12 +272,13 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private send(ws: WebSocket, type: string, data: unknown): void {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type, data }));
+  private send<K extends keyof ServerToClientEvents>(ws: WebSocket, type: K, data: ServerToClientEvents[K]): void {
+    if (ws.readyState === ws.OPEN) ws.send(frameOf(type, data));
   }
 
-  private fail(ws: WebSocket, message: string, field: string): void {
-    this.send(ws, 'error', { code: 'VALIDATION_ERROR', message, details: { field } });
+  /** A malformed or unknown message: `error`, and the connection stays. */
+  private fail(ws: WebSocket, message: string, field: string, event?: string): void {
+    this.send(ws, 'error', closeError('VALIDATION_ERROR', message, event, { field }));
   }
 
   /** Tell every client the hub is going away (and that it may reconnect), then close with 1001. */
@@ -293,8 +296,11 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     this.unsubscribe.forEach((u) => u());
     this.notifyShutdown();
     this.wss.close();
-    const f = this.fanout;
-    this.fanout = undefined;
-    if (f) await Promise.all([f.pub.quit(), f.sub.quit()]).catch(() => undefined);
+    await this.fanout.stop();
   }
+}
+
+/** One `{type, data}` frame of the contract. */
+function frameOf<K extends keyof ServerToClientEvents>(type: K, data: ServerToClientEvents[K]): string {
+  return JSON.stringify({ type, data });
 }
