@@ -120,7 +120,7 @@ describeBrowser('dashboard (headless Chromium)', () => {
     expect(await page.$eval('#login', (el) => (el as unknown as { hidden: boolean }).hidden)).toBe(false);
     expect(await page.$eval('#app', (el) => (el as unknown as { hidden: boolean }).hidden)).toBe(true);
     expect(await page.$('[data-testid^="count-"]')).toBeNull();
-    expect(watch.urls.filter((u) => u.includes('/api/') || u.includes('/socket.io'))).toEqual([]);
+    expect(watch.urls.filter((u) => u.includes('/api/') || u.includes('/socket.io/'))).toEqual([]);
     await shot('login');
     expect(watch.errors).toEqual([]);
   });
