@@ -206,7 +206,6 @@ async function main(): Promise<void> {
     console.error(e);
     throw e;
   } finally {
-    console.error('closing');
     devices.forEach((d) => d.close());
     await close();
     await started.close();
