@@ -13,6 +13,7 @@ import { CodexCompatModule } from './compat/codex/codex.module.js';
 import { DistributedCompatModule } from './compat/distributed/distributed.module.js';
 import { AgentServicesModule } from './modules/agent-services/agent-services.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
+import { DashboardModule } from './modules/dashboard/dashboard.module.js';
 import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { LlmAccountingModule } from './modules/llm/accounting/llm-accounting.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
@@ -48,6 +49,7 @@ export class AppModule {
         DistributedCompatModule,
         CodexCompatModule,
         ApexCompatModule,
+        DashboardModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -100,7 +100,11 @@ export class LlmGateway {
       );
     const estimate = estimatePromptTokens(request.body) + (request.maxTokens ?? DEFAULT_COMPLETION_ESTIMATE);
     const reservation = await this.quotas.reserve(run.caller, requested, estimate);
-    const stop = this.running.start(run.requestId);
+    const stop = this.running.start(run.requestId, {
+      model: requested,
+      keyId: run.caller.keyId,
+      nodeId: run.caller.nodeId,
+    });
     const timer = setTimeout(() => stop.stop('timeout'), this.config.LLM_MAX_REQUEST_MS);
     const onClientGone = (): void => stop.stop('client_closed');
     if (run.clientSignal && this.config.LLM_ABORT_ON_DISCONNECT) {

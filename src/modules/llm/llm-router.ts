@@ -102,6 +102,11 @@ export class LlmRouter implements OnModuleInit {
     return out;
   }
 
+  /** Every deployment with its live counters (GET /api/v1/llm/status). */
+  deployments(): readonly Deployment[] {
+    return [...this.state.values()];
+  }
+
   /** Deployments of a served model that can take a call now, in the order to try them. */
   order(model: string): Deployment[] {
     const now = Date.now();

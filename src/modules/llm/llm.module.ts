@@ -4,12 +4,13 @@ import { LlmController } from './llm.controller.js';
 import { LlmGateway } from './llm-gateway.service.js';
 import { LlmHealth } from './llm-health.service.js';
 import { LlmRouter } from './llm-router.js';
+import { LlmStatusController } from './llm-status.controller.js';
 import { RunningRequests } from './running-requests.js';
 
 /** The OpenAI-compatible LLM gateway (seed 001): /v1/chat/completions, /v1/models, /v1/interrupt. */
 @Module({
   // LlmConfigController before /v1/config/:key of the runtime-config module (this module is imported first).
-  controllers: [LlmConfigController, LlmController],
+  controllers: [LlmConfigController, LlmController, LlmStatusController],
   providers: [
     LlmRouter,
     LlmGateway,

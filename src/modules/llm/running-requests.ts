@@ -10,6 +10,18 @@ const CHANNEL = 'taskhub_llm_interrupt';
 /** How long POST /v1/interrupt waits for another hub to say it runs the request. */
 const REPLY_WAIT_MS = 1000;
 
+/** What GET /api/v1/llm/status shows of a running request. */
+export interface RunningInfo {
+  model: string;
+  keyId: string | null;
+  nodeId?: string;
+}
+
+export interface RunningEntry extends RunningInfo {
+  requestId: string;
+  startedAt: Date;
+}
+
 type Message =
   { op: 'interrupt'; request_id: string; from: string } | { op: 'interrupted'; request_id: string; to: string };
 
@@ -22,6 +34,7 @@ type Message =
 export class RunningRequests implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('RunningRequests');
   private readonly running = new Map<string, AbortController>();
+  private readonly info = new Map<string, RunningEntry>();
   private readonly waiting = new Map<string, () => void>();
   private readonly listener: PgListener;
 
@@ -38,16 +51,27 @@ export class RunningRequests implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** Registers a request; the returned signal aborts with a StopReason. Call `done` at its end. */
-  start(requestId: string): { signal: AbortSignal; stop: (reason: StopReason) => void; done: () => void } {
+  start(
+    requestId: string,
+    info: RunningInfo = { model: '', keyId: null },
+  ): { signal: AbortSignal; stop: (reason: StopReason) => void; done: () => void } {
     const controller = new AbortController();
     this.running.set(requestId, controller);
+    const entry: RunningEntry = { ...info, requestId, startedAt: new Date() };
+    this.info.set(requestId, entry);
     return {
       signal: controller.signal,
       stop: (reason) => controller.abort(reason),
       done: () => {
         if (this.running.get(requestId) === controller) this.running.delete(requestId);
+        if (this.info.get(requestId) === entry) this.info.delete(requestId);
       },
     };
+  }
+
+  /** The requests running in this process, oldest first. */
+  list(): RunningEntry[] {
+    return [...this.info.values()];
   }
 
   /** Stops the request wherever it runs; false when no hub runs it. */

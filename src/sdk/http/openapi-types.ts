@@ -226,6 +226,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/llm/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deployments with cooldowns and recent errors, and running requests, on this hub (admin) */
+        get: operations["LlmStatusController_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/llm/usage": {
         parameters: {
             query?: never;
@@ -2055,6 +2072,33 @@ export interface components {
             };
             default_model: string | null;
         };
+        LlmDeploymentStatusView: {
+            provider: string;
+            model: string;
+            /** @description Calls on this deployment in flight in this hub */
+            in_flight: number;
+            max_concurrency: number | null;
+            /**
+             * Format: date-time
+             * @description Set while cooling down
+             */
+            cooldown_until: string | null;
+            calls_last_minute: number;
+            errors_last_minute: number;
+        };
+        LlmRunningRequestView: {
+            request_id: string;
+            model: string;
+            key_id: string | null;
+            /** @description Set when a node made the request */
+            node_id: string | null;
+            /** Format: date-time */
+            started_at: string;
+        };
+        LlmStatusView: {
+            deployments: components["schemas"]["LlmDeploymentStatusView"][];
+            running: components["schemas"]["LlmRunningRequestView"][];
+        };
         LlmUsageBucketView: {
             /**
              * Format: date-time
@@ -3769,6 +3813,53 @@ export interface operations {
             };
             /** @description SERVICE_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    LlmStatusController_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["LlmStatusView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
