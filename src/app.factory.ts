@@ -10,6 +10,7 @@ import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { PACKAGE } from './common/package-info.js';
 import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
+import { tenantRequestContext } from './database/tenant-context.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
@@ -77,6 +78,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   if (config.COMPRESSION) app.use(compression());
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
+  // After the body parser (its stream callbacks would lose the context): every request starts as
+  // nobody, and the key guard binds its tenant (docs/tenants.md).
+  app.use(tenantRequestContext);
   app.enableCors({
     // `true` echoes the request's origin: what `*` means, and the only form browsers accept with credentials.
     origin: corsOrigin(config.CORS_ORIGIN),

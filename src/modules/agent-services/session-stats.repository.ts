@@ -137,9 +137,7 @@ export class SessionStatsRepository {
   }
 
   /** Hub-wide: counters summed over services, sessions active now and completed since `since`. */
-  async overview(
-    since: Date,
-  ): Promise<{
+  async overview(since: Date): Promise<{
     connections: number;
     active_connections: number;
     errors: number;
