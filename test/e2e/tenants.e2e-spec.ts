@@ -242,6 +242,36 @@ describe('tenants: who may manage them, keys, isolation, row-level security', ()
       expect((await clientA.get(`/api/v1/tasks/${madeForB.body.data.task_id}`)).status).toBe(404);
     });
 
+    it("batched completions stay per tenant: B's complete of A's task in the same tick is a 404, A's applies", async () => {
+      const made = await clientA.post<Task>('/api/v1/tasks', { prompt: 'run me', work_directory: '/a-only' });
+      const next = await clientA.get<Task>(`/api/v1/tasks/next?worker_id=a-worker&work_path=/a-only`);
+      expect(next.body.data.task_id).toBe(made.body.data.task_id);
+      const id = made.body.data.task_id;
+      const [fromB, fromA] = await Promise.all([
+        clientB.post(`/api/v1/tasks/${id}/complete`, { result: { status: 'success', output: 'B' } }),
+        clientA.post<Task>(`/api/v1/tasks/${id}/complete`, { result: { status: 'success', output: 'A' } }),
+      ]);
+      expect(fromB.status).toBe(404);
+      expect(fromA.status).toBe(200);
+      const [row] = (await t.db.query(`SELECT status, result, tenant_id FROM tasks WHERE id = $1`, [id])) as {
+        status: string;
+        result: unknown;
+        tenant_id: string;
+      }[];
+      expect(row).toMatchObject({ status: 'completed', result: { output: 'A' }, tenant_id: 'tenant-a' });
+    });
+
+    it("rows the system writes about a tenant's row take its tenant (a task's events)", async () => {
+      // No context: the system ('*'), as the dispatcher and socket handlers write.
+      await t.db.query(`INSERT INTO task_events (task_id, type, message) VALUES ($1, 'note', 'by the system')`, [
+        taskA.task_id,
+      ]);
+      const rows = (await t.db.query(`SELECT tenant_id FROM task_events WHERE task_id = $1 AND type = 'note'`, [
+        taskA.task_id,
+      ])) as { tenant_id: string }[];
+      expect(rows).toEqual([{ tenant_id: 'tenant-a' }]);
+    });
+
     it('idempotency keys are per tenant', async () => {
       const a = await clientA.post<Task>('/api/v1/tasks', { prompt: 'p', idempotency_key: 'same-key' });
       const b = await clientB.post<Task>('/api/v1/tasks', { prompt: 'p', idempotency_key: 'same-key' });
