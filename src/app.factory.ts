@@ -11,6 +11,7 @@ import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { JSON_TYPES, requireJsonBody } from './common/json-body.js';
 import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
+import { tenantRequestContext } from './database/tenant-context.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
@@ -93,6 +94,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.use(requireJsonBody);
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));
+  // After the body parser (its stream callbacks would lose the context): every request starts as
+  // nobody, and the key guard binds its tenant (docs/tenants.md).
+  app.use(tenantRequestContext);
   const cors = corsOptions(config);
   app.enableCors(cors);
   app.disable('x-powered-by');

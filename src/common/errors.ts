@@ -53,6 +53,8 @@ export enum ErrorCode {
   HEALTH_CHECK_FAILED = 'HEALTH_CHECK_FAILED',
   /** Seed 003's name for VALIDATION_ERROR, answered on its routes (see SEED003_PATHS). */
   INVALID_REQUEST = 'INVALID_REQUEST',
+  /** An unknown tenant, or one the caller may not act for (never a 403: no existence leak). */
+  TENANT_NOT_FOUND = 'TENANT_NOT_FOUND',
 }
 
 export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
@@ -102,6 +104,7 @@ export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.CONNECTION_NOT_FOUND]: HttpStatus.NOT_FOUND,
   [ErrorCode.HEALTH_CHECK_FAILED]: HttpStatus.SERVICE_UNAVAILABLE,
   [ErrorCode.INVALID_REQUEST]: HttpStatus.BAD_REQUEST,
+  [ErrorCode.TENANT_NOT_FOUND]: HttpStatus.NOT_FOUND,
 };
 
 /** HttpStatus members below 400: everything else in the enum is an error status. */

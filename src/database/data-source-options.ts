@@ -12,6 +12,7 @@ import { LlmAccounting1764700000000 } from './migrations/1764700000000-LlmAccoun
 import { CompletedByTypeIndex1764800000000 } from './migrations/1764800000000-CompletedByTypeIndex.js';
 import { AgentSessionStats1764900000000 } from './migrations/1764900000000-AgentSessionStats.js';
 import { ApiKeyRoles1765000000000 } from './migrations/1765000000000-ApiKeyRoles.js';
+import { Tenants1765100000000 } from './migrations/1765100000000-Tenants.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -28,6 +29,7 @@ export const migrations = [
   CompletedByTypeIndex1764800000000,
   AgentSessionStats1764900000000,
   ApiKeyRoles1765000000000,
+  Tenants1765100000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { DatabaseStatus } from './database-status.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { grantAppRole, installTenantHook } from './tenant-connection.js';
 
 /** Holds the embedded server (if any) so it stops after the pool closes. */
 export class DatabaseHandle {
@@ -45,8 +46,10 @@ async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
     version: string;
   }[];
   status.describe({ version, embedded: !!embedded });
-  const applied = await migrateExclusively(dataSource);
+  const applied = await migrateExclusively(dataSource, () => grantAppRole(dataSource, logger));
   if (applied.length > 0) logger.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
+  // From here on every pooled connection acts for the caller's tenant (docs/tenants.md).
+  await installTenantHook(dataSource, logger);
   return new DatabaseHandle(dataSource, embedded, status);
 }
 
@@ -56,8 +59,12 @@ const MIGRATION_LOCK = 7_346_251_009;
 /**
  * Hubs started together on a fresh database would both create the same tables: the first to
  * take the advisory lock migrates, the others wait for it and then find nothing pending.
+ * `afterwards` (the app role's grants) runs under the same lock.
  */
-async function migrateExclusively(dataSource: DataSource): Promise<{ name: string }[]> {
+async function migrateExclusively(
+  dataSource: DataSource,
+  afterwards: () => Promise<void>,
+): Promise<{ name: string }[]> {
   // Its own connection (not one of the pool's, which may have a single connection).
   const lock = new pg.Client({
     connectionString: (dataSource.options as { url?: string }).url,
@@ -66,7 +73,9 @@ async function migrateExclusively(dataSource: DataSource): Promise<{ name: strin
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    return await dataSource.runMigrations({ transaction: 'each' });
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    await afterwards(); // still under the lock
+    return applied;
   } finally {
     await lock.end().catch(() => undefined); // ending the session releases the lock
   }

@@ -9,6 +9,7 @@ SEQUENCE service_stat_samples_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 922337
 SEQUENCE task_events_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 
 TABLE agent_service_counters
+  ROW LEVEL SECURITY FORCED
   service_id uuid NOT NULL
   total_connections bigint NOT NULL DEFAULT 0
   peak_connections integer NOT NULL DEFAULT 0
@@ -16,11 +17,16 @@ TABLE agent_service_counters
   session_seconds double precision NOT NULL DEFAULT 0
   errors bigint NOT NULL DEFAULT 0
   updated_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT FK_agent_service_counters_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
+  CONSTRAINT FK_agent_service_counters_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_agent_service_counters PRIMARY KEY (service_id)
   INDEX CREATE UNIQUE INDEX "PK_agent_service_counters" ON public.agent_service_counters USING btree (service_id)
+  TRIGGER CREATE TRIGGER "TRG_agent_service_counters_tenant" BEFORE INSERT ON public.agent_service_counters FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_service()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE agent_services
+  ROW LEVEL SECURITY FORCED
   id uuid NOT NULL DEFAULT gen_random_uuid()
   name text NOT NULL
   description text
@@ -54,31 +60,40 @@ TABLE agent_services
   updated_at timestamp with time zone NOT NULL DEFAULT now()
   started_at timestamp with time zone
   stopped_at timestamp with time zone
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_agent_services_desired CHECK ((desired_state = ANY (ARRAY['running'::text, 'stopped'::text])))
   CONSTRAINT CHK_agent_services_health CHECK ((health_status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
   CONSTRAINT CHK_agent_services_kind CHECK ((kind = ANY (ARRAY['managed'::text, 'external'::text])))
   CONSTRAINT CHK_agent_services_status CHECK ((status = ANY (ARRAY['stopped'::text, 'starting'::text, 'running'::text, 'stopping'::text, 'error'::text])))
+  CONSTRAINT FK_agent_services_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_agent_services PRIMARY KEY (id)
-  CONSTRAINT UQ_agent_services_name UNIQUE (name)
+  CONSTRAINT UQ_agent_services_tenant_name UNIQUE (tenant_id, name)
   INDEX CREATE INDEX "IDX_agent_services_tags" ON public.agent_services USING gin (tags)
   INDEX CREATE UNIQUE INDEX "PK_agent_services" ON public.agent_services USING btree (id)
-  INDEX CREATE UNIQUE INDEX "UQ_agent_services_name" ON public.agent_services USING btree (name)
+  INDEX CREATE UNIQUE INDEX "UQ_agent_services_tenant_name" ON public.agent_services USING btree (tenant_id, name)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE agent_sessions
+  ROW LEVEL SECURITY FORCED
   session_id text NOT NULL
   service_id uuid
   open_connections integer NOT NULL DEFAULT 0
   instance_id text
   started_at timestamp with time zone NOT NULL DEFAULT now()
   ended_at timestamp with time zone
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_agent_sessions_open CHECK ((open_connections >= 0))
   CONSTRAINT FK_agent_sessions_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE SET NULL
+  CONSTRAINT FK_agent_sessions_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_agent_sessions PRIMARY KEY (session_id)
   INDEX CREATE INDEX "IDX_agent_sessions_ended" ON public.agent_sessions USING btree (ended_at)
   INDEX CREATE INDEX "IDX_agent_sessions_open" ON public.agent_sessions USING btree (service_id) WHERE (open_connections > 0)
   INDEX CREATE UNIQUE INDEX "PK_agent_sessions" ON public.agent_sessions USING btree (session_id)
+  TRIGGER CREATE TRIGGER "TRG_agent_sessions_tenant" BEFORE INSERT ON public.agent_sessions FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_service()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE api_keys
+  ROW LEVEL SECURITY FORCED
   id uuid NOT NULL DEFAULT gen_random_uuid()
   name text NOT NULL
   role text NOT NULL
@@ -89,11 +104,15 @@ TABLE api_keys
   revoked_at timestamp with time zone
   limits jsonb
   roles text[] NOT NULL
+  tenant_id text
   CONSTRAINT CHK_api_keys_roles CHECK (((cardinality(roles) >= 1) AND (roles <@ ARRAY['admin'::text, 'client'::text, 'worker'::text]) AND (roles[1] = role)))
+  CONSTRAINT FK_api_keys_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_api_keys PRIMARY KEY (id)
   CONSTRAINT UQ_api_keys_key_hash UNIQUE (key_hash)
+  INDEX CREATE INDEX "IDX_api_keys_tenant" ON public.api_keys USING btree (tenant_id)
   INDEX CREATE UNIQUE INDEX "PK_api_keys" ON public.api_keys USING btree (id)
   INDEX CREATE UNIQUE INDEX "UQ_api_keys_key_hash" ON public.api_keys USING btree (key_hash)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE hub_instances
   id text NOT NULL
@@ -107,6 +126,7 @@ TABLE hub_instances
   INDEX CREATE UNIQUE INDEX "PK_hub_instances" ON public.hub_instances USING btree (id)
 
 TABLE llm_key_quota
+  ROW LEVEL SECURITY FORCED
   key_id uuid NOT NULL
   window_start timestamp with time zone NOT NULL
   window_requests integer NOT NULL DEFAULT 0
@@ -114,11 +134,16 @@ TABLE llm_key_quota
   budget_start timestamp with time zone NOT NULL
   budget_tokens bigint NOT NULL DEFAULT 0
   in_flight jsonb NOT NULL DEFAULT '{}'::jsonb
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT FK_llm_key_quota_key FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE
+  CONSTRAINT FK_llm_key_quota_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_llm_key_quota PRIMARY KEY (key_id)
   INDEX CREATE UNIQUE INDEX "PK_llm_key_quota" ON public.llm_key_quota USING btree (key_id)
+  TRIGGER CREATE TRIGGER "TRG_llm_key_quota_tenant" BEFORE INSERT ON public.llm_key_quota FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_key()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE llm_usage
+  ROW LEVEL SECURITY FORCED
   id bigint NOT NULL DEFAULT nextval('llm_usage_id_seq'::regclass)
   request_id text NOT NULL
   key_id uuid
@@ -136,11 +161,16 @@ TABLE llm_usage
   error text
   started_at timestamp with time zone NOT NULL
   created_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  CONSTRAINT FK_llm_usage_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_llm_usage PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_llm_usage_key_started" ON public.llm_usage USING btree (key_id, started_at)
   INDEX CREATE INDEX "IDX_llm_usage_request" ON public.llm_usage USING btree (request_id)
   INDEX CREATE INDEX "IDX_llm_usage_started" ON public.llm_usage USING btree (started_at)
+  INDEX CREATE INDEX "IDX_llm_usage_tenant_started" ON public.llm_usage USING btree (tenant_id, started_at)
   INDEX CREATE UNIQUE INDEX "PK_llm_usage" ON public.llm_usage USING btree (id)
+  TRIGGER CREATE TRIGGER "TRG_llm_usage_tenant" BEFORE INSERT ON public.llm_usage FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_key_or_node()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE migrations
   id integer NOT NULL DEFAULT nextval('migrations_id_seq'::regclass)
@@ -150,6 +180,7 @@ TABLE migrations
   INDEX CREATE UNIQUE INDEX "PK_8c82d7f526340ab734260ea46be" ON public.migrations USING btree (id)
 
 TABLE node_logs
+  ROW LEVEL SECURITY FORCED
   id bigint NOT NULL DEFAULT nextval('node_logs_id_seq'::regclass)
   node_id text NOT NULL
   task_id uuid
@@ -157,12 +188,17 @@ TABLE node_logs
   message text NOT NULL
   data jsonb
   created_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_node_logs_level CHECK ((level = ANY (ARRAY['debug'::text, 'info'::text, 'warn'::text, 'error'::text])))
+  CONSTRAINT FK_node_logs_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_node_logs PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_node_logs_node" ON public.node_logs USING btree (node_id, id)
   INDEX CREATE UNIQUE INDEX "PK_node_logs" ON public.node_logs USING btree (id)
+  TRIGGER CREATE TRIGGER "TRG_node_logs_tenant" BEFORE INSERT ON public.node_logs FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_node()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE nodes
+  ROW LEVEL SECURITY FORCED
   id text NOT NULL
   name text
   kind text NOT NULL DEFAULT 'device'::text
@@ -185,23 +221,33 @@ TABLE nodes
   reported_status text
   resources jsonb
   stats jsonb
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_nodes_kind CHECK ((kind = ANY (ARRAY['device'::text, 'node'::text, 'worker'::text])))
   CONSTRAINT CHK_nodes_status CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
+  CONSTRAINT FK_nodes_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_nodes PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_nodes_instance_online" ON public.nodes USING btree (instance_id) WHERE (status = 'online'::text)
   INDEX CREATE INDEX "IDX_nodes_status" ON public.nodes USING btree (status)
+  INDEX CREATE INDEX "IDX_nodes_tenant" ON public.nodes USING btree (tenant_id)
   INDEX CREATE UNIQUE INDEX "PK_nodes" ON public.nodes USING btree (id)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE plugin_deliveries
+  ROW LEVEL SECURITY FORCED
   plugin text NOT NULL
   webhook_id text NOT NULL
   task_id uuid NOT NULL
   received_at timestamp with time zone NOT NULL DEFAULT now()
-  CONSTRAINT PK_plugin_deliveries PRIMARY KEY (plugin, webhook_id)
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  CONSTRAINT FK_plugin_deliveries_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
+  CONSTRAINT PK_plugin_deliveries PRIMARY KEY (tenant_id, plugin, webhook_id)
   INDEX CREATE INDEX "IDX_plugin_deliveries_received" ON public.plugin_deliveries USING btree (received_at)
-  INDEX CREATE UNIQUE INDEX "PK_plugin_deliveries" ON public.plugin_deliveries USING btree (plugin, webhook_id)
+  INDEX CREATE UNIQUE INDEX "PK_plugin_deliveries" ON public.plugin_deliveries USING btree (tenant_id, plugin, webhook_id)
+  TRIGGER CREATE TRIGGER "TRG_plugin_deliveries_tenant" BEFORE INSERT ON public.plugin_deliveries FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_task()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE plugins
+  ROW LEVEL SECURITY FORCED
   id uuid NOT NULL DEFAULT gen_random_uuid()
   name text NOT NULL
   secret text NOT NULL
@@ -211,12 +257,16 @@ TABLE plugins
   rotated_at timestamp with time zone
   rotated_until timestamp with time zone
   created_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  CONSTRAINT FK_plugins_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_plugins PRIMARY KEY (id)
-  CONSTRAINT UQ_plugins_name UNIQUE (name)
+  CONSTRAINT UQ_plugins_tenant_name UNIQUE (tenant_id, name)
   INDEX CREATE UNIQUE INDEX "PK_plugins" ON public.plugins USING btree (id)
-  INDEX CREATE UNIQUE INDEX "UQ_plugins_name" ON public.plugins USING btree (name)
+  INDEX CREATE UNIQUE INDEX "UQ_plugins_tenant_name" ON public.plugins USING btree (tenant_id, name)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE routing_rules
+  ROW LEVEL SECURITY FORCED
   id uuid NOT NULL DEFAULT gen_random_uuid()
   name text NOT NULL
   description text
@@ -228,11 +278,14 @@ TABLE routing_rules
   target_service text
   created_at timestamp with time zone NOT NULL DEFAULT now()
   updated_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_routing_rules_strategy CHECK ((target_strategy = ANY (ARRAY['round_robin'::text, 'least_connections'::text, 'random'::text, 'weighted'::text, 'hash'::text])))
+  CONSTRAINT FK_routing_rules_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_routing_rules PRIMARY KEY (id)
-  CONSTRAINT UQ_routing_rules_name UNIQUE (name)
+  CONSTRAINT UQ_routing_rules_tenant_name UNIQUE (tenant_id, name)
   INDEX CREATE UNIQUE INDEX "PK_routing_rules" ON public.routing_rules USING btree (id)
-  INDEX CREATE UNIQUE INDEX "UQ_routing_rules_name" ON public.routing_rules USING btree (name)
+  INDEX CREATE UNIQUE INDEX "UQ_routing_rules_tenant_name" ON public.routing_rules USING btree (tenant_id, name)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE runtime_settings
   key text NOT NULL
@@ -243,18 +296,24 @@ TABLE runtime_settings
   INDEX CREATE UNIQUE INDEX "PK_runtime_settings" ON public.runtime_settings USING btree (key)
 
 TABLE service_health_checks
+  ROW LEVEL SECURITY FORCED
   id bigint NOT NULL DEFAULT nextval('service_health_checks_id_seq'::regclass)
   service_id uuid NOT NULL
   status text NOT NULL
   response_time_ms real
   message text
   checked_at timestamp with time zone NOT NULL DEFAULT now()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  CONSTRAINT FK_service_health_checks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_service_health_checks PRIMARY KEY (id)
   CONSTRAINT service_health_checks_service_id_fkey FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
   INDEX CREATE INDEX "IDX_service_health_checks_service" ON public.service_health_checks USING btree (service_id, checked_at DESC)
   INDEX CREATE UNIQUE INDEX "PK_service_health_checks" ON public.service_health_checks USING btree (id)
+  TRIGGER CREATE TRIGGER "TRG_service_health_checks_tenant" BEFORE INSERT ON public.service_health_checks FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_service()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE service_stat_samples
+  ROW LEVEL SECURITY FORCED
   id bigint NOT NULL DEFAULT nextval('service_stat_samples_id_seq'::regclass)
   service_id uuid
   sampled_at timestamp with time zone NOT NULL DEFAULT now()
@@ -264,12 +323,17 @@ TABLE service_stat_samples
   messages integer NOT NULL
   errors integer NOT NULL
   response_time_ms real
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  CONSTRAINT FK_service_stat_samples_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_service_stat_samples PRIMARY KEY (id)
   CONSTRAINT service_stat_samples_service_id_fkey FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
   INDEX CREATE INDEX "IDX_service_stat_samples_time" ON public.service_stat_samples USING btree (sampled_at, service_id)
   INDEX CREATE UNIQUE INDEX "PK_service_stat_samples" ON public.service_stat_samples USING btree (id)
+  TRIGGER CREATE TRIGGER "TRG_service_stat_samples_tenant" BEFORE INSERT ON public.service_stat_samples FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_service()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE task_events
+  ROW LEVEL SECURITY FORCED
   id bigint NOT NULL GENERATED BY DEFAULT AS IDENTITY
   task_id uuid NOT NULL
   at timestamp with time zone NOT NULL DEFAULT now()
@@ -278,12 +342,17 @@ TABLE task_events
   message text NOT NULL
   attempt integer NOT NULL DEFAULT 0
   data jsonb
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT FK_task_events_task FOREIGN KEY (task_id) REFERENCES tasks(id) ON DELETE CASCADE
+  CONSTRAINT FK_task_events_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_task_events PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_task_events_task" ON public.task_events USING btree (task_id, id)
   INDEX CREATE UNIQUE INDEX "PK_task_events" ON public.task_events USING btree (id)
+  TRIGGER CREATE TRIGGER "TRG_task_events_tenant" BEFORE INSERT ON public.task_events FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_task()
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE tasks
+  ROW LEVEL SECURITY FORCED
   id uuid NOT NULL DEFAULT gen_random_uuid()
   type text NOT NULL DEFAULT 'prompt'::text
   prompt text
@@ -322,7 +391,9 @@ TABLE tasks
   delivery_count smallint NOT NULL DEFAULT 0
   delivered_at timestamp with time zone
   awaits_callback text
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
+  CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_tasks_completed" ON public.tasks USING btree (completed_at) WHERE (completed_at IS NOT NULL)
   INDEX CREATE INDEX "IDX_tasks_completed_type" ON public.tasks USING btree (type, completed_at DESC) INCLUDE (started_at) WHERE (status = 'completed'::text)
@@ -333,5 +404,85 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_pending_run_at" ON public.tasks USING btree (run_at) WHERE (status = 'pending'::text)
   INDEX CREATE INDEX "IDX_tasks_ready" ON public.tasks USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text)
   INDEX CREATE INDEX "IDX_tasks_status_created" ON public.tasks USING btree (status, created_at)
+  INDEX CREATE INDEX "IDX_tasks_tenant_created" ON public.tasks USING btree (tenant_id, created_at)
   INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)
-  INDEX CREATE UNIQUE INDEX "UQ_tasks_idempotency_key" ON public.tasks USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
+  INDEX CREATE UNIQUE INDEX "UQ_tasks_idempotency_key" ON public.tasks USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
+TABLE tenants
+  ROW LEVEL SECURITY FORCED
+  id text NOT NULL
+  name text NOT NULL
+  limits jsonb NOT NULL DEFAULT '{}'::jsonb
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_tenants PRIMARY KEY (id)
+  CONSTRAINT UQ_tenants_name UNIQUE (name)
+  INDEX CREATE UNIQUE INDEX "PK_tenants" ON public.tenants USING btree (id)
+  INDEX CREATE UNIQUE INDEX "UQ_tenants_name" ON public.tenants USING btree (name)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK ((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text))
+
+FUNCTION taskhub_current_tenant()
+CREATE OR REPLACE FUNCTION public.taskhub_current_tenant()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$ SELECT current_setting('taskhub.tenant_id', true) $function$
+
+FUNCTION taskhub_current_tenant_for_insert()
+CREATE OR REPLACE FUNCTION public.taskhub_current_tenant_for_insert()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$ SELECT CASE current_setting('taskhub.tenant_id', true)
+                     WHEN '*' THEN 'default' WHEN '' THEN NULL
+                     ELSE current_setting('taskhub.tenant_id', true) END $function$
+
+FUNCTION taskhub_tenant_from_key()
+CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_key()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+        BEGIN
+          NEW.tenant_id := COALESCE((SELECT tenant_id FROM api_keys WHERE id = NEW.key_id), NEW.tenant_id);
+          RETURN NEW;
+        END $function$
+
+FUNCTION taskhub_tenant_from_key_or_node()
+CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_key_or_node()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+        BEGIN
+          NEW.tenant_id := COALESCE(COALESCE((SELECT tenant_id FROM api_keys WHERE id = NEW.key_id), (SELECT tenant_id FROM nodes WHERE id = NEW.node_id)), NEW.tenant_id);
+          RETURN NEW;
+        END $function$
+
+FUNCTION taskhub_tenant_from_node()
+CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_node()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+        BEGIN
+          NEW.tenant_id := COALESCE((SELECT tenant_id FROM nodes WHERE id = NEW.node_id), NEW.tenant_id);
+          RETURN NEW;
+        END $function$
+
+FUNCTION taskhub_tenant_from_service()
+CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_service()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+        BEGIN
+          NEW.tenant_id := COALESCE((SELECT tenant_id FROM agent_services WHERE id = NEW.service_id), NEW.tenant_id);
+          RETURN NEW;
+        END $function$
+
+FUNCTION taskhub_tenant_from_task()
+CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_task()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+        BEGIN
+          NEW.tenant_id := COALESCE((SELECT tenant_id FROM tasks WHERE id = NEW.task_id), NEW.tenant_id);
+          RETURN NEW;
+        END $function$

@@ -299,10 +299,15 @@ describe('runtime configuration shared by two apps on one database', () => {
   });
 
   it('a lost LISTEN connection reconnects and reloads what it missed', async () => {
-    const terminated = await a.db.query(
-      `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
-      [CONFIG_LISTENER_APPLICATION],
-    );
+    // The hub's pool acts as taskhub_app (docs/tenants.md), which may not end the listeners'
+    // sessions; for this transaction the connection's own user (the server's superuser) does.
+    const terminated: unknown[] = await a.db.transaction(async (tx) => {
+      await tx.query('SET LOCAL ROLE NONE');
+      return tx.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
+        [CONFIG_LISTENER_APPLICATION],
+      );
+    });
     expect(terminated.length).toBe(2);
     // Written behind the hubs' backs (no NOTIFY) while they are not listening.
     await a.db.query(`INSERT INTO runtime_settings (key, value) VALUES ('NODE_HEARTBEAT_INTERVAL_MS', '2345')`);

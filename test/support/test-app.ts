@@ -21,7 +21,14 @@ export interface TestApp {
 export async function truncate(db: DataSource, tables: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await db.query(`TRUNCATE ${tables} CASCADE`);
+      // The hub's pool acts as taskhub_app (src/database/tenant-connection.ts), which may not
+      // TRUNCATE: for this one transaction the connection's own user (the server's superuser) does.
+      if ('transaction' in db)
+        await db.transaction(async (tx) => {
+          await tx.query('SET LOCAL ROLE NONE');
+          await tx.query(`TRUNCATE ${tables} CASCADE`);
+        });
+      else await (db as DataSource).query(`TRUNCATE ${tables} CASCADE`);
       return;
     } catch (e) {
       if ((e as { driverError?: { code?: string } }).driverError?.code !== '40P01' || attempt >= 5) throw e;
@@ -30,12 +37,13 @@ export async function truncate(db: DataSource, tables: string): Promise<void> {
   }
 }
 
-/** Empties every table so each suite starts from nothing. */
+/** Empties every table so each suite starts from nothing (but the `default` tenant). */
 export async function resetDatabase(db: DataSource): Promise<void> {
   await truncate(
     db,
-    'task_events, tasks, nodes, node_logs, api_keys, routing_rules, agent_services, agent_sessions, agent_service_counters, service_stat_samples, plugins, plugin_deliveries, runtime_settings, llm_key_quota, llm_usage RESTART IDENTITY',
+    'tenants, task_events, tasks, nodes, node_logs, api_keys, routing_rules, agent_services, agent_sessions, agent_service_counters, service_stat_samples, plugins, plugin_deliveries, runtime_settings, llm_key_quota, llm_usage RESTART IDENTITY',
   );
+  await db.query(`INSERT INTO tenants (id, name) VALUES ('default', 'default')`);
 }
 
 /**
@@ -61,7 +69,7 @@ export async function startTestApp(
   if (!options.keepData) await resetDatabase(db);
   const keys = app.get(ApiKeysService);
   const [admin, client, worker] = await Promise.all([
-    keys.create('test-admin', 'admin'),
+    keys.create('test-admin', 'admin', null, null), // global, like the bootstrap admin
     keys.create('test-client', 'client'),
     keys.create('test-worker', 'worker'),
   ]);

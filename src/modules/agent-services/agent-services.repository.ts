@@ -47,7 +47,7 @@ export class AgentServicesRepository {
       `WITH i AS (
          INSERT INTO agent_services (${INSERT_COLUMNS.join(', ')})
          VALUES (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
-         ON CONFLICT (name) DO NOTHING RETURNING *)
+         ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *)
        SELECT * FROM i`,
       INSERT_COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(s[c]) : s[c])),
     );

@@ -4,7 +4,7 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService } from './api-keys.service.js';
 
-/** First start with no admin key: make one, print it once, and (embedded mode) keep it in DATA_DIR/admin.key. */
+/** First start with no global admin key: make one, print it once, and (embedded mode) keep it in DATA_DIR/admin.key. */
 @Injectable()
 export class AdminKeyBootstrap implements OnApplicationBootstrap {
   private readonly logger = new Logger('Auth');
@@ -18,8 +18,9 @@ export class AdminKeyBootstrap implements OnApplicationBootstrap {
     if (!this.config.AUTH_REQUIRED) {
       this.logger.warn('AUTH_REQUIRED=false: every request is treated as admin. Do not expose this hub.');
     }
-    if (await this.keys.hasAdmin()) return;
-    const { key } = await this.keys.create('bootstrap-admin', 'admin');
+    if (await this.keys.hasGlobalAdmin()) return;
+    // A global admin (tenant null): it manages tenants and acts for any of them (docs/tenants.md).
+    const { key } = await this.keys.create('bootstrap-admin', 'admin', null, null);
     let where = '';
     if (!this.config.DATABASE_URL) {
       mkdirSync(this.config.DATA_DIR, { recursive: true });

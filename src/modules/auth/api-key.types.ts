@@ -29,16 +29,32 @@ export interface ApiKeyRow {
   last_used_at: Date | null;
   revoked_at: Date | null;
   limits: ApiKeyLimits | null;
+  /** null: a global key (global admins only). */
+  tenant_id: string | null;
 }
 
-/** Who is calling: the key's id and roles (or the anonymous admin when auth is off). */
+/** Who is calling: the key's id, roles and tenant (or the anonymous admin when auth is off). */
 export interface Principal {
   keyId: string | null;
   name: string;
   /** The first of `roles`. */
   role: ApiKeyRole;
   roles: ApiKeyRole[];
+  /** The key's tenant; null for a global key. */
+  tenantId: string | null;
+  /** A global key with the admin role: acts for every tenant, or one named by X-Tenant-Id. */
+  isGlobalAdmin: boolean;
 }
+
+/** Who calls when AUTH_REQUIRED=false: a global admin. */
+export const ANONYMOUS_ADMIN: Principal = {
+  keyId: null,
+  name: 'anonymous',
+  role: 'admin',
+  roles: ['admin'],
+  tenantId: null,
+  isGlobalAdmin: true,
+};
 
 export const isAdmin = (p: Pick<Principal, 'roles'>): boolean => p.roles.includes('admin');
 

@@ -2,9 +2,9 @@ import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/commo
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { IdParam } from '../../common/id-param.dto.js';
-import type { ApiKeyRole, ApiKeyRow } from './api-key.types.js';
+import type { ApiKeyRole, ApiKeyRow, Principal } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
-import { Authenticated } from './auth.decorators.js';
+import { Authenticated, CurrentPrincipal } from './auth.decorators.js';
 import { ApiKeyLimitsDto, ApiKeyView, CreateApiKeyDto, CreatedApiKeyView } from './dto/create-api-key.dto.js';
 
 export function mapApiKey(row: ApiKeyRow): ApiKeyView {
@@ -18,6 +18,7 @@ export function mapApiKey(row: ApiKeyRow): ApiKeyView {
     last_used_at: row.last_used_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
     limits: row.limits ?? null,
+    tenant_id: row.tenant_id,
   };
 }
 
@@ -28,17 +29,19 @@ export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a key (admin). The key is in the answer once.' })
+  @ApiOperation({
+    summary: 'Create a key (admin) in a tenant (tenant_id; null: global). The key is in the answer once.',
+  })
   @ApiEnvelope(CreatedApiKeyView, { status: 201, description: 'Created; `key` is shown this once' })
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
-  async create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyView> {
+  async create(@Body() dto: CreateApiKeyDto, @CurrentPrincipal() who: Principal): Promise<CreatedApiKeyView> {
     // `roles` (several) or `role` (one, as before); with both, `role` leads.
     const roles = dto.roles
       ? dto.role
         ? [dto.role, ...dto.roles.filter((r) => r !== dto.role)]
         : dto.roles
       : [dto.role as ApiKeyRole];
-    const { key, row } = await this.keys.create(dto.name, roles, dto.limits ?? null);
+    const { key, row } = await this.keys.createFor(who, dto.name, roles, dto.limits ?? null, dto.tenant_id);
     return { ...mapApiKey(row), key };
   }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow } from './api-key.types.js';
 
-const COLUMNS = 'id, name, role, roles, prefix, created_at, last_used_at, revoked_at, limits';
+const COLUMNS = 'id, name, role, roles, prefix, created_at, last_used_at, revoked_at, limits, tenant_id';
 
 @Injectable()
 export class ApiKeysRepository {
@@ -13,11 +13,12 @@ export class ApiKeysRepository {
     roles: ApiKeyRole[],
     keyHash: string,
     prefix: string,
-    limits: ApiKeyLimits | null = null,
+    limits: ApiKeyLimits | null,
+    tenantId: string | null,
   ): Promise<ApiKeyRow> {
     const rows: ApiKeyRow[] = await this.db.query(
-      `INSERT INTO api_keys (name, role, roles, key_hash, prefix, limits) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
-      [name, roles[0], roles, keyHash, prefix, limits === null ? null : JSON.stringify(limits)],
+      `INSERT INTO api_keys (name, role, roles, key_hash, prefix, limits, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+      [name, roles[0], roles, keyHash, prefix, limits === null ? null : JSON.stringify(limits), tenantId],
     );
     return rows[0];
   }
@@ -69,9 +70,10 @@ export class ApiKeysRepository {
     await this.db.query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1`, [id]);
   }
 
-  async countActiveAdmins(): Promise<number> {
+  /** Active global admins: the bootstrap makes one when there is none. */
+  async countActiveGlobalAdmins(): Promise<number> {
     const rows: { n: number }[] = await this.db.query(
-      `SELECT count(*)::int AS n FROM api_keys WHERE 'admin' = ANY(roles) AND revoked_at IS NULL`,
+      `SELECT count(*)::int AS n FROM api_keys WHERE 'admin' = ANY(roles) AND revoked_at IS NULL AND tenant_id IS NULL`,
     );
     return rows[0].n;
   }

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { AppError } from '../../common/errors.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { currentTenantSetting, DEFAULT_TENANT, runAsSystem, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { tenantNotFound, TenantsService } from '../tenants/tenants.service.js';
 import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow, Principal } from './api-key.types.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 
@@ -37,17 +39,51 @@ export class ApiKeysService {
   private readonly lastTouch = new Map<string, number>();
   private readonly limitsCache = new Map<string, { limits: ApiKeyLimits | null; until: number }>();
 
-  constructor(private readonly repo: ApiKeysRepository) {}
+  constructor(
+    private readonly repo: ApiKeysRepository,
+    private readonly tenants: TenantsService,
+  ) {}
 
-  /** A key with one role or several (the first is its `role`). */
+  /**
+   * A key made through the API (docs/tenants.md). `tenantId` absent: the tenant the caller acts
+   * for (a global admin acting for all: default); null: a global key, global admins only, and
+   * only with the admin role. A tenant's admin makes keys in its own tenant only; another
+   * tenant is TENANT_NOT_FOUND, as an unknown one is.
+   */
+  async createFor(
+    who: Principal,
+    name: string,
+    roles: ApiKeyRole[],
+    limits: ApiKeyLimitsInput | null,
+    tenantId: string | null | undefined,
+  ): Promise<{ key: string; row: ApiKeyRow }> {
+    const acting = currentTenantSetting();
+    const tenant = tenantId === undefined ? (acting === SYSTEM_TENANT ? DEFAULT_TENANT : acting) : tenantId;
+    if (!who.isGlobalAdmin) {
+      if (tenant === null) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin makes global keys');
+      if (tenant !== who.tenantId) throw tenantNotFound(tenant);
+      return this.create(name, roles, limits, tenant);
+    }
+    if (tenant === null && !roles.includes('admin'))
+      throw AppError.validation('tenant_id', 'a global key (tenant_id null) must have the admin role');
+    if (tenant !== null && !(await this.tenants.exists(tenant))) throw tenantNotFound(tenant);
+    // As the system: a global admin acting for one tenant may still make a key in another.
+    return runAsSystem(() => this.create(name, roles, limits, tenant));
+  }
+
+  /**
+   * A key with one role or several (the first is its `role`), in `tenantId` (null: a global key;
+   * who may make which is the caller's check, ApiKeysController).
+   */
   async create(
     name: string,
     roles: ApiKeyRole | ApiKeyRole[],
     limits: ApiKeyLimitsInput | null = null,
+    tenantId: string | null = DEFAULT_TENANT,
   ): Promise<{ key: string; row: ApiKeyRow }> {
     const key = `th_${randomBytes(32).toString('base64url')}`;
     const list = [...new Set(Array.isArray(roles) ? roles : [roles])];
-    const row = await this.repo.insert(name, list, hashKey(key), key.slice(0, 10), normalizeLimits(limits));
+    const row = await this.repo.insert(name, list, hashKey(key), key.slice(0, 10), normalizeLimits(limits), tenantId);
     return { key, row };
   }
 
@@ -64,7 +100,8 @@ export class ApiKeysService {
     const now = Date.now();
     const cached = this.limitsCache.get(keyId);
     if (cached && cached.until >= now) return cached.limits;
-    const limits = normalizeLimits(await this.repo.findActiveLimits(keyId));
+    // The caller's own key, whatever tenant it acts for now (a global key may be acting for one).
+    const limits = normalizeLimits(await runAsSystem(() => this.repo.findActiveLimits(keyId)));
     if (this.limitsCache.size >= CACHE_MAX_ENTRIES) this.limitsCache.clear();
     this.limitsCache.set(keyId, { limits, until: now + LIMITS_TTL_MS });
     return limits;
@@ -82,12 +119,20 @@ export class ApiKeysService {
     return row;
   }
 
-  hasAdmin(): Promise<boolean> {
-    return this.repo.countActiveAdmins().then((n) => n > 0);
+  /** Whether an active global admin exists (runs at boot, as the system). */
+  hasGlobalAdmin(): Promise<boolean> {
+    return this.repo.countActiveGlobalAdmins().then((n) => n > 0);
   }
 
-  /** The principal for a presented key, or undefined when the key is unknown or revoked. */
-  async verify(key: string): Promise<Principal | undefined> {
+  /**
+   * The principal for a presented key, or undefined when the key is unknown or revoked. Looked
+   * up as the system: the caller's tenant is what this finds out.
+   */
+  verify(key: string): Promise<Principal | undefined> {
+    return runAsSystem(() => this.lookup(key));
+  }
+
+  private async lookup(key: string): Promise<Principal | undefined> {
     const hash = hashKey(key);
     const now = Date.now();
     let cached = this.cache.get(hash);
@@ -103,6 +148,13 @@ export class ApiKeysService {
       this.lastTouch.set(row.id, now);
       await this.repo.touch(row.id);
     }
-    return { keyId: row.id, name: row.name, role: row.role, roles: row.roles };
+    return {
+      keyId: row.id,
+      name: row.name,
+      role: row.role,
+      roles: row.roles,
+      tenantId: row.tenant_id,
+      isGlobalAdmin: row.tenant_id === null && row.roles.includes('admin'),
+    };
   }
 }

@@ -3,11 +3,12 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
-import { type ApiKeyRole, mayAct, type Principal } from './api-key.types.js';
+import { bindRequestTenant, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
-
-const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin', roles: ['admin'] };
+import { requestTenant } from './request-tenant.js';
 
 export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
@@ -21,15 +22,21 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
     private readonly config: AppConfig,
+    private readonly tenants: TenantsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    // Open routes (health, metrics, plugin callbacks, which find their task's tenant) act as the system.
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) {
+      bindRequestTenant(SYSTEM_TENANT);
+      return true;
+    }
     const req = context.switchToHttp().getRequest<Request>();
     if (!this.config.AUTH_REQUIRED) {
       req.principal = ANONYMOUS_ADMIN;
+      bindRequestTenant(await requestTenant(ANONYMOUS_ADMIN, req.headers['x-tenant-id'], this.tenants));
       return true;
     }
     const token = bearerToken(req.headers.authorization);
@@ -37,6 +44,7 @@ export class ApiKeyGuard implements CanActivate {
     const principal = await this.keys.verify(token);
     if (!principal) throw new AppError(ErrorCode.UNAUTHORIZED, 'Invalid or revoked API key');
     req.principal = principal;
+    bindRequestTenant(await requestTenant(principal, req.headers['x-tenant-id'], this.tenants));
     // A route that declares no roles fails closed: admin only (test/e2e/auth-roles pins that every route declares them).
     const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? ['admin'];
     if (!mayAct(principal, roles)) {

@@ -1,7 +1,11 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import { bindRequestTenant } from '../../database/tenant-context.js';
+import { TenantsService } from '../tenants/tenants.service.js';
 import { type AdmittedCallback, PluginCallbacksService } from './plugin-callbacks.service.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -12,10 +16,17 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Rate limit, then the plugin's own authentication, before anything reads the body. */
+/**
+ * Rate limit, then the plugin's own authentication, before anything reads the body. Plugin
+ * names are per tenant: the task in the path says whose plugin this is, and the rest of the
+ * request acts for that tenant (an unknown task stays with the system and fails as before).
+ */
 @Injectable()
 export class PluginCallbackGuard implements CanActivate {
-  constructor(private readonly callbacks: PluginCallbacksService) {}
+  constructor(
+    private readonly callbacks: PluginCallbacksService,
+    private readonly tenants: TenantsService,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request>();
@@ -33,6 +44,8 @@ export class PluginCallbackGuard implements CanActivate {
       }
       throw e;
     }
+    const tenant = UUID.test(taskId) ? await this.tenants.tenantOfTask(taskId) : undefined;
+    if (tenant !== undefined) bindRequestTenant(tenant);
     req.pluginCallback = await this.callbacks.authenticate({
       plugin,
       taskId,

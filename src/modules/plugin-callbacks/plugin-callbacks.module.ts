@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TasksModule } from '../tasks/tasks.module.js';
+import { TenantsModule } from '../tenants/tenants.module.js';
 import { DeliveryPruner } from './delivery-pruner.service.js';
 import { PluginCallbackGuard } from './plugin-callback.guard.js';
 import { PluginCallbacksController } from './plugin-callbacks.controller.js';
@@ -9,7 +10,7 @@ import { PluginsModule } from './plugins.module.js';
 
 /** Plugins calling back into the tasks they hold (`/plugin-callback/:plugin/:taskId`). */
 @Module({
-  imports: [PluginsModule, TasksModule],
+  imports: [PluginsModule, TasksModule, TenantsModule],
   controllers: [PluginCallbacksController],
   providers: [PluginDeliveriesRepository, PluginCallbacksService, PluginCallbackGuard, DeliveryPruner],
 })

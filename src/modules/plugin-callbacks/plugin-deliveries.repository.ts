@@ -13,7 +13,7 @@ export class PluginDeliveriesRepository {
   async record(tx: EntityManager, plugin: string, webhookId: string, taskId: string): Promise<boolean> {
     const rows: unknown[] = await tx.query(
       `INSERT INTO plugin_deliveries (plugin, webhook_id, task_id) VALUES ($1, $2, $3)
-       ON CONFLICT (plugin, webhook_id) DO NOTHING RETURNING 1`,
+       ON CONFLICT (tenant_id, plugin, webhook_id) DO NOTHING RETURNING 1`,
       [plugin, webhookId, taskId],
     );
     return rows.length === 1;

@@ -10,7 +10,7 @@ export class PluginsRepository {
   /** Inserts a plugin; undefined when the name is taken. */
   async insert(name: string, secret: string, tokenHash: string): Promise<PluginRow | undefined> {
     const rows: PluginRow[] = await this.db.query(
-      `INSERT INTO plugins (name, secret, token_hash) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING *`,
+      `INSERT INTO plugins (name, secret, token_hash) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *`,
       [name, secret, tokenHash],
     );
     return rows[0];

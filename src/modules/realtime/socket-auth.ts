@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { AppConfig } from '../../config/app-config.js';
-import { type ApiKeyRole, mayAct, type Principal } from '../auth/api-key.types.js';
+import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct, type Principal } from '../auth/api-key.types.js';
 import type { ApiKeysService } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 
@@ -11,12 +11,10 @@ export interface HandshakeLike {
   query: Record<string, unknown>;
 }
 
-/** With auth off every socket is the anonymous admin (as on REST). */
-const ANONYMOUS_ADMIN: Principal = { keyId: null, name: 'anonymous', role: 'admin', roles: ['admin'] };
-
 /**
  * The same keys as REST for sockets: `auth.token`, an `Authorization: Bearer` header, or
- * `?token=`. Resolves to who it is, or the error to send before closing.
+ * `?token=`. Resolves to who it is (with its tenant: `tenantId`, `isGlobalAdmin`), or the error
+ * to send before closing. With auth off every socket is the anonymous (global) admin, as on REST.
  */
 export async function socketPrincipal(
   h: HandshakeLike,

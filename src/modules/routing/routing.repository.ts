@@ -45,7 +45,7 @@ export class RoutingRepository {
     const rows: RuleRow[] = await this.db.query(
       `WITH i AS (
          INSERT INTO routing_rules (${COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (name) DO NOTHING RETURNING *)
+         ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *)
        SELECT * FROM i`,
       COLUMNS.map((c) => param(c, r[c])),
     );

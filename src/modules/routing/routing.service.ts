@@ -1,3 +1,4 @@
+import { currentTenantSetting } from '../../database/tenant-context.js';
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { CreateRoutingRuleDto, UpdateRoutingRuleDto } from './dto/routing-rule.dto.js';
@@ -32,7 +33,8 @@ const duplicate = (name: string | undefined): AppError =>
 /** Routing rules: CRUD for the API and `match` for the dispatcher and the WebSocket proxy. */
 @Injectable()
 export class RoutingService {
-  private cache: { rules: RuleRow[]; loadedAt: number } | null = null;
+  /** Per tenant context ('*': every tenant's rules, for the system): a tenant sees only its own. */
+  private readonly cache = new Map<string, { rules: RuleRow[]; loadedAt: number }>();
   /** Bumped on every local write: a load that started before it is not cached. */
   private generation = 0;
 
@@ -117,14 +119,16 @@ export class RoutingService {
 
   invalidate(): void {
     this.generation++;
-    this.cache = null;
+    this.cache.clear();
   }
 
   private async enabledRules(): Promise<RuleRow[]> {
-    if (this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS) return this.cache.rules;
+    const tenant = currentTenantSetting();
+    const cached = this.cache.get(tenant);
+    if (cached && Date.now() - cached.loadedAt < CACHE_TTL_MS) return cached.rules;
     const generation = this.generation;
     const rules = (await this.repo.list(true)).sort(compareRules);
-    if (generation === this.generation) this.cache = { rules, loadedAt: Date.now() };
+    if (generation === this.generation) this.cache.set(tenant, { rules, loadedAt: Date.now() });
     return rules;
   }
 }

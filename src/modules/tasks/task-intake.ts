@@ -1,8 +1,11 @@
+import { currentTenantSetting, runWithTenantSetting } from '../../database/tenant-context.js';
 import type { TaskRow, NewTask } from './task.types.js';
 import type { TasksRepository } from './tasks.repository.js';
 
 interface Pending {
   task: NewTask;
+  /** The submitter's tenant context: its task goes into that tenant (see flush). */
+  tenant: string;
   resolve: (r: { row: TaskRow; created: boolean }) => void;
   reject: (e: unknown) => void;
 }
@@ -28,7 +31,7 @@ export class TaskIntake {
 
   submit(task: NewTask): Promise<{ row: TaskRow; created: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, resolve, reject });
+      this.queue.push({ task, tenant: currentTenantSetting(), resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -76,14 +79,26 @@ export class TaskIntake {
       .finally(() => (this.analyzing = false));
   }
 
+  /**
+   * Runs in the context of whoever scheduled it: one statement per submitters' tenant context,
+   * under that context, so each task lands in its caller's tenant (docs/tenants.md).
+   */
   private flush(): void {
     this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_PER_STATEMENT);
-      this.insert(batch.map((p) => p.task)).then(
-        (results) => results.forEach((r, i) => batch[i].resolve(r)),
-        (error: unknown) => batch.forEach((p) => p.reject(error)),
-      );
+    const byTenant = new Map<string, Pending[]>();
+    for (const p of this.queue) {
+      const group = byTenant.get(p.tenant);
+      if (group) group.push(p);
+      else byTenant.set(p.tenant, [p]);
     }
+    this.queue = [];
+    for (const [tenant, pending] of byTenant)
+      for (let i = 0; i < pending.length; i += MAX_PER_STATEMENT) {
+        const batch = pending.slice(i, i + MAX_PER_STATEMENT);
+        runWithTenantSetting(tenant, () => this.insert(batch.map((p) => p.task))).then(
+          (results) => results.forEach((r, j) => batch[j].resolve(r)),
+          (error: unknown) => batch.forEach((p) => p.reject(error)),
+        );
+      }
   }
 }

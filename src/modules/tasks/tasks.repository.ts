@@ -36,7 +36,7 @@ export class TasksRepository {
          SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                 target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
          FROM input
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
          RETURNING *
        ), ev AS (
          INSERT INTO task_events (task_id, type, message, attempt)
@@ -60,7 +60,7 @@ export class TasksRepository {
                             awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
                  $16::text, ${lit(S.running)}, $17, 1, now(), now(), now() + make_interval(secs => $13::int))
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
          INSERT INTO task_events (task_id, type, message, attempt, data)
@@ -94,11 +94,19 @@ export class TasksRepository {
 
   /** Refreshes the planner's statistics of `tasks` (row counts, value distributions). */
   async analyze(): Promise<void> {
-    await this.db.query('ANALYZE tasks');
+    // tenants (issue 15): taskhub_app may not ANALYZE; for this one statement the session's own user does.
+    await this.db.transaction(async (tx) => {
+      await tx.query('SET LOCAL ROLE NONE');
+      await tx.query('ANALYZE tasks');
+    });
   }
 
   async findByIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
-    return this.db.query(`SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])`, [keys]);
+    // tenants (issue 15): keys are per tenant; the tenant an insert from this context goes to.
+    return this.db.query(
+      `SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[]) AND tenant_id = taskhub_current_tenant_for_insert()`,
+      [keys],
+    );
   }
 
   /** The finished tasks among `ids` (one query for every waiter of this process). */

@@ -99,7 +99,7 @@ export interface paths {
         /** List keys (admin); hashes are never shown */
         get: operations["ApiKeysController_list"];
         put?: never;
-        /** Create a key (admin). The key is in the answer once. */
+        /** Create a key (admin) in a tenant (tenant_id; null: global). The key is in the answer once. */
         post: operations["ApiKeysController_create"];
         delete?: never;
         options?: never;
@@ -882,6 +882,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tenants (a global admin sees all, a tenant admin its own) */
+        get: operations["TenantsController_list"];
+        put?: never;
+        /** Create a tenant (global admin); limits are stored, enforced later */
+        post: operations["TenantsController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One tenant */
+        get: operations["TenantsController_get"];
+        put?: never;
+        post?: never;
+        /** Delete a tenant and every row it owns (global admin); default: CONFLICT */
+        delete: operations["TenantsController_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1368,6 +1404,8 @@ export interface components {
             revoked_at: string | null;
             /** @description LLM limits; null: unlimited */
             limits: components["schemas"]["ApiKeyLimitsDto"] | null;
+            /** @description null: a global key */
+            tenant_id: string | null;
         };
         BatchCreateTasksDto: {
             /** @description Validated one by one; answers per item */
@@ -1693,6 +1731,11 @@ export interface components {
             roles?: ("admin" | "client" | "worker")[];
             /** @description LLM limits; absent or null: unlimited */
             limits?: components["schemas"]["ApiKeyLimitsDto"] | null;
+            /**
+             * @description The key's tenant; absent: the caller's; null: a global key (global admins only, admin role)
+             * @example family-a
+             */
+            tenant_id?: string | null;
         };
         CreatePluginDto: {
             /** @example file-organizer */
@@ -1836,6 +1879,16 @@ export interface components {
              */
             awaits_callback?: string;
         };
+        CreateTenantDto: {
+            /**
+             * @description Lower case letters, digits, - and _; absent: a UUID
+             * @example family-a
+             */
+            id?: string;
+            /** @example Family A */
+            name: string;
+            limits?: components["schemas"]["TenantLimitsDto"];
+        };
         CreatedApiKeyView: {
             /** Format: uuid */
             id: string;
@@ -1853,6 +1906,8 @@ export interface components {
             revoked_at: string | null;
             /** @description LLM limits; null: unlimited */
             limits: components["schemas"]["ApiKeyLimitsDto"] | null;
+            /** @description null: a global key */
+            tenant_id: string | null;
             /** @description The key itself. Shown once; only its hash is stored. */
             key: string;
         };
@@ -2927,6 +2982,24 @@ export interface components {
             reason: string | null;
             /** @description The plugin this task was created to await (never dispatched) */
             awaits_callback: string | null;
+        };
+        TenantLimitsDto: {
+            /** @description Requests per minute for the whole tenant */
+            rate_limit_per_minute?: number;
+            /** @description LLM tokens the tenant may use */
+            llm_budget_tokens?: number;
+            /** @description Tasks the tenant may have unfinished at once */
+            max_tasks?: number;
+        };
+        TenantListView: {
+            tenants: components["schemas"]["TenantView"][];
+            pagination: components["schemas"]["PaginationView"];
+        };
+        TenantView: {
+            id: string;
+            name: string;
+            limits: components["schemas"]["TenantLimitsDto"];
+            created_at: string;
         };
         TimeseriesPointView: {
             /** Format: date-time */
@@ -6775,6 +6848,241 @@ export interface operations {
             };
             /** @description RETRY_LIMIT_EXCEEDED past max_retries without force; CONFLICT if not finished */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    TenantsController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["TenantListView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_NOT_FOUND (also for a tenant the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    TenantsController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTenantDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["TenantView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_NOT_FOUND (also for a tenant the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    TenantsController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["TenantView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_NOT_FOUND (also for a tenant the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    TenantsController_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["TenantView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_NOT_FOUND (also for a tenant the caller may not see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -121,6 +121,17 @@ export class CreateApiKeyDto {
   @ValidateNested()
   @Type(() => ApiKeyLimitsDto)
   limits?: ApiKeyLimitsDto | null;
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: 'family-a',
+    description: "The key's tenant; absent: the caller's; null: a global key (global admins only, admin role)",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 63)
+  tenant_id?: string | null;
 }
 
 export class ApiKeyView {
@@ -134,6 +145,7 @@ export class ApiKeyView {
   @ApiProperty({ nullable: true, type: String }) revoked_at: string | null;
   @ApiProperty({ nullable: true, type: ApiKeyLimitsDto, description: 'LLM limits; null: unlimited' })
   limits: ApiKeyLimitsDto | null;
+  @ApiProperty({ nullable: true, type: String, description: 'null: a global key' }) tenant_id: string | null;
 }
 
 export class CreatedApiKeyView extends ApiKeyView {

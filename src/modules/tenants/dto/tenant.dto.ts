@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { PageQuery } from '../../tasks/dto/list-tasks.query.js';
+import { PaginationView } from '../../tasks/dto/task.view.js';
+
+const MAX_INT = 2_147_483_647;
+
+/** Stored now; enforced in the next part of issue 15 (docs/tenants.md). */
+export class TenantLimitsDto {
+  @ApiPropertyOptional({ minimum: 1, description: 'Requests per minute for the whole tenant' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_INT)
+  rate_limit_per_minute?: number;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'LLM tokens the tenant may use' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(Number.MAX_SAFE_INTEGER)
+  llm_budget_tokens?: number;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'Tasks the tenant may have unfinished at once' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_INT)
+  max_tasks?: number;
+}
+
+export class CreateTenantDto {
+  @ApiPropertyOptional({ example: 'family-a', description: 'Lower case letters, digits, - and _; absent: a UUID' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+    message: 'id must be 1-63 of a-z, 0-9, - and _ (starting with a letter or digit)',
+  })
+  id?: string;
+
+  @ApiProperty({ example: 'Family A' })
+  @IsString()
+  @Length(1, 100)
+  name: string;
+
+  @ApiPropertyOptional({ type: TenantLimitsDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TenantLimitsDto)
+  limits?: TenantLimitsDto;
+}
+
+export class TenantIdParam {
+  @ApiProperty({ example: 'family-a' })
+  @IsString()
+  @Length(1, 63)
+  id: string;
+}
+
+export class ListTenantsQuery extends PageQuery {}
+
+export class TenantView {
+  @ApiProperty() id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ type: TenantLimitsDto }) limits: TenantLimitsDto;
+  @ApiProperty() created_at: string;
+}
+
+export class TenantListView {
+  @ApiProperty({ type: [TenantView] }) tenants: TenantView[];
+  @ApiProperty({ type: PaginationView }) pagination: PaginationView;
+}

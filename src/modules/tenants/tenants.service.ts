@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AppError, ErrorCode } from '../../common/errors.js';
+import { DEFAULT_TENANT, runAsSystem } from '../../database/tenant-context.js';
+import type { Principal } from '../auth/api-key.types.js';
+import type { TenantLimits, TenantRow } from './tenant.types.js';
+import { DUPLICATE_TENANT, TenantsRepository } from './tenants.repository.js';
+
+export const tenantNotFound = (id: string): AppError =>
+  new AppError(ErrorCode.TENANT_NOT_FOUND, `Tenant not found: ${id}`);
+
+/**
+ * Tenants are managed by global admins. A tenant's admin may read its own tenant; any other
+ * tenant is a 404 to it, never a 403 (no existence leak).
+ */
+@Injectable()
+export class TenantsService {
+  constructor(private readonly repo: TenantsRepository) {}
+
+  async create(who: Principal, input: { id?: string; name: string; limits?: TenantLimits }): Promise<TenantRow> {
+    if (!who.isGlobalAdmin) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin creates tenants');
+    const row = await this.repo.insert(input.id ?? randomUUID(), input.name, input.limits ?? {});
+    if (row === DUPLICATE_TENANT) throw new AppError(ErrorCode.CONFLICT, 'A tenant with this id or name exists');
+    return row;
+  }
+
+  /** Global admins see every tenant; anyone else only their own (row-level security does the same). */
+  list(limit: number, offset: number): Promise<{ rows: TenantRow[]; total: number }> {
+    return this.repo.list(limit, offset);
+  }
+
+  async get(who: Principal, id: string): Promise<TenantRow> {
+    const row = who.isGlobalAdmin || who.tenantId === id ? await this.repo.findById(id) : undefined;
+    if (!row) throw tenantNotFound(id);
+    return row;
+  }
+
+  async remove(who: Principal, id: string): Promise<TenantRow> {
+    if (!who.isGlobalAdmin) {
+      if (who.tenantId === id) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin deletes tenants');
+      throw tenantNotFound(id);
+    }
+    if (id === DEFAULT_TENANT) throw new AppError(ErrorCode.CONFLICT, 'The default tenant cannot be deleted');
+    const row = await this.repo.delete(id);
+    if (!row) throw tenantNotFound(id);
+    return row;
+  }
+
+  /** Whether a tenant exists (the key guard's check of X-Tenant-Id; looked up as the system). */
+  async exists(id: string): Promise<boolean> {
+    return (await runAsSystem(() => this.repo.findById(id))) !== undefined;
+  }
+
+  /** The tenant of a task, whoever holds it (plugin callbacks); undefined when there is no such task. */
+  tenantOfTask(taskId: string): Promise<string | undefined> {
+    return runAsSystem(() => this.repo.tenantOfTask(taskId));
+  }
+}
