@@ -23,9 +23,12 @@ describe('dispatcher wake-ups over LISTEN/NOTIFY', () => {
     const d = new TestDevice(t.url, t.keys.worker);
     try {
       await d.register('woken');
-      // A task made ready behind this process's back (as another hub would).
-      const [{ id }] = (await notifier.query(`INSERT INTO tasks (prompt) VALUES ('from elsewhere') RETURNING id`))
-        .rows as { id: string }[];
+      // Let the round the registration started finish (on a loaded machine it can still be running).
+      await new Promise((r) => setTimeout(r, 300));
+      // A task made ready behind this process's back (as another hub would, in its tenant).
+      const [{ id }] = (
+        await notifier.query(`INSERT INTO tasks (prompt, tenant_id) VALUES ('from elsewhere', 'default') RETURNING id`)
+      ).rows as { id: string }[];
       await new Promise((r) => setTimeout(r, 300));
       expect(d.received.some((r) => r.event === 'new_task')).toBe(false);
       await notifier.query(`SELECT pg_notify($1, 'another-hub')`, [WAKEUP_CHANNEL]);
