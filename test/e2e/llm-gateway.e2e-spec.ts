@@ -507,7 +507,8 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
 
     it('20 parallel calls against max_parallel 4 never run more than 4 at once; the others get 429 with retry-after', async () => {
       const { key } = await keyWith({ max_parallel: 4 });
-      a.setBehavior({ firstByteDelayMs: 300 });
+      // Long enough that all 20 arrive while the first 4 still hold their slots, even on a loaded machine.
+      a.setBehavior({ firstByteDelayMs: 1500 });
       const results = await Promise.all(
         Array.from({ length: 20 }, () =>
           clientFor(key)
