@@ -119,7 +119,56 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.metricsTimer.unref();
   }
 
-  async handleConnection(socket: EventsSocket): Promise<void> {
+  handleConnection(socket: EventsSocket): void {
+    // Listening at once: a client may ask before its key is checked; each message waits for it.
+    const ready = this.authenticate(socket);
+    const when =
+      <A extends unknown[]>(f: (who: Principal, ...args: A) => unknown) =>
+      (...args: A): void =>
+        void ready.then((who) => (who ? f(who, ...args) : undefined));
+    // Payloads are read as unknown: the contract says what passes the checks below, not what a client may send.
+    socket.on(
+      'subscribe_tasks',
+      when((_who, payload: unknown, ack) => this.subscribe(socket, payload, ack, true)),
+    );
+    socket.on(
+      'unsubscribe_tasks',
+      when((_who, payload: unknown, ack) => this.subscribe(socket, payload, ack, false)),
+    );
+    socket.on(
+      'subscribe_metrics',
+      when((_who, _p: unknown, ack) => {
+        void socket.join(METRICS);
+        if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
+      }),
+    );
+    socket.on(
+      'unsubscribe_metrics',
+      when((_who, _p: unknown, ack) => {
+        void socket.leave(METRICS);
+        if (typeof ack === 'function') ack({ success: true });
+      }),
+    );
+    socket.on(
+      'subscribe_chat',
+      when((who, payload: unknown, ack) => this.subscribeChat(socket, who, payload, ack, true)),
+    );
+    socket.on(
+      'unsubscribe_chat',
+      when((who, payload: unknown, ack) => this.subscribeChat(socket, who, payload, ack, false)),
+    );
+    socket.on(
+      'get_status',
+      when(async (_who, _p: unknown, ack) => {
+        const snapshot = await this.status.snapshot();
+        socket.emit('status', snapshot);
+        if (typeof ack === 'function') ack({ success: true, ...snapshot });
+      }),
+    );
+  }
+
+  /** Checks the key and binds the socket to its tenant; undefined (and the socket closed) when refused. */
+  private async authenticate(socket: EventsSocket): Promise<Principal | undefined> {
     const { principal, tenant, error } = await socketPrincipal(
       socket.handshake,
       this.keys,
@@ -130,34 +179,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     if (error) {
       socket.emit('error', socketError(error, 'connect'));
       socket.disconnect();
-      return;
+      return undefined;
     }
     (socket.data as { tenant?: string }).tenant = tenant;
     await socket.join(scoped(NOTICES, tenant));
-    // Payloads are read as unknown: the contract says what passes the checks below, not what a client may send.
-    socket.on('subscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, true));
-    socket.on('unsubscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, false));
-    socket.on('subscribe_metrics', (_p: unknown, ack) => {
-      void socket.join(METRICS);
-      if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
-    });
-    socket.on('unsubscribe_metrics', (_p: unknown, ack) => {
-      void socket.leave(METRICS);
-      if (typeof ack === 'function') ack({ success: true });
-    });
-    socket.on(
-      'subscribe_chat',
-      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, true),
-    );
-    socket.on(
-      'unsubscribe_chat',
-      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, false),
-    );
-    socket.on('get_status', async (_p: unknown, ack) => {
-      const snapshot = await this.status.snapshot();
-      socket.emit('status', snapshot);
-      if (typeof ack === 'function') ack({ success: true, ...snapshot });
-    });
+    return principal;
   }
 
   /**
