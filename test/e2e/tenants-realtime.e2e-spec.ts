@@ -259,7 +259,24 @@ describe('tenants: dispatch and stream isolation on the socket channels', () => 
     expect(evB.got.filter(mentionsA)).toEqual([]);
   });
 
+  it("a global admin's device acting for B (auth.tenant_id) registers into B and runs B's tasks only", async () => {
+    const d = new TestDevice(t.url, t.keys.admin, { auth: { tenant_id: 'tenant-b' } });
+    closers.push(d);
+    expect(await d.register('global-for-b')).toMatchObject({ device_id: 'global-for-b' });
+    const rows: { tenant_id: string }[] = await t.db.query(`SELECT tenant_id FROM nodes WHERE id = 'global-for-b'`);
+    expect(rows).toEqual([{ tenant_id: 'tenant-b' }]);
+    const [idA] = await submit('tenant-a', 1);
+    const [idB] = await submit('tenant-b', 1);
+    expect(await d.next('new_task')).toMatchObject({ task_id: idB });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(d.received.filter((m) => m.data?.task_id === idA)).toEqual([]);
+    expect(await stateOf('tenant-a', idA)).toBe('pending');
+  });
+
   it('a socket naming a tenant it does not belong to is refused with TENANT_NOT_FOUND', async () => {
+    const device = new TestDevice(t.url, keys['tenant-b'].worker, { auth: { tenant_id: 'tenant-a' } });
+    closers.push(device);
+    expect(await device.next('error')).toMatchObject({ code: 'TENANT_NOT_FOUND', event: 'connect' });
     const refused = await ApexSocket.refusal(ws(`/ws?token=${keys['tenant-b'].client}&tenant_id=tenant-a`));
     expect(refused.status).toBe(404);
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'TENANT_NOT_FOUND' });
