@@ -10,10 +10,11 @@ export class TestDevice {
     resolve: (d: Record<string, unknown>) => void;
   }[] = [];
 
-  constructor(url: string, key?: string, opts: { reconnection?: boolean } = {}) {
+  /** `opts.auth`: more handshake fields (e.g. `tenant_id` for a global admin acting for one tenant). */
+  constructor(url: string, key?: string, opts: { reconnection?: boolean; auth?: Record<string, string> } = {}) {
     this.socket = io(url, {
       transports: ['websocket'],
-      auth: key ? { token: key } : {},
+      auth: { ...(key ? { token: key } : {}), ...opts.auth },
       reconnection: opts.reconnection ?? false,
       forceNew: true,
     });

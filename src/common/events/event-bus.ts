@@ -26,9 +26,10 @@ export interface DomainEvents {
   'task.completed': { task: TaskRow };
   /** An attempt failed; `retrying` when the retry policy put it back in the queue. */
   'task.failed': { task: TaskRow; retrying: boolean };
-  'node.online': { nodeId: string };
+  /** `tenantId`: the node's tenant, when the publisher knows it (streams deliver node events by it). */
+  'node.online': { nodeId: string; tenantId?: string };
   /** `held`: tasks it still holds (kept for the reconnect grace), when known. */
-  'node.offline': { nodeId: string; reason: string; held?: number };
+  'node.offline': { nodeId: string; reason: string; held?: number; tenantId?: string };
   /** The hub is stopping: tell devices and clients (they may reconnect), then close their connections. */
   'hub.shutdown': { reason: string };
   /**
@@ -75,6 +76,8 @@ export interface HubNotice {
   node_id?: string;
   service_id?: string;
   plugin?: string;
+  /** The tenant it concerns; absent: the publisher's context's tenant, else hub-wide (global admins only). */
+  tenant_id?: string;
   [extra: string]: unknown;
 }
 

@@ -1,6 +1,8 @@
 /** A node with room, as the dispatcher sees it inside one assignment transaction. */
 export interface NodeSlot {
   id: string;
+  /** Its tenant: it runs only its tenant's tasks (absent in plans of one tenant). */
+  tenant_id?: string;
   capacity: number;
   running: number;
   tags: string[];
@@ -9,6 +11,7 @@ export interface NodeSlot {
 
 export interface Candidate {
   id: string;
+  tenant_id?: string;
   type: string;
   required_tags: string[];
   target_node_id: string | null;
@@ -18,8 +21,9 @@ export interface Candidate {
 
 export type Strategy = 'least-loaded' | 'round-robin' | 'random';
 
-/** Can this node run this task? Asked-for node first; else capabilities (task types; none = any) and tags. */
+/** Can this node run this task? Its tenant's nodes only; asked-for node first; else capabilities (task types; none = any) and tags. */
 export function isEligible(task: Candidate, node: NodeSlot): boolean {
+  if ((task.tenant_id ?? null) !== (node.tenant_id ?? null)) return false;
   if (task.target_node_id !== null) return task.target_node_id === node.id;
   if (node.capabilities.length > 0 && !node.capabilities.includes(task.type)) return false;
   return (

@@ -7,6 +7,8 @@ export const NODE_STATUSES: readonly NodeStatus[] = ['online', 'busy', 'offline'
 
 export interface NodeRow {
   id: string;
+  /** Whose node it is: its key's tenant at its first registration; the id stays its own. */
+  tenant_id: string;
   name: string | null;
   kind: NodeKind;
   vocabulary: NodeVocabulary;

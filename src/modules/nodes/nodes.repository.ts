@@ -36,9 +36,13 @@ export class NodesRepository {
   /**
    * Insert or take over the row for this id in one statement: a re-registration replaces
    * the socket, never duplicates the node. Also answers the socket it replaced and the tasks
-   * the node still holds (a reconnect within the grace keeps them).
+   * the node still holds (a reconnect within the grace keeps them). Node ids are hub-wide: an
+   * id another tenant holds is not taken over (undefined: nothing changed); the system (`*`, a
+   * global admin acting for every tenant) may take over any, and the row keeps its tenant.
    */
-  async register(r: NodeRegistration): Promise<{ node: NodeRow; previousSocketId: string | null; held: HeldTask[] }> {
+  async register(
+    r: NodeRegistration,
+  ): Promise<{ node: NodeRow; previousSocketId: string | null; held: HeldTask[] } | undefined> {
     const rows: (NodeRow & { prev_socket: string | null; held: HeldTask[] })[] = await this.db.query(
       // prev reads the row as it was before this statement (one snapshot for the whole WITH).
       `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
@@ -52,6 +56,7 @@ export class NodesRepository {
            info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
            socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
            disconnected_at = NULL, updated_at = now(), acks = COALESCE($12, nodes.acks)
+         WHERE nodes.tenant_id = EXCLUDED.tenant_id OR taskhub_current_tenant() = '*'
          RETURNING *
        ), held AS (
          SELECT id, attempt, status FROM tasks WHERE node_id = $1 AND status IN (${HELD}) ORDER BY dispatched_at
@@ -74,6 +79,7 @@ export class NodesRepository {
         r.acks ?? null,
       ],
     );
+    if (rows.length === 0) return undefined;
     const { prev_socket, held, ...node } = rows[0];
     return { node: node as NodeRow, previousSocketId: prev_socket, held };
   }
@@ -82,11 +88,11 @@ export class NodesRepository {
    * Marks the node offline only if this socket still owns it (a replaced socket's disconnect
    * changes nothing); answers the tasks it still holds, or undefined when nothing changed.
    */
-  async markDisconnected(id: string, socketId: string): Promise<{ held: number } | undefined> {
-    const rows: { held: number }[] = await this.db.query(
+  async markDisconnected(id: string, socketId: string): Promise<{ held: number; tenant_id: string } | undefined> {
+    const rows: { held: number; tenant_id: string }[] = await this.db.query(
       `WITH u AS (UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
-                  WHERE id = $1 AND socket_id = $2 AND status = 'online' RETURNING id)
-       SELECT (SELECT count(*)::int FROM tasks WHERE node_id = u.id AND status IN (${HELD})) AS held FROM u`,
+                  WHERE id = $1 AND socket_id = $2 AND status = 'online' RETURNING id, tenant_id)
+       SELECT (SELECT count(*)::int FROM tasks WHERE node_id = u.id AND status IN (${HELD})) AS held, u.tenant_id FROM u`,
       [id, socketId],
     );
     return rows[0];

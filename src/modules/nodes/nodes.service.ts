@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { AppError } from '../../common/errors.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 import { NodesRepository } from './nodes.repository.js';
@@ -24,9 +24,16 @@ export class NodesService implements OnApplicationShutdown {
   async register(
     r: Omit<NodeRegistration, 'instanceId'>,
   ): Promise<{ node: NodeRow; replacedSocketId: string | null; held: HeldTask[] }> {
-    const { node, previousSocketId, held } = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
+    const registered = await this.repo.register({ ...r, instanceId: INSTANCE_ID });
+    // Node ids are hub-wide: one held by another tenant is refused (whose it is is not told).
+    if (!registered)
+      throw new AppError(ErrorCode.CONFLICT, `Node id ${r.id} is taken: register with another id`, {
+        field: r.kind === 'node' ? 'node_id' : 'device_id',
+        reason: 'NODE_ID_TAKEN',
+      });
+    const { node, previousSocketId, held } = registered;
     const replaced = previousSocketId && previousSocketId !== r.socketId ? previousSocketId : null;
-    this.events.publish('node.online', { nodeId: node.id });
+    this.events.publish('node.online', { nodeId: node.id, tenantId: node.tenant_id });
     this.events.publish('node.capacity', { nodeId: node.id });
     return { node, replacedSocketId: replaced, held };
   }
@@ -34,7 +41,13 @@ export class NodesService implements OnApplicationShutdown {
   /** The socket went away. Its tasks stay with it for the reconnect grace (see NodeLiveness). */
   async disconnected(nodeId: string, socketId: string): Promise<void> {
     const gone = await this.repo.markDisconnected(nodeId, socketId);
-    if (gone) this.events.publish('node.offline', { nodeId, reason: 'disconnected', held: gone.held });
+    if (gone)
+      this.events.publish('node.offline', {
+        nodeId,
+        reason: 'disconnected',
+        held: gone.held,
+        tenantId: gone.tenant_id,
+      });
   }
 
   /** Heartbeats are buffered and written once a second in one statement. */

@@ -1,6 +1,7 @@
 import type { DomainEvents } from '../../common/events/event-bus.js';
 import type { ClientEventData, ClientEventType, TaskEventData } from '../../contracts/sockets/events.js';
 import type { TaskRow } from '../tasks/task.types.js';
+import { publishingTenant } from './tenant-delivery.js';
 
 export type { ClientEventType } from '../../contracts/sockets/events.js';
 
@@ -10,6 +11,8 @@ export type ClientEvent = {
     type: K;
     /** The task it is about (null for node events, and for notices about no task). */
     taskId: string | null;
+    /** Whose it is (see tenant-delivery.ts): the task's tenant, a node's, a notice's; null: hub-wide. */
+    tenantId: string | null;
     data: ClientEventData[K];
   };
 }[ClientEventType];
@@ -49,7 +52,8 @@ export function relayClientEvents(
 ): (() => void)[] {
   const task = <K extends TaskEventType>(type: K, t: TaskRow, extra: Extra<K>): void => {
     // TaskEventData plus Extra<K> is ClientEventData[K]; TS does not correlate a generic K with the union.
-    if (wanted()) deliver({ type, taskId: t.id, data: { ...taskData(t), ...extra } } as ClientEvent);
+    if (wanted())
+      deliver({ type, taskId: t.id, tenantId: t.tenant_id, data: { ...taskData(t), ...extra } } as ClientEvent);
   };
   return [
     on('task.created', ({ task: t }) => task('task_created', t, { prompt: t.prompt, priority: t.priority })),
@@ -59,26 +63,38 @@ export function relayClientEvents(
     on('task.completed', ({ task: t }) => task('task_completed', t, { result: t.result })),
     on('task.failed', ({ task: t, retrying }) => task('task_failed', t, { error: t.error, retrying })),
     on('task.cancelled', ({ task: t }) => task('task_cancelled', t, { reason: t.cancel_reason })),
-    on('node.online', ({ nodeId }) =>
+    on('node.online', ({ nodeId, tenantId }) =>
       deliver({
         type: 'node_online',
         taskId: null,
+        tenantId: tenantId ?? publishingTenant(),
         data: { nodeId, node_id: nodeId, timestamp: new Date().toISOString() },
       }),
     ),
-    on('node.offline', ({ nodeId, reason }) =>
+    on('node.offline', ({ nodeId, reason, tenantId }) =>
       deliver({
         type: 'node_offline',
         taskId: null,
+        tenantId: tenantId ?? publishingTenant(),
         data: { nodeId, node_id: nodeId, reason, timestamp: new Date().toISOString() },
       }),
     ),
     // Seed 001: `{type, data: {severity, message, …ids}}`.
     on('hub.notification', (n) =>
-      deliver({ type: 'notification', taskId: n.task_id ?? null, data: { ...n, timestamp: new Date().toISOString() } }),
+      deliver({
+        type: 'notification',
+        taskId: n.task_id ?? null,
+        tenantId: n.tenant_id ?? publishingTenant(),
+        data: { ...n, timestamp: new Date().toISOString() },
+      }),
     ),
     on('hub.alert', (a) =>
-      deliver({ type: 'alert', taskId: a.task_id ?? null, data: { ...a, timestamp: new Date().toISOString() } }),
+      deliver({
+        type: 'alert',
+        taskId: a.task_id ?? null,
+        tenantId: a.tenant_id ?? publishingTenant(),
+        data: { ...a, timestamp: new Date().toISOString() },
+      }),
     ),
   ];
 }

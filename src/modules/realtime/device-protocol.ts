@@ -11,6 +11,7 @@ import { NodesService } from '../nodes/nodes.service.js';
 import type { HeldTask } from '../nodes/node.types.js';
 import { TaskHoldersService } from '../tasks/task-holders.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
+import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import {
   DEVICE_INBOUND_EVENTS,
   type HeartbeatAck,
@@ -36,6 +37,11 @@ export interface DeviceSession {
   readonly connectionId: string;
   /** The API key it connected with (null with auth off): `llm_request` is charged to it. */
   keyId?: string | null;
+  /**
+   * The tenant setting its messages run under: the connection's (its key's tenant, or what a
+   * global admin named; absent: the system), then its node's tenant once registered.
+   */
+  tenant?: string;
   nodeId?: string;
   vocabulary?: NodeVocabulary;
 }
@@ -93,7 +99,9 @@ export class DeviceProtocol {
    * "committed".
    */
   handle(session: DeviceSession, event: InboundEvent, payload: unknown): Promise<ProtocolReply> {
-    return this.database.retry(() => this.apply(session, event, payload));
+    return runWithTenantSetting(session.tenant ?? SYSTEM_TENANT, () =>
+      this.database.retry(() => this.apply(session, event, payload)),
+    );
   }
 
   /**
@@ -186,6 +194,7 @@ export class DeviceProtocol {
     });
     session.nodeId = node.id;
     session.vocabulary = vocabulary;
+    session.tenant = node.tenant_id;
     // held: tasks it still holds (a reconnect within the grace); the client resumes or reports them.
     const data: RegisterSuccess = {
       ...(vocabulary === 'node' ? { node_id: node.id } : { device_id: node.id }),

@@ -22,6 +22,8 @@ import { ApiKeysService } from '../auth/api-keys.service.js';
 import { LiveConnections } from '../nodes/live-connections.js';
 import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
 import { NodesService } from '../nodes/nodes.service.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import {
@@ -83,6 +85,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly config: AppConfig,
     private readonly connections: LiveConnections,
     private readonly llm: NodeLlmBridge,
+    private readonly tenants: TenantsService,
   ) {}
 
   afterInit(): void {
@@ -180,25 +183,36 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       const gone = new AbortController();
       const onGone = (): void => gone.abort('client_closed');
       socket.once('disconnect', onGone);
-      await this.llm.handle(
-        state.session,
-        payload,
-        {
-          chunk: (data) => socket.emit('llm_response_chunk', data),
-          response: (data: LlmResponse) => {
-            socket.emit('llm_response', data);
-            ack?.(data);
+      await runWithTenantSetting(state.session.tenant ?? SYSTEM_TENANT, () =>
+        this.llm.handle(
+          state.session,
+          payload,
+          {
+            chunk: (data) => socket.emit('llm_response_chunk', data),
+            response: (data: LlmResponse) => {
+              socket.emit('llm_response', data);
+              ack?.(data);
+            },
           },
-        },
-        gone.signal,
+          gone.signal,
+        ),
       );
       socket.off('disconnect', onGone);
     });
   }
 
   private async authenticate(socket: DeviceSocket, session: DeviceSession): Promise<boolean> {
-    const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['worker']);
-    if (principal) session.keyId = principal.keyId;
+    const { principal, tenant, error } = await socketPrincipal(
+      socket.handshake,
+      this.keys,
+      this.config,
+      ['worker'],
+      this.tenants,
+    );
+    if (principal) {
+      session.keyId = principal.keyId;
+      session.tenant = tenant;
+    }
     if (!error) return true;
     this.sendError(socket, error, 'connect');
     socket.disconnect(); // not (true): the error packet must go out first
@@ -312,9 +326,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       const nodeId = state.session.nodeId;
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
       if (nodeId)
-        await this.nodes
-          .disconnected(nodeId, socket.id)
-          .catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
+        await runWithTenantSetting(state.session.tenant ?? SYSTEM_TENANT, () =>
+          this.nodes.disconnected(nodeId, socket.id),
+        ).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
     });
   }
 

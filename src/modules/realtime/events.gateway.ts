@@ -19,6 +19,9 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { isAdmin, type Principal } from '../auth/api-key.types.js';
 import { parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { publishingTenant } from './tenant-delivery.js';
 import { socketError } from './socket-error.js';
 
 type EventsNamespace = Namespace<ClientToServerEvents, ServerToClientEvents>;
@@ -31,6 +34,19 @@ const MAX_IDS = 1000;
 const CHAT_ALL = 'chat:all';
 /** A chat's room for the key that made it (`*`: admins watching that one request). */
 const chatRoom = (requestId: string, keyId: string | null): string => `chat:${requestId}:${keyId ?? 'anonymous'}`;
+
+/**
+ * Every room is scoped by the tenant setting of its sockets (`<room>@<setting>`, see
+ * tenant-delivery.ts), so whatever hub a push reaches through the adapter, it meets only the
+ * sockets of its tenant and of global admins acting for every tenant (`@*`). Acks name the rooms
+ * without the scope. `notices` is every socket's (alerts and notifications).
+ */
+const scoped = (room: string, setting: string): string => `${room}@${setting}`;
+const NOTICES = 'notices';
+/** The rooms of a push about `tenant` (null: hub-wide, global admins only). */
+const audience = (rooms: string[], tenant: string | null): string[] =>
+  rooms.flatMap((r) => (tenant === null ? [scoped(r, SYSTEM_TENANT)] : [scoped(r, tenant), scoped(r, SYSTEM_TENANT)]));
+const settingOf = (socket: EventsSocket): string => (socket.data as { tenant?: string }).tenant ?? SYSTEM_TENANT;
 
 /** One push of the contract to a room (or everyone). */
 function push(to: BroadcastOperator<ServerToClientEvents, unknown> | EventsNamespace, e: ClientEvent): void {
@@ -57,6 +73,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     private readonly config: AppConfig,
     private readonly status: HubStatusService,
     private readonly metrics: MetricsService,
+    private readonly tenants: TenantsService,
   ) {}
 
   afterInit(): void {
@@ -64,8 +81,9 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       (event, handler) => this.events.on(event, handler),
       (e) => {
         // Alerts and notifications reach every client, subscribed to tasks or not.
-        if (e.type === 'alert' || e.type === 'notification') return push(this.nsp, e);
-        push(this.nsp.to(e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL]), e);
+        if (e.type === 'alert' || e.type === 'notification')
+          return push(this.nsp.to(audience([NOTICES], e.tenantId)), e);
+        push(this.nsp.to(audience(e.taskId ? [ALL, taskRoom(e.taskId)] : [ALL], e.tenantId)), e);
       },
       // With Redis the adapter carries events to other hubs' clients, so emit even with none here.
       () => !!this.config.REDIS_URL || this.nsp.sockets.size > 0,
@@ -73,7 +91,10 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     const chat = (requestId: string, keyId: string | null): BroadcastOperator<ServerToClientEvents, unknown> | null =>
       !this.config.REDIS_URL && this.nsp.sockets.size === 0
         ? null
-        : this.nsp.to([chatRoom(requestId, keyId), chatRoom(requestId, '*'), CHAT_ALL]);
+        : this.nsp.to([
+            ...audience([chatRoom(requestId, keyId)], SYSTEM_TENANT),
+            ...audience([chatRoom(requestId, '*'), CHAT_ALL], publishingTenant()),
+          ]);
     this.unsubscribe.push(
       this.events.on('llm.chunk', ({ requestId, keyId, chunk }) =>
         chat(requestId, keyId)?.emit('chat.chunk', { request_id: requestId, chunk }),
@@ -98,37 +119,71 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.metricsTimer.unref();
   }
 
-  async handleConnection(socket: EventsSocket): Promise<void> {
-    const { principal, error } = await socketPrincipal(socket.handshake, this.keys, this.config, ['client']);
-    if (error) {
-      socket.emit('error', socketError(error, 'connect'));
-      socket.disconnect();
-      return;
-    }
+  handleConnection(socket: EventsSocket): void {
+    // Listening at once: a client may ask before its key is checked; each message waits for it.
+    const ready = this.authenticate(socket);
+    const when =
+      <A extends unknown[]>(f: (who: Principal, ...args: A) => unknown) =>
+      (...args: A): void =>
+        void ready.then((who) => (who ? f(who, ...args) : undefined));
     // Payloads are read as unknown: the contract says what passes the checks below, not what a client may send.
-    socket.on('subscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, true));
-    socket.on('unsubscribe_tasks', (payload: unknown, ack) => void this.subscribe(socket, payload, ack, false));
-    socket.on('subscribe_metrics', (_p: unknown, ack) => {
-      void socket.join(METRICS);
-      if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
-    });
-    socket.on('unsubscribe_metrics', (_p: unknown, ack) => {
-      void socket.leave(METRICS);
-      if (typeof ack === 'function') ack({ success: true });
-    });
+    socket.on(
+      'subscribe_tasks',
+      when((_who, payload: unknown, ack) => this.subscribe(socket, payload, ack, true)),
+    );
+    socket.on(
+      'unsubscribe_tasks',
+      when((_who, payload: unknown, ack) => this.subscribe(socket, payload, ack, false)),
+    );
+    socket.on(
+      'subscribe_metrics',
+      when((_who, _p: unknown, ack) => {
+        void socket.join(METRICS);
+        if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
+      }),
+    );
+    socket.on(
+      'unsubscribe_metrics',
+      when((_who, _p: unknown, ack) => {
+        void socket.leave(METRICS);
+        if (typeof ack === 'function') ack({ success: true });
+      }),
+    );
     socket.on(
       'subscribe_chat',
-      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, true),
+      when((who, payload: unknown, ack) => this.subscribeChat(socket, who, payload, ack, true)),
     );
     socket.on(
       'unsubscribe_chat',
-      (payload: unknown, ack) => void this.subscribeChat(socket, principal, payload, ack, false),
+      when((who, payload: unknown, ack) => this.subscribeChat(socket, who, payload, ack, false)),
     );
-    socket.on('get_status', async (_p: unknown, ack) => {
-      const snapshot = await this.status.snapshot();
-      socket.emit('status', snapshot);
-      if (typeof ack === 'function') ack({ success: true, ...snapshot });
-    });
+    socket.on(
+      'get_status',
+      when(async (_who, _p: unknown, ack) => {
+        const snapshot = await this.status.snapshot();
+        socket.emit('status', snapshot);
+        if (typeof ack === 'function') ack({ success: true, ...snapshot });
+      }),
+    );
+  }
+
+  /** Checks the key and binds the socket to its tenant; undefined (and the socket closed) when refused. */
+  private async authenticate(socket: EventsSocket): Promise<Principal | undefined> {
+    const { principal, tenant, error } = await socketPrincipal(
+      socket.handshake,
+      this.keys,
+      this.config,
+      ['client'],
+      this.tenants,
+    );
+    if (error) {
+      socket.emit('error', socketError(error, 'connect'));
+      socket.disconnect();
+      return undefined;
+    }
+    (socket.data as { tenant?: string }).tenant = tenant;
+    await socket.join(scoped(NOTICES, tenant));
+    return principal;
   }
 
   /**
@@ -147,8 +202,10 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     if ('error' in sub)
       return this.refuse(socket, new AppError(ErrorCode.VALIDATION_ERROR, sub.error, { field: sub.field }), event, ack);
     const room = sub.all ? CHAT_ALL : chatRoom(sub.requestId, isAdmin(who) ? '*' : who.keyId);
-    if (join) await socket.join(room);
-    else await socket.leave(room);
+    // A key's own requests are its own whatever the tenant; the admin rooms are per tenant.
+    const inRoom = scoped(room, isAdmin(who) ? settingOf(socket) : SYSTEM_TENANT);
+    if (join) await socket.join(inRoom);
+    else await socket.leave(inRoom);
     if (typeof ack === 'function') ack({ success: true, room });
   }
 
@@ -170,10 +227,17 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       });
       return this.refuse(socket, error, join ? 'subscribe_tasks' : 'unsubscribe_tasks', ack);
     }
-    const rooms = ids === undefined || ids.length === 0 || p.all === true ? [ALL] : (ids as string[]).map(taskRoom);
+    const setting = settingOf(socket);
+    const rooms = (
+      ids === undefined || ids.length === 0 || p.all === true ? [ALL] : (ids as string[]).map(taskRoom)
+    ).map((r) => scoped(r, setting));
     if (join) await socket.join(rooms);
     else await Promise.all(rooms.map((r) => socket.leave(r)));
-    if (typeof ack === 'function') ack({ success: true, subscribed: [...socket.rooms].filter((r) => r !== socket.id) });
+    const suffix = scoped('', setting);
+    const subscribed = [...socket.rooms]
+      .filter((r) => r.endsWith(suffix) && r !== scoped(NOTICES, setting))
+      .map((r) => r.slice(0, -suffix.length));
+    if (typeof ack === 'function') ack({ success: true, subscribed });
   }
 
   /** `error` to the socket, and the refused ack when it asked for one. */

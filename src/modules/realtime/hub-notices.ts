@@ -22,6 +22,7 @@ export class HubNotices implements OnApplicationBootstrap, OnApplicationShutdown
           severity: 'warning',
           source: 'task',
           task_id: task.id,
+          tenant_id: task.tenant_id,
           ...(task.node_id ? { node_id: task.node_id } : {}),
           status: task.status,
           message: `Task ${task.id} (${task.type}) ${task.status === 'timed_out' ? 'timed out' : 'failed'} for good${typeof reason === 'string' ? `: ${reason}` : ''}`,
@@ -33,16 +34,18 @@ export class HubNotices implements OnApplicationBootstrap, OnApplicationShutdown
           severity: 'info',
           source: 'task',
           task_id: task.id,
+          tenant_id: task.tenant_id,
           progress: task.progress,
           message: task.progress_message,
         });
       }),
-      this.events.on('node.offline', ({ nodeId, reason, held }) => {
+      this.events.on('node.offline', ({ nodeId, reason, held, tenantId }) => {
         if (!held) return;
         this.events.publish('hub.alert', {
           severity: 'warning',
           source: 'node',
           node_id: nodeId,
+          ...(tenantId ? { tenant_id: tenantId } : {}),
           held_tasks: held,
           message: `Node ${nodeId} went offline (${reason}) holding ${held} task(s); they wait for its reconnect grace, then go to other nodes`,
         });

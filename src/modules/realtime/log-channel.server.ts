@@ -12,7 +12,9 @@ import { type ApexRoute, preferredPath } from './apex-paths.js';
 import { RedisFanout } from './redis-fanout.js';
 import type { SocketError } from '../../contracts/sockets/error.js';
 import type { ServerToClientEvents } from '../../contracts/sockets/log-channel.js';
-import { checkSocketAuth } from './socket-auth.js';
+import { socketPrincipal } from './socket-auth.js';
+import { publishingTenant, sees } from './tenant-delivery.js';
+import { TenantsService } from '../tenants/tenants.service.js';
 import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -32,6 +34,14 @@ interface LogClient {
   ws: WebSocket;
   filter: LogFilter;
   alive: boolean;
+  /** The tenant setting it acts for (see tenant-delivery.ts). */
+  tenant: string;
+}
+
+/** A line and whose it is (null: the hub's own, or of no known tenant: global admins only). Only `line` goes out. */
+interface TenantLine {
+  line: HubLogLine;
+  tenant: string | null;
 }
 
 const matches = (f: LogFilter, l: HubLogLine): boolean =>
@@ -54,8 +64,8 @@ const matches = (f: LogFilter, l: HubLogLine): boolean =>
 export class LogChannelServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly clients = new Set<LogClient>();
-  private readonly recent: HubLogLine[] = [];
-  private readonly fanout = new RedisFanout<HubLogLine>(FANOUT_CHANNEL, (line) => this.deliver(line));
+  private readonly recent: TenantLine[] = [];
+  private readonly fanout = new RedisFanout<TenantLine>(FANOUT_CHANNEL, (l) => this.deliver(l));
   private unsubscribe: (() => void)[] = [];
   private pinger?: NodeJS.Timeout;
 
@@ -64,13 +74,14 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     private readonly keys: ApiKeysService,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly tenants: TenantsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // Task lifecycle lines go to this hub's listeners only, and only while there are some.
     const task = (t: TaskRow, level: HubLogLine['level'], what: string): void => {
       if (this.clients.size === 0) return;
-      this.show({
+      this.show(t.tenant_id, {
         time: new Date().toISOString(),
         level,
         source: 'task',
@@ -82,15 +93,18 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     this.unsubscribe = [
       this.events.on('hub.log', (l) => this.line(l)),
       this.events.on('hub.alert', (a) =>
-        this.line({
-          time: new Date().toISOString(),
-          level: a.severity === 'critical' ? 'error' : 'warn',
-          source: a.source,
-          message: a.message,
-          ...(a.node_id ? { node_id: a.node_id } : {}),
-          ...(a.task_id ? { task_id: a.task_id } : {}),
-          ...(a.service_id ? { service_id: a.service_id } : {}),
-        }),
+        this.line(
+          {
+            time: new Date().toISOString(),
+            level: a.severity === 'critical' ? 'error' : 'warn',
+            source: a.source,
+            message: a.message,
+            ...(a.node_id ? { node_id: a.node_id } : {}),
+            ...(a.task_id ? { task_id: a.task_id } : {}),
+            ...(a.service_id ? { service_id: a.service_id } : {}),
+          },
+          a.tenant_id,
+        ),
       ),
       this.events.on('task.created', ({ task: t }) => task(t, 'info', 'created')),
       this.events.on('task.assigned', ({ task: t }) =>
@@ -105,13 +119,17 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
       ),
       this.events.on('task.cancelled', ({ task: t }) => task(t, 'info', 'cancelled')),
     ];
+    // The hub's own lines are hub-wide, whatever request they were logged in.
     setHubLogSink((level, context, message) =>
-      this.line({
-        time: new Date().toISOString(),
-        level,
-        source: 'hub',
-        message: context ? `[${context}] ${message}` : message,
-      }),
+      this.line(
+        {
+          time: new Date().toISOString(),
+          level,
+          source: 'hub',
+          message: context ? `[${context}] ${message}` : message,
+        },
+        null,
+      ),
     );
     this.metrics.registerClientCounter('log_channel', () => this.clients.size);
     this.pinger = setInterval(() => this.ping(), this.config.SOCKET_PING_INTERVAL_MS);
@@ -122,11 +140,12 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   /** The upgrade of an Apex log path: admin keys only; query filters checked before it opens. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
     const refuse = (status: number, error: SocketError): void => refuseUpgrade(socket, status, error);
-    const error = await checkSocketAuth(
+    const { tenant, error } = await socketPrincipal(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,
       this.config,
       [],
+      this.tenants,
     );
     if (error) return refuse(error.status, socketError(error, 'connect'));
     const invalid = (field: string, message: string): SocketError =>
@@ -141,11 +160,11 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     }
     if (filter.level !== undefined && rank(filter.level) < 0)
       return refuse(400, invalid('level', `level must be one of ${LEVELS.join(', ')}`));
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route, tenant));
   }
 
-  private open(ws: WebSocket, filter: LogFilter, route: ApexRoute): void {
-    const client: LogClient = { ws, filter, alive: true };
+  private open(ws: WebSocket, filter: LogFilter, route: ApexRoute, tenant: string): void {
+    const client: LogClient = { ws, filter, alive: true, tenant };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
@@ -159,25 +178,31 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
         code: 'DEPRECATED_PATH',
         message: `${route.path} is deprecated; use ${preferredPath(route)}`,
       });
-    for (const line of this.recent) if (matches(filter, line)) this.send(ws, 'log', line);
+    for (const l of this.recent) if (sees(tenant, l.tenant) && matches(filter, l.line)) this.send(ws, 'log', l.line);
   }
 
-  /** A line of this hub: kept for replay, shown here, and sent to the other hubs. */
-  private line(l: HubLogLine): void {
+  /**
+   * A line of this hub: kept for replay, shown here, and sent to the other hubs. Whose it is:
+   * `tenant` when the caller knows, else the publisher's context (a node's log frame runs in its
+   * tenant; the hub's own lines in none).
+   */
+  private line(line: HubLogLine, tenant: string | null = publishingTenant()): void {
+    const l = { line, tenant };
     this.deliver(l);
     this.fanout.publish(l);
   }
 
-  private deliver(l: HubLogLine): void {
+  private deliver(l: TenantLine): void {
     this.recent.push(l);
     if (this.recent.length > LOG_REPLAY_LINES) this.recent.shift();
-    this.show(l);
+    this.show(l.tenant, l.line);
   }
 
-  private show(l: HubLogLine): void {
+  private show(tenant: string | null, l: HubLogLine): void {
     if (this.clients.size === 0) return;
     const frame = frameOf('log', l);
-    for (const c of this.clients) if (matches(c.filter, l) && c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
+    for (const c of this.clients)
+      if (sees(c.tenant, tenant) && matches(c.filter, l) && c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
   }
 
   private ping(): void {

@@ -26,6 +26,9 @@ import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbou
 import { RedisFanout } from './redis-fanout.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
+import { sees } from './tenant-delivery.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 interface NodeConnection {
@@ -42,7 +45,7 @@ interface NodeConnection {
 
 /** What one hub asks another to do with a connection it holds (with REDIS_URL). */
 type FanoutMessage =
-  | { kind: 'send'; nodeId: string; frame: NodeChannelFrame }
+  | { kind: 'send'; nodeId: string; frame: NodeChannelFrame; tenant?: string }
   | { kind: 'close'; nodeId?: string; connectionId?: string; code: number; frame: NodeChannelFrame };
 
 const FANOUT_CHANNEL = 'taskhub:node-channel';
@@ -79,6 +82,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     private readonly live: LiveConnections,
     private readonly metrics: MetricsService,
     private readonly llm: NodeLlmBridge,
+    private readonly tenants: TenantsService,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -96,13 +100,13 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       // Most assignments are for Socket.IO devices: build nothing unless the node is here, or
       // may be on another hub's node channel (only Apex nodes; a seed 004 device would cost a publish).
       if (!this.byNode.has(nodeId) && !(vocabulary === 'node' && this.fanout.enabled)) return;
-      this.sendToNode(nodeId, assignmentFrame(task, vocabulary));
+      this.sendToNode(nodeId, assignmentFrame(task, vocabulary), true, task.tenant_id);
     };
     this.unsubscribe = [
       this.events.on('task.assigned', onAssign),
       this.events.on('task.redelivered', onAssign),
       this.events.on('task.cancelled', ({ task, nodeId }) => {
-        if (nodeId) this.sendToNode(nodeId, frame('cancel_task', cancelMessage(task)));
+        if (nodeId) this.sendToNode(nodeId, frame('cancel_task', cancelMessage(task)), true, task.tenant_id);
       }),
       this.events.on('task.revoked', ({ taskId, attempt, nodeId, reason }) =>
         this.sendToNode(nodeId, frame('cancel_task', revokeMessage({ task_id: taskId, attempt }, reason))),
@@ -129,22 +133,23 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
 
   /** The upgrade of an Apex node path: the key in the path must be a worker's or an admin's. */
   async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute): Promise<void> {
-    const { principal, error } = await socketPrincipal(
+    const { principal, tenant, error } = await socketPrincipal(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,
       this.config,
       ['worker'],
+      this.tenants,
     );
     if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId, tenant));
   }
 
-  private open(ws: WebSocket, route: ApexRoute, keyId: string | null): void {
+  private open(ws: WebSocket, route: ApexRoute, keyId: string | null, tenant: string): void {
     const id = `${RAW_WS_CONNECTION_PREFIX}${randomUUID()}`;
     const conn: NodeConnection = {
       id,
       ws,
-      session: { connectionId: id, keyId },
+      session: { connectionId: id, keyId, tenant },
       queue: Promise.resolve(),
       alive: true,
       gone: new AbortController(),
@@ -217,14 +222,16 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
         ? (f.data as Record<string, unknown>)
         : undefined;
     const payload = data && data.id === undefined && f.id !== undefined ? { ...data, id: f.id } : (data ?? f.data);
-    void this.llm.handle(
-      conn.session,
-      payload,
-      {
-        chunk: (d) => this.send(conn, 'llm_response_chunk', d, f.id),
-        response: (d) => this.send(conn, 'llm_response', d, f.id),
-      },
-      conn.gone.signal,
+    void runWithTenantSetting(conn.session.tenant ?? SYSTEM_TENANT, () =>
+      this.llm.handle(
+        conn.session,
+        payload,
+        {
+          chunk: (d) => this.send(conn, 'llm_response_chunk', d, f.id),
+          response: (d) => this.send(conn, 'llm_response', d, f.id),
+        },
+        conn.gone.signal,
+      ),
     );
   }
 
@@ -295,11 +302,17 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       .catch((e: unknown) => this.logger.warn({ err: e, task_id: taskId }, 'could not record an ack'));
   }
 
-  /** To the node's connection here, or (with Redis, when asked) to the hub that holds it. */
-  private sendToNode(nodeId: string, frame: NodeChannelFrame, viaFanout = true): void {
-    const conn = this.byNode.get(nodeId);
+  /**
+   * To the node's connection here, or (with Redis, when asked) to the hub that holds it. A frame
+   * about a task (`tenant`) never goes to a connection of another tenant: one still registering
+   * an id (routed here before its registration lands) may be refused as another tenant's id.
+   */
+  private sendToNode(nodeId: string, frame: NodeChannelFrame, viaFanout = true, tenant?: string): void {
+    const found = this.byNode.get(nodeId);
+    const conn =
+      found && (tenant === undefined || sees(found.session.tenant ?? SYSTEM_TENANT, tenant)) ? found : undefined;
     if (conn) this.write(conn, frame);
-    else if (viaFanout && this.fanout.enabled) this.fanout.publish({ kind: 'send', nodeId, frame });
+    else if (viaFanout && this.fanout.enabled) this.fanout.publish({ kind: 'send', nodeId, frame, tenant });
   }
 
   private close(
@@ -322,7 +335,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   private onFanout(m: FanoutMessage): void {
-    if (m.kind === 'send') this.sendToNode(m.nodeId, m.frame, false);
+    if (m.kind === 'send') this.sendToNode(m.nodeId, m.frame, false, m.tenant);
     else this.close({ nodeId: m.nodeId, connectionId: m.connectionId }, m.code, m.frame, false);
   }
 
@@ -336,9 +349,9 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       for (const [id, c] of this.byNode) if (c === conn) this.byNode.delete(id);
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
       if (nodeId)
-        await this.nodes
-          .disconnected(nodeId, conn.id)
-          .catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
+        await runWithTenantSetting(conn.session.tenant ?? SYSTEM_TENANT, () =>
+          this.nodes.disconnected(nodeId, conn.id),
+        ).catch((e: unknown) => this.logger.debug({ err: e }, 'disconnect bookkeeping deferred'));
     });
   }
 

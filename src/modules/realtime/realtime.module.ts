@@ -5,6 +5,7 @@ import { LlmModule } from '../llm/llm.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { NodesModule } from '../nodes/nodes.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
+import { TenantsModule } from '../tenants/tenants.module.js';
 import { DeviceGateway } from './device.gateway.js';
 import { DeviceProtocol } from './device-protocol.js';
 import { EventsGateway } from './events.gateway.js';
@@ -16,7 +17,7 @@ import { UpgradeRouter } from './upgrade-router.js';
 import { WsStreamServer } from './ws-stream.server.js';
 
 @Module({
-  imports: [AgentServicesModule, AuthModule, LlmModule, TasksModule, NodesModule, MetricsModule],
+  imports: [AgentServicesModule, AuthModule, LlmModule, TasksModule, TenantsModule, NodesModule, MetricsModule],
   providers: [
     DeviceProtocol,
     DeviceGateway,

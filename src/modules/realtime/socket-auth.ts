@@ -4,6 +4,8 @@ import type { AppConfig } from '../../config/app-config.js';
 import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct, type Principal } from '../auth/api-key.types.js';
 import type { ApiKeysService } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
+import { requestTenant } from '../auth/request-tenant.js';
+import type { TenantsService } from '../tenants/tenants.service.js';
 
 export interface HandshakeLike {
   auth?: unknown;
@@ -11,12 +13,42 @@ export interface HandshakeLike {
   query: Record<string, unknown>;
 }
 
+/** A socket's caller, and the tenant setting its messages run under (docs/tenants.md, "Sockets"). */
+export type SocketCaller =
+  | { principal: Principal; tenant: string; error?: undefined }
+  | { error: AppError; principal?: undefined; tenant?: undefined };
+
 /**
  * The same keys as REST for sockets: `auth.token`, an `Authorization: Bearer` header, or
- * `?token=`. Resolves to who it is (with its tenant: `tenantId`, `isGlobalAdmin`), or the error
- * to send before closing. With auth off every socket is the anonymous (global) admin, as on REST.
+ * `?token=`. Resolves to who it is and the tenant it acts for, or the error to send before
+ * closing. With auth off every socket is the anonymous (global) admin, as on REST.
+ * The tenant is the key's; a global admin acts for every tenant (`*`), or for the one it names
+ * as REST's `X-Tenant-Id` does: an `x-tenant-id` header, `auth.tenant_id` or `?tenant_id=`
+ * (an unknown one, or a tenant key naming another tenant, is TENANT_NOT_FOUND).
  */
 export async function socketPrincipal(
+  h: HandshakeLike,
+  keys: ApiKeysService,
+  config: AppConfig,
+  roles: ApiKeyRole[],
+  tenants: Pick<TenantsService, 'exists'>,
+): Promise<SocketCaller> {
+  const found = await socketKey(h, keys, config, roles);
+  if (found.error) return found;
+  const auth = h.auth as { tenant_id?: unknown } | undefined;
+  const named =
+    h.headers['x-tenant-id'] ??
+    (typeof auth?.tenant_id === 'string' ? auth.tenant_id : undefined) ??
+    (typeof h.query.tenant_id === 'string' ? h.query.tenant_id : undefined);
+  try {
+    return { principal: found.principal, tenant: await requestTenant(found.principal, named, tenants) };
+  } catch (e) {
+    if (e instanceof AppError) return { error: e };
+    throw e;
+  }
+}
+
+async function socketKey(
   h: HandshakeLike,
   keys: ApiKeysService,
   config: AppConfig,
@@ -41,14 +73,4 @@ export async function socketPrincipal(
     return { error: new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`) };
   }
   return { principal };
-}
-
-/** socketPrincipal when only the refusal matters: undefined when allowed. */
-export async function checkSocketAuth(
-  h: HandshakeLike,
-  keys: ApiKeysService,
-  config: AppConfig,
-  roles: ApiKeyRole[],
-): Promise<AppError | undefined> {
-  return (await socketPrincipal(h, keys, config, roles)).error;
 }

@@ -20,6 +20,8 @@ import { ChatWatch, parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
 import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 import { RedisFanout } from './redis-fanout.js';
+import { publishingTenant, sees } from './tenant-delivery.js';
+import { TenantsService } from '../tenants/tenants.service.js';
 
 /** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
@@ -32,6 +34,8 @@ interface StreamClient {
   ids: Set<string>;
   alive: boolean;
   who: Principal;
+  /** The tenant setting it acts for: it hears only that tenant's events (see tenant-delivery.ts). */
+  tenant: string;
   /** Hears the periodic `metrics_update` (on by default; `unsubscribe_metrics` stops it). */
   metrics: boolean;
   /** LLM gateway requests it watches (`subscribe_chat`), or every one (admins, `all: true`). */
@@ -67,6 +71,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly codexMetrics: CodexMetricsService,
     private readonly shutdown: ShutdownService,
     private readonly proxy: AgentProxy,
+    private readonly tenants: TenantsService,
   ) {}
 
   get connections(): number {
@@ -140,21 +145,26 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
         closeError('SERVICE_UNAVAILABLE', `At most ${this.config.WS_MAX_CONNECTIONS} connections`, 'connect'),
       );
     const query = Object.fromEntries(url.searchParams);
-    const { principal, error } = await socketPrincipal({ headers: req.headers, query }, this.keys, this.config, [
-      'client',
-    ]);
+    const { principal, tenant, error } = await socketPrincipal(
+      { headers: req.headers, query },
+      this.keys,
+      this.config,
+      ['client'],
+      this.tenants,
+    );
     if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
     if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal, tenant));
   }
 
-  private open(ws: WebSocket, who: Principal): void {
+  private open(ws: WebSocket, who: Principal, tenant: string): void {
     const client: StreamClient = {
       ws,
       all: true,
       ids: new Set(),
       alive: true,
       who,
+      tenant,
       metrics: true,
       chats: new ChatWatch(who),
     };
@@ -239,6 +249,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     // Alerts and notifications reach every client, however it narrowed its subscription.
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
+      if (!sees(c.tenant, e.tenantId)) continue;
       if (c.all || notice || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
     }
   }
@@ -252,8 +263,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   ): void {
     if (this.clients.size === 0) return;
     let frame: string | undefined;
+    const tenant = publishingTenant();
     for (const c of this.clients) {
-      if (!c.chats.wants(requestId, keyId)) continue;
+      // A key's own requests are its own; other keys' only within the admin's tenant.
+      if (!c.chats.wants(requestId, keyId) || (c.who.keyId !== keyId && !sees(c.tenant, tenant))) continue;
       frame ??= frameOf(type, data);
       c.ws.send(frame);
       if (last) c.chats.finished(requestId);

@@ -9,6 +9,7 @@ import type { TaskRow } from './task.types.js';
 /** A node with room, as the dispatcher plans with it. */
 export interface OpenNode {
   id: string;
+  tenant_id: string;
   capacity: number;
   running: number;
   tags: string[];
@@ -19,6 +20,7 @@ export interface OpenNode {
 /** A ready task, with what routing rules and eligibility look at. */
 export interface ReadyTask {
   id: string;
+  tenant_id: string;
   type: string;
   required_tags: string[];
   target_node_id: string | null;
@@ -65,14 +67,15 @@ export class TaskAssignmentsRepository {
       'dispatch_candidates',
       `WITH open AS (
          SELECT * FROM (
-           SELECT n.id, n.capacity, n.tags, n.capabilities, n.vocabulary,
+           SELECT n.id, n.tenant_id, n.capacity, n.tags, n.capabilities, n.vocabulary,
                   (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
            FROM nodes n
            WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id
          ) n WHERE running < capacity
        ), c AS (
-         SELECT id, type, required_tags, target_node_id, priority, tags, metadata, attempt FROM tasks
-         WHERE status = ${lit(ASSIGN.from[0])} AND run_at <= now() AND (target_node_id IS NULL OR target_node_id IN (SELECT id FROM open))
+         SELECT id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt FROM tasks
+         WHERE status = ${lit(ASSIGN.from[0])} AND run_at <= now()
+           AND (target_node_id IS NULL OR target_node_id IN (SELECT id FROM open WHERE open.tenant_id = tasks.tenant_id))
          ORDER BY priority DESC, created_at, id
          LIMIT LEAST($1::int, (SELECT COALESCE(sum(capacity - running), 0)::int * 4 FROM open))
        )
@@ -88,7 +91,8 @@ export class TaskAssignmentsRepository {
    * node locked and its load counted again, each task claimed only if still pending and its
    * node has room for its `seq`. Anything locked by someone else right now (another hub's
    * round, a completion) is skipped, never waited for; what is skipped stays pending for the
-   * next round.
+   * next round. A task goes only to a node of its own tenant (the dispatcher runs as the
+   * system and sees every tenant's rows; the plan matches tenants too).
    */
   async assignToNodes(planned: PlannedAssignment[]): Promise<TaskRow[]> {
     return prepared<TaskRow>(
@@ -96,13 +100,13 @@ export class TaskAssignmentsRepository {
       'dispatch_assign',
       `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text, seq int)),
        n AS (
-         SELECT n.id, n.capacity,
+         SELECT n.id, n.tenant_id, n.capacity,
                 (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
          FROM nodes n
          WHERE n.id IN (SELECT node_id FROM a) AND n.status = 'online' AND NOT n.draining
          ORDER BY n.id FOR UPDATE OF n SKIP LOCKED
        ), c AS (
-         SELECT t.id, a.node_id FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id
+         SELECT t.id, a.node_id FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id AND n.tenant_id = t.tenant_id
          WHERE t.status = ${lit(ASSIGN.from[0])} AND t.run_at <= now() AND a.seq <= n.capacity - n.running
          ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
        ), u AS (
@@ -129,7 +133,7 @@ export class TaskAssignmentsRepository {
     const found: (TaskRow & { vocabulary: NodeVocabulary })[] = await this.db.query(
       `SELECT t.*, n.vocabulary FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
        JOIN tasks t ON t.id = x.id AND t.node_id = x.node_id AND t.attempt = x.attempt AND t.status = ${lit(ASSIGN.to)}
-       JOIN nodes n ON n.id = t.node_id`,
+       JOIN nodes n ON n.id = t.node_id AND n.tenant_id = t.tenant_id`,
       [JSON.stringify(rows.map((r) => ({ id: r.id, node_id: r.node_id, attempt: r.attempt })))],
     );
     return found.map(({ vocabulary, ...task }) => ({ task, vocabulary }));

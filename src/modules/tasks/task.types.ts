@@ -25,6 +25,8 @@ export interface ChatMessage {
 /** A row of `tasks` as the pg driver returns it. */
 export interface TaskRow {
   id: string;
+  /** Whose task it is (docs/tenants.md); streams deliver it only to that tenant. */
+  tenant_id: string;
   type: string;
   prompt: string | null;
   data: unknown;
