@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EventBus } from '../../common/events/event-bus.js';
+import { TASK_STATES } from '../tasks/task.types.js';
 import { HubStatusService } from './hub-status.service.js';
 
 const seconds = (from: Date | null, to: Date | null): number | undefined =>
@@ -58,20 +59,49 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     private readonly status: HubStatusService,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
+    // Totals and per-tenant series come from one read (as the system, whoever scrapes), so the
+    // totals are exactly the sums. Per tenant in separate metrics, not as an extra label on the
+    // totals: a sum() over one metric must not count every task twice.
     const tasks: Gauge<'status'> = new Gauge({
       name: 'taskhub_tasks',
       help: 'Tasks by status',
       labelNames: ['status'],
       registers: [this.registry],
       collect: async () => {
-        const snapshot = await this.status.snapshot();
-        for (const [status, n] of Object.entries(snapshot.tasks)) tasks.set({ status }, n);
-        nodes.set(snapshot.nodes.online);
+        const byTenant = await this.status.byTenant();
+        tasks.reset();
+        tenantTasks.reset();
+        tenantNodes.reset();
+        const totals: Record<string, number> = {};
+        let online = 0;
+        for (const status of TASK_STATES) totals[status] = 0;
+        for (const [tenant, counts] of byTenant) {
+          for (const [status, n] of Object.entries(counts.tasks)) {
+            totals[status] += n;
+            tenantTasks.set({ tenant, status }, n);
+          }
+          tenantNodes.set({ tenant }, counts.nodes.online);
+          online += counts.nodes.online;
+        }
+        for (const [status, n] of Object.entries(totals)) tasks.set({ status }, n);
+        nodes.set(online);
       },
     });
     const nodes = new Gauge({
       name: 'taskhub_nodes_connected',
       help: 'Devices and nodes online',
+      registers: [this.registry],
+    });
+    const tenantTasks = new Gauge({
+      name: 'taskhub_tenant_tasks',
+      help: 'Tasks by tenant and status (they sum to taskhub_tasks)',
+      labelNames: ['tenant', 'status'],
+      registers: [this.registry],
+    });
+    const tenantNodes = new Gauge({
+      name: 'taskhub_tenant_nodes_connected',
+      help: 'Devices and nodes online by tenant (they sum to taskhub_nodes_connected)',
+      labelNames: ['tenant'],
       registers: [this.registry],
     });
     const clients: Gauge<'channel'> = new Gauge({
