@@ -9,7 +9,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
-import { hashKey } from '../auth/api-keys.service.js';
+import { ApiKeysService, hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { createRateLimitStore, type RateLimitStore } from './rate-limit.store.js';
@@ -38,6 +38,7 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
     private readonly reflector: Reflector,
     private readonly config: AppConfig,
     private readonly tenants: TenantsService,
+    private readonly keys: ApiKeysService,
   ) {
     this.store = createRateLimitStore(config.REDIS_URL);
   }
@@ -79,7 +80,10 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
 
   /** The tenant's shared window when the caller's key belongs to a tenant with a rate limit; its bucket, or a 429. */
   private async hitTenant(req: Request, res: Response): Promise<string | undefined> {
-    const tenantId = req.principal?.isGlobalAdmin ? null : req.principal?.tenantId;
+    // The key guard may not have run yet (guard order): the key lookup is cached, so ask it.
+    const token = bearerToken(req.headers.authorization);
+    const principal = req.principal ?? (token ? await this.keys.verify(token) : undefined);
+    const tenantId = principal?.isGlobalAdmin ? null : principal?.tenantId;
     if (!tenantId) return undefined;
     const limit = (await this.tenants.limitsOf(tenantId)).rate_limit_per_minute;
     if (limit === undefined) return undefined;
