@@ -94,6 +94,7 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/nodes/:id': 'client,worker',
   'PATCH /api/v1/api-keys/:id/limits': 'admin',
   'PATCH /v1/config': 'admin',
+  'PATCH /api/v1/tenants/:id': 'admin',
   'POST /api/dispatch-task': 'client',
   'POST /api/v1/api-keys': 'admin',
   'POST /api/v1/connections/:id/disconnect': 'admin',
