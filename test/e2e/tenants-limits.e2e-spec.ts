@@ -1,3 +1,4 @@
+import { ServiceStatsService } from '../../src/modules/agent-services/service-stats.service.js';
 import { LlmUsageRecorder } from '../../src/modules/llm/llm-accounting.js';
 import type { PgUsageRecorder } from '../../src/modules/llm/accounting/pg-usage-recorder.js';
 import { type Api, apiClient } from '../support/api.js';
@@ -312,6 +313,33 @@ describe.each([
         for (const m of text.matchAll(/^taskhub_tenant_nodes_connected\{tenant="[^"]+"\} (\d+)$/gm))
           nodesSum += Number(m[1]);
         expect(nodesSum).toBe(nodesTotal);
+      });
+
+      it('agent-service samples keep a hub-wide row per tenant: /stats/timeseries shows each tenant its own', async () => {
+        const a = await makeTenant('svc-a');
+        const b = await makeTenant('svc-b');
+        const [ka, kb] = await Promise.all([keyIn(a, ['admin']), keyIn(b, ['admin'])]);
+        const service = { name: 'agent', endpoint: 'ws://127.0.0.1:9/agent' };
+        expect((await ka.api.post('/api/v1/services', service)).status).toBe(201);
+        expect((await kb.api.post('/api/v1/services', service)).status).toBe(201);
+        await t.app.get(ServiceStatsService).sample();
+        const hubRows = (await t.db.query(
+          `SELECT tenant_id, count(*)::int AS n FROM service_stat_samples
+           WHERE service_id IS NULL AND tenant_id = ANY($1) GROUP BY tenant_id ORDER BY tenant_id`,
+          [[a, b]],
+        )) as { tenant_id: string; n: number }[];
+        expect(hubRows).toEqual([
+          { tenant_id: a, n: 1 },
+          { tenant_id: b, n: 1 },
+        ]);
+        const series = await ka.api.get<{ data: { value: number | null }[] }>(
+          '/api/v1/stats/timeseries?metric=connections&period=1h&interval=1h',
+        );
+        expect(series.status).toBe(200);
+        const points = (series.body as unknown as { data: { value: number | null }[] }).data;
+        expect(points.length).toBeGreaterThan(0);
+        const overview = await ka.api.get('/api/v1/stats/overview');
+        expect((overview.body as unknown as { services: { total: number } }).services.total).toBe(1);
       });
     });
   });
