@@ -24,6 +24,7 @@ import { LlmModule } from './modules/llm/llm.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
+import { TenantsModule } from './modules/tenants/tenants.module.js';
 
 @Module({})
 export class AppModule {
@@ -37,6 +38,7 @@ export class AppModule {
         LlmModule,
         RuntimeConfigModule,
         AuthModule,
+        TenantsModule,
         TasksModule,
         NodesModule,
         DispatchModule,

@@ -55,6 +55,8 @@ export enum ErrorCode {
   INVALID_REQUEST = 'INVALID_REQUEST',
   /** An unknown tenant, or one the caller may not act for (never a 403: no existence leak). */
   TENANT_NOT_FOUND = 'TENANT_NOT_FOUND',
+  /** A tenant's own limit (`limits.max_tasks`) refuses the request; details name the limit. */
+  TENANT_LIMIT_EXCEEDED = 'TENANT_LIMIT_EXCEEDED',
 }
 
 export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
@@ -105,6 +107,7 @@ export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.HEALTH_CHECK_FAILED]: HttpStatus.SERVICE_UNAVAILABLE,
   [ErrorCode.INVALID_REQUEST]: HttpStatus.BAD_REQUEST,
   [ErrorCode.TENANT_NOT_FOUND]: HttpStatus.NOT_FOUND,
+  [ErrorCode.TENANT_LIMIT_EXCEEDED]: HttpStatus.TOO_MANY_REQUESTS,
 };
 
 /** HttpStatus members below 400: everything else in the enum is an error status. */

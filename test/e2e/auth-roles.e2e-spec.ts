@@ -93,6 +93,7 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/nodes': 'client,worker',
   'GET /v1/nodes/:id': 'client,worker',
   'PATCH /api/v1/api-keys/:id/limits': 'admin',
+  'PATCH /api/v1/tenants/:id': 'admin',
   'PATCH /v1/config': 'admin',
   'POST /api/dispatch-task': 'client',
   'POST /api/v1/api-keys': 'admin',

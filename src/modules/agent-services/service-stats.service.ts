@@ -1,6 +1,8 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
+import { currentTenantSetting, DEFAULT_TENANT, runAsTenant, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { Periodic } from '../../common/periodic.js';
+import type { ServiceRow } from './agent-service.types.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
@@ -23,7 +25,7 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 
 /**
  * Agent-service statistics: samples the proxy's counters into service_stat_samples every
- * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row), and
+ * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row per tenant), and
  * answers /stats/overview and /stats/timeseries from those samples and the stored session and
  * connection counts (shared by every hub process, kept over restarts). Sessions left open by a
  * hub process that is gone are ended on each sample.
@@ -53,21 +55,33 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     await this.sampler.stop();
   }
 
-  /** Writes one sample set: a row per service with counters or running, and a hub-wide row. */
+  /**
+   * Writes one sample set: a row per service with counters or running, and a hub-wide row per
+   * tenant (its services' sums; `default` always), written under that tenant so its
+   * /stats/timeseries and overview read only its own. Runs as the system.
+   */
   async sample(): Promise<void> {
-    const rows = await this.services.all();
+    const rows = (await this.services.all()) as (ServiceRow & { tenant_id: string })[];
     const byId = new Map(rows.map((s) => [s.id, s]));
     const samples: StatSample[] = [];
-    const hub: StatSample = {
-      service_id: null,
-      connections: 0,
-      sessions: 0,
-      opened: 0,
-      messages: 0,
-      errors: 0,
-      response_time_ms: null,
+    const hubs = new Map<string, { hub: StatSample; times: number[] }>();
+    const hubOf = (tenant: string): { hub: StatSample; times: number[] } => {
+      let h = hubs.get(tenant);
+      if (!h) {
+        const hub = {
+          service_id: null,
+          connections: 0,
+          sessions: 0,
+          opened: 0,
+          messages: 0,
+          errors: 0,
+          response_time_ms: null,
+        };
+        hubs.set(tenant, (h = { hub, times: [] }));
+      }
+      return h;
     };
-    const times: number[] = [];
+    hubOf(DEFAULT_TENANT);
     for (const [id, c] of this.registry.allCounters()) {
       const s = byId.get(id);
       if (!s) continue;
@@ -82,6 +96,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       };
       c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
       samples.push(sample);
+      const { hub } = hubOf(s.tenant_id);
       hub.connections += sample.connections;
       hub.sessions += sample.sessions;
       hub.opened += sample.opened;
@@ -89,6 +104,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       hub.errors += sample.errors;
     }
     for (const s of rows) {
+      const { times } = hubOf(s.tenant_id);
       if (s.status === 'running' && s.health_response_ms !== null) times.push(s.health_response_ms);
       if (!this.registry.allCounters().has(s.id) && s.status === 'running') {
         samples.push({
@@ -102,9 +118,11 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         });
       }
     }
-    hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
-    samples.push(hub);
-    await this.stats.insert(samples);
+    await this.stats.insert(samples); // each takes its service's tenant
+    for (const [tenant, { hub, times }] of hubs) {
+      hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
+      await runAsTenant(tenant, () => this.stats.insert([hub]));
+    }
     await this.stats.prune(KEEP_SAMPLES_MS);
     await this.stored.endOrphans(INSTANCE_ID);
     await this.stored.prune(KEEP_SESSIONS_MS);
@@ -115,8 +133,10 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const today = startOfDay();
     const byStatus = await this.stats.countByStatus();
     const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
+    // This process's counters cover every tenant: only the services the caller sees count.
+    const visible = new Set((await this.services.all()).map((s) => s.id));
     let unsampledMessages = 0;
-    for (const c of this.registry.allCounters().values()) unsampledMessages += c.messagesSinceSample;
+    for (const [id, c] of this.registry.allCounters()) if (visible.has(id)) unsampledMessages += c.messagesSinceSample;
     const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
     await this.registry.settled(); // this process's own writes are in what we read
     const [counts, sampledPeak, recent, avgResponse] = await Promise.all([
@@ -131,6 +151,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const usage = (
       await Promise.all(
         this.supervisor.running
+          .filter((id) => visible.has(id))
           .map((id) => this.supervisor.pid(id))
           .filter((p): p is number => p !== null)
           .map(processUsage),
@@ -147,7 +168,12 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       connections: {
         total: counts.connections,
         active: counts.active_connections,
-        peak_today: Math.max(sampledPeak, counts.active_connections, this.startedAt >= today ? this.registry.peak : 0),
+        // The process-wide peak is every tenant's: only the system sees it.
+        peak_today: Math.max(
+          sampledPeak,
+          counts.active_connections,
+          this.startedAt >= today && currentTenantSetting() === SYSTEM_TENANT ? this.registry.peak : 0,
+        ),
       },
       // Sessions of today: the ones open now and the ones that ended since midnight (UTC).
       sessions: {

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
-import { bindRequestTenant, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { bindRequestTenant, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
@@ -28,12 +28,13 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
-    // Open routes (health, metrics, plugin callbacks, which find their task's tenant) act as the system.
+    const req = context.switchToHttp().getRequest<Request>();
+    // Open routes (health, metrics, plugin callbacks, which find their task's tenant) act as the
+    // system, or for the tenant of a key the caller sends anyway (its /status and /metrics counts).
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) {
-      bindRequestTenant(SYSTEM_TENANT);
+      bindRequestTenant(await this.openRouteTenant(req));
       return true;
     }
-    const req = context.switchToHttp().getRequest<Request>();
     if (!this.config.AUTH_REQUIRED) {
       req.principal = ANONYMOUS_ADMIN;
       bindRequestTenant(await requestTenant(ANONYMOUS_ADMIN, req.headers['x-tenant-id'], this.tenants));
@@ -52,5 +53,15 @@ export class ApiKeyGuard implements CanActivate {
       throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${allowed.join(' or ')}`);
     }
     return true;
+  }
+
+  /** An open route never refuses: no key or a bad one → the system; X-Tenant-Id it may not use → the key's own. */
+  private async openRouteTenant(req: Request): Promise<string> {
+    const token = bearerToken(req.headers.authorization);
+    const principal =
+      token && this.config.AUTH_REQUIRED ? await this.keys.verify(token).catch(() => undefined) : undefined;
+    if (!principal) return SYSTEM_TENANT;
+    const own = principal.isGlobalAdmin ? SYSTEM_TENANT : (principal.tenantId ?? DEFAULT_TENANT);
+    return requestTenant(principal, req.headers['x-tenant-id'], this.tenants).catch(() => own);
   }
 }

@@ -1,10 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { codexMetricsView } from '../../compat/codex/codex-system.view.js';
 import type { CodexMetricsData } from '../../contracts/sockets/ws-stream.js';
+import { runWithTenantSetting } from '../../database/tenant-context.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { HealthService } from './health.service.js';
 
-/** The seed 000 metrics document (`GET /metrics` JSON, `/ws` `metrics_update`): task statistics plus this process. */
+/**
+ * The seed 000 metrics document (`GET /metrics` JSON, `/ws` `metrics_update`): task statistics
+ * of the caller's tenant (row-level security, in its context) plus this process.
+ */
 @Injectable()
 export class CodexMetricsService {
   constructor(
@@ -19,5 +23,10 @@ export class CodexMetricsService {
       cpuPercent: this.health.cpuPercent(),
       uptimeSeconds: process.uptime(),
     });
+  }
+
+  /** The document as a tenant ('*': the whole hub) sees it, from any context (a periodic push). */
+  documentFor(tenantSetting: string): Promise<CodexMetricsData> {
+    return runWithTenantSetting(tenantSetting, () => this.document());
   }
 }

@@ -1,7 +1,8 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EventBus } from '../../common/events/event-bus.js';
-import { HubStatusService } from './hub-status.service.js';
+import { TASK_STATES } from '../tasks/task.types.js';
+import { HubStatusService, type TenantCounts } from './hub-status.service.js';
 
 const seconds = (from: Date | null, to: Date | null): number | undefined =>
   from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : undefined;
@@ -16,6 +17,7 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   readonly registry = new Registry();
   private readonly clientCounters = new Map<string, () => number>();
   private unsubscribe: (() => void)[] = [];
+  private scrape?: Promise<Map<string, TenantCounts>>;
 
   readonly submitted = new Counter({
     name: 'taskhub_tasks_submitted_total',
@@ -58,21 +60,55 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     private readonly status: HubStatusService,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
+    // Totals and per-tenant series come from one read per scrape (as the system, whoever
+    // scrapes; prom-client collects the gauges in parallel, so they share it), so the totals are
+    // exactly the sums. Per tenant in separate metrics, not as an extra label on the totals: a
+    // sum() over one metric must not count every task twice.
     const tasks: Gauge<'status'> = new Gauge({
       name: 'taskhub_tasks',
       help: 'Tasks by status',
       labelNames: ['status'],
       registers: [this.registry],
       collect: async () => {
-        const snapshot = await this.status.snapshot();
-        for (const [status, n] of Object.entries(snapshot.tasks)) tasks.set({ status }, n);
-        nodes.set(snapshot.nodes.online);
+        const totals: Record<string, number> = {};
+        for (const status of TASK_STATES) totals[status] = 0;
+        for (const counts of (await this.tenantCounts()).values())
+          for (const [status, n] of Object.entries(counts.tasks)) totals[status] += n;
+        for (const [status, n] of Object.entries(totals)) tasks.set({ status }, n);
       },
     });
     const nodes = new Gauge({
       name: 'taskhub_nodes_connected',
       help: 'Devices and nodes online',
       registers: [this.registry],
+      collect: async () => {
+        let online = 0;
+        for (const counts of (await this.tenantCounts()).values()) online += counts.nodes.online;
+        nodes.set(online);
+      },
+    });
+    const tenantTasks: Gauge<'tenant' | 'status'> = new Gauge({
+      name: 'taskhub_tenant_tasks',
+      help: 'Tasks by tenant and status (they sum to taskhub_tasks)',
+      labelNames: ['tenant', 'status'],
+      registers: [this.registry],
+      collect: async () => {
+        const byTenant = await this.tenantCounts();
+        tenantTasks.reset(); // a deleted tenant's series go
+        for (const [tenant, counts] of byTenant)
+          for (const [status, n] of Object.entries(counts.tasks)) tenantTasks.set({ tenant, status }, n);
+      },
+    });
+    const tenantNodes: Gauge<'tenant'> = new Gauge({
+      name: 'taskhub_tenant_nodes_connected',
+      help: 'Devices and nodes online by tenant (they sum to taskhub_nodes_connected)',
+      labelNames: ['tenant'],
+      registers: [this.registry],
+      collect: async () => {
+        const byTenant = await this.tenantCounts();
+        tenantNodes.reset();
+        for (const [tenant, counts] of byTenant) tenantNodes.set({ tenant }, counts.nodes.online);
+      },
     });
     const clients: Gauge<'channel'> = new Gauge({
       name: 'taskhub_clients_connected',
@@ -83,6 +119,16 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
         for (const [channel, count] of this.clientCounters) clients.set({ channel }, count());
       },
     });
+  }
+
+  /** The counts of the scrape in progress: the first gauge to collect reads them, the others wait for that read. */
+  private tenantCounts(): Promise<Map<string, TenantCounts>> {
+    if (!this.scrape) {
+      this.scrape = this.status.byTenant();
+      const clear = (): void => void (this.scrape = undefined);
+      this.scrape.then(clear, clear);
+    }
+    return this.scrape;
   }
 
   onModuleInit(): void {

@@ -167,6 +167,14 @@ export class NodesRepository {
     return rows[0];
   }
 
+  /** countOnline per tenant (callers run as the system: the Prometheus gauges). */
+  async countOnlineByTenant(): Promise<{ tenant_id: string; online: number; total: number }[]> {
+    return this.db.query(
+      `SELECT tenant_id, count(*) FILTER (WHERE status = 'online')::int AS online, count(*)::int AS total
+       FROM nodes GROUP BY tenant_id`,
+    );
+  }
+
   async delete(id: string): Promise<boolean> {
     const rows: { id: string }[] = await this.db.query(
       `WITH d AS (DELETE FROM nodes WHERE id = $1 RETURNING id) SELECT id FROM d`,

@@ -92,6 +92,10 @@ export class NodesService implements OnApplicationShutdown {
     return this.repo.countOnline();
   }
 
+  countOnlineByTenant(): Promise<{ tenant_id: string; online: number; total: number }[]> {
+    return this.repo.countOnlineByTenant();
+  }
+
   async setDraining(id: string, draining: boolean): Promise<NodeRow> {
     const node = await this.repo.setDraining(id, draining);
     if (!node) throw AppError.notFound('Node', id);

@@ -12,6 +12,7 @@ import { TaskAnnouncer } from './task-announcer.js';
 import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
+import { tenantLimitExceeded, TenantTaskLimit } from './tenant-task-limit.js';
 
 export interface SubmitResult {
   row: TaskRow;
@@ -32,11 +33,13 @@ export class TaskIntakeService {
     private readonly events: EventBus,
     private readonly plugins: PluginsService,
     private readonly announce: TaskAnnouncer,
+    private readonly tenantLimit: TenantTaskLimit,
   ) {
     this.intake = new TaskIntake(repo);
   }
 
   async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
+    await this.tenantLimit.admitOne();
     if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, this.newTask(dto, idempotencyHeader));
     const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
     if (result.created) {
@@ -83,6 +86,23 @@ export class TaskIntakeService {
       else if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
       else valid.push({ index, task: this.newTask(dto) });
     });
+    // The tenant's max_tasks counts each item: those past it are refused, in item order.
+    const { room, max } = await this.tenantLimit.room(valid.length + awaiting.length);
+    if (room < valid.length + awaiting.length) {
+      const admitted = new Set(
+        [...valid, ...awaiting]
+          .map((v) => v.index)
+          .sort((a, b) => a - b)
+          .slice(0, room),
+      );
+      const refuse = (index: number): boolean => {
+        if (admitted.has(index)) return false;
+        results[index] = { index, success: false, error: tenantLimitExceeded(max as number) };
+        return true;
+      };
+      valid.splice(0, valid.length, ...valid.filter((v) => !refuse(v.index)));
+      awaiting.splice(0, awaiting.length, ...awaiting.filter((a) => !refuse(a.index)));
+    }
     // Items awaiting a plugin take the separate insert, one by one.
     for (const { index, dto } of awaiting) {
       try {

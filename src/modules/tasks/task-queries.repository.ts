@@ -80,6 +80,20 @@ export class TaskQueriesRepository {
     return row.ms === null ? null : Math.round(Number(row.ms));
   }
 
+  /** Tasks per tenant and state (callers run as the system: the Prometheus gauges). */
+  async countByTenantAndStatus(): Promise<{ tenant_id: string; status: TaskState; n: number }[]> {
+    return this.db.query(`SELECT tenant_id, status, count(*)::int AS n FROM tasks GROUP BY tenant_id, status`);
+  }
+
+  /** A tenant's unfinished tasks (pending, dispatched or running): what `limits.max_tasks` bounds. */
+  async countUnfinishedOf(tenantId: string): Promise<number> {
+    const [row]: { n: number }[] = await this.db.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE tenant_id = $1 AND status IN ('pending', 'dispatched', 'running')`,
+      [tenantId],
+    );
+    return row.n;
+  }
+
   async statistics(periodHours: number, bucket: 'minute' | 'hour' | 'day'): Promise<StatisticsRows> {
     const [counts]: StatisticsRows['counts'][] = await this.db.query(
       `SELECT count(*)::int AS total,

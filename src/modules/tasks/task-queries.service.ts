@@ -15,6 +15,16 @@ import {
 } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
 
+const noTasks = (): Record<TaskState, number> => ({
+  pending: 0,
+  dispatched: 0,
+  running: 0,
+  completed: 0,
+  failed: 0,
+  cancelled: 0,
+  timed_out: 0,
+});
+
 /** Reads of tasks: one task (or its end), lists, logs, statistics, counts for status and health. */
 @Injectable()
 export class TaskQueriesService {
@@ -125,19 +135,22 @@ export class TaskQueriesService {
     return this.repo.heldBy(nodeId);
   }
 
-  /** Tasks in each state, every state present (0 when none). */
+  /** Tasks in each state, every state present (0 when none), of the caller's tenant (all as the system). */
   async countByStatus(): Promise<Record<TaskState, number>> {
-    const counts: Record<TaskState, number> = {
-      pending: 0,
-      dispatched: 0,
-      running: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-      timed_out: 0,
-    };
+    const counts = noTasks();
     for (const c of await this.repo.countByStatus()) counts[c.status] = c.n;
     return counts;
+  }
+
+  /** Tasks in each state per tenant (every state present), as far as the caller sees: the system sees all. */
+  async countByTenantAndStatus(): Promise<Map<string, Record<TaskState, number>>> {
+    const byTenant = new Map<string, Record<TaskState, number>>();
+    for (const c of await this.queries.countByTenantAndStatus()) {
+      let counts = byTenant.get(c.tenant_id);
+      if (!counts) byTenant.set(c.tenant_id, (counts = noTasks()));
+      counts[c.status] = c.n;
+    }
+    return byTenant;
   }
 
   /** Tasks handed out right now (dispatched or running), across the hub. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { PluginsModule } from '../plugin-callbacks/plugins.module.js';
+import { TenantsModule } from '../tenants/tenants.module.js';
 import { DurationEstimates } from './duration-estimates.js';
 import { LeaseSweeper } from './lease-sweeper.service.js';
 import { TaskActionsService } from './task-actions.service.js';
@@ -16,11 +17,12 @@ import { TaskWaiters } from './task-waiters.js';
 import { TaskWorkersController } from './task-workers.controller.js';
 import { TasksController } from './tasks.controller.js';
 import { TasksRepository } from './tasks.repository.js';
+import { TenantTaskLimit } from './tenant-task-limit.js';
 
 const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, TaskActionsService, TaskRecoveryService];
 
 @Module({
-  imports: [PluginsModule],
+  imports: [PluginsModule, TenantsModule],
   // Workers first: `GET /tasks/next` must be matched before `GET /tasks/:id`.
   controllers: [TaskWorkersController, TasksController],
   providers: [
@@ -33,6 +35,7 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
     TaskWaiters,
     LeaseSweeper,
     DurationEstimates,
+    TenantTaskLimit,
     ...SERVICES,
   ],
   // TaskAssignmentsRepository is exported for the dispatcher's round only: it plans, and the

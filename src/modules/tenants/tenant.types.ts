@@ -1,4 +1,4 @@
-/** Stored now, enforced in the next part of issue 15 (docs/tenants.md). */
+/** Enforced by the rate-limit guard, the LLM quota gate and task intake (docs/tenants.md, Limits). */
 export interface TenantLimits {
   rate_limit_per_minute?: number;
   llm_budget_tokens?: number;

@@ -1,9 +1,16 @@
-import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import type { Principal } from '../auth/api-key.types.js';
 import { Authenticated, CurrentPrincipal } from '../auth/auth.decorators.js';
-import { CreateTenantDto, ListTenantsQuery, TenantIdParam, TenantListView, TenantView } from './dto/tenant.dto.js';
+import {
+  CreateTenantDto,
+  ListTenantsQuery,
+  TenantIdParam,
+  TenantListView,
+  TenantView,
+  UpdateTenantDto,
+} from './dto/tenant.dto.js';
 import { mapTenant } from './tenant.mapper.js';
 import { TenantsService } from './tenants.service.js';
 
@@ -15,7 +22,7 @@ export class TenantsController {
   constructor(private readonly tenants: TenantsService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a tenant (global admin); limits are stored, enforced later' })
+  @ApiOperation({ summary: 'Create a tenant (global admin), optionally with limits' })
   @ApiEnvelope(TenantView, { status: 201 })
   async create(@Body() dto: CreateTenantDto, @CurrentPrincipal() who: Principal): Promise<TenantView> {
     return mapTenant(
@@ -41,6 +48,17 @@ export class TenantsController {
   @ApiEnvelope(TenantView)
   async get(@Param() { id }: TenantIdParam, @CurrentPrincipal() who: Principal): Promise<TenantView> {
     return mapTenant(await this.tenants.get(who, id));
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: "Replace a tenant's limits (global admin); enforced at once on this hub" })
+  @ApiEnvelope(TenantView)
+  async update(
+    @Param() { id }: TenantIdParam,
+    @Body() dto: UpdateTenantDto,
+    @CurrentPrincipal() who: Principal,
+  ): Promise<TenantView> {
+    return mapTenant(await this.tenants.updateLimits(who, id, { ...dto.limits }));
   }
 
   @Delete(':id')

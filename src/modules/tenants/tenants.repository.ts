@@ -44,6 +44,15 @@ export class TenantsRepository {
     return rows[0];
   }
 
+  async updateLimits(id: string, limits: TenantLimits): Promise<TenantRow | undefined> {
+    // In a CTE: TypeORM answers a bare UPDATE … RETURNING with [rows, count].
+    const rows: TenantRow[] = await this.db.query(
+      `WITH u AS (UPDATE tenants SET limits = $2::jsonb WHERE id = $1 RETURNING *) SELECT * FROM u`,
+      [id, JSON.stringify(limits)],
+    );
+    return rows[0];
+  }
+
   /** Deletes the tenant; every row it owns goes with it (ON DELETE CASCADE on each tenant_id). */
   async delete(id: string): Promise<TenantRow | undefined> {
     const rows: TenantRow[] = await this.db.query(

@@ -6,6 +6,10 @@ import type { Principal } from '../auth/api-key.types.js';
 import type { TenantLimits, TenantRow } from './tenant.types.js';
 import { DUPLICATE_TENANT, TenantsRepository } from './tenants.repository.js';
 
+/** How long a tenant's limits are cached: another hub sees a PATCH within this time. */
+const LIMITS_TTL_MS = 2_000;
+const LIMITS_CACHE_MAX = 10_000;
+
 export const tenantNotFound = (id: string): AppError =>
   new AppError(ErrorCode.TENANT_NOT_FOUND, `Tenant not found: ${id}`);
 
@@ -15,6 +19,8 @@ export const tenantNotFound = (id: string): AppError =>
  */
 @Injectable()
 export class TenantsService {
+  private readonly limitsCache = new Map<string, { limits: TenantLimits; until: number }>();
+
   constructor(private readonly repo: TenantsRepository) {}
 
   async create(who: Principal, input: { id?: string; name: string; limits?: TenantLimits }): Promise<TenantRow> {
@@ -35,6 +41,32 @@ export class TenantsService {
     return row;
   }
 
+  /** Replaces a tenant's limits (global admin); this hub applies them at once, others within LIMITS_TTL_MS. */
+  async updateLimits(who: Principal, id: string, limits: TenantLimits): Promise<TenantRow> {
+    if (!who.isGlobalAdmin) {
+      if (who.tenantId === id) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin changes tenant limits');
+      throw tenantNotFound(id);
+    }
+    const row = await this.repo.updateLimits(id, limits);
+    if (!row) throw tenantNotFound(id);
+    this.limitsCache.delete(id);
+    return row;
+  }
+
+  /**
+   * A tenant's limits for enforcement (rate limits, LLM budget, max_tasks): read as the system,
+   * cached for LIMITS_TTL_MS; an unknown tenant has none.
+   */
+  async limitsOf(id: string): Promise<TenantLimits> {
+    const now = Date.now();
+    const cached = this.limitsCache.get(id);
+    if (cached && cached.until >= now) return cached.limits;
+    const limits = (await runAsSystem(() => this.repo.findById(id)))?.limits ?? {};
+    if (this.limitsCache.size >= LIMITS_CACHE_MAX) this.limitsCache.clear();
+    this.limitsCache.set(id, { limits, until: now + LIMITS_TTL_MS });
+    return limits;
+  }
+
   async remove(who: Principal, id: string): Promise<TenantRow> {
     if (!who.isGlobalAdmin) {
       if (who.tenantId === id) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin deletes tenants');
@@ -43,6 +75,7 @@ export class TenantsService {
     if (id === DEFAULT_TENANT) throw new AppError(ErrorCode.CONFLICT, 'The default tenant cannot be deleted');
     const row = await this.repo.delete(id);
     if (!row) throw tenantNotFound(id);
+    this.limitsCache.delete(id);
     return row;
   }
 

@@ -892,7 +892,7 @@ export interface paths {
         /** Tenants (a global admin sees all, a tenant admin its own) */
         get: operations["TenantsController_list"];
         put?: never;
-        /** Create a tenant (global admin); limits are stored, enforced later */
+        /** Create a tenant (global admin), optionally with limits */
         post: operations["TenantsController_create"];
         delete?: never;
         options?: never;
@@ -915,7 +915,8 @@ export interface paths {
         delete: operations["TenantsController_remove"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Replace a tenant's limits (global admin); enforced at once on this hub */
+        patch: operations["TenantsController_update"];
         trace?: never;
     };
     "/health": {
@@ -2984,11 +2985,11 @@ export interface components {
             awaits_callback: string | null;
         };
         TenantLimitsDto: {
-            /** @description Requests per minute for the whole tenant */
+            /** @description Requests per minute for all of the tenant's keys together (on top of each key's limit) */
             rate_limit_per_minute?: number;
-            /** @description LLM tokens the tenant may use */
+            /** @description LLM tokens the tenant may use in any rolling 30 days */
             llm_budget_tokens?: number;
-            /** @description Tasks the tenant may have unfinished at once */
+            /** @description Tasks the tenant may have pending, dispatched or running at once */
             max_tasks?: number;
         };
         TenantListView: {
@@ -3080,6 +3081,10 @@ export interface components {
             tags?: string[];
             description?: string | null;
             health_check?: components["schemas"]["HealthCheckDto"];
+        };
+        UpdateTenantDto: {
+            /** @description Replaces the limits as a whole ({} lifts them all) */
+            limits: components["schemas"]["TenantLimitsDto"];
         };
     };
     responses: never;
@@ -7044,6 +7049,68 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["TenantView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description TENANT_NOT_FOUND (also for a tenant the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    TenantsController_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTenantDto"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {

@@ -69,6 +69,16 @@ export class LlmUsageRepository {
     );
   }
 
+  /** Tokens a tenant's calls used in the last `days` (IDX_llm_usage_tenant_started): its LLM budget's window. */
+  async tenantTokensSince(tenantId: string, days: number): Promise<number> {
+    const [row]: { n: number }[] = await this.db.query(
+      `SELECT COALESCE(sum(prompt_tokens + completion_tokens), 0)::float8 AS n FROM llm_usage
+       WHERE tenant_id = $1 AND started_at >= now() - make_interval(days => $2)`,
+      [tenantId, days],
+    );
+    return row.n;
+  }
+
   /** Forgets calls older than `days`; how many. */
   async prune(days: number): Promise<number> {
     const rows: { n: number }[] = await this.db.query(

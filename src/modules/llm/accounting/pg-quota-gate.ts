@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config.js';
+import { runAsSystem } from '../../../database/tenant-context.js';
 import { BUDGET_DURATIONS, type ApiKeyLimits } from '../../auth/api-key.types.js';
 import { ApiKeysService } from '../../auth/api-keys.service.js';
 import { type LlmCaller, LlmQuotaGate, type LlmReservation, type LlmTokens } from '../llm-accounting.js';
 import { LlmError } from '../llm-error.js';
 import { LlmQuotaRepository, type QuotaLimits, type QuotaTaken } from './llm-quota.repository.js';
+import { TenantLlmBudget } from './tenant-llm-budget.js';
 
 /** A parallel slot outlives the longest request by this much before it counts as leaked. */
 const SLOT_MARGIN_MS = 60_000;
@@ -33,7 +35,9 @@ function quotaLimits(limits: ApiKeyLimits): QuotaLimits | null {
  * Key quotas in PostgreSQL (docs/llm-accounting.md). Keys without limits pass without touching
  * the database (limits are cached by ApiKeysService); with limits, one atomic upsert reserves the
  * request, the estimated tokens and a parallel slot, or nothing, and settle() corrects the tokens
- * to what was used and frees the slot.
+ * to what was used and frees the slot. A key's quota row is its own whatever tenant it acts for
+ * (a global key with X-Tenant-Id): those statements run as the system. Before the key, the
+ * budget of the tenant the call acts for (TenantLlmBudget).
  */
 @Injectable()
 export class PgQuotaGate extends LlmQuotaGate {
@@ -43,6 +47,7 @@ export class PgQuotaGate extends LlmQuotaGate {
   constructor(
     private readonly keys: ApiKeysService,
     private readonly repo: LlmQuotaRepository,
+    private readonly tenantBudget: TenantLlmBudget,
     config: AppConfig,
   ) {
     super();
@@ -51,6 +56,7 @@ export class PgQuotaGate extends LlmQuotaGate {
   }
 
   async reserve(caller: LlmCaller, model: string, estimatedTokens: number): Promise<LlmReservation> {
+    await this.tenantBudget.check();
     if (caller.keyId === null) return FREE;
     const limits = await this.keys.limitsOf(caller.keyId);
     if (!limits) return FREE;
@@ -67,7 +73,8 @@ export class PgQuotaGate extends LlmQuotaGate {
     if (!quota) return FREE;
     const estimate = Math.max(0, Math.ceil(estimatedTokens));
     const slotId = randomUUID();
-    const taken = await this.repo.reserve(caller.keyId, quota, estimate, slotId, this.slotTtlMs);
+    const keyId = caller.keyId;
+    const taken = await runAsSystem(() => this.repo.reserve(keyId, quota, estimate, slotId, this.slotTtlMs));
     if (!taken) throw await this.refusal(caller.keyId, quota, estimate);
     return this.reservation(caller.keyId, taken, estimate, slotId);
   }
@@ -81,7 +88,7 @@ export class PgQuotaGate extends LlmQuotaGate {
         // Nothing used: the tokens are refunded, the request stays counted.
         const actual = used ? Math.max(0, used.prompt_tokens) + Math.max(0, used.completion_tokens) : 0;
         try {
-          await this.repo.settle(keyId, taken, Math.round(actual) - estimate, slotId);
+          await runAsSystem(() => this.repo.settle(keyId, taken, Math.round(actual) - estimate, slotId));
         } catch (e) {
           // The slot expires by itself; the call's answer must not fail over accounting.
           this.logger.error({ err: e, keyId }, 'LLM quota settle failed');
@@ -92,7 +99,7 @@ export class PgQuotaGate extends LlmQuotaGate {
 
   /** Why a reservation was refused, read after the fact (the state may have moved on: then "busy, retry"). */
   private async refusal(keyId: string, quota: QuotaLimits, estimate: number): Promise<LlmError> {
-    const now = await this.repo.usage(keyId, quota.budgetSeconds);
+    const now = await runAsSystem(() => this.repo.usage(keyId, quota.budgetSeconds));
     const retryWindow = Math.max(1, Math.ceil(now.window_reset_seconds));
     if (quota.budgetTokens !== null && now.budget_tokens + estimate > quota.budgetTokens) {
       const when =

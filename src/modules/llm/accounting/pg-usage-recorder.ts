@@ -1,6 +1,12 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Periodic } from '../../../common/periodic.js';
 import { AppConfig } from '../../../config/app-config.js';
+import {
+  currentTenantSetting,
+  NO_TENANT,
+  runWithTenantSetting,
+  SYSTEM_TENANT,
+} from '../../../database/tenant-context.js';
 import { LlmUsageRecorder, type LlmUsageRecord } from '../llm-accounting.js';
 import { LlmMetrics } from './llm-metrics.js';
 import { LlmUsageRepository } from './llm-usage.repository.js';
@@ -18,11 +24,14 @@ const int = (n: number | null): number | null =>
  * Usage rows in PostgreSQL, written in batches (one INSERT per ≤ FLUSH_AFTER_MS), and the LLM
  * Prometheus series. record() never throws and never waits: a failed batch is logged and dropped.
  * Rows older than LLM_USAGE_RETENTION_DAYS are pruned hourly (any hub may do it).
+ * A batch mixes callers: each row keeps the tenant context it was recorded in and is written
+ * under it (one INSERT per context), so a call lands in the tenant it acted for and counts
+ * against that tenant's budget; the system's rows take their key's (or node's) tenant.
  */
 @Injectable()
 export class PgUsageRecorder extends LlmUsageRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('LlmUsage');
-  private pending: LlmUsageRecord[] = [];
+  private pending: { row: LlmUsageRecord; tenant: string }[] = [];
   private timer?: NodeJS.Timeout;
   private writing = new Set<Promise<void>>();
   private readonly pruner = new Periodic('llm usage prune', this.logger, () =>
@@ -50,11 +59,15 @@ export class PgUsageRecorder extends LlmUsageRecorder implements OnApplicationBo
     try {
       this.metrics.observe(row);
       this.pending.push({
-        ...row,
-        prompt_tokens: int(row.prompt_tokens) ?? 0,
-        completion_tokens: int(row.completion_tokens) ?? 0,
-        ttft_ms: int(row.ttft_ms),
-        duration_ms: int(row.duration_ms) ?? 0,
+        row: {
+          ...row,
+          prompt_tokens: int(row.prompt_tokens) ?? 0,
+          completion_tokens: int(row.completion_tokens) ?? 0,
+          ttft_ms: int(row.ttft_ms),
+          duration_ms: int(row.duration_ms) ?? 0,
+        },
+        // No tenant bound (should not happen on an authenticated route): the key's tenant, as the system.
+        tenant: currentTenantSetting() === NO_TENANT ? SYSTEM_TENANT : currentTenantSetting(),
       });
       if (this.pending.length >= FLUSH_AT_ROWS) void this.flush();
       else if (!this.timer) {
@@ -75,11 +88,15 @@ export class PgUsageRecorder extends LlmUsageRecorder implements OnApplicationBo
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending;
+    const byTenant = new Map<string, LlmUsageRecord[]>();
+    for (const { row, tenant } of this.pending) {
+      const group = byTenant.get(tenant);
+      if (group) group.push(row);
+      else byTenant.set(tenant, [row]);
+    }
     this.pending = [];
-    if (batch.length > 0) {
-      const write = this.repo
-        .insertMany(batch)
+    for (const [tenant, batch] of byTenant) {
+      const write = runWithTenantSetting(tenant, () => this.repo.insertMany(batch))
         .catch((e: unknown) => this.logger.error({ err: e }, `LLM usage: ${batch.length} rows not written`))
         .finally(() => this.writing.delete(write));
       this.writing.add(write);

@@ -1,28 +1,31 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { PageQuery } from '../../tasks/dto/list-tasks.query.js';
 import { PaginationView } from '../../tasks/dto/task.view.js';
 
 const MAX_INT = 2_147_483_647;
 
-/** Stored now; enforced in the next part of issue 15 (docs/tenants.md). */
+/** Each limit is off when absent (docs/tenants.md, Limits). */
 export class TenantLimitsDto {
-  @ApiPropertyOptional({ minimum: 1, description: 'Requests per minute for the whole tenant' })
+  @ApiPropertyOptional({
+    minimum: 1,
+    description: "Requests per minute for all of the tenant's keys together (on top of each key's limit)",
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(MAX_INT)
   rate_limit_per_minute?: number;
 
-  @ApiPropertyOptional({ minimum: 1, description: 'LLM tokens the tenant may use' })
+  @ApiPropertyOptional({ minimum: 1, description: 'LLM tokens the tenant may use in any rolling 30 days' })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(Number.MAX_SAFE_INTEGER)
   llm_budget_tokens?: number;
 
-  @ApiPropertyOptional({ minimum: 1, description: 'Tasks the tenant may have unfinished at once' })
+  @ApiPropertyOptional({ minimum: 1, description: 'Tasks the tenant may have pending, dispatched or running at once' })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -49,6 +52,14 @@ export class CreateTenantDto {
   @ValidateNested()
   @Type(() => TenantLimitsDto)
   limits?: TenantLimitsDto;
+}
+
+export class UpdateTenantDto {
+  @ApiProperty({ type: TenantLimitsDto, description: 'Replaces the limits as a whole ({} lifts them all)' })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TenantLimitsDto)
+  limits: TenantLimitsDto;
 }
 
 export class TenantIdParam {
