@@ -138,14 +138,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     socket.on(
       'subscribe_metrics',
       when((_who, _p: unknown, ack) => {
-        void socket.join(METRICS);
+        void socket.join(scoped(METRICS, settingOf(socket)));
         if (typeof ack === 'function') ack({ success: true, interval_ms: this.config.METRICS_UPDATE_INTERVAL_MS });
       }),
     );
     socket.on(
       'unsubscribe_metrics',
       when((_who, _p: unknown, ack) => {
-        void socket.leave(METRICS);
+        void socket.leave(scoped(METRICS, settingOf(socket)));
         if (typeof ack === 'function') ack({ success: true });
       }),
     );
@@ -252,13 +252,19 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     if (typeof ack === 'function') ack({ success: false, error: body } satisfies RefusedAck);
   }
 
+  /** One snapshot per tenant setting that has listeners here: each hears its own tenant's counts. */
   private async pushMetrics(): Promise<void> {
-    // Only computed when someone here asked for it.
-    if ((this.nsp.adapter.rooms.get(METRICS)?.size ?? 0) === 0) return;
-    try {
-      this.nsp.to(METRICS).emit('metrics_update', await this.status.snapshot());
-    } catch (e) {
-      this.logger.warn({ err: e }, 'metrics_update failed');
+    const prefix = `${METRICS}@`;
+    // Only computed for rooms someone on this hub joined (local rooms: each hub pushes to its own sockets).
+    const settings = [...this.nsp.adapter.rooms.entries()]
+      .filter(([room, members]) => room.startsWith(prefix) && members.size > 0)
+      .map(([room]) => room.slice(prefix.length));
+    for (const setting of settings) {
+      try {
+        this.nsp.local.to(scoped(METRICS, setting)).emit('metrics_update', await this.status.snapshotFor(setting));
+      } catch (e) {
+        this.logger.warn({ err: e }, 'metrics_update failed');
+      }
     }
   }
 

@@ -112,18 +112,21 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async pushMetrics(): Promise<void> {
-    const listeners = [...this.clients].filter((c) => c.metrics);
-    if (listeners.length === 0) return;
-    let frame: string;
-    try {
-      frame = frameOf('metrics_update', {
-        ...(await this.codexMetrics.document()),
-        timestamp: new Date().toISOString(),
-      });
-    } catch {
-      return; // database unavailable: skip this tick, the next one tries again
+    // One document per tenant setting with listeners: each client hears its own tenant's counts.
+    const byTenant = new Map<string, StreamClient[]>();
+    for (const c of this.clients) if (c.metrics) byTenant.set(c.tenant, [...(byTenant.get(c.tenant) ?? []), c]);
+    for (const [tenant, listeners] of byTenant) {
+      let frame: string;
+      try {
+        frame = frameOf('metrics_update', {
+          ...(await this.codexMetrics.documentFor(tenant)),
+          timestamp: new Date().toISOString(),
+        });
+      } catch {
+        return; // database unavailable: skip this tick, the next one tries again
+      }
+      for (const c of listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
     }
-    for (const c of listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
   }
 
   private async statusView(): Promise<CodexStatusData> {
