@@ -7843,7 +7843,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /** @description FORBIDDEN: needs a global admin key (a tenant admin may not) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8057,7 +8057,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /** @description FORBIDDEN: needs a global admin key (a tenant admin may not) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -203,8 +203,13 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     return this.active.get(id) ?? this.closed.find((c) => c.connection_id === id);
   }
 
-  /** Newest first. */
-  list(filter: { serviceId?: string; status?: ConnectionStatus }): ProxyConnection[] {
+  /** Newest first; `visible` (null: all) holds the caller's services: a connection not yet routed is the system's. */
+  list(filter: {
+    serviceId?: string;
+    status?: ConnectionStatus;
+    visible?: ReadonlySet<string> | null;
+  }): ProxyConnection[] {
+    const { visible } = filter;
     const pool =
       filter.status === 'active'
         ? [...this.active.values()]
@@ -213,6 +218,7 @@ export class ConnectionRegistry implements OnApplicationShutdown {
           : [...this.active.values(), ...this.closed];
     return pool
       .filter((c) => !filter.serviceId || c.target_service_id === filter.serviceId)
+      .filter((c) => !visible || (c.target_service_id !== null && visible.has(c.target_service_id)))
       .sort((a, b) => b.connected_at.getTime() - a.connected_at.getTime());
   }
 
