@@ -396,6 +396,11 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
 
   it("B's keys get 404s and empty lists on A's resources, and A's rows do not change", async () => {
     const before = await snapshot();
+    // The walk has something to protect: A has rows in every table it can have them in here.
+    const empty = Object.entries(before)
+      .filter(([, rows]) => rows.length === 0)
+      .map(([table]) => table);
+    expect(empty).toEqual(['plugin_deliveries', 'llm_key_quota']);
     /** Everything that would show A in an answer. */
     const fingerprints = [
       ...Object.values(ids).filter((v) => v !== 'tenant-a'),
@@ -493,6 +498,16 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
     }
     expect(socket.closed).toBeNull();
   }, 120_000);
+
+  it("a deleted tenant's key is refused at once (the key cache forgets it), not after its TTL", async () => {
+    expect((await global.post('/api/v1/tenants', { id: 'short-lived', name: 'short-lived' })).status).toBe(201);
+    const doomed = apiClient(t, (await keyIn('short-lived', ['client'], 'doomed')).key);
+    expect((await doomed.get('/api/v1/tasks')).status).toBe(200); // cached now
+    expect((await global.delete('/api/v1/tenants/short-lived')).status).toBe(200);
+    const refused = await doomed.get('/api/v1/tasks');
+    expect(refused.status).toBe(401);
+    expect(refused.body.error?.code).toBe('UNAUTHORIZED');
+  });
 
   it('names are per tenant: B creates a service, a rule and a plugin named as A’s (201, not a 409)', async () => {
     expect((await b.admin.post('/api/v1/services', { name: 'a-svc-zq', endpoint: 'ws://127.0.0.1:9/b' })).status).toBe(
