@@ -499,6 +499,26 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
     expect(socket.closed).toBeNull();
   }, 120_000);
 
+  it("B's proxy connections reach B's services only: A's service name, tag or session id route nowhere", async () => {
+    for (const q of [
+      'service=a-svc-zq',
+      `service=${ids.service}`,
+      'tag=a-tag-zq',
+      'session_id=a-session-zq&tag=a-tag-zq',
+    ]) {
+      const c = await WsClient.open(`${t.url.replace('http', 'ws')}/ws?${q}&token=${keysOfB.client}`);
+      const refused = await c.event<{ code: string }>('error');
+      expect(refused.code).toBe('ROUTING_FAILED');
+      await c.waitClosed();
+      expect(c.frames.map((f) => f.data.toString()).join()).not.toContain('connection_routed');
+    }
+    // A's session is still A's alone, and one row: B's same session id did not touch it.
+    const rows = (await t.db.query(
+      `SELECT tenant_id, open_connections FROM agent_sessions WHERE session_id = 'a-session-zq'`,
+    )) as { tenant_id: string; open_connections: number }[];
+    expect(rows).toEqual([{ tenant_id: 'tenant-a', open_connections: 1 }]);
+  });
+
   it("a deleted tenant's key is refused at once (the key cache forgets it), not after its TTL", async () => {
     expect((await global.post('/api/v1/tenants', { id: 'short-lived', name: 'short-lived' })).status).toBe(201);
     const doomed = apiClient(t, (await keyIn('short-lived', ['client'], 'doomed')).key);
