@@ -100,10 +100,26 @@ const WALK: Record<string, Walk[]> = {
   'POST /api/v1/services/{id}/restart': [{ kind: 'id', params: { id: 'service' } }],
   'POST /api/v1/services/{id}/start': [{ kind: 'id', params: { id: 'service' } }],
   'POST /api/v1/services/{id}/stop': [{ kind: 'id', params: { id: 'service' } }],
-  'GET /api/v1/stats/overview': [{ kind: 'list' }],
+  // B has no services yet: every count is zero (A's process, connection and samples are not B's).
+  'GET /api/v1/stats/overview': [
+    {
+      kind: 'list',
+      check: (b) =>
+        expect(data(b)).toMatchObject({
+          services: { total: 0 },
+          connections: { total: 0, active: 0, peak_today: 0 },
+          sessions: { active: 0 },
+          resources: { processes: 0 },
+        }),
+    },
+  ],
   'GET /api/v1/stats/timeseries': [
-    { kind: 'list', query: 'metric=connections&period=1h' },
-    { kind: 'id', query: 'metric=connections&period=1h&service_id={service}' },
+    {
+      kind: 'list',
+      query: 'metric=connections&period=1h&interval=1m',
+      check: (b) => expect(JSON.stringify(data(b))).not.toMatch(/"value":[1-9]/),
+    },
+    { kind: 'id', query: 'metric=connections&period=1h&interval=1m&service_id={service}' },
   ],
   'POST /api/v1/services': [{ kind: 'list', body: { name: 'b-svc', endpoint: 'ws://127.0.0.1:9/b' } }],
   // nodes
@@ -363,7 +379,7 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
     ids.service = service.service_id;
     await t.db.query(
       `INSERT INTO service_stat_samples (service_id, connections, sessions, opened, messages, errors, tenant_id)
-       VALUES ($1, 1, 1, 1, 1, 0, 'tenant-a')`,
+       VALUES ($1, 1, 1, 1, 1, 0, 'tenant-a'), (NULL, 5, 5, 5, 5, 0, 'tenant-a')`,
       [ids.service],
     );
     socket = await WsClient.open(

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { Periodic } from '../../common/periodic.js';
+import { currentTenantSetting, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
@@ -23,7 +24,7 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 
 /**
  * Agent-service statistics: samples the proxy's counters into service_stat_samples every
- * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row), and
+ * STATS_SAMPLE_INTERVAL_MS (one row per service with activity plus a hub-wide row per tenant), and
  * answers /stats/overview and /stats/timeseries from those samples and the stored session and
  * connection counts (shared by every hub process, kept over restarts). Sessions left open by a
  * hub process that is gone are ended on each sample.
@@ -53,26 +54,40 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     await this.sampler.stop();
   }
 
-  /** Writes one sample set: a row per service with counters or running, and a hub-wide row. */
+  /**
+   * Writes one sample set: a row per service with counters or running, and a hub-wide row per
+   * tenant with services (always one for `default`), so a tenant's hub series is its own.
+   */
   async sample(): Promise<void> {
     const rows = await this.services.all();
     const byId = new Map(rows.map((s) => [s.id, s]));
     const samples: StatSample[] = [];
-    const hub: StatSample = {
-      service_id: null,
-      connections: 0,
-      sessions: 0,
-      opened: 0,
-      messages: 0,
-      errors: 0,
-      response_time_ms: null,
+    const hubs = new Map<string, StatSample & { times: number[] }>();
+    const hubOf = (tenant: string): StatSample & { times: number[] } => {
+      let hub = hubs.get(tenant);
+      if (!hub) {
+        hub = {
+          service_id: null,
+          tenant_id: tenant,
+          connections: 0,
+          sessions: 0,
+          opened: 0,
+          messages: 0,
+          errors: 0,
+          response_time_ms: null,
+          times: [],
+        };
+        hubs.set(tenant, hub);
+      }
+      return hub;
     };
-    const times: number[] = [];
+    hubOf(DEFAULT_TENANT);
     for (const [id, c] of this.registry.allCounters()) {
       const s = byId.get(id);
       if (!s) continue;
       const sample: StatSample = {
         service_id: id,
+        tenant_id: s.tenant_id,
         connections: c.active_connections,
         sessions: this.registry.activeSessions(id),
         opened: c.openedSinceSample,
@@ -82,6 +97,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       };
       c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
       samples.push(sample);
+      const hub = hubOf(s.tenant_id);
       hub.connections += sample.connections;
       hub.sessions += sample.sessions;
       hub.opened += sample.opened;
@@ -89,10 +105,12 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       hub.errors += sample.errors;
     }
     for (const s of rows) {
-      if (s.status === 'running' && s.health_response_ms !== null) times.push(s.health_response_ms);
+      const hub = hubOf(s.tenant_id);
+      if (s.status === 'running' && s.health_response_ms !== null) hub.times.push(s.health_response_ms);
       if (!this.registry.allCounters().has(s.id) && s.status === 'running') {
         samples.push({
           service_id: s.id,
+          tenant_id: s.tenant_id,
           connections: 0,
           sessions: 0,
           opened: 0,
@@ -102,8 +120,10 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         });
       }
     }
-    hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
-    samples.push(hub);
+    for (const { times, ...hub } of hubs.values()) {
+      hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
+      samples.push(hub);
+    }
     await this.stats.insert(samples);
     await this.stats.prune(KEEP_SAMPLES_MS);
     await this.stored.endOrphans(INSTANCE_ID);
@@ -115,8 +135,11 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const today = startOfDay();
     const byStatus = await this.stats.countByStatus();
     const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
+    // This process's live counters and processes are every tenant's: a tenant counts its own services' only.
+    const visible = currentTenantSetting() === SYSTEM_TENANT ? null : new Set(await this.services.ids());
+    const mine = (id: string): boolean => !visible || visible.has(id);
     let unsampledMessages = 0;
-    for (const c of this.registry.allCounters().values()) unsampledMessages += c.messagesSinceSample;
+    for (const [id, c] of this.registry.allCounters()) if (mine(id)) unsampledMessages += c.messagesSinceSample;
     const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
     await this.registry.settled(); // this process's own writes are in what we read
     const [counts, sampledPeak, recent, avgResponse] = await Promise.all([
@@ -131,6 +154,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const usage = (
       await Promise.all(
         this.supervisor.running
+          .filter(mine)
           .map((id) => this.supervisor.pid(id))
           .filter((p): p is number => p !== null)
           .map(processUsage),
@@ -147,7 +171,11 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       connections: {
         total: counts.connections,
         active: counts.active_connections,
-        peak_today: Math.max(sampledPeak, counts.active_connections, this.startedAt >= today ? this.registry.peak : 0),
+        peak_today: Math.max(
+          sampledPeak,
+          counts.active_connections,
+          !visible && this.startedAt >= today ? this.registry.peak : 0,
+        ),
       },
       // Sessions of today: the ones open now and the ones that ended since midnight (UTC).
       sessions: {
