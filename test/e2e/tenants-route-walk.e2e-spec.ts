@@ -183,6 +183,11 @@ const WALK: Record<string, Walk[]> = {
   ],
   'POST /api/v1/tasks': [{ kind: 'list', body: { type: 'prompt', prompt: 'b task' } }],
   'POST /api/v1/tasks/batch': [{ kind: 'list', body: { tasks: [{ prompt: 'b batch' }] } }],
+  // statistics and LLM usage (T3's slice): B has no tasks or LLM calls yet, so nothing of A's counts.
+  'GET /api/v1/statistics': [
+    { kind: 'list', check: (b) => expect(JSON.stringify(data(b))).toMatch(/"total_tasks":0[,}]/) },
+  ],
+  'GET /api/v1/llm/usage': [{ kind: 'list' }, { kind: 'list', query: 'key_id={key}' }],
   // seed 000 compat
   'GET /tasks': [{ kind: 'list' }],
   'GET /tasks/{id}': [{ kind: 'id', params: task() }],
@@ -221,9 +226,7 @@ const EXEMPT: Record<string, string> = {
   'GET /status': 'public Codex status: counts only (per tenant is T3)',
   'POST /shutdown':
     'KNOWN LEAK (owner: T3): any admin, a tenant admin too, may drain the whole hub; should be global admins only (walking it would stop the hub)',
-  'GET /api/v1/statistics': 'statistics are T3 (walked by their suite)',
   'GET /api/v1/llm/status': 'LLM provider status, hub-wide, admin only: no tenant data (T3)',
-  'GET /api/v1/llm/usage': 'LLM usage per tenant is T3',
   'POST /v1/chat/completions': 'LLM chat: takes no id (T3)',
   'POST /v1/interrupt': 'interrupts a live LLM request by its id: needs a streaming upstream (T3)',
   'GET /v1/models': 'model list of the gateway: no tenant data (T3)',
