@@ -60,10 +60,10 @@ interface Session {
 }
 
 const KEEP_CLOSED = 1000;
+const KEEP_SESSIONS = 10_000;
 
 /** Sessions are the clients' ids, unique per tenant: two tenants may both use `s1`. */
 const sessionKey = (c: Pick<ProxyConnection, 'session_id' | 'tenant'>): string => `${c.tenant}\u0000${c.session_id}`;
-const KEEP_SESSIONS = 10_000;
 
 const newCounters = (): ServiceCounters => ({
   active_connections: 0,
