@@ -13,6 +13,7 @@ import { CompletedByTypeIndex1764800000000 } from './migrations/1764800000000-Co
 import { AgentSessionStats1764900000000 } from './migrations/1764900000000-AgentSessionStats.js';
 import { ApiKeyRoles1765000000000 } from './migrations/1765000000000-ApiKeyRoles.js';
 import { Tenants1765100000000 } from './migrations/1765100000000-Tenants.js';
+import { SessionsPerTenant1765300000000 } from './migrations/1765300000000-SessionsPerTenant.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -30,6 +31,7 @@ export const migrations = [
   AgentSessionStats1764900000000,
   ApiKeyRoles1765000000000,
   Tenants1765100000000,
+  SessionsPerTenant1765300000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

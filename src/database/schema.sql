@@ -85,10 +85,10 @@ TABLE agent_sessions
   CONSTRAINT CHK_agent_sessions_open CHECK ((open_connections >= 0))
   CONSTRAINT FK_agent_sessions_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE SET NULL
   CONSTRAINT FK_agent_sessions_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
-  CONSTRAINT PK_agent_sessions PRIMARY KEY (session_id)
+  CONSTRAINT PK_agent_sessions PRIMARY KEY (tenant_id, session_id)
   INDEX CREATE INDEX "IDX_agent_sessions_ended" ON public.agent_sessions USING btree (ended_at)
   INDEX CREATE INDEX "IDX_agent_sessions_open" ON public.agent_sessions USING btree (service_id) WHERE (open_connections > 0)
-  INDEX CREATE UNIQUE INDEX "PK_agent_sessions" ON public.agent_sessions USING btree (session_id)
+  INDEX CREATE UNIQUE INDEX "PK_agent_sessions" ON public.agent_sessions USING btree (tenant_id, session_id)
   TRIGGER CREATE TRIGGER "TRG_agent_sessions_tenant" BEFORE INSERT ON public.agent_sessions FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_service()
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 

@@ -1,7 +1,7 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { ModulesContainer } from '@nestjs/core';
-import { PUBLIC_ROUTE, REQUIRED_ROLES } from '../../src/modules/auth/auth.decorators.js';
+import { GLOBAL_ADMIN_ROUTE, PUBLIC_ROUTE, REQUIRED_ROLES } from '../../src/modules/auth/auth.decorators.js';
 import { apiClient } from '../support/api.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -23,7 +23,9 @@ function routeTable(t: TestApp): Record<string, string> {
           (Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, controller)) as T | undefined;
         const who = meta<boolean>(PUBLIC_ROUTE)
           ? 'public'
-          : (meta<string[]>(REQUIRED_ROLES)?.join(',') ?? 'UNDECLARED');
+          : meta<boolean>(GLOBAL_ADMIN_ROUTE)
+            ? 'global admin'
+            : (meta<string[]>(REQUIRED_ROLES)?.join(',') ?? 'UNDECLARED');
         for (const p of [path].flat())
           table[`${method} /${[base, p].filter((s) => s && s !== '/').join('/')}`.replace(/\/+/g, '/')] = who;
       }
@@ -45,7 +47,7 @@ const EXPECTED: Record<string, string> = {
   'DELETE /api/v1/tasks/:id': 'client',
   'DELETE /api/v1/tenants/:id': 'admin',
   'DELETE /tasks/:id': 'client',
-  'DELETE /v1/config/:key': 'admin',
+  'DELETE /v1/config/:key': 'global admin',
   'DELETE /v1/nodes/:id': 'admin',
   'GET /': 'public',
   'GET /api/devices': 'client,worker',
@@ -94,7 +96,7 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/nodes/:id': 'client,worker',
   'PATCH /api/v1/api-keys/:id/limits': 'admin',
   'PATCH /api/v1/tenants/:id': 'admin',
-  'PATCH /v1/config': 'admin',
+  'PATCH /v1/config': 'global admin',
   'POST /api/dispatch-task': 'client',
   'POST /api/v1/api-keys': 'admin',
   'POST /api/v1/connections/:id/disconnect': 'admin',
@@ -122,7 +124,7 @@ const EXPECTED: Record<string, string> = {
   'POST /api/v1/tasks/:id/retry': 'client',
   'POST /api/v1/tasks/batch': 'client',
   'POST /plugin-callback/:plugin/:taskId': 'public',
-  'POST /shutdown': 'admin',
+  'POST /shutdown': 'global admin',
   'POST /tasks': 'client',
   'POST /tasks/:id/reply': 'client',
   'POST /v1/chat/completions': 'client,worker',
@@ -131,7 +133,7 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/nodes/:id/undrain': 'admin',
   'PUT /api/v1/routing/rules/:id': 'admin',
   'PUT /api/v1/services/:id/config': 'admin',
-  'PUT /v1/config/llm': 'admin',
+  'PUT /v1/config/llm': 'global admin',
 };
 
 describe('auth: every route says who may call it', () => {

@@ -14,6 +14,7 @@ import { RoundRobinCursor, type RoutingRule } from '../../src/modules/routing/ru
 function service(name: string, over: Partial<ServiceRow> = {}): ServiceRow {
   return {
     id: `id-${name}`,
+    tenant_id: 'default',
     name,
     description: null,
     kind: 'managed',

@@ -39,6 +39,8 @@ export interface DomainEvents {
   'node.replaced': { nodeId: string; connectionId: string };
   /** Close every socket of this node (deleted, replaced, or silent). */
   'node.disconnect': { nodeId: string; reason: string };
+  /** A tenant and every row it owned are gone: drop what is cached about it (its keys). */
+  'tenant.deleted': { tenantId: string };
   /** An agent service stopped taking connections (crashed, stopped, deleted, unhealthy). */
   'service.down': {
     serviceId: string;

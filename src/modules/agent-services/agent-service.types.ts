@@ -56,6 +56,7 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
 /** An agent_services row as the driver returns it. */
 export interface ServiceRow {
   id: string;
+  tenant_id: string;
   name: string;
   description: string | null;
   kind: ServiceKind;

@@ -93,6 +93,12 @@ export class AgentServicesRepository {
     return this.db.query(`SELECT * FROM agent_services ORDER BY created_at, id`);
   }
 
+  /** Ids of the services the caller's tenant sees (row-level security scopes it). */
+  async ids(): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(`SELECT id FROM agent_services`);
+    return rows.map((r) => r.id);
+  }
+
   /**
    * Compare-and-set on status: moves the service from one of `from` to `to` and sets the
    * fields given. Undefined when the service is gone or in another status (a lost race).

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import { currentTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import {
   DEFAULT_HEALTH_CHECK,
@@ -98,6 +99,16 @@ export class AgentServicesService {
     offset: number;
   }): Promise<{ rows: ServiceRow[]; total: number }> {
     return this.repo.list(q);
+  }
+
+  /**
+   * The services the caller may see, or null for the system and global admins ('*': all).
+   * Connections and log rings live in this process's memory, hub-wide, so their routes filter
+   * by these ids: row-level security cannot reach them.
+   */
+  async visibleIds(): Promise<ReadonlySet<string> | null> {
+    if (currentTenantSetting() === SYSTEM_TENANT) return null;
+    return new Set(await this.repo.ids());
   }
 
   /** By UUID or by name. */

@@ -53,7 +53,7 @@ export class ConnectionsController {
   @ApiNotFoundResponse({ description: 'SERVICE_NOT_FOUND (service_id)' })
   async list(@Query() q: ListConnectionsQuery): Promise<Body> {
     const serviceId = q.service_id ? (await this.services.get(q.service_id)).id : undefined;
-    const all = this.registry.list({ serviceId, status: q.status });
+    const all = this.registry.list({ serviceId, status: q.status, visible: await this.services.visibleIds() });
     return { connections: all.slice(0, q.limit ?? 50).map(mapConnection), total: all.length };
   }
 
@@ -63,9 +63,13 @@ export class ConnectionsController {
   @ApiOperation({ summary: 'Close one connection; notify_client sends a management_notification first' })
   @ApiFlatEnvelope(ClosedConnectionView)
   @ApiNotFoundResponse({ description: 'CONNECTION_NOT_FOUND: not open on this hub' })
-  disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Body {
+  async disconnect(@Param() { id }: ConnectionIdParam, @Body() dto: DisconnectDto): Promise<Body> {
     const reason = dto.reason ?? 'Administrative disconnect';
-    if (!this.proxy.disconnect(id, reason, dto.notify_client ?? true)) {
+    // Another tenant's connection is not there at all: the same 404 as an unknown one.
+    const visible = await this.services.visibleIds();
+    const target = this.registry.get(id)?.target_service_id;
+    const mine = !visible || (target != null && visible.has(target));
+    if (!mine || !this.proxy.disconnect(id, reason, dto.notify_client ?? true)) {
       throw new AppError(ErrorCode.CONNECTION_NOT_FOUND, `Connection '${id}' is not open on this hub`, {
         connection_id: id,
       });

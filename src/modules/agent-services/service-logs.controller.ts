@@ -43,7 +43,7 @@ export class ServiceLogsController {
   @ApiFlatEnvelope(LogSearchView)
   async search(@Query() q: LogSearchQuery): Promise<Body> {
     const serviceId = q.service_id ? (await this.services.get(q.service_id)).id : undefined;
-    const logs = this.logs.search(q.query, serviceId, q.limit ?? 50);
+    const logs = this.logs.search(q.query, serviceId, q.limit ?? 50, await this.services.visibleIds());
     return { query: q.query, logs, total: logs.length };
   }
 }

@@ -92,10 +92,17 @@ export class ServiceLogStore {
     return this.filter(this.rings.get(serviceId) ?? [], q);
   }
 
-  /** Case-insensitive substring over messages of one service or all. */
-  search(text: string, serviceId: string | undefined, limit: number): ServiceLogEntry[] {
+  /** Case-insensitive substring over messages of one service, or of all in `visible` (null: every service). */
+  search(
+    text: string,
+    serviceId: string | undefined,
+    limit: number,
+    visible: ReadonlySet<string> | null = null,
+  ): ServiceLogEntry[] {
     const needle = text.toLowerCase();
-    const rings = serviceId ? [this.rings.get(serviceId) ?? []] : [...this.rings.values()];
+    const rings = serviceId
+      ? [this.rings.get(serviceId) ?? []]
+      : [...this.rings].filter(([id]) => !visible || visible.has(id)).map(([, ring]) => ring);
     const hits = rings.flat().filter((e) => e.message.toLowerCase().includes(needle));
     return hits.sort((a, b) => a.seq - b.seq).slice(-limit);
   }

@@ -1,8 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
-import { currentTenantSetting, DEFAULT_TENANT, runAsTenant, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { Periodic } from '../../common/periodic.js';
-import type { ServiceRow } from './agent-service.types.js';
+import { currentTenantSetting, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
@@ -57,29 +56,30 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
 
   /**
    * Writes one sample set: a row per service with counters or running, and a hub-wide row per
-   * tenant (its services' sums; `default` always), written under that tenant so its
-   * /stats/timeseries and overview read only its own. Runs as the system.
+   * tenant with services (always one for `default`), so a tenant's hub series is its own.
    */
   async sample(): Promise<void> {
-    const rows = (await this.services.all()) as (ServiceRow & { tenant_id: string })[];
+    const rows = await this.services.all();
     const byId = new Map(rows.map((s) => [s.id, s]));
     const samples: StatSample[] = [];
-    const hubs = new Map<string, { hub: StatSample; times: number[] }>();
-    const hubOf = (tenant: string): { hub: StatSample; times: number[] } => {
-      let h = hubs.get(tenant);
-      if (!h) {
-        const hub = {
+    const hubs = new Map<string, StatSample & { times: number[] }>();
+    const hubOf = (tenant: string): StatSample & { times: number[] } => {
+      let hub = hubs.get(tenant);
+      if (!hub) {
+        hub = {
           service_id: null,
+          tenant_id: tenant,
           connections: 0,
           sessions: 0,
           opened: 0,
           messages: 0,
           errors: 0,
           response_time_ms: null,
+          times: [],
         };
-        hubs.set(tenant, (h = { hub, times: [] }));
+        hubs.set(tenant, hub);
       }
-      return h;
+      return hub;
     };
     hubOf(DEFAULT_TENANT);
     for (const [id, c] of this.registry.allCounters()) {
@@ -87,6 +87,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       if (!s) continue;
       const sample: StatSample = {
         service_id: id,
+        tenant_id: s.tenant_id,
         connections: c.active_connections,
         sessions: this.registry.activeSessions(id),
         opened: c.openedSinceSample,
@@ -96,7 +97,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       };
       c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
       samples.push(sample);
-      const { hub } = hubOf(s.tenant_id);
+      const hub = hubOf(s.tenant_id);
       hub.connections += sample.connections;
       hub.sessions += sample.sessions;
       hub.opened += sample.opened;
@@ -104,11 +105,12 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       hub.errors += sample.errors;
     }
     for (const s of rows) {
-      const { times } = hubOf(s.tenant_id);
-      if (s.status === 'running' && s.health_response_ms !== null) times.push(s.health_response_ms);
+      const hub = hubOf(s.tenant_id);
+      if (s.status === 'running' && s.health_response_ms !== null) hub.times.push(s.health_response_ms);
       if (!this.registry.allCounters().has(s.id) && s.status === 'running') {
         samples.push({
           service_id: s.id,
+          tenant_id: s.tenant_id,
           connections: 0,
           sessions: 0,
           opened: 0,
@@ -118,11 +120,11 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         });
       }
     }
-    await this.stats.insert(samples); // each takes its service's tenant
-    for (const [tenant, { hub, times }] of hubs) {
+    for (const { times, ...hub } of hubs.values()) {
       hub.response_time_ms = times.length ? times.reduce((a, b) => a + b, 0) / times.length : null;
-      await runAsTenant(tenant, () => this.stats.insert([hub]));
+      samples.push(hub);
     }
+    await this.stats.insert(samples);
     await this.stats.prune(KEEP_SAMPLES_MS);
     await this.stored.endOrphans(INSTANCE_ID);
     await this.stored.prune(KEEP_SESSIONS_MS);
@@ -133,10 +135,11 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const today = startOfDay();
     const byStatus = await this.stats.countByStatus();
     const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
-    // This process's counters cover every tenant: only the services the caller sees count.
-    const visible = new Set((await this.services.all()).map((s) => s.id));
+    // This process's live counters and processes are every tenant's: a tenant counts its own services' only.
+    const visible = currentTenantSetting() === SYSTEM_TENANT ? null : new Set(await this.services.ids());
+    const mine = (id: string): boolean => !visible || visible.has(id);
     let unsampledMessages = 0;
-    for (const [id, c] of this.registry.allCounters()) if (visible.has(id)) unsampledMessages += c.messagesSinceSample;
+    for (const [id, c] of this.registry.allCounters()) if (mine(id)) unsampledMessages += c.messagesSinceSample;
     const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
     await this.registry.settled(); // this process's own writes are in what we read
     const [counts, sampledPeak, recent, avgResponse] = await Promise.all([
@@ -151,7 +154,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const usage = (
       await Promise.all(
         this.supervisor.running
-          .filter((id) => visible.has(id))
+          .filter(mine)
           .map((id) => this.supervisor.pid(id))
           .filter((p): p is number => p !== null)
           .map(processUsage),
@@ -168,11 +171,10 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       connections: {
         total: counts.connections,
         active: counts.active_connections,
-        // The process-wide peak is every tenant's: only the system sees it.
         peak_today: Math.max(
           sampledPeak,
           counts.active_connections,
-          this.startedAt >= today && currentTenantSetting() === SYSTEM_TENANT ? this.registry.peak : 0,
+          !visible && this.startedAt >= today ? this.registry.peak : 0,
         ),
       },
       // Sessions of today: the ones open now and the ones that ended since midnight (UTC).

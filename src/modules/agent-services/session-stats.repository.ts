@@ -42,12 +42,17 @@ const COUNT_COMPLETED = `
 export class SessionStatsRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** A connection of the session is bound to a service (its first bind). */
-  async openConnection(sessionId: string, serviceId: string, instanceId: string): Promise<void> {
+  /**
+   * A connection of the session is bound to a service (its first bind). Session ids are the
+   * clients' own, unique per tenant (`tenant`: the service's): every write names the tenant,
+   * since the proxy may write as the system.
+   */
+  async openConnection(sessionId: string, serviceId: string, instanceId: string, tenant: string): Promise<void> {
     await this.db.query(
       `WITH s AS (
-         INSERT INTO agent_sessions AS s (session_id, service_id, open_connections, instance_id) VALUES ($1, $2, 1, $3)
-         ON CONFLICT (session_id) DO UPDATE SET open_connections = s.open_connections + 1, service_id = excluded.service_id,
+         INSERT INTO agent_sessions AS s (session_id, service_id, open_connections, instance_id, tenant_id)
+         VALUES ($1, $2, 1, $3, $4)
+         ON CONFLICT (tenant_id, session_id) DO UPDATE SET open_connections = s.open_connections + 1, service_id = excluded.service_id,
            instance_id = excluded.instance_id, ended_at = NULL,
            started_at = CASE WHEN s.open_connections = 0 THEN now() ELSE s.started_at END
          RETURNING open_connections)
@@ -56,28 +61,28 @@ export class SessionStatsRepository {
          + coalesce((SELECT sum(open_connections) FROM agent_sessions WHERE service_id = $2 AND open_connections > 0 AND session_id <> $1), 0)
        ON CONFLICT (service_id) DO UPDATE SET total_connections = c.total_connections + 1,
          peak_connections = greatest(c.peak_connections, excluded.peak_connections), updated_at = now()`,
-      [sessionId, serviceId, instanceId],
+      [sessionId, serviceId, instanceId, tenant],
     );
   }
 
   /** The session failed over to another service. */
-  async moveSession(sessionId: string, serviceId: string): Promise<void> {
-    await this.db.query(`UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND open_connections > 0`, [
-      sessionId,
-      serviceId,
-    ]);
+  async moveSession(sessionId: string, serviceId: string, tenant: string): Promise<void> {
+    await this.db.query(
+      `UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND tenant_id = $3 AND open_connections > 0`,
+      [sessionId, serviceId, tenant],
+    );
   }
 
   /** A connection of the session closed; its last one completes the session. */
-  async closeConnection(sessionId: string): Promise<void> {
+  async closeConnection(sessionId: string, tenant: string): Promise<void> {
     await this.db.query(
       `WITH s AS (
          UPDATE agent_sessions SET open_connections = open_connections - 1, ended_at = CASE WHEN open_connections = 1 THEN now() END
-         WHERE session_id = $1 AND open_connections > 0
+         WHERE session_id = $1 AND tenant_id = $2 AND open_connections > 0
          RETURNING service_id, open_connections, started_at, ended_at),
        ended AS (SELECT service_id, extract(epoch FROM ended_at - started_at)::float8 AS seconds FROM s WHERE open_connections = 0)
        ${COUNT_COMPLETED}`,
-      [sessionId],
+      [sessionId, tenant],
     );
   }
 

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 export interface StatSample {
+  /** Null: the hub-wide row of the tenant (one per tenant per sample set). */
   service_id: string | null;
+  tenant_id: string;
   connections: number;
   sessions: number;
   opened: number;
@@ -31,8 +33,8 @@ export class StatsRepository {
   async insert(samples: StatSample[]): Promise<void> {
     if (samples.length === 0) return;
     await this.db.query(
-      `INSERT INTO service_stat_samples (service_id, connections, sessions, opened, messages, errors, response_time_ms)
-       SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::real[])`,
+      `INSERT INTO service_stat_samples (service_id, connections, sessions, opened, messages, errors, response_time_ms, tenant_id)
+       SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::real[], $8::text[])`,
       [
         samples.map((s) => s.service_id),
         samples.map((s) => s.connections),
@@ -41,6 +43,7 @@ export class StatsRepository {
         samples.map((s) => s.messages),
         samples.map((s) => s.errors),
         samples.map((s) => s.response_time_ms),
+        samples.map((s) => s.tenant_id),
       ],
     );
   }
@@ -52,7 +55,11 @@ export class StatsRepository {
     );
   }
 
-  /** Buckets of `intervalS` seconds over the last `periodS` seconds; only buckets with samples. */
+  /**
+   * Buckets of `intervalS` seconds over the last `periodS` seconds; only buckets with samples.
+   * The hub series (no service) sums each sample set's per-tenant rows first: the system sees
+   * every tenant's, a tenant its own (row-level security).
+   */
   async timeseries(
     metric: TimeseriesMetric,
     periodS: number,
@@ -60,10 +67,14 @@ export class StatsRepository {
     serviceId: string | null,
   ): Promise<{ timestamp: string; value: number | null }[]> {
     const rows: { bucket: Date; value: number | null }[] = await this.db.query(
-      `SELECT to_timestamp(floor(extract(epoch FROM sampled_at) / $1) * $1) AS bucket, ${METRIC_SQL[metric]} AS value
-       FROM service_stat_samples
-       WHERE sampled_at >= now() - make_interval(secs => $2) AND service_id IS NOT DISTINCT FROM $3::uuid
-       GROUP BY 1 ORDER BY 1`,
+      `WITH sets AS (
+         SELECT sampled_at, sum(connections) AS connections, sum(sessions) AS sessions, sum(opened) AS opened,
+                sum(messages) AS messages, sum(errors) AS errors, avg(response_time_ms) AS response_time_ms
+         FROM service_stat_samples
+         WHERE sampled_at >= now() - make_interval(secs => $2) AND service_id IS NOT DISTINCT FROM $3::uuid
+         GROUP BY sampled_at)
+       SELECT to_timestamp(floor(extract(epoch FROM sampled_at) / $1) * $1) AS bucket, ${METRIC_SQL[metric]} AS value
+       FROM sets GROUP BY 1 ORDER BY 1`,
       [intervalS, periodS, serviceId],
     );
     return rows.map((r) => ({
@@ -72,10 +83,12 @@ export class StatsRepository {
     }));
   }
 
-  /** Highest hub-wide connection level sampled since `since`. */
+  /** Highest hub-wide (a tenant: its own) connection level sampled since `since`. */
   async peakConnections(since: Date): Promise<number> {
     const [row] = (await this.db.query(
-      `SELECT coalesce(max(connections), 0)::int AS peak FROM service_stat_samples WHERE service_id IS NULL AND sampled_at >= $1`,
+      `SELECT coalesce(max(connections), 0)::int AS peak FROM (
+         SELECT sum(connections) AS connections FROM service_stat_samples
+         WHERE service_id IS NULL AND sampled_at >= $1 GROUP BY sampled_at) sets`,
       [since],
     )) as { peak: number }[];
     return row.peak;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
 import { currentTenantSetting, DEFAULT_TENANT, runAsSystem, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { tenantNotFound, TenantsService } from '../tenants/tenants.service.js';
 import type { ApiKeyLimits, ApiKeyLimitsInput, ApiKeyRole, ApiKeyRow, Principal } from './api-key.types.js';
@@ -31,18 +32,39 @@ interface CachedKey {
 /**
  * Keys are 32 random bytes, so a plain SHA-256 is a safe hash and lets the lookup be
  * an index hit. A short cache keeps auth off the hot path; a revoke on this instance
- * clears it at once, other instances within CACHE_TTL_MS.
+ * clears it at once, other instances within CACHE_TTL_MS. So does a tenant's deletion: on
+ * another instance its keys pass the guard until then, acting for a tenant whose rows are gone.
  */
 @Injectable()
-export class ApiKeysService {
+export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
   private readonly cache = new Map<string, CachedKey>();
   private readonly lastTouch = new Map<string, number>();
   private readonly limitsCache = new Map<string, { limits: ApiKeyLimits | null; until: number }>();
 
+  private unsubscribe?: () => void;
+
   constructor(
     private readonly repo: ApiKeysRepository,
     private readonly tenants: TenantsService,
+    private readonly events: EventBus,
   ) {}
+
+  onModuleInit(): void {
+    this.unsubscribe = this.events.on('tenant.deleted', ({ tenantId }) => this.forgetTenant(tenantId));
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
+  }
+
+  /** Drops the cached keys of a deleted tenant, so they are refused at once on this instance. */
+  private forgetTenant(tenantId: string): void {
+    for (const [hash, cached] of this.cache) {
+      if (cached.row?.tenant_id !== tenantId) continue;
+      this.cache.delete(hash);
+      this.limitsCache.delete(cached.row.id);
+    }
+  }
 
   /**
    * A key made through the API (docs/tenants.md). `tenantId` absent: the tenant the caller acts

@@ -5,6 +5,7 @@ import type { ApiKeyRole, Principal } from './api-key.types.js';
 
 export const PUBLIC_ROUTE = 'taskhub:public';
 export const REQUIRED_ROLES = 'taskhub:roles';
+export const GLOBAL_ADMIN_ROUTE = 'taskhub:global-admin';
 
 /** Open to anyone (health, docs). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
@@ -23,6 +24,16 @@ export const Authenticated = (...roles: [ApiKeyRole, ...ApiKeyRole[]]): MethodDe
     ApiForbiddenResponse({ description: `FORBIDDEN: needs role ${allowed.join(' or ')}` }),
   );
 };
+
+/**
+ * Hub-wide state (runtime settings): only a global admin key (docs/tenants.md) may act. A
+ * tenant's admin gets 403 FORBIDDEN: the route names no tenant's resource, so that shows nothing.
+ */
+export const GlobalAdmin = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    SetMetadata(GLOBAL_ADMIN_ROUTE, true),
+    ApiForbiddenResponse({ description: 'FORBIDDEN: needs a global admin key (a tenant admin may not)' }),
+  );
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -7,7 +7,7 @@ import { bindRequestTenant, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database
 import { TenantsService } from '../tenants/tenants.service.js';
 import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
-import { PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
+import { GLOBAL_ADMIN_ROUTE, PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
 import { requestTenant } from './request-tenant.js';
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -52,6 +52,8 @@ export class ApiKeyGuard implements CanActivate {
       const allowed = [...new Set<ApiKeyRole>(['admin', ...roles])];
       throw new AppError(ErrorCode.FORBIDDEN, `This action needs role ${allowed.join(' or ')}`);
     }
+    if (this.reflector.getAllAndOverride<boolean>(GLOBAL_ADMIN_ROUTE, targets) && !principal.isGlobalAdmin)
+      throw new AppError(ErrorCode.FORBIDDEN, 'This action changes the whole hub: it needs a global admin key');
     return true;
   }
 

@@ -3,7 +3,7 @@ import { ApiBadRequestResponse, ApiBody, ApiOperation, ApiTags } from '@nestjs/s
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { Principal } from '../auth/api-key.types.js';
-import { Authenticated, CurrentPrincipal } from '../auth/auth.decorators.js';
+import { Authenticated, GlobalAdmin, CurrentPrincipal } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { RuntimeConfigService } from '../runtime-config/runtime-config.service.js';
 import { LlmRouter } from './llm-router.js';
@@ -40,6 +40,7 @@ export class LlmConfigController {
   }
 
   @Put()
+  @GlobalAdmin()
   @ApiOperation({
     summary: 'Replace the LLM configuration on every instance (validated; the field is named when refused)',
   })

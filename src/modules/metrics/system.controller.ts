@@ -11,7 +11,7 @@ import {
 import type { Request, Response } from 'express';
 import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
-import { Authenticated, Public } from '../auth/auth.decorators.js';
+import { Authenticated, GlobalAdmin, Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthService } from './health.service.js';
@@ -104,6 +104,7 @@ export class SystemController {
   }
 
   @Post('shutdown')
+  @GlobalAdmin()
   @HttpCode(202)
   @Authenticated('admin')
   @ApiOperation({

@@ -156,7 +156,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       this.tenants,
     );
     if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
-    if (proxied) return this.proxy.handleUpgrade(req, socket, head, url);
+    if (proxied) return this.proxy.handleUpgrade(req, socket, head, url, principal);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal, tenant));
   }
 

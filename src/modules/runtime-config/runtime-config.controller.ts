@@ -2,14 +2,15 @@ import { Body, Controller, Delete, Get, Param, Patch } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import type { Principal } from '../auth/api-key.types.js';
-import { Authenticated, CurrentPrincipal } from '../auth/auth.decorators.js';
+import { Authenticated, CurrentPrincipal, GlobalAdmin } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { SettingKeyParam, SettingListView, SettingView } from './dto/config.dto.js';
 import { RuntimeConfigService } from './runtime-config.service.js';
 
 /**
  * Apex `/v1/config/*` (seed 001): the effective settings, and hot changes shared by every hub
- * instance. Admin only. Not rate limited, so a limit set too low can always be undone.
+ * instance. Admin only; the settings are hub-wide, so a tenant's admin may read them and only a
+ * global admin may change them (docs/tenants.md). Not rate limited, so a limit set too low can always be undone.
  */
 @ApiTags('config')
 @SkipRateLimit()
@@ -36,6 +37,7 @@ export class RuntimeConfigController {
   }
 
   @Patch()
+  @GlobalAdmin()
   @ApiOperation({
     summary: 'Change hot settings on every instance, all or nothing; answers their new effective values',
     description:
@@ -51,6 +53,7 @@ export class RuntimeConfigController {
   }
 
   @Delete(':key')
+  @GlobalAdmin()
   @ApiOperation({
     summary: 'Drop the runtime value: back to env/file/default on every instance (idempotent); answers the setting',
   })

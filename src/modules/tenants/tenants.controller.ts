@@ -33,10 +33,10 @@ export class TenantsController {
   @Get()
   @ApiOperation({ summary: 'Tenants (a global admin sees all, a tenant admin its own)' })
   @ApiEnvelope(TenantListView)
-  async list(@Query() q: ListTenantsQuery): Promise<TenantListView> {
+  async list(@Query() q: ListTenantsQuery, @CurrentPrincipal() who: Principal): Promise<TenantListView> {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    const { rows, total } = await this.tenants.list(limit, offset);
+    const { rows, total } = await this.tenants.list(who, limit, offset);
     return {
       tenants: rows.map(mapTenant),
       pagination: { total, limit, offset, has_more: offset + rows.length < total },

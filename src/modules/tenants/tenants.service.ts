@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
+import { EventBus } from '../../common/events/event-bus.js';
 import { DEFAULT_TENANT, runAsSystem } from '../../database/tenant-context.js';
 import type { Principal } from '../auth/api-key.types.js';
 import type { TenantLimits, TenantRow } from './tenant.types.js';
@@ -21,7 +22,10 @@ export const tenantNotFound = (id: string): AppError =>
 export class TenantsService {
   private readonly limitsCache = new Map<string, { limits: TenantLimits; until: number }>();
 
-  constructor(private readonly repo: TenantsRepository) {}
+  constructor(
+    private readonly repo: TenantsRepository,
+    private readonly events: EventBus,
+  ) {}
 
   async create(who: Principal, input: { id?: string; name: string; limits?: TenantLimits }): Promise<TenantRow> {
     if (!who.isGlobalAdmin) throw new AppError(ErrorCode.FORBIDDEN, 'Only a global admin creates tenants');
@@ -30,9 +34,9 @@ export class TenantsService {
     return row;
   }
 
-  /** Global admins see every tenant; anyone else only their own (row-level security does the same). */
-  list(limit: number, offset: number): Promise<{ rows: TenantRow[]; total: number }> {
-    return this.repo.list(limit, offset);
+  /** Global admins see every tenant; anyone else only their own (row-level security backs that up). */
+  list(who: Principal, limit: number, offset: number): Promise<{ rows: TenantRow[]; total: number }> {
+    return this.repo.list(limit, offset, who.isGlobalAdmin ? null : (who.tenantId ?? DEFAULT_TENANT));
   }
 
   async get(who: Principal, id: string): Promise<TenantRow> {
@@ -76,6 +80,8 @@ export class TenantsService {
     const row = await this.repo.delete(id);
     if (!row) throw tenantNotFound(id);
     this.limitsCache.delete(id);
+    // Its keys are gone from the database; this hub's key cache forgets them now (others within its TTL).
+    this.events.publish('tenant.deleted', { tenantId: id });
     return row;
   }
 

@@ -7322,7 +7322,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /**
+             * @description FORBIDDEN: needs role admin
+             *
+             *     FORBIDDEN: needs a global admin key (a tenant admin may not)
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7910,7 +7914,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /** @description FORBIDDEN: needs a global admin key (a tenant admin may not) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8017,7 +8021,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /** @description FORBIDDEN: needs a global admin key (a tenant admin may not) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8124,7 +8128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description FORBIDDEN: needs role admin */
+            /** @description FORBIDDEN: needs a global admin key (a tenant admin may not) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -5,6 +5,8 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { AppConfig } from '../../../config/app-config.js';
 import { EventBus, type DomainEvents } from '../../../common/events/event-bus.js';
 import { Periodic } from '../../../common/periodic.js';
+import { DEFAULT_TENANT, runAsSystem, runWithTenantSetting, SYSTEM_TENANT } from '../../../database/tenant-context.js';
+import type { Principal } from '../../auth/api-key.types.js';
 import { RoundRobinCursor } from '../../routing/rule-engine.js';
 import { RoutingService } from '../../routing/routing.service.js';
 import { type ServiceRow, serviceEndpoint } from '../agent-service.types.js';
@@ -27,6 +29,8 @@ interface Frame {
 /** One client connection and its current upstream. */
 interface Link {
   conn: ProxyConnection;
+  /** The caller's tenant setting: it reaches that tenant's services and rules only ('*': a global admin, all). */
+  tenant: string;
   client: WebSocket;
   upstream: WebSocket | null;
   service: ServiceRow | null;
@@ -140,10 +144,14 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
-  /** Takes over an authenticated upgrade of `/ws` with proxy parameters. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  /**
+   * Takes over an authenticated upgrade of `/ws` with proxy parameters. `who` (the key's
+   * principal) decides which tenant's services and rules it may reach; without it, the system's.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, who?: Principal): void {
+    const tenant = !who || who.isGlobalAdmin ? SYSTEM_TENANT : (who.tenantId ?? DEFAULT_TENANT);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.attach(ws, req, url).catch((e: unknown) => this.internalError(ws, e));
+      this.attach(ws, req, url, tenant).catch((e: unknown) => this.internalError(ws, e));
     });
   }
 
@@ -173,7 +181,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     return true;
   }
 
-  private async attach(client: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
+  private async attach(client: WebSocket, req: IncomingMessage, url: URL, tenant: string): Promise<void> {
     const query = Object.fromEntries(url.searchParams);
     const headers = req.headers as Record<string, unknown>;
     const pick = (k: string): string | undefined => {
@@ -188,10 +196,11 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       routing_hint: pick('routing_hint'),
       client_ip: clientIp,
     };
-    const conn = this.registry.open(clientIp, request.session_id);
+    const conn = this.registry.open(clientIp, request.session_id, tenant);
     request.session_id = conn.session_id;
     const link: Link = {
       conn,
+      tenant,
       client,
       upstream: null,
       service: null,
@@ -239,15 +248,14 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
   ): Promise<Selection | SelectionFailure> {
     for (;;) {
       if (link.closing) return { ok: false, code: 'ROUTING_FAILED', message: 'client went away', recoverable: false };
-      const all = await this.allServices();
-      const rule = await this.routing.match({
-        headers: link.headers,
-        query: link.query,
-        client_ip: link.request.client_ip,
-      });
+      // Explicitly the link's tenant: fail-overs run from socket events, outside any request context.
+      const all = this.ofTenant(await this.allServices(), link.tenant);
+      const rule = await runWithTenantSetting(link.tenant, () =>
+        this.routing.match({ headers: link.headers, query: link.query, client_ip: link.request.client_ip }),
+      );
       const chosen = selectService(all, link.request, rule, {
         active: (id) => this.registry.load(id),
-        sticky: this.registry.stickyService(link.conn.session_id),
+        sticky: this.registry.stickyService(link.conn),
         exclude: link.exclude,
         defaultStrategy: this.config.PROXY_DEFAULT_STRATEGY,
         cursor: this.cursor,
@@ -505,10 +513,15 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
+  /** Every tenant's services, one cache for the hub process (filtered per link by ofTenant). */
   private async allServices(): Promise<ServiceRow[]> {
     if (this.services && Date.now() - this.services.at < SERVICES_CACHE_MS) return this.services.rows;
-    const rows = await this.repo.all();
+    const rows = await runAsSystem(() => this.repo.all());
     this.services = { rows, at: Date.now() };
     return rows;
+  }
+
+  private ofTenant(rows: ServiceRow[], tenant: string): ServiceRow[] {
+    return tenant === SYSTEM_TENANT ? rows : rows.filter((s) => s.tenant_id === tenant);
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { DEFAULT_TENANT, SYSTEM_TENANT } from '../../../database/tenant-context.js';
 import { INSTANCE_ID } from '../../nodes/nodes.service.js';
 import { SessionStatsRepository } from '../session-stats.repository.js';
 
@@ -30,6 +31,10 @@ export interface ProxyConnection {
   switches: number;
   /** Its service's counters (internal: saves a lookup per relayed message). */
   counters: ServiceCounters | null;
+  /** Who opened it (internal): the caller's tenant setting ('*': a global admin). */
+  tenant: string;
+  /** The tenant its session is stored under (internal): the caller's, or for a global admin its first service's. */
+  session_tenant: string | null;
 }
 
 /**
@@ -56,6 +61,9 @@ interface Session {
 
 const KEEP_CLOSED = 1000;
 const KEEP_SESSIONS = 10_000;
+
+/** Sessions are the clients' ids, unique per tenant: two tenants may both use `s1`. */
+const sessionKey = (c: Pick<ProxyConnection, 'session_id' | 'tenant'>): string => `${c.tenant}\u0000${c.session_id}`;
 
 const newCounters = (): ServiceCounters => ({
   active_connections: 0,
@@ -98,7 +106,8 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     await Promise.all([...this.writes.values()]);
   }
 
-  open(clientIp: string, sessionId: string | undefined): ProxyConnection {
+  /** `tenant`: the caller's; session ids are the clients' own, so they are unique per tenant only. */
+  open(clientIp: string, sessionId: string | undefined, tenant: string = SYSTEM_TENANT): ProxyConnection {
     const session_id = sessionId ?? randomUUID();
     const now = new Date();
     const c: ProxyConnection = {
@@ -120,24 +129,34 @@ export class ConnectionRegistry implements OnApplicationShutdown {
       messages_received: 0,
       switches: 0,
       counters: null,
+      tenant,
+      session_tenant: null,
     };
     this.active.set(c.connection_id, c);
     this.peak = Math.max(this.peak, this.active.size);
     return c;
   }
 
-  /** The service a session last used, if the session is known. */
-  stickyService(sessionId: string): string | null {
-    return this.sessions.get(sessionId)?.service_id ?? null;
+  /** The service a connection's session last used, if the session is known. */
+  stickyService(c: Pick<ProxyConnection, 'session_id' | 'tenant'>): string | null {
+    return this.sessions.get(sessionKey(c))?.service_id ?? null;
   }
 
   /** Binds a connection (and its session) to a service; the first bind counts the connection. */
-  bind(c: ProxyConnection, service: { id: string; name: string }, strategy: string, ruleId: string | null): void {
+  bind(
+    c: ProxyConnection,
+    service: { id: string; name: string; tenant_id?: string },
+    strategy: string,
+    ruleId: string | null,
+  ): void {
     const previous = c.target_service_id;
     if (previous) this.countersOf(previous).active_connections--;
     if (previous && previous !== service.id) c.switches++;
-    if (!previous) this.store(c.session_id, () => this.stored.openConnection(c.session_id, service.id, INSTANCE_ID));
-    else if (previous !== service.id) this.store(c.session_id, () => this.stored.moveSession(c.session_id, service.id));
+    const key = sessionKey(c);
+    if (!previous) c.session_tenant = c.tenant === SYSTEM_TENANT ? (service.tenant_id ?? DEFAULT_TENANT) : c.tenant;
+    const tenant = c.session_tenant as string;
+    if (!previous) this.store(key, () => this.stored.openConnection(c.session_id, service.id, INSTANCE_ID, tenant));
+    else if (previous !== service.id) this.store(key, () => this.stored.moveSession(c.session_id, service.id, tenant));
     c.target_service_id = service.id;
     c.target_service = service.name;
     c.routing_strategy = strategy;
@@ -147,10 +166,10 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     if (!previous) counters.openedSinceSample++;
     counters.active_connections++;
 
-    let session = this.sessions.get(c.session_id);
+    let session = this.sessions.get(key);
     if (!session) {
       session = { id: c.session_id, service_id: null, started_at: Date.now(), open: 0 };
-      this.sessions.set(c.session_id, session);
+      this.sessions.set(key, session);
       this.trimSessions();
     } else if (session.open === 0 && !previous) {
       session.started_at = Date.now();
@@ -194,8 +213,10 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     if (this.closed.length > KEEP_CLOSED) this.closed.splice(0, this.closed.length - KEEP_CLOSED);
     if (!c.target_service_id) return;
     this.countersOf(c.target_service_id).active_connections--;
-    this.store(c.session_id, () => this.stored.closeConnection(c.session_id));
-    const session = this.sessions.get(c.session_id);
+    const key = sessionKey(c);
+    const tenant = c.session_tenant as string;
+    this.store(key, () => this.stored.closeConnection(c.session_id, tenant));
+    const session = this.sessions.get(key);
     if (session?.service_id && --session.open === 0) this.countersOf(session.service_id).active_sessions--;
   }
 
@@ -203,8 +224,13 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     return this.active.get(id) ?? this.closed.find((c) => c.connection_id === id);
   }
 
-  /** Newest first. */
-  list(filter: { serviceId?: string; status?: ConnectionStatus }): ProxyConnection[] {
+  /** Newest first; `visible` (null: all) holds the caller's services: a connection not yet routed is the system's. */
+  list(filter: {
+    serviceId?: string;
+    status?: ConnectionStatus;
+    visible?: ReadonlySet<string> | null;
+  }): ProxyConnection[] {
+    const { visible } = filter;
     const pool =
       filter.status === 'active'
         ? [...this.active.values()]
@@ -213,6 +239,7 @@ export class ConnectionRegistry implements OnApplicationShutdown {
           : [...this.active.values(), ...this.closed];
     return pool
       .filter((c) => !filter.serviceId || c.target_service_id === filter.serviceId)
+      .filter((c) => !visible || (c.target_service_id !== null && visible.has(c.target_service_id)))
       .sort((a, b) => b.connected_at.getTime() - a.connected_at.getTime());
   }
 
