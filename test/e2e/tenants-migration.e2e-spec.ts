@@ -31,7 +31,8 @@ describe('tenants migration of a database made by the previous release', () => {
     url = await createEmptyDatabase('tenants_migration');
     const previous = new DataSource({
       ...dataSourceOptions(url, 1),
-      migrations: migrations.filter((m) => m !== Tenants1765100000000),
+      // The previous release: every migration before the tenants one.
+      migrations: migrations.slice(0, migrations.indexOf(Tenants1765100000000)),
     });
     await previous.initialize();
     try {
@@ -76,7 +77,10 @@ describe('tenants migration of a database made by the previous release', () => {
     await current.initialize();
     try {
       const applied = await current.runMigrations({ transaction: 'each' });
-      expect(applied.map((m) => m.name)).toEqual(['Tenants1765100000000']);
+      // This release: the tenants migration first, then every later one.
+      expect(applied.map((m) => m.name)).toEqual(
+        migrations.slice(migrations.indexOf(Tenants1765100000000)).map((m) => m.name),
+      );
     } finally {
       await current.destroy();
     }
