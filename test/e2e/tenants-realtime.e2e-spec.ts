@@ -79,7 +79,7 @@ describe('tenants: dispatch and stream isolation on the socket channels', () => 
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ NODE_RECONNECT_GRACE_MS: '300' });
+    t = await startTestApp({ NODE_RECONNECT_GRACE_MS: '300', METRICS_UPDATE_INTERVAL_MS: '200' });
     global = apiClient(t, t.keys.admin);
     for (const tenant of ['tenant-a', 'tenant-b']) {
       expect((await global.post('/api/v1/tenants', { id: tenant, name: tenant })).status).toBe(201);
@@ -271,6 +271,22 @@ describe('tenants: dispatch and stream isolation on the socket channels', () => 
     await new Promise((r) => setTimeout(r, 300));
     expect(d.received.filter((m) => m.data?.task_id === idA)).toEqual([]);
     expect(await stateOf('tenant-a', idA)).toBe('pending');
+  });
+
+  it("metrics_update on /events counts each listener's own tenant only", async () => {
+    await submit('tenant-a', 3);
+    await submit('tenant-b', 1);
+    const pendingSeenBy = async (key: string): Promise<number> => {
+      const { socket } = await events(key);
+      const update = new Promise<{ tasks: Record<string, number> }>((ok) => socket.once('metrics_update', ok));
+      expect(((await socket.timeout(5000).emitWithAck('subscribe_metrics', {})) as { success: boolean }).success).toBe(
+        true,
+      );
+      return (await update).tasks.pending;
+    };
+    expect(await pendingSeenBy(keys['tenant-a'].client)).toBe(3);
+    expect(await pendingSeenBy(keys['tenant-b'].client)).toBe(1);
+    expect(await pendingSeenBy(t.keys.admin)).toBe(4); // the global admin: the whole hub
   });
 
   it('a socket naming a tenant it does not belong to is refused with TENANT_NOT_FOUND', async () => {
