@@ -242,6 +242,24 @@ describe('tenants: who may manage them, keys, isolation, row-level security', ()
       expect((await clientA.get(`/api/v1/tasks/${madeForB.body.data.task_id}`)).status).toBe(404);
     });
 
+    it("seed 001's tenantId / familyId in a body name the tenant as X-Tenant-Id does", async () => {
+      // A global admin names B in the body: the task is B's, and the field is not refused as unknown.
+      const viaFamily = await global.post<Task>('/api/v1/tasks', { prompt: 'for B', familyId: 'tenant-b' });
+      expect(viaFamily.status).toBe(201);
+      expect((await clientB.get(`/api/v1/tasks/${viaFamily.body.data.task_id}`)).status).toBe(200);
+      expect((await clientA.get(`/api/v1/tasks/${viaFamily.body.data.task_id}`)).status).toBe(404);
+      const viaTenant = await global.post<Task>('/api/v1/tasks', { prompt: 'for A', tenantId: 'tenant-a' });
+      expect((await clientA.get(`/api/v1/tasks/${viaTenant.body.data.task_id}`)).status).toBe(200);
+      // A tenant key naming another tenant in the body: 404, and nothing is made.
+      const before = (await global.get<{ tasks: unknown[] }>('/api/v1/tasks?limit=100')).body.data.tasks.length;
+      const foreign = await clientB.post('/api/v1/tasks', { prompt: 'sneak', tenantId: 'tenant-a' });
+      expect(foreign.status).toBe(404);
+      expect(foreign.body.error?.code).toBe('TENANT_NOT_FOUND');
+      expect((await global.get<{ tasks: unknown[] }>('/api/v1/tasks?limit=100')).body.data.tasks.length).toBe(before);
+      // Its own tenant named in the body is fine.
+      expect((await clientB.post('/api/v1/tasks', { prompt: 'mine', familyId: 'tenant-b' })).status).toBe(201);
+    });
+
     it("batched completions stay per tenant: B's complete of A's task in the same tick is a 404, A's applies", async () => {
       const made = await clientA.post<Task>('/api/v1/tasks', { prompt: 'run me', work_directory: '/a-only' });
       const next = await clientA.get<Task>(`/api/v1/tasks/next?worker_id=a-worker&work_path=/a-only`);

@@ -37,7 +37,7 @@ export class ApiKeyGuard implements CanActivate {
     }
     if (!this.config.AUTH_REQUIRED) {
       req.principal = ANONYMOUS_ADMIN;
-      bindRequestTenant(await requestTenant(ANONYMOUS_ADMIN, req.headers['x-tenant-id'], this.tenants));
+      bindRequestTenant(await requestTenant(ANONYMOUS_ADMIN, askedTenant(req), this.tenants));
       return true;
     }
     const token = bearerToken(req.headers.authorization);
@@ -45,7 +45,7 @@ export class ApiKeyGuard implements CanActivate {
     const principal = await this.keys.verify(token);
     if (!principal) throw new AppError(ErrorCode.UNAUTHORIZED, 'Invalid or revoked API key');
     req.principal = principal;
-    bindRequestTenant(await requestTenant(principal, req.headers['x-tenant-id'], this.tenants));
+    bindRequestTenant(await requestTenant(principal, askedTenant(req), this.tenants));
     // A route that declares no roles fails closed: admin only (test/e2e/auth-roles pins that every route declares them).
     const roles = this.reflector.getAllAndOverride<ApiKeyRole[] | undefined>(REQUIRED_ROLES, targets) ?? ['admin'];
     if (!mayAct(principal, roles)) {
@@ -64,6 +64,23 @@ export class ApiKeyGuard implements CanActivate {
       token && this.config.AUTH_REQUIRED ? await this.keys.verify(token).catch(() => undefined) : undefined;
     if (!principal) return SYSTEM_TENANT;
     const own = principal.isGlobalAdmin ? SYSTEM_TENANT : (principal.tenantId ?? DEFAULT_TENANT);
-    return requestTenant(principal, req.headers['x-tenant-id'], this.tenants).catch(() => own);
+    return requestTenant(principal, askedTenant(req), this.tenants).catch(() => own);
   }
+}
+
+/**
+ * The tenant a request names: `X-Tenant-Id`, or seed 001's `tenantId` / `familyId` in a JSON
+ * body ("在请求中携带 familyId、tenantId 等字段以实现隔离"). The body fields are taken out, so
+ * the routes' DTOs never see them.
+ */
+function askedTenant(req: Request): string | string[] | undefined {
+  const header = req.headers['x-tenant-id'];
+  const body = req.body as Record<string, unknown> | undefined;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return header;
+  let named: string | undefined;
+  for (const field of ['tenantId', 'familyId']) {
+    if (typeof body[field] === 'string') named ??= body[field] as string;
+    if (field in body) delete body[field];
+  }
+  return header ?? named;
 }
