@@ -59,6 +59,11 @@ export async function installTenantHook(dataSource: DataSource, logger: Logger):
     const [client, release] = await obtain();
     const current = applied.get(client);
     if (current === setting) return [client, release];
+    // Until TypeORM's query runner takes the client (and its 'error' listener), a connection that
+    // dies during this statement would emit an 'error' nobody hears and end the process; the
+    // statement's rejection below already reports it.
+    const swallow = (): void => undefined;
+    client.on('error', swallow);
     try {
       await client.query(
         current === undefined && setRole
@@ -70,6 +75,8 @@ export async function installTenantHook(dataSource: DataSource, logger: Logger):
       applied.delete(client);
       release(e); // a connection in an unknown state is not returned to the pool
       throw e;
+    } finally {
+      client.removeListener('error', swallow);
     }
     applied.set(client, setting);
     return [client, release];
