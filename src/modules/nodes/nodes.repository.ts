@@ -43,9 +43,10 @@ export class NodesRepository {
   async register(
     r: NodeRegistration,
   ): Promise<{ node: NodeRow; previousSocketId: string | null; held: HeldTask[] } | undefined> {
-    const rows: (NodeRow & { prev_socket: string | null; held: HeldTask[] })[] = await this.db.query(
-      // prev reads the row as it was before this statement (one snapshot for the whole WITH).
-      `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
+    const rows: (NodeRow & { prev_socket: string | null; held: HeldTask[] })[] = await this.db
+      .query(
+        // prev reads the row as it was before this statement (one snapshot for the whole WITH).
+        `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
        up AS (
          INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
                             instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at, acks)
@@ -64,21 +65,27 @@ export class NodesRepository {
        SELECT up.*, (SELECT count(*)::int FROM held) AS running, (SELECT socket_id FROM prev) AS prev_socket,
               COALESCE((SELECT json_agg(json_build_object('task_id', id, 'attempt', attempt, 'status', status)) FROM held), '[]'::json) AS held
        FROM up`,
-      [
-        r.id,
-        r.name,
-        r.kind,
-        r.vocabulary,
-        r.capacity,
-        r.tags,
-        r.capabilities,
-        JSON.stringify(r.info),
-        r.version,
-        r.instanceId,
-        r.socketId,
-        r.acks ?? null,
-      ],
-    );
+        [
+          r.id,
+          r.name,
+          r.kind,
+          r.vocabulary,
+          r.capacity,
+          r.tags,
+          r.capabilities,
+          JSON.stringify(r.info),
+          r.version,
+          r.instanceId,
+          r.socketId,
+          r.acks ?? null,
+        ],
+      )
+      // PostgreSQL 15 checks the UPDATE policy on the conflicting row before the DO UPDATE WHERE
+      // (18 skips it): another tenant's row is then an RLS error (42501), i.e. the same "taken".
+      .catch((e: { driverError?: { code?: string } }) => {
+        if (e.driverError?.code === '42501') return [];
+        throw e;
+      });
     if (rows.length === 0) return undefined;
     const { prev_socket, held, ...node } = rows[0];
     return { node: node as NodeRow, previousSocketId: prev_socket, held };
