@@ -1,5 +1,7 @@
 import { Dispatcher } from '../../src/modules/dispatch/dispatcher.service.js';
 import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.js';
+import { jest } from '@jest/globals';
+import { HubInstancesRepository } from '../../src/modules/nodes/hub-instances.repository.js';
 import { HubInstances } from '../../src/modules/nodes/hub-instances.service.js';
 import { NodesService } from '../../src/modules/nodes/nodes.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
@@ -335,6 +337,29 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     expect(node.body.data.status).toBe('online');
     expect(d.socket.connected).toBe(true);
     expect(d.received.filter((r) => r.event === 'error' && r.data.code === 'DISCONNECTED')).toEqual([]);
+  });
+
+  it('a device that registers while the hub reconciles its connections stays online', async () => {
+    // The race CI once hit with 200 devices: the hub lists its live connections, a device
+    // connects and registers, then the reconcile runs. The device was not in the list, but
+    // it registered after it was taken, so it must not be set offline.
+    const repo = t.app.get(HubInstancesRepository);
+    const original = repo.reconcileOwn.bind(repo);
+    const late = device();
+    const spy = jest.spyOn(repo, 'reconcileOwn').mockImplementationOnce(async (...args) => {
+      await late.register('late-comer');
+      expect(args[1]).not.toContain(late.socket.id);
+      return original(...args);
+    });
+    try {
+      const offline = await t.app.get(HubInstances).tick();
+      expect(offline).not.toContain('late-comer');
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await admin.get<{ status: string }>('/api/v1/nodes/late-comer')).body.data.status).toBe('online');
+    const created = await client.post<Task>('/api/v1/tasks', { prompt: 'for the late-comer' });
+    expect((await late.next('new_task')).task_id).toBe(created.body.data.task_id);
   });
 
   it('drain stops new tasks; undrain resumes', async () => {

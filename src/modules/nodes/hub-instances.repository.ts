@@ -32,21 +32,24 @@ export class HubInstancesRepository {
     });
   }
 
-  /** Refreshes this process's row; false when it was missing (another hub thought it dead). */
-  async refresh(self: InstanceRecord): Promise<boolean> {
-    const rows: { fresh: boolean }[] = await this.upsert(self, (sql, params) => this.db.query(sql, params));
-    return !rows[0].fresh;
+  /**
+   * Refreshes this process's row. `existed` is false when it was missing (another hub thought
+   * it dead); `at` is the database's clock at the refresh, the bound for `reconcileOwn`.
+   */
+  async refresh(self: InstanceRecord): Promise<{ existed: boolean; at: Date }> {
+    const rows = await this.upsert(self, (sql, params) => this.db.query(sql, params));
+    return { existed: !rows[0].fresh, at: rows[0].at };
   }
 
   private upsert(
     self: InstanceRecord,
-    query: (sql: string, params: unknown[]) => Promise<{ fresh: boolean }[]>,
-  ): Promise<{ fresh: boolean }[]> {
+    query: (sql: string, params: unknown[]) => Promise<{ fresh: boolean; at: Date }[]>,
+  ): Promise<{ fresh: boolean; at: Date }[]> {
     // xmax = 0 on the returned row: it was inserted, not updated.
     return query(
       `INSERT INTO hub_instances (id, name, host, pid) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
-       RETURNING (xmax = 0) AS fresh`,
+       RETURNING (xmax = 0) AS fresh, now() AS at`,
       [self.id, self.name, self.host, self.pid],
     );
   }
@@ -77,16 +80,21 @@ export class HubInstancesRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Online nodes registered through this process whose connection is no longer here: offline now. */
-  async reconcileOwn(selfId: string, liveConnections: string[]): Promise<string[]> {
+  /**
+   * Online nodes registered through this process before `listedAfter` whose connection is no
+   * longer here: offline now. A node registered later may hold a connection opened after the
+   * list was taken, so it is left alone (its connection was opened before it registered, so
+   * one registered earlier and still connected is always in the list).
+   */
+  async reconcileOwn(selfId: string, liveConnections: string[], listedAfter: Date): Promise<string[]> {
     const rows: { id: string }[] = await this.db.query(
       `WITH u AS (
          UPDATE nodes SET status = 'offline', disconnected_at = now(), updated_at = now()
-         WHERE instance_id = $1 AND status = 'online'
+         WHERE instance_id = $1 AND status = 'online' AND connected_at < $3
            AND (socket_id IS NULL OR socket_id NOT IN (SELECT unnest($2::text[])))
          RETURNING id
        ) SELECT id FROM u`,
-      [selfId, liveConnections],
+      [selfId, liveConnections, listedAfter],
     );
     return rows.map((r) => r.id);
   }

@@ -46,8 +46,10 @@ export class HubInstances implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** One heartbeat: refresh, reconcile our own nodes, sweep vanished hubs. Answers the nodes set offline. */
   async tick(): Promise<string[]> {
+    // The database's clock first, then the list: see reconcileOwn.
+    const { existed, at } = await this.repo.refresh(this.self);
     const live = this.connections.list();
-    if (!(await this.repo.refresh(this.self))) {
+    if (!existed) {
       // We were silent long enough for another hub to sweep us (a stall, a long outage).
       const restored = await this.repo.restoreOwn(this.self.id, live);
       this.logger.warn(
@@ -55,7 +57,7 @@ export class HubInstances implements OnApplicationBootstrap, OnApplicationShutdo
       );
       restored.forEach((nodeId) => this.events.publish('node.online', { nodeId }));
     }
-    const mine = await this.repo.reconcileOwn(this.self.id, live);
+    const mine = await this.repo.reconcileOwn(this.self.id, live, at);
     const theirs = await this.repo.sweep(this.self.id, this.config.HUB_INSTANCE_STALE_MS);
     for (const nodeId of mine) this.events.publish('node.offline', { nodeId, reason: 'disconnected' });
     for (const nodeId of theirs) this.events.publish('node.offline', { nodeId, reason: 'its hub process is gone' });
