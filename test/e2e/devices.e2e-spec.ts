@@ -6,6 +6,7 @@ import { HubInstances } from '../../src/modules/nodes/hub-instances.service.js';
 import { NodesService } from '../../src/modules/nodes/nodes.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
+import { waitFor } from '../support/seed-devices.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 describe('devices over Socket.IO: registration, push dispatch, results', () => {
@@ -360,6 +361,45 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     expect((await admin.get<{ status: string }>('/api/v1/nodes/late-comer')).body.data.status).toBe('online');
     const created = await client.post<Task>('/api/v1/tasks', { prompt: 'for the late-comer' });
     expect((await late.next('new_task')).task_id).toBe(created.body.data.task_id);
+  });
+
+  it("one task's result does not wait for another's write: a locked row holds up only its own task", async () => {
+    const d = device();
+    await d.register('two-at-once', { capacity: 2 });
+    const [a, b] = await Promise.all([
+      client.post<Task>('/api/v1/tasks', { prompt: 'a' }),
+      client.post<Task>('/api/v1/tasks', { prompt: 'b' }),
+    ]).then((rs) => rs.map((r) => r.body.data.task_id));
+    const assigned = [await d.next('new_task'), await d.next('new_task')];
+    expect(assigned.map((m) => m.task_id).sort()).toEqual([a, b].sort());
+    // Another session holds task a's row: its completion blocks in the database.
+    const blocker = await t.db.createQueryRunner();
+    await blocker.connect();
+    await blocker.startTransaction();
+    try {
+      await blocker.query('SET LOCAL ROLE NONE');
+      await blocker.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [a]);
+      const ackA = d.request('task_result', { task_id: a, result: { success: true, n: 'a' } }, 20_000);
+      await waitFor(
+        "task a's completion waiting for the lock",
+        async () => {
+          const rows: unknown[] = await t.db.query(`SELECT 1 FROM pg_locks WHERE NOT granted`);
+          return rows.length > 0;
+        },
+        5000,
+        20,
+      );
+      // Task b's result, sent after a's on the same socket, is written and acknowledged meanwhile.
+      const ackB = await d.request('task_result', { task_id: b, result: { success: true, n: 'b' } }, 5000);
+      expect(ackB).toMatchObject({ success: true, task_id: b, status: 'completed' });
+      expect((await task(a)).state).not.toBe('completed');
+      await blocker.commitTransaction();
+      expect(await ackA).toMatchObject({ success: true, task_id: a, status: 'completed' });
+    } finally {
+      if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+      await blocker.release();
+    }
+    expect(await task(a)).toMatchObject({ state: 'completed', result: { success: true, n: 'a' } });
   });
 
   it('drain stops new tasks; undrain resumes', async () => {

@@ -34,6 +34,7 @@ import {
   type ProtocolReply,
 } from './device-protocol.js';
 import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbound.js';
+import { MessageOrder, taskIdOf } from './message-order.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
 import { closeError, socketError } from './socket-error.js';
@@ -55,8 +56,8 @@ interface ParkedMessage {
 
 interface SocketState {
   session: DeviceSession;
-  /** Messages of one socket are handled one after another, in arrival order. */
-  queue: Promise<unknown>;
+  /** Messages of one socket in arrival order (results of different tasks beside each other); the gate: authenticated. */
+  order: MessageOrder<boolean>;
   /** Reports that arrived before the registration, waiting for it. */
   early: ParkedMessage[];
   earlyTimer?: NodeJS.Timeout;
@@ -156,7 +157,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   handleConnection(socket: DeviceSocket): void {
     this.connections.opened(socket.id);
     const session: DeviceSession = { connectionId: socket.id };
-    const state: SocketState = { session, queue: this.authenticate(socket, session), early: [] };
+    const state: SocketState = { session, order: new MessageOrder(this.authenticate(socket, session)), early: [] };
     (socket.data as { state?: SocketState }).state = state;
     // One listener for every event (fewer closures per connection than one per event).
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -178,7 +179,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   /** Seed 001 `llm_request`, beside the queue (a long call must not hold up the node's reports). */
   private llmRequest(socket: DeviceSocket, state: SocketState, payload: unknown, ack: Ack | undefined): void {
-    void state.queue.then(async (authenticated) => {
+    void state.order.drained().then(async (authenticated) => {
       if (authenticated === false || !socket.connected) return;
       const gone = new AbortController();
       const onGone = (): void => gone.abort('client_closed');
@@ -226,7 +227,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     payload: unknown,
     reply: Ack | undefined,
   ): void {
-    state.queue = state.queue.then(async (authenticated) => {
+    const handle = async (authenticated: boolean): Promise<boolean> => {
       if (authenticated === false || !socket.connected) return false;
       if (PARKED_EVENTS.has(event) && !state.session.nodeId) {
         this.park(socket, state, { event, payload, reply });
@@ -236,7 +237,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       if ((event === 'device_register' || event === 'node_register') && result)
         await this.afterRegister(socket, state, result);
       return true;
-    });
+    };
+    if (event === 'task_result') state.order.result(taskIdOf(payload), handle);
+    else state.order.ordered(handle);
   }
 
   /** Handles one message and answers it; the protocol's reply, or undefined when it was refused. */
@@ -322,7 +325,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     if (!state) return;
     clearTimeout(state.earlyTimer);
     // After queued messages: a register in flight must land before we mark the node gone.
-    void state.queue.then(async () => {
+    void state.order.drained().then(async () => {
       const nodeId = state.session.nodeId;
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
       if (nodeId)

@@ -29,14 +29,15 @@ import { socketPrincipal } from './socket-auth.js';
 import { sees } from './tenant-delivery.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { MessageOrder, taskIdOf } from './message-order.js';
 import { closeError, refuseUpgrade, socketError } from './socket-error.js';
 
 interface NodeConnection {
   readonly id: string;
   readonly ws: WebSocket;
   readonly session: DeviceSession;
-  /** Frames of one connection are handled one after another, in arrival order. */
-  queue: Promise<unknown>;
+  /** Frames of one connection in arrival order (results of different tasks beside each other). */
+  readonly order: MessageOrder<void>;
   /** Answered the last ping (transport liveness). */
   alive: boolean;
   /** Aborted when the connection closes (stops its LLM calls). */
@@ -150,7 +151,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       id,
       ws,
       session: { connectionId: id, keyId, tenant },
-      queue: Promise.resolve(),
+      order: new MessageOrder(Promise.resolve()),
       alive: true,
       gone: new AbortController(),
     };
@@ -236,7 +237,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   private enqueue(conn: NodeConnection, event: InboundEvent, f: Frame): void {
-    conn.queue = conn.queue.then(async () => {
+    const handle = async (): Promise<void> => {
       if (conn.ws.readyState !== conn.ws.OPEN) return;
       const registering = event === 'node_register' || event === 'device_register';
       // Deliveries for this node may follow its commit at once: route them here before it lands.
@@ -260,7 +261,9 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       else if (reply.emit?.event === 'heartbeat_ack') this.send(conn, 'heartbeat_ack', reply.emit.data, f.id);
       else if (f.id !== undefined) this.send(conn, 'ack', reply.ack as ServerToClientEvents['ack'], f.id);
       if (registering) this.resend(conn, reply);
-    });
+    };
+    if (event === 'task_result') conn.order.result(taskIdOf(f.data), handle);
+    else conn.order.ordered(handle);
   }
 
   private afterRegister(conn: NodeConnection, reply: ProtocolReply): void {
@@ -344,7 +347,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     this.connections.delete(conn.id);
     this.live.closed(conn.id);
     // After queued frames: a registration in flight must land before the node is marked gone.
-    void conn.queue.then(async () => {
+    void conn.order.drained().then(async () => {
       const nodeId = conn.session.nodeId;
       for (const [id, c] of this.byNode) if (c === conn) this.byNode.delete(id);
       // Missed (database down, hub stopping)? HubInstances reconciles: this connection is no longer live here.
