@@ -379,11 +379,18 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     try {
       await blocker.query('SET LOCAL ROLE NONE');
       await blocker.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [a]);
+      const [{ pid }] = (await blocker.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[];
       const ackA = d.request('task_result', { task_id: a, result: { success: true, n: 'a' } }, 20_000);
       await waitFor(
         "task a's completion waiting for the lock",
         async () => {
-          const rows: unknown[] = await t.db.query(`SELECT 1 FROM pg_locks WHERE NOT granted`);
+          // Someone waits on the blocker's transaction: that is task a's completion.
+          const rows: unknown[] = await t.db.query(
+            `SELECT 1 FROM pg_locks w JOIN pg_locks h ON h.locktype = 'transactionid'
+               AND h.transactionid = w.transactionid AND h.granted AND h.pid = $1
+             WHERE NOT w.granted`,
+            [pid],
+          );
           return rows.length > 0;
         },
         5000,
