@@ -335,6 +335,45 @@ describe('Apex node and log channels (raw WebSocket)', () => {
       );
     });
 
+    it("one task's result does not wait for another's write on the node channel either", async () => {
+      const node = await registeredNode('apex-two', { capacity: 2 });
+      const [a, b] = await Promise.all([
+        client.post<Task>('/api/v1/tasks', { type: 'shell', data: { n: 'a' } }),
+        client.post<Task>('/api/v1/tasks', { type: 'shell', data: { n: 'b' } }),
+      ]).then((rs) => rs.map((r) => r.body.data.task_id));
+      const assigned = [await node.nextOf('task_assign'), await node.nextOf('task_assign')];
+      expect(assigned.map((f) => f.data.task_id).sort()).toEqual([a, b].sort());
+      const blocker = t.db.createQueryRunner();
+      await blocker.connect();
+      await blocker.startTransaction();
+      try {
+        await blocker.query('SET LOCAL ROLE NONE');
+        await blocker.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [a]);
+        const [{ pid }] = (await blocker.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[];
+        const replyA = node.request('task_result', { task_id: a, status: 'success', result: { n: 'a' } }, 20_000);
+        await until(
+          async () =>
+            (
+              await t.db.query(
+                `SELECT 1 FROM pg_locks w JOIN pg_locks h ON h.locktype = 'transactionid'
+                   AND h.transactionid = w.transactionid AND h.granted AND h.pid = $1
+                 WHERE NOT w.granted`,
+                [pid],
+              )
+            ).length,
+          (n) => n > 0,
+        );
+        const replyB = await node.request('task_result', { task_id: b, status: 'success', result: { n: 'b' } }, 5000);
+        expect(replyB).toMatchObject({ type: 'ack', data: { success: true, task_id: b, status: 'completed' } });
+        expect((await getTask(a)).state).not.toBe('completed');
+        await blocker.commitTransaction();
+        expect(await replyA).toMatchObject({ type: 'ack', data: { success: true, task_id: a, status: 'completed' } });
+      } finally {
+        if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+        await blocker.release();
+      }
+    });
+
     it('rejects a result for a stale attempt and changes nothing', async () => {
       const node = await registeredNode('apex-stale');
       const id = (await client.post<Task>('/api/v1/tasks', { type: 'shell', data: {} })).body.data.task_id;
