@@ -8,6 +8,8 @@ export type { AssignmentRef };
 
 /** The task fields routing rules can test (`task.type`, `task.priority`, `task.tags`, `task.metadata.*`). */
 export interface RoutableTask {
+  /** Its tenant: only that tenant's rules route it. */
+  tenant_id: string;
   type: string;
   priority: number;
   tags: string[];

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { DatabaseStatus } from '../../database/database-status.js';
+import { runAsSystem } from '../../database/tenant-context.js';
 import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
 import { priorityName } from '../tasks/task.types.js';
@@ -102,7 +103,10 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       this.again = true;
       return;
     }
-    this.running = this.loop()
+    // As the system, whoever kicked: a kick inherits its caller's tenant context (a request's,
+    // a device's), and a round under tenant A's would see only A's tasks and nodes, leaving
+    // other tenants' ready work to the safety tick.
+    this.running = runAsSystem(() => this.loop())
       .catch((e: unknown) => {
         if (e instanceof UncertainAssignment) {
           this.uncertain.push(...e.rows);
@@ -133,7 +137,10 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
         this.cursor,
         probe,
         (t) => {
-          const rule = router({ type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata });
+          const rule = router(
+            { type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata },
+            t.tenant_id,
+          );
           return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
         },
       );
@@ -164,7 +171,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     const rows = this.uncertain.splice(0);
     if (rows.length === 0) return;
     try {
-      const confirmed = await this.round.confirmAssignments(rows);
+      const confirmed = await runAsSystem(() => this.round.confirmAssignments(rows));
       if (confirmed.length)
         this.logger.warn(`${confirmed.length} assignment(s) committed during a database outage delivered now`);
       for (const a of confirmed) this.events.publish('task.assigned', a);

@@ -109,12 +109,22 @@ export class RoutingService {
 
   /**
    * A synchronous matcher for one dispatch round: the rules that speak about tasks (at least
-   * one `task.*` condition), loaded once, matched per task without I/O.
+   * one `task.*` condition), loaded once, matched per task without I/O. A task meets only its
+   * own tenant's rules: the dispatcher runs as the system and loads every tenant's.
    */
-  async taskRouter(): Promise<(task: Record<string, unknown>) => RuleRow | null> {
-    const rules = (await this.enabledRules()).filter((r) => r.conditions.some((c) => c.field.startsWith('task.')));
-    if (rules.length === 0) return () => null;
-    return (task) => matchRule(rules, { task });
+  async taskRouter(): Promise<(task: Record<string, unknown>, tenantId: string) => RuleRow | null> {
+    const byTenant = new Map<string, RuleRow[]>();
+    for (const rule of await this.enabledRules()) {
+      if (!rule.conditions.some((c) => c.field.startsWith('task.'))) continue;
+      const rules = byTenant.get(rule.tenant_id);
+      if (rules) rules.push(rule);
+      else byTenant.set(rule.tenant_id, [rule]);
+    }
+    if (byTenant.size === 0) return () => null;
+    return (task, tenantId) => {
+      const rules = byTenant.get(tenantId);
+      return rules ? matchRule(rules, { task }) : null;
+    };
   }
 
   invalidate(): void {
