@@ -14,6 +14,7 @@ import { AgentSessionStats1764900000000 } from './migrations/1764900000000-Agent
 import { ApiKeyRoles1765000000000 } from './migrations/1765000000000-ApiKeyRoles.js';
 import { Tenants1765100000000 } from './migrations/1765100000000-Tenants.js';
 import { SessionsPerTenant1765300000000 } from './migrations/1765300000000-SessionsPerTenant.js';
+import { TaskEventsTenantGiven1765500000000 } from './migrations/1765500000000-TaskEventsTenantGiven.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -32,6 +33,7 @@ export const migrations = [
   ApiKeyRoles1765000000000,
   Tenants1765100000000,
   SessionsPerTenant1765300000000,
+  TaskEventsTenantGiven1765500000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

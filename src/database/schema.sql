@@ -342,13 +342,13 @@ TABLE task_events
   message text NOT NULL
   attempt integer NOT NULL DEFAULT 0
   data jsonb
-  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  tenant_id text NOT NULL DEFAULT taskhub_context_tenant()
   CONSTRAINT FK_task_events_task FOREIGN KEY (task_id) REFERENCES tasks(id) ON DELETE CASCADE
   CONSTRAINT FK_task_events_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_task_events PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_task_events_task" ON public.task_events USING btree (task_id, id)
   INDEX CREATE UNIQUE INDEX "PK_task_events" ON public.task_events USING btree (id)
-  TRIGGER CREATE TRIGGER "TRG_task_events_tenant" BEFORE INSERT ON public.task_events FOR EACH ROW WHEN ((taskhub_current_tenant() = '*'::text)) EXECUTE FUNCTION taskhub_tenant_from_task()
+  TRIGGER CREATE TRIGGER "TRG_task_events_tenant" BEFORE INSERT ON public.task_events FOR EACH ROW WHEN ((new.tenant_id IS NULL)) EXECUTE FUNCTION taskhub_tenant_from_task()
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE tasks
@@ -420,6 +420,13 @@ TABLE tenants
   INDEX CREATE UNIQUE INDEX "PK_tenants" ON public.tenants USING btree (id)
   INDEX CREATE UNIQUE INDEX "UQ_tenants_name" ON public.tenants USING btree (name)
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK ((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text))
+
+FUNCTION taskhub_context_tenant()
+CREATE OR REPLACE FUNCTION public.taskhub_context_tenant()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$ SELECT NULLIF(NULLIF(current_setting('taskhub.tenant_id', true), '*'), '') $function$
 
 FUNCTION taskhub_current_tenant()
 CREATE OR REPLACE FUNCTION public.taskhub_current_tenant()

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { type Api, apiClient } from '../support/api.js';
+import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { suiteDatabaseUrl } from '../support/test-database.js';
 
@@ -288,6 +289,60 @@ describe('tenants: who may manage them, keys, isolation, row-level security', ()
         taskA.task_id,
       ])) as { tenant_id: string }[];
       expect(rows).toEqual([{ tenant_id: 'tenant-a' }]);
+    });
+
+    it('the task paths name the tenant themselves: with the inheriting trigger failing, a task still runs end to end', async () => {
+      // The dispatcher writes as the system ('*'); the trigger that looks up the parent's tenant is
+      // only for inserts that name none (the test above). Made to fail here, as the database owner.
+      const [{ def }] = (await t.db.query(`SELECT pg_get_functiondef('taskhub_tenant_from_task'::regproc) AS def`)) as {
+        def: string;
+      }[];
+      const asOwner = (sql: string): Promise<unknown> =>
+        t.db.transaction(async (m) => {
+          await m.query('SET LOCAL ROLE NONE');
+          await m.query(sql);
+        });
+      await asOwner(`CREATE OR REPLACE FUNCTION taskhub_tenant_from_task() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'inheriting trigger called for %', NEW.type; END $$`);
+      const worker = await global.post<{ key: string }>(KEYS, {
+        name: 'a-device',
+        roles: ['worker'],
+        tenant_id: 'tenant-a',
+      });
+      const device = new TestDevice(t.url, worker.body.data.key);
+      try {
+        await device.register('tenant-a-device', { capacity: 10 }); // tenant A's other tasks are pending too
+        const created = await clientA.post<Task>('/api/v1/tasks', {
+          type: 'prompt',
+          prompt: 'events name their tenant',
+        });
+        expect(created.status).toBe(201);
+        const id = created.body.data.task_id;
+        const assigned = await device.next('new_task', (m) => m.task_id === id);
+        expect(
+          await device.request('task_progress', { task_id: id, attempt: assigned.attempt, progress: 50 }),
+        ).toMatchObject({
+          success: true,
+        });
+        expect(
+          await device.request('task_result', { task_id: id, attempt: assigned.attempt, result: { ok: 1 } }),
+        ).toMatchObject({
+          success: true,
+          status: 'completed',
+        });
+        const events = (await t.db.query(`SELECT type, tenant_id FROM task_events WHERE task_id = $1 ORDER BY id`, [
+          id,
+        ])) as { type: string; tenant_id: string }[];
+        expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['created', 'dispatched', 'completed']));
+        expect(new Set(events.map((e) => e.tenant_id))).toEqual(new Set(['tenant-a']));
+        // And an insert by the system that names no tenant does reach the (now failing) trigger.
+        await expect(
+          t.db.query(`INSERT INTO task_events (task_id, type, message) VALUES ($1, 'note', 'x')`, [id]),
+        ).rejects.toThrow(/inheriting trigger called for note/);
+      } finally {
+        device.close();
+        await asOwner(def);
+      }
     });
 
     it('idempotency keys are per tenant', async () => {

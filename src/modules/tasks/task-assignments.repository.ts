@@ -117,8 +117,8 @@ export class TaskAssignmentsRepository {
          FROM c WHERE t.id = c.id AND t.status = ${lit(ASSIGN.from[0])}
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, message, attempt, data)
-         SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id) FROM u
+         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+         SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
        )
        SELECT * FROM u`,
       [JSON.stringify(planned)],

@@ -76,8 +76,8 @@ export class TaskBatchesRepository {
          FROM c WHERE t.id = c.id
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, message, attempt, data)
-         SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text) FROM u
+         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+         SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text), u.tenant_id FROM u
        )
        SELECT * FROM u`,
       params,
@@ -104,8 +104,8 @@ export class TaskBatchesRepository {
            AND (x.holder IS NULL OR t.worker_id = x.holder OR t.node_id = x.holder)
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
-         SELECT u.id, 'completed', 'info', 'Task completed', u.attempt, jsonb_build_object('duration', x.duration)
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
+         SELECT u.id, 'completed', 'info', 'Task completed', u.attempt, jsonb_build_object('duration', x.duration), u.tenant_id
          FROM u JOIN input x ON x.id = u.id
        )
        SELECT * FROM u`,
@@ -135,8 +135,8 @@ export class TaskBatchesRepository {
          FROM c WHERE t.id = c.id AND t.status = ${lit(START.from[0])}
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
-         SELECT id, 'started', 'info', 'Acknowledged by node ' || node_id, attempt, jsonb_build_object('node_id', node_id) FROM u
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
+         SELECT id, 'started', 'info', 'Acknowledged by node ' || node_id, attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
        ), n AS (
          UPDATE nodes SET acks = true WHERE id IN (SELECT node_id FROM input) AND NOT acks
        )
@@ -156,8 +156,8 @@ export class TaskBatchesRepository {
          WHERE t.node_id = $1 AND t.id = ANY($2::uuid[]) AND t.status IN (${sqlStates(HELD_STATES)})
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
-         SELECT id, 'redelivered', 'info', 'Sent again to node ' || node_id || ' (it registered again)', attempt, jsonb_build_object('node_id', node_id) FROM u
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
+         SELECT id, 'redelivered', 'info', 'Sent again to node ' || node_id || ' (it registered again)', attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
        )
        SELECT * FROM u ORDER BY dispatched_at`,
       [nodeId, ids],
@@ -184,8 +184,8 @@ export class TaskBatchesRepository {
          FROM due WHERE t.id = due.id AND t.status = ${lit(S.dispatched)}
          RETURNING t.*, due.vocabulary
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
-         SELECT id, 'redelivered', 'warn', 'No acknowledgement from node ' || node_id || '; sent again', attempt, jsonb_build_object('node_id', node_id) FROM u
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
+         SELECT id, 'redelivered', 'warn', 'No acknowledgement from node ' || node_id || '; sent again', attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
        )
        SELECT * FROM u`,
       [timeoutSeconds, limit],
@@ -212,12 +212,12 @@ export class TaskBatchesRepository {
          FROM expired e WHERE t.id = e.id
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
          SELECT id, 'lease_expired', 'warn',
                 CASE WHEN status = ${lit(REQUEUE.to)} THEN 'Lease expired; re-queued for retry ' || retry_count
                      WHEN status = ${lit(S.running)} THEN 'Lease expired; waiting again for plugin ' || awaits_callback || ' (retry ' || retry_count || ')'
                      ELSE 'Lease expired; no retries left' END,
-                attempt, jsonb_build_object('status', status) FROM u
+                attempt, jsonb_build_object('status', status), u.tenant_id FROM u
        )
        SELECT * FROM u`,
       [limit],
@@ -265,11 +265,11 @@ export class TaskBatchesRepository {
          FROM lost WHERE t.id = lost.id
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
          SELECT id, 'node_lost', 'warn',
                 CASE WHEN status = ${lit(REQUEUE.to)} THEN $${n + 1}::text || '; re-queued for retry ' || retry_count
                      ELSE $${n + 1}::text || '; no retries left' END,
-                attempt, jsonb_build_object('node_id', error->>'node_id', 'status', status) FROM u
+                attempt, jsonb_build_object('node_id', error->>'node_id', 'status', status), u.tenant_id FROM u
        )
        SELECT * FROM u`,
       [...params, message],

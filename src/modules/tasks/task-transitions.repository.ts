@@ -365,8 +365,8 @@ export class TaskTransitionsRepository {
          WHERE ${conditions.join(' AND ')}
          RETURNING t.*
        ), ev AS (
-         INSERT INTO task_events (task_id, type, level, message, attempt, data)
-         SELECT id, ${ev[0]}, ${ev[1]}, ${ev[2]}, attempt, ${ev[3]}::jsonb FROM u
+         INSERT INTO task_events (task_id, type, level, message, attempt, data, tenant_id)
+         SELECT id, ${ev[0]}, ${ev[1]}, ${ev[2]}, attempt, ${ev[3]}::jsonb, u.tenant_id FROM u
        )
        SELECT * FROM u`,
       params,

@@ -39,8 +39,8 @@ export class TasksRepository {
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
          RETURNING *
        ), ev AS (
-         INSERT INTO task_events (task_id, type, message, attempt)
-         SELECT id, 'created', 'Task created', 0 FROM ins
+         INSERT INTO task_events (task_id, type, message, attempt, tenant_id)
+         SELECT id, 'created', 'Task created', 0, ins.tenant_id FROM ins
        )
        SELECT * FROM ins`,
       [JSON.stringify(tasks)],
@@ -63,10 +63,10 @@ export class TasksRepository {
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
-         INSERT INTO task_events (task_id, type, message, attempt, data)
-         SELECT id, 'created', 'Task created', 0, NULL FROM ins
+         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+         SELECT id, 'created', 'Task created', 0, NULL, ins.tenant_id FROM ins
          UNION ALL
-         SELECT id, 'awaiting_plugin', 'Awaiting the callback of plugin ' || $16, 1, jsonb_build_object('plugin', $16::text) FROM ins
+         SELECT id, 'awaiting_plugin', 'Awaiting the callback of plugin ' || $16, 1, jsonb_build_object('plugin', $16::text), ins.tenant_id FROM ins
        )
        SELECT * FROM ins`,
       [
