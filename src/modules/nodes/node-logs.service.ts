@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { EventBus } from '../../common/events/event-bus.js';
 import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
+import { currentTenantSetting, runWithTenantSetting } from '../../database/tenant-context.js';
 import { type NodeLogFilter, type NodeLogLevel, type NodeLogRow, NodeLogsRepository } from './node-logs.repository.js';
 
 const PRUNE_INTERVAL_MS = 60_000;
@@ -14,7 +15,7 @@ interface Pending {
 /**
  * Log lines that nodes send (`log` frames), kept in node_logs for GET /api/v1/logs: the
  * newest NODE_LOG_RETENTION_LINES, older ones pruned once a minute. Lines of the same tick
- * are written by one statement; each caller's promise resolves when its line is committed.
+ * (and tenant) are written by one statement; each caller's promise resolves when its line is committed.
  */
 @Injectable()
 export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -22,7 +23,8 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
   private readonly pruner = new Periodic('node log pruning', this.logger, () =>
     this.repo.prune(this.config.NODE_LOG_RETENTION_LINES),
   );
-  private pending?: Pending;
+  /** Lines waiting for this tick's statement, per tenant context. */
+  private readonly pending = new Map<string, Pending>();
 
   constructor(
     private readonly repo: NodeLogsRepository,
@@ -51,24 +53,29 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
       message: line.message,
       ...(line.data !== undefined ? { data: line.data } : {}),
     });
-    if (!this.pending) {
+    // One statement per submitter's tenant context, under it (as GroupCommit does): a line
+    // takes its context's tenant, so lines of two tenants' nodes never share a statement.
+    const tenant = currentTenantSetting();
+    let pending = this.pending.get(tenant);
+    if (!pending) {
       const lines: Pending['lines'] = [];
       const done = new Promise<void>((resolve, reject) =>
         setImmediate(() => {
-          this.pending = undefined;
-          this.repo.insertMany(lines).then(resolve, reject);
+          this.pending.delete(tenant);
+          runWithTenantSetting(tenant, () => this.repo.insertMany(lines)).then(resolve, reject);
         }),
       );
-      this.pending = { lines, done };
+      pending = { lines, done };
+      this.pending.set(tenant, pending);
     }
-    this.pending.lines.push({
+    pending.lines.push({
       node_id: line.node_id,
       task_id: line.task_id ?? null,
       level: line.level,
       message: line.message,
       data: line.data ?? null,
     });
-    return this.pending.done;
+    return pending.done;
   }
 
   list(f: NodeLogFilter): Promise<{ rows: NodeLogRow[]; total: number }> {

@@ -4,6 +4,7 @@ import { AppError, ErrorCode } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
 import { NodesRepository } from './nodes.repository.js';
+import { runAsSystem } from '../../database/tenant-context.js';
 
 /** This process, as recorded on the nodes whose sockets it holds. */
 export const INSTANCE_ID = randomUUID();
@@ -65,9 +66,11 @@ export class NodesService implements OnApplicationShutdown {
     this.flushTimer = undefined;
     const beats = [...this.heartbeats].map(([id, report]) => ({ id, report }));
     this.heartbeats = new Map();
-    await this.repo
-      .touchHeartbeats(beats)
-      .catch(() => beats.forEach((b) => this.heartbeats.has(b.id) || this.heartbeats.set(b.id, b.report)));
+    // As the system: the buffer holds every tenant's nodes, and the timer runs in the context of
+    // whichever heartbeat armed it (under one tenant's, the others' would silently not apply).
+    await runAsSystem(() => this.repo.touchHeartbeats(beats)).catch(() =>
+      beats.forEach((b) => this.heartbeats.has(b.id) || this.heartbeats.set(b.id, b.report)),
+    );
   }
 
   async get(id: string): Promise<NodeRow> {

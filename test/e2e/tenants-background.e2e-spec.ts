@@ -1,5 +1,7 @@
 import { runAsTenant } from '../../src/database/tenant-context.js';
 import { Dispatcher } from '../../src/modules/dispatch/dispatcher.service.js';
+import { NodeLogsService } from '../../src/modules/nodes/node-logs.service.js';
+import { NodesService } from '../../src/modules/nodes/nodes.service.js';
 import { type Api, apiClient } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
@@ -7,10 +9,12 @@ import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 const KEYS = '/api/v1/api-keys';
 
 /**
- * The dispatcher serves every tenant in every round, whoever's event woke it, and each task
- * meets only its own tenant's routing rules (docs/tenants.md).
+ * Work the hub does for several tenants at once, whoever's event set it off: the dispatcher
+ * serves every tenant in every round and each task meets only its own tenant's routing rules;
+ * buffered heartbeats and node log lines of two tenants land each with its own tenant
+ * (docs/tenants.md).
  */
-describe('tenants: dispatch rounds and routing rules', () => {
+describe('tenants: work done for several tenants at once', () => {
   let t: TestApp;
   let global: Api;
   const keys: Record<string, { client: Api; worker: string }> = {};
@@ -30,7 +34,8 @@ describe('tenants: dispatch rounds and routing rules', () => {
 
   beforeAll(async () => {
     // The safety tick far away: only events may wake the dispatcher in these tests.
-    t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '600000' });
+    // (And the liveness tick, which also flushes heartbeats, as the system.)
+    t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '600000', NODE_LIVENESS_TICK_MS: '600000' });
     global = apiClient(t, t.keys.admin);
     for (const id of ['tenant-a', 'tenant-b']) {
       expect((await global.post('/api/v1/tenants', { id, name: id })).status).toBe(201);
@@ -45,7 +50,7 @@ describe('tenants: dispatch rounds and routing rules', () => {
   });
   afterEach(async () => {
     devices.splice(0).forEach((d) => d.close());
-    await truncate(t.db, 'task_events, tasks, nodes, routing_rules');
+    await truncate(t.db, 'task_events, tasks, node_logs, nodes, routing_rules');
   });
   afterAll(() => t.close());
 
@@ -85,5 +90,43 @@ describe('tenants: dispatch rounds and routing rules', () => {
       { id: taskA, node_id: 'a-gpu', tenant_id: 'tenant-a' },
       { id: taskB, node_id: 'b-plain', tenant_id: 'tenant-b' },
     ]);
+  });
+
+  it("heartbeats of two tenants' nodes buffered together are all written", async () => {
+    await device('tenant-a', 'a-beat');
+    await device('tenant-b', 'b-beat');
+    const nodes = t.app.get(NodesService);
+    await nodes.flushHeartbeats(); // nothing buffered: the next heartbeat arms the timer
+    // The flush timer is armed by the first heartbeat, in its tenant's context.
+    runAsTenant('tenant-a', () => nodes.heartbeat('a-beat', { resources: { cpu: 11 } }));
+    runAsTenant('tenant-b', () => nodes.heartbeat('b-beat', { resources: { cpu: 22 } }));
+    let rows: unknown[] = [];
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rows = await t.db.query(`SELECT id, resources FROM nodes WHERE resources IS NOT NULL ORDER BY id`);
+      if (rows.length === 2) break;
+    }
+    expect(rows).toEqual([
+      { id: 'a-beat', resources: { cpu: 11 } },
+      { id: 'b-beat', resources: { cpu: 22 } },
+    ]);
+  });
+
+  it('node log lines of two tenants in one tick each keep their own tenant', async () => {
+    await device('tenant-a', 'a-log');
+    await device('tenant-b', 'b-log');
+    const logs = t.app.get(NodeLogsService);
+    await Promise.all([
+      runAsTenant('tenant-a', () => logs.record({ node_id: 'a-log', level: 'info', message: 'from A' })),
+      runAsTenant('tenant-b', () => logs.record({ node_id: 'b-log', level: 'info', message: 'from B' })),
+    ]);
+    const rows = await t.db.query(`SELECT node_id, tenant_id FROM node_logs ORDER BY node_id`);
+    expect(rows).toEqual([
+      { node_id: 'a-log', tenant_id: 'tenant-a' },
+      { node_id: 'b-log', tenant_id: 'tenant-b' },
+    ]);
+    // And each tenant's admin sees its own line only.
+    const seen = await keys['tenant-b'].client.get<{ logs: { message: string }[] }>('/api/v1/logs');
+    expect(seen.body.data.logs.map((l) => l.message)).toEqual(['from B']);
   });
 });
