@@ -346,8 +346,10 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     // it registered after it was taken, so it must not be set offline.
     const repo = t.app.get(HubInstancesRepository);
     const original = repo.reconcileOwn.bind(repo);
-    const late = device();
+    let late: TestDevice | undefined;
     const spy = jest.spyOn(repo, 'reconcileOwn').mockImplementationOnce(async (...args) => {
+      // The list (args[1]) is taken by now: this device connects after it.
+      late = device();
       await late.register('late-comer');
       expect(args[1]).not.toContain(late.socket.id);
       return original(...args);
@@ -360,7 +362,7 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     }
     expect((await admin.get<{ status: string }>('/api/v1/nodes/late-comer')).body.data.status).toBe('online');
     const created = await client.post<Task>('/api/v1/tasks', { prompt: 'for the late-comer' });
-    expect((await late.next('new_task')).task_id).toBe(created.body.data.task_id);
+    expect((await late!.next('new_task')).task_id).toBe(created.body.data.task_id);
   });
 
   it("one task's result does not wait for another's write: a locked row holds up only its own task", async () => {
