@@ -76,9 +76,25 @@ export class HubProcess {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Starts the hub (on `port`, else the constructor's, else a free one) and waits until /healthz answers. */
+  /**
+   * Starts the hub (on `port`, else the constructor's, else a free one) and waits until /healthz
+   * answers. A free port can be taken (by another suite's client socket) between freePort() and
+   * the hub's listen: that start is repeated on another port, its output kept.
+   */
   async start(port?: number): Promise<this> {
-    this.port = port ?? this.options.port ?? (await freePort());
+    const fixed = port ?? this.options.port;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOn(fixed ?? (await freePort()));
+      } catch (e) {
+        const portTaken = e instanceof HubExitedError && e.output.includes('EADDRINUSE');
+        if (!portTaken || fixed !== undefined || attempt === 3) throw e;
+      }
+    }
+  }
+
+  private async startOn(port: number): Promise<this> {
+    this.port = port;
     this.url = `http://127.0.0.1:${this.port}`;
     this.child = spawn(process.execPath, [BUILT_MAIN], {
       // No Redis unless the test asks for it: suites run in parallel, and hubs sharing a Redis
