@@ -23,6 +23,7 @@ import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
+import { EdgeModule } from './modules/edge/edge.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 import { TenantsModule } from './modules/tenants/tenants.module.js';
 
@@ -34,6 +35,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         EventsModule,
+        EdgeModule,
         DatabaseModule,
         LlmModule,
         RuntimeConfigModule,

@@ -422,6 +422,68 @@ export class AppConfig {
   @Max(3650)
   LLM_USAGE_RETENTION_DAYS = 30;
 
+  // The edge (docs/edge.md): every wait and every buffer a client can hold is bounded.
+
+  /** HTTP: a request whose headers have not all arrived this long after it began is answered 408 and closed (Node's headersTimeout). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  HTTP_HEADERS_TIMEOUT_MS = 15_000;
+
+  /** HTTP: a request whose body has not all arrived this long after it began is answered 408 and closed (Node's requestTimeout; answers, long polls and streams are not bounded by it). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  HTTP_REQUEST_TIMEOUT_MS = 60_000;
+
+  /** Raw WebSocket upgrades: a handshake not authenticated and upgraded this long after its request arrived is closed. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+  /** WebSocket and Socket.IO connections (and handshakes) from one source address, all channels together; 0: no limit. Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_CONNECTIONS_PER_ADDRESS = 1000;
+
+  /** WebSocket and Socket.IO connections of one API key on each channel; 0: no limit. Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_CONNECTIONS_PER_KEY = 10_000;
+
+  /** Raw WebSocket upgrades waiting for their key check at once, hub-wide (more are refused 503). Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  MAX_PENDING_HANDSHAKES = 500;
+
+  /** Bytes queued to one connection whose peer is not reading (any socket channel, streamed answers); past it the connection is closed (1008 SLOW_CONSUMER). Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(16 * 1024)
+  OUTBOUND_LIMIT_BYTES = 8 * 1024 * 1024;
+
+  /** Largest inbound message of the raw /ws stream (larger ones close the connection 1009). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  WS_MAX_FRAME_BYTES = 64 * 1024;
+
+  /** Largest inbound frame of the Apex log channel (listen-only; larger ones close the connection 1009). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  LOG_CHANNEL_MAX_FRAME_BYTES = 4096;
+
+  /** Largest inbound Socket.IO message (device channel and /events; engine.io's maxHttpBufferSize: larger ones close the connection). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  SOCKET_IO_MAX_MESSAGE_BYTES = 1_000_000;
+
   /** How often expired leases are swept. */
   @Transform(toInt)
   @IsInt()

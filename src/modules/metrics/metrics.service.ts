@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { EventBus } from '../../common/events/event-bus.js';
 import { TASK_STATES } from '../tasks/task.types.js';
 import { HubStatusService, type TenantCounts } from './hub-status.service.js';
+import { EdgeMetrics } from '../edge/edge-metrics.js';
 
 const seconds = (from: Date | null, to: Date | null): number | undefined =>
   from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : undefined;
@@ -58,8 +59,10 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly events: EventBus,
     private readonly status: HubStatusService,
+    edge: EdgeMetrics,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
+    for (const counter of edge.all()) this.registry.registerMetric(counter);
     // Totals and per-tenant series come from one read per scrape (as the system, whoever
     // scrapes; prom-client collects the gauges in parallel, so they share it), so the totals are
     // exactly the sums. Per tenant in separate metrics, not as an extra label on the totals: a
