@@ -16,6 +16,7 @@ import { MetricsService } from './modules/metrics/metrics.service.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
+import { SocketIoGuard } from './modules/edge/socket-io-guard.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
 
 /** Request durations by method, matched route and status (bounded label values). */
@@ -100,11 +101,17 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   const cors = corsOptions(config);
   app.enableCors(cors);
   app.disable('x-powered-by');
-  const io = new HubIoAdapter(app, config.REDIS_URL, {
-    pingInterval: config.SOCKET_PING_INTERVAL_MS,
-    pingTimeout: config.SOCKET_PING_TIMEOUT_MS,
-    cors,
-  });
+  const io = new HubIoAdapter(
+    app,
+    config.REDIS_URL,
+    {
+      pingInterval: config.SOCKET_PING_INTERVAL_MS,
+      pingTimeout: config.SOCKET_PING_TIMEOUT_MS,
+      maxHttpBufferSize: config.SOCKET_IO_MAX_MESSAGE_BYTES, // inbound messages, every namespace
+      cors,
+    },
+    app.get(SocketIoGuard),
+  );
   await io.connect();
   app.useWebSocketAdapter(io);
 

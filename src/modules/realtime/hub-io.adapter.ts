@@ -5,11 +5,14 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
 import { createRedisClient } from '../../common/redis.js';
+import type { SocketIoGuard } from '../edge/socket-io-guard.js';
 
-/** Socket.IO ping-pong (how the hub learns that a device is gone, not from heartbeat events) and CORS. */
+/** Socket.IO ping-pong (how the hub learns that a device is gone, not from heartbeat events), message size and CORS. */
 export interface IoServerOptions {
   pingInterval: number;
   pingTimeout: number;
+  /** Largest inbound message (SOCKET_IO_MAX_MESSAGE_BYTES): a larger one closes that connection. */
+  maxHttpBufferSize: number;
   /** The HTTP app's CORS policy (CORS_ORIGIN, CORS_CREDENTIALS, …): gateways do not set their own. */
   cors: NonNullable<ServerOptions['cors']>;
 }
@@ -17,7 +20,8 @@ export interface IoServerOptions {
 /**
  * Socket.IO with the Redis adapter when REDIS_URL is set: a room emit on one hub process
  * reaches sockets held by another. Without Redis it is the plain in-process adapter. Every
- * gateway's server gets the hub's ping intervals and CORS policy.
+ * gateway's server gets the hub's ping intervals, message size limit and CORS policy, and the
+ * edge's guard (SocketIoGuard: connections per address, each connection's outbound queue).
  */
 export class HubIoAdapter extends IoAdapter {
   private readonly log = new Logger('HubIoAdapter');
@@ -28,6 +32,7 @@ export class HubIoAdapter extends IoAdapter {
     app: INestApplicationContext,
     private readonly redisUrl: string | undefined,
     private readonly serverOptions: IoServerOptions,
+    private readonly guard?: SocketIoGuard,
   ) {
     super(app);
   }
@@ -49,6 +54,7 @@ export class HubIoAdapter extends IoAdapter {
       allowRequest: originCheck(this.serverOptions.cors),
     } as ServerOptions) as Server;
     if (this.adapter) server.adapter(this.adapter);
+    this.guard?.attach(server);
     return server;
   }
 
