@@ -36,7 +36,8 @@ import {
 import { assignmentMessage, cancelMessage, revokeMessage } from './device-outbound.js';
 import { MessageOrder, taskIdOf } from './message-order.js';
 import { NodeLlmBridge } from './node-llm-bridge.js';
-import { socketPrincipal } from './socket-auth.js';
+import { callerMiddleware, connectedCaller, type HandshakeLike, socketPrincipal } from './socket-auth.js';
+import { SocketIoGuard } from '../edge/socket-io-guard.js';
 import { closeError, socketError } from './socket-error.js';
 
 type DeviceServer = Server<ClientToServerEvents, ServerToClientEvents>;
@@ -71,8 +72,8 @@ type Ack = (response: ProtocolReply['ack'] | LlmResponse | RefusedAck) => void;
  * only: authentication, rooms and delivery; what a message means is DeviceProtocol's.
  */
 // destroyUpgrade off: the raw /ws endpoint shares the HTTP server's upgrade requests.
-// CORS is the HTTP app's (CORS_ORIGIN, CORS_CREDENTIALS), set for every gateway by HubIoAdapter.
-@WebSocketGateway({ maxHttpBufferSize: 1e6, destroyUpgrade: false })
+// CORS and the largest message (SOCKET_IO_MAX_MESSAGE_BYTES) are set for every gateway by HubIoAdapter.
+@WebSocketGateway({ destroyUpgrade: false })
 export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
   @WebSocketServer() server: DeviceServer;
   private readonly logger = new Logger('DeviceGateway');
@@ -87,9 +88,16 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly connections: LiveConnections,
     private readonly llm: NodeLlmBridge,
     private readonly tenants: TenantsService,
+    private readonly guard: SocketIoGuard,
   ) {}
 
+  /** Who a handshake is: a `worker` (or admin) key, and the tenant it acts for. */
+  private readonly resolveCaller = (h: HandshakeLike): ReturnType<typeof socketPrincipal> =>
+    socketPrincipal(h, this.keys, this.config, ['worker'], this.tenants);
+
   afterInit(): void {
+    // The key is checked (and counted per key) before the socket connects.
+    this.server.use(callerMiddleware('socket.io', this.resolveCaller, this.guard));
     this.unsubscribe.push(
       this.events.on('task.assigned', ({ task, vocabulary }) => this.deliverToRoom(task, vocabulary)),
       this.events.on('task.redelivered', ({ task, vocabulary }) => this.deliverToRoom(task, vocabulary)),
@@ -203,13 +211,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   private async authenticate(socket: DeviceSocket, session: DeviceSession): Promise<boolean> {
-    const { principal, tenant, error } = await socketPrincipal(
-      socket.handshake,
-      this.keys,
-      this.config,
-      ['worker'],
-      this.tenants,
-    );
+    const { principal, tenant, error } = await connectedCaller(socket, this.resolveCaller);
     if (principal) {
       session.keyId = principal.keyId;
       session.tenant = tenant;

@@ -18,7 +18,8 @@ import { HubStatusService } from '../metrics/hub-status.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { isAdmin, type Principal } from '../auth/api-key.types.js';
 import { parseChatSubscription } from './chat-watch.js';
-import { socketPrincipal } from './socket-auth.js';
+import { callerMiddleware, connectedCaller, type HandshakeLike, socketPrincipal } from './socket-auth.js';
+import { SocketIoGuard } from '../edge/socket-io-guard.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { publishingTenant } from './tenant-delivery.js';
@@ -59,7 +60,7 @@ function push(to: BroadcastOperator<ServerToClientEvents, unknown> | EventsNames
  * their lifecycle; `subscribe_metrics` for periodic `metrics_update`. Delivery goes through
  * rooms, so with the Redis adapter a client on one hub sees tasks handled on another.
  */
-// CORS is the HTTP app's (CORS_ORIGIN, CORS_CREDENTIALS), set for every gateway by HubIoAdapter.
+// CORS and the largest message (SOCKET_IO_MAX_MESSAGE_BYTES) are set for every gateway by HubIoAdapter.
 @WebSocketGateway({ namespace: '/events', destroyUpgrade: false })
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnApplicationShutdown {
   @WebSocketServer() nsp: EventsNamespace;
@@ -74,9 +75,16 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     private readonly status: HubStatusService,
     private readonly metrics: MetricsService,
     private readonly tenants: TenantsService,
+    private readonly guard: SocketIoGuard,
   ) {}
 
+  /** Who a handshake is: a `client` (or admin) key, and the tenant it acts for. */
+  private readonly resolveCaller = (h: HandshakeLike): ReturnType<typeof socketPrincipal> =>
+    socketPrincipal(h, this.keys, this.config, ['client'], this.tenants);
+
   afterInit(): void {
+    // The key is checked (and counted per key) before the socket connects.
+    this.nsp.use(callerMiddleware('events', this.resolveCaller, this.guard));
     this.unsubscribe = relayClientEvents(
       (event, handler) => this.events.on(event, handler),
       (e) => {
@@ -169,13 +177,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
 
   /** Checks the key and binds the socket to its tenant; undefined (and the socket closed) when refused. */
   private async authenticate(socket: EventsSocket): Promise<Principal | undefined> {
-    const { principal, tenant, error } = await socketPrincipal(
-      socket.handshake,
-      this.keys,
-      this.config,
-      ['client'],
-      this.tenants,
-    );
+    const { principal, tenant, error } = await connectedCaller(socket, this.resolveCaller);
     if (error) {
       socket.emit('error', socketError(error, 'connect'));
       socket.disconnect();

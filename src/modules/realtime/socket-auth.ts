@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'socket.io';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct, type Principal } from '../auth/api-key.types.js';
@@ -6,6 +7,8 @@ import type { ApiKeysService } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
 import { requestTenant } from '../auth/request-tenant.js';
 import type { TenantsService } from '../tenants/tenants.service.js';
+import type { EdgeChannel } from '../edge/edge-metrics.js';
+import type { SocketIoGuard } from '../edge/socket-io-guard.js';
 
 export interface HandshakeLike {
   auth?: unknown;
@@ -73,4 +76,41 @@ async function socketKey(
     return { error: new AppError(ErrorCode.FORBIDDEN, `This channel needs role ${['admin', ...roles].join(' or ')}`) };
   }
   return { principal };
+}
+
+/** What `callerMiddleware` leaves on `socket.data`. */
+interface CallerData {
+  caller?: SocketCaller;
+}
+
+/**
+ * A namespace's middleware: resolves the socket's caller before it connects (kept on
+ * `socket.data` for the gateway, see `connectedCaller`) and counts it against its key's
+ * connections on `channel` (MAX_CONNECTIONS_PER_KEY): a key at its limit is refused with
+ * `connect_error {code: RATE_LIMITED, details.field: 'key'}`. A refused key is not refused
+ * here: the gateway answers it as it always has (`error` on the connected socket, then a
+ * disconnect). When the key cannot be checked now (database down) the gateway asks again.
+ */
+export function callerMiddleware(
+  channel: EdgeChannel,
+  resolve: (h: HandshakeLike) => Promise<SocketCaller>,
+  guard: Pick<SocketIoGuard, 'admitKey'>,
+): (socket: Socket, next: (err?: Error) => void) => void {
+  return (socket, next) => {
+    resolve(socket.handshake).then(
+      (caller) => {
+        (socket.data as CallerData).caller = caller;
+        next(caller.principal ? guard.admitKey(socket, channel, caller.principal.keyId) : undefined);
+      },
+      () => next(),
+    );
+  };
+}
+
+/** The caller `callerMiddleware` resolved for this socket, or resolved now when it could not. */
+export async function connectedCaller(
+  socket: Socket,
+  resolve: (h: HandshakeLike) => Promise<SocketCaller>,
+): Promise<SocketCaller> {
+  return (socket.data as CallerData).caller ?? resolve(socket.handshake);
 }
