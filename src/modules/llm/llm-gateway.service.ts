@@ -29,9 +29,11 @@ export interface ChatRun {
   clientSignal?: AbortSignal;
   /**
    * Streaming: every chunk for the client, in order, exactly as OpenAI sends them. The first
-   * call means content reached the client: from then on nothing is retried.
+   * call means content reached the client: from then on nothing is retried. A returned promise
+   * says the client is behind: nothing more is read from the upstream until it settles
+   * (backpressure; the request's own deadline and interrupts still stop the wait).
    */
-  onChunk?: (chunk: Record<string, unknown>) => void;
+  onChunk?: (chunk: Record<string, unknown>) => void | Promise<void>;
 }
 
 export interface ChatOutcome {
@@ -208,6 +210,17 @@ export class LlmGateway {
     const builder = new CompletionBuilder();
     let ttft: number | null = null;
     let upstreamStatus: number | null = null;
+    // Waiting for the client to take what it was sent (a stop or the deployment's timeout ends the wait).
+    let waitingOnClient = false;
+    const pace = async (chunk: Record<string, unknown>): Promise<void> => {
+      const behind = this.deliver(run, chunk);
+      // Only a promise asks to wait (a `void` callback may still return whatever its last call did).
+      if (!(behind instanceof Promise)) return;
+      waitingOnClient = true;
+      await untilSettledOrAborted(behind, upstreamSignal);
+      upstreamSignal.throwIfAborted();
+      waitingOnClient = false;
+    };
     d.inFlight++;
     const record = (status: LlmCallStatus, error: string | null, tokens: LlmTokens): void =>
       this.usage.record({
@@ -247,14 +260,14 @@ export class LlmGateway {
           if (!state.delivered) {
             ttft = Date.now() - started;
             state.delivered = true;
-            for (const h of held.splice(0)) this.deliver(run, h);
+            for (const h of held.splice(0)) await pace(h);
           }
-          this.deliver(run, chunk);
+          await pace(chunk);
         }
         if (!state.delivered) {
           // An empty answer: what was held is all there is.
           state.delivered = held.length > 0;
-          for (const h of held.splice(0)) this.deliver(run, h);
+          for (const h of held.splice(0)) await pace(h);
         }
         completion = builder.build();
       }
@@ -266,8 +279,8 @@ export class LlmGateway {
       const failure = this.classify(e, signal, deploymentTimeout, state.delivered, d);
       upstreamStatus = e instanceof UpstreamHttpError ? e.status : upstreamStatus;
       const stopped = signal.aborted ? (signal.reason as StopReason) : null;
-      // Interrupts and disconnects are not the deployment's fault.
-      if (!stopped) this.router.report(d, false, upstreamStatus);
+      // Interrupts and disconnects are not the deployment's fault, nor a client that stopped reading.
+      if (!stopped && !waitingOnClient) this.router.report(d, false, upstreamStatus);
       const partial = {
         prompt_tokens: estimatePromptTokens(request.body),
         completion_tokens: Math.ceil(builder.chars / 4),
@@ -287,9 +300,11 @@ export class LlmGateway {
     }
   }
 
-  private deliver(run: ChatRun, chunk: Record<string, unknown>): void {
-    run.onChunk?.(chunk);
+  /** One chunk to the client (and to /events watchers); a promise when the client is behind (see ChatRun.onChunk). */
+  private deliver(run: ChatRun, chunk: Record<string, unknown>): void | Promise<void> {
+    const behind = run.onChunk?.(chunk);
     this.events.publish('llm.chunk', { requestId: run.requestId, keyId: run.caller.keyId, chunk });
+    return behind;
   }
 
   private classify(
@@ -385,6 +400,19 @@ export class LlmGateway {
       new LlmError(502, 'server_error', `${d.provider.name}: ${message}`, 'upstream_unreachable'),
     );
   }
+}
+
+/** Waits for `p`, or less: until `signal` aborts. */
+function untilSettledOrAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void p.then(done, done);
+  });
 }
 
 /** What the call used: the upstream's numbers, or an estimate when it gave none. */

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Logger, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBadGatewayResponse,
   ApiBadRequestResponse,
@@ -14,6 +14,9 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RawResponse } from '../../common/envelope.js';
+import { AppConfig } from '../../config/app-config.js';
+import { EdgeMetrics } from '../edge/edge-metrics.js';
+import { PacedResponse } from '../edge/paced-response.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import type { LlmCaller } from './llm-accounting.js';
 import { LlmError } from './llm-error.js';
@@ -31,9 +34,13 @@ import { ChatCompletionView, InterruptedView, OpenAiModelListView } from './open
 @RawResponse()
 @Controller('v1')
 export class LlmController {
+  private readonly logger = new Logger('LlmController');
+
   constructor(
     private readonly gateway: LlmGateway,
     private readonly running: RunningRequests,
+    private readonly config: AppConfig,
+    private readonly edge: EdgeMetrics,
   ) {}
 
   @Get('models')
@@ -64,10 +71,27 @@ export class LlmController {
   async chat(@Body() body: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const caller: LlmCaller = { keyId: req.principal?.keyId ?? null, source: 'http' };
     const gone = new AbortController();
-    // The response closing before it finished: the client left.
+    // The response closing before it finished: the client left (or was dropped as a slow consumer).
     res.on('close', () => {
       if (!res.writableFinished) gone.abort('client_closed');
     });
+    // A reset mid-answer ends this answer only ('close' above stops the upstream call).
+    const streamFailed = (e: Error): void =>
+      this.logger.debug({ err: e, request_id: req.requestId }, 'chat request or answer stream failed');
+    req.on('error', streamFailed);
+    res.on('error', streamFailed);
+    // Paced by the client: the gateway reads no further upstream while it is behind (docs/edge.md).
+    const paced = new PacedResponse(
+      res,
+      () => this.config.OUTBOUND_LIMIT_BYTES,
+      () => {
+        this.edge.drop('llm', 'slow_consumer');
+        this.logger.warn(
+          { request_id: req.requestId, queued: res.writableLength },
+          'chat client is not reading its stream: answer dropped (SLOW_CONSUMER)',
+        );
+      },
+    );
     let streaming = false;
     let corked = false;
     try {
@@ -92,7 +116,7 @@ export class LlmController {
               res.uncork();
             });
           }
-          res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+          return paced.write(`data: ${JSON.stringify(chunk)}\n\n`);
         },
       });
       if (streaming) {
@@ -109,6 +133,8 @@ export class LlmController {
         e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
       if (res.writableEnded || res.destroyed) return;
       if (streaming) {
+        // Ended (deadline, interrupt, upstream failure) while the client was not taking the answer: no last frame, dropped.
+        if (paced.stalled) return paced.drop();
         // Content already went out: the failure travels in-band, then the stream ends.
         res.end(`data: ${JSON.stringify(error.body())}\n\n`);
         return;
