@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { LlmProvider } from './llm-settings.js';
+import { SseParser } from './sse-parser.js';
 
 /** The upstream answered with an error status (its body kept for the message). */
 export class UpstreamHttpError extends Error {
@@ -99,24 +100,17 @@ export async function readJson(res: IncomingMessage): Promise<Record<string, unk
 
 /**
  * The JSON payloads of an OpenAI event stream, in order; ends at `data: [DONE]` or at the end
- * of the body. An in-band `{"error": …}` is thrown as UpstreamStreamError.
+ * of the body. An in-band `{"error": …}` is thrown as UpstreamStreamError. The body is read as
+ * the SSE spec says (sse-parser.ts: CRLF, LF or CR line endings, comments, multi-line data);
+ * every event with data counts, whatever its `event` type, and one with blank data is skipped.
  */
 export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<string, unknown>> {
-  res.setEncoding('utf8');
-  let buffer = '';
-  for await (const text of res as AsyncIterable<string>) {
-    buffer += text;
-    let end: number;
-    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + (buffer[end] === '\r' ? 4 : 2));
-      const data = block
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).trimStart())
-        .join('\n');
-      if (!data) continue;
-      if (data === '[DONE]') return;
+  const parser = new SseParser();
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    for (const { data } of parser.push(chunk)) {
+      const payload = data.trim(); // as before: `data:   [DONE]` still ends the stream
+      if (!payload) continue;
+      if (payload === '[DONE]') return;
       let event: Record<string, unknown>;
       try {
         event = JSON.parse(data) as Record<string, unknown>;
