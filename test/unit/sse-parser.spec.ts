@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { type SseEvent, SseParser } from '../../src/modules/llm/sse-parser.js';
+import { type SseEvent, SseEventTooLargeError, SseParser } from '../../src/modules/llm/sse-parser.js';
 import { chunkings, openAiStreamEvents, openAiStreamLines, SSE_FORMS, sseText } from '../support/sse-streams.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -103,5 +103,15 @@ describe('SseParser (WHATWG event stream interpretation)', () => {
 
   it('turns bytes that are not UTF-8 into U+FFFD and goes on', () => {
     expect(parse([new Uint8Array([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0x0a, 0x0a])])[0].data).toBe('\uFFFD');
+  });
+
+  it('refuses an event or a line that grows past its bound instead of buffering it', () => {
+    const parser = new SseParser(1000);
+    const enc = new TextEncoder();
+    expect(parser.push(enc.encode(`data: ${'a'.repeat(900)}\n\n`))).toHaveLength(1);
+    expect(() => parser.push(enc.encode('data: ' + 'b'.repeat(1200)))).toThrow(SseEventTooLargeError);
+    const lines = new SseParser(1000);
+    lines.push(enc.encode(`data: ${'c'.repeat(600)}\n`));
+    expect(() => lines.push(enc.encode(`data: ${'d'.repeat(600)}\n`))).toThrow(SseEventTooLargeError);
   });
 });

@@ -31,7 +31,15 @@ export interface SseEvent {
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** An upstream event (or a line) grew past the parser's bound without ending. */
+export class SseEventTooLargeError extends Error {}
+
+/** Characters one event may hold (its data lines and the line being read): an upstream that never ends a line is cut off, not buffered for. */
+const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
 export class SseParser {
+  constructor(private readonly maxEventChars = DEFAULT_MAX_EVENT_CHARS) {}
+
   // fatal: false: bytes that are not UTF-8 become U+FFFD, as the spec says. ignoreBOM: false: the
   // decoder skips a byte order mark at the very start of the stream (only there).
   private readonly decoder = new TextDecoder('utf-8');
@@ -68,6 +76,8 @@ export class SseParser {
       this.processLine(line, events);
     }
     this.line += text.slice(start);
+    if (this.line.length + this.data.length > this.maxEventChars)
+      throw new SseEventTooLargeError(`An upstream event is over ${this.maxEventChars} characters`);
     return events;
   }
 

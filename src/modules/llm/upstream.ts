@@ -1,7 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { LlmProvider } from './llm-settings.js';
-import { SseParser } from './sse-parser.js';
+import { SseEventTooLargeError, SseParser } from './sse-parser.js';
 
 /** The upstream answered with an error status (its body kept for the message). */
 export class UpstreamHttpError extends Error {
@@ -88,9 +88,20 @@ const headerOf = (res: IncomingMessage, name: string): string | null => {
   return typeof v === 'string' ? v : null;
 };
 
-export async function readText(res: IncomingMessage): Promise<string> {
+/** Largest upstream answer read whole (a non-streamed completion, an error body): past it the call fails. */
+const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
+
+export async function readText(res: IncomingMessage, limit = MAX_UPSTREAM_BODY_BYTES): Promise<string> {
   const parts: Buffer[] = [];
-  for await (const chunk of res) parts.push(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of res) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > limit) {
+      res.destroy();
+      throw new UpstreamStreamError({ message: `upstream answer is over ${limit} bytes`, type: 'server_error' });
+    }
+    parts.push(chunk as Buffer);
+  }
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -107,7 +118,7 @@ export async function readJson(res: IncomingMessage): Promise<Record<string, unk
 export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<string, unknown>> {
   const parser = new SseParser();
   for await (const chunk of res as AsyncIterable<Buffer>) {
-    for (const { data } of parser.push(chunk)) {
+    for (const { data } of eventsOf(parser, chunk)) {
       const payload = data.trim(); // as before: `data:   [DONE]` still ends the stream
       if (!payload) continue;
       if (payload === '[DONE]') return;
@@ -124,4 +135,14 @@ export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<st
   }
   // The body ended without [DONE]: the stream was cut.
   if (!res.complete) throw new Error('upstream stream was cut');
+}
+
+/** The events a chunk completes; an event past the parser's bound is an upstream error (the call fails over or ends). */
+function eventsOf(parser: SseParser, chunk: Buffer): ReturnType<SseParser['push']> {
+  try {
+    return parser.push(chunk);
+  } catch (e) {
+    if (e instanceof SseEventTooLargeError) throw new UpstreamStreamError({ message: e.message, type: 'server_error' });
+    throw e;
+  }
 }

@@ -60,10 +60,11 @@ export class UpgradeRouter implements OnApplicationBootstrap {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', (e: Error) => {
+    const guard = (e: Error): void => {
       this.metrics.socketErrors.inc({ stage: 'upgrade' });
       this.logger.debug({ err: e, url: req.url }, 'socket error during a WebSocket upgrade');
-    });
+    };
+    socket.on('error', guard);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://hub');
@@ -98,6 +99,8 @@ export class UpgradeRouter implements OnApplicationBootstrap {
       if (!key.ok) return this.refuse(socket, decision.channel, key.error, key.reason);
       leases.push(key.lease);
       decision.open(req, socket, head);
+      // The channel's WebSocket now listens for errors on the socket (ws does before anything else).
+      if (socket.listenerCount('error') > 1) socket.off('error', guard);
     });
   }
 
