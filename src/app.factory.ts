@@ -13,6 +13,8 @@ import { requestIdMiddleware } from './common/request-id.js';
 import { securityHeaders } from './common/security-headers.js';
 import { tenantRequestContext } from './database/tenant-context.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
+import { EdgeMetrics } from './modules/edge/edge-metrics.js';
+import { EdgeExpressAdapter } from './modules/edge/http-server.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
@@ -78,11 +80,18 @@ function corsOptions(config: AppConfig): CorsOptions {
 /** Builds the whole HTTP app (not yet listening): used by `main`, the CLI and the e2e tests. */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
   const pino = createPino(config.LOG_LEVEL);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    logger: new PinoLoggerService(pino),
-    bodyParser: false,
-    abortOnError: false, // a failed start throws to the caller, which prints why (server.ts)
-  });
+  // The adapter creates the HTTP server before the module that counts its refusals exists.
+  const edge: { metrics?: EdgeMetrics } = {};
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(config),
+    new EdgeExpressAdapter(config, () => edge.metrics),
+    {
+      logger: new PinoLoggerService(pino),
+      bodyParser: false,
+      abortOnError: false, // a failed start throws to the caller, which prints why (server.ts)
+    },
+  );
+  edge.metrics = app.get(EdgeMetrics);
   // LOG_LEVEL is hot (/v1/config): the one pino instance follows it.
   app.get(RuntimeConfigService).onChange(['LOG_LEVEL'], () => (pino.level = config.LOG_LEVEL));
   app.use(requestIdMiddleware);

@@ -101,6 +101,28 @@ describe('LLM gateway (OpenAI-compatible /v1)', () => {
     expect(a.lastRequest()?.body?.stream_options).toMatchObject({ include_usage: true });
   });
 
+  it.each(['crlf', 'cr', 'crlf-lf'] as const)(
+    'reads an upstream stream whose lines end in %s (all valid SSE): the content arrives intact',
+    async (lineEnding) => {
+      // No drip: the frames are written at once and usually reach the gateway in one piece, where
+      // an event boundary falls inside a chunk (the sse-parser unit tests cut at every byte).
+      a.setBehavior({ lineEnding });
+      const stream = await client.chat.completions.create({
+        model: 'fake-model',
+        messages: [{ role: 'user', content: '你好 世界 🌍 hello there' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+      for await (const c of stream) chunks.push(c);
+      expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('echo: 你好 世界 🌍 hello there');
+      expect(chunks[chunks.length - 1].usage?.completion_tokens).toBeGreaterThan(0);
+      expect(chunks[0].choices[0]?.delta?.role).toBe('assistant');
+      expect(a.requests).toHaveLength(1);
+      expect(b.requests).toHaveLength(0);
+    },
+  );
+
   it('streams tool calls that the client helper assembles', async () => {
     const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
       {

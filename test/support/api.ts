@@ -48,6 +48,7 @@ export function apiClient(t: TestApp, key: string | undefined) {
     post: <T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) =>
       call<T>('POST', path, body, headers),
     delete: <T = Record<string, unknown>>(path: string) => call<T>('DELETE', path),
+    patch: <T = Record<string, unknown>>(path: string, body?: unknown) => call<T>('PATCH', path, body),
   };
 }
 

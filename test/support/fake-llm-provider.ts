@@ -48,6 +48,11 @@ export interface FakeBehavior {
   hang?: boolean;
   /** Answer with a tool call (the first of the request's tools, else `fake_tool`). */
   toolCall?: boolean;
+  /**
+   * Stream: how each frame's lines end (default lf: `data: …\n\n`); crlf-lf is `data: …\r\n\n`.
+   * Every one is valid SSE.
+   */
+  lineEnding?: 'lf' | 'crlf' | 'cr' | 'crlf-lf';
   /** Apply to the next `times` requests only, then fall back (model → global → default). */
   times?: number;
 }
@@ -387,10 +392,11 @@ class Wire {
       'cache-control': 'no-cache',
       connection: 'keep-alive',
     });
+    const end = { lf: '\n\n', crlf: '\r\n\r\n', cr: '\r\r', 'crlf-lf': '\r\n\n' }[b.lineEnding ?? 'lf'];
     for (let sent = 0; ; sent++) {
       if (this.gone) return;
       if (b.inBandErrorAfterChunks !== undefined && sent >= b.inBandErrorAfterChunks) {
-        this.res.end(`data: ${JSON.stringify(errorBody(500))}\n\n`);
+        this.res.end(`data: ${JSON.stringify(errorBody(500))}${end}`);
         return;
       }
       if (b.cutAfterChunks !== undefined && sent >= b.cutAfterChunks) {
@@ -402,10 +408,10 @@ class Wire {
       if (sent === chunks.length) break;
       if (sent > 0 && b.dripMs) await this.sleep(b.dripMs);
       if (this.gone) return;
-      const frame = `data: ${JSON.stringify(chunks[sent])}\n\n`;
+      const frame = `data: ${JSON.stringify(chunks[sent])}${end}`;
       this.pending = new Promise((ok) => this.res.write(frame, () => ok()));
     }
-    this.res.end('data: [DONE]\n\n');
+    this.res.end(`data: [DONE]${end}`);
   }
 }
 

@@ -33,3 +33,7 @@ export function dropSlowConsumer(ws: WebSocket, onDrop: () => void): void {
   ws.close(SLOW_CONSUMER_CLOSE, SLOW_CONSUMER_REASON);
   setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
 }
+
+/** ws's error for an inbound message over its `maxPayload` (it closes the connection 1009 itself). */
+export const isOversizeFrame = (e: Error): boolean =>
+  (e as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';

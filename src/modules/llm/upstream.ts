@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { LlmProvider } from './llm-settings.js';
+import { SseEventTooLargeError, SseParser } from './sse-parser.js';
 
 /** The upstream answered with an error status (its body kept for the message). */
 export class UpstreamHttpError extends Error {
@@ -87,9 +88,20 @@ const headerOf = (res: IncomingMessage, name: string): string | null => {
   return typeof v === 'string' ? v : null;
 };
 
-export async function readText(res: IncomingMessage): Promise<string> {
+/** Largest upstream answer read whole (a non-streamed completion, an error body): past it the call fails. */
+const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
+
+export async function readText(res: IncomingMessage, limit = MAX_UPSTREAM_BODY_BYTES): Promise<string> {
   const parts: Buffer[] = [];
-  for await (const chunk of res) parts.push(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of res) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > limit) {
+      res.destroy();
+      throw new UpstreamStreamError({ message: `upstream answer is over ${limit} bytes`, type: 'server_error' });
+    }
+    parts.push(chunk as Buffer);
+  }
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -99,24 +111,17 @@ export async function readJson(res: IncomingMessage): Promise<Record<string, unk
 
 /**
  * The JSON payloads of an OpenAI event stream, in order; ends at `data: [DONE]` or at the end
- * of the body. An in-band `{"error": …}` is thrown as UpstreamStreamError.
+ * of the body. An in-band `{"error": …}` is thrown as UpstreamStreamError. The body is read as
+ * the SSE spec says (sse-parser.ts: CRLF, LF or CR line endings, comments, multi-line data);
+ * every event with data counts, whatever its `event` type, and one with blank data is skipped.
  */
 export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<string, unknown>> {
-  res.setEncoding('utf8');
-  let buffer = '';
-  for await (const text of res as AsyncIterable<string>) {
-    buffer += text;
-    let end: number;
-    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + (buffer[end] === '\r' ? 4 : 2));
-      const data = block
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).trimStart())
-        .join('\n');
-      if (!data) continue;
-      if (data === '[DONE]') return;
+  const parser = new SseParser();
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    for (const { data } of eventsOf(parser, chunk)) {
+      const payload = data.trim(); // as before: `data:   [DONE]` still ends the stream
+      if (!payload) continue;
+      if (payload === '[DONE]') return;
       let event: Record<string, unknown>;
       try {
         event = JSON.parse(data) as Record<string, unknown>;
@@ -130,4 +135,14 @@ export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<st
   }
   // The body ended without [DONE]: the stream was cut.
   if (!res.complete) throw new Error('upstream stream was cut');
+}
+
+/** The events a chunk completes; an event past the parser's bound is an upstream error (the call fails over or ends). */
+function eventsOf(parser: SseParser, chunk: Buffer): ReturnType<SseParser['push']> {
+  try {
+    return parser.push(chunk);
+  } catch (e) {
+    if (e instanceof SseEventTooLargeError) throw new UpstreamStreamError({ message: e.message, type: 'server_error' });
+    throw e;
+  }
 }

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus, type HubLogLine } from '../../common/events/event-bus.js';
@@ -10,12 +9,15 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { type ApexRoute, preferredPath } from './apex-paths.js';
 import { RedisFanout } from './redis-fanout.js';
-import type { SocketError } from '../../contracts/sockets/error.js';
 import type { ServerToClientEvents } from '../../contracts/sockets/log-channel.js';
 import { socketPrincipal } from './socket-auth.js';
 import { publishingTenant, sees } from './tenant-delivery.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { closeError, refuseUpgrade, socketError } from './socket-error.js';
+import { closeError } from './socket-error.js';
+import type { UpgradeDecision } from './raw-channel.js';
+import { EdgeMetrics } from '../edge/edge-metrics.js';
+import { isOversizeFrame, sendBounded } from '../edge/outbound.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 const rank = (level: string): number => LEVELS.indexOf(level as (typeof LEVELS)[number]);
@@ -62,7 +64,7 @@ const matches = (f: LogFilter, l: HubLogLine): boolean =>
  */
 @Injectable()
 export class LogChannelServer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private readonly wss: WebSocketServer;
   private readonly clients = new Set<LogClient>();
   private readonly recent: TenantLine[] = [];
   private readonly fanout = new RedisFanout<TenantLine>(FANOUT_CHANNEL, (l) => this.deliver(l));
@@ -75,7 +77,10 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly tenants: TenantsService,
-  ) {}
+    private readonly edge: EdgeMetrics,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.LOG_CHANNEL_MAX_FRAME_BYTES });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // Task lifecycle lines go to this hub's listeners only, and only while there are some.
@@ -138,29 +143,32 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /** The upgrade of an Apex log path: admin keys only; query filters checked before it opens. */
-  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute, url: URL): Promise<void> {
-    const refuse = (status: number, error: SocketError): void => refuseUpgrade(socket, status, error);
-    const { tenant, error } = await socketPrincipal(
+  async authorize(req: IncomingMessage, route: ApexRoute, url: URL): Promise<UpgradeDecision> {
+    const { principal, tenant, error } = await socketPrincipal(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,
       this.config,
       [],
       this.tenants,
     );
-    if (error) return refuse(error.status, socketError(error, 'connect'));
-    const invalid = (field: string, message: string): SocketError =>
-      closeError('VALIDATION_ERROR', message, 'connect', { field });
+    if (error) return { error };
+    const invalid = (field: string, message: string): { error: AppError } => ({
+      error: new AppError(ErrorCode.VALIDATION_ERROR, message, { field }),
+    });
     const filter: LogFilter = {};
     for (const key of ['level', 'node_id', 'task_id', 'source'] as const) {
       const value = url.searchParams.get(key);
       if (value === null) continue;
-      if (value.length === 0 || value.length > 200)
-        return refuse(400, invalid(key, `${key} must be 1 to 200 characters`));
+      if (value.length === 0 || value.length > 200) return invalid(key, `${key} must be 1 to 200 characters`);
       filter[key] = value;
     }
     if (filter.level !== undefined && rank(filter.level) < 0)
-      return refuse(400, invalid('level', `level must be one of ${LEVELS.join(', ')}`));
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, filter, route, tenant));
+      return invalid('level', `level must be one of ${LEVELS.join(', ')}`);
+    return {
+      channel: 'log',
+      keyId: principal.keyId,
+      open: (r, socket, head) => this.wss.handleUpgrade(r, socket, head, (ws) => this.open(ws, filter, route, tenant)),
+    };
   }
 
   private open(ws: WebSocket, filter: LogFilter, route: ApexRoute, tenant: string): void {
@@ -168,7 +176,10 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
-    ws.on('error', () => this.clients.delete(client));
+    ws.on('error', (e) => {
+      if (isOversizeFrame(e)) this.edge.drop('log', 'frame_too_large');
+      this.clients.delete(client);
+    });
     // Listen-only: anything sent is answered with an error, the connection stays.
     ws.on('message', () =>
       this.send(ws, 'error', closeError('VALIDATION_ERROR', 'The log channel is listen-only', 'message')),
@@ -201,8 +212,7 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   private show(tenant: string | null, l: HubLogLine): void {
     if (this.clients.size === 0) return;
     const frame = frameOf('log', l);
-    for (const c of this.clients)
-      if (sees(c.tenant, tenant) && matches(c.filter, l) && c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
+    for (const c of this.clients) if (sees(c.tenant, tenant) && matches(c.filter, l)) this.push(c.ws, frame);
   }
 
   private ping(): void {
@@ -218,7 +228,12 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private send<K extends keyof ServerToClientEvents>(ws: WebSocket, type: K, data: ServerToClientEvents[K]): void {
-    if (ws.readyState === ws.OPEN) ws.send(frameOf(type, data));
+    this.push(ws, frameOf(type, data));
+  }
+
+  /** A listener that stops reading is dropped past OUTBOUND_LIMIT_BYTES, not buffered for. */
+  private push(ws: WebSocket, frame: string): void {
+    sendBounded(ws, frame, this.config.OUTBOUND_LIMIT_BYTES, () => this.edge.drop('log', 'slow_consumer'));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AppError, ErrorCode } from '../../common/errors.js';
@@ -30,7 +29,10 @@ import { sees } from './tenant-delivery.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { MessageOrder, taskIdOf } from './message-order.js';
-import { closeError, refuseUpgrade, socketError } from './socket-error.js';
+import { closeError, socketError } from './socket-error.js';
+import type { UpgradeDecision } from './raw-channel.js';
+import { EdgeMetrics } from '../edge/edge-metrics.js';
+import { isOversizeFrame, sendBounded } from '../edge/outbound.js';
 
 interface NodeConnection {
   readonly id: string;
@@ -84,6 +86,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     private readonly metrics: MetricsService,
     private readonly llm: NodeLlmBridge,
     private readonly tenants: TenantsService,
+    private readonly edge: EdgeMetrics,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -133,7 +136,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** The upgrade of an Apex node path: the key in the path must be a worker's or an admin's. */
-  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, route: ApexRoute): Promise<void> {
+  async authorize(req: IncomingMessage, route: ApexRoute): Promise<UpgradeDecision> {
     const { principal, tenant, error } = await socketPrincipal(
       { auth: route.key ? { token: route.key } : undefined, headers: req.headers, query: {} },
       this.keys,
@@ -141,8 +144,13 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       ['worker'],
       this.tenants,
     );
-    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, route, principal.keyId, tenant));
+    if (error) return { error };
+    return {
+      channel: 'node',
+      keyId: principal.keyId,
+      open: (r, socket, head) =>
+        this.wss.handleUpgrade(r, socket, head, (ws) => this.open(ws, route, principal.keyId, tenant)),
+    };
   }
 
   private open(ws: WebSocket, route: ApexRoute, keyId: string | null, tenant: string): void {
@@ -160,7 +168,10 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', (raw, isBinary) => this.onFrame(conn, raw, isBinary));
     ws.on('close', () => this.closed(conn));
-    ws.on('error', (e) => this.logger.debug({ err: e, connection: conn.id }, 'node channel socket error'));
+    ws.on('error', (e) => {
+      if (isOversizeFrame(e)) this.edge.drop('node', 'frame_too_large');
+      this.logger.debug({ err: e, connection: conn.id }, 'node channel socket error');
+    });
     if (route.deprecated) {
       this.logger.warn(`a node connected through the deprecated path ${route.path}; use ${preferredPath(route)}`);
       this.send(conn, 'warning', {
@@ -385,7 +396,11 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
   }
 
   private write(conn: NodeConnection, frame: NodeChannelFrame): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
+    // A node that stops reading is dropped past OUTBOUND_LIMIT_BYTES (its tasks are redelivered
+    // when it is back, or released after the reconnect grace), not buffered for.
+    sendBounded(conn.ws, JSON.stringify(frame), this.config.OUTBOUND_LIMIT_BYTES, () =>
+      this.edge.drop('node', 'slow_consumer'),
+    );
   }
 
   /** Every node hears `server_shutdown {reconnect: true}`; 1012 (service restart) tells clients to come back. */

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { EventBus } from '../../common/events/event-bus.js';
@@ -18,14 +17,17 @@ import type { CodexStatusData, ServerToClientEvents } from '../../contracts/sock
 import type { OpenAiError } from '../../contracts/sockets/tasks.js';
 import { ChatWatch, parseChatSubscription } from './chat-watch.js';
 import { socketPrincipal } from './socket-auth.js';
-import { closeError, refuseUpgrade, socketError } from './socket-error.js';
+import { closeError } from './socket-error.js';
+import type { UpgradeDecision } from './raw-channel.js';
+import { EdgeMetrics } from '../edge/edge-metrics.js';
+import { isOversizeFrame, sendBounded } from '../edge/outbound.js';
+import { AppError, ErrorCode } from '../../common/errors.js';
 import { RedisFanout } from './redis-fanout.js';
 import { publishingTenant, sees } from './tenant-delivery.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 
 /** Query keys (or X-… headers) that select the agent-service proxy on the same path (seed 003). */
 const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
-const MAX_MESSAGE_BYTES = 64 * 1024;
 const FANOUT_CHANNEL = 'taskhub:client-events';
 
 interface StreamClient {
@@ -55,7 +57,7 @@ type Inbound = { type?: unknown; data?: unknown };
  */
 @Injectable()
 export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  private readonly wss: WebSocketServer;
   private readonly clients = new Set<StreamClient>();
   private unsubscribe: (() => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
@@ -72,7 +74,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     private readonly shutdown: ShutdownService,
     private readonly proxy: AgentProxy,
     private readonly tenants: TenantsService,
-  ) {}
+    private readonly edge: EdgeMetrics,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_FRAME_BYTES });
+  }
 
   get connections(): number {
     return this.clients.size;
@@ -125,7 +130,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       } catch {
         return; // database unavailable: skip this tick, the next one tries again
       }
-      for (const c of listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(frame);
+      for (const c of listeners) this.push(c.ws, frame);
     }
   }
 
@@ -134,7 +139,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** An upgrade to `/ws` (see UpgradeRouter): the Codex stream, or the agent proxy when it names a service. */
-  async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+  async authorize(req: IncomingMessage, url: URL): Promise<UpgradeDecision> {
     // Seed 003: proxy parameters come as query keys or as X-Service / X-Tag / X-Session-Id / X-Routing-Hint headers.
     // Without them, a routing rule that matches the upgrade request (e.g. header.x-user-tier = vip) sends it to the proxy too.
     const proxied =
@@ -142,11 +147,9 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       (await this.proxy.claims(req, url));
     const open = proxied ? this.proxy.size : this.clients.size;
     if (open >= this.config.WS_MAX_CONNECTIONS)
-      return refuseUpgrade(
-        socket,
-        503,
-        closeError('SERVICE_UNAVAILABLE', `At most ${this.config.WS_MAX_CONNECTIONS} connections`, 'connect'),
-      );
+      return {
+        error: new AppError(ErrorCode.SERVICE_UNAVAILABLE, `At most ${this.config.WS_MAX_CONNECTIONS} connections`),
+      };
     const query = Object.fromEntries(url.searchParams);
     const { principal, tenant, error } = await socketPrincipal(
       { headers: req.headers, query },
@@ -155,9 +158,18 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       ['client'],
       this.tenants,
     );
-    if (error) return refuseUpgrade(socket, error.status, socketError(error, 'connect'));
-    if (proxied) return this.proxy.handleUpgrade(req, socket, head, url, principal);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, principal, tenant));
+    if (error) return { error };
+    if (proxied)
+      return {
+        channel: 'proxy',
+        keyId: principal.keyId,
+        open: (r, socket, head) => this.proxy.handleUpgrade(r, socket, head, url, principal),
+      };
+    return {
+      channel: 'ws',
+      keyId: principal.keyId,
+      open: (r, socket, head) => this.wss.handleUpgrade(r, socket, head, (ws) => this.open(ws, principal, tenant)),
+    };
   }
 
   private open(ws: WebSocket, who: Principal, tenant: string): void {
@@ -174,7 +186,10 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
-    ws.on('error', () => this.clients.delete(client));
+    ws.on('error', (e) => {
+      if (isOversizeFrame(e)) this.edge.drop('ws', 'frame_too_large');
+      this.clients.delete(client);
+    });
     ws.on('message', (raw, isBinary) => void this.onMessage(client, raw.toString(), isBinary));
     this.send(ws, 'connected', {
       subscribed: 'all',
@@ -253,7 +268,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     const notice = e.type === 'alert' || e.type === 'notification';
     for (const c of this.clients) {
       if (!sees(c.tenant, e.tenantId)) continue;
-      if (c.all || notice || (e.taskId !== null && c.ids.has(e.taskId))) c.ws.send(frame);
+      if (c.all || notice || (e.taskId !== null && c.ids.has(e.taskId))) this.push(c.ws, frame);
     }
   }
 
@@ -271,7 +286,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       // A key's own requests are its own; other keys' only within the admin's tenant.
       if (!c.chats.wants(requestId, keyId) || (c.who.keyId !== keyId && !sees(c.tenant, tenant))) continue;
       frame ??= frameOf(type, data);
-      c.ws.send(frame);
+      this.push(c.ws, frame);
       if (last) c.chats.finished(requestId);
     }
   }
@@ -289,7 +304,12 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private send<K extends keyof ServerToClientEvents>(ws: WebSocket, type: K, data: ServerToClientEvents[K]): void {
-    if (ws.readyState === ws.OPEN) ws.send(frameOf(type, data));
+    this.push(ws, frameOf(type, data));
+  }
+
+  /** A client that stops reading is dropped past OUTBOUND_LIMIT_BYTES, not buffered for. */
+  private push(ws: WebSocket, frame: string): void {
+    sendBounded(ws, frame, this.config.OUTBOUND_LIMIT_BYTES, () => this.edge.drop('ws', 'slow_consumer'));
   }
 
   /** A malformed or unknown message: `error`, and the connection stays. */
