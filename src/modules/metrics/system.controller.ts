@@ -11,6 +11,7 @@ import {
 import type { Request, Response } from 'express';
 import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
+import { currentTenantSetting } from '../../database/tenant-context.js';
 import { Authenticated, GlobalAdmin, Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { CodexMetricsService } from './codex-metrics.service.js';
@@ -92,7 +93,7 @@ export class SystemController {
   ): Promise<void> {
     if (format === 'prometheus' || (format !== 'json' && wantsPrometheus(accept))) {
       res.setHeader('Content-Type', this.metrics.registry.contentType);
-      res.send(await this.metrics.registry.metrics());
+      res.send(await this.metrics.exposition(currentTenantSetting()));
       return;
     }
     res.json({
