@@ -30,7 +30,9 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   afterAll(() => t.close());
 
   const scrape = (): Promise<Response> =>
-    fetch(`${t.url}/metrics`, { headers: { Accept: 'text/plain;version=0.0.4' } });
+    fetch(`${t.url}/metrics`, {
+      headers: { Accept: 'text/plain;version=0.0.4', Authorization: `Bearer ${t.keys.admin}` },
+    });
 
   it('Prometheus output parses and its counts move with the work', async () => {
     const before = parseProm(await (await scrape()).text());
@@ -52,7 +54,9 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   });
 
   it('answers the Codex JSON metrics document for Accept: application/json', async () => {
-    const res = await fetch(`${t.url}/metrics`, { headers: { Accept: 'application/json' } });
+    const res = await fetch(`${t.url}/metrics`, {
+      headers: { Accept: 'application/json', Authorization: `Bearer ${t.keys.client}` },
+    });
     const { success, data } = (await res.json()) as {
       success: boolean;
       data: { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> };
@@ -86,6 +90,19 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
       success: true,
       data: { status: 'running', tasks: { pending: expect.any(Number) } },
     });
+  });
+
+  it('/metrics without a key: 401 UNAUTHORIZED in the envelope, as POST /shutdown', async () => {
+    const accepts: Record<string, string>[] = [
+      { Accept: 'text/plain;version=0.0.4' },
+      { Accept: 'application/json' },
+      {},
+    ];
+    for (const headers of accepts) {
+      const res = await fetch(`${t.url}/metrics`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ success: false, error: { code: 'UNAUTHORIZED' } });
+    }
   });
 
   it('POST /shutdown is for admins only', async () => {

@@ -12,7 +12,7 @@ import type { Request, Response } from 'express';
 import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
 import { currentTenantSetting } from '../../database/tenant-context.js';
-import { Authenticated, GlobalAdmin, Public } from '../auth/auth.decorators.js';
+import { Authenticated, GlobalAdmin, MetricsToken, Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthService } from './health.service.js';
@@ -71,10 +71,13 @@ export class SystemController {
   }
 
   @Get('metrics')
-  @Public()
+  @Authenticated('client', 'worker')
+  @MetricsToken()
   @ApiOperation({
     summary:
       'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
+    description:
+      'Any API key (a tenant key counts its own tenant only), or `Authorization: Bearer <METRICS_TOKEN>` for the whole hub (docs/security.md).',
   })
   @ApiOkResponse({
     description: 'JSON (Codex document) or Prometheus text',
@@ -84,7 +87,6 @@ export class SystemController {
     },
   })
   @ApiExtraModels(CodexMetricsView)
-  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
   async metricsEndpoint(
     @Headers('accept') accept: string | undefined,
     @Query('format') format: string | undefined,

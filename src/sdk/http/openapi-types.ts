@@ -960,7 +960,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus */
+        /**
+         * The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus
+         * @description Any API key (a tenant key counts its own tenant only), or `Authorization: Bearer <METRICS_TOKEN>` for the whole hub (docs/security.md).
+         */
         get: operations["SystemController_metricsEndpoint"];
         put?: never;
         post?: never;
@@ -7224,6 +7227,24 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CodexMetricsView"];
                     "text/plain": string;
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
