@@ -75,18 +75,20 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     });
   });
 
-  it('/healthz (Codex shape) and /status need no key', async () => {
-    const health = (await (await fetch(`${t.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({
+  it('/healthz (Codex shape) and /status need no key; their counts need one (docs/security.md)', async () => {
+    const json = async (path: string, key?: string): Promise<Record<string, unknown>> =>
+      (await (
+        await fetch(`${t.url}${path}`, { headers: key ? { Authorization: `Bearer ${key}` } : {} })
+      ).json()) as Record<string, unknown>;
+    const system = { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) };
+    expect(await json('/healthz')).toMatchObject({ status: 'healthy', tasks: null, system });
+    expect(await json('/healthz', t.keys.client)).toMatchObject({
       status: 'healthy',
       tasks: { pending: expect.any(Number), running: 0, completed: 0 },
-      system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) },
+      system,
     });
-    const status = (await (await fetch(`${t.url}/status`)).json()) as {
-      success: boolean;
-      data: { status: string; tasks: Record<string, number> };
-    };
-    expect(status).toMatchObject({
+    expect(await json('/status')).toMatchObject({ success: true, data: { status: 'running', tasks: null } });
+    expect(await json('/status', t.keys.client)).toMatchObject({
       success: true,
       data: { status: 'running', tasks: { pending: expect.any(Number) } },
     });

@@ -8,7 +8,11 @@ export const REQUIRED_ROLES = 'taskhub:roles';
 export const GLOBAL_ADMIN_ROUTE = 'taskhub:global-admin';
 export const METRICS_TOKEN_ROUTE = 'taskhub:metrics-token';
 
-/** Open to anyone (health, docs). */
+/**
+ * Open to anyone (health, docs; docs/security.md). A valid key sent anyway sets the principal
+ * (`@CurrentPrincipal()`) and the tenant the route counts for; no key, or a bad one, leaves the
+ * principal unset: the route then shows only what anyone may see (no counts, no tenant names).
+ */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
 
 /**

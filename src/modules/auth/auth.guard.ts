@@ -6,7 +6,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { bindRequestTenant, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct } from './api-key.types.js';
+import { ANONYMOUS_ADMIN, type ApiKeyRole, mayAct, type Principal } from './api-key.types.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { GLOBAL_ADMIN_ROUTE, METRICS_TOKEN_ROUTE, PUBLIC_ROUTE, REQUIRED_ROLES } from './auth.decorators.js';
 import { requestTenant } from './request-tenant.js';
@@ -39,7 +39,9 @@ export class ApiKeyGuard implements CanActivate {
     // Open routes (health, status, plugin callbacks, which find their task's tenant) act as the
     // system, or for the tenant of a key the caller sends anyway (its /status and /healthz counts).
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) {
-      bindRequestTenant(await this.openRouteTenant(req));
+      const { principal, tenant } = await this.openRouteCaller(req);
+      req.principal = principal;
+      bindRequestTenant(tenant);
       return true;
     }
     if (!this.config.AUTH_REQUIRED) {
@@ -74,14 +76,17 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 
-  /** An open route never refuses: no key or a bad one → the system; X-Tenant-Id it may not use → the key's own. */
-  private async openRouteTenant(req: Request): Promise<string> {
+  /**
+   * An open route never refuses: no key or a bad one → no principal, as the system; X-Tenant-Id
+   * it may not use → the key's own tenant. With auth off the caller is the anonymous admin.
+   */
+  private async openRouteCaller(req: Request): Promise<{ principal?: Principal; tenant: string }> {
+    if (!this.config.AUTH_REQUIRED) return { principal: ANONYMOUS_ADMIN, tenant: SYSTEM_TENANT };
     const token = bearerToken(req.headers.authorization);
-    const principal =
-      token && this.config.AUTH_REQUIRED ? await this.keys.verify(token).catch(() => undefined) : undefined;
-    if (!principal) return SYSTEM_TENANT;
+    const principal = token ? await this.keys.verify(token).catch(() => undefined) : undefined;
+    if (!principal) return { tenant: SYSTEM_TENANT };
     const own = principal.isGlobalAdmin ? SYSTEM_TENANT : (principal.tenantId ?? DEFAULT_TENANT);
-    return requestTenant(principal, askedTenant(req), this.tenants).catch(() => own);
+    return { principal, tenant: await requestTenant(principal, askedTenant(req), this.tenants).catch(() => own) };
   }
 }
 
