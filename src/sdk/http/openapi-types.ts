@@ -704,7 +704,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Claim the highest-priority, oldest ready task under work_path; data is null when none */
+        /** Claim the highest-priority, oldest ready task this worker may take (work_path, tags, types); data is null when none */
         get: operations["TaskWorkersController_next"];
         put?: never;
         post?: never;
@@ -6121,6 +6121,10 @@ export interface operations {
                 worker_id: string;
                 /** @description Only tasks whose work_directory is here or below */
                 work_path?: string;
+                /** @description Comma list of the worker's tags: only tasks whose required_tags are all among them (unset: any task, as before) */
+                tags?: string;
+                /** @description Comma list of the task types this worker runs (unset: any type) */
+                types?: string;
             };
             header?: never;
             path?: never;
