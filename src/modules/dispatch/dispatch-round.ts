@@ -67,7 +67,7 @@ export class UncertainAssignment extends Error {
 
 /**
  * A dispatch round: read the nodes with room and, per class of them, the ready tasks that class
- * may take (no head-of-line blocking: docs/dispatch.md), plan in memory, then one
+ * may take (no head-of-line blocking: docs/devices-and-nodes.md), plan in memory, then one
  * statement locks those nodes (SKIP LOCKED, so two hub processes never hand out the same slot)
  * and recounts their load, claims the tasks still pending (SKIP LOCKED), and records every
  * assignment with its event — committed together before anything is sent. The statements are

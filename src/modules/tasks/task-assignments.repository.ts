@@ -134,7 +134,7 @@ export class TaskAssignmentsRepository {
    * Read, without locks: the nodes with room (with their live load) and, for each class of them
    * (tenant, tags, capabilities), the best ready tasks that class may take — never the best
    * tasks overall, so work no open node can take never stands in front of work one can
-   * (docs/dispatch.md). Each class's window holds up to 4 tasks per free slot; `windows` says
+   * (docs/devices-and-nodes.md, "No head-of-line blocking"). Each class's window holds up to 4 tasks per free slot; `windows` says
    * where each stopped, so the round can read on past tasks its plan could not place.
    */
   async candidates(maxTasks: number): Promise<Candidates> {
