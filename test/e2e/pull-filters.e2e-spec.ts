@@ -21,7 +21,7 @@ describe('Pull workers: next with tags and types', () => {
   const submit = async (body: Record<string, unknown>): Promise<string> => {
     const res = await client.post<Task>('/api/v1/tasks', { prompt: 'p', ...body });
     expect(res.status).toBe(201);
-    return res.body.data.id;
+    return res.body.data.task_id;
   };
 
   it('a worker with tags skips, without waiting behind, tasks needing tags it lacks; one without tags takes any', async () => {
@@ -30,7 +30,7 @@ describe('Pull workers: next with tags and types', () => {
     const cpu = await submit({ type: 'render', priority: 'low', required_tags: ['cpu'] });
     const next = await worker.get<Task | null>('/api/v1/tasks/next?worker_id=w-cpu&tags=cpu,linux');
     expect(next.status).toBe(200);
-    expect(next.body.data?.id).toBe(cpu);
+    expect(next.body.data?.task_id).toBe(cpu);
     // Nothing else for it: the gpu tasks stay pending.
     expect((await worker.get<Task | null>('/api/v1/tasks/next?worker_id=w-cpu&tags=cpu,linux')).body.data).toBeNull();
     const any = await worker.get<Task | null>('/api/v1/tasks/next?worker_id=w-any');
@@ -41,7 +41,7 @@ describe('Pull workers: next with tags and types', () => {
     await submit({ type: 'video', priority: 'urgent' });
     const doc = await submit({ type: 'doc', priority: 'low' });
     const next = await worker.get<Task | null>('/api/v1/tasks/next?worker_id=w-doc&types=doc,pdf&tags=');
-    expect(next.body.data?.id).toBe(doc);
+    expect(next.body.data?.task_id).toBe(doc);
   });
 
   it('refuses a malformed filter with VALIDATION_ERROR naming the field', async () => {
