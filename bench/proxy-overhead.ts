@@ -30,6 +30,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RawData, WebSocket } from 'ws';
 import {
+  api,
+  bootstrapAdminKey,
   embeddedDatabaseUrl,
   freshDatabaseAt,
   Hub,
@@ -362,30 +364,6 @@ async function largeFrames(targets: Record<PathName, Target>): Promise<Record<Pa
 }
 
 // ---------------------------------------------------------------- hub and agent
-
-async function api<T>(hub: Hub, key: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 1000)}`);
-  return (JSON.parse(text) as { data: T }).data;
-}
-
-/** The admin key the hub made on its first start: DATA_DIR/admin.key (embedded) or its log line. */
-async function bootstrapAdminKey(hub: Hub, dataDir: string | undefined): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (dataDir && existsSync(join(dataDir, 'admin.key')))
-      return readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
-    const m = /Created the first admin API key[^:]*: (th_[A-Za-z0-9_-]+)/.exec(hub.log);
-    if (m) return m[1];
-    await sleep(100);
-  }
-  throw new Error(`no bootstrap admin key in the hub's output:\n${hub.log.slice(-4000)}`);
-}
 
 interface StartedService {
   endpoint: string;

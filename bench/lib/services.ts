@@ -182,11 +182,12 @@ export async function serverVersion(url: string): Promise<string> {
 export async function startModeHub(
   mode: HubMode,
   dbName: string,
-  options: { env?: Record<string, string>; databaseUrl?: string } = {},
+  options: { env?: Record<string, string>; databaseUrl?: string; root?: string } = {},
 ): Promise<ModeHub> {
+  const hubOptions = { root: options.root };
   if (mode === 'postgres') {
     const databaseUrl = options.databaseUrl ? await freshDatabaseAt(options.databaseUrl) : await freshDatabase(dbName);
-    const hub = await new Hub({ DATABASE_URL: databaseUrl, ...options.env }).start();
+    const hub = await new Hub({ DATABASE_URL: databaseUrl, ...options.env }, hubOptions).start();
     const close = async (): Promise<Teardown> => {
       await hub.stop();
       return {};
@@ -194,7 +195,7 @@ export async function startModeHub(
     return { mode, hub, databaseUrl, database: `PostgreSQL ${await serverVersion(databaseUrl)}`, close };
   }
   const dataDir = tempDataDir(`${dbName}-`);
-  const hub = new Hub({ DATABASE_URL: '', DATA_DIR: dataDir, ...options.env });
+  const hub = new Hub({ DATABASE_URL: '', DATA_DIR: dataDir, ...options.env }, hubOptions);
   try {
     await hub.start();
   } catch (e) {
@@ -273,7 +274,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The built hub (dist/src/main.js) as a separate process. */
+/**
+ * The built hub (dist/src/main.js) as a separate process. `options.root`: the repository whose
+ * build to run, in that directory (default: this one, from the current directory), e.g. another
+ * worktree for a before/after comparison.
+ */
 export class Hub {
   private child?: ChildProcess;
   url = '';
@@ -282,7 +287,7 @@ export class Hub {
   /** `options.port`: listen there instead of a free port (e.g. a restart on the same URL). */
   constructor(
     private readonly env: Record<string, string>,
-    private readonly options: { port?: number } = {},
+    private readonly options: { port?: number; root?: string } = {},
   ) {}
 
   async start(): Promise<this> {
@@ -290,7 +295,9 @@ export class Hub {
     this.url = `http://127.0.0.1:${port}`;
     // BENCH_HUB_NODE_ARGS, e.g. --cpu-prof, profiles the hub under a workload.
     const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.child = spawn(process.execPath, [...nodeArgs, resolve('dist/src/main.js')], {
+    const root = resolve(this.options.root ?? '.');
+    this.child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], {
+      cwd: root,
       env: {
         ...process.env,
         PORT: String(port),
@@ -366,4 +373,32 @@ export async function postJson<T>(url: string, body: unknown): Promise<T> {
   });
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
+}
+
+/** An API call with a key; the envelope's `data`. */
+export async function api<T>(hub: Hub, key: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 1000)}`);
+  return (JSON.parse(text) as { data: T }).data;
+}
+
+/**
+ * The admin key a hub with AUTH_REQUIRED made on its first start: DATA_DIR/admin.key (embedded)
+ * or its log line (Hub keeps the hub's output; the line is a warning, so LOG_LEVEL=warn shows it).
+ */
+export async function bootstrapAdminKey(hub: Hub, dataDir: string | undefined): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (dataDir && existsSync(join(dataDir, 'admin.key')))
+      return readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+    const m = /Created the first admin API key[^:]*: (th_[A-Za-z0-9_-]+)/.exec(hub.log);
+    if (m) return m[1];
+    await sleep(100);
+  }
+  throw new Error(`no bootstrap admin key in the hub's output:\n${hub.log.slice(-4000)}`);
 }

@@ -6,8 +6,10 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Matches,
   Max,
   Min,
+  MinLength,
   ValidateBy,
   validateSync,
 } from 'class-validator';
@@ -80,6 +82,17 @@ export class AppConfig {
   @Transform(toBool)
   @IsBoolean()
   AUTH_REQUIRED = true;
+
+  /**
+   * A scrape token for `GET /metrics` only (`Authorization: Bearer <token>`, Prometheus
+   * `authorization` / `bearer_token`), seeing the whole hub as a global admin key does. Unset:
+   * /metrics needs an API key. At least 16 characters (the route is never rate limited). Secret.
+   */
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  @Matches(/^\S+$/, { message: 'a bearer token has no whitespace' })
+  METRICS_TOKEN?: string;
 
   /** Comma list of origins or `*`. */
   @IsString()

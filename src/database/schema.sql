@@ -403,6 +403,8 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_node_held" ON public.tasks USING btree (node_id) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
   INDEX CREATE INDEX "IDX_tasks_pending_run_at" ON public.tasks USING btree (run_at) WHERE (status = 'pending'::text)
   INDEX CREATE INDEX "IDX_tasks_ready" ON public.tasks USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text)
+  INDEX CREATE INDEX "IDX_tasks_ready_queue" ON public.tasks USING btree (tenant_id, required_tags, type, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NULL))
+  INDEX CREATE INDEX "IDX_tasks_ready_target" ON public.tasks USING btree (target_node_id, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NOT NULL))
   INDEX CREATE INDEX "IDX_tasks_status_created" ON public.tasks USING btree (status, created_at)
   INDEX CREATE INDEX "IDX_tasks_tenant_created" ON public.tasks USING btree (tenant_id, created_at)
   INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)

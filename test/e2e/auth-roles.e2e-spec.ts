@@ -1,7 +1,12 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { ModulesContainer } from '@nestjs/core';
-import { GLOBAL_ADMIN_ROUTE, PUBLIC_ROUTE, REQUIRED_ROLES } from '../../src/modules/auth/auth.decorators.js';
+import {
+  GLOBAL_ADMIN_ROUTE,
+  METRICS_TOKEN_ROUTE,
+  PUBLIC_ROUTE,
+  REQUIRED_ROLES,
+} from '../../src/modules/auth/auth.decorators.js';
 import { apiClient } from '../support/api.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -25,7 +30,8 @@ function routeTable(t: TestApp): Record<string, string> {
           ? 'public'
           : meta<boolean>(GLOBAL_ADMIN_ROUTE)
             ? 'global admin'
-            : (meta<string[]>(REQUIRED_ROLES)?.join(',') ?? 'UNDECLARED');
+            : (meta<string[]>(REQUIRED_ROLES)?.join(',') ?? 'UNDECLARED') +
+              (meta<boolean>(METRICS_TOKEN_ROUTE) ? ' or METRICS_TOKEN' : '');
         for (const p of [path].flat())
           table[`${method} /${[base, p].filter((s) => s && s !== '/').join('/')}`.replace(/\/+/g, '/')] = who;
       }
@@ -83,7 +89,7 @@ const EXPECTED: Record<string, string> = {
   'GET /dashboard': 'public',
   'GET /dashboard/assets/:file': 'public',
   'GET /healthz': 'public',
-  'GET /metrics': 'public',
+  'GET /metrics': 'client,worker or METRICS_TOKEN',
   'GET /status': 'public',
   'GET /tasks': 'client',
   'GET /tasks/:id': 'client',

@@ -10,11 +10,13 @@ describe('health and docs (open, no key)', () => {
   });
   afterAll(() => t.close());
 
-  it('GET /healthz answers ok with a request id', async () => {
+  it('GET /healthz answers ok with a request id; task counts only for a key (docs/security.md)', async () => {
     const res = await request(t.url).get('/healthz').expect(200);
-    expect(res.body).toMatchObject({ status: 'healthy', tasks: { running: 0, pending: 0, completed: 0 } });
+    expect(res.body).toMatchObject({ status: 'healthy', tasks: null });
     expect(res.body.uptime).toBeGreaterThan(0);
     expect(res.headers['x-request-id']).toMatch(/.+/);
+    const keyed = await request(t.url).get('/healthz').set('Authorization', `Bearer ${t.keys.client}`).expect(200);
+    expect(keyed.body).toMatchObject({ status: 'healthy', tasks: { running: 0, pending: 0, completed: 0 } });
   });
 
   it('GET /health reports the database component with its response time', async () => {

@@ -349,7 +349,9 @@ describe('LLM accounting: key limits, quotas, usage', () => {
       recorder.record(row({ provider: 'p1', model: 'mx', status: 'failed', upstream_status: 502 }));
       recorder.cooledDown('p1', 'mx', 'test');
       await recorder.flush();
-      const text = await (await fetch(`${t.url}/metrics?format=prometheus`)).text();
+      const text = await (
+        await fetch(`${t.url}/metrics?format=prometheus`, { headers: { Authorization: `Bearer ${t.keys.admin}` } })
+      ).text();
       expect(text).toMatch(/taskhub_llm_calls_total\{provider="p1",model="mx",status="completed"\} 1/);
       expect(text).toMatch(/taskhub_llm_calls_total\{provider="p1",model="mx",status="failed"\} 1/);
       expect(text).toMatch(/taskhub_llm_tokens_total\{provider="p1",model="mx",kind="prompt"\} 20/);

@@ -258,6 +258,42 @@ describe('plugins and signed plugin callbacks', () => {
     );
   });
 
+  it('an unknown plugin is refused in the words a known one gets for the same credentials: names are not revealed (docs/security.md)', async () => {
+    await createPlugin('known');
+    const created = await awaitingTask('known');
+    const other = await createPlugin('other');
+    const stale = Math.floor(Date.now() / 1000) - 3600;
+    const attempts: [string, Signed][] = [
+      ['no credentials', { body: success, headers: {} }],
+      ['a wrong token', { body: success, headers: { Authorization: 'Bearer not-the-token' } }],
+      ['a signature by another secret', signed(other.secret, success)],
+      ['a stale timestamp', signed(other.secret, success, { at: stale })],
+      [
+        'webhook headers without a signature',
+        { body: success, headers: { 'webhook-id': 'x', 'webhook-timestamp': '1' } },
+      ],
+    ];
+    for (const [what, s] of attempts) {
+      const asKnown = await callback('known', created.task_id, s);
+      const asGhost = await callback('ghost-plugin', created.task_id, s);
+      expect({ what, status: asKnown.status, error: asKnown.body.error }).toEqual({
+        what,
+        status: 401,
+        error: expect.objectContaining({ code: 'UNAUTHORIZED' }),
+      });
+      expect({ what, status: asGhost.status, message: asGhost.body.error.message }).toEqual({
+        what,
+        status: asKnown.status,
+        message: asKnown.body.error.message,
+      });
+    }
+    // The operator's alert still says which it was.
+    expect(alerts.filter((a) => a.plugin === 'ghost-plugin').map((a) => a.message)).toEqual(
+      attempts.map(() => 'plugin callback refused: unknown plugin'),
+    );
+    expect(await task(created.task_id)).toMatchObject({ state: 'running' });
+  });
+
   it('a bad body is a 400 naming the field, but only after authentication', async () => {
     const p = await createPlugin('bodies');
     const created = await awaitingTask('bodies');

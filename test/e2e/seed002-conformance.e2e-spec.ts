@@ -143,8 +143,10 @@ describe('seed 002 (Task Orchestrator) as written', () => {
     expect(((await stolen.json()) as { error: unknown }).error).toMatchObject({ code: 'CONFLICT' });
   });
 
-  it('answers /health with the documented components and metrics', async () => {
-    const health = (await (await fetch(`${t.url}/health`)).json()) as Record<string, any>;
+  it('answers /health with the documented components and metrics; queue_size only for a key (docs/security.md)', async () => {
+    const health = (await (
+      await fetch(`${t.url}/health`, { headers: { Authorization: `Bearer ${t.keys.client}` } })
+    ).json()) as Record<string, any>;
     expect(health).toMatchObject({
       status: 'healthy',
       version: expect.any(String),
@@ -157,5 +159,9 @@ describe('seed 002 (Task Orchestrator) as written', () => {
       active_connections: expect.any(Number),
       queue_size: expect.any(Number),
     });
+    // The document's curl sends no key: the same fields, the task count null.
+    const anonymous = (await (await fetch(`${t.url}/health`)).json()) as Record<string, any>;
+    expect(anonymous).toMatchObject({ status: 'healthy', components: { database: { healthy: true } } });
+    expect(anonymous.metrics).toMatchObject({ active_connections: expect.any(Number), queue_size: null });
   });
 });

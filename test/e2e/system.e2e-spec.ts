@@ -30,7 +30,9 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   afterAll(() => t.close());
 
   const scrape = (): Promise<Response> =>
-    fetch(`${t.url}/metrics`, { headers: { Accept: 'text/plain;version=0.0.4' } });
+    fetch(`${t.url}/metrics`, {
+      headers: { Accept: 'text/plain;version=0.0.4', Authorization: `Bearer ${t.keys.admin}` },
+    });
 
   it('Prometheus output parses and its counts move with the work', async () => {
     const before = parseProm(await (await scrape()).text());
@@ -52,7 +54,9 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
   });
 
   it('answers the Codex JSON metrics document for Accept: application/json', async () => {
-    const res = await fetch(`${t.url}/metrics`, { headers: { Accept: 'application/json' } });
+    const res = await fetch(`${t.url}/metrics`, {
+      headers: { Accept: 'application/json', Authorization: `Bearer ${t.keys.client}` },
+    });
     const { success, data } = (await res.json()) as {
       success: boolean;
       data: { tasks: Record<string, number>; performance: Record<string, number>; system: Record<string, unknown> };
@@ -71,21 +75,36 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     });
   });
 
-  it('/healthz (Codex shape) and /status need no key', async () => {
-    const health = (await (await fetch(`${t.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({
+  it('/healthz (Codex shape) and /status need no key; their counts need one (docs/security.md)', async () => {
+    const json = async (path: string, key?: string): Promise<Record<string, unknown>> =>
+      (await (
+        await fetch(`${t.url}${path}`, { headers: key ? { Authorization: `Bearer ${key}` } : {} })
+      ).json()) as Record<string, unknown>;
+    const system = { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) };
+    expect(await json('/healthz')).toMatchObject({ status: 'healthy', tasks: null, system });
+    expect(await json('/healthz', t.keys.client)).toMatchObject({
       status: 'healthy',
       tasks: { pending: expect.any(Number), running: 0, completed: 0 },
-      system: { memory: expect.stringMatching(/MB$/), cpu: expect.stringMatching(/%$/) },
+      system,
     });
-    const status = (await (await fetch(`${t.url}/status`)).json()) as {
-      success: boolean;
-      data: { status: string; tasks: Record<string, number> };
-    };
-    expect(status).toMatchObject({
+    expect(await json('/status')).toMatchObject({ success: true, data: { status: 'running', tasks: null } });
+    expect(await json('/status', t.keys.client)).toMatchObject({
       success: true,
       data: { status: 'running', tasks: { pending: expect.any(Number) } },
     });
+  });
+
+  it('/metrics without a key: 401 UNAUTHORIZED in the envelope, as POST /shutdown', async () => {
+    const accepts: Record<string, string>[] = [
+      { Accept: 'text/plain;version=0.0.4' },
+      { Accept: 'application/json' },
+      {},
+    ];
+    for (const headers of accepts) {
+      const res = await fetch(`${t.url}/metrics`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ success: false, error: { code: 'UNAUTHORIZED' } });
+    }
   });
 
   it('POST /shutdown is for admins only', async () => {

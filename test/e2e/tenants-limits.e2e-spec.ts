@@ -248,7 +248,7 @@ describe.each([
     });
 
     describe('statistics and metrics per tenant', () => {
-      it('statistics, /status and /metrics JSON count only the caller tenant; Prometheus keeps totals plus tenant series that sum to them', async () => {
+      it('statistics, /status and /metrics (JSON and text) count only the caller tenant; a global scrape keeps totals plus tenant series that sum to them', async () => {
         const a = await makeTenant('st-a');
         const b = await makeTenant('st-b');
         const [ka, kb] = await Promise.all([keyIn(a, ['client']), keyIn(b, ['client'])]);
@@ -286,10 +286,16 @@ describe.each([
         expect(await metricsJson(ka.key)).toMatchObject({ total: 2, pending: 2 });
         expect(await metricsJson(kb.key)).toMatchObject({ total: 3, cancelled: 1 });
 
-        // Prometheus text: the same whoever asks (totals), with per-tenant series.
-        const text = await (
-          await fetch(`${t.url}/metrics?format=prometheus`, { headers: { Authorization: `Bearer ${ka.key}` } })
-        ).text();
+        // Prometheus text: a global admin (or the scrape token) gets the totals with every
+        // tenant's series; a tenant key only its own series, and totals that are its own.
+        const prometheus = async (key: string): Promise<string> =>
+          (await fetch(`${t.url}/metrics?format=prometheus`, { headers: { Authorization: `Bearer ${key}` } })).text();
+        const own = await prometheus(ka.key);
+        expect(own).not.toContain(`tenant="${b}"`);
+        expect(own).toMatch(new RegExp(`^taskhub_tenant_tasks\\{tenant="${a}",status="pending"\\} 2$`, 'm'));
+        expect(own).toMatch(/^taskhub_tasks\{status="pending"\} 2$/m);
+        expect(own).toMatch(/^taskhub_tasks\{status="cancelled"\} 0$/m);
+        const text = await prometheus(t.keys.admin);
         const value = (re: RegExp): number => Number(re.exec(text)?.[1]);
         expect(value(new RegExp(`^taskhub_tenant_tasks\\{tenant="${a}",status="pending"\\} (\\d+)$`, 'm'))).toBe(2);
         expect(value(new RegExp(`^taskhub_tenant_tasks\\{tenant="${b}",status="pending"\\} (\\d+)$`, 'm'))).toBe(2);

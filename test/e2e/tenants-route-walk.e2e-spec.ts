@@ -223,11 +223,11 @@ const WALK: Record<string, Walk[]> = {
  * across tenants and belongs to another slice of issue 15: the merger must see these.
  */
 const EXEMPT: Record<string, string> = {
-  'GET /': 'seed 004 system banner: public, names no resource',
-  'GET /health': 'public health components, no ids',
-  'GET /healthz': 'public liveness, no ids',
-  'GET /metrics': 'Prometheus text: hub totals labelled by tenant (T3), public',
-  'GET /status': 'public Codex status: counts only (per tenant is T3)',
+  'GET /': 'seed 004 system banner: public, names no resource; counts for a key, of its tenant',
+  'GET /health': 'public health components, no ids; queue_size for a key, of its tenant',
+  'GET /healthz': 'public liveness, no ids; task counts for a key, of its tenant',
+  'GET /metrics': 'a key or METRICS_TOKEN; a tenant key sees its own series only (anonymous-access.e2e-spec)',
+  'GET /status': 'public Codex status; counts for a key, of its tenant (T3)',
   'GET /api/v1/llm/status': 'LLM provider status, hub-wide, admin only: no tenant data (T3)',
   'POST /v1/chat/completions': 'LLM chat: takes no id (T3)',
   'POST /v1/interrupt': 'interrupts a live LLM request by its id: needs a streaming upstream (T3)',

@@ -37,6 +37,8 @@ describe('configuration', () => {
     ['AUTH_REQUIRED', 'maybe'],
     ['LOG_LEVEL', 'loud'],
     ['TASK_DEFAULT_TIMEOUT_SECONDS', '0'],
+    ['METRICS_TOKEN', 'too-short'],
+    ['METRICS_TOKEN', 'sixteen chars or more, with spaces'],
   ])('refuses %s=%s with a message naming it', (key, value) => {
     expect(() => loadConfig({ [key]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [key]: value })).toThrow(new RegExp(`${key}=`));
@@ -56,7 +58,8 @@ describe('configuration', () => {
     expect(optional).toEqual(
       expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_PG_PORT', 'LLM_DEFAULT_MODEL']),
     );
-    // '7' is a valid string and a valid port: every optional setting takes it.
-    for (const key of optional) expect(loadConfig({ [key]: '7' })[key as keyof AppConfig]).toBeDefined();
+    // '7' is a valid string and a valid port: every optional setting takes it (a token needs 16 characters).
+    const value = (key: string): string => (key === 'METRICS_TOKEN' ? '7'.repeat(16) : '7');
+    for (const key of optional) expect(loadConfig({ [key]: value(key) })[key as keyof AppConfig]).toBeDefined();
   });
 });

@@ -77,3 +77,17 @@ export function codexStatusView(
     timestamp: new Date().toISOString(),
   };
 }
+
+/** `/status` `data` for a caller without a key (docs/security.md): the same fields, its counts null. */
+export type CodexOpenStatusData = Omit<CodexStatusData, 'tasks' | 'nodes'> & { tasks: null; nodes: null };
+
+export function codexOpenStatusView(version: string, draining: boolean): CodexOpenStatusData {
+  return {
+    status: draining ? 'shutting_down' : 'running',
+    version,
+    uptime: Math.round(process.uptime() * 1000),
+    tasks: null,
+    nodes: null,
+    timestamp: new Date().toISOString(),
+  };
+}

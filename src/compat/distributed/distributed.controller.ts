@@ -12,7 +12,8 @@ import { RawResponse } from '../../common/envelope.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { PACKAGE } from '../../common/package-info.js';
 import { AppConfig } from '../../config/app-config.js';
-import { Authenticated, Public } from '../../modules/auth/auth.decorators.js';
+import type { Principal } from '../../modules/auth/api-key.types.js';
+import { Authenticated, CurrentPrincipal, Public } from '../../modules/auth/auth.decorators.js';
 import { Dispatcher } from '../../modules/dispatch/dispatcher.service.js';
 import { reportedStatus } from '../../modules/nodes/node.types.js';
 import { NodesService } from '../../modules/nodes/nodes.service.js';
@@ -49,21 +50,23 @@ export class DistributedController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'System status with connected devices and active tasks' })
+  @ApiOperation({
+    summary: 'System status with connected devices and active tasks (with a key)',
+    description: 'Open. `connected_devices` and `active_tasks` are null without a valid key (docs/security.md).',
+  })
   @ApiOkResponse({ type: Seed004SystemView })
   @ApiTooManyRequestsResponse({ description: 'RATE_LIMITED' })
-  async system(): Promise<Record<string, unknown>> {
-    const [connected, active] = await Promise.all([
-      this.nodes.countConnected(),
-      this.taskQueries.list({ status: 'active', limit: 1 }),
-    ]);
+  async system(@CurrentPrincipal() who: Principal | undefined): Promise<Record<string, unknown>> {
+    const [connected, active] = who
+      ? await Promise.all([this.nodes.countConnected(), this.taskQueries.list({ status: 'active', limit: 1 })])
+      : [null, null];
     return {
       system: 'taskhub',
       version: PACKAGE.version,
       status: 'running',
       port: this.config.PORT,
       connected_devices: connected,
-      active_tasks: active.total,
+      active_tasks: active?.total ?? null,
       timestamp: new Date().toISOString(),
     };
   }

@@ -11,8 +11,10 @@ export class Seed004SystemView {
   @ApiProperty() version: string;
   @ApiProperty({ example: 'running' }) status: string;
   @ApiProperty() port: number;
-  @ApiProperty() connected_devices: number;
-  @ApiProperty() active_tasks: number;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'null without a valid key' })
+  connected_devices: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'null without a valid key' })
+  active_tasks: number | null;
   @ApiProperty({ format: 'date-time' }) timestamp: string;
 }
 

@@ -6,9 +6,20 @@ import type { ApiKeyRole, Principal } from './api-key.types.js';
 export const PUBLIC_ROUTE = 'taskhub:public';
 export const REQUIRED_ROLES = 'taskhub:roles';
 export const GLOBAL_ADMIN_ROUTE = 'taskhub:global-admin';
+export const METRICS_TOKEN_ROUTE = 'taskhub:metrics-token';
 
-/** Open to anyone (health, docs). */
+/**
+ * Open to anyone (health, docs; docs/security.md). A valid key sent anyway sets the principal
+ * (`@CurrentPrincipal()`) and the tenant the route counts for; no key, or a bad one, leaves the
+ * principal unset: the route then shows only what anyone may see (no counts, no tenant names).
+ */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
+
+/**
+ * Besides the keys `@Authenticated` lets in, `Authorization: Bearer <METRICS_TOKEN>` (when that
+ * setting is set) passes too, acting for the whole hub: a Prometheus scraper needs no API key.
+ */
+export const MetricsToken = (): MethodDecorator & ClassDecorator => SetMetadata(METRICS_TOKEN_ROUTE, true);
 
 /**
  * Needs a key with one of these roles (admin always passes); also documents it in OpenAPI.

@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
-import { type AssignmentRef, TaskAssignmentsRepository } from '../tasks/task-assignments.repository.js';
+import {
+  type AssignmentRef,
+  type ClassWindow,
+  type OpenNode,
+  type ReadyTask,
+  TaskAssignmentsRepository,
+} from '../tasks/task-assignments.repository.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { type Candidate, planAssignments, type Strategy } from './assignment.js';
 
@@ -14,6 +20,31 @@ export interface RoutableTask {
   priority: number;
   tags: string[];
   metadata: Record<string, unknown>;
+}
+
+/** Extra windows one round may read for classes its first read left with room. */
+const MAX_EXTRA_WINDOWS = 4;
+
+type RoutedTask = ReadyTask & Candidate;
+
+/** Each node's load once the planned assignments are added. */
+function loadAfter(nodes: OpenNode[], assignments: { node_id: string }[]): Map<string, number> {
+  const load = new Map(nodes.map((n) => [n.id, n.running]));
+  for (const a of assignments) load.set(a.node_id, (load.get(a.node_id) ?? 0) + 1);
+  return load;
+}
+
+const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Whether a node of this class (tenant, tags, capabilities) still has a free slot. */
+function classHasRoom(w: ClassWindow, nodes: OpenNode[], load: Map<string, number>): boolean {
+  return nodes.some(
+    (n) =>
+      n.tenant_id === w.tenant_id &&
+      sameSet(n.tags, w.tags) &&
+      sameSet(n.capabilities, w.capabilities) &&
+      (load.get(n.id) ?? 0) < n.capacity,
+  );
 }
 
 export interface Assigned {
@@ -35,7 +66,8 @@ export class UncertainAssignment extends Error {
 }
 
 /**
- * A dispatch round: read the nodes with room and the ready tasks, plan in memory, then one
+ * A dispatch round: read the nodes with room and, per class of them, the ready tasks that class
+ * may take (no head-of-line blocking: docs/devices-and-nodes.md), plan in memory, then one
  * statement locks those nodes (SKIP LOCKED, so two hub processes never hand out the same slot)
  * and recounts their load, claims the tasks still pending (SKIP LOCKED), and records every
  * assignment with its event — committed together before anything is sent. The statements are
@@ -57,12 +89,33 @@ export class DispatchRound {
     route: (task: RoutableTask) => Candidate['route'] | undefined = () => undefined,
   ): Promise<{ assigned: Assigned[]; cursor: number; short: boolean }> {
     if (probe && !(await this.assignments.anyReady())) return { assigned: [], cursor, short: false };
-    // 1. Read, without locks: the nodes with room and the ready tasks they could take.
-    const { nodes, tasks } = await this.assignments.candidates(maxTasks);
+    // 1. Read, without locks: the nodes with room and, per class of them, the ready tasks it may take.
+    const { nodes, tasks, windows } = await this.assignments.candidates(maxTasks);
     if (tasks.length === 0) return { assigned: [], cursor, short: false };
-    const candidates: (Candidate & (typeof tasks)[number])[] = tasks;
-    for (const t of candidates) t.route = route(t);
-    const plan = planAssignments(candidates, nodes, strategy, cursor);
+    const withRoutes = (ts: ReadyTask[]): RoutedTask[] => ts.map((t) => ({ ...t, route: route(t) }));
+    const read: RoutedTask[] = withRoutes(tasks);
+    let plan = planAssignments(read, nodes, strategy, cursor);
+    // 2. Read on for classes left with room while their window was full: its tasks went to
+    // other classes or were sent elsewhere by a routing rule; the queue goes on behind them.
+    let ends = windows;
+    for (let more = 0; more < MAX_EXTRA_WINDOWS && plan.assignments.length < maxTasks; more++) {
+      const load = loadAfter(nodes, plan.assignments);
+      const starved = ends.filter((w) => w.taken === w.lim && classHasRoom(w, nodes, load));
+      if (starved.length === 0) break;
+      const next = await this.assignments.moreCandidates(starved);
+      const planned = new Set(plan.assignments.map((a) => a.id));
+      const fresh = withRoutes(next.tasks.filter((t) => !planned.has(t.id)));
+      if (fresh.length === 0) break;
+      read.push(...fresh);
+      const extra = planAssignments(
+        fresh,
+        nodes.map((n) => ({ ...n, running: load.get(n.id) ?? n.running })),
+        strategy,
+        plan.cursor,
+      );
+      plan = { assignments: [...plan.assignments, ...extra.assignments], cursor: extra.cursor };
+      ends = next.windows;
+    }
     if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor, short: false };
     const planned = plan.assignments.slice(0, maxTasks);
     // Each assignment's place among its node's (1, 2, …): the write checks it against the room left.
@@ -79,7 +132,7 @@ export class DispatchRound {
       rows = await this.assignments.assignToNodes(numbered);
     } catch (e) {
       // The statement may have committed before its answer was lost (connection cut).
-      const byId = new Map(tasks.map((t) => [t.id, t]));
+      const byId = new Map(read.map((t) => [t.id, t]));
       throw new UncertainAssignment(
         planned.map((a) => ({ id: a.id, node_id: a.node_id, attempt: (byId.get(a.id)?.attempt ?? 0) + 1 })),
         e,

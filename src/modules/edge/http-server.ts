@@ -51,7 +51,14 @@ export class EdgeExpressAdapter extends ExpressAdapter {
 
   /** Node's default answer, counted: 408 for timeouts, 400/431 for garbage; resets end quietly. */
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    const answer = (err.code && ANSWERS[err.code]) || { status: '400 Bad Request', reason: 'bad_request' as const };
+    let answer = (err.code && ANSWERS[err.code]) || { status: '400 Bad Request', reason: 'bad_request' as const };
+    // Node names both deadlines ERR_HTTP_REQUEST_TIMEOUT: before the headers were complete
+    // (no request object yet on the connection's parser) it was the headers timeout.
+    if (
+      answer.reason === 'request_timeout' &&
+      !(socket as Duplex & { parser?: { incoming?: unknown } }).parser?.incoming
+    )
+      answer = { ...answer, reason: 'headers_timeout' };
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
       this.metrics()?.socketErrors.inc({ stage: 'http' });
     } else {

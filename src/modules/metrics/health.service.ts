@@ -37,7 +37,8 @@ export interface HealthReport {
     heap_used_bytes: number;
     cpu_usage: number;
     active_connections: number;
-    queue_size: number;
+    /** Ready tasks of the caller's tenant (the hub's for a global key); null without a key (docs/security.md). */
+    queue_size: number | null;
   };
 }
 
@@ -91,7 +92,8 @@ export class HealthService implements OnApplicationShutdown {
     await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
-  async report(): Promise<HealthReport> {
+  /** `counts` false (a caller without a key): the database is probed all the same, its count not shown. */
+  async report(counts = true): Promise<HealthReport> {
     const others = Promise.all([this.cache(), this.llm.report()]);
     const started = performance.now();
     let database: ComponentHealth;
@@ -131,7 +133,7 @@ export class HealthService implements OnApplicationShutdown {
         heap_used_bytes: memory.heapUsed,
         cpu_usage: this.cpuPercent(),
         active_connections: this.metrics.activeConnections(),
-        queue_size: queueSize,
+        queue_size: counts ? queueSize : null,
       },
     };
   }

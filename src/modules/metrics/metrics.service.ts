@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EventBus } from '../../common/events/event-bus.js';
+import { SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { TASK_STATES } from '../tasks/task.types.js';
 import { HubStatusService, type TenantCounts } from './hub-status.service.js';
 import { EdgeMetrics } from '../edge/edge-metrics.js';
@@ -9,16 +10,14 @@ const seconds = (from: Date | null, to: Date | null): number | undefined =>
   from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : undefined;
 
 /**
- * Prometheus metrics. Counters and histograms follow the domain events; gauges that
- * describe the whole hub (tasks by status, nodes, clients) are read at scrape time, so a
- * scrape never sees a drifted counter.
+ * Prometheus metrics. Counters and histograms follow the domain events; the task and node
+ * counts are read at scrape time (exposition), so a scrape never sees a drifted counter.
  */
 @Injectable()
 export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   readonly registry = new Registry();
   private readonly clientCounters = new Map<string, () => number>();
   private unsubscribe: (() => void)[] = [];
-  private scrape?: Promise<Map<string, TenantCounts>>;
 
   readonly submitted = new Counter({
     name: 'taskhub_tasks_submitted_total',
@@ -63,56 +62,6 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
     for (const counter of edge.all()) this.registry.registerMetric(counter);
-    // Totals and per-tenant series come from one read per scrape (as the system, whoever
-    // scrapes; prom-client collects the gauges in parallel, so they share it), so the totals are
-    // exactly the sums. Per tenant in separate metrics, not as an extra label on the totals: a
-    // sum() over one metric must not count every task twice.
-    const tasks: Gauge<'status'> = new Gauge({
-      name: 'taskhub_tasks',
-      help: 'Tasks by status',
-      labelNames: ['status'],
-      registers: [this.registry],
-      collect: async () => {
-        const totals: Record<string, number> = {};
-        for (const status of TASK_STATES) totals[status] = 0;
-        for (const counts of (await this.tenantCounts()).values())
-          for (const [status, n] of Object.entries(counts.tasks)) totals[status] += n;
-        for (const [status, n] of Object.entries(totals)) tasks.set({ status }, n);
-      },
-    });
-    const nodes = new Gauge({
-      name: 'taskhub_nodes_connected',
-      help: 'Devices and nodes online',
-      registers: [this.registry],
-      collect: async () => {
-        let online = 0;
-        for (const counts of (await this.tenantCounts()).values()) online += counts.nodes.online;
-        nodes.set(online);
-      },
-    });
-    const tenantTasks: Gauge<'tenant' | 'status'> = new Gauge({
-      name: 'taskhub_tenant_tasks',
-      help: 'Tasks by tenant and status (they sum to taskhub_tasks)',
-      labelNames: ['tenant', 'status'],
-      registers: [this.registry],
-      collect: async () => {
-        const byTenant = await this.tenantCounts();
-        tenantTasks.reset(); // a deleted tenant's series go
-        for (const [tenant, counts] of byTenant)
-          for (const [status, n] of Object.entries(counts.tasks)) tenantTasks.set({ tenant, status }, n);
-      },
-    });
-    const tenantNodes: Gauge<'tenant'> = new Gauge({
-      name: 'taskhub_tenant_nodes_connected',
-      help: 'Devices and nodes online by tenant (they sum to taskhub_nodes_connected)',
-      labelNames: ['tenant'],
-      registers: [this.registry],
-      collect: async () => {
-        const byTenant = await this.tenantCounts();
-        tenantNodes.reset();
-        for (const [tenant, counts] of byTenant) tenantNodes.set({ tenant }, counts.nodes.online);
-      },
-    });
     const clients: Gauge<'channel'> = new Gauge({
       name: 'taskhub_clients_connected',
       help: 'Event stream clients (/ws and /events) on this process',
@@ -124,14 +73,18 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** The counts of the scrape in progress: the first gauge to collect reads them, the others wait for that read. */
-  private tenantCounts(): Promise<Map<string, TenantCounts>> {
-    if (!this.scrape) {
-      this.scrape = this.status.byTenant();
-      const clear = (): void => void (this.scrape = undefined);
-      this.scrape.then(clear, clear);
-    }
-    return this.scrape;
+  /**
+   * The Prometheus text as one tenant setting sees it (docs/security.md): the process series of
+   * `registry`, then the task and node counts. `*` (the scrape token, a global admin): every
+   * tenant's series and the hub totals; a tenant: its own series only, and totals that are its
+   * own. The counts are one read as the system per scrape (grouped by tenant), so the totals are
+   * exactly the sums; they go into a registry of this scrape alone, so concurrent scrapes for
+   * different tenants never see each other's values.
+   */
+  async exposition(tenantSetting: string): Promise<string> {
+    const byTenant = [...(await this.status.byTenant())];
+    const shown = tenantSetting === SYSTEM_TENANT ? byTenant : byTenant.filter(([tenant]) => tenant === tenantSetting);
+    return Registry.merge([this.registry, countsRegistry(shown)]).metrics();
   }
 
   onModuleInit(): void {
@@ -168,4 +121,39 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   onApplicationShutdown(): void {
     this.unsubscribe.forEach((u) => u());
   }
+}
+
+/**
+ * The task and node counts of one scrape. Per tenant in separate metrics, not as an extra label
+ * on the totals: a sum() over one metric must not count every task twice.
+ */
+function countsRegistry(byTenant: [string, TenantCounts][]): Registry {
+  const registers = [new Registry()];
+  const tasks = new Gauge({ name: 'taskhub_tasks', help: 'Tasks by status', labelNames: ['status'], registers });
+  const nodes = new Gauge({ name: 'taskhub_nodes_connected', help: 'Devices and nodes online', registers });
+  const tenantTasks = new Gauge({
+    name: 'taskhub_tenant_tasks',
+    help: 'Tasks by tenant and status (they sum to taskhub_tasks)',
+    labelNames: ['tenant', 'status'],
+    registers,
+  });
+  const tenantNodes = new Gauge({
+    name: 'taskhub_tenant_nodes_connected',
+    help: 'Devices and nodes online by tenant (they sum to taskhub_nodes_connected)',
+    labelNames: ['tenant'],
+    registers,
+  });
+  const totals = new Map<string, number>(TASK_STATES.map((status) => [status, 0]));
+  let online = 0;
+  for (const [tenant, counts] of byTenant) {
+    for (const [status, n] of Object.entries(counts.tasks)) {
+      tenantTasks.set({ tenant, status }, n);
+      totals.set(status, (totals.get(status) ?? 0) + n);
+    }
+    tenantNodes.set({ tenant }, counts.nodes.online);
+    online += counts.nodes.online;
+  }
+  for (const [status, n] of totals) tasks.set({ status }, n);
+  nodes.set(online);
+  return registers[0];
 }

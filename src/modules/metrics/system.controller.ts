@@ -9,9 +9,16 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { codexStatusView, codexTaskCounts, megabytes } from '../../compat/codex/codex-system.view.js';
+import {
+  codexOpenStatusView,
+  codexStatusView,
+  codexTaskCounts,
+  megabytes,
+} from '../../compat/codex/codex-system.view.js';
 import { RawResponse } from '../../common/envelope.js';
-import { Authenticated, GlobalAdmin, Public } from '../auth/auth.decorators.js';
+import { currentTenantSetting } from '../../database/tenant-context.js';
+import type { Principal } from '../auth/api-key.types.js';
+import { Authenticated, CurrentPrincipal, GlobalAdmin, MetricsToken, Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../rate-limit/rate-limit.guard.js';
 import { CodexMetricsService } from './codex-metrics.service.js';
 import { HealthService } from './health.service.js';
@@ -20,7 +27,10 @@ import { MetricsService } from './metrics.service.js';
 import { ShutdownService } from './shutdown.service.js';
 import { CodexHealthzView, CodexMetricsView, CodexStatusView, ShutdownAcceptedView } from './system.view.js';
 
-/** Codex Father's system endpoints: /healthz, /status, /metrics, /shutdown. */
+/**
+ * Codex Father's system endpoints: /healthz, /status, /metrics, /shutdown. What a caller without
+ * a key sees is decided per route (docs/security.md): liveness and version, never a count.
+ */
 @ApiTags('system')
 @RawResponse()
 @SkipRateLimit()
@@ -36,15 +46,20 @@ export class SystemController {
 
   @Get('healthz')
   @Public()
-  @ApiOperation({ summary: 'Liveness (Codex shape): status, version, uptime (ms), task counts, memory and CPU' })
+  @ApiOperation({
+    summary: 'Liveness (Codex shape): status, version, uptime (ms), task counts (with a key), memory and CPU',
+    description: 'Open. The task counts are null without a valid key (docs/security.md).',
+  })
   @ApiOkResponse({ type: CodexHealthzView })
   @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
-  async healthz(): Promise<Record<string, unknown>> {
-    // Liveness must not hang on the database: counts are best effort.
-    const snapshot = await Promise.race([
-      this.status.snapshot(),
-      new Promise<null>((r) => setTimeout(() => r(null), 1000).unref()),
-    ]).catch(() => null);
+  async healthz(@CurrentPrincipal() who: Principal | undefined): Promise<Record<string, unknown>> {
+    // Liveness must not hang on the database: counts are best effort, and only for a key.
+    const snapshot = who
+      ? await Promise.race([
+          this.status.snapshot(),
+          new Promise<null>((r) => setTimeout(() => r(null), 1000).unref()),
+        ]).catch(() => null)
+      : null;
     return {
       status: this.shutdown.isDraining ? 'shutting_down' : 'healthy',
       version: this.health.version,
@@ -56,24 +71,36 @@ export class SystemController {
 
   @Get('status')
   @Public()
-  @ApiOperation({ summary: 'System status: tasks in the Codex words, nodes online, version, uptime (ms, as /healthz)' })
+  @ApiOperation({
+    summary: 'System status: tasks in the Codex words, nodes online (with a key), version, uptime (ms, as /healthz)',
+    description:
+      'Open: status, version and uptime for anyone; `tasks` and `nodes` are null without a valid key (docs/security.md).',
+  })
   @ApiOkResponse({ type: CodexStatusView })
   @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
-  async systemStatus(@Req() req: Request): Promise<Record<string, unknown>> {
-    const snapshot = await this.status.snapshot();
+  async systemStatus(
+    @CurrentPrincipal() who: Principal | undefined,
+    @Req() req: Request,
+  ): Promise<Record<string, unknown>> {
+    const draining = this.shutdown.isDraining;
     return {
       success: true,
-      data: codexStatusView(snapshot, this.shutdown.isDraining),
+      data: who
+        ? codexStatusView(await this.status.snapshot(), draining)
+        : codexOpenStatusView(this.health.version, draining),
       timestamp: new Date().toISOString(),
       requestId: req.requestId,
     };
   }
 
   @Get('metrics')
-  @Public()
+  @Authenticated('client', 'worker')
+  @MetricsToken()
   @ApiOperation({
     summary:
       'The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus',
+    description:
+      'Any API key (a tenant key counts its own tenant only), or `Authorization: Bearer <METRICS_TOKEN>` for the whole hub (docs/security.md).',
   })
   @ApiOkResponse({
     description: 'JSON (Codex document) or Prometheus text',
@@ -83,7 +110,6 @@ export class SystemController {
     },
   })
   @ApiExtraModels(CodexMetricsView)
-  @ApiExtension('x-taskhub-no-4xx', 'open, never rate limited, takes no input that can be refused')
   async metricsEndpoint(
     @Headers('accept') accept: string | undefined,
     @Query('format') format: string | undefined,
@@ -92,7 +118,7 @@ export class SystemController {
   ): Promise<void> {
     if (format === 'prometheus' || (format !== 'json' && wantsPrometheus(accept))) {
       res.setHeader('Content-Type', this.metrics.registry.contentType);
-      res.send(await this.metrics.registry.metrics());
+      res.send(await this.metrics.exposition(currentTenantSetting()));
       return;
     }
     res.json({

@@ -1,6 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-/** Shapes of the open system endpoints: seed 002 `/health`, Codex `/healthz`, `/status`, `/metrics`, `/shutdown`. */
+/**
+ * Shapes of the system endpoints: seed 002 `/health`, Codex `/healthz`, `/status`, `/metrics`,
+ * `/shutdown`. The open ones carry the same fields with or without a key; counts are null without
+ * one (docs/security.md).
+ */
 
 const counts = { type: 'object', additionalProperties: { type: 'number' } } as const;
 
@@ -24,7 +28,13 @@ export class HealthReportView {
     example: { database: { healthy: true, response_time: 2, last_checked: '2026-01-01T00:00:00.000Z' } },
   })
   components: Record<string, ComponentHealthView>;
-  @ApiProperty({ type: 'object', additionalProperties: true }) metrics: Record<string, unknown>;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description:
+      'memory_usage, rss_bytes, heap_used_bytes, cpu_usage, active_connections, queue_size (null without a valid key)',
+  })
+  metrics: Record<string, unknown>;
 }
 
 export class CodexTaskCountsView {
@@ -40,7 +50,11 @@ export class CodexHealthzView {
   @ApiProperty({ enum: ['healthy', 'shutting_down'] }) status: string;
   @ApiProperty() version: string;
   @ApiProperty({ description: 'ms' }) uptime: number;
-  @ApiProperty({ type: CodexTaskCountsView, nullable: true, description: 'null when the database is slow' })
+  @ApiProperty({
+    type: CodexTaskCountsView,
+    nullable: true,
+    description: 'null without a valid key, or when the database is slow',
+  })
   tasks: CodexTaskCountsView | null;
   @ApiProperty({ type: 'object', properties: { memory: { type: 'string' }, cpu: { type: 'string' } } })
   system: { memory: string; cpu: string };
@@ -50,8 +64,10 @@ export class CodexStatusDataView {
   @ApiProperty({ enum: ['running', 'shutting_down'] }) status: string;
   @ApiProperty() version: string;
   @ApiProperty({ description: 'ms' }) uptime: number;
-  @ApiProperty({ type: CodexTaskCountsView }) tasks: CodexTaskCountsView;
-  @ApiProperty({ ...counts, description: 'online, total' }) nodes: { online: number; total: number };
+  @ApiProperty({ type: CodexTaskCountsView, nullable: true, description: 'null without a valid key' })
+  tasks: CodexTaskCountsView | null;
+  @ApiProperty({ ...counts, nullable: true, description: 'online, total; null without a valid key' })
+  nodes: { online: number; total: number } | null;
   @ApiProperty({ format: 'date-time' }) timestamp: string;
 }
 

@@ -86,13 +86,16 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     const signature = header(headers, 'webhook-signature');
     const token = bearerToken(header(headers, 'authorization'));
     const creds = PLUGIN_NAME_PATTERN.test(plugin) ? await this.plugins.credentials(plugin) : undefined;
+    // An unknown plugin is checked as a known one that no credential matches, so the refusal a
+    // caller reads is the same either way and never tells which names exist (docs/security.md);
+    // only the alert says why.
+    const { secrets, tokenHashes } = creds ?? { secrets: [], tokenHashes: [] };
     let problem: string | undefined;
-    if (!creds) problem = 'unknown plugin';
-    else if (signature !== undefined || (token === undefined && (webhookId !== undefined || timestamp !== undefined))) {
-      problem = verifySignature({ id: webhookId, timestamp, signature }, req.rawBody, creds.secrets);
+    if (signature !== undefined || (token === undefined && (webhookId !== undefined || timestamp !== undefined))) {
+      problem = verifySignature({ id: webhookId, timestamp, signature }, req.rawBody, secrets);
     } else if (token !== undefined) {
       const hash = hashKey(token);
-      if (!creds.tokenHashes.some((h) => sameDigest(h, hash))) problem = 'invalid token';
+      if (!tokenHashes.some((h) => sameDigest(h, hash))) problem = 'invalid token';
     } else problem = 'missing credentials';
     if (problem) {
       this.events.publish('hub.alert', {
@@ -100,13 +103,10 @@ export class PluginCallbacksService implements OnApplicationShutdown {
         source: 'plugin',
         plugin,
         task_id: req.taskId,
-        message: `plugin callback refused: ${problem}`,
+        message: `plugin callback refused: ${creds ? problem : 'unknown plugin'}`,
         source_ip: req.ip,
       });
-      throw new AppError(
-        ErrorCode.UNAUTHORIZED,
-        `Plugin callback refused: ${problem === 'unknown plugin' ? 'invalid credentials' : problem}`,
-      );
+      throw new AppError(ErrorCode.UNAUTHORIZED, `Plugin callback refused: ${problem}`);
     }
     if (webhookId !== undefined && (webhookId.length < 1 || webhookId.length > 256))
       throw AppError.validation('webhook-id', 'must be 1 to 256 characters');

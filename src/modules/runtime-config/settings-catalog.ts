@@ -49,6 +49,7 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   DATABASE_POOL_SIZE: 'Connections to PostgreSQL',
   REDIS_URL: 'Redis for the Socket.IO adapter and shared rate limits',
   AUTH_REQUIRED: 'Bearer API keys on REST and sockets',
+  METRICS_TOKEN: 'Bearer token a Prometheus scraper may send to GET /metrics instead of an API key (whole hub)',
   CORS_ORIGIN: 'Comma list of origins or *',
   CORS_CREDENTIALS: 'Send Access-Control-Allow-Credentials (the origin is echoed when CORS_ORIGIN is *)',
   CORS_METHODS: 'Comma list of methods allowed cross-origin',

@@ -41,6 +41,80 @@ export interface PlannedAssignment {
 export type AssignmentRef = Pick<TaskRow, 'id' | 'node_id' | 'attempt'>;
 
 /**
+ * Where one class's window of ready tasks stopped: the class (tenant, tags, capabilities), how
+ * many it asked for (`lim`) and got (`taken`), and its last task's sort key (the next window
+ * starts after it).
+ */
+export interface ClassWindow {
+  tenant_id: string;
+  tags: string[];
+  capabilities: string[];
+  lim: number;
+  taken?: number;
+  after_priority: number | null;
+  after_created_at: string | null;
+  after_id: string | null;
+}
+
+export interface Candidates {
+  nodes: OpenNode[];
+  tasks: ReadyTask[];
+  windows: ClassWindow[];
+}
+
+/** Ready tasks read per free slot of a class: room for tasks its plan cannot place (rules, overlaps). */
+const WINDOW_PER_SLOT = 4;
+
+const READY_COLUMNS = 'id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt';
+
+/**
+ * Shared by both reads, after a `classes` CTE (tenant_id, tags, capabilities, lim, after_*):
+ * - `queues`: the distinct (tenant, required_tags, type) of pending untargeted work of those
+ *   tenants, by a loose scan of IDX_tasks_ready_queue (one index probe per queue, however long
+ *   each queue is);
+ * - `picked`: for each class, its best `lim` tasks over the queues it may take (required tags
+ *   ⊆ its tags, type among its capabilities or any), each queue an index range in priority
+ *   order, after the class's cursor when it has one;
+ * - `window_ends`: each class's window: how many it got and its last task.
+ */
+const QUEUES_AND_WINDOWS = `queues AS (
+         SELECT f.* FROM (SELECT DISTINCT tenant_id FROM classes) o CROSS JOIN LATERAL (
+           SELECT tenant_id, required_tags, type FROM tasks
+           WHERE status = ${lit(S.pending)} AND target_node_id IS NULL AND tenant_id = o.tenant_id
+           ORDER BY tenant_id, required_tags, type LIMIT 1
+         ) f
+         UNION ALL
+         SELECT nx.* FROM queues q CROSS JOIN LATERAL (
+           SELECT tenant_id, required_tags, type FROM tasks
+           WHERE status = ${lit(S.pending)} AND target_node_id IS NULL
+             AND (tenant_id, required_tags, type) > (q.tenant_id, q.required_tags, q.type) AND tenant_id = q.tenant_id
+           ORDER BY tenant_id, required_tags, type LIMIT 1
+         ) nx
+       ), windows AS (
+         SELECT cl.tenant_id, cl.tags, cl.capabilities, cl.lim, w.id, w.priority, w.created_at,
+                row_number() OVER (PARTITION BY cl.tenant_id, cl.tags, cl.capabilities ORDER BY w.priority DESC, w.created_at, w.id) AS n
+         FROM classes cl CROSS JOIN LATERAL (
+           SELECT t.id, t.priority, t.created_at FROM queues q CROSS JOIN LATERAL (
+             SELECT t.id, t.priority, t.created_at FROM tasks t
+             WHERE t.status = ${lit(S.pending)} AND t.target_node_id IS NULL AND t.tenant_id = q.tenant_id
+               AND t.required_tags = q.required_tags AND t.type = q.type AND t.run_at <= now()
+               AND (cl.after_id IS NULL OR t.priority < cl.after_priority
+                    OR (t.priority = cl.after_priority AND (t.created_at, t.id) > (cl.after_created_at, cl.after_id)))
+             ORDER BY t.priority DESC, t.created_at, t.id LIMIT cl.lim
+           ) t
+           WHERE q.tenant_id = cl.tenant_id AND q.required_tags <@ cl.tags
+             AND (cardinality(cl.capabilities) = 0 OR q.type = ANY (cl.capabilities))
+           ORDER BY t.priority DESC, t.created_at, t.id LIMIT cl.lim
+         ) w
+       ), picked AS (
+         SELECT DISTINCT id FROM windows
+       ), window_ends AS (
+         SELECT DISTINCT ON (tenant_id, tags, capabilities) tenant_id, tags, capabilities, lim, n::int AS taken,
+                priority AS after_priority, created_at AS after_created_at, id AS after_id
+         FROM windows ORDER BY tenant_id, tags, capabilities, n DESC
+       )`;
+
+/**
  * The dispatcher's reads and its pending → dispatched write. They join `nodes` for the live
  * load of each node, which is counted from the tasks it holds, so they live with the tasks.
  */
@@ -57,33 +131,69 @@ export class TaskAssignmentsRepository {
   }
 
   /**
-   * Read, without locks: the nodes with room (with their live load) and the ready tasks they
-   * could take, looking a little past the free slots so a few ineligible tasks at the head of
-   * the queue do not stall the rest.
+   * Read, without locks: the nodes with room (with their live load) and, for each class of them
+   * (tenant, tags, capabilities), the best ready tasks that class may take — never the best
+   * tasks overall, so work no open node can take never stands in front of work one can
+   * (docs/devices-and-nodes.md, "No head-of-line blocking"). Each class's window holds up to 4 tasks per free slot; `windows` says
+   * where each stopped, so the round can read on past tasks its plan could not place.
    */
-  async candidates(maxTasks: number): Promise<{ nodes: OpenNode[]; tasks: ReadyTask[] }> {
-    const [{ nodes, tasks }] = await prepared<{ nodes: OpenNode[]; tasks: ReadyTask[] }>(
+  async candidates(maxTasks: number): Promise<Candidates> {
+    const [{ nodes, tasks, windows }] = await prepared<Candidates>(
       this.db,
       'dispatch_candidates',
-      `WITH open AS (
+      `WITH RECURSIVE open AS (
          SELECT * FROM (
            SELECT n.id, n.tenant_id, n.capacity, n.tags, n.capabilities, n.vocabulary,
                   (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
            FROM nodes n
            WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id
          ) n WHERE running < capacity
+       ), classes AS (
+         SELECT tenant_id, tags, capabilities, LEAST($1::int, sum(capacity - running)::int * ${WINDOW_PER_SLOT}) AS lim,
+                NULL::smallint AS after_priority, NULL::timestamptz AS after_created_at, NULL::uuid AS after_id
+         FROM open GROUP BY tenant_id, tags, capabilities
+       ), ${QUEUES_AND_WINDOWS},
+       targeted AS (
+         SELECT t.id FROM open o CROSS JOIN LATERAL (
+           SELECT id FROM tasks t
+           WHERE t.status = ${lit(S.pending)} AND t.target_node_id = o.id AND t.run_at <= now()
+           ORDER BY t.priority DESC, t.created_at, t.id LIMIT (o.capacity - o.running) * ${WINDOW_PER_SLOT}
+         ) t
        ), c AS (
-         SELECT id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt FROM tasks
-         WHERE status = ${lit(ASSIGN.from[0])} AND run_at <= now()
-           AND (target_node_id IS NULL OR target_node_id IN (SELECT id FROM open WHERE open.tenant_id = tasks.tenant_id))
+         SELECT ${READY_COLUMNS} FROM tasks
+         WHERE id IN (SELECT id FROM picked UNION SELECT id FROM targeted) AND status = ${lit(S.pending)}
          ORDER BY priority DESC, created_at, id
-         LIMIT LEAST($1::int, (SELECT COALESCE(sum(capacity - running), 0)::int * 4 FROM open))
        )
        SELECT (SELECT COALESCE(json_agg(open), '[]'::json) FROM open) AS nodes,
-              (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks`,
+              (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks,
+              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows`,
       [maxTasks],
     );
-    return { nodes, tasks };
+    return { nodes, tasks, windows };
+  }
+
+  /**
+   * The next windows of the classes whose plan left free slots while their window was full
+   * (tasks a routing rule sends elsewhere, or taken by an overlapping class): the ready tasks
+   * each may take after where its last window stopped.
+   */
+  async moreCandidates(after: ClassWindow[]): Promise<Omit<Candidates, 'nodes'>> {
+    const [{ tasks, windows }] = await prepared<Omit<Candidates, 'nodes'>>(
+      this.db,
+      'dispatch_more_candidates',
+      `WITH RECURSIVE classes AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(tenant_id text, tags text[], capabilities text[], lim int,
+           after_priority smallint, after_created_at timestamptz, after_id uuid)
+       ), ${QUEUES_AND_WINDOWS},
+       c AS (
+         SELECT ${READY_COLUMNS} FROM tasks WHERE id IN (SELECT id FROM picked) AND status = ${lit(S.pending)}
+         ORDER BY priority DESC, created_at, id
+       )
+       SELECT (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks,
+              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows`,
+      [JSON.stringify(after)],
+    );
+    return { tasks, windows };
   }
 
   /**

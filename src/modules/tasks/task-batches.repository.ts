@@ -41,6 +41,13 @@ const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
  * nodes, unacknowledged assignments). Each is a compare-and-set per row with its events in the
  * same statement, expected and target states from TRANSITIONS.
  */
+/** What a pull worker may take: tasks under `workPath`, needing only `tags`, of `types` (each unset: any). */
+export interface PullFilter {
+  workPath?: string;
+  tags?: string[];
+  types?: string[];
+}
+
 @Injectable()
 export class TaskBatchesRepository {
   constructor(
@@ -53,13 +60,22 @@ export class TaskBatchesRepository {
    * work_directory is `workPath` or below it. SKIP LOCKED lets concurrent callers take
    * different rows instead of queueing on one.
    */
-  async claimNext(workerId: string, workPath: string | undefined, maxActive = 0): Promise<TaskRow | undefined> {
+  async claimNext(workerId: string, filter: PullFilter, maxActive = 0): Promise<TaskRow | undefined> {
     const params: unknown[] = [workerId, maxActive];
     let pathSql = '';
-    if (workPath !== undefined) {
-      const base = workPath.replace(/\/+$/, '');
+    if (filter.workPath !== undefined) {
+      const base = filter.workPath.replace(/\/+$/, '');
       params.push(base, `${escapeLike(base)}/%`);
-      pathSql = `AND (work_directory = $3 OR work_directory LIKE $4)`;
+      pathSql = `AND (work_directory = $${params.length - 1} OR work_directory LIKE $${params.length})`;
+    }
+    // A worker that names its tags takes only tasks whose required tags it has; its types, only those types.
+    if (filter.tags !== undefined) {
+      params.push(filter.tags);
+      pathSql += ` AND required_tags <@ $${params.length}::text[]`;
+    }
+    if (filter.types !== undefined) {
+      params.push(filter.types);
+      pathSql += ` AND type = ANY ($${params.length}::text[])`;
     }
     const rows: TaskRow[] = await this.db.query(
       `WITH c AS (

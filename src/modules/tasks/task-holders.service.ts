@@ -8,7 +8,12 @@ import type { CompleteTaskDto, FailTaskDto, HeartbeatDto, HolderDto, ProgressDto
 import { GroupCommit } from './group-commit.js';
 import { isRepeatedFailure, sameJson, sameReporter } from './holder-reports.js';
 import { TaskAnnouncer } from './task-announcer.js';
-import { type AckItem, type CompletionItem, TaskBatchesRepository } from './task-batches.repository.js';
+import {
+  type AckItem,
+  type CompletionItem,
+  type PullFilter,
+  TaskBatchesRepository,
+} from './task-batches.repository.js';
 import { isHeld } from './task-state.js';
 import { type DeliveryClaim, type HolderGuard, TaskTransitionsRepository } from './task-transitions.repository.js';
 import type { EventLevel, PluginOutcome, TaskRow } from './task.types.js';
@@ -70,8 +75,8 @@ export class TaskHoldersService {
 
   // ---- pull workers ---------------------------------------------------------
 
-  async next(workerId: string, workPath?: string): Promise<TaskRow | undefined> {
-    const row = await this.batches.claimNext(workerId, workPath, this.config.TASK_MAX_ACTIVE);
+  async next(workerId: string, filter: PullFilter = {}): Promise<TaskRow | undefined> {
+    const row = await this.batches.claimNext(workerId, filter, this.config.TASK_MAX_ACTIVE);
     if (row) this.events.publish('task.started', { task: row });
     return row;
   }

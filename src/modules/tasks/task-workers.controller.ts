@@ -25,10 +25,13 @@ export class TaskWorkersController {
   constructor(private readonly holders: TaskHoldersService) {}
 
   @Get('next')
-  @ApiOperation({ summary: 'Claim the highest-priority, oldest ready task under work_path; data is null when none' })
+  @ApiOperation({
+    summary:
+      'Claim the highest-priority, oldest ready task this worker may take (work_path, tags, types); data is null when none',
+  })
   @ApiEnvelope(TaskView, { nullable: true })
   async next(@Query() q: NextTaskQuery): Promise<TaskView | null> {
-    const row = await this.holders.next(q.worker_id, q.work_path);
+    const row = await this.holders.next(q.worker_id, { workPath: q.work_path, tags: q.tags, types: q.types });
     return row ? mapTask(row) : null;
   }
 

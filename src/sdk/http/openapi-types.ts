@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** System status with connected devices and active tasks */
+        /**
+         * System status with connected devices and active tasks (with a key)
+         * @description Open. `connected_devices` and `active_tasks` are null without a valid key (docs/security.md).
+         */
         get: operations["DistributedController_system"];
         put?: never;
         post?: never;
@@ -701,7 +704,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Claim the highest-priority, oldest ready task under work_path; data is null when none */
+        /** Claim the highest-priority, oldest ready task this worker may take (work_path, tags, types); data is null when none */
         get: operations["TaskWorkersController_next"];
         put?: never;
         post?: never;
@@ -926,7 +929,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness with components (database with response time); 503 when unhealthy */
+        /**
+         * Readiness with components (database with response time); 503 when unhealthy
+         * @description Open. `metrics.queue_size` is null without a valid key (docs/security.md).
+         */
         get: operations["HealthController_check"];
         put?: never;
         post?: never;
@@ -943,7 +949,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness (Codex shape): status, version, uptime (ms), task counts, memory and CPU */
+        /**
+         * Liveness (Codex shape): status, version, uptime (ms), task counts (with a key), memory and CPU
+         * @description Open. The task counts are null without a valid key (docs/security.md).
+         */
         get: operations["SystemController_healthz"];
         put?: never;
         post?: never;
@@ -960,7 +969,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus */
+        /**
+         * The Codex JSON metrics document; Prometheus text for scrapers (Accept text/plain;version=0.0.4 or OpenMetrics) and ?format=prometheus
+         * @description Any API key (a tenant key counts its own tenant only), or `Authorization: Bearer <METRICS_TOKEN>` for the whole hub (docs/security.md).
+         */
         get: operations["SystemController_metricsEndpoint"];
         put?: never;
         post?: never;
@@ -1014,7 +1026,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** System status: tasks in the Codex words, nodes online, version, uptime (ms, as /healthz) */
+        /**
+         * System status: tasks in the Codex words, nodes online (with a key), version, uptime (ms, as /healthz)
+         * @description Open: status, version and uptime for anyone; `tasks` and `nodes` are null without a valid key (docs/security.md).
+         */
         get: operations["SystemController_systemStatus"];
         put?: never;
         post?: never;
@@ -1508,7 +1523,7 @@ export interface components {
             version: string;
             /** @description ms */
             uptime: number;
-            /** @description null when the database is slow */
+            /** @description null without a valid key, or when the database is slow */
             tasks: components["schemas"]["CodexTaskCountsView"] | null;
             system: {
                 memory?: string;
@@ -1575,11 +1590,12 @@ export interface components {
             version: string;
             /** @description ms */
             uptime: number;
-            tasks: components["schemas"]["CodexTaskCountsView"];
-            /** @description online, total */
+            /** @description null without a valid key */
+            tasks: components["schemas"]["CodexTaskCountsView"] | null;
+            /** @description online, total; null without a valid key */
             nodes: {
                 [key: string]: number;
-            };
+            } | null;
             /** Format: date-time */
             timestamp: string;
         };
@@ -2085,6 +2101,7 @@ export interface components {
             components: {
                 [key: string]: components["schemas"]["ComponentHealthView"];
             };
+            /** @description memory_usage, rss_bytes, heap_used_bytes, cpu_usage, active_connections, queue_size (null without a valid key) */
             metrics: {
                 [key: string]: unknown;
             };
@@ -2544,8 +2561,10 @@ export interface components {
             /** @example running */
             status: string;
             port: number;
-            connected_devices: number;
-            active_tasks: number;
+            /** @description null without a valid key */
+            connected_devices: number | null;
+            /** @description null without a valid key */
+            active_tasks: number | null;
             /** Format: date-time */
             timestamp: string;
         };
@@ -6102,6 +6121,10 @@ export interface operations {
                 worker_id: string;
                 /** @description Only tasks whose work_directory is here or below */
                 work_path?: string;
+                /** @description Comma list of the worker's tags: only tasks whose required_tags are all among them (unset: any task, as before) */
+                tags?: string;
+                /** @description Comma list of the task types this worker runs (unset: any type) */
+                types?: string;
             };
             header?: never;
             path?: never;
@@ -7224,6 +7247,24 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CodexMetricsView"];
                     "text/plain": string;
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };

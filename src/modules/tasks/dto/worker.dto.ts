@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
   IsBoolean,
   IsDefined,
   IsObject,
@@ -31,6 +32,40 @@ export class NextTaskQuery {
   @IsAbsolutePath({ message: 'work_path must be an absolute path' })
   @MaxLength(4096)
   work_path?: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    example: 'gpu,linux',
+    description:
+      "Comma list of the worker's tags: only tasks whose required_tags are all among them (unset: any task, as before)",
+  })
+  @IsOptional()
+  @Transform(commaList)
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @Length(1, 100, { each: true })
+  tags?: string[];
+
+  @ApiPropertyOptional({
+    type: String,
+    example: 'prompt,DELIST',
+    description: 'Comma list of the task types this worker runs (unset: any type)',
+  })
+  @IsOptional()
+  @Transform(commaList)
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @Length(1, 200, { each: true })
+  types?: string[];
+}
+
+/** `a,b` → ['a', 'b'] (a query string's comma list; '' → []). */
+function commaList({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Identifies the holder of a task; when given, a report from anyone else is rejected (STALE_ATTEMPT). */
