@@ -1,6 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
-import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
@@ -18,6 +17,8 @@ import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { LlmAccountingModule } from './modules/llm/accounting/llm-accounting.module.js';
 import { NodesModule } from './modules/nodes/nodes.module.js';
 import { PluginCallbacksModule } from './modules/plugin-callbacks/plugin-callbacks.module.js';
+import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
+import { RateLimitModule } from './modules/rate-limit/rate-limit.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
@@ -41,6 +42,7 @@ export class AppModule {
         RuntimeConfigModule,
         AuthModule,
         TenantsModule,
+        RateLimitModule,
         TasksModule,
         NodesModule,
         DispatchModule,
