@@ -22,8 +22,10 @@ export interface RoutableTask {
   metadata: Record<string, unknown>;
 }
 
-/** Extra windows one round may read for classes its first read left with room. */
-const MAX_EXTRA_WINDOWS = 4;
+/** Extra windows one round may read for classes its first read left with room (each twice the last). */
+const MAX_EXTRA_WINDOWS = 8;
+/** The largest window one class reads at once. */
+const MAX_WINDOW = 4096;
 
 type RoutedTask = ReadyTask & Candidate;
 
@@ -102,7 +104,11 @@ export class DispatchRound {
       const load = loadAfter(nodes, plan.assignments);
       const starved = ends.filter((w) => w.taken === w.lim && classHasRoom(w, nodes, load));
       if (starved.length === 0) break;
-      const next = await this.assignments.moreCandidates(starved);
+      // Each further window twice the last: a long run of tasks the class cannot place (a rule's
+      // backlog) is read past in few reads, each continuing where the last stopped.
+      const next = await this.assignments.moreCandidates(
+        starved.map((w) => ({ ...w, lim: Math.min(MAX_WINDOW, w.lim * 2) })),
+      );
       const planned = new Set(plan.assignments.map((a) => a.id));
       const fresh = withRoutes(next.tasks.filter((t) => !planned.has(t.id)));
       if (fresh.length === 0) break;

@@ -69,9 +69,10 @@ const READY_COLUMNS = 'id, tenant_id, type, required_tags, target_node_id, prior
 
 /**
  * Shared by both reads, after a `classes` CTE (tenant_id, tags, capabilities, lim, after_*):
- * - `queues`: the distinct (tenant, required_tags, type) of pending untargeted work of those
- *   tenants, by a loose scan of IDX_tasks_ready_queue (one index probe per queue, however long
- *   each queue is);
+ * - `queues`: the distinct (tenant, tag_key, type) of pending untargeted work of those tenants,
+ *   by a loose scan of IDX_tasks_ready_queue (one index probe per queue, however long each
+ *   queue is; `tag_key` is the required tags as text, whose operators PostgreSQL may use as index
+ *   conditions under row-level security, where the array's are not);
  * - `picked`: for each class, its best `lim` tasks over the queues it may take (required tags
  *   ⊆ its tags, type among its capabilities or any), each queue an index range in priority
  *   order, after the class's cursor when it has one;
@@ -79,16 +80,16 @@ const READY_COLUMNS = 'id, tenant_id, type, required_tags, target_node_id, prior
  */
 const QUEUES_AND_WINDOWS = `queues AS (
          SELECT f.* FROM (SELECT DISTINCT tenant_id FROM classes) o CROSS JOIN LATERAL (
-           SELECT tenant_id, required_tags, type FROM tasks
+           SELECT tenant_id, tag_key, type, required_tags FROM tasks
            WHERE status = ${lit(S.pending)} AND target_node_id IS NULL AND tenant_id = o.tenant_id
-           ORDER BY tenant_id, required_tags, type LIMIT 1
+           ORDER BY tenant_id, tag_key, type LIMIT 1
          ) f
          UNION ALL
          SELECT nx.* FROM queues q CROSS JOIN LATERAL (
-           SELECT tenant_id, required_tags, type FROM tasks
+           SELECT tenant_id, tag_key, type, required_tags FROM tasks
            WHERE status = ${lit(S.pending)} AND target_node_id IS NULL
-             AND (tenant_id, required_tags, type) > (q.tenant_id, q.required_tags, q.type) AND tenant_id = q.tenant_id
-           ORDER BY tenant_id, required_tags, type LIMIT 1
+             AND (tenant_id, tag_key, type) > (q.tenant_id, q.tag_key, q.type) AND tenant_id = q.tenant_id
+           ORDER BY tenant_id, tag_key, type LIMIT 1
          ) nx
        ), windows AS (
          SELECT cl.tenant_id, cl.tags, cl.capabilities, cl.lim, w.id, w.priority, w.created_at,
@@ -97,7 +98,7 @@ const QUEUES_AND_WINDOWS = `queues AS (
            SELECT t.id, t.priority, t.created_at FROM queues q CROSS JOIN LATERAL (
              SELECT t.id, t.priority, t.created_at FROM tasks t
              WHERE t.status = ${lit(S.pending)} AND t.target_node_id IS NULL AND t.tenant_id = q.tenant_id
-               AND t.required_tags = q.required_tags AND t.type = q.type AND t.run_at <= now()
+               AND t.tag_key = q.tag_key AND t.type = q.type AND t.run_at <= now()
                AND (cl.after_id IS NULL OR t.priority < cl.after_priority
                     OR (t.priority = cl.after_priority AND (t.created_at, t.id) > (cl.after_created_at, cl.after_id)))
              ORDER BY t.priority DESC, t.created_at, t.id LIMIT cl.lim
@@ -156,7 +157,7 @@ export class TaskAssignmentsRepository {
        targeted AS (
          SELECT t.id FROM open o CROSS JOIN LATERAL (
            SELECT id FROM tasks t
-           WHERE t.status = ${lit(S.pending)} AND t.target_node_id = o.id AND t.run_at <= now()
+           WHERE t.status = ${lit(S.pending)} AND t.target_node_id = o.id AND t.tenant_id = o.tenant_id AND t.run_at <= now()
            ORDER BY t.priority DESC, t.created_at, t.id LIMIT (o.capacity - o.running) * ${WINDOW_PER_SLOT}
          ) t
        ), c AS (
