@@ -392,6 +392,7 @@ TABLE tasks
   delivered_at timestamp with time zone
   awaits_callback text
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  tag_key text GENERATED ALWAYS AS taskhub_tag_key(required_tags) STORED
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
@@ -403,8 +404,8 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_node_held" ON public.tasks USING btree (node_id) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
   INDEX CREATE INDEX "IDX_tasks_pending_run_at" ON public.tasks USING btree (run_at) WHERE (status = 'pending'::text)
   INDEX CREATE INDEX "IDX_tasks_ready" ON public.tasks USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text)
-  INDEX CREATE INDEX "IDX_tasks_ready_queue" ON public.tasks USING btree (tenant_id, required_tags, type, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NULL))
-  INDEX CREATE INDEX "IDX_tasks_ready_target" ON public.tasks USING btree (target_node_id, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NOT NULL))
+  INDEX CREATE INDEX "IDX_tasks_ready_queue" ON public.tasks USING btree (tenant_id, tag_key, type, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NULL))
+  INDEX CREATE INDEX "IDX_tasks_ready_target" ON public.tasks USING btree (target_node_id, tenant_id, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NOT NULL))
   INDEX CREATE INDEX "IDX_tasks_status_created" ON public.tasks USING btree (status, created_at)
   INDEX CREATE INDEX "IDX_tasks_tenant_created" ON public.tasks USING btree (tenant_id, created_at)
   INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)
@@ -445,6 +446,13 @@ CREATE OR REPLACE FUNCTION public.taskhub_current_tenant_for_insert()
 AS $function$ SELECT CASE current_setting('taskhub.tenant_id', true)
                      WHEN '*' THEN 'default' WHEN '' THEN NULL
                      ELSE current_setting('taskhub.tenant_id', true) END $function$
+
+FUNCTION taskhub_tag_key(tags text[])
+CREATE OR REPLACE FUNCTION public.taskhub_tag_key(tags text[])
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ SELECT array_to_string(ARRAY(SELECT DISTINCT u COLLATE "C" FROM unnest(tags) u ORDER BY 1), E'\x1f') $function$
 
 FUNCTION taskhub_tenant_from_key()
 CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_key()

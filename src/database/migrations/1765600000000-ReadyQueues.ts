@@ -7,7 +7,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * priority order, so no backlog a class cannot take is ever read past.
  *
  * The queue key is `tag_key`, the task's required tags sorted, deduplicated and joined with
- * U+001F (written at insert), not the `text[]` itself: under row-level security PostgreSQL only
+ * U+001F (a column generated from them, so no insert can leave it out), not the `text[]` itself: under row-level security PostgreSQL only
  * uses leakproof operators as index conditions, and text's are while arrays' are not (with the
  * array in the key, every round filtered the whole backlog instead of seeking).
  *
@@ -17,10 +17,13 @@ export class ReadyQueues1765600000000 implements MigrationInterface {
   name = 'ReadyQueues1765600000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`ALTER TABLE "tasks" ADD "tag_key" text NOT NULL DEFAULT ''`);
+    // Immutable (so a generated column may use it): sorted in "C" order, whatever the database's collation.
     await q.query(
-      `UPDATE "tasks" SET "tag_key" = array_to_string(ARRAY(SELECT DISTINCT u FROM unnest("required_tags") u ORDER BY u), E'\\x1f')
-       WHERE "required_tags" <> '{}'`,
+      `CREATE FUNCTION taskhub_tag_key(tags text[]) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+       AS $$ SELECT array_to_string(ARRAY(SELECT DISTINCT u COLLATE "C" FROM unnest(tags) u ORDER BY 1), E'\\x1f') $$`,
+    );
+    await q.query(
+      `ALTER TABLE "tasks" ADD "tag_key" text GENERATED ALWAYS AS (taskhub_tag_key("required_tags")) STORED`,
     );
     await q.query(
       `CREATE INDEX "IDX_tasks_ready_queue" ON "tasks" ("tenant_id", "tag_key", "type", "priority" DESC, "created_at", "id")
@@ -36,5 +39,6 @@ export class ReadyQueues1765600000000 implements MigrationInterface {
     await q.query(`DROP INDEX "IDX_tasks_ready_target"`);
     await q.query(`DROP INDEX "IDX_tasks_ready_queue"`);
     await q.query(`ALTER TABLE "tasks" DROP COLUMN "tag_key"`);
+    await q.query(`DROP FUNCTION taskhub_tag_key(text[])`);
   }
 }

@@ -85,12 +85,14 @@ const QUEUES_AND_WINDOWS = `queues AS (
            ORDER BY tenant_id, tag_key, type LIMIT 1
          ) f
          UNION ALL
+         -- The next queue is the next index entry after this one's key; the walk ends at the tenant's
+         -- last (tested outside: inside, tenant_id = … would make the scan start at the tenant's first entry).
          SELECT nx.* FROM queues q CROSS JOIN LATERAL (
            SELECT tenant_id, tag_key, type, required_tags FROM tasks
            WHERE status = ${lit(S.pending)} AND target_node_id IS NULL
-             AND (tenant_id, tag_key, type) > (q.tenant_id, q.tag_key, q.type) AND tenant_id = q.tenant_id
+             AND (tenant_id, tag_key, type) > (q.tenant_id, q.tag_key, q.type)
            ORDER BY tenant_id, tag_key, type LIMIT 1
-         ) nx
+         ) nx WHERE nx.tenant_id = q.tenant_id
        ), windows AS (
          SELECT cl.tenant_id, cl.tags, cl.capabilities, cl.lim, w.id, w.priority, w.created_at,
                 row_number() OVER (PARTITION BY cl.tenant_id, cl.tags, cl.capabilities ORDER BY w.priority DESC, w.created_at, w.id) AS n

@@ -13,13 +13,6 @@ const jsonOrNull = (value: unknown): string | null =>
  * Inserts and reads of `tasks` and `task_events` (transitions: TaskTransitionsRepository for
  * one task, TaskBatchesRepository for many). Other modules read tasks through here.
  */
-
-/**
- * The dispatcher's queue key of a task (IDX_tasks_ready_queue): its required tags sorted,
- * deduplicated and joined with U+001F, as text (see migration 1765600000000-ReadyQueues).
- */
-const TAG_KEY = `array_to_string(ARRAY(SELECT DISTINCT u FROM unnest(required_tags) u ORDER BY u), E'\\x1f')`;
-
 @Injectable()
 export class TasksRepository {
   constructor(private readonly db: DataSource) {}
@@ -39,10 +32,9 @@ export class TasksRepository {
            run_at timestamptz, metadata jsonb, idempotency_key text)
        ), ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key, tag_key)
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
          SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key,
-                ${TAG_KEY}
+                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
          FROM input
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
          RETURNING *
@@ -65,10 +57,9 @@ export class TasksRepository {
       `WITH ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
-                            awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at, tag_key)
-         SELECT $1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
-                $16::text, ${lit(S.running)}, $17, 1, now(), now(), now() + make_interval(secs => $13::int),
-                ${TAG_KEY.replace('required_tags', '$7::text[]')}
+                            awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
+                 $16::text, ${lit(S.running)}, $17, 1, now(), now(), now() + make_interval(secs => $13::int))
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
