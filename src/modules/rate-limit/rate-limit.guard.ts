@@ -11,6 +11,7 @@ import { AppError, ErrorCode } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService, hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
+import { clientAddress } from '../edge/client-address.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { createRateLimitStore, type RateLimitStore } from './rate-limit.store.js';
 
@@ -66,7 +67,7 @@ export class RateLimitGuard implements CanActivate, OnApplicationShutdown {
   private async hitKey(req: Request, res: Response): Promise<string> {
     // Per key whether or not the key guard ran first: the key's hash names the bucket.
     const token = bearerToken(req.headers.authorization);
-    const who = token ? `key:${hashKey(token).slice(0, 32)}` : `ip:${req.ip ?? 'unknown'}`;
+    const who = token ? `key:${hashKey(token).slice(0, 32)}` : `ip:${clientAddress(req)}`;
     const { count, resetInMs } = await this.store.hit(who, this.config.RATE_LIMIT_WINDOW_MS);
     const limit = this.config.RATE_LIMIT_MAX;
     res.setHeader('X-RateLimit-Limit', String(limit));
