@@ -1,6 +1,9 @@
 import { connect } from 'node:net';
+import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { AppConfig } from '../../src/config/app-config.js';
+import { clientAddress } from '../../src/modules/edge/client-address.js';
+import { DeviceGateway } from '../../src/modules/realtime/device.gateway.js';
 import { eventually, startEcho } from '../support/agents.js';
 import { apiClient } from '../support/api.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -62,6 +65,27 @@ async function held(t: TestApp, forwardedFor: string): Promise<WebSocket> {
   return ws;
 }
 
+/**
+ * What clientAddress() reads for the Engine.IO request of a Socket.IO connection (polling, then
+ * WebSocket) sending this X-Forwarded-For: Engine.IO's requests never pass through Express.
+ */
+async function engineIoAddresses(t: TestApp, forwardedFor: string): Promise<string[]> {
+  const server = t.app.get(DeviceGateway).server;
+  const seen: string[] = [];
+  for (const transport of ['polling', 'websocket'] as const) {
+    const connected = new Promise<string>((ok) => server.once('connection', (s) => ok(clientAddress(s.conn.request))));
+    const c = io(t.url, {
+      transports: [transport],
+      extraHeaders: { 'X-Forwarded-For': forwardedFor },
+      forceNew: true,
+      reconnection: false,
+    });
+    open.push(() => c.disconnect());
+    seen.push(await connected);
+  }
+  return seen;
+}
+
 /** GET /api/v1/tasks with this X-Forwarded-For: what is left of its rate-limit bucket (X-RateLimit-Remaining). */
 async function remaining(t: TestApp, forwardedFor: string): Promise<number> {
   const res = await fetch(`${t.url}/api/v1/tasks?limit=1`, { headers: { 'X-Forwarded-For': forwardedFor } });
@@ -101,6 +125,10 @@ suite('TRUST_PROXY unset (false): a spoofed X-Forwarded-For is ignored', {}, (ap
     expect(await upgrade(t)).toBe(429);
   });
 
+  it('Socket.IO (Engine.IO) requests read the socket peer', async () => {
+    expect(await engineIoAddresses(app(), '198.51.100.44')).toEqual(['127.0.0.1', '127.0.0.1']);
+  });
+
   it("the agent proxy's client_ip is the socket peer", async () => {
     expect(await proxiedClientIp(app(), 'echo-untrusted', '198.51.100.7')).toBe('127.0.0.1');
   }, 20_000);
@@ -136,6 +164,10 @@ suite(
       await held(t, '198.51.100.9, 127.0.0.1');
       expect(await upgrade(t, '198.51.100.9')).toBe(429);
       expect(await upgrade(t, '203.0.113.7')).toBe(101);
+    });
+
+    it('Socket.IO (Engine.IO) requests read the forwarded address, polling and WebSocket alike', async () => {
+      expect(await engineIoAddresses(app(), '198.51.100.44')).toEqual(['198.51.100.44', '198.51.100.44']);
     });
 
     it("the agent proxy's client_ip is the forwarded address", async () => {
