@@ -114,7 +114,10 @@ export class Nginx {
       try {
         return await this.startOn(await freePort(), hubAddresses);
       } catch (e) {
-        if (!/Address already in use/.test(String(e)) || attempt === 3) throw e;
+        if (!/Address already in use/.test(String(e)) || attempt === 3) {
+          this.cleanup(); // the error carries nginx's log
+          throw e;
+        }
       }
     }
   }
