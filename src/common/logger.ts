@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import { pino, type Logger as Pino } from 'pino';
+import { clientAddress } from '../modules/edge/client-address.js';
 
 export function createPino(level: string): Pino {
   return pino({ level, base: { service: 'taskhub' }, timestamp: pino.stdTimeFunctions.isoTime });
@@ -72,18 +73,26 @@ export class PinoLoggerService implements LoggerService {
 /**
  * Access log. A successful request is a debug line (at the default `info` it costs nothing:
  * under load a line per request with every header was a tenth of the hub's CPU); a 4xx is a
- * warning and a 5xx an error at any level, with the request id, route, status and duration.
+ * warning and a 5xx an error at any level, with the request id, route, client address
+ * (clientAddress: X-Forwarded-For behind a TRUST_PROXY), status and duration.
  */
 export function httpLogger(logger: Pino): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
+    // Read now: by `finish` the connection may be gone, and its peer address with it.
+    const remoteAddress = clientAddress(req);
     res.once('finish', () => {
       const status = res.statusCode;
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'debug';
       if (!logger.isLevelEnabled(level)) return;
       logger[level](
         {
-          req: { id: (req as unknown as { requestId?: string }).requestId, method: req.method, url: req.originalUrl },
+          req: {
+            id: (req as unknown as { requestId?: string }).requestId,
+            method: req.method,
+            url: req.originalUrl,
+            remote_address: remoteAddress,
+          },
           res: { statusCode: status },
           responseTime: Math.round(performance.now() - started),
         },

@@ -13,6 +13,7 @@ import {
   ValidateBy,
   validateSync,
 } from 'class-validator';
+import { trustProxyProblem } from '../modules/edge/client-address.js';
 import { parseAliases, parseFallbacks, parseProviders } from '../modules/llm/llm-settings.js';
 
 const toBool = ({ value }: { value: unknown }): unknown => {
@@ -34,6 +35,18 @@ function IsLlmJson(parse: (raw: unknown, field: string) => { ok: boolean; messag
         const r = parse(args?.value, args?.property ?? 'value') as { message?: string };
         return r.message ?? 'invalid';
       },
+    },
+  });
+}
+
+/** TRUST_PROXY: `false`, `true`, a hop count or a list proxy-addr compiles. */
+function IsTrustProxy(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isTrustProxy',
+    validator: {
+      validate: (value: unknown) => trustProxyProblem(value) === null,
+      defaultMessage: (args) =>
+        `${trustProxyProblem(args?.value) ?? 'invalid'} (false, true, a hop count, or a comma list of addresses, CIDRs, loopback, linklocal, uniquelocal)`,
     },
   });
 }
@@ -454,6 +467,16 @@ export class AppConfig {
   @IsInt()
   @Min(100)
   WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+  /**
+   * Proxies in front of the hub whose X-Forwarded-For is believed, as Express's `trust proxy`:
+   * `false` (the socket's peer is the client), `true`, a hop count, or a comma list of
+   * addresses / CIDRs / `loopback`, `linklocal`, `uniquelocal`. The client address (the
+   * right-most untrusted hop) is what per-address limits, rate limits, the agent proxy's
+   * client_ip and request logs use.
+   */
+  @IsTrustProxy()
+  TRUST_PROXY = 'false';
 
   /** WebSocket and Socket.IO connections (and handshakes) from one source address, all channels together; 0: no limit. Hot. */
   @Transform(toInt)

@@ -89,8 +89,3 @@ export class ConnectionLedger {
 function refusal(reason: EdgeReason, message: string, field: string): Admission {
   return { ok: false, reason, error: new AppError(ErrorCode.RATE_LIMITED, message, { field }) };
 }
-
-/** The address a connection comes from (IPv4-mapped IPv6 written as IPv4). */
-export function sourceAddress(remote: string | undefined): string {
-  return (remote ?? 'unknown').replace(/^::ffff:/, '');
-}

@@ -3,7 +3,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger, type NestApplicationOptions } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import type { Express } from 'express';
 import type { AppConfig } from '../../config/app-config.js';
+import { markProxyTrust, type ProxyTrust, trustProxySetting } from './client-address.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 
 /** What Node answers a request it gave up on, by its error code (as its own default clientError handler does). */
@@ -32,9 +34,16 @@ export class EdgeExpressAdapter extends ExpressAdapter {
   }
 
   override initHttpServer(options: NestApplicationOptions): void {
+    // TRUST_PROXY: Express compiles it (req.ip); every connection carries the same function
+    // for what Express never sees (raw upgrades, Engine.IO): clientAddress() reads it.
+    const app = this.getInstance<Express>();
+    app.set('trust proxy', trustProxySetting(this.config.TRUST_PROXY));
+    const trust = app.get('trust proxy fn') as ProxyTrust;
     // HTTPS and Nest's connection tracking are not used by the hub (TLS ends at the balancer).
-    if (options?.httpsOptions || options?.forceCloseConnections || options?.return503OnClosing)
-      return super.initHttpServer(options);
+    if (options?.httpsOptions || options?.forceCloseConnections || options?.return503OnClosing) {
+      super.initHttpServer(options);
+      return markProxyTrust(this.getHttpServer() as Server, trust);
+    }
     const headersTimeout = this.config.HTTP_HEADERS_TIMEOUT_MS;
     const requestTimeout = Math.max(this.config.HTTP_REQUEST_TIMEOUT_MS, headersTimeout);
     const server: Server = createServer(
@@ -46,6 +55,7 @@ export class EdgeExpressAdapter extends ExpressAdapter {
       this.getInstance(),
     );
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    markProxyTrust(server, trust);
     this.setHttpServer(server);
   }
 

@@ -4,7 +4,8 @@ import type { AppError } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
 import type { SocketError } from '../../contracts/sockets/error.js';
 import { socketError } from '../realtime/socket-error.js';
-import { type Admission, ConnectionLedger, sourceAddress } from './connection-ledger.js';
+import { type Admission, ConnectionLedger } from './connection-ledger.js';
+import { clientAddress } from './client-address.js';
 import { type EdgeChannel, EdgeMetrics } from './edge-metrics.js';
 import { dropSlowConsumer } from './outbound.js';
 
@@ -102,7 +103,8 @@ export class SocketIoGuard {
   }
 
   private opened(conn: EngineConn): void {
-    const state: ConnState = { address: sourceAddress(conn.remoteAddress), queued: 0 };
+    // The handshake request's client address (the forwarded one behind a trusted proxy: TRUST_PROXY).
+    const state: ConnState = { address: clientAddress(conn.request), queued: 0 };
     this.conns.set(conn, state);
     const admission = this.ledger.admitAddress(state.address);
     if (admission.ok) {

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { bindRequestTenant } from '../../database/tenant-context.js';
+import { clientAddress } from '../edge/client-address.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { type AdmittedCallback, PluginCallbacksService } from './plugin-callbacks.service.js';
 
@@ -32,7 +33,7 @@ export class PluginCallbackGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request>();
     const plugin = String(req.params.plugin);
     const taskId = String(req.params.taskId);
-    const ip = req.ip ?? 'unknown';
+    const ip = clientAddress(req);
     try {
       await this.callbacks.limit(plugin, ip);
     } catch (e) {

@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import { AppConfig } from '../../config/app-config.js';
 import { ApiKeysService, hashKey } from '../auth/api-keys.service.js';
 import { bearerToken } from '../auth/auth.guard.js';
+import { clientAddress } from '../edge/client-address.js';
 import { TenantsService } from '../tenants/tenants.service.js';
 import { createRateLimitStore } from './rate-limit.store.js';
 
@@ -95,7 +96,7 @@ export class RateLimitOptions implements ThrottlerOptionsFactory {
 /** Per key whether or not the key guard ran first: the key's hash names the bucket. */
 function keyOrIp(req: Request): string {
   const token = bearerToken(req.headers.authorization);
-  return token ? `key:${hashKey(token).slice(0, 32)}` : `ip:${req.ip ?? 'unknown'}`;
+  return token ? `key:${hashKey(token).slice(0, 32)}` : `ip:${clientAddress(req)}`;
 }
 
 export function isTenantBucket(key: string): boolean {

@@ -4,7 +4,8 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import { HttpAdapterHost } from '@nestjs/core';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
-import { ConnectionLedger, type Lease, sourceAddress } from '../edge/connection-ledger.js';
+import { clientAddress } from '../edge/client-address.js';
+import { ConnectionLedger, type Lease } from '../edge/connection-ledger.js';
 import { type EdgeChannel, EdgeMetrics, type EdgeReason } from '../edge/edge-metrics.js';
 import { apexRoute } from './apex-paths.js';
 import type { UpgradeDecision } from './raw-channel.js';
@@ -33,8 +34,8 @@ const REASONS: Partial<Record<ErrorCode, EdgeReason>> = {
  * 1. an `'error'` listener goes on the socket before anything else (Node's HTTP server stops
  *    guarding a socket once it emits `upgrade`; a reset at any byte must end one connection,
  *    never the process);
- * 2. the source address is admitted (MAX_CONNECTIONS_PER_ADDRESS, counted until the socket
- *    closes) and the handshake joins those in flight (MAX_PENDING_HANDSHAKES);
+ * 2. the client address (clientAddress: X-Forwarded-For behind a TRUST_PROXY) is admitted
+ *    (MAX_CONNECTIONS_PER_ADDRESS, counted until the socket closes) and the handshake joins those in flight (MAX_PENDING_HANDSHAKES);
  * 3. a WS_HANDSHAKE_TIMEOUT_MS timer answers 503 to a handshake whose key check does not end;
  * 4. the channel checks the key and the request; the key is admitted (MAX_CONNECTIONS_PER_KEY);
  * 5. the channel opens the socket.
@@ -73,7 +74,7 @@ export class UpgradeRouter implements OnApplicationBootstrap {
     }
     // Socket.IO's engine takes its own upgrades (its limits are applied by the Socket.IO guard).
     if (url.pathname.startsWith(SOCKET_IO_PATH)) return;
-    const address = this.ledger.admitAddress(sourceAddress(req.socket.remoteAddress));
+    const address = this.ledger.admitAddress(clientAddress(req));
     if (!address.ok) return this.refuse(socket, 'upgrade', address.error, address.reason);
     const leases: Lease[] = [address.lease];
     socket.once('close', () => leases.forEach((l) => l.release()));

@@ -65,6 +65,8 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   HTTP_HEADERS_TIMEOUT_MS: 'An HTTP request whose headers have not all arrived after this long is answered 408',
   HTTP_REQUEST_TIMEOUT_MS: 'An HTTP request whose body has not all arrived after this long is answered 408',
   WS_HANDSHAKE_TIMEOUT_MS: 'A WebSocket upgrade not authenticated and upgraded after this long is closed',
+  TRUST_PROXY:
+    'Proxies whose X-Forwarded-For is believed for the client address (as Express trust proxy): false, true, a hop count, or a comma list of addresses/CIDRs/loopback/linklocal/uniquelocal',
   MAX_CONNECTIONS_PER_ADDRESS: 'Socket connections from one source address, all channels; 0: no limit',
   MAX_CONNECTIONS_PER_KEY: 'Socket connections of one API key on each channel; 0: no limit',
   MAX_PENDING_HANDSHAKES: 'WebSocket upgrades waiting for their key check at once',

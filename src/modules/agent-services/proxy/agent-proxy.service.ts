@@ -7,6 +7,7 @@ import { EventBus, type DomainEvents } from '../../../common/events/event-bus.js
 import { Periodic } from '../../../common/periodic.js';
 import { DEFAULT_TENANT, runAsSystem, runWithTenantSetting, SYSTEM_TENANT } from '../../../database/tenant-context.js';
 import type { Principal } from '../../auth/api-key.types.js';
+import { clientAddress } from '../../edge/client-address.js';
 import { RoundRobinCursor } from '../../routing/rule-engine.js';
 import { RoutingService } from '../../routing/routing.service.js';
 import { type ServiceRow, serviceEndpoint } from '../agent-service.types.js';
@@ -48,8 +49,6 @@ interface Link {
 
 const toBuffer = (data: RawData): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-
-const clientIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 
 /** WebSocket close reasons are limited to 123 bytes. */
 const closeReason = (s: string): string => Buffer.from(s).subarray(0, 120).toString();
@@ -134,7 +133,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     const context = {
       headers: req.headers as Record<string, unknown>,
       query: Object.fromEntries(url.searchParams),
-      client_ip: clientIpOf(req),
+      client_ip: clientAddress(req),
     };
     try {
       return (await this.routing.matchConnection(context)) !== null;
@@ -188,7 +187,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       const header = headers[`x-${k.replace('_', '-')}`];
       return query[k] || (typeof header === 'string' ? header : undefined);
     };
-    const clientIp = clientIpOf(req);
+    const clientIp = clientAddress(req);
     const request: ProxyRequest = {
       service: pick('service'),
       tag: pick('tag'),
