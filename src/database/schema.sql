@@ -392,7 +392,7 @@ TABLE tasks
   delivered_at timestamp with time zone
   awaits_callback text
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
-  tag_key text GENERATED ALWAYS AS taskhub_tag_key(required_tags) STORED
+  tag_key text NOT NULL DEFAULT ''::text
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
@@ -410,6 +410,7 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_tenant_created" ON public.tasks USING btree (tenant_id, created_at)
   INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)
   INDEX CREATE UNIQUE INDEX "UQ_tasks_idempotency_key" ON public.tasks USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
+  TRIGGER CREATE TRIGGER tasks_tag_key BEFORE INSERT OR UPDATE OF required_tags ON public.tasks FOR EACH ROW EXECUTE FUNCTION taskhub_tasks_tag_key()
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE tenants
@@ -447,12 +448,16 @@ AS $function$ SELECT CASE current_setting('taskhub.tenant_id', true)
                      WHEN '*' THEN 'default' WHEN '' THEN NULL
                      ELSE current_setting('taskhub.tenant_id', true) END $function$
 
-FUNCTION taskhub_tag_key(tags text[])
-CREATE OR REPLACE FUNCTION public.taskhub_tag_key(tags text[])
- RETURNS text
- LANGUAGE sql
- IMMUTABLE PARALLEL SAFE
-AS $function$ SELECT array_to_string(ARRAY(SELECT DISTINCT u COLLATE "C" FROM unnest(tags) u ORDER BY 1), E'\x1f') $function$
+FUNCTION taskhub_tasks_tag_key()
+CREATE OR REPLACE FUNCTION public.taskhub_tasks_tag_key()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+       BEGIN
+         NEW.tag_key := CASE WHEN cardinality(NEW.required_tags) = 0 THEN ''
+           ELSE array_to_string(ARRAY(SELECT DISTINCT u COLLATE "C" FROM unnest(NEW.required_tags) u ORDER BY 1), E'\x1f') END;
+         RETURN NEW;
+       END $function$
 
 FUNCTION taskhub_tenant_from_key()
 CREATE OR REPLACE FUNCTION public.taskhub_tenant_from_key()
