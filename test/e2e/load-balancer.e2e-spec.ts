@@ -234,13 +234,13 @@ const bump = <K>(m: Map<K, number>, k: K): void => void m.set(k, (m.get(k) ?? 0)
         apexRegistrations++;
         registered('lb-apex');
       }
-      // The node runs what it is handed and reports it; a report lost with its connection is
-      // repeated when the hub hands the task again after the node's re-register.
+      // The node runs what it is handed and reports it; a report whose answer is lost with its
+      // connection is repeated after the node's re-register (the hub answers it as applied).
       for (; apexSeen < fleet.apex.assignments.length; apexSeen++) {
         const { task_id, attempt } = fleet.apex.assignments[apexSeen];
         bump(fleet.runs, task_id);
         setTimeout(() => {
-          fleet.apex.finish(task_id, attempt).then(
+          fleet.apex.report(task_id, attempt).then(
             (answer) => {
               const key = `${task_id}:${attempt}`;
               if ((answer.data as { success?: boolean }).success && !apexAcked.has(key)) {
@@ -432,7 +432,9 @@ const bump = <K>(m: Map<K, number>, k: K): void => void m.set(k, (m.get(k) ?? 0)
 
     // One comparison, so a failure shows every broken property at once.
     expect({
-      lost: ids.filter((id) => (dbCompletions.get(id) ?? 0) === 0 || deviceCompletions(id) === 0),
+      lost: ids.filter((id) => (dbCompletions.get(id) ?? 0) === 0),
+      // completed in the database, but the node that ran it never heard its report acknowledged
+      unacknowledged: ids.filter((id) => (dbCompletions.get(id) ?? 0) > 0 && deviceCompletions(id) === 0),
       duplicates: ids.filter((id) => (dbCompletions.get(id) ?? 0) > 1 || deviceCompletions(id) > 1),
       cancelled: Object.fromEntries(statuses.map((r) => [r.id, r.status])),
       cancelledCompletions: [longOnSurvivor, longOnVictim, delayed].filter(
@@ -443,6 +445,7 @@ const bump = <K>(m: Map<K, number>, k: K): void => void m.set(k, (m.get(k) ?? 0)
       survivorRunning: hubs[survivor].running,
     }).toEqual({
       lost: [],
+      unacknowledged: [],
       duplicates: [],
       cancelled: { [longOnSurvivor]: 'cancelled', [longOnVictim]: 'cancelled', [delayed]: 'cancelled' },
       cancelledCompletions: [],

@@ -208,6 +208,25 @@ export class ReconnectingApexNode {
     });
   }
 
+  /**
+   * Reports the task done as a real node does: when the answer is lost with the connection
+   * (the hub died after committing, or before reading it), it reports again once registered
+   * again. The hub answers a repeated report of an applied result with success.
+   */
+  async report(taskId: string, attempt: number, tries = 10): Promise<ApexFrame> {
+    for (let i = 0; ; i++) {
+      const registrations = this.registrations;
+      try {
+        return await this.finish(taskId, attempt);
+      } catch (e) {
+        if (this.stopped || i >= tries) throw e;
+        const deadline = Date.now() + 10_000;
+        while (this.registrations === registrations && !this.stopped && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     this.socket?.close();
