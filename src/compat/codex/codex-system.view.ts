@@ -1,5 +1,5 @@
 import type { CodexMetricsData, CodexStatusData } from '../../contracts/sockets/ws-stream.js';
-import type { StatisticsRows } from '../../modules/tasks/task-queries.repository.js';
+import type { StatisticsRows } from '../../modules/tasks/task-counts.repository.js';
 
 /**
  * Task counts in the seed's words (`/healthz`, `/status`, `/metrics`, `/ws`): `pending` is the

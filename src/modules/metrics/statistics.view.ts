@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { StatisticsRows } from '../tasks/task-queries.repository.js';
+import type { StatisticsRows } from '../tasks/task-counts.repository.js';
 
 export class StatisticsView {
   @ApiProperty({

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
 import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
 import { isTerminal, parseStatusFilter } from './task-state.js';
-import { type StatisticsRows, TaskQueriesRepository } from './task-queries.repository.js';
+import { type StatisticsRows, TaskCountsRepository } from './task-counts.repository.js';
+import { TaskQueriesRepository } from './task-queries.repository.js';
 import { TaskWaiters } from './task-waiters.js';
 import {
   EVENT_LEVELS,
@@ -31,6 +32,7 @@ export class TaskQueriesService {
   constructor(
     private readonly repo: TasksRepository,
     private readonly queries: TaskQueriesRepository,
+    private readonly counts: TaskCountsRepository,
     private readonly waiters: TaskWaiters,
   ) {}
 
@@ -117,7 +119,7 @@ export class TaskQueriesService {
     return events;
   }
 
-  statistics(q: StatisticsQuery): Promise<StatisticsRows & { periodHours: number }> {
+  async statistics(q: StatisticsQuery): Promise<StatisticsRows & { periodHours: number }> {
     const match = /^(\d{1,4})([hd])$/.exec(q.period ?? '24h');
     if (!match) throw AppError.validation('period', 'period must look like 24h or 7d');
     const periodHours = Number(match[1]) * (match[2] === 'd' ? 24 : 1);
@@ -127,7 +129,29 @@ export class TaskQueriesService {
     const buckets = periodHours * (interval === 'minute' ? 60 : interval === 'hour' ? 1 : 1 / 24);
     if (buckets > 5000)
       throw AppError.validation('interval', 'too many points: use a longer interval or a shorter period');
-    return this.queries.statistics(periodHours, interval).then((r) => ({ ...r, periodHours }));
+    const [rows, finished, series] = await Promise.all([
+      this.counts.all(),
+      this.counts.finishedSummary(periodHours),
+      this.counts.finishedSeries(periodHours, interval),
+    ]);
+    const counts: StatisticsRows['counts'] = {
+      total: 0,
+      ...noTasks(),
+      p_low: 0,
+      p_medium: 0,
+      p_high: 0,
+      p_urgent: 0,
+      avg_processing_ms: finished.avgRunMs,
+      completed_in_period: finished.completedInPeriod,
+    };
+    const byPriority = ['p_low', 'p_medium', 'p_high', 'p_urgent'] as const;
+    for (const r of rows) {
+      counts.total += r.n;
+      counts[r.status] += r.n;
+      const p = byPriority[r.priority];
+      if (p) counts[p] += r.n;
+    }
+    return { counts, series, periodHours };
   }
 
   /** The tasks a node holds (dispatched or running), oldest hand-out first. */
@@ -138,17 +162,17 @@ export class TaskQueriesService {
   /** Tasks in each state, every state present (0 when none), of the caller's tenant (all as the system). */
   async countByStatus(): Promise<Record<TaskState, number>> {
     const counts = noTasks();
-    for (const c of await this.repo.countByStatus()) counts[c.status] = c.n;
+    for (const c of await this.counts.all()) counts[c.status] += c.n;
     return counts;
   }
 
   /** Tasks in each state per tenant (every state present), as far as the caller sees: the system sees all. */
   async countByTenantAndStatus(): Promise<Map<string, Record<TaskState, number>>> {
     const byTenant = new Map<string, Record<TaskState, number>>();
-    for (const c of await this.queries.countByTenantAndStatus()) {
+    for (const c of await this.counts.all()) {
       let counts = byTenant.get(c.tenant_id);
       if (!counts) byTenant.set(c.tenant_id, (counts = noTasks()));
-      counts[c.status] = c.n;
+      counts[c.status] += c.n;
     }
     return byTenant;
   }
@@ -165,6 +189,6 @@ export class TaskQueriesService {
 
   /** Ready tasks waiting for a holder (the queue size of /health). */
   countReady(): Promise<number> {
-    return this.repo.countReady();
+    return this.counts.ready();
   }
 }

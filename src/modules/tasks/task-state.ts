@@ -58,6 +58,7 @@ export const TERMINAL_STATES = [
   'timed_out',
 ] as const satisfies readonly TaskState[];
 export const HELD_STATES = ['dispatched', 'running'] as const satisfies readonly TaskState[];
+export const UNFINISHED_STATES = ['pending', ...HELD_STATES] as const satisfies readonly TaskState[];
 
 export const isTerminal = (state: TaskState): boolean => (TERMINAL_STATES as readonly TaskState[]).includes(state);
 export const isHeld = (state: TaskState): boolean => (HELD_STATES as readonly TaskState[]).includes(state);

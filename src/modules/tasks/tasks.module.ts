@@ -7,6 +7,8 @@ import { TaskActionsService } from './task-actions.service.js';
 import { TaskAnnouncer } from './task-announcer.js';
 import { TaskAssignmentsRepository } from './task-assignments.repository.js';
 import { TaskBatchesRepository } from './task-batches.repository.js';
+import { TaskCountsFolder } from './task-counts-folder.service.js';
+import { TaskCountsRepository } from './task-counts.repository.js';
 import { TaskHoldersService } from './task-holders.service.js';
 import { TaskIntakeService } from './task-intake.service.js';
 import { TaskQueriesRepository } from './task-queries.repository.js';
@@ -31,6 +33,8 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
     TaskBatchesRepository,
     TaskAssignmentsRepository,
     TaskQueriesRepository,
+    TaskCountsRepository,
+    TaskCountsFolder,
     TaskAnnouncer,
     TaskWaiters,
     LeaseSweeper,

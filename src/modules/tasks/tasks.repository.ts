@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { prepared } from '../../database/prepared.js';
 import { HELD_STATES, S, sqlStates, TERMINAL_STATES } from './task-state.js';
 import { type EventSpec, lit } from './task-transitions.repository.js';
-import type { NewTask, TaskRow, TaskState } from './task.types.js';
+import type { NewTask, TaskRow } from './task.types.js';
 
 /** A jsonb parameter: SQL NULL for null/undefined (as jsonb_to_recordset gives), else the JSON text. */
 const jsonOrNull = (value: unknown): string | null =>
@@ -152,24 +152,11 @@ export class TasksRepository {
     return n;
   }
 
-  /** Pending tasks whose run_at has come: the queue. */
-  async countReady(): Promise<number> {
-    const rows: { n: number }[] = await this.db.query(
-      `SELECT count(*)::int AS n FROM tasks WHERE status = ${lit(S.pending)} AND run_at <= now()`,
-    );
-    return rows[0].n;
-  }
-
   /** When the next delayed or backed-off task becomes ready (to arm one timer, not poll). */
   async nextRunAt(): Promise<Date | null> {
     const rows: { at: Date | null }[] = await this.db.query(
       `SELECT min(run_at) AS at FROM tasks WHERE status = ${lit(S.pending)} AND run_at > now()`,
     );
     return rows[0].at;
-  }
-
-  /** How many tasks are in each state (states without tasks are absent). */
-  async countByStatus(): Promise<{ status: TaskState; n: number }[]> {
-    return this.db.query(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`);
   }
 }

@@ -2,19 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { currentTenantSetting, DEFAULT_TENANT, NO_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { TaskQueriesRepository } from './task-queries.repository.js';
+import { TaskCountsRepository } from './task-counts.repository.js';
+import { UNFINISHED_STATES } from './task-state.js';
 
 /**
  * `limits.max_tasks` (docs/tenants.md, Limits): a tenant may have at most that many tasks
- * pending, dispatched or running. Checked before the insert, against a count of the tenant's
- * unfinished tasks: submissions racing on several requests at once may pass it by the ones in
+ * pending, dispatched or running. Checked before the insert, against the tenant's counters
+ * (task-counts.repository.ts, no scan): submissions racing on several requests at once may pass it by the ones in
  * flight (a soft limit, like TASK_MAX_ACTIVE's), never by more.
  */
 @Injectable()
 export class TenantTaskLimit {
   constructor(
     private readonly tenants: TenantsService,
-    private readonly queries: TaskQueriesRepository,
+    private readonly counts: TaskCountsRepository,
   ) {}
 
   /** How many of `wanted` new tasks the caller's tenant may still take (Infinity: no limit), and its max_tasks. */
@@ -25,7 +26,7 @@ export class TenantTaskLimit {
     const tenantId = setting === SYSTEM_TENANT ? DEFAULT_TENANT : setting;
     const max = (await this.tenants.limitsOf(tenantId)).max_tasks;
     if (max === undefined) return { room: Infinity };
-    return { room: Math.max(0, max - (await this.queries.countUnfinishedOf(tenantId))), max };
+    return { room: Math.max(0, max - (await this.counts.totalOf(tenantId, UNFINISHED_STATES))), max };
   }
 
   /** Throws TENANT_LIMIT_EXCEEDED unless one more task fits. */
