@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { freshDatabase, HubProcess } from '../support/hub-process.js';
+import { counterMismatches } from '../support/task-counts.js';
 import {
   byStatus,
   concurrentDuplicates,
@@ -189,7 +190,8 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
     // - no task ran on two different devices at overlapping times;
     // - the fleet did not stay away: every device registered again, is connected, the hub sees it online;
     // - the hub never disconnected a device server-side ('io server disconnect': socket.io-client does not come back);
-    // - the restarted hub is still up.
+    // - the restarted hub is still up;
+    // - the task counters still equal count(*).
     expect({
       notCompleted: byStatus(notCompleted),
       duplicates,
@@ -204,6 +206,8 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
         .filter(([, reasons]) => reasons.includes('io server disconnect'))
         .map(([id]) => id),
       hubRunning: second.running,
+      // the task counters (issue 25) still equal count(*) after the crash and the recovery
+      counterMismatches: await counterMismatches(db),
     }).toEqual({
       notCompleted: {},
       duplicates: [],
@@ -212,6 +216,7 @@ async function sdkFleet(url: string, n: number): Promise<Fleet> {
       offline: [],
       serverSideDisconnects: [],
       hubRunning: true,
+      counterMismatches: {},
     });
   }
 
