@@ -374,6 +374,7 @@ TABLE task_finish_deltas
   tenant_id text NOT NULL
   minute timestamp with time zone NOT NULL
   status text NOT NULL
+  node_id text
   n bigint NOT NULL
   run_ms bigint NOT NULL
   runs bigint NOT NULL
@@ -392,6 +393,18 @@ TABLE task_finish_minutes
   CONSTRAINT PK_task_finish_minutes PRIMARY KEY (tenant_id, minute)
   INDEX CREATE INDEX "IDX_task_finish_minutes_minute" ON public.task_finish_minutes USING btree (minute)
   INDEX CREATE UNIQUE INDEX "PK_task_finish_minutes" ON public.task_finish_minutes USING btree (tenant_id, minute)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
+TABLE task_node_finishes
+  ROW LEVEL SECURITY FORCED
+  tenant_id text NOT NULL
+  node_id text NOT NULL
+  completed bigint NOT NULL DEFAULT 0
+  failed bigint NOT NULL DEFAULT 0
+  cancelled bigint NOT NULL DEFAULT 0
+  timed_out bigint NOT NULL DEFAULT 0
+  CONSTRAINT PK_task_node_finishes PRIMARY KEY (node_id, tenant_id)
+  INDEX CREATE UNIQUE INDEX "PK_task_node_finishes" ON public.task_node_finishes USING btree (node_id, tenant_id)
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE tasks
@@ -508,20 +521,33 @@ AS $function$
           SELECT tenant_id, status, priority, sum(n) FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (tenant_id, status, priority) DO UPDATE SET n = c.n + EXCLUDED.n;
         GET DIAGNOSTICS folded = ROW_COUNT;
-        WITH d AS (DELETE FROM task_finish_deltas RETURNING *)
-        INSERT INTO task_finish_minutes AS m (tenant_id, minute, completed, failed, cancelled, timed_out, run_ms, runs)
-          SELECT tenant_id, minute,
+        WITH d AS (DELETE FROM task_finish_deltas RETURNING *),
+        minutes AS (
+          INSERT INTO task_finish_minutes AS m (tenant_id, minute, completed, failed, cancelled, timed_out, run_ms, runs)
+            SELECT tenant_id, minute,
+                   COALESCE(sum(n) FILTER (WHERE status = 'completed'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'failed'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'cancelled'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0),
+                   sum(run_ms), sum(runs)
+              FROM d GROUP BY 1, 2 ORDER BY 1, 2
+          ON CONFLICT (tenant_id, minute) DO UPDATE SET
+            completed = m.completed + EXCLUDED.completed, failed = m.failed + EXCLUDED.failed,
+            cancelled = m.cancelled + EXCLUDED.cancelled, timed_out = m.timed_out + EXCLUDED.timed_out,
+            run_ms = m.run_ms + EXCLUDED.run_ms, runs = m.runs + EXCLUDED.runs
+          RETURNING 1
+        )
+        INSERT INTO task_node_finishes AS f (tenant_id, node_id, completed, failed, cancelled, timed_out)
+          SELECT tenant_id, node_id,
                  COALESCE(sum(n) FILTER (WHERE status = 'completed'), 0),
                  COALESCE(sum(n) FILTER (WHERE status = 'failed'), 0),
                  COALESCE(sum(n) FILTER (WHERE status = 'cancelled'), 0),
-                 COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0),
-                 sum(run_ms), sum(runs)
-            FROM d GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (tenant_id, minute) DO UPDATE SET
-          completed = m.completed + EXCLUDED.completed, failed = m.failed + EXCLUDED.failed,
-          cancelled = m.cancelled + EXCLUDED.cancelled, timed_out = m.timed_out + EXCLUDED.timed_out,
-          run_ms = m.run_ms + EXCLUDED.run_ms, runs = m.runs + EXCLUDED.runs;
-        GET DIAGNOSTICS more = ROW_COUNT;
+                 COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0)
+            FROM d WHERE node_id IS NOT NULL GROUP BY 1, 2 ORDER BY 2, 1
+        ON CONFLICT (node_id, tenant_id) DO UPDATE SET
+          completed = f.completed + EXCLUDED.completed, failed = f.failed + EXCLUDED.failed,
+          cancelled = f.cancelled + EXCLUDED.cancelled, timed_out = f.timed_out + EXCLUDED.timed_out;
+        GET DIAGNOSTICS more = ROW_COUNT; -- finish rows by node; by minute is about as many
         DELETE FROM task_counts WHERE n = 0;
         RETURN folded + more;
       END $function$
@@ -545,11 +571,11 @@ AS $function$
       BEGIN
         INSERT INTO task_count_deltas (tenant_id, status, priority, n)
           SELECT tenant_id, status, priority, count(*) FROM new_tasks GROUP BY 1, 2, 3;
-        INSERT INTO task_finish_deltas (tenant_id, minute, status, n, run_ms, runs)
-   SELECT f.tenant_id, date_trunc('minute', COALESCE(f.completed_at, f.cancelled_at, f.updated_at)), f.status, count(*), COALESCE(sum(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
+        INSERT INTO task_finish_deltas (tenant_id, minute, status, node_id, n, run_ms, runs)
+   SELECT f.tenant_id, date_trunc('minute', COALESCE(f.completed_at, f.cancelled_at, f.updated_at)), f.status, f.node_id, count(*), COALESCE(sum(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
         THEN (extract(epoch FROM f.completed_at - f.started_at) * 1000)::bigint END), 0), count(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
         THEN (extract(epoch FROM f.completed_at - f.started_at) * 1000)::bigint END)
-     FROM new_tasks f WHERE f.status IN ('completed', 'failed', 'cancelled', 'timed_out') AND true GROUP BY 1, 2, 3;
+     FROM new_tasks f WHERE f.status IN ('completed', 'failed', 'cancelled', 'timed_out') AND true GROUP BY 1, 2, 3, 4;
         RETURN NULL;
       END $function$
 
@@ -559,7 +585,7 @@ CREATE OR REPLACE FUNCTION public.taskhub_task_counts_truncate()
  LANGUAGE plpgsql
 AS $function$
       BEGIN
-        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas;
+        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas, task_node_finishes;
         RETURN NULL;
       END $function$
 
@@ -581,11 +607,11 @@ AS $function$
             SELECT tenant_id, status, priority, 1 FROM moved
           ) d GROUP BY 1, 2, 3 HAVING sum(n) <> 0
         )
-        INSERT INTO task_finish_deltas (tenant_id, minute, status, n, run_ms, runs)
-   SELECT f.tenant_id, date_trunc('minute', COALESCE(f.completed_at, f.cancelled_at, f.updated_at)), f.status, count(*), COALESCE(sum(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
+        INSERT INTO task_finish_deltas (tenant_id, minute, status, node_id, n, run_ms, runs)
+   SELECT f.tenant_id, date_trunc('minute', COALESCE(f.completed_at, f.cancelled_at, f.updated_at)), f.status, f.node_id, count(*), COALESCE(sum(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
         THEN (extract(epoch FROM f.completed_at - f.started_at) * 1000)::bigint END), 0), count(CASE WHEN f.status = 'completed' AND f.started_at IS NOT NULL AND f.completed_at IS NOT NULL
         THEN (extract(epoch FROM f.completed_at - f.started_at) * 1000)::bigint END)
-     FROM moved f WHERE f.status IN ('completed', 'failed', 'cancelled', 'timed_out') AND f.was_status IS DISTINCT FROM f.status GROUP BY 1, 2, 3;
+     FROM moved f WHERE f.status IN ('completed', 'failed', 'cancelled', 'timed_out') AND f.was_status IS DISTINCT FROM f.status GROUP BY 1, 2, 3, 4;
         RETURN NULL;
       END $function$
 

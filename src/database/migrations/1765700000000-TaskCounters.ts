@@ -12,12 +12,18 @@ const RUN_MS = (t: string): string =>
 
 /** Finish deltas of the rows in `rel` (a transition table or a CTE) that are finished. */
 const FINISH_DELTAS = (rel: string, also = 'true'): string =>
-  `INSERT INTO task_finish_deltas (tenant_id, minute, status, n, run_ms, runs)
-   SELECT f.tenant_id, ${FINISHED_AT('f')}, f.status, count(*), COALESCE(sum(${RUN_MS('f')}), 0), count(${RUN_MS('f')})
-     FROM ${rel} f WHERE f.status IN ${FINISHED} AND ${also} GROUP BY 1, 2, 3`;
+  `INSERT INTO task_finish_deltas (tenant_id, minute, status, node_id, n, run_ms, runs)
+   SELECT f.tenant_id, ${FINISHED_AT('f')}, f.status, f.node_id, count(*), COALESCE(sum(${RUN_MS('f')}), 0), count(${RUN_MS('f')})
+     FROM ${rel} f WHERE f.status IN ${FINISHED} AND ${also} GROUP BY 1, 2, 3, 4`;
 
 const MATCHES = `((SELECT taskhub_current_tenant()) = '*' OR "tenant_id" = (SELECT taskhub_current_tenant()))`;
-const COUNTER_TABLES = ['task_counts', 'task_count_deltas', 'task_finish_minutes', 'task_finish_deltas'];
+const COUNTER_TABLES = [
+  'task_counts',
+  'task_count_deltas',
+  'task_finish_minutes',
+  'task_finish_deltas',
+  'task_node_finishes',
+];
 
 /**
  * Counts that don't scan (issue 25, docs/database.md "Task counters"). Every insert, update,
@@ -72,9 +78,21 @@ export class TaskCounters1765700000000 implements MigrationInterface {
         "tenant_id" text NOT NULL,
         "minute" timestamptz NOT NULL,
         "status" text NOT NULL,
+        "node_id" text,
         "n" bigint NOT NULL,
         "run_ms" bigint NOT NULL,
         "runs" bigint NOT NULL
+      )`);
+    // Tasks each node finished, over its life (not lowered when retention removes the tasks).
+    await q.query(`
+      CREATE TABLE "task_node_finishes" (
+        "tenant_id" text NOT NULL,
+        "node_id" text NOT NULL,
+        "completed" bigint NOT NULL DEFAULT 0,
+        "failed" bigint NOT NULL DEFAULT 0,
+        "cancelled" bigint NOT NULL DEFAULT 0,
+        "timed_out" bigint NOT NULL DEFAULT 0,
+        CONSTRAINT "PK_task_node_finishes" PRIMARY KEY ("node_id", "tenant_id")
       )`);
 
     await q.query(`
@@ -116,7 +134,7 @@ export class TaskCounters1765700000000 implements MigrationInterface {
     await q.query(`
       CREATE FUNCTION taskhub_task_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas;
+        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas, task_node_finishes;
         RETURN NULL;
       END $$`);
     await q.query(`
@@ -144,20 +162,33 @@ export class TaskCounters1765700000000 implements MigrationInterface {
           SELECT tenant_id, status, priority, sum(n) FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (tenant_id, status, priority) DO UPDATE SET n = c.n + EXCLUDED.n;
         GET DIAGNOSTICS folded = ROW_COUNT;
-        WITH d AS (DELETE FROM task_finish_deltas RETURNING *)
-        INSERT INTO task_finish_minutes AS m (tenant_id, minute, completed, failed, cancelled, timed_out, run_ms, runs)
-          SELECT tenant_id, minute,
+        WITH d AS (DELETE FROM task_finish_deltas RETURNING *),
+        minutes AS (
+          INSERT INTO task_finish_minutes AS m (tenant_id, minute, completed, failed, cancelled, timed_out, run_ms, runs)
+            SELECT tenant_id, minute,
+                   COALESCE(sum(n) FILTER (WHERE status = 'completed'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'failed'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'cancelled'), 0),
+                   COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0),
+                   sum(run_ms), sum(runs)
+              FROM d GROUP BY 1, 2 ORDER BY 1, 2
+          ON CONFLICT (tenant_id, minute) DO UPDATE SET
+            completed = m.completed + EXCLUDED.completed, failed = m.failed + EXCLUDED.failed,
+            cancelled = m.cancelled + EXCLUDED.cancelled, timed_out = m.timed_out + EXCLUDED.timed_out,
+            run_ms = m.run_ms + EXCLUDED.run_ms, runs = m.runs + EXCLUDED.runs
+          RETURNING 1
+        )
+        INSERT INTO task_node_finishes AS f (tenant_id, node_id, completed, failed, cancelled, timed_out)
+          SELECT tenant_id, node_id,
                  COALESCE(sum(n) FILTER (WHERE status = 'completed'), 0),
                  COALESCE(sum(n) FILTER (WHERE status = 'failed'), 0),
                  COALESCE(sum(n) FILTER (WHERE status = 'cancelled'), 0),
-                 COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0),
-                 sum(run_ms), sum(runs)
-            FROM d GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (tenant_id, minute) DO UPDATE SET
-          completed = m.completed + EXCLUDED.completed, failed = m.failed + EXCLUDED.failed,
-          cancelled = m.cancelled + EXCLUDED.cancelled, timed_out = m.timed_out + EXCLUDED.timed_out,
-          run_ms = m.run_ms + EXCLUDED.run_ms, runs = m.runs + EXCLUDED.runs;
-        GET DIAGNOSTICS more = ROW_COUNT;
+                 COALESCE(sum(n) FILTER (WHERE status = 'timed_out'), 0)
+            FROM d WHERE node_id IS NOT NULL GROUP BY 1, 2 ORDER BY 2, 1
+        ON CONFLICT (node_id, tenant_id) DO UPDATE SET
+          completed = f.completed + EXCLUDED.completed, failed = f.failed + EXCLUDED.failed,
+          cancelled = f.cancelled + EXCLUDED.cancelled, timed_out = f.timed_out + EXCLUDED.timed_out;
+        GET DIAGNOSTICS more = ROW_COUNT; -- finish rows by node; by minute is about as many
         DELETE FROM task_counts WHERE n = 0;
         RETURN folded + more;
       END $$`);
@@ -167,9 +198,9 @@ export class TaskCounters1765700000000 implements MigrationInterface {
       INSERT INTO task_counts (tenant_id, status, priority, n)
       SELECT tenant_id, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3`);
     await q.query(`
-      INSERT INTO task_finish_deltas (tenant_id, minute, status, n, run_ms, runs)
-      SELECT f.tenant_id, ${FINISHED_AT('f')}, f.status, count(*), COALESCE(sum(${RUN_MS('f')}), 0), count(${RUN_MS('f')})
-        FROM tasks f WHERE f.status IN ${FINISHED} GROUP BY 1, 2, 3`);
+      INSERT INTO task_finish_deltas (tenant_id, minute, status, node_id, n, run_ms, runs)
+      SELECT f.tenant_id, ${FINISHED_AT('f')}, f.status, f.node_id, count(*), COALESCE(sum(${RUN_MS('f')}), 0), count(${RUN_MS('f')})
+        FROM tasks f WHERE f.status IN ${FINISHED} GROUP BY 1, 2, 3, 4`);
     await q.query(`SELECT taskhub_fold_task_counts()`);
 
     for (const table of COUNTER_TABLES) {

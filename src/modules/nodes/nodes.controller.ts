@@ -36,7 +36,7 @@ export class NodesController {
   @ApiEnvelope(NodeDetailView)
   async get(@Param() { id }: NodeIdParam): Promise<NodeDetailView> {
     const node = await this.nodes.get(id);
-    const [held, stats] = await Promise.all([this.taskQueries.heldBy(id), this.nodes.stats(id)]);
+    const [held, stats] = await Promise.all([this.taskQueries.heldBy(id), this.taskQueries.nodeStats(id)]);
     return { ...mapNode(node), tasks: held.map(mapTask), stats };
   }
 

@@ -189,15 +189,4 @@ export class NodesRepository {
     );
     return rows.length > 0;
   }
-
-  async stats(id: string): Promise<{ completed: number; failed: number; held: number }> {
-    const rows: { completed: number; failed: number; held: number }[] = await this.db.query(
-      `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
-              count(*) FILTER (WHERE status IN ('failed', 'timed_out'))::int AS failed,
-              count(*) FILTER (WHERE status IN (${HELD}))::int AS held
-       FROM tasks WHERE node_id = $1`,
-      [id],
-    );
-    return rows[0];
-  }
 }

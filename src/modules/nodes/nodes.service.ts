@@ -83,10 +83,6 @@ export class NodesService implements OnApplicationShutdown {
     return this.repo.list(f);
   }
 
-  stats(id: string) {
-    return this.repo.stats(id);
-  }
-
   countConnected(): Promise<number> {
     return this.repo.countConnected();
   }

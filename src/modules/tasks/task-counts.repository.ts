@@ -113,6 +113,24 @@ export class TaskCountsRepository {
     );
   }
 
+  /**
+   * What a node finished over its life (folded and not yet folded) and holds now (an index range
+   * of IDX_tasks_node_held): never a read of the node's history.
+   */
+  async ofNode(nodeId: string): Promise<{ completed: number; failed: number; held: number }> {
+    const [row]: { completed: string | null; failed: string | null; held: number }[] = await this.db.query(
+      `SELECT sum(completed) AS completed, sum(failed) AS failed,
+              (SELECT count(*)::int FROM tasks WHERE node_id = $1 AND status IN ('dispatched', 'running')) AS held
+         FROM (SELECT completed, failed + timed_out AS failed FROM task_node_finishes WHERE node_id = $1
+               UNION ALL
+               SELECT CASE WHEN status = 'completed' THEN n ELSE 0 END,
+                      CASE WHEN status IN ('failed', 'timed_out') THEN n ELSE 0 END
+                 FROM task_finish_deltas WHERE node_id = $1) f`,
+      [nodeId],
+    );
+    return { completed: Number(row.completed ?? 0), failed: Number(row.failed ?? 0), held: row.held };
+  }
+
   /** Moves the deltas into the counts (one hub at a time; 0 when another hub is folding). */
   async fold(): Promise<number> {
     const [row]: { n: string }[] = await this.db.query(`SELECT taskhub_fold_task_counts() AS n`);

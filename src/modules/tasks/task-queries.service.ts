@@ -159,6 +159,11 @@ export class TaskQueriesService {
     return this.repo.heldBy(nodeId);
   }
 
+  /** What a node finished over its life and holds now (counters, not its history). */
+  nodeStats(nodeId: string): Promise<{ completed: number; failed: number; held: number }> {
+    return this.counts.ofNode(nodeId);
+  }
+
   /** Tasks in each state, every state present (0 when none), of the caller's tenant (all as the system). */
   async countByStatus(): Promise<Record<TaskState, number>> {
     const counts = noTasks();
