@@ -16,6 +16,7 @@ import { Tenants1765100000000 } from './migrations/1765100000000-Tenants.js';
 import { SessionsPerTenant1765300000000 } from './migrations/1765300000000-SessionsPerTenant.js';
 import { TaskEventsTenantGiven1765500000000 } from './migrations/1765500000000-TaskEventsTenantGiven.js';
 import { ReadyQueues1765600000000 } from './migrations/1765600000000-ReadyQueues.js';
+import { RetentionIndex1765800000000 } from './migrations/1765800000000-RetentionIndex.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -36,6 +37,7 @@ export const migrations = [
   SessionsPerTenant1765300000000,
   TaskEventsTenantGiven1765500000000,
   ReadyQueues1765600000000,
+  RetentionIndex1765800000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
