@@ -72,8 +72,7 @@ export class RetentionCleaner implements OnApplicationBootstrap, OnApplicationSh
     this.metrics.lastRun.set(Date.now() / 1000);
     this.metrics.lastRunDuration.set(seconds);
     const total = Object.values(removed).reduce((a, b) => a + b, 0);
-    if (total > 0)
-      this.logger.log({ removed, seconds }, `retention removed ${total} rows in ${seconds.toFixed(1)} s`);
+    if (total > 0) this.logger.log({ removed, seconds }, `retention removed ${total} rows in ${seconds.toFixed(1)} s`);
     return removed;
   }
 }

@@ -22,7 +22,8 @@ const MAX_INT = 2_147_483_647;
 export class TenantRetentionDto {
   @ApiPropertyOptional({
     example: '3d',
-    description: 'Finished tasks are removed this long after they finished: 90s, 30m, 12h, 3d, 2w or seconds; 0 or off: never by age',
+    description:
+      'Finished tasks are removed this long after they finished: 90s, 30m, 12h, 3d, 2w or seconds; 0 or off: never by age',
   })
   @IsOptional()
   @IsString()
@@ -35,7 +36,10 @@ export class TenantRetentionDto {
   })
   age?: string;
 
-  @ApiPropertyOptional({ minimum: 0, description: 'Finished tasks kept at most (the oldest go first); 0: no count bound' })
+  @ApiPropertyOptional({
+    minimum: 0,
+    description: 'Finished tasks kept at most (the oldest go first); 0: no count bound',
+  })
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -69,7 +73,10 @@ export class TenantLimitsDto {
   @Max(MAX_INT)
   max_tasks?: number;
 
-  @ApiPropertyOptional({ type: TenantRetentionDto, description: 'Retention of finished tasks (absent: the hub settings)' })
+  @ApiPropertyOptional({
+    type: TenantRetentionDto,
+    description: 'Retention of finished tasks (absent: the hub settings)',
+  })
   @IsOptional()
   @ValidateNested()
   @Type(() => TenantRetentionDto)
