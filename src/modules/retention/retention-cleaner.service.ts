@@ -65,6 +65,7 @@ export class RetentionCleaner implements OnApplicationBootstrap, OnApplicationSh
         }
       } catch (e) {
         // One policy failing (a table locked for a migration, an outage) does not stop the others.
+        this.metrics.errors.inc({ policy: policy.name });
         this.logger.warn({ err: e }, `retention of ${policy.name} failed; the next pass tries again`);
       }
     }

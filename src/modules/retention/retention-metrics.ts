@@ -10,6 +10,12 @@ export class RetentionMetrics {
     labelNames: ['table'] as const,
     registers: [],
   });
+  readonly errors = new Counter({
+    name: 'taskhub_retention_errors_total',
+    help: 'Retention policies that failed during a pass (retried at the next pass), by policy',
+    labelNames: ['policy'] as const,
+    registers: [],
+  });
   readonly lastRun = new Gauge({
     name: 'taskhub_retention_last_run_timestamp_seconds',
     help: 'When this hub last finished a retention pass (0: never; one hub at a time runs them)',
@@ -22,6 +28,6 @@ export class RetentionMetrics {
   });
 
   all(): (Counter | Gauge)[] {
-    return [this.deleted as Counter, this.lastRun, this.lastRunDuration];
+    return [this.deleted as Counter, this.errors as Counter, this.lastRun, this.lastRunDuration];
   }
 }
