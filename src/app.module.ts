@@ -19,6 +19,7 @@ import { NodesModule } from './modules/nodes/nodes.module.js';
 import { PluginCallbacksModule } from './modules/plugin-callbacks/plugin-callbacks.module.js';
 import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from './modules/rate-limit/rate-limit.module.js';
+import { RetentionModule } from './modules/retention/retention.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
@@ -38,6 +39,7 @@ export class AppModule {
         EventsModule,
         EdgeModule,
         DatabaseModule,
+        RetentionModule,
         LlmModule,
         RuntimeConfigModule,
         AuthModule,

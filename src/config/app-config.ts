@@ -13,6 +13,7 @@ import {
   ValidateBy,
   validateSync,
 } from 'class-validator';
+import { parseDuration } from '../common/duration.js';
 import { trustProxyProblem } from '../modules/edge/client-address.js';
 import { parseAliases, parseFallbacks, parseProviders } from '../modules/llm/llm-settings.js';
 
@@ -47,6 +48,22 @@ function IsTrustProxy(): PropertyDecorator {
       validate: (value: unknown) => trustProxyProblem(value) === null,
       defaultMessage: (args) =>
         `${trustProxyProblem(args?.value) ?? 'invalid'} (false, true, a hop count, or a comma list of addresses, CIDRs, loopback, linklocal, uniquelocal)`,
+    },
+  });
+}
+
+/** A duration setting (src/common/duration.ts): `0`/`off` (when `allowOff`) or at least `minSeconds`. */
+function IsRetention(minSeconds: number, allowOff = true): PropertyDecorator {
+  const ok = (value: unknown): boolean => {
+    const s = parseDuration(value);
+    return s !== undefined && (s === 0 ? allowOff : s >= minSeconds);
+  };
+  return ValidateBy({
+    name: 'isRetention',
+    validator: {
+      validate: ok,
+      defaultMessage: () =>
+        `must be a duration like 90s, 30m, 12h, 7d or 2w (a bare number is seconds) of at least ${minSeconds} s${allowOff ? ', or 0/off' : ''}`,
     },
   });
 }
@@ -333,7 +350,7 @@ export class AppConfig {
   @Min(50)
   SERVICE_HEALTH_TICK_MS = 1000;
 
-  /** Health checks kept per service for /health/services/:id/history. */
+  /** Health checks kept per service for /health/services/:id/history (older ones removed by the retention cleaner). Hot. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -373,7 +390,7 @@ export class AppConfig {
   @Min(100)
   STATS_SAMPLE_INTERVAL_MS = 60_000;
 
-  /** Node log lines kept in node_logs for GET /api/v1/logs (older ones are pruned every minute). */
+  /** Node log lines kept in node_logs for GET /api/v1/logs (older ones are removed by the retention cleaner). Hot. */
   @Transform(toInt)
   @IsInt()
   @Min(100)
@@ -441,7 +458,7 @@ export class AppConfig {
   @IsBoolean()
   LLM_ABORT_ON_DISCONNECT = true;
 
-  /** LLM usage rows (one per upstream call, GET /api/v1/llm/usage) are kept this many days; older ones are pruned hourly. */
+  /** LLM usage rows (one per upstream call, GET /api/v1/llm/usage) are kept this many days; older ones are removed by the retention cleaner. Hot. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -525,6 +542,53 @@ export class AppConfig {
   @IsInt()
   @Min(50)
   SWEEP_INTERVAL_MS = 1000;
+
+  // Retention (docs/retention.md): every table that grows has a bound, enforced by one cleaner.
+
+  /** Finished tasks (and their events) are removed this long after they finished; 0/off: never by age. Per tenant: limits.retention.age. Hot. */
+  @IsRetention(1)
+  TASK_RETENTION = '7d';
+
+  /** At most this many finished tasks are kept per tenant (the oldest go first); 0: no count bound. Per tenant: limits.retention.max_finished. Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  TASK_RETENTION_MAX_FINISHED = 100_000;
+
+  /** No finished task is removed sooner than this after it finished, whatever the bounds (longer than the longest wait_seconds, 60). Hot. */
+  @IsRetention(1)
+  TASK_RETENTION_GRACE = '2m';
+
+  /** Events kept per task (the newest); older ones of a task past it are removed; 0: no cap. Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  TASK_EVENTS_MAX_PER_TASK = 10_000;
+
+  /** Plugin callback deliveries (webhook-ids, for de-duplication) are remembered this long. Hot. */
+  @IsRetention(600, false)
+  PLUGIN_DELIVERY_RETENTION = '24h';
+
+  /** Agent-service statistics samples (/stats/timeseries) are kept this long. Hot. */
+  @IsRetention(86_400, false)
+  SERVICE_STATS_RETENTION = '7d';
+
+  /** Ended agent sessions are kept this long (the *_today counts need a day; totals live in counters). Hot. */
+  @IsRetention(86_400, false)
+  AGENT_SESSION_RETENTION = '8d';
+
+  /** How often the retention cleaner runs (one hub at a time); 0: never on its own. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RETENTION_INTERVAL_MS = 60_000;
+
+  /** Rows one retention statement removes at most (each batch is its own short transaction). Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  RETENTION_BATCH_SIZE = 1000;
 }
 
 export class ConfigError extends Error {}

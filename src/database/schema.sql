@@ -456,6 +456,7 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_completed_type" ON public.tasks USING btree (type, completed_at DESC) INCLUDE (started_at) WHERE (status = 'completed'::text)
   INDEX CREATE INDEX "IDX_tasks_created" ON public.tasks USING btree (created_at)
   INDEX CREATE INDEX "IDX_tasks_dispatched_delivered" ON public.tasks USING btree (delivered_at) WHERE (status = 'dispatched'::text)
+  INDEX CREATE INDEX "IDX_tasks_finished" ON public.tasks USING btree (tenant_id, COALESCE(GREATEST(completed_at, cancelled_at), created_at), id) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text]))
   INDEX CREATE INDEX "IDX_tasks_lease" ON public.tasks USING btree (lease_expires_at) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
   INDEX CREATE INDEX "IDX_tasks_node_held" ON public.tasks USING btree (node_id) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
   INDEX CREATE INDEX "IDX_tasks_pending_run_at" ON public.tasks USING btree (run_at) WHERE (status = 'pending'::text)

@@ -1,3 +1,4 @@
+import { AgentRetention } from './agent-retention.js';
 import { Module } from '@nestjs/common';
 import { RoutingModule } from '../routing/routing.module.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
@@ -39,6 +40,7 @@ import { StatsRepository } from './stats.repository.js';
     AgentProxy,
     AgentServicesService,
     ServiceStatsService,
+    AgentRetention,
   ],
   exports: [AgentProxy],
 })

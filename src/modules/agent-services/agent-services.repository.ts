@@ -187,16 +187,22 @@ export class AgentServicesRepository {
     );
   }
 
-  /** Keeps the newest `keep` checks per service. */
-  async pruneHealthHistory(keep: number): Promise<void> {
-    await this.db.query(
-      `DELETE FROM service_health_checks h USING (
-         SELECT id FROM (
-           SELECT id, row_number() OVER (PARTITION BY service_id ORDER BY checked_at DESC, id DESC) AS n FROM service_health_checks
-         ) ranked WHERE n > $1
-       ) old WHERE h.id = old.id`,
-      [keep],
+  /** Removes up to `limit` of a service's checks older than its newest `keep`, oldest first. */
+  async pruneHealthHistory(serviceId: string, keep: number, limit: number): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `WITH edge AS (
+         SELECT checked_at, id FROM service_health_checks WHERE service_id = $1
+         ORDER BY checked_at DESC, id DESC OFFSET $2 LIMIT 1
+       ), d AS (
+         DELETE FROM service_health_checks WHERE id IN (
+           SELECT h.id FROM service_health_checks h, edge
+           WHERE h.service_id = $1 AND (h.checked_at, h.id) <= (edge.checked_at, edge.id)
+           ORDER BY h.checked_at LIMIT $3)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [serviceId, keep, limit],
     );
+    return rows[0].n;
   }
 
   /** Marks this instance alive as the owner of the managed services it runs. */

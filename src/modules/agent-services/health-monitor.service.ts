@@ -6,8 +6,6 @@ import type { ServiceRow } from './agent-service.types.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { ServiceLifecycle } from './service-lifecycle.service.js';
 
-const PRUNE_EVERY_MS = 60_000;
-
 /**
  * Periodic health checks: each running service with `health_check_enabled` is probed every
  * `health_check.interval` seconds by the hub that runs it (external services: by every hub).
@@ -18,7 +16,6 @@ export class HealthMonitor implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger('HealthMonitor');
   private readonly nextDue = new Map<string, number>();
   private readonly ticker: Periodic;
-  private lastPrune = Date.now();
 
   constructor(
     private readonly repo: AgentServicesRepository,
@@ -62,9 +59,5 @@ export class HealthMonitor implements OnApplicationBootstrap, OnApplicationShutd
         await this.lifecycle.check(s);
       }),
     );
-    if (now - this.lastPrune > PRUNE_EVERY_MS) {
-      this.lastPrune = now;
-      await this.repo.pruneHealthHistory(this.config.SERVICE_HEALTH_HISTORY);
-    }
   }
 }

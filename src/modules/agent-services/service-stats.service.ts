@@ -10,9 +10,6 @@ import { ConnectionRegistry } from './proxy/connection-registry.js';
 import { SessionStatsRepository } from './session-stats.repository.js';
 import { type StatSample, StatsRepository, type TimeseriesMetric } from './stats.repository.js';
 
-const KEEP_SAMPLES_MS = 7 * 24 * 3600 * 1000;
-/** Ended sessions are kept this long (today's counts need today's; totals live in the counters). */
-const KEEP_SESSIONS_MS = 8 * 24 * 3600 * 1000;
 const THROUGHPUT_WINDOW_MS = 5 * 60 * 1000;
 /** `*_today` counts from UTC midnight: the same day for every hub process, whatever its TZ. */
 export const startOfDay = (): Date => {
@@ -125,9 +122,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       samples.push(hub);
     }
     await this.stats.insert(samples);
-    await this.stats.prune(KEEP_SAMPLES_MS);
     await this.stored.endOrphans(INSTANCE_ID);
-    await this.stored.prune(KEEP_SESSIONS_MS);
   }
 
   async overview(): Promise<Record<string, unknown>> {

@@ -166,11 +166,18 @@ export class SessionStatsRepository {
     return { ...row, connections: Number(row.connections), errors: Number(row.errors) };
   }
 
-  /** Ended sessions older than this are forgotten (their completion stays in the counters). */
-  async prune(olderThanMs: number): Promise<void> {
-    await this.db.query(
-      `DELETE FROM agent_sessions WHERE open_connections = 0 AND ended_at < now() - make_interval(secs => $1::float8 / 1000)`,
-      [olderThanMs],
+  /** Forgets up to `limit` sessions ended more than `seconds` ago (their completion stays in the counters); how many. */
+  async prune(seconds: number, limit: number): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `WITH d AS (
+         DELETE FROM agent_sessions WHERE (tenant_id, session_id) IN (
+           SELECT tenant_id, session_id FROM agent_sessions
+           WHERE open_connections = 0 AND ended_at < now() - make_interval(secs => $1)
+           ORDER BY ended_at LIMIT $2)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [seconds, limit],
     );
+    return rows[0].n;
   }
 }

@@ -48,11 +48,18 @@ export class StatsRepository {
     );
   }
 
-  async prune(olderThanMs: number): Promise<void> {
-    await this.db.query(
-      `DELETE FROM service_stat_samples WHERE sampled_at < now() - make_interval(secs => $1::float8 / 1000)`,
-      [olderThanMs],
+  /** Removes up to `limit` samples older than `seconds`, oldest first; how many. */
+  async prune(seconds: number, limit: number): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `WITH d AS (
+         DELETE FROM service_stat_samples WHERE id IN (
+           SELECT id FROM service_stat_samples WHERE sampled_at < now() - make_interval(secs => $1)
+           ORDER BY sampled_at LIMIT $2)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [seconds, limit],
     );
+    return rows[0].n;
   }
 
   /**

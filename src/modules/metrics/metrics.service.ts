@@ -5,6 +5,7 @@ import { SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { TASK_STATES } from '../tasks/task.types.js';
 import { HubStatusService, type TenantCounts } from './hub-status.service.js';
 import { EdgeMetrics } from '../edge/edge-metrics.js';
+import { RetentionMetrics } from '../retention/retention-metrics.js';
 
 const seconds = (from: Date | null, to: Date | null): number | undefined =>
   from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : undefined;
@@ -59,9 +60,11 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     private readonly events: EventBus,
     private readonly status: HubStatusService,
     edge: EdgeMetrics,
+    retention: RetentionMetrics,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'taskhub_' });
     for (const counter of edge.all()) this.registry.registerMetric(counter);
+    for (const metric of retention.all()) this.registry.registerMetric(metric);
     const clients: Gauge<'channel'> = new Gauge({
       name: 'taskhub_clients_connected',
       help: 'Event stream clients (/ws and /events) on this process',

@@ -65,11 +65,15 @@ export class NodeLogsRepository {
     return { rows, total: count[0].n };
   }
 
-  /** Keeps the newest `keep` lines. */
-  async prune(keep: number): Promise<number> {
+  /** Removes up to `limit` of the lines older than the newest `keep` ids, oldest first. */
+  async prune(keep: number, limit: number): Promise<number> {
     const rows: { n: number }[] = await this.db.query(
-      `WITH d AS (DELETE FROM node_logs WHERE id <= (SELECT max(id) FROM node_logs) - $1 RETURNING 1) SELECT count(*)::int AS n FROM d`,
-      [keep],
+      `WITH d AS (
+         DELETE FROM node_logs WHERE id IN (
+           SELECT id FROM node_logs WHERE id <= (SELECT max(id) FROM node_logs) - $1 ORDER BY id LIMIT $2)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [keep, limit],
     );
     return rows[0].n;
   }

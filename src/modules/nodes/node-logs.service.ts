@@ -1,11 +1,10 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { EventBus } from '../../common/events/event-bus.js';
-import { Periodic } from '../../common/periodic.js';
 import { AppConfig } from '../../config/app-config.js';
 import { currentTenantSetting, runWithTenantSetting } from '../../database/tenant-context.js';
+import { untilShort } from '../retention/retention-policy.js';
+import { RetentionRegistry } from '../retention/retention-registry.js';
 import { type NodeLogFilter, type NodeLogLevel, type NodeLogRow, NodeLogsRepository } from './node-logs.repository.js';
-
-const PRUNE_INTERVAL_MS = 60_000;
 
 interface Pending {
   lines: Omit<NodeLogRow, 'id' | 'created_at'>[];
@@ -14,15 +13,12 @@ interface Pending {
 
 /**
  * Log lines that nodes send (`log` frames), kept in node_logs for GET /api/v1/logs: the
- * newest NODE_LOG_RETENTION_LINES, older ones pruned once a minute. Lines of the same tick
+ * newest NODE_LOG_RETENTION_LINES, older ones removed by the retention cleaner (docs/retention.md). Lines of the same tick
  * (and tenant) are written by one statement; each caller's promise resolves when its line is committed.
  */
 @Injectable()
-export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class NodeLogsService implements OnModuleInit {
   private readonly logger = new Logger('NodeLogs');
-  private readonly pruner = new Periodic('node log pruning', this.logger, () =>
-    this.repo.prune(this.config.NODE_LOG_RETENTION_LINES),
-  );
   /** Lines waiting for this tick's statement, per tenant context. */
   private readonly pending = new Map<string, Pending>();
 
@@ -30,10 +26,17 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
     private readonly repo: NodeLogsRepository,
     private readonly config: AppConfig,
     private readonly events: EventBus,
+    private readonly retention: RetentionRegistry,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.pruner.start(PRUNE_INTERVAL_MS);
+  onModuleInit(): void {
+    this.retention.register({
+      name: 'node_logs',
+      batches: (limit) => {
+        const keep = this.config.NODE_LOG_RETENTION_LINES;
+        return untilShort('node_logs', limit, async () => ({ n: await this.repo.prune(keep, limit) }));
+      },
+    });
   }
 
   /** Stores the line and shows it on the log channel at once. */
@@ -80,9 +83,5 @@ export class NodeLogsService implements OnApplicationBootstrap, OnApplicationShu
 
   list(f: NodeLogFilter): Promise<{ rows: NodeLogRow[]; total: number }> {
     return this.repo.list(f);
-  }
-
-  onApplicationShutdown(): Promise<void> {
-    return this.pruner.stop();
   }
 }

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { TenantsModule } from '../tenants/tenants.module.js';
-import { DeliveryPruner } from './delivery-pruner.service.js';
+import { DeliveryRetention } from './delivery-retention.js';
 import { PluginCallbackGuard } from './plugin-callback.guard.js';
 import { PluginCallbacksController } from './plugin-callbacks.controller.js';
 import { PluginCallbacksService } from './plugin-callbacks.service.js';
@@ -12,6 +12,6 @@ import { PluginsModule } from './plugins.module.js';
 @Module({
   imports: [PluginsModule, TasksModule, TenantsModule],
   controllers: [PluginCallbacksController],
-  providers: [PluginDeliveriesRepository, PluginCallbacksService, PluginCallbackGuard, DeliveryPruner],
+  providers: [PluginDeliveriesRepository, PluginCallbacksService, PluginCallbackGuard, DeliveryRetention],
 })
 export class PluginCallbacksModule {}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
-/** All SQL over `plugin_deliveries`: the webhook-ids seen per plugin, kept a day. */
+/** All SQL over `plugin_deliveries`: the webhook-ids seen per plugin, kept PLUGIN_DELIVERY_RETENTION. */
 @Injectable()
 export class PluginDeliveriesRepository {
   constructor(private readonly db: DataSource) {}
@@ -19,12 +19,16 @@ export class PluginDeliveriesRepository {
     return rows.length === 1;
   }
 
-  /** Forgets deliveries older than `hours`; how many. */
-  async prune(hours: number): Promise<number> {
+  /** Forgets up to `limit` deliveries older than `seconds`, oldest first; how many. */
+  async prune(seconds: number, limit: number): Promise<number> {
     const rows: { n: number }[] = await this.db.query(
-      `WITH d AS (DELETE FROM plugin_deliveries WHERE received_at < now() - make_interval(hours => $1) RETURNING 1)
+      `WITH d AS (
+         DELETE FROM plugin_deliveries WHERE (tenant_id, plugin, webhook_id) IN (
+           SELECT tenant_id, plugin, webhook_id FROM plugin_deliveries
+           WHERE received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT $2)
+         RETURNING 1)
        SELECT count(*)::int AS n FROM d`,
-      [hours],
+      [seconds, limit],
     );
     return rows[0].n;
   }

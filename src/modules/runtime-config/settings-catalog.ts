@@ -31,6 +31,17 @@ export const HOT_KEYS = [
   'LLM_COOLDOWN_MS',
   'LLM_MAX_REQUEST_MS',
   'LLM_ABORT_ON_DISCONNECT',
+  'TASK_RETENTION',
+  'TASK_RETENTION_MAX_FINISHED',
+  'TASK_RETENTION_GRACE',
+  'TASK_EVENTS_MAX_PER_TASK',
+  'PLUGIN_DELIVERY_RETENTION',
+  'SERVICE_STATS_RETENTION',
+  'AGENT_SESSION_RETENTION',
+  'RETENTION_BATCH_SIZE',
+  'NODE_LOG_RETENTION_LINES',
+  'LLM_USAGE_RETENTION_DAYS',
+  'SERVICE_HEALTH_HISTORY',
 ] as const satisfies readonly (keyof AppConfig)[];
 
 export type HotKey = (typeof HOT_KEYS)[number];
@@ -102,6 +113,7 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   SERVICE_STOP_GRACE_MS: 'Agent services: SIGTERM to SIGKILL grace',
   SERVICE_HEALTH_TICK_MS: 'How often due health checks are looked for',
   SERVICE_HEALTH_HISTORY: 'Health checks kept per service',
+  NODE_LOG_RETENTION_LINES: 'Node log lines kept (the newest)',
   SERVICE_LOG_LINES: 'Output lines kept per service',
   SERVICE_OWNER_STALE_MS: 'A hub silent this long no longer owns its managed services',
   PROXY_DEFAULT_STRATEGY: 'WebSocket proxy strategy when no rule matches and the client gave no hint (new connections)',
@@ -110,7 +122,16 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   STATS_SAMPLE_INTERVAL_MS: 'Agent-service statistics sampling period',
   PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: 'Plugin callbacks accepted per plugin and source address per minute',
   SWEEP_INTERVAL_MS: 'How often expired leases are swept',
-  LLM_USAGE_RETENTION_DAYS: 'LLM usage rows are kept this many days (pruned hourly)',
+  LLM_USAGE_RETENTION_DAYS: 'LLM usage rows are kept this many days',
+  TASK_RETENTION: 'Finished tasks and their events are removed this long after they finished; 0/off: never by age',
+  TASK_RETENTION_MAX_FINISHED: 'Finished tasks kept per tenant at most (oldest removed first); 0: no count bound',
+  TASK_RETENTION_GRACE: 'No finished task is removed sooner than this after it finished',
+  TASK_EVENTS_MAX_PER_TASK: 'Events kept per task (the newest); 0: no cap',
+  PLUGIN_DELIVERY_RETENTION: 'Plugin callback webhook-ids are remembered this long (de-duplication)',
+  SERVICE_STATS_RETENTION: 'Agent-service statistics samples are kept this long',
+  AGENT_SESSION_RETENTION: 'Ended agent sessions are kept this long',
+  RETENTION_INTERVAL_MS: 'How often the retention cleaner runs (one hub at a time); 0: never on its own',
+  RETENTION_BATCH_SIZE: 'Rows one retention statement removes at most',
 };
 
 /** Names that may hold credentials. */

@@ -62,6 +62,11 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
+  /** The tasks some request of this process waits on (retention leaves them alone). */
+  waitedIds(): string[] {
+    return [...this.waiting.keys()];
+  }
+
   /** How many requests wait right now (for tests and metrics). */
   get size(): number {
     let n = 0;

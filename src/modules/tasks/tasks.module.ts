@@ -14,6 +14,8 @@ import { TaskIntakeService } from './task-intake.service.js';
 import { TaskQueriesRepository } from './task-queries.repository.js';
 import { TaskQueriesService } from './task-queries.service.js';
 import { TaskRecoveryService } from './task-recovery.service.js';
+import { TaskRetention } from './task-retention.js';
+import { TaskRetentionRepository } from './task-retention.repository.js';
 import { TaskTransitionsRepository } from './task-transitions.repository.js';
 import { TaskWaiters } from './task-waiters.js';
 import { TaskWorkersController } from './task-workers.controller.js';
@@ -40,6 +42,8 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
     LeaseSweeper,
     DurationEstimates,
     TenantTaskLimit,
+    TaskRetentionRepository,
+    TaskRetention,
     ...SERVICES,
   ],
   // TaskAssignmentsRepository is exported for the dispatcher's round only: it plans, and the

@@ -66,6 +66,10 @@ export class TenantsRepository {
     return rows[0];
   }
 
+  async allLimits(): Promise<{ id: string; limits: TenantLimits }[]> {
+    return this.db.query(`SELECT id, limits FROM tenants ORDER BY id`);
+  }
+
   /** The tenant a task belongs to (callers run as the system: plugin callbacks find theirs so). */
   async tenantOfTask(taskId: string): Promise<string | undefined> {
     const rows: { tenant_id: string }[] = await this.db.query(`SELECT tenant_id FROM tasks WHERE id = $1`, [taskId]);

@@ -85,6 +85,11 @@ export class TenantsService {
     return row;
   }
 
+  /** Every tenant's id and limits, read as the system (retention reads them once per pass). */
+  allLimits(): Promise<{ id: string; limits: TenantLimits }[]> {
+    return runAsSystem(() => this.repo.allLimits());
+  }
+
   /** Whether a tenant exists (the key guard's check of X-Tenant-Id; looked up as the system). */
   async exists(id: string): Promise<boolean> {
     return (await runAsSystem(() => this.repo.findById(id))) !== undefined;

@@ -3010,10 +3010,21 @@ export interface components {
             llm_budget_tokens?: number;
             /** @description Tasks the tenant may have pending, dispatched or running at once */
             max_tasks?: number;
+            /** @description Retention of finished tasks (absent: the hub settings) */
+            retention?: components["schemas"]["TenantRetentionDto"];
         };
         TenantListView: {
             tenants: components["schemas"]["TenantView"][];
             pagination: components["schemas"]["PaginationView"];
+        };
+        TenantRetentionDto: {
+            /**
+             * @description Finished tasks are removed this long after they finished: 90s, 30m, 12h, 3d, 2w or seconds; 0 or off: never by age
+             * @example 3d
+             */
+            age?: string;
+            /** @description Finished tasks kept at most (the oldest go first); 0: no count bound */
+            max_finished?: number;
         };
         TenantView: {
             id: string;

@@ -79,12 +79,15 @@ export class LlmUsageRepository {
     return row.n;
   }
 
-  /** Forgets calls older than `days`; how many. */
-  async prune(days: number): Promise<number> {
+  /** Forgets up to `limit` calls older than `days`, oldest first; how many. */
+  async prune(days: number, limit: number): Promise<number> {
     const rows: { n: number }[] = await this.db.query(
-      `WITH d AS (DELETE FROM llm_usage WHERE started_at < now() - make_interval(days => $1) RETURNING 1)
+      `WITH d AS (
+         DELETE FROM llm_usage WHERE id IN (
+           SELECT id FROM llm_usage WHERE started_at < now() - make_interval(days => $1) ORDER BY started_at LIMIT $2)
+         RETURNING 1)
        SELECT count(*)::int AS n FROM d`,
-      [days],
+      [days, limit],
     );
     return rows[0].n;
   }

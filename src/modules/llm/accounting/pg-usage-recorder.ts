@@ -1,5 +1,4 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Periodic } from '../../../common/periodic.js';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config.js';
 import {
   currentTenantSetting,
@@ -7,6 +6,8 @@ import {
   runWithTenantSetting,
   SYSTEM_TENANT,
 } from '../../../database/tenant-context.js';
+import { untilShort } from '../../retention/retention-policy.js';
+import { RetentionRegistry } from '../../retention/retention-registry.js';
 import { LlmUsageRecorder, type LlmUsageRecord } from '../llm-accounting.js';
 import { LlmMetrics } from './llm-metrics.js';
 import { LlmUsageRepository } from './llm-usage.repository.js';
@@ -15,7 +16,6 @@ import { LlmUsageRepository } from './llm-usage.repository.js';
 const FLUSH_AFTER_MS = 100;
 /** …or until this many are waiting. */
 const FLUSH_AT_ROWS = 500;
-const PRUNE_EVERY_MS = 60 * 60_000;
 
 const int = (n: number | null): number | null =>
   n === null || !Number.isFinite(n) ? null : Math.max(0, Math.round(n));
@@ -23,35 +23,38 @@ const int = (n: number | null): number | null =>
 /**
  * Usage rows in PostgreSQL, written in batches (one INSERT per ≤ FLUSH_AFTER_MS), and the LLM
  * Prometheus series. record() never throws and never waits: a failed batch is logged and dropped.
- * Rows older than LLM_USAGE_RETENTION_DAYS are pruned hourly (any hub may do it).
+ * Rows older than LLM_USAGE_RETENTION_DAYS are removed by the retention cleaner (docs/retention.md).
  * A batch mixes callers: each row keeps the tenant context it was recorded in and is written
  * under it (one INSERT per context), so a call lands in the tenant it acted for and counts
  * against that tenant's budget; the system's rows take their key's (or node's) tenant.
  */
 @Injectable()
-export class PgUsageRecorder extends LlmUsageRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class PgUsageRecorder extends LlmUsageRecorder implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('LlmUsage');
   private pending: { row: LlmUsageRecord; tenant: string }[] = [];
   private timer?: NodeJS.Timeout;
   private writing = new Set<Promise<void>>();
-  private readonly pruner = new Periodic('llm usage prune', this.logger, () =>
-    this.repo.prune(this.config.LLM_USAGE_RETENTION_DAYS),
-  );
 
   constructor(
     private readonly repo: LlmUsageRepository,
     private readonly metrics: LlmMetrics,
     private readonly config: AppConfig,
+    private readonly retention: RetentionRegistry,
   ) {
     super();
   }
 
-  onApplicationBootstrap(): void {
-    this.pruner.start(PRUNE_EVERY_MS, true);
+  onModuleInit(): void {
+    this.retention.register({
+      name: 'llm_usage',
+      batches: (limit) => {
+        const days = this.config.LLM_USAGE_RETENTION_DAYS;
+        return untilShort('llm_usage', limit, async () => ({ n: await this.repo.prune(days, limit) }));
+      },
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.pruner.stop();
     await this.flush();
   }
 

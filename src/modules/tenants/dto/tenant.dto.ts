@@ -1,10 +1,51 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import {
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateNested,
+} from 'class-validator';
+import { parseDuration } from '../../../common/duration.js';
 import { PageQuery } from '../../tasks/dto/list-tasks.query.js';
 import { PaginationView } from '../../tasks/dto/task.view.js';
 
 const MAX_INT = 2_147_483_647;
+
+/** The tenant's own retention of finished tasks (docs/retention.md); absent fields follow the hub's settings. */
+export class TenantRetentionDto {
+  @ApiPropertyOptional({
+    example: '3d',
+    description:
+      'Finished tasks are removed this long after they finished: 90s, 30m, 12h, 3d, 2w or seconds; 0 or off: never by age',
+  })
+  @IsOptional()
+  @IsString()
+  @ValidateBy({
+    name: 'isDuration',
+    validator: {
+      validate: (v: unknown) => parseDuration(v) !== undefined,
+      defaultMessage: () => 'age must look like 90s, 30m, 12h, 3d or 2w (or 0/off)',
+    },
+  })
+  age?: string;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    description: 'Finished tasks kept at most (the oldest go first); 0: no count bound',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_INT)
+  max_finished?: number;
+}
 
 /** Each limit is off when absent (docs/tenants.md, Limits). */
 export class TenantLimitsDto {
@@ -31,6 +72,15 @@ export class TenantLimitsDto {
   @Min(1)
   @Max(MAX_INT)
   max_tasks?: number;
+
+  @ApiPropertyOptional({
+    type: TenantRetentionDto,
+    description: 'Retention of finished tasks (absent: the hub settings)',
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TenantRetentionDto)
+  retention?: TenantRetentionDto;
 }
 
 export class CreateTenantDto {
