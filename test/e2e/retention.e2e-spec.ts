@@ -4,6 +4,7 @@ import { RetentionCleaner } from '../../src/modules/retention/retention-cleaner.
 import { RetentionMetrics } from '../../src/modules/retention/retention-metrics.js';
 import { type Api, apiClient } from '../support/api.js';
 import { SeedDevice, sleep, submitTasks } from '../support/seed-devices.js';
+import { counterMismatches } from '../support/task-counts.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 /**
@@ -120,6 +121,8 @@ describe('retention', () => {
     expect(await eventsOf(t.db, old)).toBe(0);
     expect(await existing(t.db, kept)).toEqual(new Set(kept));
     expect(await eventsOf(t.db, kept)).toBe(8);
+    // The task counters (docs/database.md) follow the removal exactly.
+    expect(await counterMismatches(t.db)).toEqual({});
 
     const by = (m: typeof before, table: string): number => m.values.find((v) => v.labels.table === table)?.value ?? 0;
     const after = await t.app.get(RetentionMetrics).deleted.get();
@@ -400,5 +403,6 @@ describe('retention', () => {
       `SELECT deadlocks::int AS after FROM pg_stat_database WHERE datname = current_database()`,
     )) as { after: number }[];
     expect(after - before).toBe(0);
+    expect(await counterMismatches(t.db)).toEqual({});
   }, 90_000);
 });
