@@ -110,9 +110,8 @@ async function drain(mode: HubMode, retention: boolean): Promise<Drain> {
 }
 
 async function main(): Promise<void> {
-  const [mode] = selectedModes()
-    .filter((m) => m === 'postgres')
-    .concat(selectedModes());
+  const modes: HubMode[] = selectedModes();
+  const mode: HubMode = modes.includes('postgres') ? 'postgres' : modes[0];
   const runs: Drain[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     runs.push(await drain(mode, false));

@@ -14,9 +14,9 @@
 //   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
 import { loadavg } from 'node:os';
 import pg from 'pg';
-import { DeviceClient } from '../src/sdk/device-client.js';
 import { bullmqPickup } from './lib/bullmq.js';
 import { graphilePickup } from './lib/graphile.js';
+import { measurePickup } from './lib/pickup.js';
 import {
   freshDatabase,
   type HubMode,
@@ -55,40 +55,11 @@ async function countTasks(url: string): Promise<number> {
   }
 }
 
-/** WARMUP + SAMPLES sequential submissions, each awaited until the device has it; the measured latencies, sorted. */
-async function measure(hubUrl: string): Promise<number[]> {
-  let arrived: ((at: number) => void) | undefined;
-  const device = new DeviceClient({ url: hubUrl, id: 'w3-device', capacity: 4 }).onTask(async () => {
-    arrived?.(performance.now());
-    return { ok: true };
-  });
-  try {
-    await device.connect();
-    const latencies: number[] = [];
-    for (let i = 0; i < SAMPLES + WARMUP; i++) {
-      const got = new Promise<number>((r) => (arrived = r));
-      const t0 = performance.now();
-      const res = await fetch(`${hubUrl}/api/v1/tasks`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ type: 'pickup', data: { i } }),
-      });
-      if (res.status !== 201) throw new Error(`submit failed: ${res.status}`);
-      await res.arrayBuffer();
-      const at = await got;
-      if (i >= WARMUP) latencies.push(at - t0);
-    }
-    return latencies.sort((a, b) => a - b);
-  } finally {
-    device.close();
-  }
-}
-
 async function hubPickup(mode: HubMode): Promise<HubPickup> {
   const started = await startModeHub(mode, 'taskhub_bench_w3');
   let teardown: Teardown | undefined;
   try {
-    const latencies = await measure(started.hub.url);
+    const latencies = await measurePickup(started.hub.url, { samples: SAMPLES, warmup: WARMUP });
     const rows = await countTasks(started.databaseUrl);
     teardown = await started.close();
     return { database: started.database, latencies, rows, teardown };

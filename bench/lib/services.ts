@@ -284,10 +284,14 @@ export class Hub {
   url = '';
   log = '';
 
-  /** `options.port`: listen there instead of a free port (e.g. a restart on the same URL). */
+  /**
+   * `options.port`: listen there instead of a free port (e.g. a restart on the same URL);
+   * `options.startTimeoutMs`: how long start() waits for /healthz (default 60 s; a hub whose
+   * migrations rewrite a large table may need longer).
+   */
   constructor(
     private readonly env: Record<string, string>,
-    private readonly options: { port?: number; root?: string } = {},
+    private readonly options: { port?: number; root?: string; startTimeoutMs?: number } = {},
   ) {}
 
   async start(): Promise<this> {
@@ -320,7 +324,8 @@ export class Hub {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    const deadline = Date.now() + 60_000;
+    const timeoutMs = this.options.startTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`hub exited:\n${this.log}`);
       if (
@@ -333,7 +338,7 @@ export class Hub {
       await sleep(100);
     }
     child.kill('SIGKILL');
-    throw new Error(`hub not healthy after 60 s:\n${this.log}`);
+    throw new Error(`hub not healthy after ${timeoutMs / 1000} s:\n${this.log}`);
   }
 
   get pid(): number | undefined {
