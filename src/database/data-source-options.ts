@@ -17,6 +17,7 @@ import { SessionsPerTenant1765300000000 } from './migrations/1765300000000-Sessi
 import { TaskEventsTenantGiven1765500000000 } from './migrations/1765500000000-TaskEventsTenantGiven.js';
 import { ReadyQueues1765600000000 } from './migrations/1765600000000-ReadyQueues.js';
 import { TaskCounters1765700000000 } from './migrations/1765700000000-TaskCounters.js';
+import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskListIndexes.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -38,6 +39,7 @@ export const migrations = [
   TaskEventsTenantGiven1765500000000,
   ReadyQueues1765600000000,
   TaskCounters1765700000000,
+  TaskListIndexes1765900000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
