@@ -180,7 +180,7 @@ describe('task lists', () => {
       p,
       ...((p.Plans as Record<string, unknown>[] | undefined) ?? []).flatMap(nodes),
     ];
-    expect(plans.length).toBe(SORTS.length * 2 * 3);
+    expect(plans.length).toBeGreaterThanOrEqual(SORTS.length * 2 * 3); // a nullable sort may read its NULLS LAST part too
     for (const plan of plans) {
       const all = nodes(plan as Record<string, unknown>);
       const types = all.map((n) => n['Node Type']);
@@ -193,5 +193,23 @@ describe('task lists', () => {
         .reduce((s, n) => s + Number(n['Actual Rows']) + Number(n['Rows Removed by Filter'] ?? 0), 0);
       expect(read).toBeLessThan(table / 10);
     }
+  });
+
+  it("a tenant's key lists its own tenant; a global admin's lists every tenant, totals alike", async () => {
+    await t.db.query(`INSERT INTO tenants (id, name) VALUES ('other', 'other')`);
+    await t.db.query(
+      `INSERT INTO tasks (tenant_id, prompt, created_at) SELECT 'other', 'o' || g, timestamptz '2030-01-01' + g * interval '1 s'
+         FROM generate_series(1, 5) g`,
+    );
+    const mine = await client.get<Page>('/api/v1/tasks?limit=3');
+    expect(mine.body.data.pagination.total).toBe(await count(`tenant_id = 'default'`));
+    const admin = apiClient(t, t.keys.admin);
+    const every = await admin.get<Page>('/api/v1/tasks?limit=3');
+    expect(every.body.data.pagination.total).toBe(await count('true'));
+    const newest = await expected('created_at', 'desc');
+    expect(every.body.data.tasks.map((x) => x.task_id)).toEqual(newest.slice(0, 3)); // the other tenant's, merged in
+    expect(mine.body.data.tasks.map((x) => x.task_id)).toEqual(
+      (await expected('created_at', 'desc', `tenant_id = 'default'`)).slice(0, 3),
+    );
   });
 });
