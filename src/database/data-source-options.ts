@@ -18,6 +18,7 @@ import { TaskEventsTenantGiven1765500000000 } from './migrations/1765500000000-T
 import { ReadyQueues1765600000000 } from './migrations/1765600000000-ReadyQueues.js';
 import { TaskCounters1765700000000 } from './migrations/1765700000000-TaskCounters.js';
 import { RetentionIndex1765800000000 } from './migrations/1765800000000-RetentionIndex.js';
+import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskListIndexes.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -40,6 +41,7 @@ export const migrations = [
   ReadyQueues1765600000000,
   TaskCounters1765700000000,
   RetentionIndex1765800000000,
+  TaskListIndexes1765900000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

@@ -29,7 +29,14 @@ interface TaskJson {
 
 interface ListJson {
   tasks: TaskJson[];
-  pagination: { total: number; limit: number; offset: number; has_more: boolean };
+  pagination: {
+    total: number;
+    limit: number;
+    offset: number;
+    has_more: boolean;
+    next_cursor: string | null;
+    total_capped: boolean;
+  };
 }
 
 interface LogsJson {
@@ -150,7 +157,14 @@ describe('taskhub CLI (in-process, against a running hub)', () => {
     expect(high.code).toBe(0);
     const highJson = JSON.parse(high.out) as ListJson;
     expect(highJson.tasks.map((x) => x.task_id).sort()).toEqual([a.task_id, b.task_id].sort());
-    expect(highJson.pagination).toEqual({ total: 2, limit: 50, offset: 0, has_more: false });
+    expect(highJson.pagination).toEqual({
+      total: 2,
+      limit: 50,
+      offset: 0,
+      has_more: false,
+      next_cursor: null,
+      total_capped: false,
+    });
 
     const tagged = await cli(['tasks', 'list', '--tag', 'x']);
     expect(tagged.code).toBe(0);

@@ -88,7 +88,14 @@ describe('canonical task API: the seed 002 flows', () => {
       params: { query: { status: 'completed', priority: 'high', limit: 5, offset: 0 } },
     });
     expect(list.data?.data.tasks.map((x) => x.task_id)).toEqual([task.task_id]);
-    expect(list.data?.data.pagination).toEqual({ total: 1, limit: 5, offset: 0, has_more: false });
+    expect(list.data?.data.pagination).toEqual({
+      total: 1,
+      limit: 5,
+      offset: 0,
+      has_more: false,
+      next_cursor: null,
+      total_capped: false,
+    });
   });
 
   it('answers data: null when there is nothing to do', async () => {
@@ -297,11 +304,30 @@ describe('canonical task API: the seed 002 flows', () => {
       '/api/v1/tasks?limit=3&offset=0&sort=created_at&order=asc',
     );
     expect(page.body.data.tasks.map((x) => x.prompt)).toEqual(['t0', 't1', 't2']);
-    expect(page.body.data.pagination).toEqual({ total: 7, limit: 3, offset: 0, has_more: true });
+    expect(page.body.data.pagination).toEqual({
+      total: 7,
+      limit: 3,
+      offset: 0,
+      has_more: true,
+      next_cursor: expect.any(String),
+      total_capped: false,
+    });
+    // The cursor continues where the offset page ended.
+    const next = await client.get<{ tasks: Task[] }>(
+      `/api/v1/tasks?limit=3&sort=created_at&order=asc&cursor=${String(page.body.data.pagination.next_cursor)}`,
+    );
+    expect(next.body.data.tasks.map((x) => x.prompt)).toEqual(['t3', 't4', 't5']);
     const last = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>(
       '/api/v1/tasks?limit=3&offset=6&order=asc',
     );
-    expect(last.body.data.pagination).toEqual({ total: 7, limit: 3, offset: 6, has_more: false });
+    expect(last.body.data.pagination).toEqual({
+      total: 7,
+      limit: 3,
+      offset: 6,
+      has_more: false,
+      next_cursor: null,
+      total_capped: false,
+    });
     const beyond = await client.get<{ tasks: Task[]; pagination: Record<string, unknown> }>('/api/v1/tasks?offset=50');
     expect(beyond.body.data.tasks).toEqual([]);
     expect(beyond.body.data.pagination).toMatchObject({ total: 7, has_more: false });

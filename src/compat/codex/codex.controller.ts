@@ -76,11 +76,12 @@ export class CodexController {
   @ApiCodexOk(CodexTaskListView)
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   async list(@Query() query: CodexListQuery, @Req() req: Request): Promise<CodexOk<Record<string, unknown>>> {
-    const { rows, total, limit, offset } = await this.taskQueries.list(toListQuery(query));
+    // Status is the only filter here: total comes from the counters, exact.
+    const { rows, total, limit, hasMore } = await this.taskQueries.list(toListQuery(query));
     return codexOk(
       {
         tasks: rows.map(listItemView),
-        pagination: { page: query.page ?? 1, limit, total, hasMore: offset + rows.length < total },
+        pagination: { page: query.page ?? 1, limit, total, hasMore },
       },
       req.requestId,
     );

@@ -58,7 +58,7 @@ export class DistributedController {
   @ApiTooManyRequestsResponse({ description: 'RATE_LIMITED' })
   async system(@CurrentPrincipal() who: Principal | undefined): Promise<Record<string, unknown>> {
     const [connected, active] = who
-      ? await Promise.all([this.nodes.countConnected(), this.taskQueries.list({ status: 'active', limit: 1 })])
+      ? await Promise.all([this.nodes.countConnected(), this.taskQueries.countInStatus('active')])
       : [null, null];
     return {
       system: 'taskhub',
@@ -66,7 +66,7 @@ export class DistributedController {
       status: 'running',
       port: this.config.PORT,
       connected_devices: connected,
-      active_tasks: active?.total ?? null,
+      active_tasks: active,
       timestamp: new Date().toISOString(),
     };
   }
@@ -98,6 +98,7 @@ export class DistributedController {
   @ApiOkResponse({ type: Seed004TaskListView })
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR' })
   async list(@Query() q: Seed004ListQuery): Promise<Record<string, unknown>> {
+    // Status is the only filter here: total comes from the counters, exact.
     const { rows, total } = await this.taskQueries.list({ status: q.status, limit: q.limit ?? 100 });
     return {
       success: true,

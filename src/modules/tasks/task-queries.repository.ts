@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { NULLABLE_SORTS, type SortOrder, type TaskCursor, type TaskSort } from './task-cursor.js';
 import type { EventLevel, TaskEventRow, TaskRow, TaskState } from './task.types.js';
 
 export interface TaskListFilter {
-  states?: TaskState[];
+  /** Whose tasks: each (tenant, state) pair is read as one index range (migration 1765900000000). */
+  tenants: readonly string[];
+  states: readonly TaskState[];
   priorities?: number[];
   tag?: string;
   type?: string;
@@ -11,10 +14,13 @@ export interface TaskListFilter {
   nodeId?: string;
   createdAfter?: Date;
   createdBefore?: Date;
-  sort: 'created_at' | 'priority' | 'started_at' | 'completed_at';
-  order: 'asc' | 'desc';
+  sort: TaskSort;
+  order: SortOrder;
   limit: number;
+  /** Rows to skip (page/offset clients); 0 with a cursor. */
   offset: number;
+  /** Rows after this one (keyset). */
+  cursor?: TaskCursor;
 }
 
 export interface EventFilter {
@@ -23,39 +29,130 @@ export interface EventFilter {
   limit: number;
 }
 
+/** The sort key of a row as exact text (whole microseconds for times), and how to read it back. */
+const KEY_TEXT: Record<TaskSort, string> = {
+  created_at: `(extract(epoch FROM created_at) * 1000000)::bigint::text`,
+  priority: `priority::text`,
+  started_at: `(extract(epoch FROM started_at) * 1000000)::bigint::text`,
+  completed_at: `(extract(epoch FROM completed_at) * 1000000)::bigint::text`,
+};
+const keyValue = (sort: TaskSort, p: string): string =>
+  sort === 'priority' ? `${p}::smallint` : `(timestamptz 'epoch' + ${p}::bigint * interval '1 microsecond')`;
+
+/**
+ * Which rows of a nullable sort a query reads: `set` (the column has a value, in its order),
+ * `unset` (NULLS LAST: those come after, in id order), or `all` (no order, for counting).
+ */
+type Part = 'set' | 'unset' | 'all';
+
+type ListedRow = TaskRow & { cursor_key: string | null };
+
 /** Read-only queries over tasks and their events: lists, logs and statistics. */
 @Injectable()
 export class TaskQueriesRepository {
   constructor(private readonly db: DataSource) {}
 
-  async list(f: TaskListFilter): Promise<{ rows: TaskRow[]; total: number }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: (p: string) => string, value: unknown): void => {
-      params.push(value);
-      where.push(sql(`$${params.length}`));
-    };
-    if (f.states?.length) add((p) => `status = ANY(${p}::text[])`, f.states);
-    if (f.priorities?.length) add((p) => `priority = ANY(${p}::smallint[])`, f.priorities);
-    if (f.tag) add((p) => `tags @> ARRAY[${p}::text]`, f.tag);
-    if (f.type) add((p) => `type = ${p}`, f.type);
-    if (f.workerId) add((p) => `worker_id = ${p}`, f.workerId);
-    if (f.nodeId) add((p) => `node_id = ${p}`, f.nodeId);
-    if (f.createdAfter) add((p) => `created_at >= ${p}`, f.createdAfter);
-    if (f.createdBefore) add((p) => `created_at < ${p}`, f.createdBefore);
-    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    // sort and order come from a whitelist in the DTO; nulls last keeps unstarted tasks at the end.
-    const orderSql = `ORDER BY ${f.sort} ${f.order === 'asc' ? 'ASC' : 'DESC'} NULLS LAST, id ${f.order === 'asc' ? 'ASC' : 'DESC'}`;
-    const rows: (TaskRow & { total_count: string })[] = await this.db.query(
-      `SELECT *, count(*) OVER() AS total_count FROM tasks ${whereSql} ${orderSql}
-       LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, f.limit, f.offset],
-    );
-    if (rows.length > 0 || f.offset === 0) {
-      return { rows, total: rows.length ? Number(rows[0].total_count) : 0 };
+  /**
+   * One page of tasks and the cursor after it (null at the end). Never counts: a page reads
+   * `offset + limit + 1` rows at most, merged from one ordered index range per (tenant, state),
+   * whatever the size of the table. A nullable sort (started_at, completed_at) reads the rows
+   * with a value first, then those without (NULLS LAST), each part from its own index.
+   */
+  async list(f: TaskListFilter): Promise<{ rows: TaskRow[]; next: TaskCursor | null }> {
+    if (!f.tenants.length || !f.states.length) return { rows: [], next: null };
+    const want = f.limit + 1;
+    let rows: ListedRow[];
+    if (!NULLABLE_SORTS.has(f.sort)) rows = await this.page(f, 'set', want, f.offset, f.cursor);
+    else if (f.cursor && f.cursor.key === null) rows = await this.page(f, 'unset', want, 0, f.cursor);
+    else {
+      rows = await this.page(f, 'set', want, f.offset, f.cursor);
+      if (rows.length < want) {
+        // Past the rows with a value: skip what the offset has left after them (counted only up to the offset).
+        const skip = rows.length > 0 || f.offset === 0 ? 0 : f.offset - (await this.countUpTo(f, 'set', f.offset));
+        rows = rows.concat(await this.page(f, 'unset', want - rows.length, skip));
+      }
     }
-    const count: { n: string }[] = await this.db.query(`SELECT count(*) AS n FROM tasks ${whereSql}`, params);
-    return { rows, total: Number(count[0].n) };
+    const more = rows.length > f.limit;
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    const next = more && last ? { sort: f.sort, order: f.order, key: last.cursor_key, id: last.id } : null;
+    return { rows: page.map(({ cursor_key: _key, ...row }) => row as TaskRow), next };
+  }
+
+  /** How many tasks match, counting at most `cap` of them (a bounded read however many there are). */
+  async countUpTo(f: TaskListFilter, part: Part, cap: number): Promise<number> {
+    if (!f.tenants.length || !f.states.length || cap <= 0) return 0;
+    const { sql, params } = this.union(f, part, cap, false);
+    params.push(cap);
+    const [row]: { n: number }[] = await this.db.query(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM (${sql}) t LIMIT $${params.length}) c`,
+      params,
+    );
+    return row.n;
+  }
+
+  private async page(f: TaskListFilter, part: Part, limit: number, offset: number, after?: TaskCursor) {
+    const { sql, params, order } = this.union(f, part, offset + limit, true, after);
+    params.push(limit, offset);
+    const rows: ListedRow[] = await this.db.query(
+      `SELECT * FROM (${sql}) t ORDER BY ${order} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      params,
+    );
+    return rows;
+  }
+
+  /**
+   * The matching rows as a UNION ALL of one branch per (tenant, state), each at most `rows` long:
+   * a branch is an equality prefix of a list index followed by the sort column, read in order
+   * and stopped at its LIMIT, and the planner merges the branches (Merge Append). The LIMIT and
+   * ORDER BY in each branch are what make it do so (a flattened UNION ALL gets a Sort of
+   * everything instead). The explicit tenant_id predicate is what lets the index lead with it;
+   * row-level security still applies on top.
+   */
+  private union(
+    f: TaskListFilter,
+    part: Part,
+    rows: number,
+    ordered: boolean,
+    after?: TaskCursor,
+  ): { sql: string; params: unknown[]; order: string } {
+    const params: unknown[] = [];
+    const p = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const where: string[] = [];
+    if (f.priorities?.length) where.push(`priority = ANY(${p(f.priorities)}::smallint[])`);
+    if (f.tag) where.push(`tags @> ARRAY[${p(f.tag)}::text]`);
+    if (f.type) where.push(`type = ${p(f.type)}`);
+    if (f.workerId) where.push(`worker_id = ${p(f.workerId)}`);
+    if (f.nodeId) where.push(`node_id = ${p(f.nodeId)}`);
+    if (f.createdAfter) where.push(`created_at >= ${p(f.createdAfter)}`);
+    if (f.createdBefore) where.push(`created_at < ${p(f.createdBefore)}`);
+    const dir = f.order === 'asc' ? 'ASC' : 'DESC';
+    const cmp = f.order === 'asc' ? '>' : '<';
+    const col = f.sort; // from the DTO's whitelist
+    let order = `${col} ${dir}, id ${dir}`;
+    if (part === 'set') {
+      if (NULLABLE_SORTS.has(f.sort)) where.push(`${col} IS NOT NULL`);
+      if (after && after.key !== null)
+        where.push(`(${col}, id) ${cmp} (${keyValue(f.sort, p(after.key))}, ${p(after.id)}::uuid)`);
+    } else if (part === 'unset') {
+      where.push(`${col} IS NULL`);
+      if (after) where.push(`id ${cmp} ${p(after.id)}::uuid`);
+      order = `id ${dir}`;
+    }
+    const tenants = f.tenants.map((t) => p(t));
+    const states = f.states.map((s) => p(s));
+    const extra = where.map((w) => ` AND ${w}`).join('');
+    const tail = `${ordered ? ` ORDER BY ${order}` : ''} LIMIT ${p(rows)}`;
+    const branches = tenants.flatMap((t) =>
+      states.map(
+        (s) =>
+          `(SELECT *, ${KEY_TEXT[f.sort]} AS cursor_key FROM tasks WHERE tenant_id = ${t} AND status = ${s}${extra}${tail})`,
+      ),
+    );
+    return { sql: branches.join('\n UNION ALL '), params, order };
   }
 
   async events(taskId: string, f: EventFilter): Promise<TaskEventRow[]> {

@@ -1,20 +1,37 @@
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
+import { currentTenantSetting, NO_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
 import { isTerminal, parseStatusFilter } from './task-state.js';
 import { type StatisticsRows, TaskCountsRepository } from './task-counts.repository.js';
-import { TaskQueriesRepository } from './task-queries.repository.js';
+import { decodeCursor, encodeCursor } from './task-cursor.js';
+import { type TaskListFilter, TaskQueriesRepository } from './task-queries.repository.js';
 import { TaskWaiters } from './task-waiters.js';
 import {
   EVENT_LEVELS,
   PRIORITIES,
   PRIORITY_VALUE,
   type PriorityName,
+  TASK_STATES,
   type TaskEventRow,
   type TaskRow,
   type TaskState,
 } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
+
+/** A filtered list counts at most this many matching rows for its `total` (docs/http-api.md). */
+export const TOTAL_CAP = 10_000;
+
+export interface TaskPage {
+  rows: TaskRow[];
+  /** Exact from the counters, or the capped count (at most TOTAL_CAP) when `totalCapped`. */
+  total: number;
+  totalCapped: boolean;
+  limit: number;
+  offset: number;
+  hasMore: boolean;
+  nextCursor: string | null;
+}
 
 const noTasks = (): Record<TaskState, number> => ({
   pending: 0,
@@ -70,8 +87,13 @@ export class TaskQueriesService {
     }
   }
 
-  async list(q: ListTasksQuery): Promise<{ rows: TaskRow[]; total: number; limit: number; offset: number }> {
-    let states: TaskState[] | undefined;
+  /**
+   * A page of tasks without counting the table (docs/http-api.md, "Lists"): rows by keyset
+   * (`cursor`) or `offset`; `total` exact from the counters when the filter is at most status
+   * and priority, else a count that stops at TOTAL_CAP (`totalCapped` says it stopped).
+   */
+  async list(q: ListTasksQuery): Promise<TaskPage> {
+    let states: TaskState[] = [...TASK_STATES];
     if (q.status) {
       const parsed = parseStatusFilter(q.status);
       if ('unknown' in parsed) throw AppError.validation('status', `unknown status: ${parsed.unknown}`);
@@ -89,9 +111,24 @@ export class TaskQueriesService {
         priorities.push(PRIORITY_VALUE[name as PriorityName]);
       }
     }
+    const sort = q.sort ?? 'created_at';
+    const order = q.order ?? 'desc';
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    const { rows, total } = await this.queries.list({
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor, sort, order);
+    if (cursor && offset > 0) throw AppError.validation('offset', 'offset cannot be combined with cursor');
+
+    // Whose tasks: the caller's tenant, or (the system, a global admin) every tenant that has any.
+    const counts = await this.counts.all();
+    const setting = currentTenantSetting();
+    const tenants =
+      setting === NO_TENANT
+        ? []
+        : setting === SYSTEM_TENANT
+          ? [...new Set(counts.map((c) => c.tenant_id))].sort()
+          : [setting];
+    const filter: TaskListFilter = {
+      tenants,
       states,
       priorities,
       tag: q.tag,
@@ -100,12 +137,44 @@ export class TaskQueriesService {
       nodeId: q.node_id,
       createdAfter: q.created_after ? new Date(q.created_after) : undefined,
       createdBefore: q.created_before ? new Date(q.created_before) : undefined,
-      sort: q.sort ?? 'created_at',
-      order: q.order ?? 'desc',
+      sort,
+      order,
       limit,
       offset,
-    });
-    return { rows, total, limit, offset };
+      cursor,
+    };
+    const countable = !q.tag && !q.type && !q.worker_id && !q.node_id && !q.created_after && !q.created_before;
+    const [{ rows, next }, counted] = await Promise.all([
+      this.queries.list(filter),
+      countable ? undefined : this.queries.countUpTo(filter, 'all', TOTAL_CAP + 1),
+    ]);
+    let total: number;
+    if (counted === undefined) {
+      total = 0;
+      for (const c of counts)
+        if (
+          tenants.includes(c.tenant_id) &&
+          states.includes(c.status) &&
+          (!priorities || priorities.includes(c.priority))
+        )
+          total += c.n;
+    } else total = Math.min(counted, TOTAL_CAP);
+    return {
+      rows,
+      total,
+      totalCapped: counted !== undefined && counted > TOTAL_CAP,
+      limit,
+      offset,
+      hasMore: next !== null,
+      nextCursor: next && encodeCursor(next),
+    };
+  }
+
+  /** Tasks (of the caller's tenant) in the states a `status` filter names, from the counters. */
+  async countInStatus(status: string): Promise<number> {
+    const parsed = parseStatusFilter(status);
+    if ('unknown' in parsed) throw AppError.validation('status', `unknown status: ${parsed.unknown}`);
+    return this.counts.total(parsed.states);
   }
 
   async logs(id: string, q: TaskLogsQuery): Promise<TaskEventRow[]> {

@@ -70,11 +70,21 @@ export class TasksController {
 
   @Get()
   @Authenticated('client', 'worker')
-  @ApiOperation({ summary: 'List tasks with filters and pagination' })
+  @ApiOperation({ summary: 'List tasks with filters; keyset pages (cursor) or offset; never counts the table' })
   @ApiEnvelope(TaskListView)
   async list(@Query() query: ListTasksQuery): Promise<TaskListView> {
-    const { rows, total, limit, offset } = await this.taskQueries.list(query);
-    return { tasks: rows.map(mapTask), pagination: { total, limit, offset, has_more: offset + rows.length < total } };
+    const page = await this.taskQueries.list(query);
+    return {
+      tasks: page.rows.map(mapTask),
+      pagination: {
+        total: page.total,
+        limit: page.limit,
+        offset: page.offset,
+        has_more: page.hasMore,
+        next_cursor: page.nextCursor,
+        total_capped: page.totalCapped,
+      },
+    };
   }
 
   @Get(':id')

@@ -669,7 +669,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List tasks with filters and pagination */
+        /** List tasks with filters; keyset pages (cursor) or offset; never counts the table */
         get: operations["TasksController_list"];
         put?: never;
         /** Submit a task (durable before the answer) */
@@ -2910,12 +2910,22 @@ export interface components {
         };
         TaskListView: {
             tasks: components["schemas"]["TaskView"][];
-            pagination: components["schemas"]["PaginationView"];
+            pagination: components["schemas"]["TaskPaginationView"];
         };
         TaskLogsView: {
             /** Format: uuid */
             task_id: string;
             logs: components["schemas"]["TaskEventView"][];
+        };
+        TaskPaginationView: {
+            total: number;
+            limit: number;
+            offset: number;
+            has_more: boolean;
+            /** @description Pass as `cursor` for the next page (same sort and order); null on the last page */
+            next_cursor: string | null;
+            /** @description `total` is exact (from the counters) when the filter is at most status and priority; with any other filter it counts up to 10,000 matches, and this is true when it stopped there */
+            total_capped: boolean;
         };
         TaskResultDto: {
             /**
@@ -5937,6 +5947,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 offset?: number;
+                /** @description Opaque keyset cursor: `pagination.next_cursor` of the previous page (same sort and order, no offset) */
+                cursor?: string;
                 /** @description Comma list: pending, dispatched, running, completed, failed, cancelled, timed_out, or waiting/working/queued/active */
                 status?: string;
                 /** @description Comma list of low, medium, high, urgent */

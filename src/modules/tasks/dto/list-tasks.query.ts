@@ -1,9 +1,22 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsNumber, IsOptional, IsPositive, IsString, Length, Max, Min } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsNumber,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+import { TASK_SORTS } from '../task-cursor.js';
 import { EVENT_LEVELS, type EventLevel } from '../task.types.js';
 
-export const TASK_SORTS = ['created_at', 'priority', 'started_at', 'completed_at'] as const;
+export { TASK_SORTS };
 
 export class PageQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
@@ -24,6 +37,15 @@ export class PageQuery {
 }
 
 export class ListTasksQuery extends PageQuery {
+  @ApiPropertyOptional({
+    description: 'Opaque keyset cursor: `pagination.next_cursor` of the previous page (same sort and order, no offset)',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 300)
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor must be a cursor this list returned' })
+  cursor?: string;
+
   @ApiPropertyOptional({
     example: 'waiting,working',
     description:

@@ -57,9 +57,24 @@ export class PaginationView {
   @ApiProperty() has_more: boolean;
 }
 
+/** A task list's page: `total` never counts the table (docs/http-api.md, "Lists"). */
+export class TaskPaginationView extends PaginationView {
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page (same sort and order); null on the last page',
+  })
+  next_cursor: string | null;
+  @ApiProperty({
+    description:
+      '`total` is exact (from the counters) when the filter is at most status and priority; with any other filter it counts up to 10,000 matches, and this is true when it stopped there',
+  })
+  total_capped: boolean;
+}
+
 export class TaskListView {
   @ApiProperty({ type: [TaskView] }) tasks: TaskView[];
-  @ApiProperty({ type: PaginationView }) pagination: PaginationView;
+  @ApiProperty({ type: TaskPaginationView }) pagination: TaskPaginationView;
 }
 
 export class TaskEventView {
