@@ -77,12 +77,12 @@ export class TaskCountsRepository {
     return Math.max(0, Number(row.n ?? 0));
   }
 
-  /** Tasks completed in the last `periodHours`, and the mean start-to-completion time of all completed (ms). */
+  /** Tasks completed in the last `periodHours` and their mean start-to-completion time (ms). */
   async finishedSummary(periodHours: number): Promise<{ completedInPeriod: number; avgRunMs: number | null }> {
     const [row]: { completed: string | null; run_ms: string | null; runs: string | null }[] = await this.db.query(
-      `SELECT sum(completed) FILTER (WHERE minute >= date_trunc('minute', now() - make_interval(hours => $1))) AS completed,
-              sum(run_ms) AS run_ms, sum(runs) AS runs
-         FROM ${FINISHED} f`,
+      `SELECT sum(completed) AS completed, sum(run_ms) AS run_ms, sum(runs) AS runs
+         FROM ${FINISHED} f
+        WHERE minute >= date_trunc('minute', now() - make_interval(hours => $1))`,
       [periodHours],
     );
     const runs = Number(row.runs ?? 0);
