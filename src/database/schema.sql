@@ -452,9 +452,7 @@ TABLE tasks
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
-  INDEX CREATE INDEX "IDX_tasks_completed" ON public.tasks USING btree (completed_at) WHERE (completed_at IS NOT NULL)
   INDEX CREATE INDEX "IDX_tasks_completed_type" ON public.tasks USING btree (type, completed_at DESC) INCLUDE (started_at) WHERE (status = 'completed'::text)
-  INDEX CREATE INDEX "IDX_tasks_created" ON public.tasks USING btree (created_at)
   INDEX CREATE INDEX "IDX_tasks_dispatched_delivered" ON public.tasks USING btree (delivered_at) WHERE (status = 'dispatched'::text)
   INDEX CREATE INDEX "IDX_tasks_finished" ON public.tasks USING btree (tenant_id, COALESCE(GREATEST(completed_at, cancelled_at), created_at), id) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text]))
   INDEX CREATE INDEX "IDX_tasks_lease" ON public.tasks USING btree (lease_expires_at) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))
@@ -469,8 +467,6 @@ TABLE tasks
   INDEX CREATE INDEX "IDX_tasks_ready" ON public.tasks USING btree (priority DESC, created_at, id) WHERE (status = 'pending'::text)
   INDEX CREATE INDEX "IDX_tasks_ready_queue" ON public.tasks USING btree (tenant_id, tag_key, type, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NULL))
   INDEX CREATE INDEX "IDX_tasks_ready_target" ON public.tasks USING btree (target_node_id, tenant_id, priority DESC, created_at, id) WHERE ((status = 'pending'::text) AND (target_node_id IS NOT NULL))
-  INDEX CREATE INDEX "IDX_tasks_status_created" ON public.tasks USING btree (status, created_at)
-  INDEX CREATE INDEX "IDX_tasks_tenant_created" ON public.tasks USING btree (tenant_id, created_at)
   INDEX CREATE UNIQUE INDEX "PK_tasks" ON public.tasks USING btree (id)
   INDEX CREATE UNIQUE INDEX "UQ_tasks_idempotency_key" ON public.tasks USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
   TRIGGER CREATE TRIGGER tasks_counts_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_tasks FOR EACH STATEMENT EXECUTE FUNCTION taskhub_task_counts_delete()
