@@ -18,6 +18,8 @@
 //   --keep           keep the loaded database afterwards (default: dropped / removed)
 //   --reuse          skip the load when the kept loaded database holds the same load (its
 //                    marker: tasks, events per task, load version); implies --keep
+//   --resume         the kept loaded database of a load that stopped part way: adds the tasks it
+//                    lacks (ON CONFLICT DO NOTHING), loads its events again, then measures
 //   --samples=50     measured calls per call and database, after --warmup=5 unmeasured ones
 //   --budget-s=60    per call and database: stop sampling after this many seconds (at least 3
 //                    samples are taken; the table shows how many were)
@@ -75,7 +77,9 @@ const MODE = selectedMode();
 const EVENTS_PER_TASK = intArg('events-per-task', 4, 2);
 if (EVENTS_PER_TASK !== 2 && EVENTS_PER_TASK !== 4) throw new Error('--events-per-task: 2 or 4');
 const REUSE = flag('reuse');
-const KEEP = flag('keep') || REUSE;
+/** A kept database whose load stopped part way: the tasks it lacks are added, its events loaded again. */
+const RESUME = flag('resume');
+const KEEP = flag('keep') || REUSE || RESUME;
 const SAMPLES = intArg('samples', 50, 1);
 const WARMUP = intArg('warmup', 5);
 const BUDGET_MS = intArg('budget-s', 60, 1) * 1000;
@@ -98,7 +102,10 @@ const SPAN_SECONDS = 30 * 86_400;
 const TENANTS = ['bench-t1', 'bench-t2', 'bench-t3']; // besides 'default'
 
 const METRICS_TOKEN = 'w10-bench-metrics-token-0123456789';
-const HUB_ENV = { METRICS_TOKEN };
+// Retention off: W10 measures reads with the whole history in place (the hub runs during the
+// load; with the default 7 days its cleaner removed 228,000 of the 10 M tasks the first time).
+// What retention itself costs is W2-retention's to measure.
+const HUB_ENV = { METRICS_TOKEN, RETENTION_INTERVAL_MS: '0' };
 /** Migrations that rewrite a 10 M row table (e.g. a counter backfill) may take a while. */
 const HUB_START_TIMEOUT_MS = 60 * 60_000;
 
@@ -346,7 +353,7 @@ async function chunked(
 }
 
 /** The tenants, then N tasks and their events (chunks of ~1 M rows a statement), VACUUM ANALYZE, the marker. */
-async function load(db: BenchDb, n: number): Promise<LoadReport> {
+async function load(db: BenchDb, n: number, resume = false): Promise<LoadReport> {
   const c = await db.client();
   try {
     const t0 = performance.now();
@@ -356,7 +363,11 @@ async function load(db: BenchDb, n: number): Promise<LoadReport> {
     );
     const spanStart = new Date(Date.now() - 3_600_000 - SPAN_SECONDS * 1000).toISOString();
     const tTasks = performance.now();
-    const tasks = await chunked(c, 'tasks', INSERT_TASKS, n, TASK_CHUNK, (lo, hi) => [lo, hi, spanStart, n]);
+    const insertTasks = resume ? `${INSERT_TASKS} ON CONFLICT (id) DO NOTHING` : INSERT_TASKS;
+    if (resume) await c.query('TRUNCATE task_events');
+    await chunked(c, 'tasks', insertTasks, n, TASK_CHUNK, (lo, hi) => [lo, hi, spanStart, n]);
+    const [{ n: tasks }] = (await c.query(`SELECT count(*)::int AS n FROM tasks`)).rows as { n: number }[];
+    if (tasks !== n) throw new Error(`the loaded database holds ${tasks} tasks, not ${n}`);
     const tasksSeconds = secondsSince(tTasks);
     const tEvents = performance.now();
     const events = await chunked(c, 'task_events', INSERT_EVENTS, n, EVENT_CHUNK_TASKS, (lo, hi) => [
@@ -420,11 +431,14 @@ async function prepare(db: BenchDb, n: number): Promise<LoadReport | { reused: L
     }
     console.error(`${db.role}: ${db.where} holds another load (${JSON.stringify(marker)}): loading again`);
   }
-  await db.create();
+  const resume = RESUME && db.role === 'loaded' && (await db.exists());
+  if (!resume) await db.create();
   const startMs = await db.start();
-  console.error(`${db.role}: ${db.where} migrated by the hub in ${Math.round(startMs)} ms; loading ${n} tasks`);
+  console.error(
+    `${db.role}: ${db.where} ${resume ? 'resumed' : 'migrated'} by the hub in ${Math.round(startMs)} ms; loading ${n} tasks`,
+  );
   try {
-    return await load(db, n);
+    return await load(db, n, resume);
   } finally {
     await db.stop();
   }
