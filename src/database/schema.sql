@@ -588,7 +588,7 @@ CREATE OR REPLACE FUNCTION public.taskhub_task_counts_truncate()
  LANGUAGE plpgsql
 AS $function$
       BEGIN
-        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas, task_node_finishes;
+        TRUNCATE task_count_deltas, task_counts, task_finish_deltas, task_finish_minutes, task_node_finishes;
         RETURN NULL;
       END $function$
 

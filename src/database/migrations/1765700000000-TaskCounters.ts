@@ -130,11 +130,13 @@ export class TaskCounters1765700000000 implements MigrationInterface {
           SELECT tenant_id, status, priority, -count(*) FROM old_tasks GROUP BY 1, 2, 3;
         RETURN NULL;
       END $$`);
-    // A truncate of tasks (tests, an operator starting over) empties the counts with it.
+    // A truncate of tasks (tests, an operator starting over) empties the counts with it. The
+    // tables in the order the fold locks them (each delta table before what it folds into), so a
+    // truncate and a fold wait for each other instead of deadlocking.
     await q.query(`
       CREATE FUNCTION taskhub_task_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        TRUNCATE task_counts, task_count_deltas, task_finish_minutes, task_finish_deltas, task_node_finishes;
+        TRUNCATE task_count_deltas, task_counts, task_finish_deltas, task_finish_minutes, task_node_finishes;
         RETURN NULL;
       END $$`);
     await q.query(`
