@@ -77,6 +77,17 @@ describe('plugins and signed plugin callbacks', () => {
     return res.body.data;
   };
   const task = async (id: string): Promise<Task> => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data;
+  /**
+   * Sweeps until the task shows `done` (2 s at most). The hub's own periodic sweep may hold the
+   * expired row at that moment (SKIP LOCKED: this sweep then passes it by) and commit just after.
+   */
+  const sweepUntil = async (id: string, done: (x: Task) => boolean): Promise<void> => {
+    for (const deadline = Date.now() + 2000; Date.now() < deadline;) {
+      await t.app.get(LeaseSweeper).sweep();
+      if (done(await task(id))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
   const events = async (id: string, type: string): Promise<number> => {
     const rows: { n: number }[] = await t.db.query(
       `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = $2`,
@@ -421,7 +432,7 @@ describe('plugins and signed plugin callbacks', () => {
     await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
       created.task_id,
     ]);
-    await t.app.get(LeaseSweeper).sweep();
+    await sweepUntil(created.task_id, (x) => x.retry_count === 1);
     expect(await task(created.task_id)).toMatchObject({
       state: 'running',
       worker_id: 'plugin:slow',
@@ -431,7 +442,7 @@ describe('plugins and signed plugin callbacks', () => {
     await t.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
       created.task_id,
     ]);
-    await t.app.get(LeaseSweeper).sweep();
+    await sweepUntil(created.task_id, (x) => x.state !== 'running');
     expect(await task(created.task_id)).toMatchObject({ state: 'timed_out', retry_count: 1 });
     expect(d.received.filter((r) => r.event === 'new_task')).toHaveLength(0);
   });
