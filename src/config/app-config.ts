@@ -453,6 +453,24 @@ export class AppConfig {
   @Min(1000)
   LLM_MAX_REQUEST_MS = 5 * 60 * 1000;
 
+  /**
+   * A chat whose model calls tools the hub runs (docs/tools.md): at most this many model calls
+   * in one turn; a model still calling tools after the last ends the turn with
+   * `tool_step_limit`. 0 turns tool execution off (tool calls go back to the client). Hot.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  LLM_TOOL_MAX_STEPS = 8;
+
+  /** How long a tool task may run on its node (its `timeout_seconds`); the turn's deadline is LLM_MAX_REQUEST_MS. Hot. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  LLM_TOOL_TIMEOUT_SECONDS = 120;
+
   /** A client that disconnects aborts its upstream call. */
   @Transform(toBool)
   @IsBoolean()

@@ -48,6 +48,8 @@ export interface FakeBehavior {
   hang?: boolean;
   /** Answer with a tool call (the first of the request's tools, else `fake_tool`). */
   toolCall?: boolean;
+  /** The tool call's arguments (JSON text); default `{"input": <last user message>}`. */
+  toolArguments?: string;
   /**
    * Stream: how each frame's lines end (default lf: `data: …\n\n`); crlf-lf is `data: …\r\n\n`.
    * Every one is valid SSE.
@@ -298,7 +300,12 @@ class FakeState {
     if (b.firstByteDelayMs) await wire.sleep(b.firstByteDelayMs);
     if (wire.gone) return;
     if (b.status) return wire.error(b.status, undefined, b.status === 429 ? b.retryAfterSeconds : undefined);
-    const reply = buildReply(body, n, { chunks: b.chunks, toolCall: b.toolCall, model: body.model });
+    const reply = buildReply(body, n, {
+      chunks: b.chunks,
+      toolCall: b.toolCall,
+      toolArguments: b.toolArguments,
+      model: body.model,
+    });
     if (!rec.stream) {
       const text = JSON.stringify(completionObject(reply));
       if (b.cutAfterChunks !== undefined) return wire.cutBody(text);

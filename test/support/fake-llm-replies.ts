@@ -62,12 +62,25 @@ export function lastUserMessage(body: ChatRequestBody): string {
 }
 
 /**
- * `echo: <last user message>` as word pieces, each after the first with its leading space (the
+ * What the fake says: `echo: <last user message>`, or, right after tool results (the hub ran
+ * the tools and called again), `tool said: <each result>` — so a test sees the result reached
+ * the model.
+ */
+export function replyText(body: ChatRequestBody): string {
+  const messages = body.messages ?? [];
+  const results: string[] = [];
+  for (let i = messages.length - 1; i >= 0 && messages[i]?.role === 'tool'; i--)
+    results.unshift(messageText(messages[i].content));
+  return results.length > 0 ? `tool said: ${results.join(' | ')}` : `echo: ${lastUserMessage(body)}`;
+}
+
+/**
+ * The reply text as word pieces, each after the first with its leading space (the
  * way OpenAI's tokens come). With `chunks`, exactly that many pieces: words are grouped, or the
  * reply is padded with ` w<i>` words when it has fewer.
  */
 export function replyPieces(body: ChatRequestBody, chunks?: number): string[] {
-  const words = `echo: ${lastUserMessage(body)}`.split(/\s+/).filter(Boolean);
+  const words = replyText(body).split(/\s+/).filter(Boolean);
   if (chunks !== undefined && chunks > 0) {
     for (let i = words.length; i < chunks; i++) words.push(`w${i}`);
   }
@@ -86,7 +99,7 @@ export function replyPieces(body: ChatRequestBody, chunks?: number): string[] {
 export function buildReply(
   body: ChatRequestBody,
   n: number,
-  options: { chunks?: number; toolCall?: boolean; model: string },
+  options: { chunks?: number; toolCall?: boolean; toolArguments?: string; model: string },
 ): Reply {
   const prompt = (body.messages ?? []).reduce((sum, m) => sum + countTokens(messageText(m?.content)), 0);
   const base = {
@@ -94,10 +107,12 @@ export function buildReply(
     created: Math.floor(Date.now() / 1000),
     model: options.model,
   };
-  const wantsTool = options.toolCall || (!!body.tools?.length && /call tool/i.test(lastUserMessage(body)));
+  const afterTools = body.messages?.[body.messages.length - 1]?.role === 'tool';
+  const wantsTool =
+    options.toolCall || (!!body.tools?.length && !afterTools && /call tool/i.test(lastUserMessage(body)));
   if (wantsTool) {
     const name = body.tools?.find((t) => t?.function?.name)?.function?.name ?? 'fake_tool';
-    const args = JSON.stringify({ input: lastUserMessage(body) });
+    const args = options.toolArguments ?? JSON.stringify({ input: lastUserMessage(body) });
     return {
       ...base,
       pieces: [],

@@ -34,6 +34,20 @@ export interface ChatRun {
    * (backpressure; the request's own deadline and interrupts still stop the wait).
    */
   onChunk?: (chunk: Record<string, unknown>) => void | Promise<void>;
+  /**
+   * Set when this call is one of a turn's (the hub runs tools between model calls): the turn
+   * registered the request (interrupts), owns its deadline and client signal, and publishes
+   * `llm.completed` once. The call stops when this aborts (its reason a StopReason).
+   */
+  turn?: AbortSignal;
+  /** The request this call's usage counts for (a node's `llm_request` while it runs a chat's tool: the chat's); default requestId. */
+  usageRequestId?: string;
+}
+
+/** A registered request: its stop signal (interrupt, client gone, deadline), and `done` at its end. */
+export interface OpenRequest {
+  signal: AbortSignal;
+  done: () => void;
 }
 
 export interface ChatOutcome {
@@ -102,45 +116,71 @@ export class LlmGateway {
       );
     const estimate = estimatePromptTokens(request.body) + (request.maxTokens ?? DEFAULT_COMPLETION_ESTIMATE);
     const reservation = await this.quotas.reserve(run.caller, requested, estimate);
-    const stop = this.running.start(run.requestId, {
-      model: requested,
-      keyId: run.caller.keyId,
-      nodeId: run.caller.nodeId,
-    });
+    const open = run.turn ? { signal: run.turn, done: () => undefined } : this.open(run, requested);
+    const state = { delivered: false, used: null as LlmTokens | null };
+    try {
+      const outcome = await this.walk(request, requested, chain, run, open.signal, state);
+      state.used = outcome.usage;
+      if (!run.turn) this.completed(run, outcome.completion, null);
+      return outcome;
+    } catch (e) {
+      const error = asLlmError(e);
+      if (!(e instanceof LlmError)) this.logger.error({ err: e, request_id: run.requestId }, 'gateway request failed');
+      if (!run.turn) this.completed(run, null, error);
+      throw error;
+    } finally {
+      open.done();
+      void this.settle(reservation, state.used);
+    }
+  }
+
+  /**
+   * Registers a request under its id (for /v1/interrupt, on any hub), with its deadline
+   * (LLM_MAX_REQUEST_MS) and the client's going away: the signal aborts with a StopReason.
+   */
+  open(run: Pick<ChatRun, 'requestId' | 'caller' | 'clientSignal'>, model: string): OpenRequest {
+    const stop = this.running.start(run.requestId, { model, keyId: run.caller.keyId, nodeId: run.caller.nodeId });
     const timer = setTimeout(() => stop.stop('timeout'), this.config.LLM_MAX_REQUEST_MS);
     const onClientGone = (): void => stop.stop('client_closed');
     if (run.clientSignal && this.config.LLM_ABORT_ON_DISCONNECT) {
       if (run.clientSignal.aborted) stop.stop('client_closed');
       else run.clientSignal.addEventListener('abort', onClientGone, { once: true });
     }
-    const state = { delivered: false, used: null as LlmTokens | null };
-    try {
-      const outcome = await this.walk(request, requested, chain, run, stop.signal, state);
-      state.used = outcome.usage;
-      this.events.publish('llm.completed', {
-        requestId: run.requestId,
-        keyId: run.caller.keyId,
-        completion: outcome.completion,
-        error: null,
-      });
-      return outcome;
-    } catch (e) {
-      const error =
-        e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
-      if (!(e instanceof LlmError)) this.logger.error({ err: e, request_id: run.requestId }, 'gateway request failed');
-      this.events.publish('llm.completed', {
-        requestId: run.requestId,
-        keyId: run.caller.keyId,
-        completion: null,
-        error: error.body().error,
-      });
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      run.clientSignal?.removeEventListener('abort', onClientGone);
-      stop.done();
-      void this.settle(reservation, state.used);
-    }
+    return {
+      signal: stop.signal,
+      done: () => {
+        clearTimeout(timer);
+        run.clientSignal?.removeEventListener('abort', onClientGone);
+        stop.done();
+      },
+    };
+  }
+
+  /** `chat.completed` for /events watchers: the request's whole completion, or its error. */
+  completed(
+    run: Pick<ChatRun, 'requestId' | 'caller'>,
+    completion: Record<string, unknown> | null,
+    error: LlmError | null,
+  ): void {
+    this.events.publish('llm.completed', {
+      requestId: run.requestId,
+      keyId: run.caller.keyId,
+      completion,
+      error: error ? error.body().error : null,
+    });
+  }
+
+  /** The error a request that stopped for `reason` answers with. */
+  stopped(reason: StopReason): LlmError {
+    if (reason === 'timeout')
+      return new LlmError(
+        504,
+        'timeout_error',
+        `The request ran longer than ${this.config.LLM_MAX_REQUEST_MS} ms`,
+        'request_timeout',
+      );
+    const message = reason === 'interrupted' ? 'The request was interrupted' : 'The client closed the connection';
+    return new LlmError(499, 'request_aborted', message, reason);
   }
 
   private async settle(reservation: LlmReservation, used: LlmTokens | null): Promise<void> {
@@ -224,7 +264,7 @@ export class LlmGateway {
     d.inFlight++;
     const record = (status: LlmCallStatus, error: string | null, tokens: LlmTokens): void =>
       this.usage.record({
-        request_id: run.requestId,
+        request_id: run.usageRequestId ?? run.requestId,
         key_id: run.caller.keyId,
         node_id: run.caller.nodeId ?? null,
         requested_model: requested,
@@ -315,20 +355,8 @@ export class LlmGateway {
     d: Deployment,
   ): AttemptFailure {
     if (signal.aborted) {
-      const reason = signal.reason as StopReason;
-      if (reason === 'timeout')
-        return new AttemptFailure(
-          false,
-          504,
-          new LlmError(
-            504,
-            'timeout_error',
-            `The request ran longer than ${this.config.LLM_MAX_REQUEST_MS} ms`,
-            'request_timeout',
-          ),
-        );
-      const message = reason === 'interrupted' ? 'The request was interrupted' : 'The client closed the connection';
-      return new AttemptFailure(false, 499, new LlmError(499, 'request_aborted', message, reason));
+      const error = this.stopped(signal.reason as StopReason);
+      return new AttemptFailure(false, error.status, error);
     }
     if (deploymentTimeout?.aborted) {
       return new AttemptFailure(
@@ -401,6 +429,9 @@ export class LlmGateway {
     );
   }
 }
+
+export const asLlmError = (e: unknown): LlmError =>
+  e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error');
 
 /** Waits for `p`, or less: until `signal` aborts. */
 function untilSettledOrAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {

@@ -21,6 +21,7 @@ import { Authenticated } from '../auth/auth.decorators.js';
 import type { LlmCaller } from './llm-accounting.js';
 import { LlmError } from './llm-error.js';
 import { LlmGateway } from './llm-gateway.service.js';
+import { ChatTurns } from './chat-turns.service.js';
 import { RunningRequests } from './running-requests.js';
 import { sendLlmError } from './openai-errors.js';
 import { ChatCompletionView, InterruptedView, OpenAiModelListView } from './openai.view.js';
@@ -38,6 +39,7 @@ export class LlmController {
 
   constructor(
     private readonly gateway: LlmGateway,
+    private readonly turns: ChatTurns,
     private readonly running: RunningRequests,
     private readonly config: AppConfig,
     private readonly edge: EdgeMetrics,
@@ -95,7 +97,7 @@ export class LlmController {
     let streaming = false;
     let corked = false;
     try {
-      const outcome = await this.gateway.chat(body, {
+      const outcome = await this.turns.chat(body, {
         requestId: req.requestId,
         caller,
         clientSignal: gone.signal,

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ToolsModule } from '../tools/tools.module.js';
+import { ChatTurns } from './chat-turns.service.js';
 import { LlmConfigController } from './llm-config.controller.js';
 import { LlmController } from './llm.controller.js';
 import { LlmGateway } from './llm-gateway.service.js';
@@ -9,11 +11,13 @@ import { RunningRequests } from './running-requests.js';
 
 /** The OpenAI-compatible LLM gateway (seed 001): /v1/chat/completions, /v1/models, /v1/interrupt. */
 @Module({
+  imports: [ToolsModule],
   // LlmConfigController before /v1/config/:key of the runtime-config module (this module is imported first).
   controllers: [LlmConfigController, LlmController, LlmStatusController],
   providers: [
     LlmRouter,
     LlmGateway,
+    ChatTurns,
     LlmHealth,
     RunningRequests,
     // LlmQuotaGate and LlmUsageRecorder come from the global LlmAccountingModule.

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
+import type { ToolDefinition } from '../tools/tool-definition.js';
 import { HELD_STATES, sqlStates } from '../tasks/task-state.js';
 
 /** The states in which a task holds a slot on its node (from the tasks state machine). */
@@ -20,6 +21,14 @@ const STATUS_SQL: Record<NodeStatus, string> = {
   busy: `n.status = 'online' AND NOT n.draining AND COALESCE(l.running, 0) >= n.capacity`,
   online: `n.status = 'online' AND NOT n.draining AND COALESCE(l.running, 0) < n.capacity`,
 };
+
+/** A node and the tools it offers (as normalizeTools stored them). */
+export interface ToolOffer {
+  node_id: string;
+  name: string | null;
+  tenant_id: string;
+  tools: ToolDefinition[];
+}
 
 export interface NodeListFilter {
   status?: NodeStatus;
@@ -159,6 +168,14 @@ export class NodesRepository {
       params,
     );
     return { rows, total: Number(count[0].n) };
+  }
+
+  /** The tools connected nodes (not draining) of the caller's tenant declared at registration. */
+  async toolOffers(): Promise<ToolOffer[]> {
+    return this.db.query(
+      `SELECT id AS node_id, name, tenant_id, info->'tools' AS tools FROM nodes
+       WHERE status = 'online' AND NOT draining AND info ? 'tools' ORDER BY id`,
+    );
   }
 
   async countConnected(): Promise<number> {

@@ -3,7 +3,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import type { HeartbeatReport, HeldTask, NodeKind, NodeRegistration, NodeRow, NodeStatus } from './node.types.js';
-import { NodesRepository } from './nodes.repository.js';
+import { NodesRepository, type ToolOffer } from './nodes.repository.js';
 import { runAsSystem } from '../../database/tenant-context.js';
 
 /** This process, as recorded on the nodes whose sockets it holds. */
@@ -37,6 +37,11 @@ export class NodesService implements OnApplicationShutdown {
     this.events.publish('node.online', { nodeId: node.id, tenantId: node.tenant_id });
     this.events.publish('node.capacity', { nodeId: node.id });
     return { node, replacedSocketId: replaced, held };
+  }
+
+  /** What the tenant's connected nodes offer as tools (GET /v1/tools, the chat tool loop). */
+  toolOffers(): Promise<ToolOffer[]> {
+    return this.repo.toolOffers();
   }
 
   /** The socket went away. Its tasks stay with it for the reconnect grace (see NodeLiveness). */

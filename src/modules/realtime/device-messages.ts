@@ -141,6 +141,10 @@ export class NodeRegisterMessage extends DeliveryOptions implements Wire.NodeReg
   @IsOptional()
   @IsPlainObject()
   info?: Record<string, unknown>;
+
+  /** Tools this node runs (OpenAI function definitions); checked by normalizeTools, which names the bad field. */
+  @IsOptional()
+  tools?: unknown;
 }
 
 export class HeartbeatMessage implements Wire.HeartbeatPayload {

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { EventBus, type NodeVocabulary } from '../../common/events/event-bus.js';
+import { normalizeTools, toolTag } from '../tools/tool-definition.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { validationError } from '../../common/validation.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -146,18 +147,24 @@ export class DeviceProtocol {
   }
 
   private async registerNode(session: DeviceSession, m: NodeRegisterMessage): Promise<ProtocolReply> {
-    const capabilities = (m.capabilities ?? []).filter((c): c is string => typeof c === 'string');
+    const declared = (m.capabilities ?? []).filter((c): c is string => typeof c === 'string');
+    // A tool is offered through a tag (tasks calling it require it) and, when the node limits
+    // its task types, as one of them: its other work is untouched.
+    const tools = normalizeTools(m.tools);
+    const toolNames = tools.map((t) => t.name);
+    const capabilities = declared.length > 0 ? [...new Set([...declared, ...toolNames])] : declared;
     return this.register(session, 'node', {
       id: (m.node_id ?? m.nodeId) as string,
       name: m.name ?? null,
       capacity: m.capacity ?? 1,
-      tags: m.tags ?? [],
+      tags: [...new Set([...(m.tags ?? []), ...toolNames.map(toolTag)])],
       capabilities,
       info: {
         ...(m.info ?? {}),
         ...(m.type !== undefined ? { type: m.type } : {}),
         ...(m.persona !== undefined ? { persona: m.persona } : {}),
         capabilities: m.capabilities ?? [],
+        ...(tools.length > 0 ? { tools } : {}),
       },
       version: m.version ?? null,
       acks: m.acks,

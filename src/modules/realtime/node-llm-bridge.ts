@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { LlmError } from '../llm/llm-error.js';
 import { LlmGateway } from '../llm/llm-gateway.service.js';
+import { TaskQueriesService } from '../tasks/task-queries.service.js';
+import { isHeld } from '../tasks/task-state.js';
+import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import type { LlmResponse, LlmResponseChunk } from '../../contracts/sockets/device.js';
 import type { DeviceSession } from './device-protocol.js';
 
@@ -20,7 +23,10 @@ export interface NodeSend {
  */
 @Injectable()
 export class NodeLlmBridge {
-  constructor(private readonly gateway: LlmGateway) {}
+  constructor(
+    private readonly gateway: LlmGateway,
+    private readonly tasks: TaskQueriesService,
+  ) {}
 
   async handle(session: DeviceSession, payload: unknown, send: NodeSend, gone: AbortSignal): Promise<void> {
     const p =
@@ -37,11 +43,14 @@ export class NodeLlmBridge {
     if (!idOk) return fail(LlmError.invalid('id', 'llm_request needs an id (a string or a number) to answer with'));
     if (!session.nodeId)
       return fail(new LlmError(409, 'invalid_request_error', 'Register first (node_register)', 'not_registered'));
-    const { id: _id, ...body } = p;
+    const { id: _id, task_id: taskId, ...body } = p;
     try {
+      // A node running a chat's tool asks on that chat's behalf: charged to the chat's key, counted under its request id.
+      const chat = taskId === undefined ? undefined : await this.chatOf(session, taskId);
       const outcome = await this.gateway.chat(body, {
         requestId,
-        caller: { keyId: session.keyId ?? null, nodeId: session.nodeId, source: 'node' },
+        usageRequestId: chat?.requestId,
+        caller: { keyId: chat ? chat.keyId : (session.keyId ?? null), nodeId: session.nodeId, source: 'node' },
         clientSignal: gone,
         onChunk:
           body.stream === true
@@ -59,4 +68,27 @@ export class NodeLlmBridge {
       fail(e instanceof LlmError ? e : new LlmError(500, 'server_error', 'The gateway failed', 'internal_error'));
     }
   }
+
+  /**
+   * The chat a tool task of this node belongs to (its metadata, set by the ToolRunner). Only a
+   * task the node holds now counts: a node cannot charge another's chat.
+   */
+  private async chatOf(
+    session: DeviceSession,
+    taskId: unknown,
+  ): Promise<{ requestId: string; keyId: string | null } | undefined> {
+    const refuse = (): LlmError =>
+      LlmError.invalid('task_id', 'task_id must name a task this node is running (or be left out)');
+    if (typeof taskId !== 'string' || !UUID.test(taskId)) throw refuse();
+    const task = await runWithTenantSetting(session.tenant ?? SYSTEM_TENANT, () =>
+      this.tasks.get(taskId).catch(() => undefined),
+    );
+    if (!task || task.node_id !== session.nodeId || !isHeld(task.status)) throw refuse();
+    const requestId = task.metadata?.chat_request_id;
+    if (typeof requestId !== 'string') return undefined; // not a chat's tool: the node's own call
+    const keyId = task.metadata?.chat_key_id;
+    return { requestId, keyId: typeof keyId === 'string' ? keyId : (session.keyId ?? null) };
+  }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

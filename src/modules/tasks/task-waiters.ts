@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { EventBus } from '../../common/events/event-bus.js';
+import { runAsSystem } from '../../database/tenant-context.js';
 import type { TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
 
@@ -99,7 +100,10 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
     if (this.checking || this.waiting.size === 0) return;
     this.checking = true;
     try {
-      for (const row of await this.repo.findFinished([...this.waiting.keys()])) this.wake(row);
+      // As the system: the interval runs in whichever request's context started it, and every id
+      // here was already checked against its own waiter's tenant.
+      const finished = await runAsSystem(() => this.repo.findFinished([...this.waiting.keys()]));
+      for (const row of finished) this.wake(row);
     } catch (e) {
       this.logger.warn({ err: e }, 're-check of waited tasks failed');
     } finally {

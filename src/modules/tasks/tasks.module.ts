@@ -48,6 +48,6 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
   ],
   // TaskAssignmentsRepository is exported for the dispatcher's round only: it plans, and the
   // pending → dispatched write stays a tasks-owned statement.
-  exports: [...SERVICES, DurationEstimates, TaskAssignmentsRepository],
+  exports: [...SERVICES, DurationEstimates, TaskAssignmentsRepository, TaskWaiters],
 })
 export class TasksModule {}
