@@ -1286,6 +1286,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tools the hub runs on nodes for a chat, with the nodes that offer each */
+        get: operations["ToolsController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3055,6 +3072,27 @@ export interface components {
             interval: string;
             service_id: string | null;
             data: components["schemas"]["TimeseriesPointView"][];
+        };
+        ToolListView: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["ToolView"][];
+        };
+        ToolNodeView: {
+            node_id: string;
+            name: string | null;
+        };
+        ToolView: {
+            /** @enum {string} */
+            type: "function";
+            /** @description OpenAI function definition: name, description, parameters (JSON Schema) */
+            function: {
+                [key: string]: unknown;
+            };
+            /** @description The plugin that declared it (its callback path is used) */
+            plugin: string | null;
+            /** @description Connected nodes that run it (none: calls fail until one connects) */
+            nodes: components["schemas"]["ToolNodeView"][];
         };
         UpdateRoutingRuleDto: {
             /** @example vip-routing */
@@ -8595,6 +8633,43 @@ export interface operations {
             };
             /** @description NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ToolsController_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolListView"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
