@@ -27,7 +27,7 @@ export interface CallbackRequest {
   ip: string;
 }
 
-/** What an admitted callback carries on: its plugin and its delivery id (absent for a bearer call without one). */
+/** What an admitted callback carries on: its plugin (as registered) and its delivery id (absent for a bearer call without one). */
 export interface AdmittedCallback {
   plugin: string;
   webhookId?: string;
@@ -66,7 +66,9 @@ export class PluginCallbacksService implements OnApplicationShutdown {
   /** The rate limit: RATE_LIMITED (with retry_after_seconds) past PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE. */
   async limit(plugin: string, ip: string): Promise<void> {
     const limit = this.config.PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE; // read per call: the setting is hot
-    const { count, resetInMs } = await this.limiter.hit(`plugin-callback:${plugin}:${ip}`, RATE_WINDOW_MS);
+    // Names are case-insensitive: `FileOrganizer` and `fileorganizer` share one budget.
+    const key = `plugin-callback:${plugin.toLowerCase()}:${ip}`;
+    const { count, resetInMs } = await this.limiter.hit(key, RATE_WINDOW_MS);
     if (count <= limit) return;
     const retryAfter = Math.max(1, Math.ceil(resetInMs / 1000));
     throw new AppError(
@@ -110,7 +112,8 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     }
     if (webhookId !== undefined && (webhookId.length < 1 || webhookId.length > 256))
       throw AppError.validation('webhook-id', 'must be 1 to 256 characters');
-    return { plugin, webhookId };
+    // Admitted means a credential matched, so the plugin exists: carry on with its registered name.
+    return { plugin: creds?.name ?? plugin, webhookId };
   }
 
   /** Applies an admitted callback to its task (once per webhook-id). */

@@ -221,8 +221,9 @@ export class TaskHoldersService {
    * The node holding the task hands it to a plugin (`task_result {status: 'pending', plugin}`):
    * still running, now held by `plugin:<name>` and leased for its timeout; the node is free.
    */
-  async awaitPlugin(id: string, holder: HolderDto, plugin: string): Promise<TaskRow> {
-    if (!(await this.plugins.exists(plugin))) throw AppError.validation('plugin', `unknown plugin: ${plugin}`);
+  async awaitPlugin(id: string, holder: HolderDto, named: string): Promise<TaskRow> {
+    const plugin = await this.plugins.canonicalName(named);
+    if (plugin === undefined) throw AppError.validation('plugin', `unknown plugin: ${named}`);
     this.finishingAttempt(id, holder.attempt);
     const row = await this.holderUpdate(id, holder, 'hand to a plugin', (guard) =>
       this.transitions.awaitPlugin(id, guard, plugin, pluginHolder(plugin)),
