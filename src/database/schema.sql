@@ -258,11 +258,11 @@ TABLE plugins
   rotated_until timestamp with time zone
   created_at timestamp with time zone NOT NULL DEFAULT now()
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  tools jsonb NOT NULL DEFAULT '[]'::jsonb
   CONSTRAINT FK_plugins_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_plugins PRIMARY KEY (id)
-  CONSTRAINT UQ_plugins_tenant_name UNIQUE (tenant_id, name)
   INDEX CREATE UNIQUE INDEX "PK_plugins" ON public.plugins USING btree (id)
-  INDEX CREATE UNIQUE INDEX "UQ_plugins_tenant_name" ON public.plugins USING btree (tenant_id, name)
+  INDEX CREATE UNIQUE INDEX "UQ_plugins_tenant_lower_name" ON public.plugins USING btree (tenant_id, lower(name))
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE routing_rules

@@ -4,6 +4,7 @@ import { Dispatcher } from '../../src/modules/dispatch/dispatcher.service.js';
 import { LeaseSweeper } from '../../src/modules/tasks/lease-sweeper.service.js';
 import { TaskWaiters } from '../../src/modules/tasks/task-waiters.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
+import { ApexSocket } from '../support/apex-node.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
@@ -589,5 +590,183 @@ describe('plugin callback rate limit', () => {
     const answer = await waiting;
     expect(answer.body.data.state).toBe('running');
     expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
+
+// Seed 001 §7.3 step 4 / §7.4 (audit 001-051): the callback named in `task_assign` works while
+// the node holds the task, without the node first answering `pending`. A raw-WebSocket Apex node.
+describe('the callback given in task_assign, while the node holds the task', () => {
+  let t: TestApp;
+  let admin: Api;
+  let client: Api;
+  const sockets: ApexSocket[] = [];
+  const capacity: string[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE: '10000',
+      RETRY_BACKOFF_BASE_MS: '1',
+      RETRY_BACKOFF_CAP_MS: '2',
+      // Only events start dispatch rounds here: a freed slot must be announced (node.capacity).
+      DISPATCH_SAFETY_TICK_MS: '600000',
+    });
+    admin = apiClient(t, t.keys.admin);
+    client = apiClient(t, t.keys.client);
+    t.app.get(EventBus).on('node.capacity', ({ nodeId }) => capacity.push(nodeId));
+  });
+  afterEach(async () => {
+    sockets.splice(0).forEach((s) => s.close());
+    capacity.length = 0;
+    await truncate(t.db, 'task_events, tasks, nodes, plugins, plugin_deliveries');
+  });
+  afterAll(() => t.close());
+
+  const node = async (id: string): Promise<ApexSocket> => {
+    const s = await ApexSocket.open(
+      `${t.url.replace('http', 'ws')}/abp-distributed-server/VCP_Key=${encodeURIComponent(t.keys.worker)}`,
+    );
+    sockets.push(s);
+    expect((await s.request('node_register', { node_id: id, type: 'worker', capacity: 1 })).type).toBe(
+      'register_success',
+    );
+    return s;
+  };
+  const task = async (id: string): Promise<Task> => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data;
+  const events = async (id: string, type: string): Promise<number> => {
+    const rows: { n: number }[] = await t.db.query(
+      `SELECT count(*)::int AS n FROM task_events WHERE task_id = $1 AND type = $2`,
+      [id, type],
+    );
+    return rows[0].n;
+  };
+  const until = async (f: () => Promise<boolean>, ms = 5000): Promise<void> => {
+    for (const deadline = Date.now() + ms; !(await f()); await new Promise((r) => setTimeout(r, 25)))
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+  };
+  const plugin = async (name: string): Promise<Issued> =>
+    (await admin.post<Issued>('/api/v1/plugins', { name })).body.data;
+  const submit = async (metadata: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> =>
+    (await client.post<Task>('/api/v1/tasks', { type: 'organize', prompt: 'sort D:/docs', metadata, ...extra })).body
+      .data.task_id;
+  const assigned = (s: ApexSocket, id: string, attempt: number) =>
+    s.nextOf('task_assign', (f) => f.data.task_id === id && f.data.attempt === attempt);
+  const send = (path: string, secret: string, body: unknown, headers: Record<string, string> = {}) => {
+    const s = signed(secret, JSON.stringify(body));
+    return post(t, path, s.body, { ...s.headers, ...headers });
+  };
+
+  it('a signed success on the task_assign callback completes the task the node holds, frees the node, and the node’s later result changes nothing', async () => {
+    const p = await plugin('FileOrganizer');
+    const n = await node('apex-cb');
+    // metadata names the plugin in lower case: it is the same plugin.
+    const id = await submit({ plugin: 'fileorganizer' });
+    const assign = await assigned(n, id, 1);
+    expect(assign.data.callback).toBe(`/plugin-callback/fileorganizer/${id}`);
+    n.send('ack', undefined, assign.id);
+    await until(async () => (await task(id)).state === 'running');
+    // The node is full: the next task waits for its slot.
+    const next = await submit({});
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await task(next)).state).toBe('pending');
+
+    // No `pending` from the node: the plugin calls back on the path it was given.
+    const res = await send(String(assign.data.callback), p.secret, {
+      status: 'success',
+      output: { summary: '已完成文件整理' },
+      attempt: 1,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ task_id: id, status: 'completed' });
+    expect(await task(id)).toMatchObject({
+      state: 'completed',
+      node_id: 'apex-cb',
+      attempt: 1,
+      result: { summary: '已完成文件整理' },
+    });
+    expect(await events(id, 'completed')).toBe(1);
+    expect(capacity).toContain('apex-cb');
+    // Its slot is free: the waiting task goes to it.
+    expect((await n.nextOf('task_assign', (f) => f.data.task_id === next)).data.attempt).toBe(1);
+
+    // The node reports the attempt afterwards: the usual answer for a task it no longer holds.
+    const late = await n.request('task_result', { task_id: id, attempt: 1, status: 'success', result: { by: 'node' } });
+    expect(late).toMatchObject({ type: 'error', data: { code: 'CONFLICT' } });
+    expect(await task(id)).toMatchObject({ state: 'completed', result: { summary: '已完成文件整理' } });
+    expect(await events(id, 'completed')).toBe(1);
+    // And the callback again (a new delivery) is refused: nobody holds the task now.
+    expect((await send(String(assign.data.callback), p.secret, { status: 'success' })).status).toBe(409);
+  });
+
+  it('attempts fence the callback: an older one is 409 STALE_ATTEMPT; a failure is retried as the node’s own would be', async () => {
+    const p = await plugin('organizer');
+    const n = await node('apex-fence');
+    const id = await submit({ plugin: 'organizer' }, { max_retries: 3 });
+    const cb = `/plugin-callback/organizer/${id}`;
+    await assigned(n, id, 1);
+    // Attempt 1 fails by the plugin's callback: the retry policy re-queues it, the node gets attempt 2.
+    const failed = await send(cb, p.secret, { status: 'failed', error: 'disk full', attempt: 1 });
+    expect(failed.status).toBe(200);
+    expect(['pending', 'dispatched']).toContain(failed.body.data.status);
+    await assigned(n, id, 2);
+    expect(capacity).toContain('apex-fence');
+    expect(await task(id)).toMatchObject({
+      retry_count: 1,
+      attempt: 2,
+      node_id: 'apex-fence',
+      error: { code: 'PLUGIN_FAILED', plugin: 'organizer', message: 'disk full', attempt: 1, holder: 'apex-fence' },
+    });
+
+    // A late callback for attempt 1 (body or header) is refused and changes nothing.
+    const stale = await send(cb, p.secret, { status: 'success', output: 'old', attempt: 1 });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'STALE_ATTEMPT', details: { attempt: 1, current_attempt: 2 } });
+    const staleHeader = await send(cb, p.secret, { status: 'success', output: 'old' }, { 'x-taskhub-attempt': '1' });
+    expect([staleHeader.status, staleHeader.body.error.code]).toEqual([409, 'STALE_ATTEMPT']);
+    expect(await events(id, 'stale_report_rejected')).toBe(2);
+    const disagree = await send(cb, p.secret, { status: 'success', attempt: 2 }, { 'x-taskhub-attempt': '3' });
+    expect([disagree.status, disagree.body.error.details.field]).toEqual([400, 'attempt']);
+    const badAttempt = await send(cb, p.secret, { status: 'success', attempt: 'two' });
+    expect([badAttempt.status, badAttempt.body.error.details.field]).toEqual([400, 'attempt']);
+    expect(await task(id)).toMatchObject({ state: 'dispatched', attempt: 2 });
+
+    // Without an attempt the callback is for the current one.
+    const done = await send(cb, p.secret, { status: 'success', output: 'new' });
+    expect(done.body.data).toEqual({ task_id: id, status: 'completed' });
+    expect(await task(id)).toMatchObject({ state: 'completed', attempt: 2, result: 'new' });
+    expect(await events(id, 'completed')).toBe(1);
+    // The node's report of attempt 1 is from an older attempt.
+    const late = await n.request('task_result', { task_id: id, attempt: 1, status: 'success', result: {} });
+    expect(late).toMatchObject({ type: 'error', data: { code: 'STALE_ATTEMPT' } });
+  });
+
+  it('out of retries, a failed callback fails the task; wrong signatures, other plugins and tasks that name none are refused', async () => {
+    const p = await plugin('organizer');
+    const other = await plugin('other');
+    const n = await node('apex-refuse');
+    const id = await submit({ plugin: 'organizer' }, { max_retries: 0 });
+    const cb = `/plugin-callback/organizer/${id}`;
+    await assigned(n, id, 1);
+
+    const forged = await send(cb, other.secret, { status: 'success' });
+    expect([forged.status, forged.body.error.code]).toEqual([401, 'UNAUTHORIZED']);
+    // Another plugin, signing correctly for its own name: the task names organizer.
+    const wrong = await send(`/plugin-callback/other/${id}`, other.secret, { status: 'success' });
+    expect(wrong.status).toBe(409);
+    expect(wrong.body.error).toMatchObject({
+      code: 'CONFLICT',
+      details: { state: 'dispatched', awaiting: 'organizer' },
+    });
+    expect(await task(id)).toMatchObject({ state: 'dispatched', node_id: 'apex-refuse' });
+
+    const failed = await send(cb, p.secret, { status: 'failed', error: { message: 'quota' } });
+    expect(failed.body.data).toEqual({ task_id: id, status: 'failed' });
+    expect(await task(id)).toMatchObject({ state: 'failed', error: { code: 'PLUGIN_FAILED', message: 'quota' } });
+    expect(capacity).toContain('apex-refuse');
+
+    // A task whose metadata names no plugin is not the plugin's to settle.
+    const plain = await submit({});
+    await assigned(n, plain, 1);
+    expect((await send(`/plugin-callback/organizer/${plain}`, p.secret, { status: 'success' })).status).toBe(409);
+    expect(await task(plain)).toMatchObject({ state: 'dispatched', node_id: 'apex-refuse' });
   });
 });

@@ -138,6 +138,7 @@ const WALK: Record<string, Walk[]> = {
   'GET /api/v1/plugins': [{ kind: 'list' }],
   'POST /api/v1/plugins': [{ kind: 'list', body: { name: 'b-plug' } }],
   'GET /api/v1/plugins/{name}': [{ kind: 'id', params: { name: 'plugin' } }],
+  'PATCH /api/v1/plugins/{name}': [{ kind: 'id', params: { name: 'plugin' }, body: { tools: [] } }],
   'DELETE /api/v1/plugins/{name}': [{ kind: 'id', params: { name: 'plugin' } }],
   'POST /api/v1/plugins/{name}/rotate': [{ kind: 'id', params: { name: 'plugin' } }],
   // The callback is public and signed: B's token cannot act on A's task (its path names A's plugin).

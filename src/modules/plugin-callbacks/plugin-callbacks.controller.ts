@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
 import {
   ApiConflictResponse,
+  ApiHeader,
   ApiNotFoundResponse,
   ApiOperation,
   ApiTags,
@@ -24,16 +25,31 @@ export class PluginCallbacksController {
   @UseGuards(PluginCallbackGuard)
   @HttpCode(200)
   @ApiOperation({
-    summary: 'A plugin reports the outcome of a task it holds: {status: "success"|"failed", output?, result?, error?}',
+    summary:
+      'A plugin reports the outcome of a task it holds, or its node holds: {status: "success"|"failed", output?, result?, error?, attempt?}',
     description:
-      'Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>.',
+      'Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>. ' +
+      'Settles a task awaiting the plugin, or one a node holds whose metadata.plugin names it (the callback of its task_assign). ' +
+      '`attempt` (or X-Taskhub-Attempt) fences: an older attempt is 409 STALE_ATTEMPT.',
+  })
+  @ApiHeader({
+    name: 'x-taskhub-attempt',
+    required: false,
+    description: 'The attempt the outcome is for (as body `attempt`)',
   })
   @ApiEnvelope(null, { description: '{task_id, status}; {duplicate: true} as well for a repeated webhook-id' })
   @ApiUnauthorizedResponse({ description: 'UNAUTHORIZED: unsigned, wrongly signed, stale, unknown plugin or token' })
   @ApiNotFoundResponse({ description: 'NOT_FOUND: no such task' })
-  @ApiConflictResponse({ description: 'CONFLICT: the task is not awaiting this plugin' })
+  @ApiConflictResponse({
+    description: 'CONFLICT: neither this plugin nor its node holds the task; STALE_ATTEMPT: an older attempt',
+  })
   @ApiTooManyRequestsResponse({ description: 'RATE_LIMITED, with Retry-After' })
-  async callback(@Param('taskId') taskId: string, @Body() body: unknown, @Req() req: Request): Promise<CallbackAnswer> {
-    return this.callbacks.apply(req.pluginCallback as NonNullable<Request['pluginCallback']>, taskId, body);
+  async callback(
+    @Param('taskId') taskId: string,
+    @Body() body: unknown,
+    @Req() req: Request,
+    @Headers('x-taskhub-attempt') attempt?: string,
+  ): Promise<CallbackAnswer> {
+    return this.callbacks.apply(req.pluginCallback as NonNullable<Request['pluginCallback']>, taskId, body, attempt);
   }
 }

@@ -27,7 +27,7 @@ export interface CallbackRequest {
   ip: string;
 }
 
-/** What an admitted callback carries on: its plugin and its delivery id (absent for a bearer call without one). */
+/** What an admitted callback carries on: its plugin (as registered) and its delivery id (absent for a bearer call without one). */
 export interface AdmittedCallback {
   plugin: string;
   webhookId?: string;
@@ -66,7 +66,9 @@ export class PluginCallbacksService implements OnApplicationShutdown {
   /** The rate limit: RATE_LIMITED (with retry_after_seconds) past PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE. */
   async limit(plugin: string, ip: string): Promise<void> {
     const limit = this.config.PLUGIN_CALLBACK_RATE_LIMIT_PER_MINUTE; // read per call: the setting is hot
-    const { count, resetInMs } = await this.limiter.hit(`plugin-callback:${plugin}:${ip}`, RATE_WINDOW_MS);
+    // Names are case-insensitive: `FileOrganizer` and `fileorganizer` share one budget.
+    const key = `plugin-callback:${plugin.toLowerCase()}:${ip}`;
+    const { count, resetInMs } = await this.limiter.hit(key, RATE_WINDOW_MS);
     if (count <= limit) return;
     const retryAfter = Math.max(1, Math.ceil(resetInMs / 1000));
     throw new AppError(
@@ -110,17 +112,28 @@ export class PluginCallbacksService implements OnApplicationShutdown {
     }
     if (webhookId !== undefined && (webhookId.length < 1 || webhookId.length > 256))
       throw AppError.validation('webhook-id', 'must be 1 to 256 characters');
-    return { plugin, webhookId };
+    // Admitted means a credential matched, so the plugin exists: carry on with its registered name.
+    return { plugin: creds?.name ?? plugin, webhookId };
   }
 
-  /** Applies an admitted callback to its task (once per webhook-id). */
-  async apply(admitted: AdmittedCallback, taskId: string, body: unknown): Promise<CallbackAnswer> {
+  /**
+   * Applies an admitted callback to its task (once per webhook-id). `attemptHeader` is
+   * `X-Taskhub-Attempt`, for plugins that cannot add a body field (the body's `attempt` is the
+   * one a signature covers).
+   */
+  async apply(
+    admitted: AdmittedCallback,
+    taskId: string,
+    body: unknown,
+    attemptHeader?: string,
+  ): Promise<CallbackAnswer> {
     const outcome = parseOutcome(body);
+    const attempt = parseAttempt(body, attemptHeader);
     if (!UUID.test(taskId)) throw AppError.notFound('Task', taskId);
     const { plugin, webhookId } = admitted;
     const claim: DeliveryClaim | undefined =
       webhookId === undefined ? undefined : (tx) => this.deliveries.record(tx, plugin, webhookId, taskId);
-    const { row, duplicate } = await this.holders.settleFromPlugin(taskId, plugin, outcome, claim);
+    const { row, duplicate } = await this.holders.settleFromPlugin(taskId, plugin, outcome, claim, attempt);
     return duplicate
       ? { task_id: row.id, status: row.status, duplicate: true }
       : { task_id: row.id, status: row.status };
@@ -131,7 +144,20 @@ export class PluginCallbacksService implements OnApplicationShutdown {
   }
 }
 
-/** Seed 001 §7.4 body: `{status: "success"|"failed", output?, result?, error?}`. */
+/** The attempt a callback is for (body `attempt`, or the header): undefined means the current one. */
+function parseAttempt(body: unknown, header: string | undefined): number | undefined {
+  const inBody = (body as { attempt?: unknown }).attempt;
+  if (inBody !== undefined && (typeof inBody !== 'number' || !Number.isSafeInteger(inBody) || inBody < 1))
+    throw AppError.validation('attempt', 'attempt must be a positive integer');
+  if (header !== undefined && !/^[1-9]\d{0,9}$/.test(header.trim()))
+    throw AppError.validation('x-taskhub-attempt', 'X-Taskhub-Attempt must be a positive integer');
+  const fromHeader = header === undefined ? undefined : Number(header.trim());
+  if (inBody !== undefined && fromHeader !== undefined && inBody !== fromHeader)
+    throw AppError.validation('attempt', 'attempt and X-Taskhub-Attempt disagree');
+  return inBody ?? fromHeader;
+}
+
+/** Seed 001 §7.4 body: `{status: "success"|"failed", output?, result?, error?, attempt?}`. */
 function parseOutcome(body: unknown): PluginOutcome {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw AppError.validation('body', 'must be a JSON object');

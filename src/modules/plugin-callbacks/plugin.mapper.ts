@@ -6,6 +6,7 @@ import type { IssuedPlugin } from './plugins.service.js';
 export function mapPlugin(p: PluginRow): PluginView {
   return {
     name: p.name,
+    tools: p.tools,
     created_at: p.created_at.toISOString(),
     rotated_at: p.rotated_at?.toISOString() ?? null,
     previous_valid_until: p.rotated_until?.toISOString() ?? null,
@@ -16,6 +17,7 @@ export function mapPlugin(p: PluginRow): PluginView {
 export function mapIssuedPlugin({ row, secret, token }: IssuedPlugin): IssuedPluginView {
   return {
     name: row.name,
+    tools: row.tools,
     secret,
     token,
     created_at: row.created_at.toISOString(),

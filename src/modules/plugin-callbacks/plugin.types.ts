@@ -1,3 +1,5 @@
+import type { PluginTool } from './plugin-tools.js';
+
 /** A row of `plugins` as the pg driver returns it (the secret is needed to verify signatures). */
 export interface PluginRow {
   id: string;
@@ -10,6 +12,7 @@ export interface PluginRow {
   /** The previous secret and token are accepted until then. */
   rotated_until: Date | null;
   created_at: Date;
+  tools: PluginTool[];
 }
 
 /** Which credentials of a plugin are valid right now (current, plus the previous during the grace). */
@@ -19,7 +22,15 @@ export interface PluginCredentials {
   tokenHashes: string[];
 }
 
-export const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+/**
+ * As Apex Bridge spells them (`FileOrganizer`, `SciCalculator`) or in lower case. Stored as
+ * written; unique and looked up case-insensitively, so a task or callback path may write
+ * `fileorganizer` for `FileOrganizer`.
+ */
+export const PLUGIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-/** The holder (`worker_id`) of a task awaiting this plugin. */
+/**
+ * The holder (`worker_id`) of a task awaiting this plugin. Always built from the name as
+ * registered (PluginsService.canonicalName), so one plugin is one holder whatever the caller wrote.
+ */
 export const pluginHolder = (name: string): string => `plugin:${name}`;

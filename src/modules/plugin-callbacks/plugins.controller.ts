@@ -1,9 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiConflictResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope } from '../../common/api-envelope.decorator.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { PageQuery } from '../tasks/dto/list-tasks.query.js';
-import { CreatePluginDto, IssuedPluginView, PluginListView, PluginNameParam, PluginView } from './dto/plugin.dto.js';
+import {
+  CreatePluginDto,
+  IssuedPluginView,
+  PluginListView,
+  PluginNameParam,
+  PluginView,
+  UpdatePluginDto,
+} from './dto/plugin.dto.js';
+import { parseTools } from './plugin-tools.js';
 import { mapIssuedPlugin, mapPlugin } from './plugin.mapper.js';
 import { PluginsService } from './plugins.service.js';
 
@@ -17,9 +25,9 @@ export class PluginsController {
   @Post()
   @ApiOperation({ summary: 'Register a plugin (admin). Its secret and token are in this answer only.' })
   @ApiEnvelope(IssuedPluginView, { status: 201 })
-  @ApiConflictResponse({ description: 'CONFLICT: the name is taken' })
+  @ApiConflictResponse({ description: 'CONFLICT: the name is taken (names are case-insensitive)' })
   async create(@Body() dto: CreatePluginDto): Promise<IssuedPluginView> {
-    return mapIssuedPlugin(await this.plugins.create(dto.name));
+    return mapIssuedPlugin(await this.plugins.create(dto.name, parseTools(dto.tools ?? [])));
   }
 
   @Get()
@@ -41,6 +49,14 @@ export class PluginsController {
   @ApiNotFoundResponse({ description: 'NOT_FOUND' })
   async get(@Param() { name }: PluginNameParam): Promise<PluginView> {
     return mapPlugin(await this.plugins.get(name));
+  }
+
+  @Patch(':name')
+  @ApiOperation({ summary: "Replace a plugin's tools (admin)" })
+  @ApiEnvelope(PluginView)
+  @ApiNotFoundResponse({ description: 'NOT_FOUND' })
+  async update(@Param() { name }: PluginNameParam, @Body() dto: UpdatePluginDto): Promise<PluginView> {
+    return mapPlugin(await this.plugins.setTools(name, parseTools(dto.tools)));
   }
 
   @Delete(':name')

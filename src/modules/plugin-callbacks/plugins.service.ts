@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { AppConfig } from '../../config/app-config.js';
 import { hashKey } from '../auth/api-keys.service.js';
+import type { OfferedTool, PluginTool } from './plugin-tools.js';
 import type { PluginCredentials, PluginRow } from './plugin.types.js';
 import { PluginsRepository } from './plugins.repository.js';
 
@@ -16,7 +17,10 @@ export interface IssuedPlugin {
 const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 const newToken = (): string => `plg_${randomBytes(32).toString('base64url')}`;
 
-/** The plugin registry: names, signing secrets and bearer tokens (stored hashed), rotation. */
+/**
+ * The plugin registry: names (case-preserving, matched case-insensitively), signing secrets and
+ * bearer tokens (stored hashed), rotation, and the tools each plugin declares.
+ */
 @Injectable()
 export class PluginsService {
   constructor(
@@ -24,12 +28,28 @@ export class PluginsService {
     private readonly config: AppConfig,
   ) {}
 
-  async create(name: string): Promise<IssuedPlugin> {
+  /** `tools` already checked and normalised (parseTools). */
+  async create(name: string, tools: PluginTool[] = []): Promise<IssuedPlugin> {
     const secret = newSecret();
     const token = newToken();
-    const row = await this.repo.insert(name, secret, hashKey(token));
+    const row = await this.repo.insert(name, secret, hashKey(token), tools);
     if (!row) throw new AppError(ErrorCode.CONFLICT, `Plugin already exists: ${name}`, { field: 'name' });
     return { row, secret, token };
+  }
+
+  /** Replaces the plugin's tools (checked and normalised by parseTools). */
+  async setTools(name: string, tools: PluginTool[]): Promise<PluginRow> {
+    const row = await this.repo.setTools(name, tools);
+    if (!row) throw AppError.notFound('Plugin', name);
+    return row;
+  }
+
+  /**
+   * Every tool the current tenant's plugins declare (row-level security picks the tenant from
+   * the caller's context, as for every query here), by plugin then in declared order.
+   */
+  tools(): Promise<OfferedTool[]> {
+    return this.repo.tools();
   }
 
   list(limit: number, offset: number): Promise<{ rows: PluginRow[]; total: number }> {
@@ -42,8 +62,9 @@ export class PluginsService {
     return row;
   }
 
-  async exists(name: string): Promise<boolean> {
-    return (await this.repo.findByName(name)) !== undefined;
+  /** The plugin's name as registered (`FileOrganizer` for `fileorganizer`); undefined for an unknown plugin. */
+  async canonicalName(name: string): Promise<string | undefined> {
+    return (await this.repo.findByName(name))?.name;
   }
 
   async delete(name: string): Promise<PluginRow> {

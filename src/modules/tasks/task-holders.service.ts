@@ -221,8 +221,9 @@ export class TaskHoldersService {
    * The node holding the task hands it to a plugin (`task_result {status: 'pending', plugin}`):
    * still running, now held by `plugin:<name>` and leased for its timeout; the node is free.
    */
-  async awaitPlugin(id: string, holder: HolderDto, plugin: string): Promise<TaskRow> {
-    if (!(await this.plugins.exists(plugin))) throw AppError.validation('plugin', `unknown plugin: ${plugin}`);
+  async awaitPlugin(id: string, holder: HolderDto, named: string): Promise<TaskRow> {
+    const plugin = await this.plugins.canonicalName(named);
+    if (plugin === undefined) throw AppError.validation('plugin', `unknown plugin: ${named}`);
     this.finishingAttempt(id, holder.attempt);
     const row = await this.holderUpdate(id, holder, 'hand to a plugin', (guard) =>
       this.transitions.awaitPlugin(id, guard, plugin, pluginHolder(plugin)),
@@ -232,27 +233,58 @@ export class TaskHoldersService {
   }
 
   /**
-   * A plugin's callback for a task it holds: success completes it, failed fails the attempt
-   * (retry policy; an `awaits_callback` task waits again instead of being queued). `claim`
-   * records the delivery in the same transaction, so a repeated webhook-id is applied once.
+   * A plugin's callback (`plugin` as registered): for a task it holds (created to await it, or
+   * handed over by its node's `pending`), or for one a node holds whose metadata names the
+   * plugin (seed 001 §7.3 step 4: the callback in `task_assign` works while the node runs it).
+   * Success completes it, failed fails the attempt by the retry policy (an `awaits_callback`
+   * task waits again instead of being queued). `attempt`, when given, must be the current one.
+   * `claim` records the delivery in the same transaction, so a repeated webhook-id is applied once.
    */
   async settleFromPlugin(
     id: string,
     plugin: string,
     outcome: PluginOutcome,
     claim?: DeliveryClaim,
+    attempt?: number,
   ): Promise<{ row: TaskRow; duplicate: boolean }> {
-    const settled = await this.transitions.settleForPlugin(id, plugin, pluginHolder(plugin), outcome, claim);
-    if ('row' in settled) return { row: this.announce.attemptEnded(settled.row), duplicate: false };
+    const settled = await this.transitions.settleForPlugin(id, plugin, pluginHolder(plugin), outcome, claim, attempt);
+    if ('row' in settled) {
+      const row = this.announce.attemptEnded(settled.row);
+      this.releaseRequeuedNode(row);
+      return { row, duplicate: false };
+    }
     const current = await this.get(id);
     if ('duplicate' in settled) return { row: current, duplicate: true };
+    if (attempt !== undefined && attempt !== current.attempt) {
+      await this.repo.appendEvent(id, current.attempt, {
+        type: 'stale_report_rejected',
+        level: 'warn',
+        message: `Rejected the callback of plugin ${plugin} for attempt ${attempt}`,
+        data: { plugin, attempt, current_attempt: current.attempt },
+      });
+      throw new AppError(
+        ErrorCode.STALE_ATTEMPT,
+        `Callback is for attempt ${attempt}; the task is on attempt ${current.attempt}`,
+        {
+          attempt,
+          current_attempt: current.attempt,
+        },
+      );
+    }
     throw new AppError(ErrorCode.CONFLICT, `Task is not awaiting plugin ${plugin}`, {
       state: current.status,
-      awaiting:
-        current.status === 'running' && current.worker_id?.startsWith('plugin:')
-          ? current.worker_id.slice('plugin:'.length)
-          : null,
+      awaiting: awaitedPlugin(current),
     });
+  }
+
+  /**
+   * A node's task that the plugin's failure sent back to the queue no longer names its node
+   * (releaseNode cannot see it): the error keeps who held it, and that node has a free slot.
+   */
+  private releaseRequeuedNode(row: TaskRow): void {
+    const holder = (row.error as { holder?: unknown } | null)?.holder;
+    if (row.status === 'pending' && typeof holder === 'string' && !holder.startsWith('plugin:'))
+      this.events.publish('node.capacity', { nodeId: holder });
   }
 
   // ---- guards -------------------------------------------------------------------
@@ -295,4 +327,12 @@ export class TaskHoldersService {
     }
     throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; cannot ${action} it`, { state: current.status });
   }
+}
+
+/** Which plugin may settle this task now, for a refusal's details: its plugin holder, or the node's task's metadata.plugin. */
+function awaitedPlugin(row: TaskRow): string | null {
+  if (row.status === 'running' && row.worker_id?.startsWith('plugin:')) return row.worker_id.slice('plugin:'.length);
+  const named = row.metadata?.plugin;
+  if (isHeld(row.status) && row.node_id && typeof named === 'string' && named.length > 0) return named;
+  return null;
 }

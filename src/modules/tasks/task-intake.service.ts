@@ -54,10 +54,12 @@ export class TaskIntakeService {
    * batched intake), straight to running under `plugin:<name>`; never dispatched.
    */
   private async submitAwaiting(dto: CreateTaskDto, task: NewTask): Promise<SubmitResult> {
-    const plugin = dto.awaits_callback as string;
+    const named = dto.awaits_callback as string;
     if (dto.run_at !== undefined)
       throw AppError.validation('run_at', 'a task awaiting a plugin starts waiting at once: run_at is not allowed');
-    if (!(await this.plugins.exists(plugin))) throw AppError.validation('awaits_callback', `unknown plugin: ${plugin}`);
+    // Kept as the plugin is registered (names match case-insensitively): its holder is one string.
+    const plugin = await this.plugins.canonicalName(named);
+    if (plugin === undefined) throw AppError.validation('awaits_callback', `unknown plugin: ${named}`);
     const row = await this.repo.insertAwaiting(task, plugin, pluginHolder(plugin));
     if (row) {
       this.events.publish('task.created', { task: row });

@@ -90,6 +90,13 @@ interface Conditions extends HolderGuard {
   belowRetryLimit?: boolean;
   /** Only tasks that may go to the queue (not created to await a plugin). */
   dispatchable?: boolean;
+  /**
+   * Only tasks this plugin may settle: running under its holder (`plugin:<name>`: created to
+   * await it, or handed to it by a node's `pending`), or held by a node while the task's
+   * metadata names the plugin (the callback path its `task_assign` gave; names match
+   * case-insensitively, as plugin names do).
+   */
+  pluginHeld?: { plugin: string; holder: string };
 }
 
 type Param = (value: unknown) => string;
@@ -229,11 +236,12 @@ export class TaskTransitionsRepository {
   }
 
   /**
-   * A plugin's callback for a task it holds, in one transaction: `claim` records the delivery
-   * first (a repeated webhook-id waits on the first one's row, then answers duplicate), then
-   * the compare-and-set from running under `holder`: success completes, failed fails the
-   * attempt by the retry policy. When that finds nothing, the delivery is rolled back too, so
-   * the same webhook-id may be tried again.
+   * A plugin's callback, in one transaction: `claim` records the delivery first (a repeated
+   * webhook-id waits on the first one's row, then answers duplicate), then the compare-and-set
+   * from the plugin's holding (`pluginHeld`): success completes, failed fails the attempt by the
+   * retry policy, as the holder's own report would. `attempt`, when the plugin gives one, fences
+   * an older attempt out. When nothing matches, the delivery is rolled back too, so the same
+   * webhook-id may be tried again.
    */
   async settleForPlugin(
     id: string,
@@ -241,26 +249,26 @@ export class TaskTransitionsRepository {
     holder: string,
     outcome: PluginOutcome,
     claim?: DeliveryClaim,
+    attempt?: number,
   ): Promise<PluginSettlement> {
-    // Only a running task is held by a plugin; both outcomes must be allowed from there.
-    const from = transition(outcome.status === 'success' ? S.completed : S.failed, [S.running]).from;
+    const guard: Conditions = { attempt, pluginHeld: { plugin, holder } };
     const write = (tx: EntityManager): Promise<TaskRow | undefined> =>
       outcome.status === 'success'
         ? this.compareAndSet(
             id,
-            from,
-            { workerId: holder },
+            COMPLETE.from,
+            guard,
             (p) => completeSet(`${p(JSON.stringify(outcome.result ?? null))}::jsonb`),
             { type: 'completed', message: `Task completed by plugin ${plugin}`, data: { plugin } },
             tx,
           )
         : this.compareAndSet(
             id,
-            from,
-            { workerId: holder },
+            FAIL.from,
+            guard,
             (p) =>
               `${retryOrFinishSet(FAIL, this.backoff)}, error = ${p(JSON.stringify({ code: 'PLUGIN_FAILED', plugin, ...outcome.error }))}::jsonb
-                || jsonb_build_object('attempt', t.attempt, 'holder', t.worker_id)`,
+                || jsonb_build_object('attempt', t.attempt, 'holder', COALESCE(t.node_id, t.worker_id))`,
             {
               type: 'attempt_failed',
               level: 'error',
@@ -352,6 +360,12 @@ export class TaskTransitionsRepository {
     }
     if (guard.belowRetryLimit) conditions.push(`t.retry_count < t.max_retries`);
     if (guard.dispatchable) conditions.push(`t.awaits_callback IS NULL`);
+    if (guard.pluginHeld) {
+      const holder = param(guard.pluginHeld.holder);
+      const plugin = param(guard.pluginHeld.plugin);
+      conditions.push(`((t.status = ${lit(S.running)} AND t.worker_id = ${holder})
+        OR (t.node_id IS NOT NULL AND lower(t.metadata->>'plugin') = lower(${plugin})))`);
+    }
     const setSql = set(param);
     const ev = [
       param(event.type),

@@ -416,7 +416,8 @@ export interface paths {
         delete: operations["PluginsController_remove"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Replace a plugin's tools (admin) */
+        patch: operations["PluginsController_update"];
         trace?: never;
     };
     "/api/v1/plugins/{name}/rotate": {
@@ -992,8 +993,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A plugin reports the outcome of a task it holds: {status: "success"|"failed", output?, result?, error?}
-         * @description Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>.
+         * A plugin reports the outcome of a task it holds, or its node holds: {status: "success"|"failed", output?, result?, error?, attempt?}
+         * @description Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) or with Authorization: Bearer <plugin token>. Settles a task awaiting the plugin, or one a node holds whose metadata.plugin names it (the callback of its task_assign). `attempt` (or X-Taskhub-Attempt) fences: an older attempt is 409 STALE_ATTEMPT.
          */
         post: operations["PluginCallbacksController_callback"];
         delete?: never;
@@ -1772,8 +1773,13 @@ export interface components {
             tenant_id?: string | null;
         };
         CreatePluginDto: {
-            /** @example file-organizer */
+            /**
+             * @description Kept as written; unique and matched case-insensitively
+             * @example FileOrganizer
+             */
             name: string;
+            /** @description OpenAI function definitions, each {name, description?, parameters?} or {type: "function", function: {name, description?, parameters?}}; name matches ^[a-zA-Z0-9_-]{1,64}$ and is unique in the plugin, parameters is a JSON Schema with type "object", at most 128 tools. A bad one is a 400 naming its field, e.g. tools[2].name. */
+            tools?: components["schemas"]["PluginToolView"][];
         };
         CreateRoutingRuleDto: {
             /** @example vip-routing */
@@ -2138,6 +2144,7 @@ export interface components {
         };
         IssuedPluginView: {
             name: string;
+            tools: components["schemas"]["PluginToolView"][];
             /**
              * @description Standard Webhooks signing secret. Shown once.
              * @example whsec_…
@@ -2437,8 +2444,18 @@ export interface components {
             plugins: components["schemas"]["PluginView"][];
             pagination: components["schemas"]["PaginationView"];
         };
+        PluginToolView: {
+            /** @example organize_files */
+            name: string;
+            description: string | null;
+            /** @description JSON Schema of the arguments, with type "object" */
+            parameters: {
+                [key: string]: unknown;
+            } | null;
+        };
         PluginView: {
             name: string;
+            tools: components["schemas"]["PluginToolView"][];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3093,6 +3110,10 @@ export interface components {
             plugin: string | null;
             /** @description Connected nodes that run it (none: calls fail until one connects) */
             nodes: components["schemas"]["ToolNodeView"][];
+        };
+        UpdatePluginDto: {
+            /** @description Replaces the plugin's tools. OpenAI function definitions, each {name, description?, parameters?} or {type: "function", function: {name, description?, parameters?}}; name matches ^[a-zA-Z0-9_-]{1,64}$ and is unique in the plugin, parameters is a JSON Schema with type "object", at most 128 tools. A bad one is a 400 naming its field, e.g. tools[2].name. */
+            tools: components["schemas"]["PluginToolView"][];
         };
         UpdateRoutingRuleDto: {
             /** @example vip-routing */
@@ -4678,7 +4699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description CONFLICT: the name is taken */
+            /** @description CONFLICT: the name is taken (names are case-insensitive) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4787,6 +4808,68 @@ export interface operations {
             };
             /** @description FORBIDDEN: needs role admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    PluginsController_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdatePluginDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["PluginView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7333,7 +7416,10 @@ export interface operations {
     PluginCallbacksController_callback: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The attempt the outcome is for (as body `attempt`) */
+                "x-taskhub-attempt"?: string;
+            };
             path: {
                 taskId: string;
             };
@@ -7377,7 +7463,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description CONFLICT: the task is not awaiting this plugin */
+            /** @description CONFLICT: neither this plugin nor its node holds the task; STALE_ATTEMPT: an older attempt */
             409: {
                 headers: {
                     [name: string]: unknown;
