@@ -20,6 +20,7 @@ import { TaskCounters1765700000000 } from './migrations/1765700000000-TaskCounte
 import { RetentionIndex1765800000000 } from './migrations/1765800000000-RetentionIndex.js';
 import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskListIndexes.js';
 import { PluginNamesAndTools1766100000000 } from './migrations/1766100000000-PluginNamesAndTools.js';
+import { AgentStatsPersist1766200000000 } from './migrations/1766200000000-AgentStatsPersist.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -44,6 +45,7 @@ export const migrations = [
   RetentionIndex1765800000000,
   TaskListIndexes1765900000000,
   PluginNamesAndTools1766100000000,
+  AgentStatsPersist1766200000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

@@ -8,6 +8,16 @@ SEQUENCE service_health_checks_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 92233
 SEQUENCE service_stat_samples_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 SEQUENCE task_events_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 
+TABLE agent_connection_peaks
+  ROW LEVEL SECURITY FORCED
+  tenant_id text NOT NULL
+  day date NOT NULL
+  peak integer NOT NULL DEFAULT 0
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT PK_agent_connection_peaks PRIMARY KEY (tenant_id, day)
+  INDEX CREATE UNIQUE INDEX "PK_agent_connection_peaks" ON public.agent_connection_peaks USING btree (tenant_id, day)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
 TABLE agent_service_counters
   ROW LEVEL SECURITY FORCED
   service_id uuid NOT NULL
@@ -18,6 +28,9 @@ TABLE agent_service_counters
   errors bigint NOT NULL DEFAULT 0
   updated_at timestamp with time zone NOT NULL DEFAULT now()
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  messages bigint NOT NULL DEFAULT 0
+  responses bigint NOT NULL DEFAULT 0
+  response_ms_sum double precision NOT NULL DEFAULT 0
   CONSTRAINT FK_agent_service_counters_service FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE
   CONSTRAINT FK_agent_service_counters_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_agent_service_counters PRIMARY KEY (service_id)
@@ -324,6 +337,8 @@ TABLE service_stat_samples
   errors integer NOT NULL
   response_time_ms real
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  responses integer NOT NULL DEFAULT 0
+  response_ms_sum double precision NOT NULL DEFAULT 0
   CONSTRAINT FK_service_stat_samples_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_service_stat_samples PRIMARY KEY (id)
   CONSTRAINT service_stat_samples_service_id_fkey FOREIGN KEY (service_id) REFERENCES agent_services(id) ON DELETE CASCADE

@@ -1,3 +1,4 @@
+import { createHmac, randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { type ApexFrame, ApexSocket } from '../support/apex-node.js';
@@ -72,7 +73,7 @@ describe('chat tools: the hub runs the tools a chat names on nodes', () => {
   afterEach(async () => {
     sockets.splice(0).forEach((s) => s.close());
     llm.reset();
-    await truncate(t.db, 'task_events, tasks, nodes, llm_usage');
+    await truncate(t.db, 'task_events, tasks, nodes, llm_usage, plugins, plugin_deliveries');
   });
   afterAll(async () => {
     await t.close();
@@ -340,6 +341,72 @@ describe('chat tools: the hub runs the tools a chat names on nodes', () => {
       messages: [{ role: 'user', content: 'x' }],
     });
     expect((refused.data.error as { param: string }).param).toBe('task_id');
+  });
+
+  it('a plugin tool: the node answers pending, the signed plugin callback finishes the task, the chat goes on', async () => {
+    const organize = {
+      name: 'organize',
+      description: 'Organizes a folder',
+      parameters: { type: 'object', properties: { input: { type: 'string' } } },
+    };
+    const admin = apiClient(t, t.keys.admin);
+    const plugin = await admin.post<{ name: string; secret: string }>('/api/v1/plugins', {
+      name: 'FileOrganizer',
+      tools: [organize],
+    });
+    expect(plugin.status).toBe(201);
+    // The node names the tool only: its definition is the plugin's.
+    const node = await toolNode('organizer-node', [{ name: 'organize' }], () => ({ status: 'pending' }));
+    const listed = (await (
+      await fetch(`${t.url}/v1/tools`, { headers: { authorization: `Bearer ${t.keys.client}` } })
+    ).json()) as { data: unknown[] };
+    expect(listed.data).toEqual([
+      {
+        type: 'function',
+        function: organize,
+        plugin: 'FileOrganizer',
+        nodes: [{ node_id: 'organizer-node', name: null }],
+      },
+    ]);
+    const chat = client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'call tool on D:/docs' }],
+      tools: [{ type: 'function', function: { name: 'organize' } }],
+    });
+    const assign = await node.nextOf('task_assign');
+    const taskId = assign.data.task_id as string;
+    expect(assign.data.callback).toBe(`/plugin-callback/FileOrganizer/${taskId}`);
+    // The node's `pending` is in: the task now waits for the plugin.
+    let holder: string | null = null;
+    for (let i = 0; i < 100 && holder !== 'plugin:FileOrganizer'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const rows: { worker_id: string | null }[] = await t.db.query(`SELECT worker_id FROM tasks WHERE id = $1`, [
+        taskId,
+      ]);
+      holder = rows[0]?.worker_id ?? null;
+    }
+    expect(holder).toBe('plugin:FileOrganizer');
+    const body = JSON.stringify({ status: 'success', output: { summary: '已完成文件整理' } });
+    const id = `msg_${randomUUID()}`;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const key = Buffer.from(plugin.body.data.secret.slice('whsec_'.length), 'base64');
+    const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+    const callback = await fetch(`${t.url}${assign.data.callback as string}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': ts,
+        'webhook-signature': `v1,${sig}`,
+      },
+      body,
+    });
+    expect(callback.status).toBe(200);
+    const r = await chat;
+    expect(r.choices[0].message.content).toContain('已完成文件整理');
+    const [task] = await toolTasks();
+    expect(task).toMatchObject({ task_id: taskId, state: 'completed' });
+    expect(task.metadata).toMatchObject({ plugin: 'FileOrganizer', tool: 'organize' });
   });
 
   const nodeOf = (id: string): ApexSocket => {

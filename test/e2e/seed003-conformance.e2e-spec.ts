@@ -3,6 +3,8 @@
  * body, routing rule, error codes, proxy events and stats, against a real hub and real
  * WebSocket clients. Each block is one line of ../shared/CONFORMANCE.md "003".
  */
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { ECHO_AGENT, eventually, type ServiceView, startEcho } from '../support/agents.js';
 import { apiClient, type Api } from '../support/api.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
@@ -37,7 +39,58 @@ const HTTP_HEALTH = { health_check: { type: 'http', path: '/health', interval: 1
 interface Overview {
   connections: { total: number; active: number; peak_today: number };
   sessions: { total_today: number; active: number; completed_today: number };
+  performance: { avg_response_time_ms: number | null; avg_health_check_ms: number | null };
   day_starts_at: string;
+}
+
+/**
+ * An agent the test runs itself (registered as an external service): it keeps every text
+ * frame each connection sends, answers each one with `{answer: n}` after `replyDelayMs`, and
+ * accepts the proxy's upgrades (not the health checks') only after `acceptDelayMs`.
+ */
+class TestAgent {
+  readonly received: string[][] = [];
+  private readonly wss: WebSocketServer;
+
+  private constructor(
+    readonly port: number,
+    wss: WebSocketServer,
+  ) {
+    this.wss = wss;
+  }
+
+  static async start(opts: { acceptDelayMs?: number; replyDelayMs?: number } = {}): Promise<TestAgent> {
+    const wss = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      verifyClient: (info, done) => {
+        const proxied = info.req.headers['x-taskhub-connection-id'] !== undefined;
+        setTimeout(() => done(true), proxied ? (opts.acceptDelayMs ?? 0) : 0);
+      },
+    });
+    await new Promise((r) => wss.once('listening', r));
+    const agent = new TestAgent((wss.address() as AddressInfo).port, wss);
+    wss.on('connection', (ws: WebSocket, req) => {
+      if (req.headers['x-taskhub-connection-id'] === undefined) return; // a health check
+      const frames: string[] = [];
+      agent.received.push(frames);
+      ws.on('message', (data) => {
+        frames.push(data.toString());
+        const n = frames.length;
+        setTimeout(() => ws.send(JSON.stringify({ answer: n })), opts.replyDelayMs ?? 0);
+      });
+    });
+    return agent;
+  }
+
+  get endpoint(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    await new Promise((r) => this.wss.close(r));
+  }
 }
 
 describe('seed 003 conformance: the document as its clients use it', () => {
@@ -45,6 +98,22 @@ describe('seed 003 conformance: the document as its clients use it', () => {
   let admin: Api;
   let client: Api;
   const sockets: WsClient[] = [];
+  const agents: TestAgent[] = [];
+  const testAgent = async (opts: { acceptDelayMs?: number; replyDelayMs?: number } = {}): Promise<TestAgent> => {
+    const a = await TestAgent.start(opts);
+    agents.push(a);
+    return a;
+  };
+  /** Registers a TestAgent as an external service (routable at once); wrapping is the document's default. */
+  const registerAgent = async (name: string, agent: TestAgent): Promise<ServiceView> => {
+    const res = await admin.post(SERVICES, {
+      name,
+      endpoint: agent.endpoint,
+      health_check: { type: 'ws', interval: 1, timeout: 2 },
+    });
+    expect(res.status).toBe(201);
+    return (res.body as unknown as { service: ServiceView }).service;
+  };
 
   const ws = async (query: string, headers: Record<string, string> = {}, app: TestApp = t): Promise<WsClient> => {
     const c = await WsClient.open(
@@ -70,6 +139,7 @@ describe('seed 003 conformance: the document as its clients use it', () => {
   });
   afterEach(async () => {
     sockets.splice(0).forEach((s) => s.close());
+    await Promise.all(agents.splice(0).map((a) => a.close()));
     const list = await admin.get<{ services: ServiceView[] }>(`${SERVICES}?limit=200`);
     for (const s of list.body.data.services) await admin.delete(`${SERVICES}/${s.service_id}`);
     await truncate(t.db, 'agent_services, routing_rules, agent_sessions');
@@ -97,6 +167,40 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       // Another name on the same claimed port is still PORT_IN_USE.
       const port = await admin.post(SERVICES, { ...DOCUMENT_REGISTER_BODY, name: 'weather-agent-2' });
       expect([port.status, port.body.error?.code]).toEqual([409, 'PORT_IN_USE']);
+    });
+
+    it('PORT_IN_USE compares addresses, not host strings: localhost:P is taken while 127.0.0.1:P is', async () => {
+      const port = 18_081;
+      const body = (name: string, host: string, p = port): Record<string, unknown> => ({
+        ...DOCUMENT_REGISTER_BODY,
+        name,
+        host,
+        port: p,
+      });
+      const first = await admin.post(SERVICES, body('loopback-agent', '127.0.0.1'));
+      expect(first.status).toBe(201);
+
+      const named = await admin.post(SERVICES, body('localhost-agent', 'localhost'));
+      expect(named.status).toBe(409);
+      expect(named.body).toMatchObject({
+        success: false,
+        error: expect.objectContaining({
+          code: 'PORT_IN_USE',
+          message: expect.stringContaining('loopback-agent'),
+          details: expect.objectContaining({ port, host: '127.0.0.1', service_id: first.body.data.service_id }),
+        }),
+      });
+      // Wildcards listen on every address: they overlap any host on that port, both ways.
+      for (const host of ['0.0.0.0', '::', 'LOCALHOST']) {
+        const r = await admin.post(SERVICES, body(`agent-${host.replace(/:/g, 'x')}`, host));
+        expect([host, r.status, r.body.error?.code]).toEqual([host, 409, 'PORT_IN_USE']);
+      }
+      expect((await admin.post(SERVICES, body('wild-agent', '0.0.0.0', port + 1))).status).toBe(201);
+      const under = await admin.post(SERVICES, body('under-wild', '127.0.0.1', port + 1));
+      expect([under.status, under.body.error?.code]).toEqual([409, 'PORT_IN_USE']);
+      // Another port, or a name that does not resolve (compared as a string), is free.
+      expect((await admin.post(SERVICES, body('other-port', 'localhost', port + 2))).status).toBe(201);
+      expect((await admin.post(SERVICES, body('unresolved', 'no-such-host.invalid'))).status).toBe(201);
     });
 
     it('a bad request on the document’s routes is INVALID_REQUEST; canonical task routes keep VALIDATION_ERROR', async () => {
@@ -201,6 +305,35 @@ describe('seed 003 conformance: the document as its clients use it', () => {
       });
     });
 
+    it('messages sent before routing finishes reach the agent wrapped like the later ones, in order (§2.2)', async () => {
+      // The agent accepts the proxy's upgrade only after 400 ms: the client's first messages wait in the hub.
+      const agent = await testAgent({ acceptDelayMs: 400 });
+      await registerAgent('slow-accept-agent', agent);
+      const c = await ws('service=slow-accept-agent');
+      for (let i = 0; i < 5; i++) c.send(JSON.stringify({ n: i }), false);
+      const routed = await c.event<{ connection_id: string; session_id: string }>('connection_routed');
+      for (let i = 5; i < 8; i++) c.send(JSON.stringify({ n: i }), false);
+
+      await eventually(async () => agent.received[0]?.length === 8);
+      const got = agent.received[0].map((f) => JSON.parse(f) as Record<string, unknown>);
+      expect(got.map((m) => (m.original_message as { n: number } | undefined)?.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      for (const m of got) {
+        expect(m).toEqual({
+          proxy_metadata: {
+            connection_id: routed.connection_id,
+            session_id: routed.session_id,
+            target_service: 'slow-accept-agent',
+            routing_strategy: 'least_connections',
+            timestamp: expect.any(String),
+          },
+          original_message: { n: expect.any(Number) },
+        });
+      }
+      // The timestamp is when the client sent it, so the early ones are not later than the others.
+      const times = got.map((m) => Date.parse((m.proxy_metadata as { timestamp: string }).timestamp));
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+    });
+
     it('an open but unhealthy service’s sessions fail over with service_switched {reason: "service_unhealthy"}', async () => {
       const a = await startEcho(admin, 'weather-agent-1', { tags: ['weather'], ...HTTP_HEALTH });
       const b = await startEcho(admin, 'weather-agent-2', { tags: ['weather'], ...HTTP_HEALTH });
@@ -230,11 +363,77 @@ describe('seed 003 conformance: the document as its clients use it', () => {
         expect(s.total_sessions).toBe(s.active_sessions + s.completed_sessions);
       }
       expect(sa.total_sessions + sb.total_sessions).toBe(1);
+      // The fail-over was a connection to the service it moved to, as the first was to the one it left.
+      expect([sa.total_connections, sb.total_connections]).toEqual([1, 1]);
       expect(o.sessions).toEqual({ total_today: 1, active: 0, completed_today: 1 });
     });
   });
 
   describe('stats (§1.4)', () => {
+    it('peak_today and per-service messages are kept over a hub restart; peak_today is per UTC day', async () => {
+      const agent = await testAgent();
+      const s = await registerAgent('counted-agent', agent);
+      // Yesterday's peak is not today's.
+      await t.db.query(
+        `INSERT INTO agent_connection_peaks (tenant_id, day, peak) VALUES ('default', current_date - 1, 99), ('*', current_date - 1, 99)`,
+      );
+      // A hub whose sampler never runs while the test does: what survives its restart is what it stored itself.
+      const hub = await startTestApp({ STATS_SAMPLE_INTERVAL_MS: '600000' }, { keepData: true });
+      let restarted: TestApp | null = null;
+      try {
+        const clients = await Promise.all([0, 1, 2].map(() => ws('service=counted-agent', {}, hub)));
+        for (const c of clients) await c.event('connection_routed');
+        for (const c of clients) {
+          c.send('{"ask":1}', false);
+          await c.message();
+        }
+        const hubClient = apiClient(hub, hub.keys.client);
+        expect((await overview(hubClient)).connections.peak_today).toBe(3);
+        expect(
+          ((await hubClient.get(`${SERVICES}/${s.service_id}`)).body.data as unknown as ServiceView).stats.messages,
+        ).toBe(6);
+        for (const c of clients) c.close();
+        await eventually(async () => (await overview(hubClient)).connections.active === 0);
+        await hub.close();
+
+        restarted = await startTestApp({ STATS_SAMPLE_INTERVAL_MS: '600000' }, { keepData: true });
+        const after = apiClient(restarted, restarted.keys.client);
+        expect((await overview(after)).connections).toMatchObject({ total: 3, active: 0, peak_today: 3 });
+        const view = ((await after.get(`${SERVICES}/${s.service_id}`)).body.data as unknown as ServiceView).stats;
+        expect(view).toMatchObject({ total_connections: 3, messages: 6 });
+        // The hub-wide peak (a global admin's view) too.
+        expect((await overview(apiClient(restarted, restarted.keys.admin))).connections.peak_today).toBe(3);
+      } finally {
+        await restarted?.close();
+      }
+    });
+
+    it('avg_response_time_ms is the agents’ answer time, per service and hub-wide; the health checks’ is avg_health_check_ms', async () => {
+      await truncate(t.db, 'service_stat_samples'); // the last hour's answers of earlier tests' echo agents
+      const agent = await testAgent({ replyDelayMs: 100 });
+      const s = await registerAgent('slow-answer-agent', agent);
+      const c = await ws('service=slow-answer-agent');
+      await c.event('connection_routed');
+      for (let i = 0; i < 3; i++) {
+        c.send(JSON.stringify({ q: i }), false);
+        expect(await c.message()).toEqual({ answer: i + 1 });
+      }
+      const perService = (await stats(s.service_id)).avg_response_time_ms;
+      expect(perService).toBeGreaterThanOrEqual(100);
+      expect(perService).toBeLessThan(1000);
+      // Hub-wide, before and after the sampler stores it.
+      const now = (await overview()).performance;
+      expect(now.avg_response_time_ms).toBeGreaterThanOrEqual(100);
+      expect(now.avg_response_time_ms).toBeLessThan(1000);
+      await new Promise((r) => setTimeout(r, 1200));
+      const sampled = (await overview()).performance;
+      expect(sampled.avg_response_time_ms).toBeGreaterThanOrEqual(100);
+      expect(sampled.avg_response_time_ms).toBeLessThan(1000);
+      // The health checks answer at once: their time is the other field.
+      await eventually(async () => (await overview()).performance.avg_health_check_ms !== null);
+      expect((await overview()).performance.avg_health_check_ms).toBeLessThan(100);
+    });
+
     it('a session held by a hub process that is gone (crashed) ends, and is counted completed at its service', async () => {
       const s = await startEcho(admin, 'weather-agent');
       await t.db.query(

@@ -120,8 +120,10 @@ describe('tenants migration of a database made by the previous release', () => {
        JOIN pg_policies p ON p.tablename = c.relname AND p.policyname = 'tenant_isolation'
        WHERE c.relkind = 'r' ORDER BY c.relname`,
     );
-    // The task counters (migration 1765700000000) carry tenant_id under the same policy.
+    // The task counters (migration 1765700000000) and the daily proxy connection peaks
+    // (1766200000000) carry tenant_id under the same policy.
     const counters = [
+      'agent_connection_peaks',
       'task_count_deltas',
       'task_counts',
       'task_finish_deltas',

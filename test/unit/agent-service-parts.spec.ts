@@ -115,7 +115,8 @@ describe('connection registry counters', () => {
     const calls: string[] = [];
     const stored = {
       openConnection: async (sid: string, svc: string) => void calls.push(`open ${sid} ${svc}`),
-      moveSession: async (sid: string, svc: string) => void calls.push(`move ${sid} ${svc}`),
+      rebind: async (sid: string, svc: string) => void calls.push(`rebind ${sid} ${svc}`),
+      recordPeak: async (tenant: string) => void calls.push(`peak ${tenant}`),
       closeConnection: async (sid: string) => void calls.push(`close ${sid}`),
       countError: async (svc: string) => void calls.push(`error ${svc}`),
     };
@@ -139,7 +140,7 @@ describe('connection registry counters', () => {
 
     r.sent(one, 10);
     r.received(one, 5);
-    expect(r.countersOf('b')).toMatchObject({ messages: 2, messagesSinceSample: 2 });
+    expect(r.countersOf('b')).toMatchObject({ messagesSinceSample: 2 });
     expect(one).toMatchObject({ bytes_sent: 10, bytes_received: 5, messages_sent: 1, messages_received: 1 });
 
     r.close(one, 'client_closed');
@@ -152,7 +153,7 @@ describe('connection registry counters', () => {
     expect(calls.filter((c) => c.includes(' s1'))).toEqual([
       'open s1 a',
       'open s1 a',
-      'move s1 b',
+      'rebind s1 b',
       'close s1',
       'close s1',
     ]);

@@ -4,13 +4,17 @@ import { AppConfig } from '../../config/app-config.js';
 import { type RetentionBatch, untilShort } from '../retention/retention-policy.js';
 import { RetentionRegistry } from '../retention/retention-registry.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
+import { utcDay } from './proxy/connection-registry.js';
 import { SessionStatsRepository } from './session-stats.repository.js';
+
+/** Days of `peak_today` kept (only today's is read; the rest is for a look back in the database). */
+const PEAK_DAYS = 7;
 import { StatsRepository } from './stats.repository.js';
 
 /**
  * Bounds of the agent-service history (docs/retention.md): health checks per service
  * (SERVICE_HEALTH_HISTORY), statistics samples (SERVICE_STATS_RETENTION) and ended sessions
- * (AGENT_SESSION_RETENTION).
+ * (AGENT_SESSION_RETENTION), and the daily connection peaks (PEAK_DAYS).
  */
 @Injectable()
 export class AgentRetention implements OnModuleInit {
@@ -37,6 +41,13 @@ export class AgentRetention implements OnModuleInit {
         const seconds = parseDuration(this.config.AGENT_SESSION_RETENTION) ?? 8 * 86_400;
         return untilShort('agent_sessions', limit, async () => ({ n: await this.sessions.prune(seconds, limit) }));
       },
+    });
+    this.registry.register({
+      name: 'agent_connection_peaks',
+      batches: (limit) =>
+        untilShort('agent_connection_peaks', limit, async () => ({
+          n: await this.sessions.prunePeaks(utcDay(), PEAK_DAYS, limit),
+        })),
     });
   }
 

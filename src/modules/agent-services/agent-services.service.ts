@@ -12,6 +12,7 @@ import {
 } from './agent-service.types.js';
 import { AgentServicesRepository, DUPLICATE_NAME } from './agent-services.repository.js';
 import type { CreateServiceDto, UpdateServiceConfigDto } from './dto/service.dto.js';
+import { hostsOverlap } from './host-addresses.js';
 import { processUsage } from './process-usage.js';
 import { ConnectionRegistry } from './proxy/connection-registry.js';
 import { mapService } from './service.mapper.js';
@@ -204,24 +205,46 @@ export class AgentServicesService {
     const pid = this.lifecycle.pidOf(s.id);
     await this.registry.settled();
     const stats = (await this.stored.statsFor([s.id])).get(s.id) ?? EMPTY_STATS;
+    // Stored up to each hub process's last sample, plus what this one relayed since its own.
+    const live = this.registry.allCounters().get(s.id);
     return mapService(s, {
-      stats,
-      messages: this.registry.allCounters().get(s.id)?.messages ?? 0,
+      stats: live
+        ? {
+            ...stats,
+            messages: stats.messages + live.messagesSinceSample,
+            responses: stats.responses + live.responsesSinceSample,
+            response_ms_sum: stats.response_ms_sum + live.responseMsSinceSample,
+          }
+        : stats,
       usage: pid ? await processUsage(pid) : null,
     });
   }
 
+  /**
+   * PORT_IN_USE when another managed service claims this port on an overlapping address
+   * (`localhost` and `127.0.0.1` are one; `0.0.0.0` / `::` overlap every host): see hostsOverlap.
+   */
   private async assertPortUnclaimed(host: string, port: number, exceptId: string | null): Promise<void> {
-    const all = await this.repo.all();
-    const other = all.find((s) => s.id !== exceptId && s.kind === 'managed' && s.host === host && s.port === port);
+    const samePort = (await this.repo.all()).filter(
+      (s) => s.id !== exceptId && s.kind === 'managed' && s.port === port,
+    );
+    let other: ServiceRow | undefined;
+    for (const s of samePort) {
+      if (s.host === host || (await hostsOverlap(s.host, host))) {
+        other = s;
+        break;
+      }
+    }
     if (other) {
       throw new AppError(
         ErrorCode.PORT_IN_USE,
-        `Port ${port} on ${host} is already claimed by service '${other.name}'`,
+        `Port ${port} on ${host} is already claimed by service '${other.name}' (${other.host}:${port})`,
         {
           field: 'port',
           port,
+          host: other.host,
           service_id: other.id,
+          timestamp: new Date().toISOString(),
         },
       );
     }

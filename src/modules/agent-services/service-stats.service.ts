@@ -1,16 +1,24 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { Periodic } from '../../common/periodic.js';
+import { isDatabaseUnavailable } from '../../database/database-status.js';
 import { currentTenantSetting, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
-import { ConnectionRegistry } from './proxy/connection-registry.js';
-import { SessionStatsRepository } from './session-stats.repository.js';
+import { ConnectionRegistry, utcDay } from './proxy/connection-registry.js';
+import { type ServiceActivity, SessionStatsRepository } from './session-stats.repository.js';
 import { type StatSample, StatsRepository, type TimeseriesMetric } from './stats.repository.js';
 
 const THROUGHPUT_WINDOW_MS = 5 * 60 * 1000;
+const LAST_SAMPLE_MS = 2000;
 /** `*_today` counts from UTC midnight: the same day for every hub process, whatever its TZ. */
 export const startOfDay = (): Date => {
   const d = new Date();
@@ -27,7 +35,7 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
  * hub process that is gone are ended on each sample.
  */
 @Injectable()
-export class ServiceStatsService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ServiceStatsService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ServiceStats');
   private readonly sampler: Periodic;
   private readonly startedAt = new Date();
@@ -45,6 +53,20 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationBootstrap(): void {
     this.sampler.start(this.config.STATS_SAMPLE_INTERVAL_MS);
+  }
+
+  /**
+   * A last sample while the database is still there, so the messages and answer times relayed
+   * since the previous one are kept. Bounded: a database that is gone does not hold a shutdown.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.sampler.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const last = this.sample().catch((e: unknown) => {
+      if (!isDatabaseUnavailable(e)) this.logger.warn({ err: e }, 'last stats sample failed');
+    });
+    await Promise.race([last, new Promise((r) => (timer = setTimeout(r, LAST_SAMPLE_MS)))]);
+    clearTimeout(timer);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -72,6 +94,8 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
           messages: 0,
           errors: 0,
           response_time_ms: null,
+          responses: 0,
+          response_ms_sum: 0,
           times: [],
         };
         hubs.set(tenant, hub);
@@ -79,6 +103,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       return hub;
     };
     hubOf(DEFAULT_TENANT);
+    const activity: ServiceActivity[] = [];
     for (const [id, c] of this.registry.allCounters()) {
       const s = byId.get(id);
       if (!s) continue;
@@ -91,8 +116,18 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         messages: c.messagesSinceSample,
         errors: c.errorsSinceSample,
         response_time_ms: s.status === 'running' ? s.health_response_ms : null,
+        responses: c.responsesSinceSample,
+        response_ms_sum: c.responseMsSinceSample,
       };
+      if (c.messagesSinceSample || c.responsesSinceSample)
+        activity.push({
+          service_id: id,
+          messages: c.messagesSinceSample,
+          responses: c.responsesSinceSample,
+          response_ms_sum: c.responseMsSinceSample,
+        });
       c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
+      c.responsesSinceSample = c.responseMsSinceSample = 0;
       samples.push(sample);
       const hub = hubOf(s.tenant_id);
       hub.connections += sample.connections;
@@ -100,6 +135,8 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       hub.opened += sample.opened;
       hub.messages += sample.messages;
       hub.errors += sample.errors;
+      hub.responses += sample.responses;
+      hub.response_ms_sum += sample.response_ms_sum;
     }
     for (const s of rows) {
       const hub = hubOf(s.tenant_id);
@@ -114,6 +151,8 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
           messages: 0,
           errors: 0,
           response_time_ms: s.health_response_ms,
+          responses: 0,
+          response_ms_sum: 0,
         });
       }
     }
@@ -122,6 +161,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
       samples.push(hub);
     }
     await this.stats.insert(samples);
+    await this.stored.addActivity(activity);
     await this.stored.endOrphans(INSTANCE_ID);
   }
 
@@ -134,15 +174,26 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
     const visible = currentTenantSetting() === SYSTEM_TENANT ? null : new Set(await this.services.ids());
     const mine = (id: string): boolean => !visible || visible.has(id);
     let unsampledMessages = 0;
-    for (const [id, c] of this.registry.allCounters()) if (mine(id)) unsampledMessages += c.messagesSinceSample;
+    let unsampledResponses = 0;
+    let unsampledResponseMs = 0;
+    for (const [id, c] of this.registry.allCounters()) {
+      if (!mine(id)) continue;
+      unsampledMessages += c.messagesSinceSample;
+      unsampledResponses += c.responsesSinceSample;
+      unsampledResponseMs += c.responseMsSinceSample;
+    }
     const windowStart = new Date(now - THROUGHPUT_WINDOW_MS);
     await this.registry.settled(); // this process's own writes are in what we read
-    const [counts, sampledPeak, recent, avgResponse] = await Promise.all([
+    const hourAgo = new Date(now - 3600_000);
+    const [counts, storedPeak, sampledPeak, recent, answers, avgHealth] = await Promise.all([
       this.stored.overview(today),
+      this.stored.peakOf(currentTenantSetting(), utcDay(today)),
       this.stats.peakConnections(today),
       this.stats.messagesSince(windowStart),
-      this.stats.avgHealthResponseMs(new Date(now - 3600_000)),
+      this.stats.responsesSince(hourAgo),
+      this.stats.avgHealthResponseMs(hourAgo),
     ]);
+    const responses = answers.responses + unsampledResponses;
     // Throughput over the window the numbers cover: stored samples plus what is not sampled yet.
     const since = Math.max(windowStart.getTime(), Math.min(this.startedAt.getTime(), recent.first?.getTime() ?? now));
     const minutes = Math.max((now - since) / 60_000, 1 / 60);
@@ -167,6 +218,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         total: counts.connections,
         active: counts.active_connections,
         peak_today: Math.max(
+          storedPeak,
           sampledPeak,
           counts.active_connections,
           !visible && this.startedAt >= today ? this.registry.peak : 0,
@@ -179,7 +231,9 @@ export class ServiceStatsService implements OnApplicationBootstrap, OnApplicatio
         completed_today: counts.completed_since,
       },
       performance: {
-        avg_response_time_ms: avgResponse,
+        // The agents' answers (docs/agent-services.md "Stats"); the health checks' time is beside it.
+        avg_response_time_ms: responses ? round((answers.ms + unsampledResponseMs) / responses) : null,
+        avg_health_check_ms: avgHealth,
         throughput_per_minute: round((recent.messages + unsampledMessages) / minutes),
         error_rate: counts.connections ? round(counts.errors / counts.connections, 4) : 0,
       },

@@ -6,10 +6,8 @@ const iso = (d: Date | string | null): string | null => (d === null ? null : new
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export interface ServiceLive {
-  /** Stored counts (every hub process). */
+  /** Stored counts (every hub process), with what this process has not stored yet. */
   stats: StoredServiceStats;
-  /** Messages relayed by this hub process. */
-  messages: number;
   usage: ProcessUsage | null;
 }
 
@@ -54,7 +52,8 @@ export function mapService(s: ServiceRow, live: ServiceLive): Record<string, unk
       active_sessions: c.active_sessions,
       completed_sessions: c.completed_sessions,
       avg_session_duration: c.completed_sessions ? round(c.session_seconds / c.completed_sessions) : 0,
-      messages: live.messages,
+      messages: c.messages,
+      avg_response_time_ms: c.responses ? round(c.response_ms_sum / c.responses) : null,
       uptime_seconds: uptime,
       memory_usage_mb: live.usage?.memory_mb ?? null,
       cpu_usage_percent: live.usage?.cpu_percent ?? null,

@@ -11,6 +11,19 @@ export interface StoredServiceStats {
   completed_sessions: number;
   session_seconds: number;
   errors: number;
+  /** Messages relayed either way, as of the last stats sample of each hub process. */
+  messages: number;
+  /** Agent answers timed by the proxy and their summed time (avg_response_time_ms). */
+  responses: number;
+  response_ms_sum: number;
+}
+
+/** What one hub process relayed for a service since its previous stats sample. */
+export interface ServiceActivity {
+  service_id: string;
+  messages: number;
+  responses: number;
+  response_ms_sum: number;
 }
 
 export const EMPTY_STATS: StoredServiceStats = {
@@ -22,6 +35,9 @@ export const EMPTY_STATS: StoredServiceStats = {
   completed_sessions: 0,
   session_seconds: 0,
   errors: 0,
+  messages: 0,
+  responses: 0,
+  response_ms_sum: 0,
 };
 
 /** Adds a session's completion to its service's counters, for a CTE `ended(service_id, seconds)`. */
@@ -65,12 +81,82 @@ export class SessionStatsRepository {
     );
   }
 
-  /** The session failed over to another service. */
-  async moveSession(sessionId: string, serviceId: string, tenant: string): Promise<void> {
+  /**
+   * The session's connection was routed again (fail-over): the session moves to `serviceId`,
+   * and that is a new connection to it (counted in its total and its peak), as the client's
+   * first one was to the service it left.
+   */
+  async rebind(sessionId: string, serviceId: string, tenant: string): Promise<void> {
     await this.db.query(
-      `UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND tenant_id = $3 AND open_connections > 0`,
+      `WITH s AS (
+         UPDATE agent_sessions SET service_id = $2 WHERE session_id = $1 AND tenant_id = $3 AND open_connections > 0
+         RETURNING open_connections)
+       INSERT INTO agent_service_counters AS c (service_id, total_connections, peak_connections)
+       SELECT $2, 1, coalesce((SELECT open_connections FROM s), 1)
+         + coalesce((SELECT sum(open_connections) FROM agent_sessions WHERE service_id = $2 AND open_connections > 0
+                     AND NOT (session_id = $1 AND tenant_id = $3)), 0)
+       ON CONFLICT (service_id) DO UPDATE SET total_connections = c.total_connections + 1,
+         peak_connections = greatest(c.peak_connections, excluded.peak_connections), updated_at = now()`,
       [sessionId, serviceId, tenant],
     );
+  }
+
+  /**
+   * Raises the day's peak of open proxied connections, the tenant's and the hub's ('*'), to
+   * the level now (run as the system: the hub's level counts every tenant's sessions).
+   */
+  async recordPeak(tenant: string, day: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO agent_connection_peaks AS p (tenant_id, day, peak)
+       SELECT $1, $2::date, coalesce(sum(open_connections) FILTER (WHERE tenant_id = $1), 0)::int
+         FROM agent_sessions WHERE open_connections > 0
+       UNION ALL
+       SELECT '*', $2::date, coalesce(sum(open_connections), 0)::int FROM agent_sessions WHERE open_connections > 0
+       ON CONFLICT (tenant_id, day) DO UPDATE SET peak = greatest(p.peak, excluded.peak), updated_at = now()`,
+      [tenant, day],
+    );
+  }
+
+  /** The day's stored peak for `scope` (a tenant, or '*' for the whole hub); 0 before any connection. */
+  async peakOf(scope: string, day: string): Promise<number> {
+    const [row] = (await this.db.query(
+      `SELECT peak FROM agent_connection_peaks WHERE tenant_id = $1 AND day = $2::date`,
+      [scope, day],
+    )) as { peak: number }[];
+    return row?.peak ?? 0;
+  }
+
+  /** Adds each service's relayed messages and timed answers since the last sample (a removed service is skipped). */
+  async addActivity(rows: ServiceActivity[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.query(
+      `INSERT INTO agent_service_counters AS c (service_id, messages, responses, response_ms_sum)
+       SELECT a.id, a.messages, a.responses, a.ms
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::float8[]) AS a(id, messages, responses, ms)
+        WHERE EXISTS (SELECT 1 FROM agent_services s WHERE s.id = a.id)
+       ON CONFLICT (service_id) DO UPDATE SET messages = c.messages + excluded.messages,
+         responses = c.responses + excluded.responses, response_ms_sum = c.response_ms_sum + excluded.response_ms_sum,
+         updated_at = now()`,
+      [
+        rows.map((r) => r.service_id),
+        rows.map((r) => r.messages),
+        rows.map((r) => r.responses),
+        rows.map((r) => r.response_ms_sum),
+      ],
+    );
+  }
+
+  /** Forgets up to `limit` daily peaks of days more than `keepDays` before `day`; how many. */
+  async prunePeaks(day: string, keepDays: number, limit: number): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `WITH d AS (
+         DELETE FROM agent_connection_peaks WHERE (tenant_id, day) IN (
+           SELECT tenant_id, day FROM agent_connection_peaks WHERE day < $1::date - $2::int LIMIT $3)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [day, keepDays, limit],
+    );
+    return rows[0].n;
   }
 
   /** A connection of the session closed; its last one completes the session. */
@@ -117,7 +203,8 @@ export class SessionStatsRepository {
       `SELECT id AS service_id,
          coalesce(c.total_connections, 0)::float8 AS total_connections, coalesce(c.peak_connections, 0) AS peak_connections,
          coalesce(c.completed_sessions, 0)::float8 AS completed_sessions, coalesce(c.session_seconds, 0) AS session_seconds,
-         coalesce(c.errors, 0)::float8 AS errors, coalesce(o.sessions, 0)::int AS active_sessions, coalesce(o.connections, 0)::int AS active_connections
+         coalesce(c.errors, 0)::float8 AS errors, coalesce(c.messages, 0)::float8 AS messages,
+         coalesce(c.responses, 0)::float8 AS responses, coalesce(c.response_ms_sum, 0) AS response_ms_sum, coalesce(o.sessions, 0)::int AS active_sessions, coalesce(o.connections, 0)::int AS active_connections
        FROM unnest($1::uuid[]) AS id
        LEFT JOIN agent_service_counters c ON c.service_id = id
        LEFT JOIN LATERAL (SELECT count(*) AS sessions, sum(open_connections) AS connections FROM agent_sessions
@@ -136,6 +223,9 @@ export class SessionStatsRepository {
           completed_sessions: Number(r.completed_sessions),
           session_seconds: Number(r.session_seconds),
           errors: Number(r.errors),
+          messages: Number(r.messages),
+          responses: Number(r.responses),
+          response_ms_sum: Number(r.response_ms_sum),
         },
       ]),
     );

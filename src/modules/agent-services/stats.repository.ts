@@ -10,7 +10,11 @@ export interface StatSample {
   opened: number;
   messages: number;
   errors: number;
+  /** The health check's response time (the `response_time` series). */
   response_time_ms: number | null;
+  /** Agent answers timed by the proxy in this sample, and their summed time. */
+  responses: number;
+  response_ms_sum: number;
 }
 
 export const TIMESERIES_METRICS = ['connections', 'sessions', 'messages', 'response_time', 'error_rate'] as const;
@@ -33,8 +37,10 @@ export class StatsRepository {
   async insert(samples: StatSample[]): Promise<void> {
     if (samples.length === 0) return;
     await this.db.query(
-      `INSERT INTO service_stat_samples (service_id, connections, sessions, opened, messages, errors, response_time_ms, tenant_id)
-       SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::real[], $8::text[])`,
+      `INSERT INTO service_stat_samples (service_id, connections, sessions, opened, messages, errors, response_time_ms, tenant_id,
+         responses, response_ms_sum)
+       SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::real[], $8::text[],
+         $9::int[], $10::float8[])`,
       [
         samples.map((s) => s.service_id),
         samples.map((s) => s.connections),
@@ -44,6 +50,8 @@ export class StatsRepository {
         samples.map((s) => s.errors),
         samples.map((s) => s.response_time_ms),
         samples.map((s) => s.tenant_id),
+        samples.map((s) => s.responses),
+        samples.map((s) => s.response_ms_sum),
       ],
     );
   }
@@ -108,6 +116,16 @@ export class StatsRepository {
       [since],
     )) as { messages: number; first: Date | null }[];
     return row;
+  }
+
+  /** Agent answers timed in the hub-wide samples since `since` (a tenant: its own), and their summed time. */
+  async responsesSince(since: Date): Promise<{ responses: number; ms: number }> {
+    const [row] = (await this.db.query(
+      `SELECT coalesce(sum(responses), 0)::float8 AS responses, coalesce(sum(response_ms_sum), 0)::float8 AS ms
+       FROM service_stat_samples WHERE service_id IS NULL AND sampled_at >= $1`,
+      [since],
+    )) as { responses: number; ms: number }[];
+    return { responses: Number(row.responses), ms: Number(row.ms) };
   }
 
   async avgHealthResponseMs(since: Date): Promise<number | null> {

@@ -273,10 +273,8 @@ export class DeviceProtocol {
     const r = m.result as { status?: unknown; plugin?: unknown } | null | undefined;
     const plugin = m.plugin ?? (r && typeof r === 'object' && typeof r.plugin === 'string' ? r.plugin : undefined);
     if (m.status === 'pending' || (plugin !== undefined && r?.status === 'pending')) {
-      if (plugin === undefined)
-        throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
       const awaiting = await this.holders.awaitPlugin(m.task_id, holder, plugin);
-      return { ack: { success: true, task_id: awaiting.id, status: awaiting.status, plugin } };
+      return { ack: { success: true, task_id: awaiting.id, status: awaiting.status, plugin: awaitedPlugin(awaiting) } };
     }
     const task = reportedSuccess(m)
       ? await this.holders.succeed(m.task_id, holder, m.result ?? null, durationOf(m.result))
@@ -328,4 +326,9 @@ function errorMessage(m: TaskResultMessage): string {
   const r = m.result as { message?: unknown } | null;
   if (r && typeof r === 'object' && typeof r.message === 'string') return r.message;
   return 'The device reported a failure';
+}
+
+/** The plugin a task now waits for (its holder is `plugin:<name>`). */
+function awaitedPlugin(task: TaskRow): string | undefined {
+  return task.worker_id?.startsWith('plugin:') ? task.worker_id.slice('plugin:'.length) : undefined;
 }

@@ -221,7 +221,11 @@ export class TaskHoldersService {
    * The node holding the task hands it to a plugin (`task_result {status: 'pending', plugin}`):
    * still running, now held by `plugin:<name>` and leased for its timeout; the node is free.
    */
-  async awaitPlugin(id: string, holder: HolderDto, named: string): Promise<TaskRow> {
+  async awaitPlugin(id: string, holder: HolderDto, named: string | undefined): Promise<TaskRow> {
+    // Seed 001 §7.4 sends `{taskId, status: 'pending'}` alone: the plugin is the one the task names.
+    named ??= await this.pluginOf(id);
+    if (named === undefined)
+      throw AppError.validation('plugin', 'a pending result names the plugin that will call back');
     const plugin = await this.plugins.canonicalName(named);
     if (plugin === undefined) throw AppError.validation('plugin', `unknown plugin: ${named}`);
     this.finishingAttempt(id, holder.attempt);
@@ -230,6 +234,12 @@ export class TaskHoldersService {
     );
     if (holder.worker_id) this.events.publish('node.capacity', { nodeId: holder.worker_id });
     return row;
+  }
+
+  /** The plugin a task's metadata names (its `task_assign.callback`), if any. */
+  private async pluginOf(id: string): Promise<string | undefined> {
+    const plugin = (await this.repo.findById(id))?.metadata?.plugin;
+    return typeof plugin === 'string' && plugin.length > 0 ? plugin : undefined;
   }
 
   /**

@@ -27,36 +27,35 @@ export function normalizeTools(raw: unknown, field = 'tools'): ToolDefinition[] 
   if (!Array.isArray(raw)) throw AppError.validation(field, `${field} must be an array of function definitions`);
   if (raw.length > MAX_TOOLS) throw AppError.validation(field, `${field} may declare at most ${MAX_TOOLS} tools`);
   const seen = new Set<string>();
-  return raw.map((entry, i) => {
-    const at = `${field}[${i}]`;
-    if (!isObject(entry)) throw AppError.validation(at, `${at} must be an object {name, description?, parameters?}`);
-    const fn = entry.type === 'function' && isObject(entry.function) ? entry.function : entry;
-    const prefix = fn === entry ? at : `${at}.function`;
+  return raw.map((item, i) => {
+    let at = `${field}[${i}]`;
+    if (!isObject(item)) throw AppError.validation(at, `${at} must be an object {name, description?, parameters?}`);
+    let fn: Record<string, unknown> = item;
+    if (item.type !== undefined || item.function !== undefined) {
+      if (item.type !== 'function') throw AppError.validation(`${at}.type`, `${at}.type must be "function"`);
+      if (!isObject(item.function)) throw AppError.validation(`${at}.function`, `${at}.function must be an object`);
+      fn = item.function;
+      at = `${at}.function`;
+    }
     if (typeof fn.name !== 'string' || !TOOL_NAME_PATTERN.test(fn.name))
-      throw AppError.validation(`${prefix}.name`, `${prefix}.name must match ${TOOL_NAME_PATTERN.source}`);
-    if (seen.has(fn.name)) throw AppError.validation(`${prefix}.name`, `${prefix}.name repeats the tool ${fn.name}`);
+      throw AppError.validation(`${at}.name`, `${at}.name must match ${TOOL_NAME_PATTERN.source}`);
+    if (seen.has(fn.name)) throw AppError.validation(`${at}.name`, `${at}.name repeats the tool ${fn.name}`);
     seen.add(fn.name);
     const description = fn.description ?? null;
     if (description !== null && (typeof description !== 'string' || description.length > MAX_DESCRIPTION))
       throw AppError.validation(
-        `${prefix}.description`,
-        `${prefix}.description must be a string of at most ${MAX_DESCRIPTION} characters`,
+        `${at}.description`,
+        `${at}.description must be a string of at most ${MAX_DESCRIPTION} characters`,
       );
     const parameters = fn.parameters ?? null;
     if (parameters !== null) {
-      if (!isObject(parameters) || (parameters.type !== undefined && parameters.type !== 'object'))
-        throw AppError.validation(
-          `${prefix}.parameters`,
-          `${prefix}.parameters must be a JSON Schema object with type "object"`,
-        );
+      if (!isObject(parameters) || parameters.type !== 'object')
+        throw AppError.validation(`${at}.parameters`, `${at}.parameters must be a JSON Schema with type "object"`);
       if (JSON.stringify(parameters).length > MAX_SCHEMA_BYTES)
-        throw AppError.validation(`${prefix}.parameters`, `${prefix}.parameters is larger than 64 KB`);
+        throw AppError.validation(`${at}.parameters`, `${at}.parameters is larger than 64 KB`);
       const problem = schemaProblem(parameters);
       if (problem)
-        throw AppError.validation(
-          `${prefix}.parameters`,
-          `${prefix}.parameters is not a usable JSON Schema: ${problem}`,
-        );
+        throw AppError.validation(`${at}.parameters`, `${at}.parameters is not a usable JSON Schema: ${problem}`);
     }
     return { name: fn.name, description, parameters };
   });

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { NodesService } from '../nodes/nodes.service.js';
+import type { OfferedTool } from '../plugin-callbacks/plugin-tools.js';
+import { PluginsService } from '../plugin-callbacks/plugins.service.js';
 import type { ToolDefinition } from './tool-definition.js';
 
 /** A node that offers a tool right now. */
@@ -23,7 +25,10 @@ export interface RegisteredTool extends ToolDefinition {
  */
 @Injectable()
 export class ToolRegistry {
-  constructor(private readonly nodes: NodesService) {}
+  constructor(
+    private readonly nodes: NodesService,
+    private readonly plugins: PluginsService,
+  ) {}
 
   async available(): Promise<Map<string, RegisteredTool>> {
     const tools = new Map<string, RegisteredTool>();
@@ -47,10 +52,8 @@ export class ToolRegistry {
     return tools;
   }
 
-  /** Tools declared by plugins (wired to the plugins registry). */
-  private pluginTools(): Promise<
-    { plugin: string; name: string; description: string | null; parameters: Record<string, unknown> | null }[]
-  > {
-    return Promise.resolve([]);
+  /** Tools declared by the tenant's plugins (POST/PATCH /api/v1/plugins). */
+  private pluginTools(): Promise<OfferedTool[]> {
+    return this.plugins.tools();
   }
 }

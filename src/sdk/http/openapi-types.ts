@@ -2781,7 +2781,10 @@ export interface components {
             active_sessions: number;
             completed_sessions: number;
             avg_session_duration: number;
+            /** @description messages relayed either way (stored at each stats sample) */
             messages: number;
+            /** @description mean time from a client message forwarded to the agent to its next message back, ms */
+            avg_response_time_ms: number | null;
             uptime_seconds: number;
             memory_usage_mb: number | null;
             cpu_usage_percent: number | null;
@@ -2917,7 +2920,7 @@ export interface components {
             sessions: {
                 [key: string]: number | null;
             };
-            /** @description avg_response_time_ms, throughput_per_minute, error_rate */
+            /** @description avg_response_time_ms (the agents', last hour), avg_health_check_ms, throughput_per_minute, error_rate */
             performance: {
                 [key: string]: number | null;
             };

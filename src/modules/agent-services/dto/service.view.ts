@@ -33,7 +33,12 @@ export class ServiceStatsView {
   @ApiProperty() active_sessions: number;
   @ApiProperty() completed_sessions: number;
   @ApiProperty() avg_session_duration: number;
-  @ApiProperty() messages: number;
+  @ApiProperty({ description: 'messages relayed either way (stored at each stats sample)' }) messages: number;
+  @ApiProperty({
+    ...nullableNumber,
+    description: 'mean time from a client message forwarded to the agent to its next message back, ms',
+  })
+  avg_response_time_ms: number | null;
   @ApiProperty() uptime_seconds: number;
   @ApiProperty(nullableNumber) memory_usage_mb: number | null;
   @ApiProperty(nullableNumber) cpu_usage_percent: number | null;
@@ -184,7 +189,11 @@ export class StatsOverviewView {
   services: Record<string, number>;
   @ApiProperty({ ...counters, description: 'total, active, peak_today' }) connections: Record<string, number>;
   @ApiProperty({ ...counters, description: 'total_today, active, completed_today' }) sessions: Record<string, number>;
-  @ApiProperty({ ...counters, description: 'avg_response_time_ms, throughput_per_minute, error_rate' })
+  @ApiProperty({
+    ...counters,
+    description:
+      "avg_response_time_ms (the agents', last hour), avg_health_check_ms, throughput_per_minute, error_rate",
+  })
   performance: Record<string, number | null>;
   @ApiProperty({ ...counters, description: 'total_memory_mb, total_cpu_percent, processes' })
   resources: Record<string, number>;

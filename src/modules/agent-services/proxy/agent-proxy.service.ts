@@ -27,6 +27,12 @@ interface Frame {
   binary: boolean;
 }
 
+/** A client frame not sent yet: kept as the client sent it and wrapped when sent (the service is known then). */
+interface ClientFrame extends Frame {
+  /** When the client sent it (epoch ms): the wrapper's `timestamp`. */
+  at: number;
+}
+
 /** One client connection and its current upstream. */
 interface Link {
   conn: ProxyConnection;
@@ -38,13 +44,18 @@ interface Link {
   request: ProxyRequest;
   headers: Record<string, unknown>;
   query: Record<string, string>;
-  /** Client frames waiting for an upstream (connecting or failing over). */
-  pending: Frame[];
+  /** Client frames waiting for an upstream (routing, connecting or failing over), in order. */
+  pending: ClientFrame[];
   pendingBytes: number;
   exclude: Set<string>;
   closing: boolean;
   /** Ends this link's wait for a service to come back (set while failing over). */
   wake: (() => void) | null;
+  /**
+   * When the oldest client message the agent has not answered yet was sent to it
+   * (performance.now()), or null: the agent's next message times its answer.
+   */
+  awaiting: number | null;
 }
 
 const toBuffer = (data: RawData): Buffer =>
@@ -211,6 +222,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       exclude: new Set(),
       closing: false,
       wake: null,
+      awaiting: null,
     };
     this.links.set(conn.connection_id, link);
 
@@ -323,6 +335,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     upstream.removeAllListeners('message');
     const relay = (buf: Buffer, isBinary: boolean): void => {
       if (link.upstream !== upstream) return;
+      if (link.awaiting !== null) {
+        this.registry.answered(link.conn, performance.now() - link.awaiting);
+        link.awaiting = null;
+      }
       this.registry.sent(link.conn, buf.length);
       this.forward(upstream, link.client, buf, isBinary);
     };
@@ -342,6 +358,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async failover(link: Link, code: number): Promise<void> {
     const from = link.service as ServiceRow;
+    link.awaiting = null; // the next service is timed from its first message (the frames flushed to it)
     const reason = this.lastDown.get(from.id) ?? (code === 1001 ? 'service_stopped' : 'service_unavailable');
     this.registry.error(from.id);
     link.exclude.add(from.id);
@@ -391,18 +408,27 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
 
   private fromClient(link: Link, data: Buffer, binary: boolean): void {
     this.registry.received(link.conn, data.length);
-    const payload = !binary && link.service?.config.proxy_metadata ? this.wrap(link, data) : data;
-    if (link.upstream && link.upstream.readyState === WebSocket.OPEN && link.pending.length === 0) {
-      this.forward(link.client, link.upstream, payload, binary);
+    const up = link.upstream;
+    if (up && up.readyState === WebSocket.OPEN && link.pending.length === 0) {
+      this.toService(link, up, data, binary);
       return;
     }
-    link.pending.push({ data: payload, binary });
-    link.pendingBytes += payload.length;
+    // Kept as sent: whether and how it is wrapped depends on the service it reaches, which
+    // routing (or a fail-over) has not chosen yet.
+    link.pending.push({ data, binary, at: Date.now() });
+    link.pendingBytes += data.length;
     if (link.pendingBytes > this.config.PROXY_HIGH_WATER_BYTES) link.client.pause();
   }
 
+  /** Sends a client frame to the service, wrapped if it asks for that; starts timing its answer. */
+  private toService(link: Link, up: WebSocket, data: Buffer, binary: boolean, at?: number): void {
+    const payload = !binary && link.service?.config.proxy_metadata ? this.wrap(link, data, at ?? Date.now()) : data;
+    link.awaiting ??= performance.now();
+    this.forward(link.client, up, payload, binary);
+  }
+
   /** Seed 003 §2.2: `{proxy_metadata, original_message}` (the default; `config.proxy_metadata: false` turns it off). */
-  private wrap(link: Link, data: Buffer): Buffer {
+  private wrap(link: Link, data: Buffer, at: number): Buffer {
     let original: unknown = data.toString();
     try {
       original = JSON.parse(original as string);
@@ -414,7 +440,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       session_id: link.conn.session_id,
       target_service: link.service?.name,
       routing_strategy: link.conn.routing_strategy,
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(at).toISOString(),
     };
     return Buffer.from(JSON.stringify({ proxy_metadata, original_message: original }));
   }
@@ -425,7 +451,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     const frames = link.pending;
     link.pending = [];
     link.pendingBytes = 0;
-    for (const f of frames) this.forward(link.client, up, f.data, f.binary);
+    for (const f of frames) this.toService(link, up, f.data, f.binary, f.at);
     if (link.client.isPaused) link.client.resume();
   }
 

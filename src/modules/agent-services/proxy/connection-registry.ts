@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { DEFAULT_TENANT, SYSTEM_TENANT } from '../../../database/tenant-context.js';
+import { DEFAULT_TENANT, runAsSystem, SYSTEM_TENANT } from '../../../database/tenant-context.js';
 import { INSTANCE_ID } from '../../nodes/nodes.service.js';
 import { SessionStatsRepository } from '../session-stats.repository.js';
 
@@ -45,9 +45,11 @@ export interface ServiceCounters {
   active_connections: number;
   /** Sessions with an open connection (in this process) whose service this is. */
   active_sessions: number;
-  /** Messages relayed either way; `messagesSinceSample` is reset by the sampler. */
-  messages: number;
+  /** Messages relayed either way since the sampler last stored them (it resets these). */
   messagesSinceSample: number;
+  /** Agent answers timed since the last sample, and their summed time in ms. */
+  responsesSinceSample: number;
+  responseMsSinceSample: number;
   errorsSinceSample: number;
   openedSinceSample: number;
 }
@@ -65,11 +67,15 @@ const KEEP_SESSIONS = 10_000;
 /** Sessions are the clients' ids, unique per tenant: two tenants may both use `s1`. */
 const sessionKey = (c: Pick<ProxyConnection, 'session_id' | 'tenant'>): string => `${c.tenant}\u0000${c.session_id}`;
 
+/** Today's date in UTC (`*_today` counts from UTC midnight). */
+export const utcDay = (d: Date = new Date()): string => d.toISOString().slice(0, 10);
+
 const newCounters = (): ServiceCounters => ({
   active_connections: 0,
   active_sessions: 0,
-  messages: 0,
   messagesSinceSample: 0,
+  responsesSinceSample: 0,
+  responseMsSinceSample: 0,
   errorsSinceSample: 0,
   openedSinceSample: 0,
 });
@@ -142,7 +148,10 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     return this.sessions.get(sessionKey(c))?.service_id ?? null;
   }
 
-  /** Binds a connection (and its session) to a service; the first bind counts the connection. */
+  /**
+   * Binds a connection (and its session) to a service. Each bind is a connection to that
+   * service: the first, and each fail-over's (the session moves with it).
+   */
   bind(
     c: ProxyConnection,
     service: { id: string; name: string; tenant_id?: string },
@@ -155,15 +164,18 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     const key = sessionKey(c);
     if (!previous) c.session_tenant = c.tenant === SYSTEM_TENANT ? (service.tenant_id ?? DEFAULT_TENANT) : c.tenant;
     const tenant = c.session_tenant as string;
-    if (!previous) this.store(key, () => this.stored.openConnection(c.session_id, service.id, INSTANCE_ID, tenant));
-    else if (previous !== service.id) this.store(key, () => this.stored.moveSession(c.session_id, service.id, tenant));
+    if (!previous) {
+      this.store(key, () => this.stored.openConnection(c.session_id, service.id, INSTANCE_ID, tenant));
+      // As the system: the hub's level sums every tenant's sessions.
+      this.store(key, () => runAsSystem(() => this.stored.recordPeak(tenant, utcDay())));
+    } else this.store(key, () => this.stored.rebind(c.session_id, service.id, tenant));
     c.target_service_id = service.id;
     c.target_service = service.name;
     c.routing_strategy = strategy;
     c.rule_id = ruleId;
     const counters = this.countersOf(service.id);
     c.counters = counters;
-    if (!previous) counters.openedSinceSample++;
+    counters.openedSinceSample++;
     counters.active_connections++;
 
     let session = this.sessions.get(key);
@@ -195,6 +207,13 @@ export class ConnectionRegistry implements OnApplicationShutdown {
     c.messages_sent++;
     c.last_activity = Date.now();
     this.countMessage(c);
+  }
+
+  /** The agent answered a client message after `ms` (see AgentProxy: request/response timing). */
+  answered(c: ProxyConnection, ms: number): void {
+    if (!c.counters) return;
+    c.counters.responsesSinceSample++;
+    c.counters.responseMsSinceSample += ms;
   }
 
   error(serviceId: string | null): void {
@@ -297,9 +316,7 @@ export class ConnectionRegistry implements OnApplicationShutdown {
   }
 
   private countMessage(c: ProxyConnection): void {
-    if (!c.counters) return;
-    c.counters.messages++;
-    c.counters.messagesSinceSample++;
+    if (c.counters) c.counters.messagesSinceSample++;
   }
 
   private trimSessions(): void {
