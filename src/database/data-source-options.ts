@@ -19,6 +19,7 @@ import { ReadyQueues1765600000000 } from './migrations/1765600000000-ReadyQueues
 import { TaskCounters1765700000000 } from './migrations/1765700000000-TaskCounters.js';
 import { RetentionIndex1765800000000 } from './migrations/1765800000000-RetentionIndex.js';
 import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskListIndexes.js';
+import { Schedules1766000000000 } from './migrations/1766000000000-Schedules.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -42,6 +43,7 @@ export const migrations = [
   TaskCounters1765700000000,
   RetentionIndex1765800000000,
   TaskListIndexes1765900000000,
+  Schedules1766000000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
