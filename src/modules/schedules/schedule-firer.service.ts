@@ -122,6 +122,7 @@ export class ScheduleFirer implements OnApplicationBootstrap, OnApplicationShutd
         source: 'schedule',
         message: n.message,
         schedule_id: row.id,
+        scheduled_for: (row.next_run_at as Date).toISOString(),
         ...(row.name ? { schedule_name: row.name } : {}),
         ...(n.node_id ? { node_id: n.node_id } : {}),
         ...(n.task_id ? { task_id: n.task_id } : {}),
