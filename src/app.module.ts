@@ -23,6 +23,7 @@ import { RetentionModule } from './modules/retention/retention.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
+import { SchedulesModule } from './modules/schedules/schedules.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { EdgeModule } from './modules/edge/edge.module.js';
@@ -49,6 +50,7 @@ export class AppModule {
         NodesModule,
         DispatchModule,
         RoutingModule,
+        SchedulesModule,
         AgentServicesModule,
         PluginCallbacksModule,
         RealtimeModule,

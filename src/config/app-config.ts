@@ -561,6 +561,12 @@ export class AppConfig {
   @Min(50)
   SWEEP_INTERVAL_MS = 1000;
 
+  /** How often each hub looks for due schedules (docs/schedules.md); 0: this hub fires none. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SCHEDULES_POLL_MS = 1000;
+
   // Retention (docs/retention.md): every table that grows has a bound, enforced by one cleaner.
 
   /** Finished tasks (and their events) are removed this long after they finished; 0/off: never by age. Per tenant: limits.retention.age. Hot. */

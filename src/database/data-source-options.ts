@@ -19,6 +19,7 @@ import { ReadyQueues1765600000000 } from './migrations/1765600000000-ReadyQueues
 import { TaskCounters1765700000000 } from './migrations/1765700000000-TaskCounters.js';
 import { RetentionIndex1765800000000 } from './migrations/1765800000000-RetentionIndex.js';
 import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskListIndexes.js';
+import { Schedules1766000000000 } from './migrations/1766000000000-Schedules.js';
 import { PluginNamesAndTools1766100000000 } from './migrations/1766100000000-PluginNamesAndTools.js';
 import { AgentStatsPersist1766200000000 } from './migrations/1766200000000-AgentStatsPersist.js';
 
@@ -44,6 +45,7 @@ export const migrations = [
   TaskCounters1765700000000,
   RetentionIndex1765800000000,
   TaskListIndexes1765900000000,
+  Schedules1766000000000,
   PluginNamesAndTools1766100000000,
   AgentStatsPersist1766200000000,
 ];

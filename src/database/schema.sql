@@ -308,6 +308,33 @@ TABLE runtime_settings
   CONSTRAINT PK_runtime_settings PRIMARY KEY (key)
   INDEX CREATE UNIQUE INDEX "PK_runtime_settings" ON public.runtime_settings USING btree (key)
 
+TABLE schedules
+  ROW LEVEL SECURITY FORCED
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  name text
+  cron text
+  timezone text NOT NULL DEFAULT 'UTC'::text
+  at timestamp with time zone
+  task jsonb
+  notification jsonb
+  enabled boolean NOT NULL DEFAULT true
+  next_run_at timestamp with time zone
+  last_run_at timestamp with time zone
+  last_task_id uuid
+  runs integer NOT NULL DEFAULT 0
+  last_error text
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT CHK_schedules_what CHECK (((task IS NULL) <> (notification IS NULL)))
+  CONSTRAINT CHK_schedules_when CHECK (((cron IS NULL) <> (at IS NULL)))
+  CONSTRAINT FK_schedules_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
+  CONSTRAINT PK_schedules PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_schedules_due" ON public.schedules USING btree (next_run_at) WHERE (enabled AND (next_run_at IS NOT NULL))
+  INDEX CREATE INDEX "IDX_schedules_tenant_created" ON public.schedules USING btree (tenant_id, created_at)
+  INDEX CREATE UNIQUE INDEX "PK_schedules" ON public.schedules USING btree (id)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
 TABLE service_health_checks
   ROW LEVEL SECURITY FORCED
   id bigint NOT NULL DEFAULT nextval('service_health_checks_id_seq'::regclass)

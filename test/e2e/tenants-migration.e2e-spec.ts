@@ -130,7 +130,10 @@ describe('tenants migration of a database made by the previous release', () => {
       'task_finish_minutes',
       'task_node_finishes',
     ];
-    expect(rows.map((r) => r.relname).sort()).toEqual([...Object.keys(SEEDED), 'tenants', ...counters].sort());
+    // So do schedules (migration 1766000000000).
+    expect(rows.map((r) => r.relname).sort()).toEqual(
+      [...Object.keys(SEEDED), 'tenants', ...counters, 'schedules'].sort(),
+    );
     for (const r of rows) expect(r).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
   });
 

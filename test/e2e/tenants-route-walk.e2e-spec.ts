@@ -39,6 +39,7 @@ interface Ids {
   key: string;
   tenant: string;
   connection: string;
+  schedule: string;
 }
 type Ref = keyof Ids;
 
@@ -160,6 +161,12 @@ const WALK: Record<string, Walk[]> = {
     { kind: 'id', params: { id: 'rule' }, body: { name: 'b-owns-it', conditions: [] } },
   ],
   'DELETE /api/v1/routing/rules/{id}': [{ kind: 'id', params: { id: 'rule' } }],
+  // schedules
+  'GET /api/v1/schedules': [{ kind: 'list' }],
+  'POST /api/v1/schedules': [{ kind: 'list', body: { cron: '0 0 1 1 *', notification: { message: 'from b' } } }],
+  'GET /api/v1/schedules/{id}': [{ kind: 'id', params: { id: 'schedule' } }],
+  'PATCH /api/v1/schedules/{id}': [{ kind: 'id', params: { id: 'schedule' }, body: { enabled: false } }],
+  'DELETE /api/v1/schedules/{id}': [{ kind: 'id', params: { id: 'schedule' } }],
   // tasks (canonical, seed 002)
   'GET /api/v1/tasks': [{ kind: 'list' }, { kind: 'list', query: 'worker_id=a-worker' }],
   'GET /api/v1/tasks/next': [
@@ -246,6 +253,7 @@ const SNAPSHOT: Record<string, { where?: string; volatile?: string[]; appendOnly
   nodes: {},
   node_logs: {},
   routing_rules: {},
+  schedules: {},
   agent_services: {
     volatile: [
       'status',
@@ -360,6 +368,14 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
     expect(rule.status).toBe(201);
     ids.rule = rule.body.data.id;
 
+    const schedule = await clientA.post<{ schedule_id: string }>('/api/v1/schedules', {
+      name: 'a-sched-zq',
+      cron: '0 0 1 1 *',
+      task: { prompt: 'a-scheduled-zq' },
+    });
+    expect(schedule.status).toBe(201);
+    ids.schedule = schedule.body.data.schedule_id;
+
     const key = await adminA.post<{ id: string }>('/api/v1/api-keys', { name: 'a-key-zq', role: 'client' });
     expect(key.status).toBe(201);
     ids.key = key.body.data.id;
@@ -448,6 +464,7 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
       key: randomUUID(),
       tenant: 'no-such-tenant-zq',
       connection: randomUUID(),
+      schedule: randomUUID(),
     };
     const call = async (who: Who, op: string, w: Walk, ref: (r: Ref) => string) => {
       const [method, template] = op.split(' ');

@@ -491,6 +491,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's schedules, newest first */
+        get: operations["SchedulesController_list"];
+        put?: never;
+        /** Start a task or push a notification at a time (at) or on a cron expression */
+        post: operations["SchedulesController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One schedule: next_run_at, last_run_at, last_task_id, runs, last_error */
+        get: operations["SchedulesController_get"];
+        put?: never;
+        post?: never;
+        /** Delete a schedule; answers the deleted schedule (tasks it started stay) */
+        delete: operations["SchedulesController_remove"];
+        options?: never;
+        head?: never;
+        /** Change a schedule: enabled, cron or at, timezone, task or notification, name */
+        patch: operations["SchedulesController_update"];
+        trace?: never;
+    };
     "/api/v1/services": {
         parameters: {
             query?: never;
@@ -1807,6 +1844,32 @@ export interface components {
             target_tags?: string[];
             target_service?: string | null;
         };
+        CreateScheduleDto: {
+            /** @example nightly-backup */
+            name?: string;
+            /**
+             * @description minute hour day-of-month month day-of-week (or 6 fields, seconds first); *, lists, ranges, steps, names; @daily etc. Exactly one of cron and at.
+             * @example *\/5 * * * *
+             */
+            cron?: string;
+            /**
+             * @description IANA time zone of the cron fields
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            timezone?: string;
+            /**
+             * Format: date-time
+             * @description Fire once at this time (in the future)
+             */
+            at?: string;
+            /** @description The body of POST /api/v1/tasks, submitted at each fire (metadata gets schedule_id; idempotency_key and run_at are the schedule’s). Exactly one of task and notification. */
+            task?: components["schemas"]["CreateTaskDto"];
+            /** @description Pushed as `notification` to /ws and /events */
+            notification?: components["schemas"]["ScheduledNotificationDto"];
+            /** @default true */
+            enabled?: boolean;
+        };
         CreateServiceDto: {
             /** @example weather-agent */
             name: string;
@@ -2544,6 +2607,69 @@ export interface components {
              */
             value: string | number | boolean | unknown[];
         };
+        ScheduleListView: {
+            schedules: components["schemas"]["ScheduleView"][];
+            pagination: components["schemas"]["SchedulePaginationView"];
+        };
+        SchedulePaginationView: {
+            total: number;
+            limit: number;
+            offset: number;
+            has_more: boolean;
+        };
+        ScheduleView: {
+            /** Format: uuid */
+            schedule_id: string;
+            /**
+             * Format: uuid
+             * @description Same as schedule_id
+             */
+            id: string;
+            name: string | null;
+            cron: string | null;
+            /** @example UTC */
+            timezone: string;
+            /** Format: date-time */
+            at: string | null;
+            task: {
+                [key: string]: unknown;
+            } | null;
+            notification: components["schemas"]["ScheduledNotificationDto"] | null;
+            enabled: boolean;
+            /**
+             * Format: date-time
+             * @description When it fires next; null: disabled or spent
+             */
+            next_run_at: string | null;
+            /**
+             * Format: date-time
+             * @description The slot it last fired
+             */
+            last_run_at: string | null;
+            /** Format: uuid */
+            last_task_id: string | null;
+            /** @description How many times it fired */
+            runs: number;
+            /** @description Why the last fire could not start its task */
+            last_error: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ScheduledNotificationDto: {
+            /** @example Time to back up the photos */
+            message: string;
+            /**
+             * @default info
+             * @enum {string}
+             */
+            severity?: "info" | "warning";
+            /** @description The node the notification is about */
+            node_id?: string;
+            /** @description The task the notification is about */
+            task_id?: string;
+        };
         Seed004ConnectionInfoView: {
             sid: string | null;
             /** Format: date-time */
@@ -3143,6 +3269,32 @@ export interface components {
              */
             target_tags?: string[];
             target_service?: string | null;
+        };
+        UpdateScheduleDto: {
+            /** @example nightly-backup */
+            name?: string;
+            /**
+             * @description minute hour day-of-month month day-of-week (or 6 fields, seconds first); *, lists, ranges, steps, names; @daily etc. Exactly one of cron and at.
+             * @example *\/5 * * * *
+             */
+            cron?: string;
+            /**
+             * @description IANA time zone of the cron fields
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            timezone?: string;
+            /**
+             * Format: date-time
+             * @description Fire once at this time (in the future)
+             */
+            at?: string;
+            /** @description The body of POST /api/v1/tasks, submitted at each fire (metadata gets schedule_id; idempotency_key and run_at are the schedule’s). Exactly one of task and notification. */
+            task?: components["schemas"]["CreateTaskDto"];
+            /** @description Pushed as `notification` to /ws and /events */
+            notification?: components["schemas"]["ScheduledNotificationDto"];
+            /** @default true */
+            enabled?: boolean;
         };
         UpdateServiceConfigDto: {
             /**
@@ -5270,6 +5422,348 @@ export interface operations {
                 };
             };
             /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SchedulesController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ScheduleListView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (cron, timezone, at, task.<field>, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SchedulesController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateScheduleDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ScheduleView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (cron, timezone, at, task.<field>, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SchedulesController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ScheduleView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (cron, timezone, at, task.<field>, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SchedulesController_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ScheduleView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (cron, timezone, at, task.<field>, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SchedulesController_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateScheduleDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ScheduleView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (cron, timezone, at, task.<field>, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client */
             403: {
                 headers: {
                     [name: string]: unknown;
