@@ -1101,7 +1101,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Continue a task with a message (a finished task goes back to the queue) */
+        /**
+         * Continue a task, with a message or none (a finished task goes back to the queue)
+         * @description The document sends no body: without `message` a running task is left as it is.
+         */
         post: operations["CodexController_reply"];
         delete?: never;
         options?: never;
@@ -1581,8 +1584,11 @@ export interface components {
             messages: number;
         };
         CodexReplyDto: {
-            /** @example 请同时添加单元测试 */
-            message: string;
+            /**
+             * @description Appended to the conversation; without it the task is continued as it is
+             * @example 请同时添加单元测试
+             */
+            message?: string;
         };
         CodexStatusDataView: {
             /** @enum {string} */
@@ -1695,6 +1701,11 @@ export interface components {
             result: components["schemas"]["TaskResultDto"];
         };
         ComponentHealthView: {
+            /**
+             * @description `not_configured`: the hub runs without it (no REDIS_URL, no LLM provider); `healthy` is then true
+             * @enum {string}
+             */
+            status: "healthy" | "unhealthy" | "not_configured";
             healthy: boolean;
             /** @description ms */
             response_time: number;
@@ -2089,12 +2100,26 @@ export interface components {
             uptime: string;
             uptime_seconds: number;
             /**
-             * @description `database` always; `cache` with REDIS_URL; `external_services` with LLM providers
+             * @description always `database`, `cache` (Redis) and `external_services` (the LLM providers, with `providers`); the last two `not_configured` without REDIS_URL or providers. Only the database decides the overall status
              * @example {
              *       "database": {
+             *         "status": "healthy",
              *         "healthy": true,
              *         "response_time": 2,
              *         "last_checked": "2026-01-01T00:00:00.000Z"
+             *       },
+             *       "cache": {
+             *         "status": "not_configured",
+             *         "healthy": true,
+             *         "response_time": 0,
+             *         "last_checked": "2026-01-01T00:00:00.000Z"
+             *       },
+             *       "external_services": {
+             *         "status": "not_configured",
+             *         "healthy": true,
+             *         "response_time": 0,
+             *         "last_checked": "2026-01-01T00:00:00.000Z",
+             *         "providers": []
              *       }
              *     }
              */
@@ -7729,7 +7754,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["CodexReplyDto"];
             };
