@@ -2537,7 +2537,10 @@ export interface components {
         };
         Seed004ConnectionInfoView: {
             sid: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             registered_at: string | null;
         };
         Seed004DeviceListView: {
@@ -2551,7 +2554,10 @@ export interface components {
             device_name: string;
             /** @enum {string} */
             status: "online" | "offline" | "busy" | "draining";
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             last_heartbeat: string | null;
             task_count: number;
             connection_info: components["schemas"]["Seed004ConnectionInfoView"];
@@ -2580,8 +2586,17 @@ export interface components {
             request_id: string;
         };
         Seed004SystemView: {
-            /** @example taskhub */
+            /**
+             * @description the document's system name
+             * @example 分布式任务系统
+             */
             system: string;
+            /**
+             * @description the server answering
+             * @example taskhub
+             */
+            implementation: string;
+            /** @description taskhub's version */
             version: string;
             /** @example running */
             status: string;
@@ -2590,7 +2605,10 @@ export interface components {
             connected_devices: number | null;
             /** @description null without a valid key */
             active_tasks: number | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             timestamp: string;
         };
         Seed004TaskListView: {
@@ -2608,7 +2626,10 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             device_id: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             updated_at: string | null;
         };
         Seed004TaskStatusView: {
@@ -2622,7 +2643,10 @@ export interface components {
             task_type: string;
             status: string;
             device_id: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             created_at: string | null;
             data: {
                 [key: string]: unknown;
