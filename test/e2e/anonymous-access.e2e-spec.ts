@@ -235,7 +235,8 @@ describe('what an anonymous caller can learn (auth on, METRICS_TOKEN set)', () =
       const anon = await get('/');
       expect(anon.status).toBe(200);
       expect(anon.json).toMatchObject({
-        system: 'taskhub',
+        system: '分布式任务系统',
+        implementation: 'taskhub',
         status: 'running',
         version: expect.any(String),
         connected_devices: null,

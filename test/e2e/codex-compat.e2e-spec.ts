@@ -233,9 +233,36 @@ describe('Codex Father 2.0 (seed 000) REST compatibility', () => {
     const logs = await codex.getTaskLogs(taskId);
     expect((logs.data.logs as { type: string }[]).filter((l) => l.type === 'reply')).toHaveLength(2);
 
-    const empty = await api.post(`/tasks/${taskId}/reply`, {});
-    expect(empty.status).toBe(400);
-    expect(body(empty).error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'message' } });
+    // `message` is optional (the document sends no body), but a message that is not text is refused.
+    for (const bad of [{ message: 5 }, { message: '' }, { message: ['a'] }]) {
+      const refused = await api.post(`/tasks/${taskId}/reply`, bad);
+      expect(refused.status).toBe(400);
+      expect(body(refused).error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'message' } });
+    }
+  });
+
+  it('reply without a message continues the task: re-queues a finished one, leaves a running one running', async () => {
+    const taskId = (await codex.submitTask('写一个函数', 'nodejs')).data.taskId as string;
+    await finish(taskId, 'first answer');
+
+    const continued = await api.post(`/tasks/${taskId}/reply`);
+    expect(continued.status).toBe(200);
+    expect(body(continued)).toMatchObject({ success: true, data: { taskId, status: 'queued', messages: 0 } });
+    const logs = await codex.getTaskLogs(taskId);
+    expect(logs.data.logs).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'reply', message: 'Continued; task re-queued' })]),
+    );
+
+    // Running: nothing to add; the answer is the task as it is, and it stays with its worker.
+    expect((await worker.post(`/api/v1/tasks/${taskId}/acquire`, { worker_id: 'codex-worker' })).status).toBe(200);
+    const running = await api.post(`/tasks/${taskId}/reply`, {});
+    expect(running.status).toBe(200);
+    expect(body(running).data).toEqual({ taskId, status: 'running', messages: 0 });
+    const done = await worker.post(`/api/v1/tasks/${taskId}/complete`, {
+      worker_id: 'codex-worker',
+      result: { status: 'success', output: 'second answer' },
+    });
+    expect(done.status).toBe(200);
   });
 
   it('DELETE cancels, then 409 on a second DELETE', async () => {

@@ -26,13 +26,23 @@ describe('health and docs (open, no key)', () => {
     expect(typeof res.body.components.database.response_time).toBe('number');
   });
 
-  it('GET /health (seed 002) counts active connections, and has no cache or external services when none are configured', async () => {
+  it('GET /health (seed 002) counts active connections, and shows cache and external services as not configured when none are', async () => {
     const ws = new WebSocket(`${t.url.replace('http', 'ws')}/ws?token=${t.keys.client}`);
     await new Promise((ok, fail) => ws.once('open', ok).once('error', fail));
     const res = await request(t.url).get('/health').expect(200);
     expect(res.body.metrics.active_connections).toBeGreaterThanOrEqual(1);
-    expect(res.body.components.cache).toBeUndefined();
-    expect(res.body.components.external_services).toBeUndefined();
+    // A default hub (no REDIS_URL, no LLM_PROVIDERS): the components are there, healthy and not
+    // configured, so a client reading them finds them; only the database decides the status.
+    expect(res.body.status).toBe('healthy');
+    const notConfigured = {
+      status: 'not_configured',
+      healthy: true,
+      response_time: 0,
+      last_checked: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    };
+    expect(res.body.components.database).toMatchObject({ status: 'healthy', healthy: true });
+    expect(res.body.components.cache).toEqual(notConfigured);
+    expect(res.body.components.external_services).toEqual({ ...notConfigured, providers: [] });
     ws.close();
   });
 
@@ -49,6 +59,7 @@ describe('health and docs (open, no key)', () => {
     try {
       const res = await request(other.url).get('/health').expect(200);
       expect(res.body.components.external_services).toMatchObject({
+        status: 'healthy',
         healthy: true,
         response_time: expect.any(Number),
         last_checked: expect.any(String),
@@ -57,8 +68,16 @@ describe('health and docs (open, no key)', () => {
         expect.objectContaining({ name: 'up', healthy: true }),
         expect.objectContaining({ name: 'down', healthy: false }),
       ]);
-      if (redis) expect(res.body.components.cache).toMatchObject({ healthy: true, response_time: expect.any(Number) });
-      else process.stdout.write('\n[health] components.cache not checked: REDIS_URL is not set\n');
+      if (redis) {
+        expect(res.body.components.cache).toMatchObject({
+          status: 'healthy',
+          healthy: true,
+          response_time: expect.any(Number),
+        });
+      } else {
+        expect(res.body.components.cache).toMatchObject({ status: 'not_configured', healthy: true });
+        process.stdout.write('\n[health] components.cache as Redis not checked: REDIS_URL is not set\n');
+      }
     } finally {
       await other.close();
       await provider.close();

@@ -192,6 +192,25 @@ describe('seed 000 Codex Father: the document, as written', () => {
     }
   });
 
+  it('POST /tasks/{id}/reply with no body ("继续执行任务") continues the task: a finished one is queued again', async () => {
+    const taskId = await submit({ prompt: '写一个函数', environment: 'nodejs' });
+    await acquire(taskId);
+    const done = { worker_id: 'w1', result: { status: 'success', output: 'v1' } };
+    expect((await worker.post(`/api/v1/tasks/${taskId}/complete`, done)).status).toBe(200);
+
+    // curl -X POST http://localhost:3000/tasks/{id}/reply — no body, no Content-Type.
+    const continued = await curl(`${base}/tasks/${taskId}/reply`, { method: 'POST' });
+    expect(continued.status).toBe(200);
+    expect(continued.body).toMatchObject({ success: true, data: { taskId, status: 'queued', messages: 0 } });
+    expect(((await curl(`${base}/tasks/${taskId}`)).body.data as Json).status).toBe('queued');
+    // Still queued: a second one leaves it as it is, and an empty JSON object is the same call.
+    const again = await post(`${base}/tasks/${taskId}/reply`, {});
+    expect(again.status).toBe(200);
+    expect(again.body.data).toEqual({ taskId, status: 'queued', messages: 0 });
+    const logs = (await curl(`${base}/tasks/${taskId}/logs`)).body.data as { logs: { type: string }[] };
+    expect(logs.logs.filter((l) => l.type === 'reply')).toHaveLength(1);
+  });
+
   it('error details carry the timestamp on every Codex error', async () => {
     const res = await post(`${base}/tasks`, { environment: 'nodejs' });
     expect(res.status).toBe(400);

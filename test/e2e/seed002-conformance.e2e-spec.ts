@@ -153,6 +153,17 @@ describe('seed 002 (Task Orchestrator) as written', () => {
       uptime: expect.any(String),
       components: { database: { healthy: true, response_time: expect.any(Number), last_checked: expect.any(String) } },
     });
+    // All three documented components, on a default hub too (no Redis, no LLM provider): a client
+    // reading components.cache.healthy finds it; the two the hub runs without say so.
+    for (const name of ['cache', 'external_services']) {
+      expect(health.components[name]).toMatchObject({
+        status: 'not_configured',
+        healthy: true,
+        response_time: expect.any(Number),
+        last_checked: expect.any(String),
+      });
+    }
+    expect(Object.values(health.components).every((c: any) => c.healthy === true)).toBe(true);
     expect(health.metrics).toMatchObject({
       memory_usage: expect.stringMatching(/^\d+MB$/),
       cpu_usage: expect.any(Number),

@@ -1,7 +1,28 @@
+import { spawnSync } from 'node:child_process';
 import { io } from 'socket.io-client';
 import { apiClient, type Api } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+
+/** The document's timestamps: `2025-09-17T14:30:00` (no `Z`, no milliseconds). */
+const SEED_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/;
+
+/**
+ * A seed 004 Python client: `datetime.fromisoformat(v)` (before 3.11 it refuses a `Z`), then
+ * `datetime.now() - v` (an aware value would raise: the document's are naive). Null without python3.
+ */
+function pythonReads(values: string[]): string | null {
+  const script = [
+    'import sys',
+    'from datetime import datetime',
+    'for v in sys.argv[1:]:',
+    '    datetime.now() - datetime.fromisoformat(v)',
+    "print('ok')",
+  ].join('\n');
+  const run = spawnSync('python3', ['-c', script, ...values], { encoding: 'utf8' });
+  if (run.error) return null;
+  return run.status === 0 ? run.stdout.trim() : run.stderr.trim();
+}
 
 /** Seed 004 (distributed task system) clients, unchanged, against the hub (auth off, as the seed assumes). */
 describe('seed 004 compatibility surface', () => {
@@ -161,6 +182,61 @@ describe('seed 004 compatibility surface', () => {
       });
     } finally {
       busy.close();
+    }
+  });
+
+  it('GET / names the system as the document does, and every seed 004 timestamp is its naive form in local time', async () => {
+    const d = new TestDevice(t.url);
+    try {
+      const registered = await d.register('ts-phone');
+      const dispatched = (await anon.post('/api/dispatch-task', { task_type: 'DELIST', device_id: 'ts-phone' }))
+        .body as unknown as { task_id: string };
+      const task = await d.next('new_task');
+      d.socket.emit('heartbeat', { device_id: 'ts-phone', timestamp: '2025-09-17T14:30:00' });
+      const beat = await d.next('heartbeat_ack');
+
+      const system = (await anon.get('/')).body as unknown as Record<string, string>;
+      expect(system).toMatchObject({ system: '分布式任务系统', implementation: 'taskhub', status: 'running' });
+      const device = (
+        (await anon.get('/api/devices')).body as unknown as {
+          devices: { device_id: string; last_heartbeat: string; connection_info: { registered_at: string } }[];
+        }
+      ).devices.find((x) => x.device_id === 'ts-phone')!;
+      const listed = ((await anon.get('/api/tasks')).body as unknown as { tasks: Record<string, string>[] }).tasks.find(
+        (x) => x.task_id === dispatched.task_id,
+      )!;
+      const status = (await anon.get(`/api/task/${dispatched.task_id}/status`)).body as unknown as {
+        task: Record<string, string>;
+      };
+      const stamps: Record<string, unknown> = {
+        'GET / timestamp': system.timestamp,
+        'devices last_heartbeat': device.last_heartbeat,
+        'devices registered_at': device.connection_info.registered_at,
+        'tasks created_at': listed.created_at,
+        'task status updated_at': status.task.updated_at,
+        'register_success server_time': registered.server_time,
+        'new_task created_at': task.created_at,
+        'heartbeat_ack server_time': beat.server_time,
+      };
+      for (const [where, value] of Object.entries(stamps)) {
+        expect([where, value]).toEqual([where, expect.stringMatching(SEED_TIME)]);
+        // Local time, as the document's server (`datetime.now()`): read back as local, it is now.
+        expect(Math.abs(new Date(value as string).getTime() - Date.now())).toBeLessThan(60_000);
+      }
+      const python = pythonReads(Object.values(stamps) as string[]);
+      if (python === null) process.stdout.write('\n[seed004] python3 not found: timestamps checked by pattern only\n');
+      else expect(python).toBe('ok');
+    } finally {
+      d.close();
+    }
+    // A node (node_register, seed 001) keeps ISO 8601 in UTC.
+    const node = new TestDevice(t.url);
+    try {
+      await node.connected();
+      const reply = await node.request('node_register', { node_id: 'ts-node' });
+      expect(reply.server_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    } finally {
+      node.close();
     }
   });
 

@@ -99,7 +99,11 @@ export class CodexController {
   @Post(':id/reply')
   @HttpCode(200)
   @Authenticated('client')
-  @ApiOperation({ summary: 'Continue a task with a message (a finished task goes back to the queue)' })
+  @ApiOperation({
+    summary: 'Continue a task, with a message or none (a finished task goes back to the queue)',
+    description: 'The document sends no body: without `message` a running task is left as it is.',
+  })
+  @ApiBody({ type: CodexReplyDto, required: false })
   @ApiCodexOk(CodexRepliedView)
   @ApiBadRequestResponse({ description: 'VALIDATION_ERROR with details.field' })
   @ApiNotFoundResponse({ description: 'TASK_NOT_FOUND with details.taskId' })

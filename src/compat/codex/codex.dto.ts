@@ -120,10 +120,17 @@ export class CodexListQuery {
   order?: 'asc' | 'desc';
 }
 
-/** `POST /tasks/:id/reply` body (seed 000). */
+/**
+ * `POST /tasks/:id/reply` body (seed 000). The document lists the route as "继续执行任务" and
+ * sends no body, so `message` is optional: without it the task is continued as it is.
+ */
 export class CodexReplyDto {
-  @ApiProperty({ example: '请同时添加单元测试' })
-  @IsString({ message: 'message is required (a string)' })
+  @ApiPropertyOptional({
+    example: '请同时添加单元测试',
+    description: 'Appended to the conversation; without it the task is continued as it is',
+  })
+  @IsOptional()
+  @IsString({ message: 'message must be a string' })
   @Length(1, 200_000)
-  message: string;
+  message?: string;
 }

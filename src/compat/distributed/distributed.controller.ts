@@ -28,11 +28,15 @@ import {
   Seed004TaskStatusView,
 } from './distributed.view.js';
 import { Seed004ExceptionFilter } from './seed004-exception.filter.js';
+import { seed004Time } from './seed004-time.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isUuid = (id: string): boolean => UUID.test(id);
 
-const seedTime = (d: Date | null): string | null => (d ? d.toISOString() : null);
+/** `GET /`'s `system`, as the document shows it. */
+export const SEED004_SYSTEM = '分布式任务系统';
+
+const seedTime = (d: Date | null): string | null => (d ? seed004Time(d) : null);
 
 /** Seed 004 (distributed task system) HTTP surface: its paths and shapes over the same services. */
 @ApiTags('compat: distributed task system (seed 004)')
@@ -61,13 +65,15 @@ export class DistributedController {
       ? await Promise.all([this.nodes.countConnected(), this.taskQueries.countInStatus('active')])
       : [null, null];
     return {
-      system: 'taskhub',
+      // The document's name for the system: a client may check it to know it found its server.
+      system: SEED004_SYSTEM,
+      implementation: 'taskhub',
       version: PACKAGE.version,
       status: 'running',
       port: this.config.PORT,
       connected_devices: connected,
       active_tasks: active,
-      timestamp: new Date().toISOString(),
+      timestamp: seed004Time(new Date()),
     };
   }
 

@@ -3,19 +3,27 @@ import { ApiProperty } from '@nestjs/swagger';
 /** Seed 004 (distributed task system) response shapes, answered as they are (no envelope). */
 
 const nullableString = { type: String, nullable: true } as const;
-const nullableDate = { type: String, format: 'date-time', nullable: true } as const;
+/** `2025-09-17T14:30:00`: the hub's local time, whole seconds, no zone (as the document; docs/compatibility.md). */
+const SEED_TIME = {
+  type: String,
+  example: '2025-09-17T14:30:00',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}$',
+  description: "the hub's local time (TZ), whole seconds, no zone, as the document writes it",
+} as const;
+const nullableDate = { ...SEED_TIME, nullable: true } as const;
 const json = { type: 'object', additionalProperties: true, nullable: true } as const;
 
 export class Seed004SystemView {
-  @ApiProperty({ example: 'taskhub' }) system: string;
-  @ApiProperty() version: string;
+  @ApiProperty({ example: '分布式任务系统', description: "the document's system name" }) system: string;
+  @ApiProperty({ example: 'taskhub', description: 'the server answering' }) implementation: string;
+  @ApiProperty({ description: "taskhub's version" }) version: string;
   @ApiProperty({ example: 'running' }) status: string;
   @ApiProperty() port: number;
   @ApiProperty({ type: 'integer', nullable: true, description: 'null without a valid key' })
   connected_devices: number | null;
   @ApiProperty({ type: 'integer', nullable: true, description: 'null without a valid key' })
   active_tasks: number | null;
-  @ApiProperty({ format: 'date-time' }) timestamp: string;
+  @ApiProperty(SEED_TIME) timestamp: string;
 }
 
 export class Seed004ConnectionInfoView {

@@ -110,6 +110,7 @@ export interface LlmRequestPayload {
 
 interface RegisterSuccessBase {
   message: string;
+  /** `2025-09-17T14:30:00` (seed 004, local time, no zone) after `device_register`; ISO 8601 UTC after `node_register`. */
   server_time: string;
   /** How often the hub would like a heartbeat (ms). */
   heartbeat_interval: number;
@@ -122,6 +123,7 @@ interface RegisterSuccessBase {
 export type RegisterSuccess = RegisterSuccessBase & ({ device_id: string } | { node_id: string });
 
 export interface HeartbeatAck {
+  /** `2025-09-17T14:30:00` (seed 004, local time, no zone) after `device_register`; ISO 8601 UTC after `node_register`. */
   server_time: string;
 }
 
@@ -133,6 +135,7 @@ interface AssignmentBase {
   tags: string[];
   /** The fencing token: reports for this hand-out carry it. */
   attempt: number;
+  /** `2025-09-17T14:30:00` (seed 004, local time, no zone) in `new_task`; ISO 8601 UTC in `task_assign`. */
   created_at: string;
   /** Seconds. */
   timeout: number;

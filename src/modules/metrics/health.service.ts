@@ -8,7 +8,12 @@ import { LlmHealth } from '../llm/llm-health.service.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { MetricsService } from './metrics.service.js';
 
+/** `not_configured`: the hub runs without it (no REDIS_URL, no LLM provider); nothing is wrong. */
+export type ComponentStatus = 'healthy' | 'unhealthy' | 'not_configured';
+
 export interface ComponentHealth {
+  status: ComponentStatus;
+  /** The document's field; true for a component that is not configured (it cannot be failing). */
   healthy: boolean;
   response_time: number;
   last_checked: string;
@@ -25,11 +30,14 @@ export interface HealthReport {
   version: string;
   uptime: string;
   uptime_seconds: number;
-  /** `cache`: Redis, when REDIS_URL is set; `external_services`: the LLM providers, when configured. */
+  /**
+   * Always all three, as the document shows them (a client reads `components.cache.healthy`);
+   * `cache` is Redis and `external_services` the LLM providers, `not_configured` without them.
+   */
   components: {
     database: ComponentHealth;
-    cache?: ComponentHealth;
-    external_services?: ComponentHealth & { providers: unknown[] };
+    cache: ComponentHealth;
+    external_services: ComponentHealth & { providers: unknown[] };
   };
   metrics: {
     memory_usage: string;
@@ -66,20 +74,22 @@ export class HealthService implements OnApplicationShutdown {
   ) {}
 
   /** Redis answers PING (REDIS_URL only). */
-  private async cache(): Promise<ComponentHealth | undefined> {
-    if (!this.config.REDIS_URL) return undefined;
+  private async cache(): Promise<ComponentHealth> {
+    if (!this.config.REDIS_URL) return notConfigured();
     this.redis ??= createRedisClient(this.config.REDIS_URL, 'health');
     const started = performance.now();
     try {
       if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect();
       await this.redis.ping();
       return {
+        status: 'healthy',
         healthy: true,
         response_time: round(performance.now() - started),
         last_checked: new Date().toISOString(),
       };
     } catch (e) {
       return {
+        status: 'unhealthy',
         healthy: false,
         response_time: round(performance.now() - started),
         last_checked: new Date().toISOString(),
@@ -88,19 +98,27 @@ export class HealthService implements OnApplicationShutdown {
     }
   }
 
+  /** The LLM providers' probe (src/modules/llm), with the component's status. */
+  private async externalServices(): Promise<ComponentHealth & { providers: unknown[] }> {
+    const providers = await this.llm.report();
+    if (!providers) return { ...notConfigured(), providers: [] };
+    return { status: providers.healthy ? 'healthy' : 'unhealthy', ...providers };
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
   /** `counts` false (a caller without a key): the database is probed all the same, its count not shown. */
   async report(counts = true): Promise<HealthReport> {
-    const others = Promise.all([this.cache(), this.llm.report()]);
+    const others = Promise.all([this.cache(), this.externalServices()]);
     const started = performance.now();
     let database: ComponentHealth;
     let queueSize = 0;
     try {
       queueSize = await this.taskQueries.countReady();
       database = {
+        status: 'healthy',
         healthy: true,
         response_time: round(performance.now() - started),
         last_checked: new Date().toISOString(),
@@ -109,6 +127,7 @@ export class HealthService implements OnApplicationShutdown {
     } catch (e) {
       this.database.failed(e); // an outage seen here first is reported (once) and probed like any other
       database = {
+        status: 'unhealthy',
         healthy: false,
         response_time: round(performance.now() - started),
         last_checked: new Date().toISOString(),
@@ -126,7 +145,7 @@ export class HealthService implements OnApplicationShutdown {
       version: this.version,
       uptime: humanUptime(uptime),
       uptime_seconds: Math.round(uptime),
-      components: { database, ...(cache ? { cache } : {}), ...(external ? { external_services: external } : {}) },
+      components: { database, cache, external_services: external },
       metrics: {
         memory_usage: `${Math.round(memory.rss / 1024 / 1024)}MB`,
         rss_bytes: memory.rss,
@@ -148,5 +167,13 @@ export class HealthService implements OnApplicationShutdown {
     return elapsedUs > 0 ? round(((usage.user + usage.system) / elapsedUs) * 100) : 0;
   }
 }
+
+/** A component the hub runs without: shown all the same, so a client reading it finds it. */
+const notConfigured = (): ComponentHealth => ({
+  status: 'not_configured',
+  healthy: true,
+  response_time: 0,
+  last_checked: new Date().toISOString(),
+});
 
 const round = (n: number): number => Math.round(n * 10) / 10;

@@ -9,6 +9,11 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 const counts = { type: 'object', additionalProperties: { type: 'number' } } as const;
 
 export class ComponentHealthView {
+  @ApiProperty({
+    enum: ['healthy', 'unhealthy', 'not_configured'],
+    description: '`not_configured`: the hub runs without it (no REDIS_URL, no LLM provider); `healthy` is then true',
+  })
+  status: 'healthy' | 'unhealthy' | 'not_configured';
   @ApiProperty() healthy: boolean;
   @ApiProperty({ description: 'ms' }) response_time: number;
   @ApiProperty({ format: 'date-time' }) last_checked: string;
@@ -23,9 +28,21 @@ export class HealthReportView {
   @ApiProperty() uptime_seconds: number;
   @ApiProperty({
     type: 'object',
-    description: '`database` always; `cache` with REDIS_URL; `external_services` with LLM providers',
+    description:
+      'always `database`, `cache` (Redis) and `external_services` (the LLM providers, with `providers`); ' +
+      'the last two `not_configured` without REDIS_URL or providers. Only the database decides the overall status',
     additionalProperties: { $ref: '#/components/schemas/ComponentHealthView' },
-    example: { database: { healthy: true, response_time: 2, last_checked: '2026-01-01T00:00:00.000Z' } },
+    example: {
+      database: { status: 'healthy', healthy: true, response_time: 2, last_checked: '2026-01-01T00:00:00.000Z' },
+      cache: { status: 'not_configured', healthy: true, response_time: 0, last_checked: '2026-01-01T00:00:00.000Z' },
+      external_services: {
+        status: 'not_configured',
+        healthy: true,
+        response_time: 0,
+        last_checked: '2026-01-01T00:00:00.000Z',
+        providers: [],
+      },
+    },
   })
   components: Record<string, ComponentHealthView>;
   @ApiProperty({

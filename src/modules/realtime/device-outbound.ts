@@ -1,4 +1,5 @@
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import { seed004Time } from '../../compat/distributed/seed004-time.js';
 import type { CancelTaskMessage, NewTaskMessage, TaskAssignMessage } from '../../contracts/sockets/device.js';
 import { priorityName, type TaskRow } from '../tasks/task.types.js';
 
@@ -14,7 +15,7 @@ export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): As
     priority: priorityName(task.priority),
     tags: task.tags,
     attempt: task.attempt,
-    created_at: task.created_at.toISOString(),
+    created_at: vocabulary === 'device' ? seed004Time(task.created_at) : task.created_at.toISOString(),
     timeout: task.timeout_seconds,
     metadata: task.metadata,
     messages: task.messages,
@@ -54,4 +55,10 @@ function callbackOf(task: TaskRow): string {
   return typeof plugin === 'string' && plugin.length > 0
     ? `/plugin-callback/${encodeURIComponent(plugin)}/${task.id}`
     : 'ws';
+}
+
+/** `server_time`: the seed 004 form for a device (`device_register`), ISO 8601 UTC for a node. */
+export function serverTime(vocabulary: NodeVocabulary | undefined): string {
+  const now = new Date();
+  return vocabulary === 'device' ? seed004Time(now) : now.toISOString();
 }

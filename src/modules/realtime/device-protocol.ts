@@ -11,6 +11,7 @@ import { NodeLogsService } from '../nodes/node-logs.service.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import type { HeldTask } from '../nodes/node.types.js';
 import { TaskHoldersService } from '../tasks/task-holders.service.js';
+import { serverTime } from './device-outbound.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import {
@@ -206,7 +207,7 @@ export class DeviceProtocol {
     const data: RegisterSuccess = {
       ...(vocabulary === 'node' ? { node_id: node.id } : { device_id: node.id }),
       message: '注册成功',
-      server_time: new Date().toISOString(),
+      server_time: serverTime(vocabulary),
       heartbeat_interval: this.config.NODE_HEARTBEAT_INTERVAL_MS,
       capacity: node.capacity,
       held_tasks: held,
@@ -251,7 +252,7 @@ export class DeviceProtocol {
     }
     const reported = m.status !== undefined || m.resources !== undefined || m.stats !== undefined;
     this.nodes.heartbeat(nodeId, reported ? { status: m.status, resources: m.resources, stats: m.stats } : null);
-    const data = { server_time: new Date().toISOString() };
+    const data = { server_time: serverTime(session.vocabulary) };
     return { emit: { event: 'heartbeat_ack', data }, ack: data };
   }
 

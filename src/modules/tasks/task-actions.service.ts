@@ -44,15 +44,24 @@ export class TaskActionsService {
     });
   }
 
-  async reply(id: string, message: string): Promise<TaskRow> {
-    const entry = [{ role: 'user', content: message, at: new Date().toISOString() }];
+  /**
+   * `message` undefined: continue the task without one (seed 000's `POST /tasks/:id/reply` with no
+   * body, "继续执行任务"): a finished task goes back to the queue, an active one is left running.
+   */
+  async reply(id: string, message?: string): Promise<TaskRow> {
+    const entry = message === undefined ? [] : [{ role: 'user', content: message, at: new Date().toISOString() }];
+    const length = message?.length ?? 0;
     // Finished: the conversation continues, so the task goes back to the queue. Active: the holder gets it with the task.
-    const requeued = await this.transitions.replyAndRequeue(id, entry, message.length);
+    const requeued = await this.transitions.replyAndRequeue(id, entry, length);
     if (requeued) return this.announce.releaseNode(requeued);
-    const appended = await this.transitions.appendReply(id, entry, message.length);
-    if (appended) return appended;
+    if (message !== undefined) {
+      const appended = await this.transitions.appendReply(id, entry, length);
+      if (appended) return appended;
+    }
     const current = await this.get(id);
     if (current.awaits_callback) throw awaitedPluginConflict(current);
+    // Nothing to add to a task still queued or running: it is already going on.
+    if (message === undefined && !isTerminal(current.status)) return current;
     throw new AppError(ErrorCode.CONFLICT, `Task is ${current.status}; try again`, { state: current.status });
   }
 

@@ -313,14 +313,19 @@ export class TaskTransitionsRepository {
     );
   }
 
-  /** A reply to a finished task: appended to its messages, and the task goes back to the queue. */
+  /**
+   * A reply to a finished task: appended to its messages, and the task goes back to the queue.
+   * No entry (seed 000's bodiless reply): the task is continued as it is, re-queued.
+   */
   replyAndRequeue(id: string, entry: unknown[], length: number): Promise<TaskRow | undefined> {
     return this.compareAndSet(
       id,
       RETRY.from,
       { dispatchable: true },
       (p) => `messages = t.messages || ${p(JSON.stringify(entry))}::jsonb, ${requeueSet}`,
-      { type: 'reply', message: 'Reply added; task re-queued', data: { length } },
+      entry.length > 0
+        ? { type: 'reply', message: 'Reply added; task re-queued', data: { length } }
+        : { type: 'reply', message: 'Continued; task re-queued', data: { length: 0 } },
     );
   }
 

@@ -1139,7 +1139,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Continue a task with a message (a finished task goes back to the queue) */
+        /**
+         * Continue a task, with a message or none (a finished task goes back to the queue)
+         * @description The document sends no body: without `message` a running task is left as it is.
+         */
         post: operations["CodexController_reply"];
         delete?: never;
         options?: never;
@@ -1636,8 +1639,11 @@ export interface components {
             messages: number;
         };
         CodexReplyDto: {
-            /** @example 请同时添加单元测试 */
-            message: string;
+            /**
+             * @description Appended to the conversation; without it the task is continued as it is
+             * @example 请同时添加单元测试
+             */
+            message?: string;
         };
         CodexStatusDataView: {
             /** @enum {string} */
@@ -1750,6 +1756,11 @@ export interface components {
             result: components["schemas"]["TaskResultDto"];
         };
         ComponentHealthView: {
+            /**
+             * @description `not_configured`: the hub runs without it (no REDIS_URL, no LLM provider); `healthy` is then true
+             * @enum {string}
+             */
+            status: "healthy" | "unhealthy" | "not_configured";
             healthy: boolean;
             /** @description ms */
             response_time: number;
@@ -2175,12 +2186,26 @@ export interface components {
             uptime: string;
             uptime_seconds: number;
             /**
-             * @description `database` always; `cache` with REDIS_URL; `external_services` with LLM providers
+             * @description always `database`, `cache` (Redis) and `external_services` (the LLM providers, with `providers`); the last two `not_configured` without REDIS_URL or providers. Only the database decides the overall status
              * @example {
              *       "database": {
+             *         "status": "healthy",
              *         "healthy": true,
              *         "response_time": 2,
              *         "last_checked": "2026-01-01T00:00:00.000Z"
+             *       },
+             *       "cache": {
+             *         "status": "not_configured",
+             *         "healthy": true,
+             *         "response_time": 0,
+             *         "last_checked": "2026-01-01T00:00:00.000Z"
+             *       },
+             *       "external_services": {
+             *         "status": "not_configured",
+             *         "healthy": true,
+             *         "response_time": 0,
+             *         "last_checked": "2026-01-01T00:00:00.000Z",
+             *         "providers": []
              *       }
              *     }
              */
@@ -2672,7 +2697,10 @@ export interface components {
         };
         Seed004ConnectionInfoView: {
             sid: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             registered_at: string | null;
         };
         Seed004DeviceListView: {
@@ -2686,7 +2714,10 @@ export interface components {
             device_name: string;
             /** @enum {string} */
             status: "online" | "offline" | "busy" | "draining";
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             last_heartbeat: string | null;
             task_count: number;
             connection_info: components["schemas"]["Seed004ConnectionInfoView"];
@@ -2715,8 +2746,17 @@ export interface components {
             request_id: string;
         };
         Seed004SystemView: {
-            /** @example taskhub */
+            /**
+             * @description the document's system name
+             * @example 分布式任务系统
+             */
             system: string;
+            /**
+             * @description the server answering
+             * @example taskhub
+             */
+            implementation: string;
+            /** @description taskhub's version */
             version: string;
             /** @example running */
             status: string;
@@ -2725,7 +2765,10 @@ export interface components {
             connected_devices: number | null;
             /** @description null without a valid key */
             active_tasks: number | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             timestamp: string;
         };
         Seed004TaskListView: {
@@ -2743,7 +2786,10 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             device_id: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             updated_at: string | null;
         };
         Seed004TaskStatusView: {
@@ -2757,7 +2803,10 @@ export interface components {
             task_type: string;
             status: string;
             device_id: string | null;
-            /** Format: date-time */
+            /**
+             * @description the hub's local time (TZ), whole seconds, no zone, as the document writes it
+             * @example 2025-09-17T14:30:00
+             */
             created_at: string | null;
             data: {
                 [key: string]: unknown;
@@ -8350,7 +8399,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["CodexReplyDto"];
             };
