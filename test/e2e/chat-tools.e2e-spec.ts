@@ -279,6 +279,30 @@ describe('chat tools: the hub runs the tools a chat names on nodes', () => {
     expect(llm.requests).toHaveLength(1); // the model was not called again
   });
 
+  it('a client that goes away mid-tool: the task is cancelled on its node', async () => {
+    const node = await toolNode('abandoned', [LOOKUP]);
+    const gone = new AbortController();
+    const chat = fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: gone.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.keys.client}` },
+      body: JSON.stringify({
+        model: 'fake-model',
+        stream: true,
+        messages: [{ role: 'user', content: 'call tool then leave' }],
+        tools: [{ type: 'function', function: { name: 'lookup' } }],
+      }),
+    }).catch((e: unknown) => e);
+    const assign = await node.nextOf('task_assign');
+    gone.abort();
+    await chat;
+    const cancel = await node.nextOf('cancel_task');
+    expect(cancel.data).toMatchObject({ task_id: assign.data.task_id });
+    const [task] = await toolTasks();
+    expect(task.state).toBe('cancelled');
+    expect(llm.requests).toHaveLength(1);
+  });
+
   it('a node lost mid-tool: the task goes to another node offering the tool, and the chat completes', async () => {
     const first = await toolNode('doomed', [LOOKUP]); // takes the task, then dies
     const chat = client.chat.completions.create({

@@ -10,6 +10,7 @@ import {
   waitForTestIdText,
   watchPage,
 } from '../support/browser.js';
+import { ApexSocket } from '../support/apex-node.js';
 import { TestDevice } from '../support/device.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -219,6 +220,28 @@ describeBrowser('dashboard (headless Chromium)', () => {
     await showView('llm');
     await page.waitForFunction(`document.body.textContent.includes('Cooldowns need an admin key')`, { timeout: 3000 });
     // The only errors are the browser's notes about the 403s that told the page what to hide.
+    expect(watch.errors.filter((e) => !/status of 403/.test(e))).toEqual([]);
+  });
+
+  it('lists the tools nodes offer (GET /v1/tools) in the LLM view', async () => {
+    const node = await ApexSocket.open(
+      `${t.url.replace('http', 'ws')}/abp-distributed-server/VCP_Key=${encodeURIComponent(t.keys.worker)}`,
+    );
+    try {
+      const reply = await node.request('node_register', {
+        node_id: 'dash-tool-node',
+        name: 'Kitchen PC',
+        tools: [{ name: 'lookup', description: 'Looks a word up', parameters: { type: 'object' } }],
+      });
+      expect(reply.type).toBe('register_success');
+      await open(t.keys.client);
+      await showView('llm');
+      await page.waitForSelector('[data-testid="tool-lookup"]', { timeout: 5000 });
+      expect(await testIdText(page, 'tool-nodes-lookup')).toBe('Kitchen PC');
+      expect(await testIdText(page, 'tool-lookup')).toContain('Looks a word up');
+    } finally {
+      node.close();
+    }
     expect(watch.errors.filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 

@@ -34,6 +34,15 @@ interface Key {
   limits: { rpm?: number; tpm?: number; max_parallel?: number } | null;
 }
 
+/** GET /v1/tools: what chats may call, and the nodes that run each. */
+interface Tools {
+  data: {
+    function: { name: string; description?: string };
+    plugin: string | null;
+    nodes: { node_id: string; name: string | null }[];
+  }[];
+}
+
 const MINUTE = 60_000;
 
 /** LLM gateway: calls and tokens per minute, errors and cooldowns, key quotas, running requests. */
@@ -45,6 +54,7 @@ export class LlmView implements View {
   private readonly providers = h('div', {});
   private readonly quotas = h('div', {});
   private readonly running = h('div', {});
+  private readonly tools = h('div', {});
 
   constructor(private readonly ctx: Context) {
     fill(
@@ -57,6 +67,8 @@ export class LlmView implements View {
       this.quotas,
       h('h3', {}, 'Running requests'),
       this.running,
+      h('h3', {}, 'Tools the hub runs on nodes'),
+      this.tools,
     );
   }
 
@@ -66,7 +78,11 @@ export class LlmView implements View {
     const usage = await get<{ rows: UsageRow[] }>(`/api/v1/llm/usage${query({ interval: 'minute', since })}`);
     const status = this.ctx.admin ? await get<Status>('/api/v1/llm/status').catch(forbiddenAsNull) : null;
     const keys = this.ctx.admin ? await get<Key[]>('/api/v1/api-keys').catch(forbiddenAsNull) : null;
-    inFrame('llm', () => this.render(now, usage.rows, status, keys));
+    const tools = await get<Tools>('/v1/tools');
+    inFrame('llm', () => {
+      this.render(now, usage.rows, status, keys);
+      this.renderTools(tools);
+    });
   }
 
   private render(now: number, rows: UsageRow[], status: Status | null, keys: Key[] | null): void {
@@ -190,6 +206,30 @@ export class LlmView implements View {
         ),
       );
     } else fill(this.running, h('p', { class: 'muted' }, 'Running requests need an admin key.'));
+  }
+
+  private renderTools(tools: Tools): void {
+    fill(
+      this.tools,
+      table(
+        ['Tool', 'Description', 'Plugin', 'Nodes'],
+        tools.data.map((t) =>
+          h(
+            'tr',
+            { 'data-testid': `tool-${t.function.name}` },
+            h('td', {}, h('code', {}, t.function.name)),
+            h('td', {}, t.function.description ?? ''),
+            h('td', {}, t.plugin ?? '—'),
+            h(
+              'td',
+              { 'data-testid': `tool-nodes-${t.function.name}`, class: t.nodes.length === 0 ? 'bad' : '' },
+              t.nodes.length === 0 ? 'no node connected' : t.nodes.map((n) => n.name ?? n.node_id).join(', '),
+            ),
+          ),
+        ),
+        'No node or plugin offers a tool',
+      ),
+    );
   }
 }
 
