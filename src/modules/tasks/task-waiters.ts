@@ -1,4 +1,12 @@
-import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { PgListener } from '../../database/pg-listener.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { runAsSystem } from '../../database/tenant-context.js';
 import type { TaskRow } from './task.types.js';
@@ -6,6 +14,8 @@ import { TasksRepository } from './tasks.repository.js';
 
 /** How often the tasks waited on here are looked up, for those finished by another hub process. */
 const RECHECK_MS = 1000;
+/** Where a hub says that a chat's tool task finished: the hub running the chat may be another. */
+const FINISHED_CHANNEL = 'taskhub_task_finished';
 
 type Wake = (row: TaskRow | undefined) => void;
 
@@ -15,25 +25,30 @@ type Wake = (row: TaskRow | undefined) => void;
  * waited ids (a task may finish on another hub). No timer runs when nobody waits.
  */
 @Injectable()
-export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
+export class TaskWaiters implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('TaskWaiters');
   private readonly waiting = new Map<string, Set<Wake>>();
   private timer?: NodeJS.Timeout;
   private checking = false;
   private readonly unsubscribe: (() => void)[] = [];
 
+  private readonly listener: PgListener;
+
   constructor(
     private readonly events: EventBus,
     private readonly repo: TasksRepository,
-  ) {}
+    db: DataSource,
+  ) {
+    this.listener = new PgListener(db, FINISHED_CHANNEL, this.logger, (id) => this.finishedElsewhere(id));
+  }
 
   onModuleInit(): void {
     this.unsubscribe.push(
-      this.events.on('task.completed', ({ task }) => this.wake(task)),
+      this.events.on('task.completed', ({ task }) => this.finished(task)),
       this.events.on('task.failed', ({ task, retrying }) => {
-        if (!retrying) this.wake(task);
+        if (!retrying) this.finished(task);
       }),
-      this.events.on('task.cancelled', ({ task }) => this.wake(task)),
+      this.events.on('task.cancelled', ({ task }) => this.finished(task)),
       // Draining: waiting requests answer now rather than hold the drain up.
       this.events.on('hub.shutdown', () => this.wakeAll()),
     );
@@ -86,6 +101,31 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  onApplicationBootstrap(): Promise<void> {
+    return this.listener.start();
+  }
+
+  /**
+   * A task finished in this process: its waiters here answer, and, for a chat's tool task
+   * (someone waits on it, maybe on another hub), the other hubs are told at once instead of
+   * finding it at their next re-check. Other tasks are not announced: no NOTIFY per task.
+   */
+  private finished(row: TaskRow): void {
+    this.wake(row);
+    if (this.waiting.has(row.id) || typeof row.metadata?.chat_request_id !== 'string') return;
+    this.listener
+      .notify(row.id)
+      .catch((e: unknown) => this.logger.warn({ err: e, task_id: row.id }, 'could not announce a finished tool task'));
+  }
+
+  /** Another hub finished a task: look it up now if anyone here waits on it. */
+  private finishedElsewhere(id: string): void {
+    if (!this.waiting.has(id)) return;
+    void runAsSystem(() => this.repo.findFinished([id]))
+      .then((rows) => rows.forEach((row) => this.wake(row)))
+      .catch((e: unknown) => this.logger.warn({ err: e, task_id: id }, 'look-up of a task finished elsewhere failed'));
+  }
+
   private wake(row: TaskRow): void {
     const set = this.waiting.get(row.id);
     if (set) for (const wake of [...set]) wake(row);
@@ -111,9 +151,10 @@ export class TaskWaiters implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.unsubscribe.forEach((off) => off());
     this.wakeAll();
     clearInterval(this.timer);
+    await this.listener.stop();
   }
 }
