@@ -137,6 +137,8 @@ const WALK: Record<string, Walk[]> = {
   'POST /v1/nodes/{id}/undrain': [{ kind: 'id', params: { id: 'node' } }],
   // plugins
   'GET /api/v1/plugins': [{ kind: 'list' }],
+  // A's plugin declares a tool: B's tool list must not show it.
+  'GET /v1/tools': [{ kind: 'list', check: (b) => expect(data(b)).toEqual([]) }],
   'POST /api/v1/plugins': [{ kind: 'list', body: { name: 'b-plug' } }],
   'GET /api/v1/plugins/{name}': [{ kind: 'id', params: { name: 'plugin' } }],
   'PATCH /api/v1/plugins/{name}': [{ kind: 'id', params: { name: 'plugin' }, body: { tools: [] } }],
@@ -356,7 +358,10 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
         .status,
     ).toBe(200);
 
-    const plugin = await adminA.post<{ name: string }>('/api/v1/plugins', { name: 'a-plug-zq' });
+    const plugin = await adminA.post<{ name: string }>('/api/v1/plugins', {
+      name: 'a-plug-zq',
+      tools: [{ name: 'a_tool_zq', description: 'tenant A only' }],
+    });
     expect(plugin.status).toBe(201);
     ids.plugin = plugin.body.data.name;
     ids.awaiting = await made({ prompt: 'a-awaits', awaits_callback: ids.plugin });
