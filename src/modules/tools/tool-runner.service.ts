@@ -79,7 +79,14 @@ export class ToolRunner {
         ...(tool.plugin ? { plugin: tool.plugin } : {}),
       },
     };
-    const { row } = await this.intake.submit(dto);
+    let row: TaskRow;
+    try {
+      ({ row } = await this.intake.submit(dto));
+    } catch (e) {
+      // Refused (the tenant's max_tasks, a database outage): the model hears why, the turn goes on.
+      if (!(e instanceof AppError)) throw e;
+      return { status: 'failed', taskId: null, content: toolError(`the tool could not be started: ${e.message}`) };
+    }
     this.notify(row, `Running ${tool.name} (task ${row.id})`);
     const finished = await this.waiters.wait(row.id, Math.max(0, ctx.deadline - Date.now()), ctx.signal);
     if (!finished) {
