@@ -668,6 +668,24 @@ async function taskTimes(databaseUrl: string, from: Date, to: Date): Promise<Rec
   }
 }
 
+/**
+ * Transactions committed or rolled back in the hub's database so far (pg_stat_database; the
+ * backends report theirs at most once a second, so over a window of many seconds this is close,
+ * not exact). The bench database is the hub's alone in both modes.
+ */
+async function transactions(databaseUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: string }>(
+      `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return Number(rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
 /** The `lookup` tasks by status, straight from the hub's database. */
 async function toolTasks(databaseUrl: string): Promise<Record<string, number>> {
   const c = new pg.Client({ connectionString: databaseUrl });
@@ -692,11 +710,16 @@ async function runVariant(c: Ctx, common: Record<string, unknown>, measureDb: bo
   c.node.delayMs = c.delayMs;
   c.localMs.length = 0;
   c.node.ownMs.length = 0;
+  const xact0 = await transactions(c.databaseUrl);
+  const turns0 = hubTurns.sent;
   const seqFrom = new Date();
   const plain = await sequential(c, false);
   const seqTo = new Date();
   const streamed = STREAM ? await sequential(c, true) : undefined;
   const tp = await throughput(c);
+  await sleep(1100); // the backends' last statistics
+  // - 1: the reading of xact0 itself. Includes the hub's background work (heartbeats, usage batches).
+  const dbTransactionsPerTurn = ((await transactions(c.databaseUrl)) - xact0 - 1) / (hubTurns.sent - turns0 || 1);
 
   const taskRows = await taskTimes(c.databaseUrl, seqFrom, seqTo);
   const node = {
@@ -723,6 +746,7 @@ async function runVariant(c: Ctx, common: Record<string, unknown>, measureDb: bo
       hub: { ...h1, hub_cpu_ms_per_turn: hubCpuSeq },
       ...node,
       task_rows: taskRows,
+      db_transactions_per_turn: round(dbTransactionsPerTurn, 2),
       added_p50_ms: added(h1, d1, 'p50_ms'),
       added_p99_ms: added(h1, d1, 'p99_ms'),
       target: `added p50 ≤ ${TARGET.added_p50_ms} ms`,
@@ -805,7 +829,8 @@ async function runVariant(c: Ctx, common: Record<string, unknown>, measureDb: bo
       `node ${c.delayMs} ms: hub CPU per turn`,
       '-',
       `${hubCpuSeq} ms seq., ${h3.hub_cpu_ms_per_turn} ms at ${TP_CONCURRENCY}` +
-        (measureDb ? ` (+ database ${h3.db_cpu_ms_per_turn} ms)` : ''),
+        (measureDb ? ` (+ database ${h3.db_cpu_ms_per_turn} ms)` : '') +
+        `; ${round(dbTransactionsPerTurn, 1)} database transactions`,
       '-',
       'report',
       '-',
