@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { type ApexFrame, ApexSocket } from '../support/apex-node.js';
+import { TestDevice } from '../support/device.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-llm-provider.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
@@ -201,6 +202,31 @@ describe('chat tools: the hub runs the tools a chat names on nodes', () => {
       (f) => f.data.task_id === task.task_id && f.data.source === 'tool',
     );
     expect(String(started.data.message)).toContain('lookup');
+  });
+
+  it('a Socket.IO device (seed 004 vocabulary) may offer a tool too: it gets new_task and its result continues the chat', async () => {
+    const device = new TestDevice(t.url, t.keys.worker);
+    try {
+      await device.register('sio-tools', { capacity: 2, tools: [LOOKUP] });
+      device.socket.on('new_task', (m: { task_id: string; data: { input: string } }, ack?: (a: unknown) => void) => {
+        ack?.({ received: true });
+        device.socket.emit('task_result', {
+          task_id: m.task_id,
+          status: 'completed',
+          result: { looked_up: m.data.input },
+        });
+      });
+      const r = await client.chat.completions.create({
+        model: 'fake-model',
+        messages: [{ role: 'user', content: 'call tool over socket.io' }],
+        tools: [{ type: 'function', function: { name: 'lookup' } }],
+      });
+      expect(r.choices[0].message.content).toContain('"looked_up":"call tool over socket.io"');
+      const [task] = await toolTasks();
+      expect(task).toMatchObject({ state: 'completed', node_id: 'sio-tools' });
+    } finally {
+      device.close();
+    }
   });
 
   it('returns tool calls the hub does not know to the client, as before', async () => {

@@ -34,7 +34,14 @@ export interface DeviceRegisterPayload extends DeliveryOptions {
   /** Task types it takes (e.g. DELIST); none = any. */
   capabilities?: string[];
   version?: string;
+  /** Tools it runs for chats (docs/tools.md). */
+  tools?: ToolDeclaration[];
 }
+
+/** A tool a node or device runs: an OpenAI function definition, bare or wrapped. */
+export type ToolDeclaration =
+  | { name: string; description?: string; parameters?: Record<string, unknown> }
+  | { type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown> } };
 
 /** Apex `node_register`: the id as `node_id` or `nodeId`. */
 export interface NodeRegisterPayload extends DeliveryOptions {
@@ -48,6 +55,8 @@ export interface NodeRegisterPayload extends DeliveryOptions {
   capacity?: number;
   tags?: string[];
   info?: Record<string, unknown>;
+  /** Tools it runs for chats (docs/tools.md). */
+  tools?: ToolDeclaration[];
 }
 
 export interface HeartbeatPayload {

@@ -89,6 +89,10 @@ export class DeviceRegisterMessage extends DeliveryOptions implements Wire.Devic
   @IsString()
   @MaxLength(100)
   version?: string;
+
+  /** Tools this device runs for chats, as on node_register (checked by normalizeTools). */
+  @IsOptional()
+  tools?: Wire.ToolDeclaration[];
 }
 
 /** Apex `node_register`: node id (snake or camel case), capabilities, persona, version. */
@@ -144,7 +148,7 @@ export class NodeRegisterMessage extends DeliveryOptions implements Wire.NodeReg
 
   /** Tools this node runs (OpenAI function definitions); checked by normalizeTools, which names the bad field. */
   @IsOptional()
-  tools?: unknown;
+  tools?: Wire.ToolDeclaration[];
 }
 
 export class HeartbeatMessage implements Wire.HeartbeatPayload {

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { EventBus, type NodeVocabulary } from '../../common/events/event-bus.js';
-import { normalizeTools, toolTag } from '../tools/tool-definition.js';
+import { normalizeTools, type ToolDefinition, toolTag } from '../tools/tool-definition.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
 import { validationError } from '../../common/validation.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -134,13 +134,14 @@ export class DeviceProtocol {
   }
 
   private async registerDevice(session: DeviceSession, m: DeviceRegisterMessage): Promise<ProtocolReply> {
+    const offered = offeredTools(m.tools, m.tags ?? [], m.capabilities ?? []);
     return this.register(session, 'device', {
       id: m.device_id,
       name: m.device_name ?? null,
       capacity: m.capacity ?? 1,
-      tags: m.tags ?? [],
-      capabilities: m.capabilities ?? [],
-      info: m.device_info ?? {},
+      tags: offered.tags,
+      capabilities: offered.capabilities,
+      info: { ...(m.device_info ?? {}), ...offered.info },
       version: m.version ?? (typeof m.device_info?.app_version === 'string' ? m.device_info.app_version : null),
       acks: m.acks,
       running: m.running_tasks ?? [],
@@ -149,23 +150,19 @@ export class DeviceProtocol {
 
   private async registerNode(session: DeviceSession, m: NodeRegisterMessage): Promise<ProtocolReply> {
     const declared = (m.capabilities ?? []).filter((c): c is string => typeof c === 'string');
-    // A tool is offered through a tag (tasks calling it require it) and, when the node limits
-    // its task types, as one of them: its other work is untouched.
-    const tools = normalizeTools(m.tools);
-    const toolNames = tools.map((t) => t.name);
-    const capabilities = declared.length > 0 ? [...new Set([...declared, ...toolNames])] : declared;
+    const offered = offeredTools(m.tools, m.tags ?? [], declared);
     return this.register(session, 'node', {
       id: (m.node_id ?? m.nodeId) as string,
       name: m.name ?? null,
       capacity: m.capacity ?? 1,
-      tags: [...new Set([...(m.tags ?? []), ...toolNames.map(toolTag)])],
-      capabilities,
+      tags: offered.tags,
+      capabilities: offered.capabilities,
       info: {
         ...(m.info ?? {}),
         ...(m.type !== undefined ? { type: m.type } : {}),
         ...(m.persona !== undefined ? { persona: m.persona } : {}),
         capabilities: m.capabilities ?? [],
-        ...(tools.length > 0 ? { tools } : {}),
+        ...offered.info,
       },
       version: m.version ?? null,
       acks: m.acks,
@@ -332,4 +329,25 @@ function errorMessage(m: TaskResultMessage): string {
 /** The plugin a task now waits for (its holder is `plugin:<name>`). */
 function awaitedPlugin(task: TaskRow): string | undefined {
   return task.worker_id?.startsWith('plugin:') ? task.worker_id.slice('plugin:'.length) : undefined;
+}
+
+/**
+ * The tools a node or device declares, checked (an error names `tools[i]…`), and what offering
+ * them means for its registration: a tag `tool:<name>` each (tasks calling the tool require
+ * it) and, when it limits its task types, the tool names among them; its other work is
+ * untouched. The definitions are kept in `info.tools` (GET /v1/tools reads them there).
+ */
+function offeredTools(
+  raw: unknown,
+  tags: string[],
+  capabilities: string[],
+): { tags: string[]; capabilities: string[]; info: { tools?: ToolDefinition[] } } {
+  const tools = normalizeTools(raw);
+  if (tools.length === 0) return { tags, capabilities, info: {} };
+  const names = tools.map((t) => t.name);
+  return {
+    tags: [...new Set([...tags, ...names.map(toolTag)])],
+    capabilities: capabilities.length > 0 ? [...new Set([...capabilities, ...names])] : capabilities,
+    info: { tools },
+  };
 }
