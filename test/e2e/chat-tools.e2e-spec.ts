@@ -229,6 +229,44 @@ describe('chat tools: the hub runs the tools a chat names on nodes', () => {
     }
   });
 
+  it("tenants: a tenant's chat runs its own node's tool; a global key's chat gets no other tenant's node", async () => {
+    const admin = apiClient(t, t.keys.admin);
+    expect((await admin.post('/api/v1/tenants', { id: 'tools-b', name: 'Tools B' })).status).toBe(201);
+    const keyOf = async (role: string): Promise<string> => {
+      const res = await admin.post<{ key: string }>('/api/v1/api-keys', {
+        name: `tools-b-${role}`,
+        role,
+        tenant_id: 'tools-b',
+      });
+      expect(res.status).toBe(201);
+      return res.body.data.key;
+    };
+    const [workerB, clientB] = [await keyOf('worker'), await keyOf('client')];
+    const node = await ApexSocket.open(ws(`/abp-distributed-server/VCP_Key=${encodeURIComponent(workerB)}`));
+    sockets.push(node);
+    expect((await node.request('node_register', { node_id: 'b-node', tools: [LOOKUP] })).type).toBe('register_success');
+    node.ws.on('message', (raw) => {
+      const f = JSON.parse(raw.toString()) as ApexFrame;
+      if (f.type !== 'task_assign') return;
+      node.send('ack', undefined, f.id);
+      node.send('task_result', { task_id: f.data.task_id, status: 'success', result: 'tenant b ran it' });
+    });
+    const ask = (key: string) =>
+      new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({
+        model: 'fake-model',
+        messages: [{ role: 'user', content: 'call tool in a tenant' }],
+        tools: [{ type: 'function', function: { name: 'lookup' } }],
+      });
+    expect((await ask(clientB)).choices[0].message.content).toBe('tool said: tenant b ran it');
+    // The default tenant's client does not even see B's tool: it goes back to the client.
+    expect((await ask(t.keys.client)).choices[0].finish_reason).toBe('tool_calls');
+    // A global admin sees every tenant's tools, but its tasks are the default tenant's: no node of B is used.
+    const global = await ask(t.keys.admin);
+    expect(global.choices[0].message.content).toContain('no node offers the tool lookup');
+    expect(assignsOf(node)).toHaveLength(1);
+    await admin.delete('/api/v1/tenants/tools-b');
+  });
+
   it('returns tool calls the hub does not know to the client, as before', async () => {
     await toolNode('other', [LOOKUP]);
     const r = await client.chat.completions.create({

@@ -8,6 +8,8 @@ import type { ToolDefinition } from './tool-definition.js';
 export interface ToolNode {
   node_id: string;
   name: string | null;
+  /** Its tenant: a tool task runs only on a node of the task's tenant. */
+  tenant_id: string;
 }
 
 /** A tool the caller's tenant may call: its definition, the nodes that run it, and the plugin that declared it (if any). */
@@ -46,7 +48,7 @@ export class ToolRegistry {
         let tool = tools.get(t.name);
         // The first declaration wins (a plugin's, else the lowest node id's); later nodes only add themselves.
         if (!tool) tools.set(t.name, (tool = { ...t, plugin: null, nodes: [] }));
-        tool.nodes.push({ node_id: offer.node_id, name: offer.name });
+        tool.nodes.push({ node_id: offer.node_id, name: offer.name, tenant_id: offer.tenant_id });
       }
     }
     return tools;

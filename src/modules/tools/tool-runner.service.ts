@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppError } from '../../common/errors.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
+import { currentTenantSetting, DEFAULT_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import type { CreateTaskDto } from '../tasks/dto/create-task.dto.js';
 import { TaskActionsService } from '../tasks/task-actions.service.js';
 import { TaskIntakeService } from '../tasks/task-intake.service.js';
@@ -61,7 +62,10 @@ export class ToolRunner {
   async run(tool: RegisteredTool, call: ModelToolCall, ctx: ToolCallContext): Promise<ToolOutcome> {
     const args = parseToolArguments(call.function.arguments, tool.parameters);
     if (!args.ok) return { status: 'invalid_arguments', taskId: null, content: toolError(args.error) };
-    if (tool.nodes.length === 0)
+    // A global key sees every tenant's nodes, but its task is the default tenant's: only nodes
+    // of the task's tenant could ever take it (no task is queued for a node that cannot).
+    const tenant = currentTenantSetting() === SYSTEM_TENANT ? DEFAULT_TENANT : currentTenantSetting();
+    if (!tool.nodes.some((n) => n.tenant_id === tenant))
       return { status: 'no_node', taskId: null, content: toolError(`no node offers the tool ${tool.name} right now`) };
     const dto: CreateTaskDto = {
       type: tool.name,

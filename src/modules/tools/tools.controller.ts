@@ -24,7 +24,11 @@ export class ToolsController {
     const tools = [...(await this.registry.available()).values()].sort((a, b) => a.name.localeCompare(b.name));
     return {
       object: 'list',
-      data: tools.map((t) => ({ ...asOpenAiTool(t), plugin: t.plugin, nodes: t.nodes })),
+      data: tools.map((t) => ({
+        ...asOpenAiTool(t),
+        plugin: t.plugin,
+        nodes: t.nodes.map((n) => ({ node_id: n.node_id, name: n.name })),
+      })),
     };
   }
 }
