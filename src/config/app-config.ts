@@ -211,6 +211,14 @@ export class AppConfig {
   @Min(100)
   DISPATCH_SAFETY_TICK_MS = 5000;
 
+  /**
+   * A submission that finds an idle node and no queue in front of it is assigned in its own
+   * insert (one commit per pickup) instead of by the next dispatch round.
+   */
+  @Transform(toBool)
+  @IsBoolean()
+  DISPATCH_AT_INTAKE = true;
+
   /** LISTEN/NOTIFY wake-ups between hub processes (real PostgreSQL only). */
   @Transform(toBool)
   @IsBoolean()

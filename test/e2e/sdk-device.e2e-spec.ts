@@ -105,6 +105,9 @@ describe('SDK DeviceClient against the running hub', () => {
     await device.connect();
     const id = (await client.post<Task>('/api/v1/tasks', { prompt: 'keep going' })).body.data.task_id;
     await waitFor(async () => device.activeTasks.includes(id));
+    // Its acknowledgement recorded before the drop (the task may reach the device before the
+    // POST's answer, assigned at intake: the ack can still be in flight here).
+    await waitFor(async () => (await states([id]))[0] === 'running');
 
     const reregistered = new Promise<Record<string, unknown>>((r) => device.once('registered', r));
     const dropped = new Promise<void>((r) => device.once('disconnected', () => r()));

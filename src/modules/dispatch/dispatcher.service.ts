@@ -2,10 +2,17 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { DatabaseStatus } from '../../database/database-status.js';
-import { runAsSystem } from '../../database/tenant-context.js';
+import {
+  currentTenantSetting,
+  DEFAULT_TENANT,
+  NO_TENANT,
+  runAsSystem,
+  SYSTEM_TENANT,
+} from '../../database/tenant-context.js';
 import { RoutingService } from '../routing/routing.service.js';
 import type { Strategy as RuleStrategy } from '../routing/rule-engine.js';
-import { priorityName } from '../tasks/task.types.js';
+import { TaskIntakeService } from '../tasks/task-intake.service.js';
+import { type NewTask, priorityName } from '../tasks/task.types.js';
 import type { Strategy } from './assignment.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
 import { type AssignmentRef, DispatchRound, UncertainAssignment } from './dispatch-round.js';
@@ -51,9 +58,11 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly config: AppConfig,
     private readonly routing: RoutingService,
     private readonly database: DatabaseStatus,
+    private readonly intake: TaskIntakeService,
   ) {}
 
   onApplicationBootstrap(): void {
+    this.intake.allowAssignmentAtIntake((task) => this.mayAssignAtIntake(task));
     this.unsubscribe.push(
       this.events.on('tasks.ready', ({ runAt }) => {
         if (runAt && runAt.getTime() > Date.now()) return this.armDelay(runAt.getTime());
@@ -153,6 +162,25 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       if (short) this.armDelay(Date.now() + SHORT_ROUND_RETRY_MS);
       if (assigned.length < room) break;
     }
+  }
+
+  /**
+   * Whether a submission may skip the round (assignment at intake: its insert takes the
+   * least-loaded open node when nothing waits before it). Only where the round would decide the
+   * same way on its own: the least-loaded strategy, no hub-wide cap to count against, and no
+   * routing rule for the task (rules are matched here, in memory; the statement cannot).
+   */
+  private async mayAssignAtIntake(task: NewTask): Promise<boolean> {
+    if (this.stopped || !this.config.DISPATCH_AT_INTAKE || !this.database.isUp) return false;
+    if (this.config.TASK_MAX_ACTIVE > 0 || this.config.DISPATCH_STRATEGY !== 'least-loaded') return false;
+    const setting = currentTenantSetting();
+    if (setting === NO_TENANT) return false;
+    const router = await this.routing.taskRouter();
+    const rule = router(
+      { type: task.type, priority: priorityName(task.priority), tags: task.tags, metadata: task.metadata },
+      setting === SYSTEM_TENANT ? DEFAULT_TENANT : setting,
+    );
+    return rule === null;
   }
 
   /**

@@ -4,7 +4,7 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { prepared } from '../../database/prepared.js';
 import { HELD_STATES, S, sqlStates } from './task-state.js';
 import { ASSIGN, lit } from './task-transitions.repository.js';
-import type { TaskRow } from './task.types.js';
+import type { NewTask, TaskRow } from './task.types.js';
 
 /** A node with room, as the dispatcher plans with it. */
 export interface OpenNode {
@@ -236,6 +236,66 @@ export class TaskAssignmentsRepository {
        SELECT * FROM u`,
       [JSON.stringify(planned)],
     );
+  }
+
+  /**
+   * Assignment at intake (docs/dispatch.md, "One commit per pickup"): inserts one submitted
+   * task and, in the same statement, hands it to the least-loaded open node that may take it,
+   * so a submission to an idle fleet costs one commit instead of three round trips (insert,
+   * the round's read, its write). Only when nothing is waiting that the task would overtake:
+   * no task of the caller's context (its tenant under row-level security; every tenant for the
+   * system) is pending and ready. The node is locked (SKIP LOCKED, as the round does) and its
+   * load counted; with no such node the task is inserted pending, as by insertMany. Events:
+   * `created`, and `dispatched` with it. Undefined when its idempotency key already exists.
+   */
+  async insertAssigned(task: NewTask): Promise<{ row: TaskRow; vocabulary: NodeVocabulary | null } | undefined> {
+    const [found] = await prepared<TaskRow & { vocabulary: NodeVocabulary | null }>(
+      this.db,
+      'tasks_insert_assigned',
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
+           environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
+           metadata jsonb, idempotency_key text)
+       ), pick AS (
+         SELECT n.id, n.vocabulary FROM input i CROSS JOIN nodes n CROSS JOIN LATERAL (
+           SELECT count(*)::int AS running FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})
+         ) l
+         WHERE n.status = 'online' AND NOT n.draining AND n.tenant_id = taskhub_current_tenant_for_insert()
+           AND CASE WHEN i.target_node_id IS NOT NULL THEN n.id = i.target_node_id
+                    ELSE (cardinality(n.capabilities) = 0 OR i.type = ANY (n.capabilities)) AND i.required_tags <@ n.tags END
+           AND l.running < n.capacity
+           AND NOT EXISTS (SELECT 1 FROM tasks WHERE status = ${lit(S.pending)} AND run_at <= now())
+         -- least-loaded, as planAssignments: lowest share in use, then most free slots, then id
+         ORDER BY l.running::float8 / n.capacity, n.capacity - l.running DESC, n.id
+         LIMIT 1 FOR UPDATE OF n SKIP LOCKED
+       ), ins AS (
+         INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
+                            status, node_id, attempt, dispatched_at, delivered_at, delivery_count, lease_expires_at)
+         SELECT i.id, i.type, i.prompt, i.data, i.priority, i.tags, i.required_tags, i.work_directory, i.environment, i.files,
+                i.target_node_id, i.max_retries, i.timeout_seconds, now(), i.metadata, i.idempotency_key,
+                CASE WHEN p.id IS NULL THEN ${lit(S.pending)} ELSE ${lit(ASSIGN.to)} END, p.id,
+                CASE WHEN p.id IS NULL THEN 0 ELSE 1 END,
+                CASE WHEN p.id IS NULL THEN NULL ELSE now() END, CASE WHEN p.id IS NULL THEN NULL ELSE now() END,
+                CASE WHEN p.id IS NULL THEN 0 ELSE 1 END,
+                CASE WHEN p.id IS NULL THEN NULL ELSE now() + make_interval(secs => i.timeout_seconds) END
+         FROM input i LEFT JOIN pick p ON true
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING *
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+         SELECT id, 'created', 'Task created', 0, NULL, ins.tenant_id FROM ins
+         UNION ALL
+         SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id), ins.tenant_id
+         FROM ins WHERE node_id IS NOT NULL
+       )
+       SELECT ins.*, (SELECT vocabulary FROM pick) AS vocabulary FROM ins`,
+      [JSON.stringify([task])],
+    );
+    if (!found) return undefined;
+    const { vocabulary, ...row } = found;
+    return { row, vocabulary };
   }
 
   /**

@@ -9,6 +9,7 @@ import { PluginsService } from '../plugin-callbacks/plugins.service.js';
 import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
 import { TaskAnnouncer } from './task-announcer.js';
+import { TaskAssignmentsRepository } from './task-assignments.repository.js';
 import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
@@ -19,6 +20,13 @@ export interface SubmitResult {
   created: boolean;
 }
 
+/**
+ * Whether a submitted task may be assigned to a node in its own insert (assignment at intake).
+ * The dispatcher registers it at bootstrap: it knows the strategy, the hub-wide cap and the
+ * routing rules a task at intake must not bypass.
+ */
+export type IntakeAssignmentPolicy = (task: NewTask) => boolean | Promise<boolean>;
+
 export type BatchItemResult =
   { index: number; success: true; row: TaskRow; created: boolean } | { index: number; success: false; error: AppError };
 
@@ -26,6 +34,7 @@ export type BatchItemResult =
 @Injectable()
 export class TaskIntakeService {
   private readonly intake: TaskIntake;
+  private assignAtIntake?: IntakeAssignmentPolicy;
 
   constructor(
     private readonly repo: TasksRepository,
@@ -34,19 +43,28 @@ export class TaskIntakeService {
     private readonly plugins: PluginsService,
     private readonly announce: TaskAnnouncer,
     private readonly tenantLimit: TenantTaskLimit,
+    assignments: TaskAssignmentsRepository,
   ) {
-    this.intake = new TaskIntake(repo);
+    this.intake = new TaskIntake(repo, assignments);
+  }
+
+  /** The dispatcher's say on assignment at intake (none: every task waits for a dispatch round). */
+  allowAssignmentAtIntake(policy: IntakeAssignmentPolicy): void {
+    this.assignAtIntake = policy;
   }
 
   async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
     await this.tenantLimit.admitOne();
-    if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, this.newTask(dto, idempotencyHeader));
-    const result = await this.intake.submit(this.newTask(dto, idempotencyHeader));
+    const task = this.newTask(dto, idempotencyHeader);
+    if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, task);
+    const direct = task.run_at === null && this.assignAtIntake !== undefined && (await this.assignAtIntake(task));
+    const result = await this.intake.submit(task, direct);
     if (result.created) {
       this.events.publish('task.created', { task: result.row });
-      this.announce.ready(1);
+      if (result.vocabulary) this.events.publish('task.assigned', { task: result.row, vocabulary: result.vocabulary });
+      else this.announce.ready(1);
     }
-    return result;
+    return { row: result.row, created: result.created };
   }
 
   /**

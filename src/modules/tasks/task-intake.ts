@@ -1,12 +1,23 @@
 import { currentTenantSetting, runWithTenantSetting } from '../../database/tenant-context.js';
+import type { NodeVocabulary } from '../../common/events/event-bus.js';
+import type { TaskAssignmentsRepository } from './task-assignments.repository.js';
 import type { TaskRow, NewTask } from './task.types.js';
 import type { TasksRepository } from './tasks.repository.js';
 
+/** A submission's row; `vocabulary` when it was assigned to a node at intake (the node's). */
+export interface Intaken {
+  row: TaskRow;
+  created: boolean;
+  vocabulary?: NodeVocabulary;
+}
+
 interface Pending {
   task: NewTask;
+  /** May be assigned to a node in its insert (TaskIntakeService decides). */
+  direct: boolean;
   /** The submitter's tenant context: its task goes into that tenant (see flush). */
   tenant: string;
-  resolve: (r: { row: TaskRow; created: boolean }) => void;
+  resolve: (r: Intaken) => void;
   reject: (e: unknown) => void;
 }
 
@@ -27,11 +38,14 @@ export class TaskIntake {
   private lastAnalyze = 0;
   private analyzing = false;
 
-  constructor(private readonly repo: TasksRepository) {}
+  constructor(
+    private readonly repo: TasksRepository,
+    private readonly assignments: TaskAssignmentsRepository,
+  ) {}
 
-  submit(task: NewTask): Promise<{ row: TaskRow; created: boolean }> {
+  submit(task: NewTask, direct = false): Promise<Intaken> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, tenant: currentTenantSetting(), resolve, reject });
+      this.queue.push({ task, direct, tenant: currentTenantSetting(), resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -54,6 +68,19 @@ export class TaskIntake {
       if (!first) throw new Error(`task ${t.id} was neither inserted nor found by idempotency key`);
       return { row: first, created: false };
     });
+  }
+
+  /**
+   * One submission alone in its tick, which may go straight to an idle node: one statement
+   * inserts and assigns it (TaskAssignmentsRepository.insertAssigned), else it is inserted pending.
+   */
+  private async insertDirect(task: NewTask): Promise<Intaken> {
+    const inserted = await this.assignments.insertAssigned(task);
+    this.noteInserted(inserted ? 1 : 0);
+    if (inserted) return { row: inserted.row, created: true, vocabulary: inserted.vocabulary ?? undefined };
+    const [first] = await this.repo.findByIdempotencyKeys([task.idempotency_key as string]);
+    if (!first) throw new Error(`task ${task.id} was neither inserted nor found by idempotency key`);
+    return { row: first, created: false };
   }
 
   /**
@@ -95,7 +122,13 @@ export class TaskIntake {
     for (const [tenant, pending] of byTenant)
       for (let i = 0; i < pending.length; i += MAX_PER_STATEMENT) {
         const batch = pending.slice(i, i + MAX_PER_STATEMENT);
-        runWithTenantSetting(tenant, () => this.insert(batch.map((p) => p.task))).then(
+        // Alone in its tick (an idle hub's pickup): it may be assigned in its own insert. In a
+        // burst, one statement for all of them is worth more; the dispatcher then places them.
+        const write = (): Promise<Intaken[]> =>
+          batch.length === 1 && batch[0].direct
+            ? this.insertDirect(batch[0].task).then((r) => [r])
+            : this.insert(batch.map((p) => p.task));
+        runWithTenantSetting(tenant, write).then(
           (results) => results.forEach((r, j) => batch[j].resolve(r)),
           (error: unknown) => batch.forEach((p) => p.reject(error)),
         );
