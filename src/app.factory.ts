@@ -20,6 +20,27 @@ import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
 import { SocketIoGuard } from './modules/edge/socket-io-guard.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
+import { GlobalExceptionFilter } from './common/exception.filter.js';
+import { type HotRoute, hotRouteHandler } from './common/hot-routes.js';
+import { createValidationPipe } from './common/validation.js';
+import { ApiKeyGuard } from './modules/auth/auth.guard.js';
+import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
+import { TASK_HOT_ROUTES } from './modules/tasks/tasks.hot-routes.js';
+
+/** Routes taken ahead of Nest's router, through the app's own guards, pipe and filter (src/common/hot-routes.ts). */
+const HOT_ROUTES: HotRoute[] = [...TASK_HOT_ROUTES];
+
+function mountHotRoutes(app: NestExpressApplication): void {
+  const parts = {
+    // In the order Nest runs the global guards: the key guard (AuthModule) first, then rate limits.
+    guards: [app.get(ApiKeyGuard), app.get(RateLimitGuard)],
+    pipe: createValidationPipe(),
+    filter: app.get(GlobalExceptionFilter),
+    instance: (controller: Parameters<typeof app.get>[0]): object => app.get(controller) as object,
+  };
+  const express = app.getHttpAdapter().getInstance() as Record<HotRoute['method'], (path: string, h: unknown) => void>;
+  for (const route of HOT_ROUTES) express[route.method](route.path, hotRouteHandler(route, parts));
+}
 
 /** Request durations by method, matched route and status (bounded label values). */
 function httpDurations(metrics: MetricsService): (req: Request, res: Response, next: NextFunction) => void {
@@ -110,6 +131,8 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   const cors = corsOptions(config);
   app.enableCors(cors);
   app.disable('x-powered-by');
+  // After every middleware above (ids, limits, logging, body, tenant context, CORS), before Nest's routes.
+  mountHotRoutes(app);
   const io = new HubIoAdapter(
     app,
     config.REDIS_URL,

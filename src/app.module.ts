@@ -63,10 +63,13 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
-        { provide: APP_FILTER, useClass: GlobalExceptionFilter },
+        // Filter and guards: one instance each, global and for the hot routes (src/common/hot-routes.ts).
+        GlobalExceptionFilter,
+        { provide: APP_FILTER, useExisting: GlobalExceptionFilter },
         { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         // After AuthModule's key guard (registered first), so limits are per key.
-        { provide: APP_GUARD, useClass: RateLimitGuard },
+        RateLimitGuard,
+        { provide: APP_GUARD, useExisting: RateLimitGuard },
       ],
     };
   }

@@ -29,6 +29,15 @@ describe('dispatch: assignment at intake', () => {
         [id],
       )) as Row[]
     )[0];
+  /**
+   * Until the task is acknowledged (running): a device's first ack also marks its node row
+   * (`acks`), and an intake that meets the row locked skips the node (SKIP LOCKED, as a round
+   * does) and leaves the task to the round. Tests that pin "at intake" let that write pass first.
+   */
+  const acked = async (id: string): Promise<void> => {
+    for (let i = 0; i < 100 && (await row(id)).status !== 'running'; i++) await sleep(20);
+    expect((await row(id)).status).toBe('running');
+  };
   const events = async (id: string): Promise<{ type: string; attempt: number }[]> =>
     t.db.query(`SELECT type, attempt FROM task_events WHERE task_id = $1 ORDER BY id`, [id]);
   const device = async (
@@ -91,7 +100,11 @@ describe('dispatch: assignment at intake', () => {
   it('respects capacity: a full device gets nothing more, the rest stay pending', async () => {
     await device(t.keys.worker, { id: 'intake-cap', capacity: 2 });
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await submitOne(client, { prompt: `cap ${i}` })).id);
+    for (let i = 0; i < 5; i++) {
+      const { id } = await submitOne(client, { prompt: `cap ${i}` });
+      ids.push(id);
+      if (i < 2) await acked(id);
+    }
     await sleep(300);
     const rows = await Promise.all(ids.map(row));
     expect(rows.filter((r) => r.node_id === 'intake-cap')).toHaveLength(2);
@@ -128,6 +141,7 @@ describe('dispatch: assignment at intake', () => {
     await truncate(t.db, 'task_events, tasks');
     const fits = await submitOne(client, { type: 'render', prompt: 'x', required_tags: ['gpu'] });
     expect(await row(fits.id)).toMatchObject({ node_id: 'intake-gpu', at_intake: true });
+    await acked(fits.id);
     const named = await submitOne(client, { type: 'other', prompt: 'x', target_node_id: 'intake-gpu' });
     expect(await row(named.id)).toMatchObject({ node_id: 'intake-gpu', at_intake: true });
     await d.received([fits.id, named.id], 2000);

@@ -10,7 +10,14 @@ import { ApiKeyGuard } from './auth.guard.js';
 @Module({
   imports: [TenantsModule],
   controllers: [ApiKeysController],
-  providers: [ApiKeysRepository, ApiKeysService, AdminKeyBootstrap, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  providers: [
+    ApiKeysRepository,
+    ApiKeysService,
+    AdminKeyBootstrap,
+    // One instance, as the global guard and for the hot routes (src/common/hot-routes.ts).
+    ApiKeyGuard,
+    { provide: APP_GUARD, useExisting: ApiKeyGuard },
+  ],
   exports: [ApiKeysService],
 })
 export class AuthModule {}
