@@ -17,6 +17,7 @@ import { EdgeMetrics } from './modules/edge/edge-metrics.js';
 import { EdgeExpressAdapter } from './modules/edge/http-server.js';
 import { RuntimeConfigService } from './modules/runtime-config/runtime-config.service.js';
 import { ShutdownService } from './modules/metrics/shutdown.service.js';
+import { mountChatFastPath } from './modules/llm/chat-fast-path.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
 import { SocketIoGuard } from './modules/edge/socket-io-guard.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
@@ -110,6 +111,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   const cors = corsOptions(config);
   app.enableCors(cors);
   app.disable('x-powered-by');
+  mountChatFastPath(app); // after the middleware above, before Nest's routes (docs/llm.md)
   const io = new HubIoAdapter(
     app,
     config.REDIS_URL,
