@@ -12,6 +12,7 @@
 //                      non-empty delta.content (TTFT) p50/p99, and time to `data: [DONE]`
 //   W8-llm-throughput  BENCH_TP_CONCURRENCY closed-loop clients of non-stream completions:
 //                      requests/s per path, and the CPU of the hub, the provider and this process
+//                      (hub CPU per call has its own target)
 // The provider answers at once (firstByteDelayMs 0, dripMs 0), so the figures are the hub's own cost.
 // The client is node:http with a keep-alive agent per path (not the openai client: its own cost
 // would hide the hub's).
@@ -46,8 +47,9 @@ const TP_WARMUP = Number(process.env.BENCH_TP_WARMUP ?? 1);
 const MODEL = 'fake-model';
 const PROMPT = 'measure the overhead of the gateway on this request please';
 const EXPECTED = `echo: ${PROMPT}`;
-// BENCHMARKS.md, verbatim: "p50 and TTFT overhead ≤ 2 ms; throughput ≥ 0.7 × direct".
-const TARGET = { p50_overhead_ms: 2, ttft_overhead_ms: 2, throughput_ratio: 0.7 };
+// Issue 27 (BENCHMARKS.md W8): "overhead ≤ 0.75 ms p50 and TTFT, ≤ 0.4 ms CPU per call, ≥ 0.35×
+// direct throughput" (2× the floor: a bare node:http pipe proxy measured +0.35 ms and 0.41–0.59× here).
+const TARGET = { p50_overhead_ms: 0.75, ttft_overhead_ms: 0.75, cpu_ms_per_call: 0.4, throughput_ratio: 0.35 };
 /** Without --mode / BENCH_MODE: embedded only (the database plays no part in W8). */
 const MODES: HubMode[] =
   process.argv.some((a) => a.startsWith('--mode=')) || process.env.BENCH_MODE ? selectedModes() : ['embedded'];
@@ -349,6 +351,8 @@ function tpView(r: Throughput): Record<string, number> {
     errors: r.errors,
     hub_cpu_s: round(r.hubCpu, 2),
     hub_cpu_ms_per_request: round((r.hubCpu * 1000) / (r.requests || 1), 3),
+    // The provider's own cost per call: the floor a gateway (a server and a client) is about twice of.
+    provider_cpu_ms_per_request: round((r.providerCpu * 1000) / (r.requests || 1), 3),
     provider_cpu_pct: round((r.providerCpu / r.seconds) * 100, 1),
     hub_cpu_pct: round((r.hubCpu / r.seconds) * 100, 1),
     loadgen_cpu_pct: round((r.selfCpu / r.seconds) * 100, 1),
@@ -424,6 +428,7 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
       p50: h1 ? (over(h1, d1, 'p50_ms') as number) <= TARGET.p50_overhead_ms : undefined,
       ttft: h2 ? (over(h2, d2, 'p50_ms') as number) <= TARGET.ttft_overhead_ms : undefined,
       throughput: h3 ? h3.requests_per_s / d3.requests_per_s >= TARGET.throughput_ratio : undefined,
+      cpu: h3 ? h3.hub_cpu_ms_per_request <= TARGET.cpu_ms_per_call : undefined,
     };
     const tpRatio = h3 ? round(h3.requests_per_s / d3.requests_per_s, 2) : undefined;
 
@@ -465,8 +470,10 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
         direct: d3,
         hub: h3 ?? 'not measured',
         ratio: tpRatio,
-        target: `≥ ${TARGET.throughput_ratio} × direct`,
+        target: `≥ ${TARGET.throughput_ratio} × direct; hub CPU ≤ ${TARGET.cpu_ms_per_call} ms per call`,
         target_met: met.throughput,
+        hub_cpu_ms_per_call: h3?.hub_cpu_ms_per_request,
+        cpu_target_met: met.cpu,
         hub_cpu_s_whole_run: hubCpuTotal,
         note: 'cpu_pct: percent of one core over the measured seconds; hub_cpu on the direct path is the idle hub',
         ...common,
@@ -508,12 +515,12 @@ async function runMode(mode: HubMode, providerUrl: string, providerPid: number |
             verdict(met.throughput),
           ],
           [
-            'hub CPU under load',
+            'hub CPU per call under load',
             '-',
-            hubCol(`${h3?.hub_cpu_pct}% of a core, ${h3?.hub_cpu_ms_per_request} ms/req`),
+            hubCol(`${h3?.hub_cpu_ms_per_request} ms (${h3?.hub_cpu_pct}% of a core)`),
             '-',
-            '-',
-            '-',
+            `≤ ${TARGET.cpu_ms_per_call} ms`,
+            verdict(met.cpu),
           ],
         ]),
         `  errors: direct ${d1.errors + d2.errors + d3.errors}, hub ${has ? (h1?.errors ?? 0) + (h2?.errors ?? 0) + (h3?.errors ?? 0) : 'n/a'}; hub CPU over the whole run ${hubCpuTotal} s`,

@@ -20,27 +20,12 @@ import { ShutdownService } from './modules/metrics/shutdown.service.js';
 import { HubIoAdapter } from './modules/realtime/hub-io.adapter.js';
 import { SocketIoGuard } from './modules/edge/socket-io-guard.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
-import { GlobalExceptionFilter } from './common/exception.filter.js';
-import { type HotRoute, hotRouteHandler } from './common/hot-routes.js';
-import { createValidationPipe } from './common/validation.js';
-import { ApiKeyGuard } from './modules/auth/auth.guard.js';
-import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
+import { type HotRoute, mountHotRoute } from './common/hot-routes.js';
+import { LLM_HOT_ROUTES } from './modules/llm/llm.hot-routes.js';
 import { TASK_HOT_ROUTES } from './modules/tasks/tasks.hot-routes.js';
 
-/** Routes taken ahead of Nest's router, through the app's own guards, pipe and filter (src/common/hot-routes.ts). */
-const HOT_ROUTES: HotRoute[] = [...TASK_HOT_ROUTES];
-
-function mountHotRoutes(app: NestExpressApplication): void {
-  const parts = {
-    // In the order Nest runs the global guards: the key guard (AuthModule) first, then rate limits.
-    guards: [app.get(ApiKeyGuard), app.get(RateLimitGuard)],
-    pipe: createValidationPipe(),
-    filter: app.get(GlobalExceptionFilter),
-    instance: (controller: Parameters<typeof app.get>[0]): object => app.get(controller) as object,
-  };
-  const express = app.getHttpAdapter().getInstance() as Record<HotRoute['method'], (path: string, h: unknown) => void>;
-  for (const route of HOT_ROUTES) express[route.method](route.path, hotRouteHandler(route, parts));
-}
+/** Routes taken ahead of Nest's router, through their own guards, pipes and filters (src/common/hot-routes.ts). */
+const HOT_ROUTES: HotRoute[] = [...TASK_HOT_ROUTES, ...LLM_HOT_ROUTES];
 
 /** Request durations by method, matched route and status (bounded label values). */
 function httpDurations(metrics: MetricsService): (req: Request, res: Response, next: NextFunction) => void {
@@ -132,7 +117,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.enableCors(cors);
   app.disable('x-powered-by');
   // After every middleware above (ids, limits, logging, body, tenant context, CORS), before Nest's routes.
-  mountHotRoutes(app);
+  for (const route of HOT_ROUTES) mountHotRoute(app, route);
   const io = new HubIoAdapter(
     app,
     config.REDIS_URL,

@@ -63,13 +63,10 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
-        // Filter and guards: one instance each, global and for the hot routes (src/common/hot-routes.ts).
-        GlobalExceptionFilter,
-        { provide: APP_FILTER, useExisting: GlobalExceptionFilter },
+        { provide: APP_FILTER, useClass: GlobalExceptionFilter },
         { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         // After AuthModule's key guard (registered first), so limits are per key.
-        RateLimitGuard,
-        { provide: APP_GUARD, useExisting: RateLimitGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
     };
   }

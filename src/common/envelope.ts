@@ -15,6 +15,14 @@ const RAW_RESPONSE = 'taskhub:raw-response';
 /** The handler's return value is the body as is (health checks, compatibility surfaces). */
 export const RawResponse = (): MethodDecorator & ClassDecorator => SetMetadata(RAW_RESPONSE, true);
 
+/** Whether a route answers its own body (@RawResponse()) instead of the envelope. */
+export const isRawResponse = (reflector: Reflector, handler: object, controller: object): boolean =>
+  reflector.getAllAndOverride<boolean>(RAW_RESPONSE, [handler as () => void, controller as () => void]) === true;
+
+/** Whether a route answers the flat seed 003 envelope (@FlatEnvelope()). */
+export const isFlatEnvelope = (reflector: Reflector, handler: object, controller: object): boolean =>
+  reflector.getAllAndOverride<boolean>(FLAT_RESPONSE, [handler as () => void, controller as () => void]) === true;
+
 export function envelope<T>(data: T, requestId: string): Envelope<T> {
   return { success: true, data, error: null, timestamp: new Date().toISOString(), request_id: requestId };
 }

@@ -1,84 +1,112 @@
+import { ForbiddenException, Logger, type Type, ValidationPipe } from '@nestjs/common';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants.js';
+import { Reflector } from '@nestjs/core';
 import {
-  type ArgumentMetadata,
-  type CanActivate,
-  type ExceptionFilter,
-  ForbiddenException,
-  type PipeTransform,
-  type Type,
-} from '@nestjs/common';
-import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+  ExecutionContextHost,
+  FORBIDDEN_MESSAGE,
+  GuardsConsumer,
+  GuardsContextCreator,
+  InterceptorsContextCreator,
+  PipesContextCreator,
+} from '@nestjs/core/internal';
+import type { NestContainer } from '@nestjs/core/injector/container.js';
+import { RouterExceptionFilters } from '@nestjs/core/router/router-exception-filters.js';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
-import { envelope } from './envelope.js';
+import { envelope, EnvelopeInterceptor, isFlatEnvelope, isRawResponse } from './envelope.js';
 
-/** Validates a value as the app's validation pipe does for a `@Body()` / `@Query()` of that type. */
-export type Validate = (value: unknown, metatype: Type, type?: ArgumentMetadata['type']) => Promise<unknown>;
+/** One argument of the controller method; one with a `metatype` goes through the route's pipes first. */
+export interface HotArgument {
+  value: unknown;
+  metatype?: Type;
+  type?: 'body' | 'query' | 'param' | 'custom';
+}
 
 /**
- * One of the hottest routes, served straight from Express (src/common/hot-routes.ts). The
- * controller method stays the route's one implementation, and its Nest route stays for
- * OpenAPI and the route table; this only takes the request first.
+ * One of the hottest routes (docs/architecture.md, "Hot routes"). Its controller method stays
+ * the route's one implementation and its Nest route stays (OpenAPI, the route table); this
+ * takes the request first.
  */
 export interface HotRoute {
   method: 'get' | 'post';
-  /** An Express path, as Nest registers the route (e.g. `/api/v1/tasks`). */
+  /** The Express path, as Nest registers the route (e.g. `/api/v1/tasks`). */
   path: string;
   controller: Type;
-  /** The controller method: its guards' metadata (roles, throttling) are read from it. */
+  /** The controller method's name. */
   handler: string;
-  /** The method's arguments, as its parameter decorators would give them (DTOs through `validate`). */
-  args: (req: Request, res: Response, validate: Validate) => Promise<unknown[]>;
-  /** The status set before the method runs (Nest's default: 201 for POST); the method may change it. */
-  status: number;
+  /** The method's arguments, as its parameter decorators would give them. */
+  args: (req: Request, res: Response) => HotArgument[];
 }
 
-/** What the app's own pipeline is made of: the same instances serve the hot routes. */
-export interface HotRouteParts {
-  /** The global guards, in the order Nest runs them. */
-  guards: CanActivate[];
-  pipe: PipeTransform;
-  filter: ExceptionFilter;
-  /** The controller instance (the app's, with its injected services). */
-  instance: (controller: Type) => object;
-}
+const getContainer = (app: NestExpressApplication): NestContainer =>
+  (app as unknown as { container: NestContainer }).container;
 
 /**
- * Why: a profile of W1a (issue 27) put ~40 % of the hub's CPU per submission in Nest's
- * per-request machinery around the handler — the router's walk of every registered route,
- * parameter factories, a pipe per parameter, the rxjs interceptor chain — not in the handler.
- * A hot route runs the same parts in the same order (the global guards, by instance: auth,
- * tenant binding, rate limits; the validation pipe; the controller method; the envelope the
- * global interceptor adds; the global exception filter for every error), so its contract
- * cannot drift from the Nest route's, minus that machinery. A route with its own guards,
- * pipes or interceptors is not a candidate.
+ * Mounts a hot route on Express, after the app's middleware (request id, shutdown, metrics,
+ * security headers, compression, logs, JSON body, tenant context, CORS) and before Nest's
+ * routes. Why: profiles of W1a and W8 (issue 27) put 20-40 % of the hub's CPU per call in
+ * Nest's per-request machinery around the handler (the router's walk of every route,
+ * parameter factories, the pipes consumer, the rxjs interceptor chain), not in the handler.
+ *
+ * It runs what Nest would run for the route, built by Nest's own classes from the route's
+ * metadata: its guards (the key guard: keys, roles, tenant binding; the rate limit) through
+ * GuardsConsumer, its pipes on the typed arguments, the controller method, the envelope the
+ * global interceptor would add (none for a @RawResponse() route), and any error through the
+ * route's exception filters. Checked once at mount: the route's interceptors must be the
+ * envelope's only and its pipes validation pipes; when that stops holding (someone adds an
+ * interceptor, a custom pipe or a flat envelope), it is not mounted and Nest serves the route.
+ * Returns whether it was mounted.
  */
-export function hotRouteHandler(
-  route: HotRoute,
-  parts: HotRouteParts,
-): (req: Request, res: Response, next: NextFunction) => void {
-  let bound: { instance: object; method: (...args: unknown[]) => unknown } | undefined;
-  const validate: Validate = (value, metatype, type = 'body') => parts.pipe.transform(value, { type, metatype });
-  return (req, res, next) => {
-    if (!bound) {
-      const instance = parts.instance(route.controller);
-      const method = (instance as Record<string, (...args: unknown[]) => unknown>)[route.handler];
-      bound = { instance, method };
-    }
-    const { instance, method } = bound;
-    const host = new ExecutionContextHost([req, res, next], route.controller, method);
-    const run = async (): Promise<void> => {
-      for (const guard of parts.guards)
-        if (!(await guard.canActivate(host))) throw new ForbiddenException('Forbidden resource');
-      const args = await route.args(req, res, validate);
-      res.status(route.status);
-      const result = await method.apply(instance, args);
-      if (!res.headersSent) res.json(envelope(result ?? null, req.requestId));
-    };
-    run().catch((e: unknown) => {
-      try {
-        parts.filter.catch(e, host);
-      } catch (fatal) {
-        next(fatal);
-      }
-    });
+export function mountHotRoute(app: NestExpressApplication, route: HotRoute): boolean {
+  const logger = new Logger('HotRoutes');
+  const container = getContainer(app);
+  const config = container.applicationConfig;
+  let moduleKey: string | undefined;
+  for (const [key, ref] of container.getModules()) if (ref.controllers.has(route.controller)) moduleKey = key;
+  if (!moduleKey || !config) return false;
+  const controller = app.get<object>(route.controller);
+  const callback = (route.controller.prototype as Record<string, (...args: unknown[]) => unknown>)[route.handler];
+  const guards = new GuardsContextCreator(container, config).create(controller, callback, moduleKey);
+  const interceptors = new InterceptorsContextCreator(container, config).create(controller, callback, moduleKey);
+  const pipes = new PipesContextCreator(container, config).create(controller, callback, moduleKey);
+  const reflector = app.get(Reflector);
+  const raw = isRawResponse(reflector, callback, route.controller);
+  const plain =
+    interceptors.every((i) => i instanceof EnvelopeInterceptor) &&
+    pipes.every((p) => p instanceof ValidationPipe) &&
+    !isFlatEnvelope(reflector, callback, route.controller);
+  if (!plain) {
+    logger.warn(`${route.controller.name}.${route.handler} has enhancers a hot route does not run: Nest serves it`);
+    return false;
+  }
+  const exceptions = new RouterExceptionFilters(container, config, app.getHttpAdapter()).create(
+    controller,
+    callback as () => void,
+    moduleKey,
+  );
+  // Nest's default status (201 for POST) unless @HttpCode says otherwise; the method may change it.
+  const status =
+    (Reflect.getMetadata(HTTP_CODE_METADATA, callback) as number | undefined) ?? (route.method === 'post' ? 201 : 200);
+  const consumer = new GuardsConsumer();
+  const pipeArgument = async (a: HotArgument): Promise<unknown> => {
+    let value = a.value;
+    if (a.metatype)
+      for (const pipe of pipes) value = await pipe.transform(value, { type: a.type ?? 'body', metatype: a.metatype });
+    return value;
   };
+  const run = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (!(await consumer.tryActivate(guards, [req, res, next], controller, callback, 'http')))
+      throw new ForbiddenException(FORBIDDEN_MESSAGE);
+    const args = await Promise.all(route.args(req, res).map(pipeArgument));
+    res.status(status);
+    const result = await callback.apply(controller, args);
+    if (!raw && !res.headersSent) res.json(envelope(result ?? null, req.requestId));
+  };
+  const hotRoute = (req: Request, res: Response, next: NextFunction): void => {
+    run(req, res, next).catch((e: unknown) => exceptions.next(e as Error, new ExecutionContextHost([req, res, next])));
+  };
+  (app.getHttpAdapter().getInstance() as Record<HotRoute['method'], (path: string, h: typeof hotRoute) => void>)[
+    route.method
+  ](route.path, hotRoute);
+  return true;
 }

@@ -10,14 +10,7 @@ import { ApiKeyGuard } from './auth.guard.js';
 @Module({
   imports: [TenantsModule],
   controllers: [ApiKeysController],
-  providers: [
-    ApiKeysRepository,
-    ApiKeysService,
-    AdminKeyBootstrap,
-    // One instance, as the global guard and for the hot routes (src/common/hot-routes.ts).
-    ApiKeyGuard,
-    { provide: APP_GUARD, useExisting: ApiKeyGuard },
-  ],
+  providers: [ApiKeysRepository, ApiKeysService, AdminKeyBootstrap, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   exports: [ApiKeysService],
 })
 export class AuthModule {}

@@ -23,7 +23,8 @@ import { LlmError } from './llm-error.js';
 import { LlmGateway } from './llm-gateway.service.js';
 import { ChatTurns } from './chat-turns.service.js';
 import { RunningRequests } from './running-requests.js';
-import { sendLlmError } from './openai-errors.js';
+import { sendJson, sendLlmError } from './openai-errors.js';
+import { upstreamJson } from './upstream.js';
 import { ChatCompletionView, InterruptedView, OpenAiModelListView } from './openai.view.js';
 
 /**
@@ -118,7 +119,8 @@ export class LlmController {
               res.uncork();
             });
           }
-          return paced.write(`data: ${JSON.stringify(chunk)}\n\n`);
+          // The upstream's bytes when the chunk is the upstream's, as it was: no second serialization.
+          return paced.write(`data: ${upstreamJson(chunk) ?? JSON.stringify(chunk)}\n\n`);
         },
       });
       if (streaming) {
@@ -128,7 +130,8 @@ export class LlmController {
         res.status(200).setHeader('content-type', 'text/event-stream; charset=utf-8');
         res.end('data: [DONE]\n\n');
       } else {
-        res.status(200).json(outcome.completion);
+        const { completion } = outcome;
+        sendJson(res, 200, completion, upstreamJson(completion) ?? JSON.stringify(completion));
       }
     } catch (e) {
       const error =

@@ -34,5 +34,17 @@ export function llmErrorOf(e: AppError): LlmError {
 export function sendLlmError(res: Response, e: LlmError): void {
   if (e.extra.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.extra.retryAfterSeconds));
   if (e.extra.shouldRetry !== undefined) res.setHeader('x-should-retry', String(e.extra.shouldRetry));
-  res.status(e.status).json(e.body());
+  sendJson(res, e.status, e.body());
+}
+
+/**
+ * A JSON answer as `res.json` writes it, less the ETag: Express hashes every body it sends to
+ * make one, and a completion (or its error) is never asked for again by its tag.
+ */
+export function sendJson(res: Response, status: number, body: unknown, json = JSON.stringify(body)): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  // Set here, as res.send does: the compression middleware writes the head before Node could count the body.
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
 }

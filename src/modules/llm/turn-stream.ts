@@ -30,11 +30,11 @@ export class TurnStream {
     private readonly includeUsage: boolean,
   ) {}
 
-  add(chunk: Chunk): void | Promise<void> {
-    this.id ??= chunk.id;
-    this.created ??= chunk.created;
-    chunk.id = this.id;
-    chunk.created = this.created;
+  add(upstream: Chunk): void | Promise<void> {
+    this.id ??= upstream.id;
+    this.created ??= upstream.created;
+    // A new object, not the upstream's changed in place: that one goes out as the upstream's bytes (upstreamJson).
+    const chunk = { ...upstream, id: this.id, created: this.created };
     if (holdsToolCall(chunk)) {
       this.held.push(chunk);
       return;

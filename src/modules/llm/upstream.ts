@@ -39,14 +39,32 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1024, scheduling: 'lifo' }),
 };
 
-const endpoints = new Map<string, URL>();
-function endpointOf(p: LlmProvider): URL {
-  let url = endpoints.get(p.base_url);
-  if (!url) {
-    url = new URL(`${p.base_url.replace(/\/+$/, '')}/chat/completions`);
-    endpoints.set(p.base_url, url);
+/** Where a provider's chat completions go, as node:http options (parsed once per base_url, not per call). */
+interface Endpoint {
+  lib: typeof http | typeof https;
+  agent: http.Agent;
+  hostname: string;
+  port: string;
+  path: string;
+}
+
+const endpoints = new Map<string, Endpoint>();
+function endpointOf(p: LlmProvider): Endpoint {
+  let endpoint = endpoints.get(p.base_url);
+  if (!endpoint) {
+    const url = new URL(`${p.base_url.replace(/\/+$/, '')}/chat/completions`);
+    const secure = url.protocol === 'https:';
+    endpoint = {
+      lib: secure ? https : http,
+      agent: agents[secure ? 'https:' : 'http:'],
+      // An IPv6 literal comes bracketed in a URL, bare in node:http's options.
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port,
+      path: `${url.pathname}${url.search}`,
+    };
+    endpoints.set(p.base_url, endpoint);
   }
-  return url;
+  return endpoint;
 }
 
 /**
@@ -55,15 +73,16 @@ function endpointOf(p: LlmProvider): URL {
  * signal destroys the connection, which is what the upstream sees.
  */
 export function postChat(p: LlmProvider, body: Record<string, unknown>, signal: AbortSignal): Promise<IncomingMessage> {
-  const url = endpointOf(p);
+  const { lib, agent, hostname, port, path } = endpointOf(p);
   const payload = Buffer.from(JSON.stringify(body));
-  const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.request(
-      url,
       {
+        hostname,
+        port,
+        path,
         method: 'POST',
-        agent: agents[url.protocol as 'http:' | 'https:'],
+        agent,
         signal,
         headers: {
           'content-type': 'application/json',
@@ -91,22 +110,68 @@ const headerOf = (res: IncomingMessage, name: string): string | null => {
 /** Largest upstream answer read whole (a non-streamed completion, an error body): past it the call fails. */
 const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
 
-export async function readText(res: IncomingMessage, limit = MAX_UPSTREAM_BODY_BYTES): Promise<string> {
-  const parts: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of res) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > limit) {
-      res.destroy();
-      throw new UpstreamStreamError({ message: `upstream answer is over ${limit} bytes`, type: 'server_error' });
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
+export function readText(res: IncomingMessage, limit = MAX_UPSTREAM_BODY_BYTES): Promise<string> {
+  // Listeners, not `for await`: the async iterator costs several promises and stream helpers per chunk.
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes > limit) {
+        cleanup();
+        res.destroy();
+        reject(new UpstreamStreamError({ message: `upstream answer is over ${limit} bytes`, type: 'server_error' }));
+        return;
+      }
+      parts.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts).toString('utf8'));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    // Closed before its end (a reset, an abort): what `for await` reports as a premature close.
+    const onClose = (): void => {
+      if (res.complete) return;
+      cleanup();
+      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    // The 'error' listener stays: an error after the end must not go unhandled (a settled promise ignores it).
+    const cleanup = (): void => {
+      res.off('data', onData);
+      res.off('end', onEnd);
+      res.off('close', onClose);
+    };
+    res.on('data', onData);
+    res.on('end', onEnd);
+    res.on('error', onError);
+    res.on('close', onClose);
+  });
+}
+
+/**
+ * The JSON text each object parsed from an upstream answer came from (a completion, a stream
+ * chunk): the hub sends those bytes on instead of serializing the object again. Objects are
+ * never changed in place on their way to the client (a rewrite is a new object, without an
+ * entry here), so the text is the object.
+ */
+const upstreamText = new WeakMap<object, string>();
+
+/** The upstream's own JSON text of `value` when it is an object parsed from an upstream answer, as it was. */
+export const upstreamJson = (value: object): string | undefined => upstreamText.get(value);
+
+function parseUpstream(text: string): Record<string, unknown> {
+  const value = JSON.parse(text) as Record<string, unknown>;
+  // Text that spans lines cannot be one SSE `data:` line: such objects are serialized again.
+  if (typeof value === 'object' && value !== null && !/[\r\n]/.test(text)) upstreamText.set(value, text);
+  return value;
 }
 
 export async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> {
-  return JSON.parse(await readText(res)) as Record<string, unknown>;
+  return parseUpstream(await readText(res));
 }
 
 /**
@@ -124,7 +189,7 @@ export async function* sseEvents(res: IncomingMessage): AsyncGenerator<Record<st
       if (payload === '[DONE]') return;
       let event: Record<string, unknown>;
       try {
-        event = JSON.parse(data) as Record<string, unknown>;
+        event = parseUpstream(data);
       } catch {
         throw new UpstreamStreamError({ message: 'upstream sent an unreadable event', type: 'server_error' });
       }
