@@ -8,6 +8,7 @@ import { validationError } from '../../common/validation.js';
 import { PluginsService } from '../plugin-callbacks/plugins.service.js';
 import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
+import { CreateTaskFastValidator } from './dto/create-task.validator.js';
 import { TaskAnnouncer } from './task-announcer.js';
 import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
@@ -26,6 +27,7 @@ export type BatchItemResult =
 @Injectable()
 export class TaskIntakeService {
   private readonly intake: TaskIntake;
+  private readonly fastValidator = new CreateTaskFastValidator();
 
   constructor(
     private readonly repo: TasksRepository,
@@ -81,11 +83,20 @@ export class TaskIntakeService {
         results[index] = { index, success: false, error: AppError.validation(`tasks[${index}]`, 'must be an object') };
         return;
       }
-      // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
-      const dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
-      const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
-      if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
-      else if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
+      // The compiled check passes the items class-validator would pass; the others are validated
+      // by class-validator itself, for its error answer (or, when the check was not sure, a pass).
+      let dto: CreateTaskDto;
+      if (this.fastValidator.isValid(item as Record<string, unknown>)) dto = item as CreateTaskDto;
+      else {
+        // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
+        dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
+        const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+        if (errors.length) {
+          results[index] = { index, success: false, error: validationError(errors) };
+          return;
+        }
+      }
+      if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
       else valid.push({ index, task: this.newTask(dto) });
     });
     // The tenant's max_tasks counts each item: those past it are refused, in item order.
@@ -115,7 +126,11 @@ export class TaskIntakeService {
       }
     }
     if (valid.length) {
-      const inserted = await this.intake.insert(valid.map((v) => v.task));
+      // The answer needs ids only and the task.created listeners a row: built, not parsed (insertMany).
+      const inserted = await this.intake.insert(
+        valid.map((v) => v.task),
+        'built',
+      );
       inserted.forEach((r, i) => {
         results[valid[i].index] = { index: valid[i].index, success: true, ...r };
       });
