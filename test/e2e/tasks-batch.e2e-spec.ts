@@ -49,7 +49,6 @@ describe('POST /api/v1/tasks/batch: the same contract on its lean path', () => {
     { prompt: 'x', run_at: 'tomorrow' },
     { prompt: 'x', run_at: '2026-02-30T10:00:00Z' },
     { prompt: 'x', data: [1, 2] },
-    { data: null },
     { prompt: 'x', metadata: 'm' },
     { prompt: 'x', owner: 'me' },
     { prompt: 'x', type: '' },
@@ -58,7 +57,6 @@ describe('POST /api/v1/tasks/batch: the same contract on its lean path', () => {
     { prompt: 'x', idempotency_key: '' },
     { prompt: 'x', target_node_id: 7 },
     { prompt: 'x', awaits_callback: '' },
-    { prompt: 'x', valueOf: 1 },
     { prompt: null, data: { a: 1 } },
     { prompt: 1, tags: 2, priority: 3, owner: 4 },
   ];
@@ -108,6 +106,15 @@ describe('POST /api/v1/tasks/batch: the same contract on its lean path', () => {
     expect(ids.every((id) => typeof id === 'string')).toBe(true);
     const rows = await t.db.query(`SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1::uuid[])`, [ids]);
     expect(rows[0].n).toBe(good.length);
+  });
+
+  it('refuses an item property named like an Object.prototype member (the ValidationPipe copy used to drop it)', async () => {
+    const res = await client.post<BatchAnswer>('/api/v1/tasks/batch', { tasks: [{ prompt: 'x', valueOf: 1 }] });
+    expect(res.status).toBe(201);
+    expect(res.body.data.results[0]).toMatchObject({
+      success: false,
+      error: { code: 'VALIDATION_ERROR', details: { field: 'valueOf', message: 'property valueOf should not exist' } },
+    });
   });
 
   it('refuses a body that is not a batch as the ValidationPipe does', async () => {

@@ -1,6 +1,7 @@
 import { validateSync } from 'class-validator';
 import { CreateTaskDto } from '../../src/modules/tasks/dto/create-task.dto.js';
 import { CreateTaskFastValidator } from '../../src/modules/tasks/dto/create-task.validator.js';
+import { timeOrderedUuid } from '../../src/modules/tasks/task-id.js';
 
 /** Values each field may take in a generated item: valid ones, wrong types, edges of each rule. */
 const POOL: Record<string, unknown[]> = {
@@ -80,4 +81,17 @@ describe('CreateTaskFastValidator', () => {
       }
     },
   );
+});
+
+describe('timeOrderedUuid', () => {
+  it('makes version 7 UUIDs in strictly increasing order, stamped with the time', () => {
+    const before = Date.now();
+    const ids = Array.from({ length: 20_000 }, () => timeOrderedUuid());
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (let i = 1; i < ids.length; i++) expect(ids[i] > ids[i - 1]).toBe(true);
+    const ms = parseInt(ids[0].slice(0, 8) + ids[0].slice(9, 13), 16);
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThanOrEqual(Date.now() + 10);
+  });
 });

@@ -10,6 +10,7 @@ import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
 import { CreateTaskFastValidator } from './dto/create-task.validator.js';
 import { TaskAnnouncer } from './task-announcer.js';
+import { timeOrderedUuid } from './task-id.js';
 import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
@@ -97,7 +98,8 @@ export class TaskIntakeService {
         }
       }
       if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
-      else valid.push({ index, task: this.newTask(dto) });
+      // Time-ordered ids: a batch's rows go to the right end of the indexes that end in id (task-id.ts).
+      else valid.push({ index, task: this.newTask(dto, undefined, timeOrderedUuid()) });
     });
     // The tenant's max_tasks counts each item: those past it are refused, in item order.
     const { room, max } = await this.tenantLimit.room(valid.length + awaiting.length);
@@ -141,9 +143,9 @@ export class TaskIntakeService {
     return results;
   }
 
-  private newTask(dto: CreateTaskDto, idempotencyHeader?: string): NewTask {
+  private newTask(dto: CreateTaskDto, idempotencyHeader?: string, id: string = randomUUID()): NewTask {
     return {
-      id: randomUUID(),
+      id,
       type: dto.type ?? 'prompt',
       prompt: dto.prompt ?? null,
       data: dto.data ?? null,

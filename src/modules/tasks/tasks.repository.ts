@@ -45,7 +45,7 @@ interface Decided {
 
 /**
  * The row a pending task's insert makes: the inputs, the columns' defaults (the table in
- * src/database/schema.sql), and what the database decided. Kept equal to `RETURNING *` by a test.
+ * src/database/schema.sql), and what the database decided. Kept equal to `SELECT *` of the row by test/e2e/tasks-batch.e2e-spec.ts.
  */
 function pendingRow(t: NewTask, tenantId: string, createdAt: number, runAt: number): TaskRow {
   return {
@@ -107,7 +107,7 @@ export class TasksRepository {
    * them here from the inputs and the columns the database decides (tenant, created_at, run_at),
    * which come back as one aggregated row: parsing a thousand returned rows of 40 columns cost
    * ~20 µs of hub CPU per task (pg's parseRow, dates, arrays, JSON), for rows nobody reads
-   * but the `task.created` listeners. Both give the same TaskRow values (test/unit … insert-many);
+   * but the `task.created` listeners. Both give the same TaskRow values (test/e2e/tasks-batch.e2e-spec.ts);
    * 'built' keeps the caller's data/metadata/files objects as they are (no jsonb key reordering).
    */
   async insertMany(tasks: NewTask[], rows: 'returned' | 'built' = 'returned'): Promise<TaskRow[]> {
