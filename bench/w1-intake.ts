@@ -16,6 +16,12 @@
 //                    must contain "bench"); default taskhub_bench_w1 on BENCH_PG_ADMIN_URL's
 //                    server (local PostgreSQL). graphile-worker runs on the same server.
 //   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
+//   BENCH_W1_PARTS   which phases: "single,batch" (default), "single" or "batch"; graphile-worker's
+//                    anchor measures only the matching calls (addJob / addJobs); BullMQ's (which
+//                    measures both) runs only when single is selected
+// The batch line also gives the hub's CPU (utime + stime from /proc) per task in the measured
+// phase, and in embedded mode the CPU of its PostgreSQL server (postmaster and its children).
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { makeWorkerUtils } from 'graphile-worker';
@@ -23,6 +29,8 @@ import { graphileLogger } from './lib/graphile.js';
 import pg from 'pg';
 import { bullmqIntake, type BullmqIntake } from './lib/bullmq.js';
 import {
+  childPids,
+  embeddedPostmasterPid,
   freshDatabase,
   type HubMode,
   isSkipped,
@@ -43,12 +51,45 @@ const MODES = selectedModes();
 const SINGLE_CONNECTIONS = 64;
 const BATCH_CONNECTIONS = 4;
 const BATCH_SIZE = 1000;
+const PARTS = new Set((process.env.BENCH_W1_PARTS ?? 'single,batch').split(',').map((p) => p.trim()));
+const RUN_SINGLE = PARTS.has('single');
+const RUN_BATCH = PARTS.has('batch');
 const TASK = { prompt: 'bench', priority: 'medium', tags: ['bench'], work_directory: '/bench' };
 // Not taskhub_bench_gw: W2/W3 use that one and may run at the same time.
 const ANCHOR_DB = 'taskhub_bench_w1_gw';
 // Targets: BENCHMARKS.md's text, verbatim.
 const TARGET_SINGLE = 'single ≥ 1.5 × graphile-worker addJob in the same run (moonshot 5,000/s)';
 const TARGET_BATCH = 'batch ≥ 50,000 tasks/s';
+
+/** utime + stime of these processes in seconds (Linux /proc); NaN when one cannot be read. */
+function cpuSeconds(pids: (number | undefined)[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    if (!pid) return NaN;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      sum += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return NaN;
+    }
+  }
+  return sum;
+}
+
+/**
+ * CPU seconds a PostgreSQL server has used so far: the postmaster with its reaped children
+ * (cutime + cstime) plus every live child (backends come and go with the hub's pool).
+ */
+function serverCpuSeconds(postmaster: number | undefined): number {
+  if (!postmaster) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${postmaster}/stat`, 'utf8').split(') ')[1].split(' ');
+    const own = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+    return own + childPids(postmaster).reduce((sum, pid) => sum + (cpuSeconds([pid]) || 0), 0);
+  } catch {
+    return NaN;
+  }
+}
 
 /** How many rows the `tasks` table holds. */
 type RowCounter = () => Promise<number>;
@@ -92,6 +133,9 @@ interface Phase {
   rowsAfter: number;
   /** Bodies of the first non-2xx / unexpected answers, for the report. */
   samples: string[];
+  /** CPU seconds of the hub and (embedded) its PostgreSQL server during the measured run. */
+  hubCpu: number;
+  dbCpu: number;
 }
 
 async function phase(
@@ -100,6 +144,7 @@ async function phase(
   body: string,
   connections: number,
   count: RowCounter,
+  cpu: { hub: () => number; db: () => number },
   verify?: (body: string) => boolean,
 ): Promise<Phase> {
   const base: autocannon.Options = {
@@ -112,6 +157,8 @@ async function phase(
   if (WARMUP > 0) await autocannon({ ...base, duration: WARMUP });
   const rowsBefore = await settledCount(count);
   const samples: string[] = [];
+  const hub0 = cpu.hub();
+  const db0 = cpu.db();
   const result = await autocannon({
     ...base,
     duration: DURATION,
@@ -122,15 +169,17 @@ async function phase(
       return ok;
     },
   });
+  const hubCpu = cpu.hub() - hub0;
+  const dbCpu = cpu.db() - db0;
   const rowsAfter = await settledCount(count);
-  return { result, rowsBefore, rowsAfter, samples };
+  return { result, rowsBefore, rowsAfter, samples, hubCpu, dbCpu };
 }
 
 interface HubNumbers {
   mode: HubMode;
   database: string;
-  single: Record<string, unknown> & { ok: number; rps: number };
-  batch: Record<string, unknown> & { tasksPerS: number };
+  single?: Record<string, unknown> & { ok: number; rps: number };
+  batch?: Record<string, unknown> & { tasksPerS: number };
   teardown: Teardown;
   log: string;
 }
@@ -141,37 +190,16 @@ async function hubIntake(mode: HubMode): Promise<HubNumbers> {
   let teardown: Teardown | undefined;
   try {
     const count = sqlCounter(started.databaseUrl);
+    const postmaster = started.dataDir ? embeddedPostmasterPid(started.dataDir) : undefined;
+    const cpu = { hub: () => cpuSeconds([hub.pid]), db: () => serverCpuSeconds(postmaster) };
 
-    const single = await phase(hub.url, '/api/v1/tasks', JSON.stringify(TASK), SINGLE_CONNECTIONS, count);
-    const s = single.result;
-    const sOk = s['2xx'] - s.mismatches;
-    const sRows = single.rowsAfter - single.rowsBefore;
-
-    let createdSum = 0;
-    const batch = await phase(
-      hub.url,
-      '/api/v1/tasks/batch',
-      JSON.stringify({ tasks: Array.from({ length: BATCH_SIZE }, () => TASK) }),
-      BATCH_CONNECTIONS,
-      count,
-      (text) => {
-        try {
-          const body = JSON.parse(text) as { success?: boolean; data?: { created?: number } };
-          if (body.success && typeof body.data?.created === 'number') createdSum += body.data.created;
-          return body.success === true && body.data?.created === BATCH_SIZE;
-        } catch {
-          return false;
-        }
-      },
-    );
-    const b = batch.result;
-    const bRows = batch.rowsAfter - batch.rowsBefore;
-    teardown = await started.close();
-
-    return {
-      mode,
-      database: started.database,
-      single: {
+    let singleNumbers: HubNumbers['single'];
+    if (RUN_SINGLE) {
+      const single = await phase(hub.url, '/api/v1/tasks', JSON.stringify(TASK), SINGLE_CONNECTIONS, count, cpu);
+      const s = single.result;
+      const sOk = s['2xx'] - s.mismatches;
+      const sRows = single.rowsAfter - single.rowsBefore;
+      singleNumbers = {
         ok: sOk,
         rps: sOk / s.duration,
         autocannon_req_per_s_avg: s.requests.average,
@@ -188,9 +216,34 @@ async function hubIntake(mode: HubMode): Promise<HubNumbers> {
         // Every acknowledged task is a row; at most one request per connection was cut off
         // at the deadline and may have committed without an answer.
         rows_match: sRows >= sOk && sRows <= sOk + SINGLE_CONNECTIONS + s.errors + s.timeouts,
+        hub_cpu_us_per_request: round((single.hubCpu * 1e6) / (sOk || 1), 1),
         samples: single.samples,
-      },
-      batch: {
+      };
+    }
+
+    let batchNumbers: HubNumbers['batch'];
+    if (RUN_BATCH) {
+      let createdSum = 0;
+      const batch = await phase(
+        hub.url,
+        '/api/v1/tasks/batch',
+        JSON.stringify({ tasks: Array.from({ length: BATCH_SIZE }, () => TASK) }),
+        BATCH_CONNECTIONS,
+        count,
+        cpu,
+        (text) => {
+          try {
+            const body = JSON.parse(text) as { success?: boolean; data?: { created?: number } };
+            if (body.success && typeof body.data?.created === 'number') createdSum += body.data.created;
+            return body.success === true && body.data?.created === BATCH_SIZE;
+          } catch {
+            return false;
+          }
+        },
+      );
+      const b = batch.result;
+      const bRows = batch.rowsAfter - batch.rowsBefore;
+      batchNumbers = {
         tasksPerS: createdSum / b.duration,
         requests_ok: b['2xx'] - b.mismatches,
         req_per_s: (b['2xx'] - b.mismatches) / b.duration,
@@ -207,11 +260,15 @@ async function hubIntake(mode: HubMode): Promise<HubNumbers> {
         rows: bRows,
         rows_match:
           bRows >= createdSum && bRows <= createdSum + BATCH_SIZE * (BATCH_CONNECTIONS + b.errors + b.timeouts),
+        hub_cpu_s: round(batch.hubCpu, 2),
+        hub_cpu_us_per_task: round((batch.hubCpu * 1e6) / (createdSum || 1), 1),
+        hub_cpu_pct: round((batch.hubCpu / b.duration) * 100, 1),
+        db_cpu_us_per_task: Number.isNaN(batch.dbCpu) ? null : round((batch.dbCpu * 1e6) / (createdSum || 1), 1),
         samples: batch.samples,
-      },
-      teardown,
-      log: hub.log,
-    };
+      };
+    }
+    teardown = await started.close();
+    return { mode, database: started.database, single: singleNumbers, batch: batchNumbers, teardown, log: hub.log };
   } finally {
     if (!teardown) await started.close();
   }
@@ -261,10 +318,10 @@ async function graphileIntake(): Promise<GraphileIntake> {
     const payload = { prompt: 'bench', tags: ['bench'] };
     const single = (): Promise<unknown> => utils.addJob('noop', payload);
     if (WARMUP > 0) await rate(WARMUP, 16, single, 1);
-    const single16 = await rate(DURATION, 16, single, 1);
-    const single64 = await rate(DURATION, 64, single, 1);
+    const single16 = RUN_SINGLE ? await rate(DURATION, 16, single, 1) : NaN;
+    const single64 = RUN_SINGLE ? await rate(DURATION, 64, single, 1) : NaN;
     const specs = Array.from({ length: BATCH_SIZE }, () => ({ identifier: 'noop', payload }));
-    const batch = await rate(DURATION, BATCH_CONNECTIONS, () => utils.addJobs(specs), BATCH_SIZE);
+    const batch = RUN_BATCH ? await rate(DURATION, BATCH_CONNECTIONS, () => utils.addJobs(specs), BATCH_SIZE) : NaN;
     const rows = await utils.withPgClient((c) =>
       c.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker._private_jobs'),
     );
@@ -279,7 +336,11 @@ interface Anchors {
   bullmq: Measured<BullmqIntake>;
 }
 
-function singleLine(ours: HubNumbers, a: Anchors, load: number[]): Record<string, unknown> {
+function singleLine(
+  ours: HubNumbers & { single: NonNullable<HubNumbers['single']> },
+  a: Anchors,
+  load: number[],
+): Record<string, unknown> {
   const rps = ours.single.rps;
   const vsGraphile = ratioTo(rps, a.graphile, (g) => g.single16);
   return {
@@ -328,7 +389,11 @@ function singleLine(ours: HubNumbers, a: Anchors, load: number[]): Record<string
   };
 }
 
-function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
+function batchLine(
+  ours: HubNumbers & { batch: NonNullable<HubNumbers['batch']> },
+  a: Anchors,
+  load: number[],
+): Record<string, unknown> {
   const tps = ours.batch.tasksPerS;
   return {
     workload: 'W1b-batch-submit',
@@ -350,6 +415,10 @@ function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
     acknowledged_tasks: ours.batch.acknowledged_tasks,
     rows: ours.batch.rows,
     rows_match_acks: ours.batch.rows_match,
+    hub_cpu_s: ours.batch.hub_cpu_s,
+    hub_cpu_us_per_task: ours.batch.hub_cpu_us_per_task,
+    hub_cpu_pct: ours.batch.hub_cpu_pct,
+    db_cpu_us_per_task: ours.batch.db_cpu_us_per_task,
     graphile: isSkipped(a.graphile)
       ? a.graphile
       : {
@@ -369,19 +438,20 @@ function batchLine(ours: HubNumbers, a: Anchors): Record<string, unknown> {
     target: TARGET_BATCH,
     target_met: tps >= 50_000,
     ...ours.teardown,
+    load_avg: load,
   };
 }
 
 /** The first unexpected answers and the hub's last words, when a phase had errors or rows went missing. */
 function reportTrouble(ours: HubNumbers): void {
-  const trouble = [ours.single, ours.batch].some(
-    (p) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match,
+  const phases: [string, Record<string, unknown>][] = [];
+  if (ours.single) phases.push(['W1a', ours.single]);
+  if (ours.batch) phases.push(['W1b', ours.batch]);
+  const trouble = phases.some(
+    ([, p]) => Number(p.non2xx) + Number(p.errors) + Number(p.mismatches) > 0 || !p.rows_match,
   );
   if (!trouble) return;
-  for (const [name, p] of [
-    ['W1a', ours.single],
-    ['W1b', ours.batch],
-  ] as const) {
+  for (const [name, p] of phases) {
     for (const body of p.samples as string[]) console.error(`${name} ${ours.mode} unexpected answer: ${body}`);
   }
   const tail = ours.log.split('\n').slice(-40).join('\n');
@@ -393,12 +463,15 @@ async function main(): Promise<void> {
   // Anchors once per run, shared by both modes' lines.
   const anchors: Anchors = {
     graphile: await measureOrSkip('graphile-worker', graphileIntake),
-    bullmq: await measureOrSkip('BullMQ', () => bullmqIntake(DURATION, WARMUP, SINGLE_CONNECTIONS)),
+    bullmq: RUN_SINGLE
+      ? await measureOrSkip('BullMQ', () => bullmqIntake(DURATION, WARMUP, SINGLE_CONNECTIONS))
+      : 'skipped: BENCH_W1_PARTS has no single',
   };
   for (const mode of MODES) {
     const ours = await hubIntake(mode);
-    console.log(JSON.stringify(singleLine(ours, anchors, load)));
-    console.log(JSON.stringify(batchLine(ours, anchors)));
+    const { single, batch } = ours;
+    if (single) console.log(JSON.stringify(singleLine({ ...ours, single }, anchors, load)));
+    if (batch) console.log(JSON.stringify(batchLine({ ...ours, batch }, anchors, load)));
     reportTrouble(ours);
   }
 }

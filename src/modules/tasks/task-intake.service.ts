@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { validateSync } from 'class-validator';
 import { AppConfig } from '../../config/app-config.js';
@@ -8,8 +7,10 @@ import { validationError } from '../../common/validation.js';
 import { PluginsService } from '../plugin-callbacks/plugins.service.js';
 import { pluginHolder } from '../plugin-callbacks/plugin.types.js';
 import { CreateTaskDto } from './dto/create-task.dto.js';
+import { CreateTaskFastValidator } from './dto/create-task.validator.js';
 import { TaskAnnouncer } from './task-announcer.js';
 import { TaskAssignmentsRepository } from './task-assignments.repository.js';
+import { timeOrderedUuid } from './task-id.js';
 import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
@@ -35,6 +36,7 @@ export type BatchItemResult =
 export class TaskIntakeService {
   private readonly intake: TaskIntake;
   private assignAtIntake?: IntakeAssignmentPolicy;
+  private readonly fastValidator = new CreateTaskFastValidator();
 
   constructor(
     private readonly repo: TasksRepository,
@@ -99,11 +101,21 @@ export class TaskIntakeService {
         results[index] = { index, success: false, error: AppError.validation(`tasks[${index}]`, 'must be an object') };
         return;
       }
-      // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
-      const dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
-      const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
-      if (errors.length) results[index] = { index, success: false, error: validationError(errors) };
-      else if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
+      // The compiled check passes the items class-validator would pass; the others are validated
+      // by class-validator itself, for its error answer (or, when the check was not sure, a pass).
+      let dto: CreateTaskDto;
+      if (this.fastValidator.isValid(item as Record<string, unknown>)) dto = item as CreateTaskDto;
+      else {
+        // CreateTaskDto has no nested types to transform: a prototype swap is all class-validator needs.
+        dto = Object.assign(Object.create(CreateTaskDto.prototype) as CreateTaskDto, item);
+        const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+        if (errors.length) {
+          results[index] = { index, success: false, error: validationError(errors) };
+          return;
+        }
+      }
+      if (dto.awaits_callback !== undefined) awaiting.push({ index, dto });
+      // Time-ordered ids: a batch's rows go to the right end of the indexes that end in id (task-id.ts).
       else valid.push({ index, task: this.newTask(dto) });
     });
     // The tenant's max_tasks counts each item: those past it are refused, in item order.
@@ -133,7 +145,11 @@ export class TaskIntakeService {
       }
     }
     if (valid.length) {
-      const inserted = await this.intake.insert(valid.map((v) => v.task));
+      // The answer needs ids only and the task.created listeners a row: built, not parsed (insertMany).
+      const inserted = await this.intake.insert(
+        valid.map((v) => v.task),
+        'built',
+      );
       inserted.forEach((r, i) => {
         results[valid[i].index] = { index: valid[i].index, success: true, ...r };
       });
@@ -144,9 +160,9 @@ export class TaskIntakeService {
     return results;
   }
 
-  private newTask(dto: CreateTaskDto, idempotencyHeader?: string): NewTask {
+  private newTask(dto: CreateTaskDto, idempotencyHeader?: string, id: string = timeOrderedUuid()): NewTask {
     return {
-      id: randomUUID(),
+      id,
       type: dto.type ?? 'prompt',
       prompt: dto.prompt ?? null,
       data: dto.data ?? null,

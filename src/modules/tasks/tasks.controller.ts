@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBody,
   ApiConflictResponse,
   ApiHeader,
   ApiNotFoundResponse,
@@ -13,6 +14,7 @@ import { AppError } from '../../common/errors.js';
 import { IdParam } from '../../common/id-param.dto.js';
 import { Authenticated } from '../auth/auth.decorators.js';
 import { BatchCreateTasksDto, CreateTaskDto } from './dto/create-task.dto.js';
+import { validateBatchBody } from './dto/create-task.validator.js';
 import { GetTaskQuery, ListTasksQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
 import { BatchView, TaskListView, TaskLogsView, TaskView } from './dto/task.view.js';
 import { CancelTaskDto, ReplyTaskDto, RetryTaskDto } from './dto/worker.dto.js';
@@ -53,7 +55,11 @@ export class TasksController {
   @Authenticated('client')
   @ApiOperation({ summary: 'Submit up to 1,000 tasks; each item answers on its own' })
   @ApiEnvelope(BatchView, { status: 201 })
-  async createBatch(@Body() dto: BatchCreateTasksDto): Promise<BatchView> {
+  @ApiBody({ type: BatchCreateTasksDto })
+  // `unknown`: the global ValidationPipe passes the body as it came (no class-transformer copy of
+  // a thousand items); validateBatchBody applies the same preparation and rules to it.
+  async createBatch(@Body() body: unknown): Promise<BatchView> {
+    const dto = await validateBatchBody(body);
     const results = await this.intake.submitBatch(dto.tasks);
     const view = results.map((r) =>
       r.success
