@@ -33,6 +33,7 @@ import { NodeLlmBridge } from './node-llm-bridge.js';
 import { callerMiddleware, connectedCaller, type HandshakeLike, socketPrincipal } from './socket-auth.js';
 import { SocketIoGuard } from '../edge/socket-io-guard.js';
 import { closeError, socketError } from './socket-error.js';
+import { corked } from './socket-cork.js';
 
 type DeviceServer = Server<ClientToServerEvents, ServerToClientEvents>;
 type DeviceSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -289,9 +290,12 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
             connectionId: result.replacedConnectionId,
           });
       }
-      if (result.emit?.event === 'register_success') socket.emit('register_success', result.emit.data);
-      else if (result.emit?.event === 'heartbeat_ack') socket.emit('heartbeat_ack', result.emit.data);
-      reply?.(result.ack);
+      // The event and the ack leave in one write (corked).
+      corked(socket, () => {
+        if (result.emit?.event === 'register_success') socket.emit('register_success', result.emit.data);
+        else if (result.emit?.event === 'heartbeat_ack') socket.emit('heartbeat_ack', result.emit.data);
+        reply?.(result.ack);
+      });
       return result;
     } catch (e) {
       const error = toAppError(e);
