@@ -6,6 +6,27 @@ import { io, type Socket } from 'socket.io-client';
 const [url, count, prefix] = process.argv.slice(2);
 const sockets: Socket[] = [];
 
+/** Connection attempts that failed (timed out or reset on a crowded machine) and were made again. */
+let retries = 0;
+
+/** One device's connection; a failed attempt is made again (up to 5), and counted. */
+async function connect(): Promise<Socket> {
+  for (let attempt = 1; ; attempt++) {
+    const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    try {
+      await new Promise<void>((ok, fail) => {
+        s.once('connect', () => ok());
+        s.once('connect_error', fail);
+      });
+      return s;
+    } catch (e) {
+      s.close();
+      if (attempt >= 5) throw e;
+      retries++;
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const latencies: number[] = [];
   const n = Number(count);
@@ -13,12 +34,8 @@ async function main(): Promise<void> {
   for (let i = 0; i < n; i += 50) {
     await Promise.all(
       Array.from({ length: Math.min(50, n - i) }, async (_, j) => {
-        const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+        const s = await connect();
         sockets.push(s);
-        await new Promise<void>((ok, fail) => {
-          s.once('connect', () => ok());
-          s.once('connect_error', fail);
-        });
         const t0 = performance.now();
         const ack = (await s.timeout(30_000).emitWithAck('device_register', { device_id: `${prefix}-${i + j}` })) as {
           success: boolean;
@@ -30,7 +47,7 @@ async function main(): Promise<void> {
   }
   const beat = setInterval(() => sockets.forEach((s) => s.emit('heartbeat', {})), 10_000);
   beat.unref();
-  process.send?.({ type: 'ready', latencies });
+  process.send?.({ type: 'ready', latencies, retries });
 }
 
 process.on('message', (m: { type: string }) => {

@@ -266,6 +266,26 @@ describe('devices over Socket.IO: registration, push dispatch, results', () => {
     expect(completions[0].n).toBe(1);
   });
 
+  it('register_success then the ack (one write since W4), and heartbeat_ack then the ack: same order and data', async () => {
+    const d = device();
+    await new Promise<void>((ok) => d.socket.once('connect', () => ok()));
+    const order: string[] = [];
+    d.socket.onAny((event: string) => order.push(event));
+    const ack = (await d.socket.emitWithAck('device_register', { device_id: 'corked-1' })) as Record<string, unknown>;
+    order.push('ack');
+    const event = await d.next('register_success');
+    expect(order).toEqual(['register_success', 'ack']);
+    expect(ack).toMatchObject({ success: true, ...event });
+    order.length = 0;
+    const beat = (await d.socket.emitWithAck('heartbeat', {})) as Record<string, unknown>;
+    order.push('ack');
+    expect(order).toEqual(['heartbeat_ack', 'ack']);
+    expect(typeof beat.server_time).toBe('string');
+    // The connection still carries what comes next (the transport is writable again).
+    const created = await client.post<Task>('/api/v1/tasks', { type: 'DELIST', data: {} });
+    expect(await d.next('new_task')).toMatchObject({ task_id: created.body.data.task_id });
+  });
+
   it('a reconnect within the grace keeps the task, and register_success lists it', async () => {
     const a = device();
     await a.register('flaky-net');

@@ -10,19 +10,29 @@ export interface Lease {
 
 export type Admission = { ok: true; lease: Lease } | { ok: false; reason: EdgeReason; error: AppError };
 
-/** Undoes one count once, however often it is called. */
-function leaseOn(counts: Map<string, number>, key: string): Lease {
-  let held = true;
-  return {
-    release: () => {
-      if (!held) return;
-      held = false;
-      const n = (counts.get(key) ?? 1) - 1;
-      if (n <= 0) counts.delete(key);
-      else counts.set(key, n);
-    },
-  };
+/**
+ * Undoes one count once, however often it is called. A small object, not a closure: the ledger
+ * holds one per open connection (10k devices: 10k of them).
+ */
+class CountLease implements Lease {
+  private held = true;
+
+  constructor(
+    private readonly counts: Map<string, number>,
+    private readonly key: string,
+  ) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const n = (this.counts.get(this.key) ?? 1) - 1;
+    if (n <= 0) this.counts.delete(this.key);
+    else this.counts.set(this.key, n);
+  }
 }
+
+/** What an uncounted admission (no key) holds: nothing to give back. */
+export const NO_LEASE: Lease = { release: () => undefined };
 
 /**
  * The open connections of this hub process per source address (all channels together) and per
@@ -44,19 +54,19 @@ export class ConnectionLedger {
     if (limit > 0 && open >= limit)
       return refusal('address_limit', `At most ${limit} connections from one address`, 'address');
     this.byAddress.set(address, open + 1);
-    return { ok: true, lease: leaseOn(this.byAddress, address) };
+    return { ok: true, lease: new CountLease(this.byAddress, address) };
   }
 
   /** An authenticated connection of `keyId` on `channel` (no key, e.g. auth off: not counted). */
   admitKey(channel: EdgeChannel, keyId: string | null | undefined): Admission {
-    if (!keyId) return { ok: true, lease: { release: () => undefined } };
+    if (!keyId) return { ok: true, lease: NO_LEASE };
     const limit = this.config.MAX_CONNECTIONS_PER_KEY;
     const key = `${channel}\u0000${keyId}`;
     const open = this.byKey.get(key) ?? 0;
     if (limit > 0 && open >= limit)
       return refusal('key_limit', `At most ${limit} ${channel} connections per API key`, 'key');
     this.byKey.set(key, open + 1);
-    return { ok: true, lease: leaseOn(this.byKey, key) };
+    return { ok: true, lease: new CountLease(this.byKey, key) };
   }
 
   /** An upgrade whose key is about to be checked (refused past MAX_PENDING_HANDSHAKES). */

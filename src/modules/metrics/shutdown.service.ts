@@ -45,9 +45,14 @@ export class ShutdownService implements OnApplicationBootstrap, BeforeApplicatio
   /** Every TCP connection (HTTP, Socket.IO, raw WebSocket), so the close can cut what is left. */
   onApplicationBootstrap(): void {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
+    const sockets = this.sockets;
+    // One listener shared by every socket (`this` is the socket): no closure per connection.
+    const forget = function (this: Socket): void {
+      sockets.delete(this);
+    };
     server?.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      sockets.add(socket);
+      socket.on('close', forget);
     });
   }
 

@@ -1,11 +1,5 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import {
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-  type OnGatewayInit,
-  WebSocketGateway,
-  WebSocketServer,
-} from '@nestjs/websockets';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
 import type {
   AssignmentAck,
@@ -39,6 +33,7 @@ import { NodeLlmBridge } from './node-llm-bridge.js';
 import { callerMiddleware, connectedCaller, type HandshakeLike, socketPrincipal } from './socket-auth.js';
 import { SocketIoGuard } from '../edge/socket-io-guard.js';
 import { closeError, socketError } from './socket-error.js';
+import { corked } from './socket-cork.js';
 
 type DeviceServer = Server<ClientToServerEvents, ServerToClientEvents>;
 type DeviceSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -59,8 +54,8 @@ interface SocketState {
   session: DeviceSession;
   /** Messages of one socket in arrival order (results of different tasks beside each other); the gate: authenticated. */
   order: MessageOrder<boolean>;
-  /** Reports that arrived before the registration, waiting for it. */
-  early: ParkedMessage[];
+  /** Reports that arrived before the registration, waiting for it (made by the first). */
+  early: ParkedMessage[] | undefined;
   earlyTimer?: NodeJS.Timeout;
 }
 
@@ -74,10 +69,17 @@ type Ack = (response: ProtocolReply['ack'] | LlmResponse | RefusedAck) => void;
 // destroyUpgrade off: the raw /ws endpoint shares the HTTP server's upgrade requests.
 // CORS and the largest message (SOCKET_IO_MAX_MESSAGE_BYTES) are set for every gateway by HubIoAdapter.
 @WebSocketGateway({ destroyUpgrade: false })
-export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
+export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnApplicationShutdown {
   @WebSocketServer() server: DeviceServer;
   private readonly logger = new Logger('DeviceGateway');
   private readonly unsubscribe: (() => void)[] = [];
+
+  /**
+   * The listeners every device socket shares (Socket.IO calls them with the socket as `this`):
+   * a connection costs its state, not a closure (and its context) per listener. W4 counts 10k.
+   */
+  private readonly onMessage: (this: DeviceSocket, event: string, ...args: unknown[]) => void;
+  private readonly onDisconnect: (this: DeviceSocket) => void;
 
   constructor(
     private readonly protocol: DeviceProtocol,
@@ -89,7 +91,16 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly llm: NodeLlmBridge,
     private readonly tenants: TenantsService,
     private readonly guard: SocketIoGuard,
-  ) {}
+  ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const gateway = this;
+    this.onMessage = function (event, ...args) {
+      gateway.message(this, event, args);
+    };
+    this.onDisconnect = function () {
+      gateway.disconnected(this);
+    };
+  }
 
   /** Who a handshake is: a `worker` (or admin) key, and the tenant it acts for. */
   private readonly resolveCaller = (h: HandshakeLike): ReturnType<typeof socketPrincipal> =>
@@ -164,25 +175,42 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   handleConnection(socket: DeviceSocket): void {
     this.connections.opened(socket.id);
-    const session: DeviceSession = { connectionId: socket.id };
-    const state: SocketState = { session, order: new MessageOrder(this.authenticate(socket, session)), early: [] };
+    // Every field set here (a later one would move the object's properties out of line).
+    const session: DeviceSession = {
+      connectionId: socket.id,
+      keyId: undefined,
+      tenant: undefined,
+      nodeId: undefined,
+      vocabulary: undefined,
+    };
+    const state: SocketState = {
+      session,
+      order: new MessageOrder(this.authenticate(socket, session)),
+      early: undefined,
+      earlyTimer: undefined,
+    };
     (socket.data as { state?: SocketState }).state = state;
-    // One listener for every event (fewer closures per connection than one per event).
-    socket.onAny((event: string, ...args: unknown[]) => {
-      const ack = args.find((a): a is Ack => typeof a === 'function');
-      if ((INBOUND_EVENTS as readonly string[]).includes(event)) {
-        this.enqueue(socket, state, event as InboundEvent, args[0] === ack ? undefined : args[0], ack);
-      } else if (event === 'llm_request') {
-        this.llmRequest(socket, state, args[0] === ack ? undefined : args[0], ack);
-      } else {
-        this.sendError(
-          socket,
-          new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }),
-          event,
-          ack,
-        );
-      }
-    });
+    // One listener for every event, shared by every socket (fewer closures per connection than one per event).
+    socket.onAny(this.onMessage);
+    socket.on('disconnect', this.onDisconnect);
+  }
+
+  private message(socket: DeviceSocket, event: string, args: unknown[]): void {
+    const state = (socket.data as { state?: SocketState }).state;
+    if (!state) return;
+    const ack = args.find((a): a is Ack => typeof a === 'function');
+    if ((INBOUND_EVENTS as readonly string[]).includes(event)) {
+      this.enqueue(socket, state, event as InboundEvent, args[0] === ack ? undefined : args[0], ack);
+    } else if (event === 'llm_request') {
+      this.llmRequest(socket, state, args[0] === ack ? undefined : args[0], ack);
+    } else {
+      this.sendError(
+        socket,
+        new AppError(ErrorCode.VALIDATION_ERROR, `Unknown event: ${event}`, { field: 'event' }),
+        event,
+        ack,
+      );
+    }
   }
 
   /** Seed 001 `llm_request`, beside the queue (a long call must not hold up the node's reports). */
@@ -262,9 +290,12 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
             connectionId: result.replacedConnectionId,
           });
       }
-      if (result.emit?.event === 'register_success') socket.emit('register_success', result.emit.data);
-      else if (result.emit?.event === 'heartbeat_ack') socket.emit('heartbeat_ack', result.emit.data);
-      reply?.(result.ack);
+      // The event and the ack leave in one write (corked).
+      corked(socket, () => {
+        if (result.emit?.event === 'register_success') socket.emit('register_success', result.emit.data);
+        else if (result.emit?.event === 'heartbeat_ack') socket.emit('heartbeat_ack', result.emit.data);
+        reply?.(result.ack);
+      });
       return result;
     } catch (e) {
       const error = toAppError(e);
@@ -280,10 +311,11 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
    * It waits here (EARLY_REPORT_WAIT_MS at most) for the registration instead of being refused.
    */
   private park(socket: DeviceSocket, state: SocketState, message: ParkedMessage): void {
-    state.early.push(message);
+    (state.early ??= []).push(message);
     state.earlyTimer ??= setTimeout(() => {
       state.earlyTimer = undefined;
-      const waited = state.early.splice(0);
+      const waited = state.early ?? [];
+      state.early = undefined;
       const error = new AppError(ErrorCode.NOT_REGISTERED, 'Register first (device_register or node_register)');
       for (const m of waited) this.sendError(socket, error, m.event, m.reply);
     }, EARLY_REPORT_WAIT_MS);
@@ -297,7 +329,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     clearTimeout(state.earlyTimer);
     state.earlyTimer = undefined;
     const finished = new Set<string>();
-    for (const m of state.early.splice(0)) {
+    const early = state.early ?? [];
+    state.early = undefined;
+    for (const m of early) {
       const replayed = await this.process(socket, state, m.event, m.payload, m.reply);
       const taskId = (m.payload as { task_id?: unknown } | undefined)?.task_id;
       if (replayed && m.event === 'task_result' && typeof taskId === 'string') finished.add(taskId);
@@ -321,7 +355,8 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     ack?.({ success: false, error: body });
   }
 
-  handleDisconnect(socket: DeviceSocket): void {
+  /** Nest's disconnect hook is off (HubIoAdapter.bindClientDisconnect): the shared listener calls this. */
+  private disconnected(socket: DeviceSocket): void {
     this.connections.closed(socket.id);
     const state = (socket.data as { state?: SocketState }).state;
     if (!state) return;

@@ -69,6 +69,13 @@ export class HubIoAdapter extends IoAdapter {
     super.bindMessageHandlers(...args);
   }
 
+  /**
+   * Off: Nest would add a once('disconnect') with two closures to every socket (~300 bytes per
+   * device at W4) to feed a gateway's `handleDisconnect`. The gateways do not implement it; the
+   * device gateway listens for `disconnect` itself with one listener all its sockets share.
+   */
+  bindClientDisconnect(): void {}
+
   async close(server: Server): Promise<void> {
     await super.close(server);
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));

@@ -18,9 +18,12 @@ const MAX_RESULTS_IN_FLIGHT = 64;
  */
 export class MessageOrder<T> {
   private tail: Promise<T>;
-  /** Results in flight (settled versions: they never reject): the newest per task id, and all of them. */
-  private readonly lastResultOf = new Map<string, Promise<unknown>>();
-  private readonly results = new Set<Promise<unknown>>();
+  /**
+   * Results in flight (settled versions: they never reject): the newest per task id, and all of
+   * them. Made at the first result: a device that is idle (most of 10k) holds neither.
+   */
+  private lastResultOf?: Map<string, Promise<unknown>>;
+  private results?: Set<Promise<unknown>>;
 
   constructor(start: Promise<T>) {
     this.tail = start;
@@ -29,7 +32,7 @@ export class MessageOrder<T> {
   /** Handles a message after every message before it; its answer becomes the next handler's gate. */
   ordered(handle: (gate: T) => Promise<T>): void {
     const tail = this.tail;
-    this.tail = Promise.all(this.results).then(() => tail.then(handle));
+    this.tail = this.results?.size ? Promise.all(this.results).then(() => tail.then(handle)) : tail.then(handle);
   }
 
   /**
@@ -37,29 +40,35 @@ export class MessageOrder<T> {
    * the same task are done, beside results of other tasks.
    */
   result(taskId: string | undefined, handle: (gate: T) => Promise<unknown>): void {
-    if (taskId === undefined || this.results.size >= MAX_RESULTS_IN_FLIGHT) {
+    if (taskId === undefined || (this.results?.size ?? 0) >= MAX_RESULTS_IN_FLIGHT) {
       this.ordered(async (gate) => {
         await handle(gate);
         return gate;
       });
       return;
     }
-    const sameTask = this.lastResultOf.get(taskId) ?? Promise.resolve();
+    const results = (this.results ??= new Set());
+    const lastResultOf = (this.lastResultOf ??= new Map());
+    const sameTask = lastResultOf.get(taskId) ?? Promise.resolve();
     const gate = this.tail;
     const run = sameTask.then(() => gate.then(handle));
     const tracked = settled(run);
-    this.results.add(tracked);
-    this.lastResultOf.set(taskId, tracked);
+    results.add(tracked);
+    lastResultOf.set(taskId, tracked);
     void tracked.then(() => {
-      this.results.delete(tracked);
-      if (this.lastResultOf.get(taskId) === tracked) this.lastResultOf.delete(taskId);
+      results.delete(tracked);
+      if (lastResultOf.get(taskId) === tracked) lastResultOf.delete(taskId);
+      if (results.size === 0 && this.results === results) {
+        this.results = undefined;
+        this.lastResultOf = undefined;
+      }
     });
   }
 
   /** Once every message received so far has been handled: the last ordered handler's answer. */
   drained(): Promise<T> {
     const tail = this.tail;
-    return Promise.all(this.results).then(() => tail);
+    return this.results?.size ? Promise.all(this.results).then(() => tail) : tail;
   }
 }
 

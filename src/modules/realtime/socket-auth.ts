@@ -107,10 +107,16 @@ export function callerMiddleware(
   };
 }
 
-/** The caller `callerMiddleware` resolved for this socket, or resolved now when it could not. */
+/**
+ * The caller `callerMiddleware` resolved for this socket, or resolved now when it could not.
+ * Read once: the socket does not keep it (the gateway keeps what it needs of it).
+ */
 export async function connectedCaller(
   socket: Socket,
   resolve: (h: HandshakeLike) => Promise<SocketCaller>,
 ): Promise<SocketCaller> {
-  return (socket.data as CallerData).caller ?? resolve(socket.handshake);
+  const data = socket.data as CallerData;
+  const caller = data.caller;
+  data.caller = undefined;
+  return caller ?? resolve(socket.handshake);
 }

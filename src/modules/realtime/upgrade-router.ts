@@ -60,7 +60,19 @@ export class UpgradeRouter implements OnApplicationBootstrap {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
+  /** The guard of Socket.IO's upgrades, one for all (they stay open: no closure per device). */
+  private readonly guardIo = (e: Error): void => {
+    this.metrics.socketErrors.inc({ stage: 'upgrade' });
+    this.logger.debug({ err: e, path: SOCKET_IO_PATH }, 'socket error during a WebSocket upgrade');
+  };
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Socket.IO's engine takes its own upgrades (its limits are applied by the Socket.IO guard);
+    // it picks them by the raw request target, as here.
+    if (req.url?.startsWith(SOCKET_IO_PATH)) {
+      socket.on('error', this.guardIo);
+      return;
+    }
     const guard = (e: Error): void => {
       this.metrics.socketErrors.inc({ stage: 'upgrade' });
       this.logger.debug({ err: e, url: req.url }, 'socket error during a WebSocket upgrade');
@@ -72,8 +84,6 @@ export class UpgradeRouter implements OnApplicationBootstrap {
     } catch {
       return this.refuse(socket, 'upgrade', new AppError(ErrorCode.VALIDATION_ERROR, 'Malformed request target'));
     }
-    // Socket.IO's engine takes its own upgrades (its limits are applied by the Socket.IO guard).
-    if (url.pathname.startsWith(SOCKET_IO_PATH)) return;
     const address = this.ledger.admitAddress(clientAddress(req));
     if (!address.ok) return this.refuse(socket, 'upgrade', address.error, address.reason);
     const leases: Lease[] = [address.lease];
