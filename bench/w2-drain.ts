@@ -11,13 +11,19 @@
 //   BENCH_TASKS      tasks (and anchor jobs) to drain (default 10000)
 //   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
 //   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
+//   BENCH_ANCHORS=0  skip both anchors (quick iterations on the hub's own per-task costs)
+// Each line also gives the drain's cost per task: hub CPU (/proc), the embedded server's CPU,
+// and from pg_stat_database the transactions (≈ statements: each runs on its own) and rows written.
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { bullmqDrain, type BullmqDrain } from './lib/bullmq.js';
 import { graphileDrain } from './lib/graphile.js';
 import {
+  childPids,
+  embeddedPostmasterPid,
   freshDatabase,
   type HubMode,
   isSkipped,
@@ -43,7 +49,61 @@ interface HubDrain {
   seconds: number;
   perSecond: number;
   completed: number;
+  /** Per completed task, over the drain (contention-robust: counts, and CPU rather than wall time). */
+  cost: DrainCost;
   teardown: Teardown;
+}
+
+interface DrainCost {
+  hub_cpu_us_per_task: number;
+  /** The embedded server's processes (postmaster and backends); null on the shared server. */
+  db_cpu_us_per_task: number | null;
+  xacts_per_task: number;
+  rows_inserted_per_task: number;
+  rows_updated_per_task: number;
+}
+
+const CLK_TCK = 100;
+
+/** utime + stime of a process in µs (0 when it is gone). */
+function cpuUs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+interface CostSample {
+  hub: number;
+  db: number | null;
+  xacts: number;
+  inserted: number;
+  updated: number;
+}
+
+async function sampleCost(db: pg.Client, hubPid: number | undefined, dataDir: string | undefined): Promise<CostSample> {
+  const { rows } = await db.query(
+    `SELECT (xact_commit + xact_rollback)::float8 AS xacts, tup_inserted::float8 AS inserted, tup_updated::float8 AS updated
+     FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  const postmaster = dataDir === undefined ? undefined : embeddedPostmasterPid(dataDir);
+  const dbCpu =
+    postmaster === undefined ? null : [postmaster, ...childPids(postmaster)].reduce((sum, p) => sum + cpuUs(p), 0);
+  const r = rows[0] as { xacts: number; inserted: number; updated: number };
+  return { hub: cpuUs(hubPid), db: dbCpu, ...r };
+}
+
+function costPerTask(a: CostSample, b: CostSample, n: number): DrainCost {
+  return {
+    hub_cpu_us_per_task: round((b.hub - a.hub) / n, 0),
+    db_cpu_us_per_task: a.db === null || b.db === null ? null : round((b.db - a.db) / n, 0),
+    xacts_per_task: round((b.xacts - a.xacts) / n, 3),
+    rows_inserted_per_task: round((b.inserted - a.inserted) / n, 3),
+    rows_updated_per_task: round((b.updated - a.updated) / n, 3),
+  };
 }
 
 async function preload(hubUrl: string): Promise<void> {
@@ -80,7 +140,12 @@ async function hubDrain(mode: HubMode): Promise<HubDrain> {
   try {
     await db.connect();
     await preload(started.hub.url);
+    // pg_stat_database lags by up to PGSTAT's flush interval: settle before and after sampling.
+    await sleep(1500);
+    const before = await sampleCost(db, started.hub.pid, started.dataDir);
     await drain(started.hub.url, db);
+    await sleep(1500);
+    const cost = costPerTask(before, await sampleCost(db, started.hub.pid, started.dataDir), N);
     const { rows } = await db.query(
       `SELECT count(*)::int AS completed, extract(epoch FROM max(completed_at) - min(dispatched_at))::float8 AS seconds
        FROM tasks WHERE status = 'completed'`,
@@ -88,7 +153,7 @@ async function hubDrain(mode: HubMode): Promise<HubDrain> {
     const { completed, seconds } = rows[0] as { completed: number; seconds: number };
     await db.end();
     teardown = await started.close();
-    return { database: started.database, seconds, perSecond: completed / seconds, completed, teardown };
+    return { database: started.database, seconds, perSecond: completed / seconds, completed, cost, teardown };
   } finally {
     if (!teardown) {
       await db.end().catch(() => undefined);
@@ -115,6 +180,7 @@ function line(mode: HubMode, ours: HubDrain, a: Anchors, load: number[]): Record
     hub_seconds: round(ours.seconds),
     completed: ours.completed,
     completed_match: ours.completed === N,
+    ...ours.cost,
     graphile: isSkipped(a.graphile)
       ? a.graphile
       : {
@@ -145,11 +211,14 @@ function line(mode: HubMode, ours: HubDrain, a: Anchors, load: number[]): Record
 async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
   // Anchors once per run, shared by both modes' lines.
+  const skip = process.env.BENCH_ANCHORS === '0';
+  const skipped = async <T>(name: string, fn: () => Promise<T>): Promise<Measured<T>> =>
+    skip ? 'skipped: BENCH_ANCHORS=0' : measureOrSkip(name, fn);
   const anchors: Anchors = {
-    graphile: await measureOrSkip('graphile-worker', async () =>
+    graphile: await skipped('graphile-worker', async () =>
       graphileDrain(await freshDatabase('taskhub_bench_gw'), N, DEVICES),
     ),
-    bullmq: await measureOrSkip('BullMQ', () => bullmqDrain(N, DEVICES)),
+    bullmq: await skipped('BullMQ', () => bullmqDrain(N, DEVICES)),
   };
   for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubDrain(mode), anchors, load)));
 }
