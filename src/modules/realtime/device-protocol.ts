@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
+import { isUUID, validate } from 'class-validator';
 import { EventBus, type NodeVocabulary } from '../../common/events/event-bus.js';
 import { normalizeTools, type ToolDefinition, toolTag } from '../tools/tool-definition.js';
 import { AppError, ErrorCode } from '../../common/errors.js';
@@ -77,6 +77,39 @@ async function parse<T extends object>(cls: new () => T, payload: unknown): Prom
   return message;
 }
 
+const RESULT_KEYS = new Set(['task_id', 'result', 'success', 'status', 'error', 'retryable', 'attempt']);
+const RESULT_STATUSES = new Set(['success', 'completed', 'ok', 'failed', 'error', 'pending']);
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+
+/** Only JSON's values (what socket.io's parser makes of a frame without binary attachments), not too deep. */
+function isJson(v: unknown, depth = 0): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return true;
+  if (depth > 16) return false;
+  if (Array.isArray(v)) return v.every((x) => isJson(x, depth + 1));
+  return isPlain(v) && Object.values(v).every((x) => isJson(x, depth + 1));
+}
+
+/**
+ * `task_result` as devices usually send it (every task's hot path), accepted without
+ * class-transformer's walk of `result`: the same rules as TaskResultMessage's decorators, for
+ * the common members only, each absent or valid. Anything else (null members, `plugin`, binary
+ * results, any invalid member) answers undefined and goes through parse(), which alone words errors.
+ */
+function quickTaskResult(p: unknown): TaskResultMessage | undefined {
+  if (!isPlain(p)) return undefined;
+  for (const k in p) if (!RESULT_KEYS.has(k) || p[k] === null) return undefined;
+  if (typeof p.task_id !== 'string' || !isUUID(p.task_id, 'all')) return undefined;
+  if (p.success !== undefined && typeof p.success !== 'boolean') return undefined;
+  if (p.retryable !== undefined && typeof p.retryable !== 'boolean') return undefined;
+  if (p.status !== undefined && !(typeof p.status === 'string' && RESULT_STATUSES.has(p.status))) return undefined;
+  if (p.attempt !== undefined && !(Number.isInteger(p.attempt) && (p.attempt as number) >= 1)) return undefined;
+  if (p.error !== undefined && typeof p.error !== 'string' && !isPlain(p.error)) return undefined;
+  if (p.error !== undefined && !isJson(p.error)) return undefined;
+  if (p.result !== undefined && !isJson(p.result)) return undefined;
+  return Object.assign(new TaskResultMessage(), p);
+}
+
 /**
  * The device/node channel of seeds 004 and 001, independent of the transport: validates
  * each inbound message, calls the services and says what to answer. Throws AppError for
@@ -125,7 +158,7 @@ export class DeviceProtocol {
       case 'task_progress':
         return this.progress(session, await parse(TaskProgressMessage, payload));
       case 'task_result':
-        return this.result(session, await parse(TaskResultMessage, payload));
+        return this.result(session, quickTaskResult(payload) ?? (await parse(TaskResultMessage, payload)));
       case 'log':
         return this.log(session, await parse(LogMessage, payload));
       case 'notification':
