@@ -56,6 +56,11 @@ interface HubDrain {
 
 interface DrainCost {
   hub_cpu_us_per_task: number;
+  /** The hub's write and read syscalls (write/writev/send…: /proc/<pid>/io syscw, syscr). */
+  hub_syscw_per_task: number;
+  hub_syscr_per_task: number;
+  /** The device fleet's process (its whole life: connecting is a small part). */
+  fleet_cpu_us_per_task: number;
   /** The embedded server's processes (postmaster and backends); null on the shared server. */
   db_cpu_us_per_task: number | null;
   xacts_per_task: number;
@@ -76,8 +81,20 @@ function cpuUs(pid: number | undefined): number {
   }
 }
 
+/** syscw, syscr of a process (0 when it is gone). */
+function syscalls(pid: number | undefined): { w: number; r: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? 0);
+    return { w: field('syscw'), r: field('syscr') };
+  } catch {
+    return { w: 0, r: 0 };
+  }
+}
+
 interface CostSample {
   hub: number;
+  sys: { w: number; r: number };
   db: number | null;
   xacts: number;
   inserted: number;
@@ -93,12 +110,15 @@ async function sampleCost(db: pg.Client, hubPid: number | undefined, dataDir: st
   const dbCpu =
     postmaster === undefined ? null : [postmaster, ...childPids(postmaster)].reduce((sum, p) => sum + cpuUs(p), 0);
   const r = rows[0] as { xacts: number; inserted: number; updated: number };
-  return { hub: cpuUs(hubPid), db: dbCpu, ...r };
+  return { hub: cpuUs(hubPid), sys: syscalls(hubPid), db: dbCpu, ...r };
 }
 
-function costPerTask(a: CostSample, b: CostSample, n: number): DrainCost {
+function costPerTask(a: CostSample, b: CostSample, fleetCpu: number, n: number): DrainCost {
   return {
     hub_cpu_us_per_task: round((b.hub - a.hub) / n, 0),
+    hub_syscw_per_task: round((b.sys.w - a.sys.w) / n, 2),
+    hub_syscr_per_task: round((b.sys.r - a.sys.r) / n, 2),
+    fleet_cpu_us_per_task: round(fleetCpu / n, 0),
     db_cpu_us_per_task: a.db === null || b.db === null ? null : round((b.db - a.db) / n, 0),
     xacts_per_task: round((b.xacts - a.xacts) / n, 3),
     rows_inserted_per_task: round((b.inserted - a.inserted) / n, 3),
@@ -113,8 +133,8 @@ async function preload(hubUrl: string): Promise<void> {
   }
 }
 
-/** Starts the device fleet and waits until the database holds N completed rows. */
-async function drain(hubUrl: string, db: pg.Client): Promise<void> {
+/** Starts the device fleet and waits until the database holds N completed rows; answers the fleet's CPU (µs). */
+async function drain(hubUrl: string, db: pg.Client): Promise<number> {
   const fleet = fork(resolve('dist/bench/device-fleet.js'), [hubUrl, String(DEVICES), String(CAPACITY), 'w2', '0'], {
     stdio: 'inherit',
   });
@@ -123,7 +143,7 @@ async function drain(hubUrl: string, db: pg.Client): Promise<void> {
       const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM tasks WHERE status = 'completed'`)).rows as {
         n: number;
       }[];
-      if (n >= N) break;
+      if (n >= N) return cpuUs(fleet.pid);
       if (fleet.exitCode !== null)
         throw new Error(`device fleet exited (code ${fleet.exitCode}) with ${n} of ${N} tasks completed`);
       await sleep(100);
@@ -143,9 +163,9 @@ async function hubDrain(mode: HubMode): Promise<HubDrain> {
     // pg_stat_database lags by up to PGSTAT's flush interval: settle before and after sampling.
     await sleep(1500);
     const before = await sampleCost(db, started.hub.pid, started.dataDir);
-    await drain(started.hub.url, db);
+    const fleetCpu = await drain(started.hub.url, db);
     await sleep(1500);
-    const cost = costPerTask(before, await sampleCost(db, started.hub.pid, started.dataDir), N);
+    const cost = costPerTask(before, await sampleCost(db, started.hub.pid, started.dataDir), fleetCpu, N);
     const { rows } = await db.query(
       `SELECT count(*)::int AS completed, extract(epoch FROM max(completed_at) - min(dispatched_at))::float8 AS seconds
        FROM tasks WHERE status = 'completed'`,
