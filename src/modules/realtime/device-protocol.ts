@@ -67,7 +67,7 @@ const sameTask = (r: RunningTaskRef, h: HeldTask): boolean =>
 export const INBOUND_EVENTS = DEVICE_INBOUND_EVENTS;
 export type InboundEvent = (typeof INBOUND_EVENTS)[number];
 
-async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
+export async function parse<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     throw new AppError(ErrorCode.VALIDATION_ERROR, 'Payload must be a JSON object', { field: 'payload' });
   }
@@ -96,7 +96,7 @@ function isJson(v: unknown, depth = 0): boolean {
  * the common members only, each absent or valid. Anything else (null members, `plugin`, binary
  * results, any invalid member) answers undefined and goes through parse(), which alone words errors.
  */
-function quickTaskResult(p: unknown): TaskResultMessage | undefined {
+export function quickTaskResult(p: unknown): TaskResultMessage | undefined {
   if (!isPlain(p)) return undefined;
   for (const k in p) if (!RESULT_KEYS.has(k) || p[k] === null) return undefined;
   if (typeof p.task_id !== 'string' || !isUUID(p.task_id, 'all')) return undefined;
