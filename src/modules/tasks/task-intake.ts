@@ -53,12 +53,9 @@ export class TaskIntake {
     });
   }
 
-  /** Inserts tasks (already validated, ids assigned) and resolves idempotency hits; `rows`: see insertMany. */
-  async insert(
-    tasks: NewTask[],
-    rows: 'returned' | 'built' = 'returned',
-  ): Promise<{ row: TaskRow; created: boolean }[]> {
-    const inserted = await this.repo.insertMany(tasks, rows);
+  /** Inserts tasks (already validated, ids assigned) and resolves idempotency hits. */
+  async insert(tasks: NewTask[]): Promise<{ row: TaskRow; created: boolean }[]> {
+    const inserted = await this.repo.insertMany(tasks);
     this.noteInserted(inserted.length);
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missingKeys = tasks.filter((t) => !byId.has(t.id)).map((t) => t.idempotency_key as string);

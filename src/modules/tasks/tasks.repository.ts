@@ -10,88 +10,6 @@ const jsonOrNull = (value: unknown): string | null =>
   value === null || value === undefined ? null : JSON.stringify(value);
 
 /**
- * The insert of `insertMany`: `returning` is what the insert returns to the rest of the statement,
- * `select` the statement's answer.
- */
-const insertManySql = (returning: string, select: string): string =>
-  `WITH input AS (
-     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-       id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
-       environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
-       run_at timestamptz, metadata jsonb, idempotency_key text)
-   ), ins AS (
-     INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-                        target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
-     SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-            target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
-     FROM input
-     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
-     RETURNING ${returning}
-   ), ev AS (
-     INSERT INTO task_events (task_id, type, message, attempt, tenant_id)
-     SELECT id, 'created', 'Task created', 0, ins.tenant_id FROM ins
-   )
-   ${select}`;
-
-/** What the database decided for the rows of a built insertMany (one row for the whole statement). */
-interface Decided {
-  ids: string | null;
-  tenants: string[];
-  created_at: Date;
-  created_max: Date;
-  delayed_ids: string[] | null;
-  delayed_run_at: Date[] | null;
-}
-
-/**
- * The row a pending task's insert makes: the inputs, the columns' defaults (the table in
- * src/database/schema.sql), and what the database decided. Kept equal to `SELECT *` of the row by test/e2e/tasks-batch.e2e-spec.ts.
- */
-function pendingRow(t: NewTask, tenantId: string, createdAt: number, runAt: number): TaskRow {
-  return {
-    id: t.id,
-    tenant_id: tenantId,
-    type: t.type,
-    prompt: t.prompt,
-    data: t.data,
-    priority: t.priority,
-    tags: t.tags,
-    required_tags: t.required_tags,
-    work_directory: t.work_directory,
-    environment: t.environment,
-    files: t.files,
-    status: S.pending,
-    target_node_id: t.target_node_id,
-    node_id: null,
-    worker_id: null,
-    attempt: 0,
-    retry_count: 0,
-    max_retries: t.max_retries,
-    timeout_seconds: t.timeout_seconds,
-    run_at: new Date(runAt),
-    lease_expires_at: null,
-    delivery_count: 0,
-    delivered_at: null,
-    progress: 0,
-    progress_message: null,
-    result: null,
-    error: null,
-    messages: [],
-    idempotency_key: t.idempotency_key,
-    metadata: t.metadata,
-    created_at: new Date(createdAt),
-    updated_at: new Date(createdAt),
-    dispatched_at: null,
-    started_at: null,
-    completed_at: null,
-    cancelled_at: null,
-    last_retry_at: null,
-    cancel_reason: null,
-    awaits_callback: null,
-  };
-}
-
-/**
  * Inserts and reads of `tasks` and `task_events` (transitions: TaskTransitionsRepository for
  * one task, TaskBatchesRepository for many). Other modules read tasks through here.
  */
@@ -102,47 +20,31 @@ export class TasksRepository {
   /**
    * Inserts many tasks in one statement (ids are made by the caller). Rows whose
    * idempotency key already exists are skipped; the caller resolves them with findByIdempotencyKeys.
-   *
-   * `rows`: 'returned' gives the rows as the database returns them (`RETURNING *`); 'built' builds
-   * them here from the inputs and the columns the database decides (tenant, created_at, run_at),
-   * which come back as one aggregated row: parsing a thousand returned rows of 40 columns cost
-   * ~20 µs of hub CPU per task (pg's parseRow, dates, arrays, JSON), for rows nobody reads
-   * but the `task.created` listeners. Both give the same TaskRow values (test/e2e/tasks-batch.e2e-spec.ts);
-   * 'built' keeps the caller's data/metadata/files objects as they are (no jsonb key reordering).
    */
-  async insertMany(tasks: NewTask[], rows: 'returned' | 'built' = 'returned'): Promise<TaskRow[]> {
-    if (rows === 'returned')
-      return prepared<TaskRow>(this.db, 'tasks_insert_many', insertManySql('*', 'SELECT * FROM ins'), [
-        JSON.stringify(tasks),
-      ]);
-    const [decided] = await prepared<Decided>(
+  async insertMany(tasks: NewTask[]): Promise<TaskRow[]> {
+    return prepared<TaskRow>(
       this.db,
-      'tasks_insert_many_built',
-      insertManySql(
-        'id, tenant_id, created_at, run_at',
-        // One row: which ids went in, the tenant and created_at they share (one statement, one
-        // tenant context, one now()), and run_at where it is not created_at (delayed tasks).
-        `SELECT string_agg(id::text, ',') AS ids, array_agg(DISTINCT tenant_id) AS tenants, min(created_at) AS created_at,
-                max(created_at) AS created_max,
-                array_agg(id::text) FILTER (WHERE run_at <> created_at) AS delayed_ids,
-                array_agg(run_at) FILTER (WHERE run_at <> created_at) AS delayed_run_at
-         FROM ins`,
-      ),
+      'tasks_insert_many',
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
+           environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
+           run_at timestamptz, metadata jsonb, idempotency_key text)
+       ), ins AS (
+         INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
+         SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
+                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
+         FROM input
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
+         RETURNING *
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, tenant_id)
+         SELECT id, 'created', 'Task created', 0, ins.tenant_id FROM ins
+       )
+       SELECT * FROM ins`,
       [JSON.stringify(tasks)],
     );
-    if (!decided?.ids) return [];
-    const { tenants, created_at: createdAt } = decided;
-    if (tenants.length !== 1 || decided.created_max.getTime() !== createdAt.getTime())
-      throw new Error(
-        `one insert, ${tenants.length} tenants and created_at ${createdAt.toISOString()}…${decided.created_max.toISOString()}`,
-      );
-    const inserted = new Set(decided.ids.split(','));
-    const delayed = new Map((decided.delayed_ids ?? []).map((id, i) => [id, (decided.delayed_run_at as Date[])[i]]));
-    const created = createdAt.getTime();
-    const out: TaskRow[] = [];
-    for (const t of tasks)
-      if (inserted.has(t.id)) out.push(pendingRow(t, tenants[0], created, delayed.get(t.id)?.getTime() ?? created));
-    return out;
   }
 
   /**
