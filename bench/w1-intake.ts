@@ -58,8 +58,9 @@ const TASK = { prompt: 'bench', priority: 'medium', tags: ['bench'], work_direct
 // Not taskhub_bench_gw: W2/W3 use that one and may run at the same time.
 const ANCHOR_DB = 'taskhub_bench_w1_gw';
 // Targets: BENCHMARKS.md's text, verbatim.
-const TARGET_SINGLE = 'single ≥ 1.5 × graphile-worker addJob in the same run (moonshot 5,000/s)';
-const TARGET_BATCH = 'batch ≥ 50,000 tasks/s';
+// BENCHMARKS.md and issue 27, verbatim.
+const TARGET_SINGLE = 'single ≥ 2 × graphile-worker addJob in the same run (moonshot 5,000/s)';
+const TARGET_BATCH = 'batch ≥ 1.0 × graphile addJobs (moonshot 50,000 tasks/s)';
 
 /** utime + stime of these processes in seconds (Linux /proc); NaN when one cannot be read. */
 function cpuSeconds(pids: (number | undefined)[]): number {
@@ -383,7 +384,7 @@ function singleLine(
     ratio_vs_graphile_64_in_flight: ratioTo(rps, a.graphile, (g) => g.single64),
     ratio_vs_bullmq: ratioTo(rps, a.bullmq, (b) => b.add_jobs_per_s),
     target: TARGET_SINGLE,
-    target_met: typeof vsGraphile === 'number' ? vsGraphile >= 1.5 : null,
+    target_met: typeof vsGraphile === 'number' ? vsGraphile >= 2 : null,
     ...ours.teardown,
     load_avg: load,
   };
@@ -436,7 +437,8 @@ function batchLine(
     ratio_vs_graphile: ratioTo(tps, a.graphile, (g) => g.batch),
     ratio_vs_bullmq: ratioTo(tps, a.bullmq, (b) => b.add_bulk_jobs_per_s),
     target: TARGET_BATCH,
-    target_met: tps >= 50_000,
+    target_met: isSkipped(a.graphile) ? null : tps >= a.graphile.batch,
+    moonshot_met: tps >= 50_000,
     ...ours.teardown,
     load_avg: load,
   };
