@@ -14,24 +14,49 @@ export const SYSTEM_TENANT = '*';
 export const NO_TENANT = '';
 export const DEFAULT_TENANT = 'default';
 
-/** Mutable so the auth guard can bind the tenant of a request that opened as "none". */
-interface TenantStore {
+/**
+ * The one async-local store of the hub (one store: each AsyncLocalStorage costs every async
+ * resource a copy). Besides the tenant setting it carries who the work is for, so logs and spans
+ * need no argument passed by hand (src/common/call-context.ts reads these):
+ *   requestId    the HTTP request's X-Request-Id, or the id of the socket message being handled
+ *   traceparent  the W3C context new work continues (the request's span, or the caller's header)
+ * Mutable so the auth guard can bind the tenant of a request that opened as "none".
+ */
+export interface CallStore {
   setting: string;
+  requestId: string | undefined;
+  traceparent: string | undefined;
 }
 
-const storage = new AsyncLocalStorage<TenantStore>();
+const storage = new AsyncLocalStorage<CallStore>();
+
+/** A new store with `setting`, keeping the request id and trace of the one it is opened in. */
+function within(setting: string): CallStore {
+  const outer = storage.getStore();
+  return { setting, requestId: outer?.requestId, traceparent: outer?.traceparent };
+}
 
 export function runAsTenant<T>(tenantId: string, fn: () => T): T {
-  return storage.run({ setting: tenantId }, fn);
+  return storage.run(within(tenantId), fn);
 }
 
 export function runAsSystem<T>(fn: () => T): T {
-  return storage.run({ setting: SYSTEM_TENANT }, fn);
+  return storage.run(within(SYSTEM_TENANT), fn);
 }
 
 /** Runs `fn` under a setting as read from currentTenantSetting() (to carry a caller's context along). */
 export function runWithTenantSetting<T>(setting: string, fn: () => T): T {
-  return storage.run({ setting }, fn);
+  return storage.run(within(setting), fn);
+}
+
+/** Runs `fn` as one request or message: its tenant setting, id and trace context. */
+export function runAsCall<T>(store: CallStore, fn: () => T): T {
+  return storage.run(store, fn);
+}
+
+/** The open call's store (undefined outside any: background work). Read-only by convention. */
+export function currentCall(): Readonly<CallStore> | undefined {
+  return storage.getStore();
 }
 
 /** The value for `taskhub.tenant_id`: '*' outside any context. */
@@ -41,7 +66,7 @@ export function currentTenantSetting(): string {
 
 /** Opens a request's context as "none"; `bindRequestTenant` fills it in once the caller is known. */
 export function runAsNobody<T>(fn: () => T): T {
-  return storage.run({ setting: NO_TENANT }, fn);
+  return storage.run(within(NO_TENANT), fn);
 }
 
 /** Binds the open context (a request's) to a tenant or '*'. Outside a context it does nothing. */
@@ -50,7 +75,14 @@ export function bindRequestTenant(setting: string): void {
   if (store) store.setting = setting;
 }
 
-/** Express middleware: every request starts as nobody (fail closed until auth binds it). */
-export function tenantRequestContext(_req: unknown, _res: unknown, next: () => void): void {
-  runAsNobody(next);
+/**
+ * Express middleware: every request starts as nobody (fail closed until auth binds it), with
+ * its request id and trace context (set on `req` by the middlewares before the body parser).
+ */
+export function tenantRequestContext(
+  req: { requestId?: string; traceparent?: string },
+  _res: unknown,
+  next: () => void,
+): void {
+  storage.run({ setting: NO_TENANT, requestId: req.requestId, traceparent: req.traceparent }, next);
 }
