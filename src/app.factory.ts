@@ -10,6 +10,7 @@ import type { AppConfig } from './config/app-config.js';
 import { createPino, httpLogger, PinoLoggerService } from './common/logger.js';
 import { JSON_TYPES, requireJsonBody } from './common/json-body.js';
 import { requestIdMiddleware } from './common/request-id.js';
+import { httpTracing } from './common/tracing/http-tracing.js';
 import { securityHeaders } from './common/security-headers.js';
 import { tenantRequestContext } from './database/tenant-context.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
@@ -101,6 +102,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   // LOG_LEVEL is hot (/v1/config): the one pino instance follows it.
   app.get(RuntimeConfigService).onChange(['LOG_LEVEL'], () => (pino.level = config.LOG_LEVEL));
   app.use(requestIdMiddleware);
+  app.use(httpTracing); // before the rest: the server span covers them
   app.use(app.get(ShutdownService).middleware);
   app.use(httpDurations(app.get(MetricsService)));
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.

@@ -7,6 +7,7 @@ import { EnvelopeInterceptor } from './common/envelope.js';
 import { GlobalExceptionFilter } from './common/exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import { EventsModule } from './common/events/events.module.js';
+import { TracingModule } from './common/tracing/tracing.module.js';
 import { ApexCompatModule } from './compat/apex/apex.module.js';
 import { CodexCompatModule } from './compat/codex/codex.module.js';
 import { DistributedCompatModule } from './compat/distributed/distributed.module.js';
@@ -37,6 +38,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        TracingModule,
         EventsModule,
         EdgeModule,
         DatabaseModule,

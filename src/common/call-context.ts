@@ -9,3 +9,6 @@ export const currentRequestId = (): string | undefined => currentCall()?.request
 
 /** The W3C `traceparent` the current call's work continues, if any. */
 export const currentTraceparent = (): string | undefined => currentCall()?.traceparent;
+
+/** The caller's W3C `tracestate` that goes with currentTraceparent(). */
+export const currentTracestate = (): string | undefined => currentCall()?.tracestate;

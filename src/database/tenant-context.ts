@@ -26,6 +26,8 @@ export interface CallStore {
   setting: string;
   requestId: string | undefined;
   traceparent: string | undefined;
+  /** The caller's W3C `tracestate`, passed on with the traceparent. */
+  tracestate?: string;
 }
 
 const storage = new AsyncLocalStorage<CallStore>();
@@ -33,7 +35,7 @@ const storage = new AsyncLocalStorage<CallStore>();
 /** A new store with `setting`, keeping the request id and trace of the one it is opened in. */
 function within(setting: string): CallStore {
   const outer = storage.getStore();
-  return { setting, requestId: outer?.requestId, traceparent: outer?.traceparent };
+  return { setting, requestId: outer?.requestId, traceparent: outer?.traceparent, tracestate: outer?.tracestate };
 }
 
 export function runAsTenant<T>(tenantId: string, fn: () => T): T {
@@ -80,9 +82,12 @@ export function bindRequestTenant(setting: string): void {
  * its request id and trace context (set on `req` by the middlewares before the body parser).
  */
 export function tenantRequestContext(
-  req: { requestId?: string; traceparent?: string },
+  req: { requestId?: string; traceparent?: string; tracestate?: string },
   _res: unknown,
   next: () => void,
 ): void {
-  storage.run({ setting: NO_TENANT, requestId: req.requestId, traceparent: req.traceparent }, next);
+  storage.run(
+    { setting: NO_TENANT, requestId: req.requestId, traceparent: req.traceparent, tracestate: req.tracestate },
+    next,
+  );
 }

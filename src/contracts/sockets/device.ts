@@ -151,6 +151,12 @@ interface AssignmentBase {
   metadata: Record<string, unknown>;
   /** The conversation so far (reply re-queues a task with the new message appended). */
   messages: ConversationMessage[];
+  /**
+   * W3C trace context of this attempt's run (absent for tasks from before tracing): a device
+   * that traces continues it; others ignore it. `tracestate` only when the submitter sent one.
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** Seed 004 `new_task`. */

@@ -2,6 +2,7 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { seed004Time } from '../../compat/distributed/seed004-time.js';
 import type { CancelTaskMessage, NewTaskMessage, TaskAssignMessage } from '../../contracts/sockets/device.js';
 import { priorityName, type TaskRow } from '../tasks/task.types.js';
+import { taskStepTraceparent } from '../../common/tracing/task-spans.js';
 
 export type Assignment =
   { event: 'new_task'; data: NewTaskMessage } | { event: 'task_assign'; data: TaskAssignMessage };
@@ -19,6 +20,8 @@ export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): As
     timeout: task.timeout_seconds,
     metadata: task.metadata,
     messages: task.messages,
+    // Beside the payload, for devices that trace: this attempt's run span (docs/observability.md).
+    ...traceFields(task),
   };
   if (vocabulary === 'node') {
     return {
@@ -35,6 +38,12 @@ export function assignmentMessage(task: TaskRow, vocabulary: NodeVocabulary): As
     };
   }
   return { event: 'new_task', data: { type: 'new_task', ...common, data: task.data } };
+}
+
+function traceFields(task: TaskRow): { traceparent?: string; tracestate?: string } {
+  const traceparent = taskStepTraceparent(task.traceparent, task.attempt, 'run');
+  if (!traceparent) return {};
+  return task.tracestate ? { traceparent, tracestate: task.tracestate } : { traceparent };
 }
 
 export function cancelMessage(task: TaskRow): CancelTaskMessage {

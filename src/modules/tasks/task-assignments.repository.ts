@@ -256,7 +256,7 @@ export class TaskAssignmentsRepository {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
            environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
-           metadata jsonb, idempotency_key text)
+           metadata jsonb, idempotency_key text, traceparent text, tracestate text)
        ), pick AS (
          SELECT n.id, n.vocabulary FROM input i CROSS JOIN nodes n CROSS JOIN LATERAL (
            SELECT count(*)::int AS running FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})
@@ -272,9 +272,11 @@ export class TaskAssignmentsRepository {
        ), ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
+                            traceparent, tracestate,
                             status, node_id, attempt, dispatched_at, delivered_at, delivery_count, lease_expires_at)
          SELECT i.id, i.type, i.prompt, i.data, i.priority, i.tags, i.required_tags, i.work_directory, i.environment, i.files,
                 i.target_node_id, i.max_retries, i.timeout_seconds, now(), i.metadata, i.idempotency_key,
+                i.traceparent, i.tracestate,
                 CASE WHEN p.id IS NULL THEN ${lit(S.pending)} ELSE ${lit(ASSIGN.to)} END, p.id,
                 CASE WHEN p.id IS NULL THEN 0 ELSE 1 END,
                 CASE WHEN p.id IS NULL THEN NULL ELSE now() END, CASE WHEN p.id IS NULL THEN NULL ELSE now() END,

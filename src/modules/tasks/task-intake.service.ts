@@ -15,6 +15,10 @@ import { TaskIntake } from './task-intake.js';
 import { PRIORITY_VALUE, type NewTask, type TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
 import { tenantLimitExceeded, TenantTaskLimit } from './tenant-task-limit.js';
+import { currentTraceparent, currentTracestate } from '../../common/call-context.js';
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../common/tracing/traceparent.js';
+import { tracingEnabled } from '../../common/tracing/tracer.js';
+import { spanClock, traceIntake } from './task-tracing.js';
 
 export interface SubmitResult {
   row: TaskRow;
@@ -58,10 +62,12 @@ export class TaskIntakeService {
   async submit(dto: CreateTaskDto, idempotencyHeader?: string): Promise<SubmitResult> {
     await this.tenantLimit.admitOne();
     const task = this.newTask(dto, idempotencyHeader);
+    const startedAt = tracingEnabled() ? spanClock() : 0;
     if (dto.awaits_callback !== undefined) return this.submitAwaiting(dto, task);
     const direct = task.run_at === null && this.assignAtIntake !== undefined && (await this.assignAtIntake(task));
     const result = await this.intake.submit(task, direct);
     if (result.created) {
+      if (startedAt) traceIntake(result.row, startedAt, currentTraceparent(), currentTracestate());
       this.events.publish('task.created', { task: result.row });
       if (result.vocabulary) this.events.publish('task.assigned', { task: result.row, vocabulary: result.vocabulary });
       else this.announce.ready(1);
@@ -80,8 +86,10 @@ export class TaskIntakeService {
     // Kept as the plugin is registered (names match case-insensitively): its holder is one string.
     const plugin = await this.plugins.canonicalName(named);
     if (plugin === undefined) throw AppError.validation('awaits_callback', `unknown plugin: ${named}`);
+    const startedAt = tracingEnabled() ? spanClock() : 0;
     const row = await this.repo.insertAwaiting(task, plugin, pluginHolder(plugin));
     if (row) {
+      if (startedAt) traceIntake(row, startedAt, currentTraceparent(), currentTracestate());
       this.events.publish('task.created', { task: row });
       return { row, created: true };
     }
@@ -148,11 +156,16 @@ export class TaskIntakeService {
       // Rows as the database returns them (insertMany can build them from the inputs instead,
       // ~20 µs less per task, but a flood of large batches then grew the hub's heap past the edge
       // suite's bound for stalled consumers: edge-faults, 92-110 MB against 44-56 MB).
+      const startedAt = tracingEnabled() ? spanClock() : 0;
       const inserted = await this.intake.insert(valid.map((v) => v.task));
       inserted.forEach((r, i) => {
         results[valid[i].index] = { index: valid[i].index, success: true, ...r };
       });
       const created = inserted.filter((r) => r.created);
+      if (startedAt) {
+        const [parent, state] = [currentTraceparent(), currentTracestate()];
+        for (const r of created) traceIntake(r.row, startedAt, parent, state);
+      }
       created.forEach((r) => this.events.publish('task.created', { task: r.row }));
       this.announce.ready(created.length);
     }
@@ -177,6 +190,23 @@ export class TaskIntakeService {
       run_at: dto.run_at ?? null,
       metadata: dto.metadata ?? {},
       idempotency_key: dto.idempotency_key ?? idempotencyHeader ?? null,
+      ...intakeContext(),
     };
   }
+}
+
+/**
+ * The trace context a new task keeps (docs/observability.md, "Traces"): its intake span's, a
+ * child of the submitting call's context (a new trace when there is none: a schedule firing).
+ */
+function intakeContext(): { traceparent: string; tracestate: string | null } {
+  const parent = parseTraceparent(currentTraceparent());
+  return {
+    traceparent: formatTraceparent({
+      traceId: parent?.traceId ?? newTraceId(),
+      spanId: newSpanId(),
+      flags: parent?.flags ?? 1,
+    }),
+    tracestate: (parent && currentTracestate()) || null,
+  };
 }

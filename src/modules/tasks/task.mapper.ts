@@ -1,4 +1,6 @@
-import { toOrchestratorStatus } from './task-state.js';
+import { taskStepTraceparent } from '../../common/tracing/task-spans.js';
+import { traceIdOf } from '../../common/tracing/traceparent.js';
+import { isHeld, toOrchestratorStatus } from './task-state.js';
 import { priorityName, type TaskEventRow, type TaskRow } from './task.types.js';
 import type { TaskEventView, TaskView } from './dto/task.view.js';
 
@@ -44,6 +46,9 @@ export function mapTask(t: TaskRow): TaskView {
     last_retry_at: iso(t.last_retry_at),
     reason: t.cancel_reason,
     awaits_callback: t.awaits_callback ?? null,
+    trace_id: traceIdOf(t.traceparent),
+    // The holder continues the trace under the attempt's run span (src/common/tracing/task-spans.ts).
+    traceparent: isHeld(t.status) ? (taskStepTraceparent(t.traceparent, t.attempt, 'run') ?? null) : null,
   };
 }
 

@@ -67,6 +67,9 @@ export interface TaskRow {
   cancel_reason: string | null;
   /** Created to await this plugin's callback: never dispatched; a retry re-arms the wait. */
   awaits_callback: string | null;
+  /** W3C context of the task's intake span (src/common/tracing/task-spans.ts); its trace is the submitter's. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export const EVENT_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -101,6 +104,8 @@ export interface NewTask {
   run_at: string | null;
   metadata: Record<string, unknown>;
   idempotency_key: string | null;
+  traceparent: string;
+  tracestate: string | null;
 }
 
 /** What a plugin's callback reports about the task it holds. */

@@ -22,6 +22,7 @@ import { TaskWorkersController } from './task-workers.controller.js';
 import { TasksController } from './tasks.controller.js';
 import { TasksRepository } from './tasks.repository.js';
 import { TenantTaskLimit } from './tenant-task-limit.js';
+import { TaskTracing } from './task-tracing.js';
 
 const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, TaskActionsService, TaskRecoveryService];
 
@@ -38,6 +39,7 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
     TaskCountsRepository,
     TaskCountsFolder,
     TaskAnnouncer,
+    TaskTracing,
     TaskWaiters,
     LeaseSweeper,
     DurationEstimates,

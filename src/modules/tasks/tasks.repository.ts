@@ -29,12 +29,14 @@ export class TasksRepository {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
            environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
-           run_at timestamptz, metadata jsonb, idempotency_key text)
+           run_at timestamptz, metadata jsonb, idempotency_key text, traceparent text, tracestate text)
        ), ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key)
+                            target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
+                            traceparent, tracestate)
          SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
-                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key
+                target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key,
+                traceparent, tracestate
          FROM input
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
          RETURNING *
@@ -57,9 +59,11 @@ export class TasksRepository {
       `WITH ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
-                            awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at)
+                            awaits_callback, status, worker_id, attempt, dispatched_at, started_at, lease_expires_at,
+                            traceparent, tracestate)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::int, now(), $14::jsonb, $15,
-                 $16::text, ${lit(S.running)}, $17, 1, now(), now(), now() + make_interval(secs => $13::int))
+                 $16::text, ${lit(S.running)}, $17, 1, now(), now(), now() + make_interval(secs => $13::int),
+                 $18, $19)
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *
        ), ev AS (
@@ -87,6 +91,8 @@ export class TasksRepository {
         task.idempotency_key,
         plugin,
         holder,
+        task.traceparent,
+        task.tracestate,
       ],
     );
     return rows[0];

@@ -3224,6 +3224,10 @@ export interface components {
             reason: string | null;
             /** @description The plugin this task was created to await (never dispatched) */
             awaits_callback: string | null;
+            /** @description W3C trace id of the context the task was submitted in (its `traceparent` header, else a new trace): its spans are in this trace (docs/observability.md) */
+            trace_id: string | null;
+            /** @description While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt's run); null otherwise */
+            traceparent: string | null;
         };
         TenantLimitsDto: {
             /** @description Requests per minute for all of the tenant's keys together (on top of each key's limit) */

@@ -48,6 +48,18 @@ export class TaskView {
   @ApiProperty({ ...nullableString, description: 'Cancel reason' }) reason: string | null;
   @ApiProperty({ ...nullableString, description: 'The plugin this task was created to await (never dispatched)' })
   awaits_callback: string | null;
+  @ApiProperty({
+    ...nullableString,
+    description:
+      'W3C trace id of the context the task was submitted in (its `traceparent` header, else a new trace): its spans are in this trace (docs/observability.md)',
+  })
+  trace_id: string | null;
+  @ApiProperty({
+    ...nullableString,
+    description:
+      'While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt\'s run); null otherwise',
+  })
+  traceparent: string | null;
 }
 
 export class PaginationView {

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { DeviceClient } from '../../src/sdk/device-client.js';
+import { apiClient, type Api, type Task } from '../support/api.js';
+import { ApexSocket } from '../support/apex-node.js';
+import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
+import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
+
+// Issue 28: W3C trace context from submit to result, exported over OTLP/HTTP (JSON) to a
+// collector of the test's own, as an operator's OTEL_EXPORTER_OTLP_ENDPOINT would send it.
+describe('traces: one task followed across the hub', () => {
+  const receiver = new OtlpReceiver();
+  let t: TestApp;
+  let client: Api;
+  let worker: Api;
+  const closers: (() => void)[] = [];
+
+  beforeAll(async () => {
+    await receiver.start();
+    // Read by the tracing module as the app starts (jest gives each suite its own process.env).
+    Object.assign(process.env, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'taskhub-under-test',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    });
+    t = await startTestApp({ NODE_RECONNECT_GRACE_MS: '10000' });
+    client = apiClient(t, t.keys.client);
+    worker = apiClient(t, t.keys.worker);
+  });
+  afterEach(async () => {
+    closers.splice(0).forEach((c) => c());
+    await truncate(t.db, 'task_events, tasks, nodes');
+  });
+  afterAll(async () => {
+    await t.close();
+    await receiver.close();
+  });
+
+  const newTrace = (): { traceId: string; spanId: string; header: string } => {
+    const traceId = randomBytes(16).toString('hex');
+    const spanId = randomBytes(8).toString('hex');
+    return { traceId, spanId, header: `00-${traceId}-${spanId}-01` };
+  };
+  const byName = (spans: ReceivedSpan[], name: string): ReceivedSpan => {
+    const found = spans.filter((s) => s.name === name);
+    if (found.length !== 1)
+      throw new Error(`${found.length} spans named ${name}: ${spans.map((s) => s.name).join(', ')}`);
+    return found[0];
+  };
+  const has = (names: string[]) => (spans: ReceivedSpan[]) => names.every((n) => spans.some((s) => s.name === n));
+  const getTask = async (id: string): Promise<Task> => (await client.get<Task>(`/api/v1/tasks/${id}`)).body.data;
+  const until = async (what: () => Promise<boolean>, ms = 10_000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!(await what())) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
+  it('a Socket.IO device: the submitter’s trace holds intake, dispatch, delivery, run and completion, in order; the device got the run’s context', async () => {
+    const seen: { traceparent?: string }[] = [];
+    const device = new DeviceClient({ url: t.url, key: t.keys.worker, id: 'traced-device' }).onTask(
+      async ({ task }) => {
+        seen.push({ traceparent: task.traceparent });
+        return { ok: true };
+      },
+    );
+    closers.push(() => device.close());
+    await device.connect();
+
+    const caller = newTrace();
+    const created = await client.post<Task>(
+      '/api/v1/tasks',
+      { type: 'echo', data: { n: 1 } },
+      { traceparent: caller.header },
+    );
+    expect(created.status).toBe(201);
+    const id = created.body.data.task_id;
+    await until(async () => (await getTask(id)).state === 'completed');
+    expect((await getTask(id)).trace_id).toBe(caller.traceId);
+
+    const spans = await receiver.waitFor(
+      caller.traceId,
+      has(['POST /api/v1/tasks', 'task.intake', 'task.dispatch', 'task.delivery', 'task.run', 'task.completion']),
+    );
+    const http = byName(spans, 'POST /api/v1/tasks');
+    const intake = byName(spans, 'task.intake');
+    const dispatch = byName(spans, 'task.dispatch');
+    const delivery = byName(spans, 'task.delivery');
+    const run = byName(spans, 'task.run');
+    const completion = byName(spans, 'task.completion');
+    // Parent/child order, starting under the caller's own span.
+    expect(http.parentSpanId).toBe(caller.spanId);
+    expect(intake.parentSpanId).toBe(http.spanId);
+    expect(dispatch.parentSpanId).toBe(intake.spanId);
+    expect(delivery.parentSpanId).toBe(dispatch.spanId);
+    expect(run.parentSpanId).toBe(delivery.spanId);
+    expect(completion.parentSpanId).toBe(run.spanId);
+    expect(http.attributes).toMatchObject({
+      'http.request.method': 'POST',
+      'http.route': '/api/v1/tasks',
+      'http.response.status_code': 201,
+    });
+    expect(http.kind).toBe(2); // SERVER
+    for (const s of [intake, dispatch, delivery, run, completion])
+      expect(s.attributes).toMatchObject({
+        'taskhub.task.id': id,
+        'taskhub.task.type': 'echo',
+        'taskhub.task.attempt': 1,
+      });
+    expect(dispatch.attributes['taskhub.node.id']).toBe('traced-device');
+    expect(run.attributes['taskhub.task.outcome']).toBe('completed');
+    expect(http.resource['service.name']).toBe('taskhub-under-test');
+    // Each step starts no earlier than the one before it ends... within the database's clock (same machine).
+    expect(run.startMs).toBeGreaterThanOrEqual(intake.startMs - 5);
+    expect(completion.endMs).toBeGreaterThanOrEqual(run.startMs);
+
+    // The device was handed the run span's context, in the caller's trace.
+    expect(seen).toEqual([{ traceparent: `00-${caller.traceId}-${run.spanId}-01` }]);
+  });
+
+  it('a raw WebSocket node sees the trace in task_assign; a failed attempt’s run span is an error', async () => {
+    const node = await ApexSocket.open(
+      `${t.url.replace('http', 'ws')}/abp-distributed-server/VCP_Key=${t.keys.worker}`,
+    );
+    closers.push(() => node.close());
+    expect((await node.request('node_register', { node_id: 'traced-node' })).type).toBe('register_success');
+    const caller = newTrace();
+    const id = (
+      await client.post<Task>(
+        '/api/v1/tasks',
+        { type: 'organize', data: { path: '/x' }, max_retries: 0 },
+        { traceparent: caller.header },
+      )
+    ).body.data.task_id;
+    const assign = await node.nextOf('task_assign');
+    const sent = assign.data.traceparent as string;
+    expect(sent).toMatch(new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-01$`));
+    node.send('ack', undefined, assign.id);
+    await node.request('task_result', { task_id: id, status: 'failed', error: 'disk full' });
+    const spans = await receiver.waitFor(caller.traceId, has(['task.run', 'task.completion']));
+    const run = byName(spans, 'task.run');
+    expect(sent).toBe(`00-${caller.traceId}-${run.spanId}-01`);
+    expect(run.status.code).toBe(2); // ERROR
+    expect(run.attributes['taskhub.task.outcome']).toBe('failed');
+  });
+
+  it('a pull worker gets the trace in its `next` answer', async () => {
+    const caller = newTrace();
+    const id = (
+      await client.post<Task>('/api/v1/tasks', { type: 'pulled', prompt: 'p' }, { traceparent: caller.header })
+    ).body.data.task_id;
+    const next = await worker.get<Task>('/api/v1/tasks/next?worker_id=w-traced');
+    expect(next.body.data.task_id).toBe(id);
+    const traceparent = next.body.data.traceparent as string;
+    expect(traceparent).toMatch(new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-01$`));
+    const done = await worker.post(`/api/v1/tasks/${id}/complete`, {
+      worker_id: 'w-traced',
+      result: { status: 'success', output: 'ok' },
+    });
+    expect(done.status).toBe(200);
+    const spans = await receiver.waitFor(caller.traceId, has(['task.dispatch', 'task.run', 'task.completion']));
+    expect(byName(spans, 'task.dispatch').attributes).toMatchObject({
+      'taskhub.worker.id': 'w-traced',
+      'taskhub.dispatch.to': 'worker',
+    });
+    expect(traceparent).toBe(`00-${caller.traceId}-${byName(spans, 'task.run').spanId}-01`);
+  });
+
+  it('a request without a traceparent starts a new trace; an invalid one is not continued', async () => {
+    const fresh = await client.post<Task>('/api/v1/tasks', { type: 'plain', prompt: 'p' });
+    const bad = await client.post<Task>(
+      '/api/v1/tasks',
+      { type: 'plain', prompt: 'p' },
+      { traceparent: `00-${'0'.repeat(32)}-${'1'.repeat(16)}-01` },
+    );
+    const [a, b] = [fresh.body.data.trace_id, bad.body.data.trace_id];
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(b).toMatch(/^[0-9a-f]{32}$/);
+    expect(b).not.toBe('0'.repeat(32));
+    expect(a).not.toBe(b);
+    const spans = await receiver.waitFor(a as string, has(['POST /api/v1/tasks', 'task.intake']));
+    expect(byName(spans, 'POST /api/v1/tasks').parentSpanId).toBe('');
+  });
+});
