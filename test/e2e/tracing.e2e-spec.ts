@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { ApexSocket } from '../support/apex-node.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-llm-provider.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
@@ -12,10 +13,12 @@ describe('traces: one task followed across the hub', () => {
   let t: TestApp;
   let client: Api;
   let worker: Api;
+  let provider: FakeProvider;
   const closers: (() => void)[] = [];
 
   beforeAll(async () => {
     await receiver.start();
+    provider = await startFakeProvider({ models: ['fake-model'] });
     // Read by the tracing module as the app starts (jest gives each suite its own process.env).
     Object.assign(process.env, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -23,7 +26,10 @@ describe('traces: one task followed across the hub', () => {
       OTEL_SERVICE_NAME: 'taskhub-under-test',
       OTEL_BSP_SCHEDULE_DELAY: '50',
     });
-    t = await startTestApp({ NODE_RECONNECT_GRACE_MS: '10000' });
+    t = await startTestApp({
+      NODE_RECONNECT_GRACE_MS: '10000',
+      LLM_PROVIDERS: JSON.stringify([{ name: 'fake', base_url: provider.url, models: ['fake-model'] }]),
+    });
     client = apiClient(t, t.keys.client);
     worker = apiClient(t, t.keys.worker);
   });
@@ -34,6 +40,7 @@ describe('traces: one task followed across the hub', () => {
   afterAll(async () => {
     await t.close();
     await receiver.close();
+    await provider.close();
   });
 
   const newTrace = (): { traceId: string; spanId: string; header: string } => {
@@ -181,5 +188,55 @@ describe('traces: one task followed across the hub', () => {
     expect(a).not.toBe(b);
     const spans = await receiver.waitFor(a as string, has(['POST /api/v1/tasks', 'task.intake']));
     expect(byName(spans, 'POST /api/v1/tasks').parentSpanId).toBe('');
+  });
+
+  it('an LLM call: a GenAI client span under the request, with the model, the tokens and the time to the first chunk; the provider got its context', async () => {
+    const caller = newTrace();
+    const res = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.keys.client}`,
+        traceparent: caller.header,
+      },
+      body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hello' }], stream: true }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const spans = await receiver.waitFor(caller.traceId, has(['POST /v1/chat/completions', 'chat fake-model']));
+    const http = byName(spans, 'POST /v1/chat/completions');
+    const chat = byName(spans, 'chat fake-model');
+    expect(chat.parentSpanId).toBe(http.spanId);
+    expect(chat.kind).toBe(3); // CLIENT
+    expect(chat.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'fake-model',
+      'gen_ai.provider.name': 'fake',
+      'gen_ai.request.stream': true,
+    });
+    expect(chat.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
+    expect(chat.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    expect(chat.attributes['taskhub.llm.time_to_first_chunk_ms']).toBeGreaterThanOrEqual(0);
+    expect(provider.lastRequest()?.headers.traceparent).toBe(`00-${caller.traceId}-${chat.spanId}-01`);
+  });
+
+  it('a node’s llm_request continues the traceparent it sends (not passed to the provider as a parameter)', async () => {
+    const node = await ApexSocket.open(
+      `${t.url.replace('http', 'ws')}/abp-distributed-server/VCP_Key=${t.keys.worker}`,
+    );
+    closers.push(() => node.close());
+    expect((await node.request('node_register', { node_id: 'llm-node' })).type).toBe('register_success');
+    const caller = newTrace();
+    node.send('llm_request', {
+      id: 'q1',
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      traceparent: caller.header,
+    });
+    const answer = await node.nextOf('llm_response');
+    expect(answer.data.error).toBeUndefined();
+    const spans = await receiver.waitFor(caller.traceId, has(['chat fake-model']));
+    expect(byName(spans, 'chat fake-model').parentSpanId).toBe(caller.spanId);
+    expect(provider.lastRequest()?.body).not.toHaveProperty('traceparent');
   });
 });

@@ -112,6 +112,8 @@ export interface LlmRequestPayload {
   model?: string;
   messages: unknown[];
   stream?: boolean;
+  /** W3C context the gateway's upstream span continues (e.g. the `traceparent` of the task being run); not sent to the provider. */
+  traceparent?: string;
   [key: string]: unknown;
 }
 

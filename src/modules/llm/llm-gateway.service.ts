@@ -21,6 +21,8 @@ import { LlmError } from './llm-error.js';
 import { type Deployment, LlmRouter } from './llm-router.js';
 import { RunningRequests, type StopReason } from './running-requests.js';
 import { postChat, readJson, sseEvents, UpstreamHttpError, UpstreamStreamError } from './upstream.js';
+import { describeResponse, endUpstreamSpan, upstreamSpan } from './llm-spans.js';
+import { traceparentOf, tracingEnabled } from '../../common/tracing/tracer.js';
 
 export interface ChatRun {
   requestId: string;
@@ -42,6 +44,8 @@ export interface ChatRun {
   turn?: AbortSignal;
   /** The request this call's usage counts for (a node's `llm_request` while it runs a chat's tool: the chat's); default requestId. */
   usageRequestId?: string;
+  /** The W3C context the upstream calls' spans continue (a node's `llm_request` may send its own); default the current call's. */
+  traceparent?: string;
 }
 
 /** A registered request: its stop signal (interrupt, client gone, deadline), and `done` at its end. */
@@ -262,7 +266,9 @@ export class LlmGateway {
       waitingOnClient = false;
     };
     d.inFlight++;
-    const record = (status: LlmCallStatus, error: string | null, tokens: LlmTokens): void =>
+    const span = tracingEnabled() ? upstreamSpan(d, request, requested, run, started) : undefined;
+    const record = (status: LlmCallStatus, error: string | null, tokens: LlmTokens): void => {
+      if (span) endUpstreamSpan(span, status, error, tokens, ttft, upstreamStatus);
       this.usage.record({
         request_id: run.usageRequestId ?? run.requestId,
         key_id: run.caller.keyId,
@@ -280,8 +286,9 @@ export class LlmGateway {
         error,
         started_at: new Date(started),
       });
+    };
     try {
-      const res = await postChat(d.provider, body, upstreamSignal);
+      const res = await postChat(d.provider, body, upstreamSignal, span && traceparentOf(span));
       upstreamStatus = res.statusCode ?? null;
       let completion: Record<string, unknown>;
       if (!request.stream) {
@@ -312,6 +319,7 @@ export class LlmGateway {
         completion = builder.build();
       }
       const usage = usageOf(completion, request, builder);
+      describeResponse(span, completion);
       this.router.report(d, true, upstreamStatus);
       record('completed', null, usage);
       return { completion, usage, model: d.model, provider: d.provider.name };

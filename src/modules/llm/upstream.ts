@@ -72,7 +72,13 @@ function endpointOf(p: LlmProvider): Endpoint {
  * headers are in (an error status is read and thrown as UpstreamHttpError). Aborting the
  * signal destroys the connection, which is what the upstream sees.
  */
-export function postChat(p: LlmProvider, body: Record<string, unknown>, signal: AbortSignal): Promise<IncomingMessage> {
+/** `traceparent`: the upstream call's span, for a provider (or a proxy before it) that traces. */
+export function postChat(
+  p: LlmProvider,
+  body: Record<string, unknown>,
+  signal: AbortSignal,
+  traceparent?: string,
+): Promise<IncomingMessage> {
   const { lib, agent, hostname, port, path } = endpointOf(p);
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -89,6 +95,7 @@ export function postChat(p: LlmProvider, body: Record<string, unknown>, signal: 
           'content-length': payload.length,
           accept: 'application/json, text/event-stream',
           ...(p.api_key ? { authorization: `Bearer ${p.api_key}` } : {}),
+          ...(traceparent ? { traceparent } : {}),
         },
       },
       (res) => {

@@ -1,3 +1,4 @@
+import { parseTraceparent } from '../../common/tracing/traceparent.js';
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { LlmError } from '../llm/llm-error.js';
@@ -43,7 +44,8 @@ export class NodeLlmBridge {
     if (!idOk) return fail(LlmError.invalid('id', 'llm_request needs an id (a string or a number) to answer with'));
     if (!session.nodeId)
       return fail(new LlmError(409, 'invalid_request_error', 'Register first (node_register)', 'not_registered'));
-    const { id: _id, task_id: taskId, ...body } = p;
+    // `traceparent`/`tracestate` ride beside the request (a node that traces continues its own trace): not for the provider.
+    const { id: _id, task_id: taskId, traceparent, tracestate: _tracestate, ...body } = p;
     try {
       // A node running a chat's tool asks on that chat's behalf: charged to the chat's key, counted under its request id.
       const chat = taskId === undefined ? undefined : await this.chatOf(session, taskId);
@@ -52,6 +54,7 @@ export class NodeLlmBridge {
         usageRequestId: chat?.requestId,
         caller: { keyId: chat ? chat.keyId : (session.keyId ?? null), nodeId: session.nodeId, source: 'node' },
         clientSignal: gone,
+        traceparent: parseTraceparent(traceparent) ? (traceparent as string) : undefined,
         onChunk:
           body.stream === true
             ? (chunk) => send.chunk({ id: id as string | number, request_id: requestId, chunk })
