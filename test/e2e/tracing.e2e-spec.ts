@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { ApexSocket } from '../support/apex-node.js';
+import { startEcho } from '../support/agents.js';
+import { WsClient } from '../support/ws-client.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-llm-provider.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
@@ -238,5 +240,28 @@ describe('traces: one task followed across the hub', () => {
     const spans = await receiver.waitFor(caller.traceId, has(['chat fake-model']));
     expect(byName(spans, 'chat fake-model').parentSpanId).toBe(caller.spanId);
     expect(provider.lastRequest()?.body).not.toHaveProperty('traceparent');
+  });
+
+  it('an agent proxy session is a server span under the upgrade’s context; the agent got the session’s context', async () => {
+    const admin = apiClient(t, t.keys.admin);
+    const service = await startEcho(admin, 'traced-echo');
+    closers.push(() => void admin.delete(`/api/v1/services/${service.service_id}`));
+    const caller = newTrace();
+    const c = await WsClient.open(`${t.url.replace('http', 'ws')}/ws?service=traced-echo&token=${t.keys.client}`, {
+      traceparent: caller.header,
+    });
+    await c.event('connection_routed');
+    const hello = (await c.message()) as { hello: string; traceparent?: string };
+    c.send('{"say":"hi"}', false);
+    expect(await c.message()).toEqual({ say: 'hi' });
+    c.close();
+    const spans = await receiver.waitFor(caller.traceId, has(['agent.proxy.session']));
+    const session = byName(spans, 'agent.proxy.session');
+    expect(session.parentSpanId).toBe(caller.spanId);
+    expect(session.attributes).toMatchObject({
+      'taskhub.agent.service': 'traced-echo',
+      'taskhub.agent.messages_received': 1,
+    });
+    expect(hello.traceparent).toBe(`00-${caller.traceId}-${session.spanId}-01`);
   });
 });

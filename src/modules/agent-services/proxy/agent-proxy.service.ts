@@ -1,3 +1,5 @@
+import { type Span, traceparentOf, tracingEnabled } from '../../../common/tracing/tracer.js';
+import { endSessionSpan, sessionSpan } from './proxy-spans.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
@@ -51,6 +53,8 @@ interface Link {
   closing: boolean;
   /** Ends this link's wait for a service to come back (set while failing over). */
   wake: (() => void) | null;
+  /** The session's span (tracing on): the upgrade's context continued, ended with the link. */
+  span: Span | undefined;
   /**
    * When the oldest client message the agent has not answered yet was sent to it
    * (performance.now()), or null: the agent's next message times its answer.
@@ -223,6 +227,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       closing: false,
       wake: null,
       awaiting: null,
+      span: tracingEnabled() ? sessionSpan(req, conn) : undefined,
     };
     this.links.set(conn.connection_id, link);
 
@@ -286,6 +291,10 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
         link.upstream = opened.ws;
         link.service = chosen.service;
         this.registry.bind(link.conn, chosen.service, chosen.strategy, chosen.rule?.id ?? null);
+        link.span?.addEvent('agent.routed', {
+          'taskhub.agent.service': chosen.service.name,
+          'taskhub.agent.service_id': chosen.service.id,
+        });
         announce(chosen);
         this.wireUpstream(link, opened.ws, opened.early);
         return chosen;
@@ -310,6 +319,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
           'x-taskhub-connection-id': link.conn.connection_id,
           'x-taskhub-session-id': link.conn.session_id,
           'x-forwarded-for': link.conn.client_ip,
+          ...(link.span ? { traceparent: traceparentOf(link.span) } : {}),
         },
       });
       const early: Frame[] = [];
@@ -496,6 +506,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     link.closing = true;
     this.links.delete(link.conn.connection_id);
     this.registry.close(link.conn, why);
+    if (link.span) endSessionSpan(link.span, link.conn, code, why);
     const up = link.upstream;
     link.upstream = null;
     if (up && up.readyState <= WebSocket.OPEN) up.close(1000, 'client closed');
