@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { context, createTraceState, trace } from '@opentelemetry/api';
 import { io, type Socket } from 'socket.io-client';
+import { parseTraceparent } from '../common/tracing/traceparent.js';
 import type {
   AssignmentAck,
   AssignmentMessage,
@@ -42,6 +44,12 @@ export type AssignedTask = AssignmentMessage & { data?: unknown; payload?: unkno
 
 export interface TaskContext {
   task: AssignedTask;
+  /**
+   * The W3C context of this attempt's run (the hub's span of it), when the task has one. The
+   * handler also runs inside it as the active OpenTelemetry context: with an OpenTelemetry SDK
+   * registered in the device's process, the spans it starts are children of the hub's run span.
+   */
+  traceparent: string | undefined;
   /** Aborted when the hub cancels the task (or the client closes). */
   signal: AbortSignal;
   progress(percent: number, message?: string): void;
@@ -250,12 +258,13 @@ export class DeviceClient extends EventEmitter {
     const base = { task_id: task.task_id, attempt: task.attempt };
     const ctx: TaskContext = {
       task,
+      traceparent: task.traceparent,
       signal: abort.signal,
       progress: (progress, message) => this.send({ event: 'task_progress', data: { ...base, progress, message } }),
       log: (message, level = 'info') => this.send({ event: 'log', data: { ...base, message, level } }),
     };
     const handler = this.handler ?? (() => Promise.reject(new Error('no task handler registered')));
-    handler(ctx).then(
+    withTaskContext(task, () => handler(ctx)).then(
       (result) => this.finish(task, abort, { ...base, success: true, result: result ?? null }),
       (error: unknown) =>
         this.finish(task, abort, {
@@ -273,4 +282,18 @@ export class DeviceClient extends EventEmitter {
     this.sendResult(task.task_id);
     this.emit('finished', task.task_id, data);
   }
+}
+
+/** Runs `fn` with the task's run span as the active OpenTelemetry context (a no-op without a registered context manager). */
+function withTaskContext<T>(task: AssignedTask, fn: () => T): T {
+  const parent = parseTraceparent(task.traceparent);
+  if (!parent) return fn();
+  const active = trace.setSpanContext(context.active(), {
+    traceId: parent.traceId,
+    spanId: parent.spanId,
+    traceFlags: parent.flags,
+    isRemote: true,
+    traceState: task.tracestate ? createTraceState(task.tracestate) : undefined,
+  });
+  return context.with(active, fn);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type Context, type ContextManager, context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { ApexSocket } from '../support/apex-node.js';
@@ -263,5 +264,67 @@ describe('traces: one task followed across the hub', () => {
       'taskhub.agent.messages_received': 1,
     });
     expect(hello.traceparent).toBe(`00-${caller.traceId}-${session.spanId}-01`);
+  });
+
+  it('the SDK DeviceClient runs its handler in the run span’s context: a span the device starts is its child', async () => {
+    // What an OpenTelemetry SDK in the device's process registers (a context manager); a stack suffices here.
+    class StackContextManager implements ContextManager {
+      private current: Context = ROOT_CONTEXT;
+      active(): Context {
+        return this.current;
+      }
+      with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+        ctx: Context,
+        fn: F,
+        thisArg?: ThisParameterType<F>,
+        ...args: A
+      ): ReturnType<F> {
+        const previous = this.current;
+        this.current = ctx;
+        try {
+          return fn.call(thisArg, ...args);
+        } finally {
+          this.current = previous;
+        }
+      }
+      bind<T>(_ctx: Context, target: T): T {
+        return target;
+      }
+      enable(): this {
+        return this;
+      }
+      disable(): this {
+        this.current = ROOT_CONTEXT;
+        return this;
+      }
+    }
+    const manager = new StackContextManager();
+    expect(context.setGlobalContextManager(manager)).toBe(true);
+    try {
+      let seen: { traceId?: string; spanId?: string; given?: string } = {};
+      const device = new DeviceClient({ url: t.url, key: t.keys.worker, id: 'sdk-traced' }).onTask(
+        async ({ traceparent }) => {
+          const parent = trace.getSpanContext(context.active());
+          seen = { traceId: parent?.traceId, spanId: parent?.spanId, given: traceparent };
+          return null;
+        },
+      );
+      closers.push(() => device.close());
+      await device.connect();
+      const caller = newTrace();
+      const id = (
+        await client.post<Task>('/api/v1/tasks', { type: 'sdk', prompt: 'p' }, { traceparent: caller.header })
+      ).body.data.task_id;
+      await until(async () => (await getTask(id)).state === 'completed');
+      const spans = await receiver.waitFor(caller.traceId, has(['task.run']));
+      const run = byName(spans, 'task.run');
+      expect(seen).toEqual({
+        traceId: caller.traceId,
+        spanId: run.spanId,
+        given: `00-${caller.traceId}-${run.spanId}-01`,
+      });
+    } finally {
+      context.disable();
+    }
   });
 });
