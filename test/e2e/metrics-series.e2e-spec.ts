@@ -125,6 +125,17 @@ describe('metrics an operator graphs', () => {
     expect(samples(other, 'taskhub_task_pickup_seconds_count', { tenant: 'default', type: 'resize' })).toHaveLength(1);
   });
 
+  it('HTTP durations: a hot route by its path, a 404 as "unmatched", never the raw URL', async () => {
+    const raw = `/no-such-route-${Date.now()}/x`;
+    expect((await fetch(`${t.url}${raw}`, { headers: { Authorization: `Bearer ${t.keys.client}` } })).status).toBe(404);
+    expect((await client.post('/api/v1/tasks', { prompt: 'hot' })).status).toBe(201);
+    const all = await scrape();
+    const routes = new Set(samples(all, 'taskhub_http_request_duration_seconds_count').map((s) => s.labels.route));
+    expect(routes.has('/api/v1/tasks')).toBe(true);
+    expect(routes.has('unmatched')).toBe(true);
+    expect([...routes].some((r) => r.includes('no-such-route'))).toBe(false);
+  });
+
   it(`the type label is bounded: past ${TASK_TYPE_LABEL_LIMIT} distinct types, later ones are "other"`, async () => {
     await truncate(t.db, 'tasks, task_events');
     const distinct = TASK_TYPE_LABEL_LIMIT + 20;
