@@ -44,6 +44,12 @@ describe('metrics an operator graphs', () => {
       await d.register('metrics-dev-1');
       const before = await scrape();
       expect(valueOf(before, 'taskhub_socket_connections', { channel: 'device' })).toBe(1);
+      // Every channel is there, counted or not (the agent proxy's registry is found at bootstrap).
+      expect(
+        samples(before, 'taskhub_socket_connections')
+          .map((x) => x.labels.channel)
+          .sort(),
+      ).toEqual(['device', 'events', 'log', 'node', 'proxy', 'ws']);
       const types = ['resize', 'resize', 'transcode'];
       for (const type of types)
         expect((await client.post<Task>('/api/v1/tasks', { type, prompt: 'x' })).status).toBe(201);
