@@ -17,7 +17,7 @@
 //               subscriber: what the load alone costs, and how many bytes a subscriber is sent
 //    Hub RSS every second (before, peak, end), the subscriber's connection as `ss` sees it
 //    (hub-side state and Send-Q, client-side Recv-Q), and from `GET /metrics` (Prometheus text,
-//    admin key) `taskhub_clients_connected{channel}` (when the hub let the subscriber go) and
+//    admin key) `taskhub_socket_connections{channel}` (when the hub let the subscriber go) and
 //    `taskhub_edge_dropped_total` (why; absent before issue 22). After the load the subscriber
 //    reads again (until its stream ends or is quiet for 1 s, at most 5 s): how much the hub
 //    still had for it beyond the kernel's buffers, and how its stream ended.
@@ -109,7 +109,7 @@ const hubPid = (h: ModeHub): number => {
 };
 
 interface Scrape {
-  /** taskhub_clients_connected by channel. */
+  /** taskhub_socket_connections by channel. */
   clients: Record<string, number>;
   /** taskhub_edge_dropped_total by "channel/reason"; null when the hub has no such metric. */
   dropped: Record<string, number> | null;
@@ -133,7 +133,7 @@ async function scrape(h: ModeHub, key: string): Promise<Scrape | null> {
       Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]])),
       Number(m[2]),
     ]);
-  const clients = Object.fromEntries(series('taskhub_clients_connected').map(([l, v]) => [l.channel, v]));
+  const clients = Object.fromEntries(series('taskhub_socket_connections').map(([l, v]) => [l.channel, v]));
   const dropped = text.includes('# HELP taskhub_edge_dropped_total')
     ? Object.fromEntries(series('taskhub_edge_dropped_total').map(([l, v]) => [`${l.channel}/${l.reason}`, v]))
     : null;

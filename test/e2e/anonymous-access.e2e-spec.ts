@@ -158,7 +158,7 @@ describe('what an anonymous caller can learn (auth on, METRICS_TOKEN set)', () =
       expect(series(res.text, 'taskhub_tasks').get('{status="pending"}')).toBe(2);
       expect([...series(res.text, 'taskhub_tenant_nodes_connected').keys()]).toEqual([`{tenant="${TENANT_A}"}`]);
       // The process series are there as for anyone with access.
-      expect(res.text).toMatch(/^taskhub_process_cpu_seconds_total \S+$/m);
+      expect(res.text).toMatch(/^process_cpu_seconds_total \S+$/m);
 
       const json = await get('/metrics', bearer(b.key));
       expect(json.json).toMatchObject({ success: true, data: { tasks: { total: 3, pending: 3 } } });

@@ -49,8 +49,8 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
         k.startsWith('taskhub_http_request_duration_seconds_count{method="POST",route="/api/v1/tasks",status="201"}'),
       ),
     ).toBe(true);
-    expect([...after.keys()].some((k) => k.startsWith('taskhub_nodejs_eventloop_lag_seconds'))).toBe(true);
-    expect([...after.keys()].some((k) => k.startsWith('taskhub_process_cpu_seconds_total'))).toBe(true);
+    expect([...after.keys()].some((k) => k.startsWith('nodejs_eventloop_lag_seconds'))).toBe(true);
+    expect([...after.keys()].some((k) => k.startsWith('process_cpu_seconds_total'))).toBe(true);
   });
 
   it('answers the Codex JSON metrics document for Accept: application/json', async () => {

@@ -15,6 +15,7 @@ import { TaskIntakeService } from '../tasks/task-intake.service.js';
 import { type NewTask, priorityName } from '../tasks/task.types.js';
 import type { Strategy } from './assignment.js';
 import { TaskQueriesService } from '../tasks/task-queries.service.js';
+import { DispatchMetrics } from './dispatch-metrics.js';
 import { type AssignmentRef, DispatchRound, UncertainAssignment } from './dispatch-round.js';
 
 const BATCH = 200;
@@ -59,6 +60,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly routing: RoutingService,
     private readonly database: DatabaseStatus,
     private readonly intake: TaskIntakeService,
+    private readonly metrics: DispatchMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -140,19 +142,16 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       const room = await this.roomLeft();
       if (room <= 0) break;
       const router = await this.routing.taskRouter();
-      const { assigned, cursor, short } = await this.round.assignBatch(
-        room,
-        this.config.DISPATCH_STRATEGY,
-        this.cursor,
-        probe,
-        (t) => {
+      const timed = this.metrics.round.startTimer(); // taskhub_dispatch_round_seconds (a failed round too)
+      const { assigned, cursor, short } = await this.round
+        .assignBatch(room, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
           const rule = router(
             { type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata },
             t.tenant_id,
           );
           return rule ? { tags: rule.target_tags, strategy: DISPATCH_STRATEGY_OF[rule.target_strategy] } : undefined;
-        },
-      );
+        })
+        .finally(() => timed());
       this.cursor = cursor % 1_000_000;
       for (const a of assigned) this.events.publish('task.assigned', a);
       // A round that handed out work leaves a queue that is probably not empty: the next round

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DispatchModule } from '../dispatch/dispatch.module.js';
 import { LlmModule } from '../llm/llm.module.js';
 import { NodesModule } from '../nodes/nodes.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
@@ -12,7 +13,7 @@ import { StatisticsController } from './statistics.controller.js';
 import { SystemController } from './system.controller.js';
 
 @Module({
-  imports: [TasksModule, NodesModule, LlmModule],
+  imports: [TasksModule, NodesModule, LlmModule, DispatchModule],
   controllers: [HealthController, SystemController, StatisticsController],
   providers: [CodexMetricsService, HealthService, HubStatusService, MetricsService, ShutdownService],
   exports: [CodexMetricsService, HubStatusService, MetricsService, ShutdownService],

@@ -13,6 +13,7 @@ import { TaskHoldersService } from './task-holders.service.js';
 import { TaskIntakeService } from './task-intake.service.js';
 import { TaskQueriesRepository } from './task-queries.repository.js';
 import { TaskQueriesService } from './task-queries.service.js';
+import { TaskQueueGaugesRepository } from './task-queue-gauges.repository.js';
 import { TaskRecoveryService } from './task-recovery.service.js';
 import { TaskRetention } from './task-retention.js';
 import { TaskRetentionRepository } from './task-retention.repository.js';
@@ -37,6 +38,7 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
     TaskAssignmentsRepository,
     TaskQueriesRepository,
     TaskCountsRepository,
+    TaskQueueGaugesRepository,
     TaskCountsFolder,
     TaskAnnouncer,
     TaskTracing,
@@ -50,6 +52,7 @@ const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, Tas
   ],
   // TaskAssignmentsRepository is exported for the dispatcher's round only: it plans, and the
   // pending → dispatched write stays a tasks-owned statement.
-  exports: [...SERVICES, DurationEstimates, TaskAssignmentsRepository, TaskWaiters],
+  // TaskQueueGaugesRepository: the metrics module's scrape-time queue gauges (read-only).
+  exports: [...SERVICES, DurationEstimates, TaskAssignmentsRepository, TaskWaiters, TaskQueueGaugesRepository],
 })
 export class TasksModule {}

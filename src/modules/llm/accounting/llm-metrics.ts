@@ -1,10 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Histogram } from 'prom-client';
+import { BoundedLabel } from '../../metrics/bounded-labels.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import type { LlmUsageRecord } from '../llm-accounting.js';
 
 /** Statuses that are the upstream's fault (an interrupt or a client that left is not). */
 const UPSTREAM_FAILURES = new Set<LlmUsageRecord['status']>(['failed', 'timeout']);
+
+/**
+ * How many distinct (provider, model) pairs keep their model name as a label in this process;
+ * later ones are `other`. Models are configuration, but the name recorded is the one the
+ * deployment answered with, so the bound holds whatever an upstream says.
+ */
+export const LLM_MODEL_LABEL_LIMIT = 50;
 
 /** The LLM gateway's Prometheus series, in the hub's registry (per process, fed by the usage recorder). */
 @Injectable()
@@ -14,6 +22,7 @@ export class LlmMetrics {
   private readonly upstreamErrors: Counter<'provider' | 'model'>;
   private readonly cooldowns: Counter<'provider' | 'model'>;
   private readonly ttft: Histogram<'provider' | 'model'>;
+  private readonly models = new BoundedLabel(LLM_MODEL_LABEL_LIMIT);
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -25,7 +34,7 @@ export class LlmMetrics {
     });
     this.tokens = new Counter({
       name: 'taskhub_llm_tokens_total',
-      help: 'LLM tokens used',
+      help: 'LLM tokens used by provider, model and kind (prompt, completion)',
       labelNames: ['provider', 'model', 'kind'],
       registers,
     });
@@ -43,7 +52,7 @@ export class LlmMetrics {
     });
     this.ttft = new Histogram({
       name: 'taskhub_llm_ttft_seconds',
-      help: 'Time to the first content byte from the upstream',
+      help: 'Time to the first content byte from the upstream (streamed calls), by provider and model',
       labelNames: ['provider', 'model'],
       buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
       registers,
@@ -51,7 +60,7 @@ export class LlmMetrics {
   }
 
   observe(row: LlmUsageRecord): void {
-    const labels = { provider: row.provider, model: row.model };
+    const labels = { provider: row.provider, model: this.models.of(row.model, row.provider) };
     this.calls.inc({ ...labels, status: row.status });
     if (row.prompt_tokens > 0) this.tokens.inc({ ...labels, kind: 'prompt' }, row.prompt_tokens);
     if (row.completion_tokens > 0) this.tokens.inc({ ...labels, kind: 'completion' }, row.completion_tokens);
@@ -60,6 +69,6 @@ export class LlmMetrics {
   }
 
   cooledDown(provider: string, model: string): void {
-    this.cooldowns.inc({ provider, model });
+    this.cooldowns.inc({ provider, model: this.models.of(model, provider) });
   }
 }
