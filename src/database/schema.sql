@@ -491,6 +491,8 @@ TABLE tasks
   awaits_callback text
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
   tag_key text NOT NULL DEFAULT ''::text
+  traceparent text
+  tracestate text
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
