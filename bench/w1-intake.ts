@@ -12,6 +12,7 @@
 //   BENCH_DURATION   seconds per measured phase (default 10)
 //   BENCH_WARMUP     seconds of unmeasured load before each phase (default 2, 0 = none)
 //   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
+//   BENCH_ANCHORS=0  skip both anchors (the tracing-overhead comparison runs the hub alone)
 //   BENCH_DATABASE_URL  postgres mode's hub database (dropped and re-created, exact name, which
 //                    must contain "bench"); default taskhub_bench_w1 on BENCH_PG_ADMIN_URL's
 //                    server (local PostgreSQL). graphile-worker runs on the same server.
@@ -355,6 +356,7 @@ function singleLine(
     p50_ms: ours.single.p50,
     p99_ms: ours.single.p99,
     max_ms: ours.single.max,
+    hub_cpu_us_per_request: ours.single.hub_cpu_us_per_request,
     non2xx: ours.single.non2xx,
     errors: ours.single.errors,
     timeouts: ours.single.timeouts,
@@ -463,11 +465,14 @@ function reportTrouble(ours: HubNumbers): void {
 async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
   // Anchors once per run, shared by both modes' lines.
+  const skip = process.env.BENCH_ANCHORS === '0';
   const anchors: Anchors = {
-    graphile: await measureOrSkip('graphile-worker', graphileIntake),
-    bullmq: RUN_SINGLE
-      ? await measureOrSkip('BullMQ', () => bullmqIntake(DURATION, WARMUP, SINGLE_CONNECTIONS))
-      : 'skipped: BENCH_W1_PARTS has no single',
+    graphile: skip ? 'skipped: BENCH_ANCHORS=0' : await measureOrSkip('graphile-worker', graphileIntake),
+    bullmq: skip
+      ? 'skipped: BENCH_ANCHORS=0'
+      : RUN_SINGLE
+        ? await measureOrSkip('BullMQ', () => bullmqIntake(DURATION, WARMUP, SINGLE_CONNECTIONS))
+        : 'skipped: BENCH_W1_PARTS has no single',
   };
   for (const mode of MODES) {
     const ours = await hubIntake(mode);
