@@ -34,7 +34,7 @@ const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
 const FANOUT_CHANNEL = 'taskhub:client-events';
 
 interface StreamClient {
-  /** `ws-<uuid>`: the first part of its messages' ids (`<id>:<n>`, n counting them in `seq`). */
+  /** `stream-<uuid>`: the first part of its messages' ids (`<id>:<n>`, n counting them in `seq`). */
   id: string;
   seq: number;
   ws: WebSocket;
@@ -180,7 +180,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   private open(ws: WebSocket, who: Principal, tenant: string): void {
     const client: StreamClient = {
-      id: `ws-${randomUUID()}`,
+      id: `stream-${randomUUID()}`,
       seq: 0,
       ws,
       all: true,
