@@ -6,8 +6,8 @@ import { type CallStore, currentCall } from '../database/tenant-context.js';
 import { clientAddress } from '../modules/edge/client-address.js';
 import { traceIdOf } from './tracing/traceparent.js';
 
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+/** LOG_FORMAT (src/config/app-config.ts validates it). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** LOG_FORMAT: `auto` is human lines on a terminal and JSON everywhere else (pipes, files, CI, tests). */
 export function prettyLogs(format: LogFormat, isTTY: boolean | undefined): boolean {
@@ -37,7 +37,7 @@ export function createPino(level: string, options: PinoOptions = {}): Pino {
 }
 
 /**
- * Human lines (`12:00:01.123 WARN: [Context] message` and the other fields below it), made in the
+ * Human lines (`[12:00:01.123] WARN: [Context] message`, the other fields indented below), made in the
  * logging call and written to `out` at once: pino-pretty's formatter without its stream or
  * worker thread, so nothing is left in a buffer when the process exits.
  */

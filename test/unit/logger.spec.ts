@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { createPino, PinoLoggerService, prettyLogs } from '../../src/common/logger.js';
+import { ConfigError, loadConfig } from '../../src/config/app-config.js';
 import { messageCall, requestIdMiddleware } from '../../src/common/request-id.js';
 import {
   runAsCall,
@@ -77,6 +78,12 @@ describe('LOG_FORMAT', () => {
     ['pretty', true, true],
   ] as const)('%s with a TTY %s: pretty %s', (format, tty, pretty) => {
     expect(prettyLogs(format, tty)).toBe(pretty);
+  });
+
+  it('is auto unless set, and one of auto, json or pretty', () => {
+    expect(loadConfig({}).LOG_FORMAT).toBe('auto');
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }).LOG_FORMAT).toBe('pretty');
+    expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(ConfigError);
   });
 
   it('auto writes JSON when stdout is not a terminal, and human lines when it is', () => {
