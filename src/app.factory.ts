@@ -86,7 +86,7 @@ function corsOptions(config: AppConfig): CorsOptions {
 
 /** Builds the whole HTTP app (not yet listening): used by `main`, the CLI and the e2e tests. */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
-  const pino = createPino(config.LOG_LEVEL);
+  const pino = createPino(config.LOG_LEVEL, { format: config.LOG_FORMAT });
   // The adapter creates the HTTP server before the module that counts its refusals exists.
   const edge: { metrics?: EdgeMetrics } = {};
   const app = await NestFactory.create<NestExpressApplication>(

@@ -158,6 +158,10 @@ export class AppConfig {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
+  /** Log lines: `auto` is human (pino-pretty) on a terminal and JSON otherwise; `json` or `pretty` always (docs/observability.md). */
+  @IsIn(['auto', 'json', 'pretty'])
+  LOG_FORMAT: 'auto' | 'json' | 'pretty' = 'auto';
+
   /** Largest JSON body accepted, in bytes. */
   @Transform(toInt)
   @IsInt()

@@ -51,9 +51,13 @@ export function runWithTenantSetting<T>(setting: string, fn: () => T): T {
   return storage.run(within(setting), fn);
 }
 
-/** Runs `fn` as one request or message: its tenant setting, id and trace context. */
-export function runAsCall<T>(store: CallStore, fn: () => T): T {
-  return storage.run(store, fn);
+/**
+ * Runs `fn(...args)` as one request or message: its tenant setting, id and trace context. The
+ * arguments pass through (AsyncLocalStorage.run's own), so a hot path can hand a shared function
+ * its per-message values instead of making a closure per message.
+ */
+export function runAsCall<A extends unknown[], T>(store: CallStore, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(store, fn, ...args);
 }
 
 /** The open call's store (undefined outside any: background work). Read-only by convention. */

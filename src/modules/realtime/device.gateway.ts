@@ -17,7 +17,14 @@ import { LiveConnections } from '../nodes/live-connections.js';
 import { RAW_WS_CONNECTION_PREFIX } from '../nodes/node.types.js';
 import { NodesService } from '../nodes/nodes.service.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import {
+  type CallStore,
+  currentCall,
+  runAsCall,
+  runWithTenantSetting,
+  SYSTEM_TENANT,
+} from '../../database/tenant-context.js';
+import { messageCall } from '../../common/request-id.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import {
@@ -48,6 +55,8 @@ interface ParkedMessage {
   event: InboundEvent;
   payload: unknown;
   reply: Ack | undefined;
+  /** The message's own call store: replayed under its id, not the registration's. */
+  call: Readonly<CallStore> | undefined;
 }
 
 interface SocketState {
@@ -57,6 +66,8 @@ interface SocketState {
   /** Reports that arrived before the registration, waiting for it (made by the first). */
   early: ParkedMessage[] | undefined;
   earlyTimer?: NodeJS.Timeout;
+  /** Inbound messages so far: the n of each message's id `<socket id>:<n>`. */
+  seq: number;
 }
 
 /** The callback of an inbound message whose sender asked for an ack (the contract says which answer each gets). */
@@ -94,8 +105,12 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   ) {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const gateway = this;
+    // Each message is handled in its own call store (its id on every log line), through the
+    // shared `handleMessage`: the store is the only allocation the id costs.
     this.onMessage = function (event, ...args) {
-      gateway.message(this, event, args);
+      const state = (this.data as { state?: SocketState }).state;
+      if (!state) return;
+      runAsCall(messageCall(`${this.id}:${++state.seq}`), gateway.handleMessage, this, state, event, args);
     };
     this.onDisconnect = function () {
       gateway.disconnected(this);
@@ -188,6 +203,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       order: new MessageOrder(this.authenticate(socket, session)),
       early: undefined,
       earlyTimer: undefined,
+      seq: 0,
     };
     (socket.data as { state?: SocketState }).state = state;
     // One listener for every event, shared by every socket (fewer closures per connection than one per event).
@@ -195,9 +211,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     socket.on('disconnect', this.onDisconnect);
   }
 
-  private message(socket: DeviceSocket, event: string, args: unknown[]): void {
-    const state = (socket.data as { state?: SocketState }).state;
-    if (!state) return;
+  private readonly handleMessage = (socket: DeviceSocket, state: SocketState, event: string, args: unknown[]): void => {
     const ack = args.find((a): a is Ack => typeof a === 'function');
     if ((INBOUND_EVENTS as readonly string[]).includes(event)) {
       this.enqueue(socket, state, event as InboundEvent, args[0] === ack ? undefined : args[0], ack);
@@ -211,7 +225,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
         ack,
       );
     }
-  }
+  };
 
   /** Seed 001 `llm_request`, beside the queue (a long call must not hold up the node's reports). */
   private llmRequest(socket: DeviceSocket, state: SocketState, payload: unknown, ack: Ack | undefined): void {
@@ -260,7 +274,7 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     const handle = async (authenticated: boolean): Promise<boolean> => {
       if (authenticated === false || !socket.connected) return false;
       if (PARKED_EVENTS.has(event) && !state.session.nodeId) {
-        this.park(socket, state, { event, payload, reply });
+        this.park(socket, state, { event, payload, reply, call: currentCall() });
         return true;
       }
       const result = await this.process(socket, state, event, payload, reply);
@@ -332,7 +346,9 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     const early = state.early ?? [];
     state.early = undefined;
     for (const m of early) {
-      const replayed = await this.process(socket, state, m.event, m.payload, m.reply);
+      const replayed = m.call
+        ? await runAsCall(m.call, () => this.process(socket, state, m.event, m.payload, m.reply))
+        : await this.process(socket, state, m.event, m.payload, m.reply);
       const taskId = (m.payload as { task_id?: unknown } | undefined)?.task_id;
       if (replayed && m.event === 'task_result' && typeof taskId === 'string') finished.add(taskId);
     }

@@ -21,7 +21,8 @@ import { parseChatSubscription } from './chat-watch.js';
 import { callerMiddleware, connectedCaller, type HandshakeLike, socketPrincipal } from './socket-auth.js';
 import { SocketIoGuard } from '../edge/socket-io-guard.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { runAsCall, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { messageCall } from '../../common/request-id.js';
 import { publishingTenant } from './tenant-delivery.js';
 import { socketError } from './socket-error.js';
 
@@ -130,10 +131,15 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   handleConnection(socket: EventsSocket): void {
     // Listening at once: a client may ask before its key is checked; each message waits for it.
     const ready = this.authenticate(socket);
+    // Each message in its own call store, `<socket id>:<n>` (n counting this socket's messages).
+    let seq = 0;
     const when =
       <A extends unknown[]>(f: (who: Principal, ...args: A) => unknown) =>
       (...args: A): void =>
-        void ready.then((who) => (who ? f(who, ...args) : undefined));
+        runAsCall(
+          messageCall(`${socket.id}:${++seq}`),
+          () => void ready.then((who) => (who ? f(who, ...args) : undefined)),
+        );
     // Payloads are read as unknown: the contract says what passes the checks below, not what a client may send.
     socket.on(
       'subscribe_tasks',

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { messageCall } from '../../common/request-id.js';
+import { runAsCall } from '../../database/tenant-context.js';
 import { EventBus, type HubLogLine } from '../../common/events/event-bus.js';
 import { setHubLogSink } from '../../common/logger.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -33,6 +36,9 @@ interface LogFilter {
 }
 
 interface LogClient {
+  /** `log-<uuid>`: the first part of its messages' ids (`<id>:<n>`, n counting them in `seq`). */
+  id: string;
+  seq: number;
   ws: WebSocket;
   filter: LogFilter;
   alive: boolean;
@@ -172,7 +178,7 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private open(ws: WebSocket, filter: LogFilter, route: ApexRoute, tenant: string): void {
-    const client: LogClient = { ws, filter, alive: true, tenant };
+    const client: LogClient = { id: `log-${randomUUID()}`, seq: 0, ws, filter, alive: true, tenant };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
@@ -180,10 +186,9 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
       if (isOversizeFrame(e)) this.edge.drop('log', 'frame_too_large');
       this.clients.delete(client);
     });
-    // Listen-only: anything sent is answered with an error, the connection stays.
-    ws.on('message', () =>
-      this.send(ws, 'error', closeError('VALIDATION_ERROR', 'The log channel is listen-only', 'message')),
-    );
+    // Listen-only: anything sent is answered with an error, the connection stays. In its own call
+    // store like every inbound message (nothing it does logs today; whatever is added will).
+    ws.on('message', () => runAsCall(messageCall(`${client.id}:${++client.seq}`), this.listenOnly, ws));
     if (route.deprecated)
       this.send(ws, 'warning', {
         code: 'DEPRECATED_PATH',
@@ -226,6 +231,9 @@ export class LogChannelServer implements OnApplicationBootstrap, OnApplicationSh
       c.ws.ping();
     }
   }
+
+  private readonly listenOnly = (ws: WebSocket): void =>
+    this.send(ws, 'error', closeError('VALIDATION_ERROR', 'The log channel is listen-only', 'message'));
 
   private send<K extends keyof ServerToClientEvents>(ws: WebSocket, type: K, data: ServerToClientEvents[K]): void {
     this.push(ws, frameOf(type, data));

@@ -27,7 +27,8 @@ import { NodeLlmBridge } from './node-llm-bridge.js';
 import { socketPrincipal } from './socket-auth.js';
 import { sees } from './tenant-delivery.js';
 import { TenantsService } from '../tenants/tenants.service.js';
-import { runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { runAsCall, runWithTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { messageCall } from '../../common/request-id.js';
 import { MessageOrder, taskIdOf } from './message-order.js';
 import { closeError, socketError } from './socket-error.js';
 import type { UpgradeDecision } from './raw-channel.js';
@@ -44,6 +45,8 @@ interface NodeConnection {
   alive: boolean;
   /** Aborted when the connection closes (stops its LLM calls). */
   readonly gone: AbortController;
+  /** Inbound frames so far: the n of each frame's id `<connection id>:<n>`. */
+  seq: number;
 }
 
 /** What one hub asks another to do with a connection it holds (with REDIS_URL). */
@@ -162,11 +165,15 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
       order: new MessageOrder(Promise.resolve()),
       alive: true,
       gone: new AbortController(),
+      seq: 0,
     };
     this.connections.set(conn.id, conn);
     this.live.opened(conn.id);
     ws.on('pong', () => (conn.alive = true));
-    ws.on('message', (raw, isBinary) => this.onFrame(conn, raw, isBinary));
+    // Each frame is handled in its own call store (its id on every log line it causes).
+    ws.on('message', (raw, isBinary) =>
+      runAsCall(messageCall(`${conn.id}:${++conn.seq}`), this.onFrame, conn, raw, isBinary),
+    );
     ws.on('close', () => this.closed(conn));
     ws.on('error', (e) => {
       if (isOversizeFrame(e)) this.edge.drop('node', 'frame_too_large');
@@ -181,7 +188,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private onFrame(conn: NodeConnection, raw: RawData, isBinary: boolean): void {
+  private readonly onFrame = (conn: NodeConnection, raw: RawData, isBinary: boolean): void => {
     const bytes = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer).byteLength;
     if (isBinary)
       return this.refuse(
@@ -225,7 +232,7 @@ export class NodeChannelServer implements OnApplicationBootstrap, OnApplicationS
           f.type,
         );
     }
-  }
+  };
 
   /** Seed 001 `llm_request {id, model, messages, …}` (the id may also be the frame's), beside the queue. */
   private llmRequest(conn: NodeConnection, f: Frame): void {

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { messageCall } from '../../common/request-id.js';
+import { runAsCall } from '../../database/tenant-context.js';
 import { EventBus } from '../../common/events/event-bus.js';
 import { AppConfig } from '../../config/app-config.js';
 import { AgentProxy } from '../agent-services/proxy/agent-proxy.service.js';
@@ -31,6 +34,9 @@ const PROXY_KEYS = ['service', 'tag', 'session_id', 'routing_hint'];
 const FANOUT_CHANNEL = 'taskhub:client-events';
 
 interface StreamClient {
+  /** `stream-<uuid>`: the first part of its messages' ids (`<id>:<n>`, n counting them in `seq`). */
+  id: string;
+  seq: number;
   ws: WebSocket;
   all: boolean;
   ids: Set<string>;
@@ -174,6 +180,8 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
 
   private open(ws: WebSocket, who: Principal, tenant: string): void {
     const client: StreamClient = {
+      id: `stream-${randomUUID()}`,
+      seq: 0,
       ws,
       all: true,
       ids: new Set(),
@@ -190,7 +198,12 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       if (isOversizeFrame(e)) this.edge.drop('ws', 'frame_too_large');
       this.clients.delete(client);
     });
-    ws.on('message', (raw, isBinary) => void this.onMessage(client, raw.toString(), isBinary));
+    // Each message is handled in its own call store (its id on every log line it causes).
+    ws.on(
+      'message',
+      (raw, isBinary) =>
+        void runAsCall(messageCall(`${client.id}:${++client.seq}`), this.onMessage, client, raw.toString(), isBinary),
+    );
     this.send(ws, 'connected', {
       subscribed: 'all',
       heartbeatInterval: this.config.WS_HEARTBEAT_INTERVAL_MS,
@@ -203,7 +216,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
     );
   }
 
-  private async onMessage(client: StreamClient, raw: string, isBinary: boolean): Promise<void> {
+  private readonly onMessage = async (client: StreamClient, raw: string, isBinary: boolean): Promise<void> => {
     let message: Inbound;
     try {
       message = isBinary ? {} : (JSON.parse(raw) as Inbound);
@@ -257,7 +270,7 @@ export class WsStreamServer implements OnApplicationBootstrap, OnApplicationShut
       default:
         return this.fail(client.ws, `Unknown message type: ${message.type}`, 'type', message.type);
     }
-  }
+  };
 
   private broadcast(e: ClientEvent): void {
     if (this.clients.size === 0) return;

@@ -75,6 +75,7 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   RATE_LIMIT_SKIP_SUCCESSFUL: 'Requests answered below 400 do not count against the rate limit',
   RATE_LIMIT_SKIP_FAILED: 'Requests answered 400 or above do not count against the rate limit',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
+  LOG_FORMAT: 'auto (human lines on a terminal, JSON otherwise), json or pretty',
   BODY_LIMIT_BYTES: 'Largest JSON body accepted, in bytes',
   HTTP_HEADERS_TIMEOUT_MS: 'An HTTP request whose headers have not all arrived after this long is answered 408',
   HTTP_REQUEST_TIMEOUT_MS: 'An HTTP request whose body has not all arrived after this long is answered 408',

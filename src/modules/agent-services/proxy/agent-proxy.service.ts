@@ -7,7 +7,15 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { AppConfig } from '../../../config/app-config.js';
 import { EventBus, type DomainEvents } from '../../../common/events/event-bus.js';
 import { Periodic } from '../../../common/periodic.js';
-import { DEFAULT_TENANT, runAsSystem, runWithTenantSetting, SYSTEM_TENANT } from '../../../database/tenant-context.js';
+import {
+  type CallStore,
+  DEFAULT_TENANT,
+  runAsCall,
+  runAsSystem,
+  runWithTenantSetting,
+  SYSTEM_TENANT,
+} from '../../../database/tenant-context.js';
+import { messageCall } from '../../../common/request-id.js';
 import type { Principal } from '../../auth/api-key.types.js';
 import { clientAddress } from '../../edge/client-address.js';
 import { RoundRobinCursor } from '../../routing/rule-engine.js';
@@ -38,6 +46,12 @@ interface ClientFrame extends Frame {
 /** One client connection and its current upstream. */
 interface Link {
   conn: ProxyConnection;
+  /**
+   * The session's call store, its request id the connection id (`connection_id` of
+   * connection_routed; X-Taskhub-Connection-Id upstream): the client's frames and close re-enter
+   * it (one store for the session, none per frame); the upstream socket, opened inside it, inherits it.
+   */
+  call: CallStore;
   /** The caller's tenant setting: it reaches that tenant's services and rules only ('*': a global admin, all). */
   tenant: string;
   client: WebSocket;
@@ -214,6 +228,7 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
     request.session_id = conn.session_id;
     const link: Link = {
       conn,
+      call: messageCall(conn.connection_id),
       tenant,
       client,
       upstream: null,
@@ -230,27 +245,41 @@ export class AgentProxy implements OnApplicationBootstrap, OnApplicationShutdown
       span: tracingEnabled() ? sessionSpan(req, conn) : undefined,
     };
     this.links.set(conn.connection_id, link);
-
-    client.on('message', (data, isBinary) => this.fromClient(link, toBuffer(data), isBinary));
-    client.on('close', (code) =>
-      this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'),
-    );
-    client.on('error', () => this.end(link, 1011, 'client error', 'client_error'));
-
-    const routed = await this.route(link, null, (chosen) =>
-      this.event(client, 'connection_routed', {
-        connection_id: conn.connection_id,
-        session_id: conn.session_id,
-        target_service: chosen.service.name,
-        service_id: chosen.service.id,
-        service_endpoint: serviceEndpoint(chosen.service),
-        routing_strategy: chosen.strategy,
-        rule: chosen.rule?.name ?? null,
-      }),
-    );
-    if (!routed.ok) return this.refuse(link, routed);
-    this.flush(link);
+    return runAsCall(link.call, this.serve, link);
   }
+
+  /** The session, inside its call store: relays the client's frames and routes it to a service. */
+  private readonly serve = async (link: Link): Promise<void> => {
+    const { client, conn } = link;
+    client.on('message', (data, isBinary) => runAsCall(link.call, this.clientFrame, link, data, isBinary));
+    client.on('close', (code) =>
+      runAsCall(link.call, () =>
+        this.end(link, code === 1005 || code === 1006 ? 1000 : code, 'client closed', 'client_closed'),
+      ),
+    );
+    client.on('error', () => runAsCall(link.call, () => this.end(link, 1011, 'client error', 'client_error')));
+
+    try {
+      const routed = await this.route(link, null, (chosen) =>
+        this.event(client, 'connection_routed', {
+          connection_id: conn.connection_id,
+          session_id: conn.session_id,
+          target_service: chosen.service.name,
+          service_id: chosen.service.id,
+          service_endpoint: serviceEndpoint(chosen.service),
+          routing_strategy: chosen.strategy,
+          rule: chosen.rule?.name ?? null,
+        }),
+      );
+      if (!routed.ok) return this.refuse(link, routed);
+      this.flush(link);
+    } catch (e) {
+      this.internalError(client, e); // here, not in handleUpgrade's catch: logged with the session's id
+    }
+  };
+
+  private readonly clientFrame = (link: Link, data: RawData, binary: boolean): void =>
+    this.fromClient(link, toBuffer(data), binary);
 
   /**
    * Picks a service and opens its upstream, trying the next candidate when one cannot be
