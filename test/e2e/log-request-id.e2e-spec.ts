@@ -71,11 +71,12 @@ type Line = Record<string, unknown> & { msg?: string };
     expect(r.headers.get('x-request-id')).toBe('log-test-http-1');
     const [warning] = await linesWhere(cooledDown('m-http'));
     expect(warning).toMatchObject({ level: 40, context: 'LlmRouter', req_id: 'log-test-http-1' });
-    expect(warning).not.toHaveProperty('trace_id'); // no traceparent sent
+    // No traceparent sent: the request started a trace of its own, and its lines say which.
+    expect(warning.trace_id).toMatch(/^[0-9a-f]{32}$/);
     const [access] = await linesWhere(
       (l) => l.msg === 'request completed' && (l.req as { url?: string }).url === '/v1/chat/completions',
     );
-    expect(access).toMatchObject({ req_id: 'log-test-http-1' });
+    expect(access).toMatchObject({ req_id: 'log-test-http-1', trace_id: warning.trace_id });
     // A line outside any call (the start's warning that auth is off) has none.
     const [atStart] = await linesWhere((l) => typeof l.msg === 'string' && l.msg.startsWith('AUTH_REQUIRED=false'));
     expect(atStart).toBeDefined();
