@@ -114,6 +114,8 @@ export class OtlpReceiver {
   }
 
   close(): Promise<void> {
+    // The exporter keeps its connection alive: close it too, or close() waits for it.
+    this.server?.closeAllConnections();
     return new Promise((ok) => (this.server ? this.server.close(() => ok()) : ok()));
   }
 }
