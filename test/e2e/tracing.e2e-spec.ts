@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { type Context, type ContextManager, context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { DeviceClient } from '../../src/sdk/device-client.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
@@ -326,5 +326,44 @@ describe('traces: one task followed across the hub', () => {
     } finally {
       context.disable();
     }
+  });
+
+  it('a plugin callback continues the traceparent it sends: its request span, and the task it completes, are in that trace', async () => {
+    const admin = apiClient(t, t.keys.admin);
+    const plugin = (await admin.post<{ secret: string }>('/api/v1/plugins', { name: 'traced-plugin' })).body.data;
+    closers.push(() => void admin.delete('/api/v1/plugins/traced-plugin'));
+    const submitter = newTrace();
+    const task = (
+      await client.post<Task>(
+        '/api/v1/tasks',
+        { prompt: 'organize', awaits_callback: 'traced-plugin' },
+        { traceparent: submitter.header },
+      )
+    ).body.data;
+    expect(task.trace_id).toBe(submitter.traceId);
+    // The plugin answers in its own trace (Standard Webhooks signature over the body).
+    const body = JSON.stringify({ status: 'success', output: { ok: true } });
+    const id = `msg_${randomUUID()}`;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const key = Buffer.from(plugin.secret.slice('whsec_'.length), 'base64');
+    const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+    const callback = newTrace();
+    const res = await fetch(`${t.url}/plugin-callback/traced-plugin/${task.task_id}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': ts,
+        'webhook-signature': `v1,${sig}`,
+        traceparent: callback.header,
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const spans = await receiver.waitFor(callback.traceId, has(['POST /plugin-callback/:plugin/:taskId']));
+    expect(byName(spans, 'POST /plugin-callback/:plugin/:taskId').parentSpanId).toBe(callback.spanId);
+    // The task's own chain ends in the submitter's trace.
+    const chain = await receiver.waitFor(submitter.traceId, has(['task.intake', 'task.completion']));
+    expect(byName(chain, 'task.completion').attributes['taskhub.task.outcome']).toBe('completed');
   });
 });
