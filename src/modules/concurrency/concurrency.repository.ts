@@ -37,23 +37,26 @@ export const keyRoom = (l: string): string =>
   `LEAST(COALESCE(${l}.max_running - kr.running, ${NO_LIMIT}), COALESCE(${l}.max_per_minute - ks.started, ${NO_LIMIT}))`;
 
 /**
- * CTE `key_limits` (tenant_id, key, room, opens_at): the limited keys that have waiting work, with
- * the room each has now and, for one held by its rolling window, when its oldest start leaves it
- * (the dispatcher arms a timer for then). A deployment without limit rows reads an empty table;
+ * CTE `key_limits` (tenant_id, key, room, opens_in_ms): the limited keys that have waiting work, with
+ * the room each has now and, for one held by its rolling window, in how long its oldest start
+ * leaves it (the dispatcher arms a timer; relative, so the hub's clock need not agree with the database's). A deployment without limit rows reads an empty table;
  * keys without a limit row are not in it.
  */
 export const KEY_LIMITS = `key_limits AS MATERIALIZED (
          SELECT l.tenant_id, l.key, ${keyRoom('l')} AS room,
                 CASE WHEN l.max_per_minute IS NOT NULL AND ks.started >= l.max_per_minute
-                     THEN ks.oldest_start + ${WINDOW} END AS opens_at
+                     THEN ceil(extract(epoch FROM ks.oldest_start + ${WINDOW} - now()) * 1000)::int END AS opens_in_ms
          FROM concurrency_limits l ${keyCounts('l')}
          WHERE EXISTS (SELECT 1 FROM tasks x WHERE x.tenant_id = l.tenant_id AND x.concurrency_key = l.key AND x.status = 'pending')
        )`;
 
-/** A condition on task `t` (after KEY_LIMITS): it has no key, or its key is not held now. */
-export const notHeld = (t: string, extra = ''): string =>
+/**
+ * A condition on task `t`, after a CTE `held_keys` (tenant_id, key): it has no key (tested first,
+ * so a task without one costs no lookup), or its key is not held.
+ */
+export const notHeld = (t: string): string =>
   `(${t}.concurrency_key IS NULL OR NOT EXISTS (
-     SELECT 1 FROM key_limits kl WHERE kl.tenant_id = ${t}.tenant_id AND kl.key = ${t}.concurrency_key AND kl.room <= 0)${extra})`;
+     SELECT 1 FROM held_keys hk WHERE hk.tenant_id = ${t}.tenant_id AND hk.key = ${t}.concurrency_key))`;
 
 /**
  * Limits per key (docs/flow-control.md), one row per (tenant, key) under row-level security:
