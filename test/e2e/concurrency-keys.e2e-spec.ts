@@ -30,12 +30,7 @@ describe('concurrency keys (one hub)', () => {
     await t.close();
   });
 
-  const put = (key: string, body: unknown) =>
-    fetch(`${t.url}/api/v1/concurrency/${key}`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${t.keys.admin}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const put = (key: string, body: unknown) => admin.put(`/api/v1/concurrency/${key}`, body);
 
   const submit = async (tasks: Record<string, unknown>[]): Promise<string[]> => {
     const res = await client.post<{ created: number; results: { task_id: string }[] }>('/api/v1/tasks/batch', {

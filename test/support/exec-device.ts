@@ -17,8 +17,14 @@ export class ExecDevice {
   readonly log: Run[] = [];
   private constructor(readonly device: TestDevice) {}
 
-  static async connect(url: string, key: string, id: string, runMs: number, capacity = 1): Promise<ExecDevice> {
-    const d = new ExecDevice(new TestDevice(url, key));
+  static async connect(
+    url: string,
+    key: string | undefined,
+    id: string,
+    runMs: number,
+    capacity = 1,
+  ): Promise<ExecDevice> {
+    const d = new ExecDevice(new TestDevice(url, key || undefined));
     d.device.socket.on('new_task', (m: { task_id: string; attempt: number }, ack?: (a: unknown) => void) => {
       if (typeof ack === 'function') ack({ received: true, task_id: m.task_id, attempt: m.attempt });
       const start = Date.now();

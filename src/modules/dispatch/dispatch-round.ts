@@ -10,6 +10,7 @@ import {
   type TenantKey,
 } from '../tasks/task-assignments.repository.js';
 import type { TaskRow } from '../tasks/task.types.js';
+import { RATE_WINDOW_MS } from '../concurrency/concurrency-window.js';
 import { type Candidate, type KeyRoom, planAssignments, type Strategy } from './assignment.js';
 
 export type { AssignmentRef };
@@ -197,12 +198,16 @@ export class DispatchRound {
         e,
       );
     }
+    // A key this round filled may be held by its rolling window from now on: look again when a
+    // window from now has passed (harmless for a key held by max_running: a round that finds it held).
+    const filled = [...keyRoom.values()].some((room) => room <= 0);
+    const reopen = filled ? Date.now() + RATE_WINDOW_MS : undefined;
     const vocabulary = new Map(nodes.map((n) => [n.id, n.vocabulary]));
     return {
       assigned: rows.map((task) => ({ task, vocabulary: vocabulary.get(task.node_id as string) ?? 'device' })),
       cursor: plan.cursor,
       short: rows.length < planned.length,
-      opensAt,
+      opensAt: opensAt === undefined || reopen === undefined ? (opensAt ?? reopen) : Math.min(opensAt, reopen),
     };
   }
 
