@@ -42,15 +42,14 @@ if (skipReason) process.stdout.write(`\n[concurrency-two-hubs] skipped: ${skipRe
 
   const hub = (h: HubProcess) => apiClient({ url: h.url } as TestApp, undefined);
 
-  it('40 tasks of cust-1 (max_running 2), 5 devices on each hub: never more than 2 at once', async () => {
+  it('100 short tasks of cust-1 (max_running 2), 5 devices on each hub: never more than 2 at once', async () => {
     expect((await hub(a).put('/api/v1/concurrency/cust-1', { max_running: 2 })).status).toBe(200);
-    for (let i = 0; i < 10; i++)
-      devices.push(await ExecDevice.connect((i % 2 ? b : a).url, '', `two-hub-dev-${i}`, 40));
+    for (let i = 0; i < 10; i++) devices.push(await ExecDevice.connect((i % 2 ? b : a).url, '', `two-hub-dev-${i}`, 5));
     // submitted on both hubs, so both hubs' rounds are woken and race for the key
     const ids: string[] = [];
     for (const h of [a, b]) {
       const res = await hub(h).post<{ results: { task_id: string }[] }>('/api/v1/tasks/batch', {
-        tasks: Array.from({ length: 20 }, (_, i) => ({ prompt: `two-${i}`, concurrency_key: 'cust-1' })),
+        tasks: Array.from({ length: 50 }, (_, i) => ({ prompt: `two-${i}`, concurrency_key: 'cust-1' })),
       });
       expect(res.status).toBe(201);
       ids.push(...res.body.data.results.map((r) => r.task_id));
@@ -60,10 +59,10 @@ if (skipReason) process.stdout.write(`\n[concurrency-two-hubs] skipped: ${skipRe
         await db.query(`SELECT count(*)::int AS n FROM tasks WHERE id = ANY ($1::uuid[]) AND status = 'completed'`, [
           ids,
         ])
-      ).rows[0].n === 40;
-    await waitFor('40 done', done, 30_000);
+      ).rows[0].n === 100;
+    await waitFor('100 done', done, 30_000);
     const runs = allRuns(devices);
-    expect(runs.filter((r) => ids.includes(r.task_id))).toHaveLength(40);
+    expect(runs.filter((r) => ids.includes(r.task_id))).toHaveLength(100);
     expect(maxOverlap(runs, new Set(ids))).toBe(2);
     // both hubs' devices ran some
     expect(new Set(runs.map((r) => Number(r.device.split('-').pop()) % 2))).toEqual(new Set([0, 1]));

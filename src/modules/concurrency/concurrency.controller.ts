@@ -49,7 +49,9 @@ export class ConcurrencyController {
 
   @Put(':key')
   @Authenticated('admin')
-  @ApiOperation({ summary: 'Set the limits of a key (admin): both fields replaced; applies to the next pick on every hub' })
+  @ApiOperation({
+    summary: 'Set the limits of a key (admin): both fields replaced; applies to the next pick on every hub',
+  })
   @ApiEnvelope(ConcurrencyLimitView)
   async put(@Param() { key }: ConcurrencyKeyParam, @Body() dto: PutConcurrencyLimitDto): Promise<ConcurrencyLimitView> {
     return mapLimit(await this.concurrency.put(key, dto));

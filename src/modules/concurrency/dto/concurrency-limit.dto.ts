@@ -12,7 +12,11 @@ export class ConcurrencyKeyParam {
 
 /** Body of PUT: at least one limit (checked by the service, which names `max_running`). */
 export class PutConcurrencyLimitDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 1_000_000, description: 'Tasks of the key out at once (dispatched or running)' })
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'Tasks of the key out at once (dispatched or running)',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)

@@ -42,7 +42,8 @@ export class TaskView {
     type: String,
     nullable: true,
     enum: ['concurrency_key'],
-    description: 'What holds back this pending, ready task: `concurrency_key` when its key is at a limit; null otherwise',
+    description:
+      'What holds back this pending, ready task: `concurrency_key` when its key is at a limit; null otherwise',
   })
   waiting_on: 'concurrency_key' | null;
   @ApiProperty(nullableDate) run_at: string | null;
@@ -66,7 +67,7 @@ export class TaskView {
   @ApiProperty({
     ...nullableString,
     description:
-      'While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt\'s run); null otherwise',
+      "While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt's run); null otherwise",
   })
   traceparent: string | null;
 }
