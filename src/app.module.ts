@@ -22,6 +22,7 @@ import { RateLimitGuard } from './modules/rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from './modules/rate-limit/rate-limit.module.js';
 import { RetentionModule } from './modules/retention/retention.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
+import { ConcurrencyModule } from './modules/concurrency/concurrency.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
@@ -52,6 +53,7 @@ export class AppModule {
         NodesModule,
         DispatchModule,
         RoutingModule,
+        ConcurrencyModule,
         SchedulesModule,
         AgentServicesModule,
         PluginCallbacksModule,

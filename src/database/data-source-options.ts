@@ -23,6 +23,7 @@ import { Schedules1766000000000 } from './migrations/1766000000000-Schedules.js'
 import { PluginNamesAndTools1766100000000 } from './migrations/1766100000000-PluginNamesAndTools.js';
 import { AgentStatsPersist1766200000000 } from './migrations/1766200000000-AgentStatsPersist.js';
 import { TaskTraceContext1766300000000 } from './migrations/1766300000000-TaskTraceContext.js';
+import { ConcurrencyKeys1766400000000 } from './migrations/1766400000000-ConcurrencyKeys.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
 export const migrations = [
@@ -50,6 +51,7 @@ export const migrations = [
   PluginNamesAndTools1766100000000,
   AgentStatsPersist1766200000000,
   TaskTraceContext1766300000000,
+  ConcurrencyKeys1766400000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

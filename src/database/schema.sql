@@ -127,6 +127,21 @@ TABLE api_keys
   INDEX CREATE UNIQUE INDEX "UQ_api_keys_key_hash" ON public.api_keys USING btree (key_hash)
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
+TABLE concurrency_limits
+  ROW LEVEL SECURITY FORCED
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  key text NOT NULL
+  max_running integer
+  max_per_minute integer
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT CHK_concurrency_limits_positive CHECK (((COALESCE(max_running, 1) >= 1) AND (COALESCE(max_per_minute, 1) >= 1)))
+  CONSTRAINT CHK_concurrency_limits_some CHECK (((max_running IS NOT NULL) OR (max_per_minute IS NOT NULL)))
+  CONSTRAINT FK_concurrency_limits_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
+  CONSTRAINT PK_concurrency_limits PRIMARY KEY (tenant_id, key)
+  INDEX CREATE UNIQUE INDEX "PK_concurrency_limits" ON public.concurrency_limits USING btree (tenant_id, key)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
 TABLE hub_instances
   id text NOT NULL
   name text NOT NULL
@@ -493,10 +508,13 @@ TABLE tasks
   tag_key text NOT NULL DEFAULT ''::text
   traceparent text
   tracestate text
+  concurrency_key text
   CONSTRAINT CHK_tasks_status CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT FK_tasks_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
   CONSTRAINT PK_tasks PRIMARY KEY (id)
   INDEX CREATE INDEX "IDX_tasks_completed_type" ON public.tasks USING btree (type, completed_at DESC) INCLUDE (started_at) WHERE (status = 'completed'::text)
+  INDEX CREATE INDEX "IDX_tasks_concurrency_starts" ON public.tasks USING btree (tenant_id, concurrency_key, dispatched_at) WHERE ((concurrency_key IS NOT NULL) AND (dispatched_at IS NOT NULL))
+  INDEX CREATE INDEX "IDX_tasks_concurrency_unfinished" ON public.tasks USING btree (tenant_id, concurrency_key, status) WHERE ((concurrency_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'running'::text])))
   INDEX CREATE INDEX "IDX_tasks_dispatched_delivered" ON public.tasks USING btree (delivered_at) WHERE (status = 'dispatched'::text)
   INDEX CREATE INDEX "IDX_tasks_finished" ON public.tasks USING btree (tenant_id, COALESCE(GREATEST(completed_at, cancelled_at), created_at), id) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text]))
   INDEX CREATE INDEX "IDX_tasks_lease" ON public.tasks USING btree (lease_expires_at) WHERE (status = ANY (ARRAY['dispatched'::text, 'running'::text]))

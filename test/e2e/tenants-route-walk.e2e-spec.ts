@@ -40,6 +40,7 @@ interface Ids {
   tenant: string;
   connection: string;
   schedule: string;
+  limit: string;
 }
 type Ref = keyof Ids;
 
@@ -163,6 +164,10 @@ const WALK: Record<string, Walk[]> = {
     { kind: 'id', params: { id: 'rule' }, body: { name: 'b-owns-it', conditions: [] } },
   ],
   'DELETE /api/v1/routing/rules/{id}': [{ kind: 'id', params: { id: 'rule' } }],
+  // concurrency limits
+  'GET /api/v1/concurrency': [{ kind: 'list' }],
+  'GET /api/v1/concurrency/{key}': [{ kind: 'id', params: { key: 'limit' } }],
+  'DELETE /api/v1/concurrency/{key}': [{ kind: 'id', params: { key: 'limit' } }],
   // schedules
   'GET /api/v1/schedules': [{ kind: 'list' }],
   'POST /api/v1/schedules': [{ kind: 'list', body: { cron: '0 0 1 1 *', notification: { message: 'from b' } } }],
@@ -243,6 +248,8 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/interrupt': 'interrupts a live LLM request by its id: needs a streaming upstream (T3)',
   'GET /v1/models': 'model list of the gateway: no tenant data (T3)',
   'GET /v1/config/llm': 'hub-wide LLM config (T3)',
+  'PUT /api/v1/concurrency/{key}':
+    "an upsert by name in the caller's tenant (no id to guess): B's PUT of A's key name sets B's own limit; GET and DELETE of it are walked",
 };
 
 const data = (body: unknown): unknown => (body as { data?: unknown } | null)?.data ?? body;
@@ -256,6 +263,7 @@ const SNAPSHOT: Record<string, { where?: string; volatile?: string[]; appendOnly
   node_logs: {},
   routing_rules: {},
   schedules: {},
+  concurrency_limits: {},
   agent_services: {
     volatile: [
       'status',
@@ -381,6 +389,10 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
     expect(schedule.status).toBe(201);
     ids.schedule = schedule.body.data.schedule_id;
 
+    const limit = await adminA.put('/api/v1/concurrency/a-limit-zq', { max_running: 3 });
+    expect(limit.status).toBe(200);
+    ids.limit = 'a-limit-zq';
+
     const key = await adminA.post<{ id: string }>('/api/v1/api-keys', { name: 'a-key-zq', role: 'client' });
     expect(key.status).toBe(201);
     ids.key = key.body.data.id;
@@ -470,6 +482,7 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
       tenant: 'no-such-tenant-zq',
       connection: randomUUID(),
       schedule: randomUUID(),
+      limit: 'no-such-limit-zq',
     };
     const call = async (who: Who, op: string, w: Walk, ref: (r: Ref) => string) => {
       const [method, template] = op.split(' ');

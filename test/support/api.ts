@@ -47,6 +47,7 @@ export function apiClient(t: TestApp, key: string | undefined) {
       call<T>('GET', path, undefined, headers),
     post: <T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) =>
       call<T>('POST', path, body, headers),
+    put: <T = Record<string, unknown>>(path: string, body?: unknown) => call<T>('PUT', path, body),
     delete: <T = Record<string, unknown>>(path: string) => call<T>('DELETE', path),
     patch: <T = Record<string, unknown>>(path: string, body?: unknown) => call<T>('PATCH', path, body),
   };

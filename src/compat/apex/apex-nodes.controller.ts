@@ -40,7 +40,7 @@ export class ApexNodesController {
   @ApiEnvelope(ApexNodeDetailView)
   async get(@Param() { id }: NodeIdParam): Promise<ApexNodeDetailView> {
     const node = await this.nodes.get(id);
-    return { ...mapApexNode(node), tasks: (await this.taskQueries.heldBy(id)).map(mapTask) };
+    return { ...mapApexNode(node), tasks: (await this.taskQueries.heldBy(id)).map((t) => mapTask(t)) };
   }
 
   @Post(':id/drain')

@@ -15,6 +15,7 @@ export interface Candidate {
   type: string;
   required_tags: string[];
   target_node_id: string | null;
+  concurrency_key?: string | null;
   /** What a routing rule asks for this task: extra node tags, and its own strategy. */
   route?: { tags: string[]; strategy?: Strategy };
 }
@@ -32,9 +33,17 @@ export function isEligible(task: Candidate, node: NodeSlot): boolean {
   );
 }
 
+/** The room of limited keys, by `tenant\nkey`: a plan takes from it (keys not in it are unlimited). */
+export type KeyRoom = Map<string, number>;
+
+const roomKey = (task: Candidate): string | undefined =>
+  task.concurrency_key ? `${task.tenant_id ?? ''}\n${task.concurrency_key}` : undefined;
+
 /**
  * Assigns tasks (already in priority order) to nodes with free slots. Pure: the caller
  * passes the round-robin cursor and the random source, and gets the new cursor back.
+ * `keyRoom` (updated in place, shared by the plans of one round): a task of a limited key is
+ * planned only while its key has room.
  */
 export function planAssignments(
   tasks: Candidate[],
@@ -42,13 +51,18 @@ export function planAssignments(
   strategy: Strategy,
   cursor = 0,
   random: () => number = Math.random,
+  keyRoom: KeyRoom = new Map(),
 ): { assignments: { id: string; node_id: string }[]; cursor: number } {
   const load = new Map(nodes.map((n) => [n.id, n.running]));
   const free = (n: NodeSlot): boolean => (load.get(n.id) ?? 0) < n.capacity;
   const assignments: { id: string; node_id: string }[] = [];
   for (const task of tasks) {
+    const key = roomKey(task);
+    const room = key === undefined ? undefined : keyRoom.get(key);
+    if (room !== undefined && room <= 0) continue;
     const eligible = nodes.filter((n) => free(n) && isEligible(task, n));
     if (eligible.length === 0) continue;
+    if (room !== undefined) keyRoom.set(key as string, room - 1);
     let chosen: NodeSlot;
     const how = task.route?.strategy ?? strategy;
     if (how === 'round-robin') {

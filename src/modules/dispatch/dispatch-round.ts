@@ -3,12 +3,15 @@ import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import {
   type AssignmentRef,
   type ClassWindow,
+  type KeyLimit,
   type OpenNode,
   type ReadyTask,
   TaskAssignmentsRepository,
+  type TenantKey,
 } from '../tasks/task-assignments.repository.js';
 import type { TaskRow } from '../tasks/task.types.js';
-import { type Candidate, planAssignments, type Strategy } from './assignment.js';
+import { RATE_WINDOW_MS } from '../concurrency/concurrency-window.js';
+import { type Candidate, type KeyRoom, planAssignments, type Strategy } from './assignment.js';
 
 export type { AssignmentRef };
 
@@ -36,6 +39,31 @@ function loadAfter(nodes: OpenNode[], assignments: { node_id: string }[]): Map<s
   return load;
 }
 
+/** Adds limited keys not seen yet in this round (a later window's) to its room. */
+function noteLimits(room: KeyRoom, limits: KeyLimit[]): void {
+  for (const l of limits) {
+    const k = `${l.tenant_id}\n${l.key}`;
+    if (!room.has(k)) room.set(k, l.room);
+  }
+}
+
+const tenantKeyOf = (k: string): TenantKey => {
+  const at = k.indexOf('\n');
+  return { tenant_id: k.slice(0, at), key: k.slice(at + 1) };
+};
+
+/** A rolling window never re-arms sooner than this (the database's now() and ours move apart by a query's time). */
+const MIN_REOPEN_MS = 20;
+
+/** When the first key held by its rolling window may start again (ms since epoch), if any. */
+function firstOpening(limits: KeyLimit[]): number | undefined {
+  let soonest: number | undefined;
+  for (const l of limits)
+    if (l.room <= 0 && l.opens_in_ms !== null)
+      soonest = Math.min(soonest ?? Infinity, Math.max(l.opens_in_ms, MIN_REOPEN_MS));
+  return soonest === undefined ? undefined : Date.now() + soonest;
+}
+
 const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Whether a node of this class (tenant, tags, capabilities) still has a free slot. */
@@ -47,6 +75,15 @@ function classHasRoom(w: ClassWindow, nodes: OpenNode[], load: Map<string, numbe
       sameSet(n.capabilities, w.capabilities) &&
       (load.get(n.id) ?? 0) < n.capacity,
   );
+}
+
+export interface RoundResult {
+  assigned: Assigned[];
+  cursor: number;
+  /** Some planned assignments were not made (a row locked by someone else, a key's room gone). */
+  short: boolean;
+  /** When a concurrency key held by its rolling window opens (ms since epoch): worth a round then. */
+  opensAt?: number;
 }
 
 export interface Assigned {
@@ -89,14 +126,18 @@ export class DispatchRound {
     cursor: number,
     probe = true,
     route: (task: RoutableTask) => Candidate['route'] | undefined = () => undefined,
-  ): Promise<{ assigned: Assigned[]; cursor: number; short: boolean }> {
+  ): Promise<RoundResult> {
     if (probe && !(await this.assignments.anyReady())) return { assigned: [], cursor, short: false };
-    // 1. Read, without locks: the nodes with room and, per class of them, the ready tasks it may take.
-    const { nodes, tasks, windows } = await this.assignments.candidates(maxTasks);
-    if (tasks.length === 0) return { assigned: [], cursor, short: false };
+    // 1. Read, without locks: the nodes with room and, per class of them, the ready tasks it may
+    // take (none of a held concurrency key), and the room of each limited key with waiting work.
+    const { nodes, tasks, windows, limits } = await this.assignments.candidates(maxTasks);
+    const opensAt = firstOpening(limits);
+    if (tasks.length === 0) return { assigned: [], cursor, short: false, opensAt };
+    const keyRoom: KeyRoom = new Map();
+    noteLimits(keyRoom, limits);
     const withRoutes = (ts: ReadyTask[]): RoutedTask[] => ts.map((t) => ({ ...t, route: route(t) }));
     const read: RoutedTask[] = withRoutes(tasks);
-    let plan = planAssignments(read, nodes, strategy, cursor);
+    let plan = planAssignments(read, nodes, strategy, cursor, Math.random, keyRoom);
     // 2. Read on for classes left with room while their window was full: its tasks went to
     // other classes or were sent elsewhere by a routing rule; the queue goes on behind them.
     let ends = windows;
@@ -106,9 +147,13 @@ export class DispatchRound {
       if (starved.length === 0) break;
       // Each further window twice the last: a long run of tasks the class cannot place (a rule's
       // backlog) is read past in few reads, each continuing where the last stopped.
+      // Keys the plan has filled are skipped by the next window as held keys are.
+      const full = [...keyRoom].filter(([, room]) => room <= 0).map(([k]) => tenantKeyOf(k));
       const next = await this.assignments.moreCandidates(
         starved.map((w) => ({ ...w, lim: Math.min(MAX_WINDOW, w.lim * 2) })),
+        full,
       );
+      noteLimits(keyRoom, next.limits);
       const planned = new Set(plan.assignments.map((a) => a.id));
       const fresh = withRoutes(next.tasks.filter((t) => !planned.has(t.id)));
       if (fresh.length === 0) break;
@@ -118,11 +163,13 @@ export class DispatchRound {
         nodes.map((n) => ({ ...n, running: load.get(n.id) ?? n.running })),
         strategy,
         plan.cursor,
+        Math.random,
+        keyRoom,
       );
       plan = { assignments: [...plan.assignments, ...extra.assignments], cursor: extra.cursor };
       ends = next.windows;
     }
-    if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor, short: false };
+    if (plan.assignments.length === 0) return { assigned: [], cursor: plan.cursor, short: false, opensAt };
     const planned = plan.assignments.slice(0, maxTasks);
     // Each assignment's place among its node's (1, 2, …): the write checks it against the room left.
     const seen = new Map<string, number>();
@@ -133,22 +180,34 @@ export class DispatchRound {
     });
     // 2. Write, in one statement (its own transaction, with its events). One round trip here
     // instead of four (begin, pick, assign, commit) under the previous explicit transaction.
+    // The limited keys among them: their write takes the keys' locks and counts their room again.
+    const byId = new Map(read.map((t) => [t.id, t]));
+    const limited = new Set<string>();
+    for (const a of planned) {
+      const t = byId.get(a.id);
+      const k = t?.concurrency_key ? `${t.tenant_id}\n${t.concurrency_key}` : undefined;
+      if (k !== undefined && keyRoom.has(k)) limited.add(k);
+    }
     let rows: TaskRow[];
     try {
-      rows = await this.assignments.assignToNodes(numbered);
+      rows = await this.assignments.assignToNodes(numbered, [...limited].map(tenantKeyOf));
     } catch (e) {
       // The statement may have committed before its answer was lost (connection cut).
-      const byId = new Map(read.map((t) => [t.id, t]));
       throw new UncertainAssignment(
         planned.map((a) => ({ id: a.id, node_id: a.node_id, attempt: (byId.get(a.id)?.attempt ?? 0) + 1 })),
         e,
       );
     }
+    // A key this round filled may be held by its rolling window from now on: look again when a
+    // window from now has passed (harmless for a key held by max_running: a round that finds it held).
+    const filled = [...keyRoom.values()].some((room) => room <= 0);
+    const reopen = filled ? Date.now() + RATE_WINDOW_MS : undefined;
     const vocabulary = new Map(nodes.map((n) => [n.id, n.vocabulary]));
     return {
       assigned: rows.map((task) => ({ task, vocabulary: vocabulary.get(task.node_id as string) ?? 'device' })),
       cursor: plan.cursor,
       short: rows.length < planned.length,
+      opensAt: opensAt === undefined || reopen === undefined ? (opensAt ?? reopen) : Math.min(opensAt, reopen),
     };
   }
 

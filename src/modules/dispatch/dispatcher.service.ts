@@ -72,10 +72,11 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
         this.kick();
       }),
       this.events.on('node.capacity', () => this.kick()),
-      // Under TASK_MAX_ACTIVE any finished task (a pull worker's too) may free a hub-wide slot.
+      // Under TASK_MAX_ACTIVE any finished task (a pull worker's too) may free a hub-wide slot; a
+      // finished task of a concurrency key may free its key's (a node's end also frees a node slot).
       ...(['task.completed', 'task.failed', 'task.cancelled'] as const).map((e) =>
-        this.events.on(e, () => {
-          if (this.config.TASK_MAX_ACTIVE > 0) this.kick();
+        this.events.on(e, ({ task }) => {
+          if (this.config.TASK_MAX_ACTIVE > 0 || task.concurrency_key) this.kick();
         }),
       ),
     );
@@ -143,7 +144,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       if (room <= 0) break;
       const router = await this.routing.taskRouter();
       const timed = this.metrics.round.startTimer(); // taskhub_dispatch_round_seconds (a failed round too)
-      const { assigned, cursor, short } = await this.round
+      const { assigned, cursor, short, opensAt } = await this.round
         .assignBatch(room, this.config.DISPATCH_STRATEGY, this.cursor, probe, (t) => {
           const rule = router(
             { type: t.type, priority: priorityName(t.priority), tags: t.tags, metadata: t.metadata },
@@ -159,6 +160,8 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
       this.readyHint = assigned.length > 0;
       // Some planned assignments met a row locked by someone else: they are still pending, so look again shortly.
       if (short) this.armDelay(Date.now() + SHORT_ROUND_RETRY_MS);
+      // A concurrency key held by its rolling window: one timer for when it opens, no polling.
+      if (opensAt !== undefined) this.armDelay(opensAt);
       if (assigned.length < room) break;
     }
   }

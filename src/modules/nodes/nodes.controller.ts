@@ -37,7 +37,7 @@ export class NodesController {
   async get(@Param() { id }: NodeIdParam): Promise<NodeDetailView> {
     const node = await this.nodes.get(id);
     const [held, stats] = await Promise.all([this.taskQueries.heldBy(id), this.taskQueries.nodeStats(id)]);
-    return { ...mapNode(node), tasks: held.map(mapTask), stats };
+    return { ...mapNode(node), tasks: held.map((t) => mapTask(t)), stats };
   }
 
   @Post(':id/drain')

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { NodeVocabulary } from '../../common/events/event-bus.js';
 import { prepared } from '../../database/prepared.js';
+import { KEY_LIMITS, keyCounts, keyRoom, notHeld } from '../concurrency/concurrency.repository.js';
 import { HELD_STATES, S, sqlStates } from './task-state.js';
 import { ASSIGN, lit } from './task-transitions.repository.js';
 import type { NewTask, TaskRow } from './task.types.js';
@@ -28,6 +29,19 @@ export interface ReadyTask {
   tags: string[];
   metadata: Record<string, unknown>;
   attempt: number;
+  concurrency_key: string | null;
+}
+
+/**
+ * A limited key with waiting work, as the round plans with it: how many more of its tasks may
+ * start now (`room`, ≤ 0 when held) and, when its rolling window holds it, when that opens.
+ */
+export interface KeyLimit {
+  tenant_id: string;
+  key: string;
+  room: number;
+  /** Held by its rolling window: the window opens in this many ms. */
+  opens_in_ms: number | null;
 }
 
 /** One planned assignment: the task, its node and its place among that node's (1, 2, …). */
@@ -60,12 +74,21 @@ export interface Candidates {
   nodes: OpenNode[];
   tasks: ReadyTask[];
   windows: ClassWindow[];
+  /** Every limited key with waiting work (none for a deployment without limits). */
+  limits: KeyLimit[];
+}
+
+/** A tenant's key. */
+export interface TenantKey {
+  tenant_id: string;
+  key: string;
 }
 
 /** Ready tasks read per free slot of a class: room for tasks its plan cannot place (rules, overlaps). */
 const WINDOW_PER_SLOT = 4;
 
-const READY_COLUMNS = 'id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt';
+const READY_COLUMNS =
+  'id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt, concurrency_key';
 
 /**
  * Shared by both reads, after a `classes` CTE (tenant_id, tags, capabilities, lim, after_*):
@@ -77,6 +100,9 @@ const READY_COLUMNS = 'id, tenant_id, type, required_tags, target_node_id, prior
  *   ⊆ its tags, type among its capabilities or any), each queue an index range in priority
  *   order, after the class's cursor when it has one;
  * - `window_ends`: each class's window: how many it got and its last task.
+ * A task whose concurrency key is held (`held_keys`, docs/flow-control.md) is skipped inside the
+ * index range, so a held key's backlog never takes a window (no head-of-line blocking); a task
+ * without a key is let through by its NULL before the lookup.
  */
 const QUEUES_AND_WINDOWS = `queues AS (
          SELECT f.* FROM (SELECT DISTINCT tenant_id FROM classes) o CROSS JOIN LATERAL (
@@ -100,7 +126,7 @@ const QUEUES_AND_WINDOWS = `queues AS (
            SELECT t.id, t.priority, t.created_at FROM queues q CROSS JOIN LATERAL (
              SELECT t.id, t.priority, t.created_at FROM tasks t
              WHERE t.status = ${lit(S.pending)} AND t.target_node_id IS NULL AND t.tenant_id = q.tenant_id
-               AND t.tag_key = q.tag_key AND t.type = q.type AND t.run_at <= now()
+               AND t.tag_key = q.tag_key AND t.type = q.type AND t.run_at <= now() AND ${notHeld('t')}
                AND (cl.after_id IS NULL OR t.priority < cl.after_priority
                     OR (t.priority = cl.after_priority AND (t.created_at, t.id) > (cl.after_created_at, cl.after_id)))
              ORDER BY t.priority DESC, t.created_at, t.id LIMIT cl.lim
@@ -116,6 +142,51 @@ const QUEUES_AND_WINDOWS = `queues AS (
                 priority AS after_priority, created_at AS after_created_at, id AS after_id
          FROM windows ORDER BY tenant_id, tags, capabilities, n DESC
        )`;
+
+/**
+ * The round's write: each node locked and its load counted again, each task claimed only if
+ * still pending and its node has room for its `seq`. `keyed`: also at most each limited key's
+ * room (counted now, under its lock: assignToNodes), in priority order within the key.
+ */
+function assignSql(keyed: boolean): string {
+  const capped = keyed
+    ? `, ok AS (
+         SELECT c.id, c.node_id FROM (
+           SELECT c.*, row_number() OVER (PARTITION BY c.tenant_id, c.concurrency_key ORDER BY c.priority DESC, c.created_at, c.id) AS k
+           FROM c
+         ) c
+         LEFT JOIN (
+           SELECT l.tenant_id, l.key, ${keyRoom('l')} AS room FROM concurrency_limits l ${keyCounts('l')}
+           WHERE (l.tenant_id, l.key) IN (SELECT tenant_id, concurrency_key FROM c)
+         ) r ON r.tenant_id = c.tenant_id AND r.key = c.concurrency_key
+         WHERE r.key IS NULL OR c.k <= r.room
+       )`
+    : '';
+  return `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text, seq int)),
+       n AS (
+         SELECT n.id, n.tenant_id, n.capacity,
+                (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
+         FROM nodes n
+         WHERE n.id IN (SELECT node_id FROM a) AND n.status = 'online' AND NOT n.draining
+         ORDER BY n.id FOR UPDATE OF n SKIP LOCKED
+       ), c AS (
+         SELECT t.id, a.node_id${keyed ? ', t.tenant_id, t.concurrency_key, t.priority, t.created_at' : ''}
+         FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id AND n.tenant_id = t.tenant_id
+         WHERE t.status = ${lit(ASSIGN.from[0])} AND t.run_at <= now() AND a.seq <= n.capacity - n.running
+         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+       )${capped}, u AS (
+         UPDATE tasks t SET status = ${lit(ASSIGN.to)}, node_id = c.node_id, worker_id = NULL, attempt = t.attempt + 1,
+           dispatched_at = now(), delivered_at = now(), delivery_count = 1,
+           started_at = NULL, completed_at = NULL, progress = 0, progress_message = NULL,
+           lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()
+         FROM ${keyed ? 'ok' : 'c'} c WHERE t.id = c.id AND t.status = ${lit(ASSIGN.from[0])}
+         RETURNING t.*
+       ), ev AS (
+         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+         SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
+       )
+       SELECT * FROM u`;
+}
 
 /**
  * The dispatcher's reads and its pending → dispatched write. They join `nodes` for the live
@@ -141,7 +212,7 @@ export class TaskAssignmentsRepository {
    * where each stopped, so the round can read on past tasks its plan could not place.
    */
   async candidates(maxTasks: number): Promise<Candidates> {
-    const [{ nodes, tasks, windows }] = await prepared<Candidates>(
+    const [{ nodes, tasks, windows, limits }] = await prepared<Candidates>(
       this.db,
       'dispatch_candidates',
       `WITH RECURSIVE open AS (
@@ -155,11 +226,14 @@ export class TaskAssignmentsRepository {
          SELECT tenant_id, tags, capabilities, LEAST($1::int, sum(capacity - running)::int * ${WINDOW_PER_SLOT}) AS lim,
                 NULL::smallint AS after_priority, NULL::timestamptz AS after_created_at, NULL::uuid AS after_id
          FROM open GROUP BY tenant_id, tags, capabilities
-       ), ${QUEUES_AND_WINDOWS},
+       ), ${KEY_LIMITS},
+       held_keys AS (SELECT tenant_id, key FROM key_limits WHERE room <= 0),
+       ${QUEUES_AND_WINDOWS},
        targeted AS (
          SELECT t.id FROM open o CROSS JOIN LATERAL (
            SELECT id FROM tasks t
            WHERE t.status = ${lit(S.pending)} AND t.target_node_id = o.id AND t.tenant_id = o.tenant_id AND t.run_at <= now()
+             AND ${notHeld('t')}
            ORDER BY t.priority DESC, t.created_at, t.id LIMIT (o.capacity - o.running) * ${WINDOW_PER_SLOT}
          ) t
        ), c AS (
@@ -169,10 +243,11 @@ export class TaskAssignmentsRepository {
        )
        SELECT (SELECT COALESCE(json_agg(open), '[]'::json) FROM open) AS nodes,
               (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks,
-              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows`,
+              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows,
+              (SELECT COALESCE(json_agg(k), '[]'::json) FROM key_limits k) AS limits`,
       [maxTasks],
     );
-    return { nodes, tasks, windows };
+    return { nodes, tasks, windows, limits };
   }
 
   /**
@@ -180,23 +255,29 @@ export class TaskAssignmentsRepository {
    * (tasks a routing rule sends elsewhere, or taken by an overlapping class): the ready tasks
    * each may take after where its last window stopped.
    */
-  async moreCandidates(after: ClassWindow[]): Promise<Omit<Candidates, 'nodes'>> {
-    const [{ tasks, windows }] = await prepared<Omit<Candidates, 'nodes'>>(
+  async moreCandidates(after: ClassWindow[], full: TenantKey[]): Promise<Omit<Candidates, 'nodes'>> {
+    const [{ tasks, windows, limits }] = await prepared<Omit<Candidates, 'nodes'>>(
       this.db,
       'dispatch_more_candidates',
       `WITH RECURSIVE classes AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(tenant_id text, tags text[], capabilities text[], lim int,
            after_priority smallint, after_created_at timestamptz, after_id uuid)
+       ), ${KEY_LIMITS},
+       -- held now, or filled by the round's plan so far
+       held_keys AS (
+         SELECT tenant_id, key FROM key_limits WHERE room <= 0
+         UNION ALL SELECT tenant_id, key FROM jsonb_to_recordset($2::jsonb) AS h(tenant_id text, key text)
        ), ${QUEUES_AND_WINDOWS},
        c AS (
          SELECT ${READY_COLUMNS} FROM tasks WHERE id IN (SELECT id FROM picked) AND status = ${lit(S.pending)}
          ORDER BY priority DESC, created_at, id
        )
        SELECT (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks,
-              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows`,
-      [JSON.stringify(after)],
+              (SELECT COALESCE(json_agg(w), '[]'::json) FROM window_ends w) AS windows,
+              (SELECT COALESCE(json_agg(k), '[]'::json) FROM key_limits k) AS limits`,
+      [JSON.stringify(after), JSON.stringify(full)],
     );
-    return { tasks, windows };
+    return { tasks, windows, limits };
   }
 
   /**
@@ -207,35 +288,22 @@ export class TaskAssignmentsRepository {
    * next round. A task goes only to a node of its own tenant (the dispatcher runs as the
    * system and sees every tenant's rows; the plan matches tenants too).
    */
-  async assignToNodes(planned: PlannedAssignment[]): Promise<TaskRow[]> {
-    return prepared<TaskRow>(
-      this.db,
-      'dispatch_assign',
-      `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text, seq int)),
-       n AS (
-         SELECT n.id, n.tenant_id, n.capacity,
-                (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
-         FROM nodes n
-         WHERE n.id IN (SELECT node_id FROM a) AND n.status = 'online' AND NOT n.draining
-         ORDER BY n.id FOR UPDATE OF n SKIP LOCKED
-       ), c AS (
-         SELECT t.id, a.node_id FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id AND n.tenant_id = t.tenant_id
-         WHERE t.status = ${lit(ASSIGN.from[0])} AND t.run_at <= now() AND a.seq <= n.capacity - n.running
-         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
-       ), u AS (
-         UPDATE tasks t SET status = ${lit(ASSIGN.to)}, node_id = c.node_id, worker_id = NULL, attempt = t.attempt + 1,
-           dispatched_at = now(), delivered_at = now(), delivery_count = 1,
-           started_at = NULL, completed_at = NULL, progress = 0, progress_message = NULL,
-           lease_expires_at = now() + make_interval(secs => t.timeout_seconds), updated_at = now()
-         FROM c WHERE t.id = c.id AND t.status = ${lit(ASSIGN.from[0])}
-         RETURNING t.*
-       ), ev AS (
-         INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
-         SELECT id, 'dispatched', 'Dispatched to node ' || node_id, attempt, jsonb_build_object('node_id', node_id), u.tenant_id FROM u
-       )
-       SELECT * FROM u`,
-      [JSON.stringify(planned)],
-    );
+  async assignToNodes(planned: PlannedAssignment[], limited: TenantKey[] = []): Promise<TaskRow[]> {
+    if (limited.length === 0)
+      return prepared<TaskRow>(this.db, 'dispatch_assign', assignSql(false), [JSON.stringify(planned)]);
+    // Tasks of limited keys (docs/flow-control.md, "Across hubs"): the keys' limit rows are locked
+    // first, in one order (no deadlock between rounds), so rounds of every hub assigning a key
+    // take turns; the assignment is then a new statement, whose snapshot sees what the previous
+    // holder of the lock committed, and counts each key's room again before it takes any.
+    return this.db.transaction(async (m) => {
+      await m.query(
+        `SELECT 1 FROM concurrency_limits
+         WHERE (tenant_id, key) IN (SELECT * FROM jsonb_to_recordset($1::jsonb) AS k(tenant_id text, key text))
+         ORDER BY tenant_id, key FOR UPDATE`,
+        [JSON.stringify(limited)],
+      );
+      return prepared<TaskRow>(m, 'dispatch_assign_keyed', assignSql(true), [JSON.stringify(planned)]);
+    });
   }
 
   /**
@@ -256,7 +324,7 @@ export class TaskAssignmentsRepository {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
            environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
-           metadata jsonb, idempotency_key text, traceparent text, tracestate text)
+           metadata jsonb, idempotency_key text, traceparent text, tracestate text, concurrency_key text)
        ), pick AS (
          SELECT n.id, n.vocabulary FROM input i CROSS JOIN nodes n CROSS JOIN LATERAL (
            SELECT count(*)::int AS running FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})
@@ -266,17 +334,20 @@ export class TaskAssignmentsRepository {
                     ELSE (cardinality(n.capabilities) = 0 OR i.type = ANY (n.capabilities)) AND i.required_tags <@ n.tags END
            AND l.running < n.capacity
            AND NOT EXISTS (SELECT 1 FROM tasks WHERE status = ${lit(S.pending)} AND run_at <= now())
+           -- a task of a limited key waits for the round, which counts its key under the key's lock
+           AND (i.concurrency_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM concurrency_limits l WHERE l.tenant_id = n.tenant_id AND l.key = i.concurrency_key))
          -- least-loaded, as planAssignments: lowest share in use, then most free slots, then id
          ORDER BY l.running::float8 / n.capacity, n.capacity - l.running DESC, n.id
          LIMIT 1 FOR UPDATE OF n SKIP LOCKED
        ), ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
-                            traceparent, tracestate,
+                            traceparent, tracestate, concurrency_key,
                             status, node_id, attempt, dispatched_at, delivered_at, delivery_count, lease_expires_at)
          SELECT i.id, i.type, i.prompt, i.data, i.priority, i.tags, i.required_tags, i.work_directory, i.environment, i.files,
                 i.target_node_id, i.max_retries, i.timeout_seconds, now(), i.metadata, i.idempotency_key,
-                i.traceparent, i.tracestate,
+                i.traceparent, i.tracestate, i.concurrency_key,
                 CASE WHEN p.id IS NULL THEN ${lit(S.pending)} ELSE ${lit(ASSIGN.to)} END, p.id,
                 CASE WHEN p.id IS NULL THEN 0 ELSE 1 END,
                 CASE WHEN p.id IS NULL THEN NULL ELSE now() END, CASE WHEN p.id IS NULL THEN NULL ELSE now() END,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { prepared } from '../../database/prepared.js';
+import { keyCounts, keyRoom } from '../concurrency/concurrency.repository.js';
 import { HELD_STATES, S, sqlStates } from './task-state.js';
 import type { TaskRow } from './task.types.js';
 import {
@@ -59,8 +60,60 @@ export class TaskBatchesRepository {
    * Claims the best ready task for a pull worker: highest priority, then oldest, whose
    * work_directory is `workPath` or below it. SKIP LOCKED lets concurrent callers take
    * different rows instead of queueing on one.
+   *
+   * Concurrency keys (docs/flow-control.md): a task whose key is held is passed over in the scan
+   * (a task without a key costs no lookup); one whose key has a limit row is not claimed by this
+   * statement but by claimKeyed, under its key's lock. Tries a few times when that loses its race.
    */
   async claimNext(workerId: string, filter: PullFilter, maxActive = 0): Promise<TaskRow | undefined> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const found = await this.claimNextOnce(workerId, filter, maxActive);
+      if (!found?.limited) return found?.row;
+      const claimed = await this.claimKeyed(workerId, found.row);
+      if (claimed) return claimed;
+    }
+    return undefined;
+  }
+
+  /**
+   * Claims the pending task `task` of a limited key for a pull worker if its key has room: the
+   * key's limit row is locked first (as the dispatcher's round does), then a new statement counts
+   * the key's room with what the previous holder of the lock committed.
+   */
+  private async claimKeyed(workerId: string, task: TaskRow): Promise<TaskRow | undefined> {
+    return this.db.transaction(async (m) => {
+      await m.query(`SELECT 1 FROM concurrency_limits WHERE tenant_id = $1 AND key = $2 FOR UPDATE`, [
+        task.tenant_id,
+        task.concurrency_key,
+      ]);
+      const rows: TaskRow[] = await m.query(
+        `WITH c AS (
+           SELECT t.id FROM tasks t
+           WHERE t.id = $2 AND t.status = ${lit(CLAIM.from[0])} AND t.run_at <= now()
+             AND NOT EXISTS (SELECT 1 FROM concurrency_limits l ${keyCounts('l')}
+                             WHERE l.tenant_id = t.tenant_id AND l.key = t.concurrency_key AND ${keyRoom('l')} <= 0)
+           FOR UPDATE SKIP LOCKED
+         ), u AS (
+           UPDATE tasks t SET ${claimSet('$1')}, updated_at = now()
+           FROM c WHERE t.id = c.id
+           RETURNING t.*
+         ), ev AS (
+           INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
+           SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text), u.tenant_id FROM u
+         )
+         SELECT * FROM u`,
+        [workerId, task.id],
+      );
+      return rows[0];
+    });
+  }
+
+  /** The claim statement: the row it claimed, or the row of a limited key it found first (`limited`). */
+  private async claimNextOnce(
+    workerId: string,
+    filter: PullFilter,
+    maxActive: number,
+  ): Promise<{ row: TaskRow; limited: boolean } | undefined> {
     const params: unknown[] = [workerId, maxActive];
     let pathSql = '';
     if (filter.workPath !== undefined) {
@@ -77,28 +130,37 @@ export class TaskBatchesRepository {
       params.push(filter.types);
       pathSql += ` AND type = ANY ($${params.length}::text[])`;
     }
-    const rows: TaskRow[] = await this.db.query(
+    const rows: (TaskRow & { limited: boolean })[] = await this.db.query(
       `WITH c AS (
-         SELECT id FROM tasks
+         SELECT id, concurrency_key IS NOT NULL AND EXISTS (
+                  SELECT 1 FROM concurrency_limits l WHERE l.tenant_id = tasks.tenant_id AND l.key = tasks.concurrency_key
+                ) AS limited
+         FROM tasks
          WHERE status = ${lit(CLAIM.from[0])} AND run_at <= now()
            AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
            -- TASK_MAX_ACTIVE (0 = none): no claim while the hub already has that many tasks out.
            AND ($2::int = 0 OR (SELECT count(*) FROM tasks WHERE status IN (${sqlStates(HELD_STATES)})) < $2::int)
+           AND (concurrency_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM concurrency_limits l ${keyCounts('l')}
+             WHERE l.tenant_id = tasks.tenant_id AND l.key = tasks.concurrency_key AND ${keyRoom('l')} <= 0))
          ORDER BY priority DESC, created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED
        ), u AS (
          UPDATE tasks t SET ${claimSet('$1')}, updated_at = now()
-         FROM c WHERE t.id = c.id
+         FROM c WHERE t.id = c.id AND NOT c.limited
          RETURNING t.*
        ), ev AS (
          INSERT INTO task_events (task_id, type, message, attempt, data, tenant_id)
          SELECT id, 'claimed', 'Claimed by worker ' || $1, attempt, jsonb_build_object('worker_id', $1::text), u.tenant_id FROM u
        )
-       SELECT * FROM u`,
+       SELECT u.*, false AS limited FROM u
+       UNION ALL SELECT t.*, true AS limited FROM tasks t JOIN c ON c.id = t.id WHERE c.limited`,
       params,
     );
-    return rows[0];
+    if (!rows[0]) return undefined;
+    const { limited, ...row } = rows[0];
+    return { row, limited };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { concurrencyKeyOf } from '../concurrency/concurrency-key.validator.js';
 import { Injectable } from '@nestjs/common';
 import { validateSync } from 'class-validator';
 import { AppConfig } from '../../config/app-config.js';
@@ -190,6 +191,7 @@ export class TaskIntakeService {
       run_at: dto.run_at ?? null,
       metadata: dto.metadata ?? {},
       idempotency_key: dto.idempotency_key ?? idempotencyHeader ?? null,
+      concurrency_key: concurrencyKeyOf(dto),
       ...intakeContext(),
     };
   }

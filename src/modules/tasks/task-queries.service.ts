@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ConcurrencyRepository } from '../concurrency/concurrency.repository.js';
 import { AppError } from '../../common/errors.js';
 import { currentTenantSetting, NO_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import type { ListTasksQuery, StatisticsQuery, TaskLogsQuery } from './dto/list-tasks.query.js';
@@ -51,7 +52,20 @@ export class TaskQueriesService {
     private readonly queries: TaskQueriesRepository,
     private readonly counts: TaskCountsRepository,
     private readonly waiters: TaskWaiters,
+    private readonly concurrency: ConcurrencyRepository,
   ) {}
+
+  /**
+   * The keys at a limit now among these tasks' (pending ones only), for their views' `waiting_on`:
+   * one lookup for a page, none when no pending task on it has a key.
+   */
+  async heldKeysOf(rows: TaskRow[]): Promise<Set<string>> {
+    const keys = new Map<string, { tenant_id: string; key: string }>();
+    for (const r of rows)
+      if (r.status === 'pending' && r.concurrency_key)
+        keys.set(`${r.tenant_id}\n${r.concurrency_key}`, { tenant_id: r.tenant_id, key: r.concurrency_key });
+    return keys.size ? this.concurrency.heldKeys([...keys.values()]) : new Set();
+  }
 
   async get(id: string): Promise<TaskRow> {
     const row = await this.repo.findById(id);

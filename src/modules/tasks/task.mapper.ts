@@ -1,5 +1,6 @@
 import { taskStepTraceparent } from '../../common/tracing/task-spans.js';
 import { traceIdOf } from '../../common/tracing/traceparent.js';
+import { tenantKey } from '../concurrency/concurrency-window.js';
 import { isHeld, toOrchestratorStatus } from './task-state.js';
 import { priorityName, type TaskEventRow, type TaskRow } from './task.types.js';
 import type { TaskEventView, TaskView } from './dto/task.view.js';
@@ -7,7 +8,11 @@ import type { TaskEventView, TaskView } from './dto/task.view.js';
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** The canonical wire shape of a task (snake_case; `status` in seed 002 words, `state` exact). */
-export function mapTask(t: TaskRow): TaskView {
+/**
+ * @param heldKeys the keys at a limit now (TaskQueriesService.heldKeysOf): a pending, ready task of
+ *   one shows `waiting_on: "concurrency_key"`. Views built without it (a transition's answer) show null.
+ */
+export function mapTask(t: TaskRow, heldKeys?: ReadonlySet<string>): TaskView {
   return {
     task_id: t.id,
     type: t.type,
@@ -35,6 +40,14 @@ export function mapTask(t: TaskRow): TaskView {
     messages: t.messages,
     metadata: t.metadata,
     idempotency_key: t.idempotency_key,
+    concurrency_key: t.concurrency_key ?? null,
+    waiting_on:
+      t.status === 'pending' &&
+      t.concurrency_key &&
+      heldKeys?.has(tenantKey(t.tenant_id, t.concurrency_key)) &&
+      t.run_at.getTime() <= Date.now()
+        ? 'concurrency_key'
+        : null,
     run_at: iso(t.run_at),
     lease_expires_at: iso(t.lease_expires_at),
     created_at: iso(t.created_at) as string,

@@ -70,6 +70,8 @@ export interface TaskRow {
   /** W3C context of the task's intake span (src/common/tracing/task-spans.ts); its trace is the submitter's. */
   traceparent: string | null;
   tracestate: string | null;
+  /** Its concurrency key (docs/flow-control.md): the key's limits bound how many start. */
+  concurrency_key: string | null;
 }
 
 export const EVENT_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -106,6 +108,7 @@ export interface NewTask {
   idempotency_key: string | null;
   traceparent: string;
   tracestate: string | null;
+  concurrency_key: string | null;
 }
 
 /** What a plugin's callback reports about the task it holds. */

@@ -80,8 +80,9 @@ export class TasksController {
   @ApiEnvelope(TaskListView)
   async list(@Query() query: ListTasksQuery): Promise<TaskListView> {
     const page = await this.taskQueries.list(query);
+    const held = await this.taskQueries.heldKeysOf(page.rows);
     return {
-      tasks: page.rows.map(mapTask),
+      tasks: page.rows.map((t) => mapTask(t, held)),
       pagination: {
         total: page.total,
         limit: page.limit,
@@ -103,7 +104,10 @@ export class TasksController {
     @Query() q: GetTaskQuery,
     @Res({ passthrough: true }) res: Response,
   ): Promise<TaskView> {
-    if (q.wait_seconds === undefined) return mapTask(await this.taskQueries.get(id));
+    if (q.wait_seconds === undefined) {
+      const row = await this.taskQueries.get(id);
+      return mapTask(row, await this.taskQueries.heldKeysOf([row]));
+    }
     const gone = new AbortController();
     res.on('close', () => gone.abort()); // the client went away: its waiter goes too
     return mapTask(await this.taskQueries.getWhenFinished(id, q.wait_seconds, gone.signal));

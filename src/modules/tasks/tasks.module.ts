@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ConcurrencyModule } from '../concurrency/concurrency.module.js';
 import { PluginsModule } from '../plugin-callbacks/plugins.module.js';
 import { TenantsModule } from '../tenants/tenants.module.js';
 import { DurationEstimates } from './duration-estimates.js';
@@ -28,7 +29,7 @@ import { TaskTracing } from './task-tracing.js';
 const SERVICES = [TaskIntakeService, TaskQueriesService, TaskHoldersService, TaskActionsService, TaskRecoveryService];
 
 @Module({
-  imports: [PluginsModule, TenantsModule],
+  imports: [PluginsModule, TenantsModule, ConcurrencyModule],
   // Workers first: `GET /tasks/next` must be matched before `GET /tasks/:id`.
   controllers: [TaskWorkersController, TasksController],
   providers: [

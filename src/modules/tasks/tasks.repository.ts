@@ -29,14 +29,15 @@ export class TasksRepository {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            id uuid, type text, prompt text, data jsonb, priority smallint, tags text[], required_tags text[], work_directory text,
            environment text, files jsonb, target_node_id text, max_retries int, timeout_seconds int,
-           run_at timestamptz, metadata jsonb, idempotency_key text, traceparent text, tracestate text)
+           run_at timestamptz, metadata jsonb, idempotency_key text, traceparent text, tracestate text,
+           concurrency_key text)
        ), ins AS (
          INSERT INTO tasks (id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                             target_node_id, max_retries, timeout_seconds, run_at, metadata, idempotency_key,
-                            traceparent, tracestate)
+                            traceparent, tracestate, concurrency_key)
          SELECT id, type, prompt, data, priority, tags, required_tags, work_directory, environment, files,
                 target_node_id, max_retries, timeout_seconds, COALESCE(run_at, now()), metadata, idempotency_key,
-                traceparent, tracestate
+                traceparent, tracestate, concurrency_key
          FROM input
          ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING -- tenants (issue 15): keys per tenant
          RETURNING *

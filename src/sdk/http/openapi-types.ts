@@ -144,6 +144,42 @@ export interface paths {
         patch: operations["ApiKeysController_patchLimits"];
         trace?: never;
     };
+    "/api/v1/concurrency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's limits by key, with live counts; ?limit&after pages */
+        get: operations["ConcurrencyController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/concurrency/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A key's limit with its live counts (running, started_last_minute) */
+        get: operations["ConcurrencyController_get"];
+        /** Set the limits of a key (admin): both fields replaced; applies to the next pick on every hub */
+        put: operations["ConcurrencyController_put"];
+        post?: never;
+        /** Remove a key's limits (admin); answers the removed limit */
+        delete: operations["ConcurrencyController_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections": {
         parameters: {
             query?: never;
@@ -1769,6 +1805,25 @@ export interface components {
             /** @description PostgreSQL server version */
             version?: string;
         };
+        ConcurrencyLimitListView: {
+            limits: components["schemas"]["ConcurrencyLimitView"][];
+            /** @description Pass as `after` for the next page; null on the last */
+            next_after: string | null;
+        };
+        ConcurrencyLimitView: {
+            /** @example cust-1 */
+            key: string;
+            max_running: number | null;
+            max_per_minute: number | null;
+            /** @description Tasks of the key dispatched or running now */
+            running: number;
+            /** @description Tasks of the key started in the last rolling minute */
+            started_last_minute: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         ConnectionListView: {
             connections: components["schemas"]["ConnectionView"][];
             total: number;
@@ -1982,9 +2037,15 @@ export interface components {
             run_at?: string;
             /** @description Only this node/device (or pull worker with this id) may take it */
             target_node_id?: string;
+            /** @description `metadata.concurrency_key` names a concurrency key where the body cannot (seed surfaces) */
             metadata?: {
                 [key: string]: unknown;
             };
+            /**
+             * @description Tasks of one key obey its limits (PUT /api/v1/concurrency/{key}; docs/flow-control.md)
+             * @example cust-1
+             */
+            concurrency_key?: string;
             /** @description Same key → the first task is returned (also accepted as Idempotency-Key header) */
             idempotency_key?: string;
             /**
@@ -2561,6 +2622,12 @@ export interface components {
             attempt?: number;
             progress: number;
             message?: string;
+        };
+        PutConcurrencyLimitDto: {
+            /** @description Tasks of the key out at once (dispatched or running) */
+            max_running?: number;
+            /** @description Starts of the key in any rolling 60 s */
+            max_per_minute?: number;
         };
         RegisteredServiceView: {
             /** Format: uuid */
@@ -3202,6 +3269,13 @@ export interface components {
                 [key: string]: unknown;
             };
             idempotency_key: string | null;
+            /** @description Its concurrency key (docs/flow-control.md) */
+            concurrency_key: string | null;
+            /**
+             * @description What holds back this pending, ready task: `concurrency_key` when its key is at a limit; null otherwise
+             * @enum {string|null}
+             */
+            waiting_on: "concurrency_key" | null;
             /** Format: date-time */
             run_at: string | null;
             /** Format: date-time */
@@ -3863,6 +3937,244 @@ export interface operations {
                 };
             };
             /** @description NOT_FOUND: no such key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ConcurrencyController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The page starts after this key (the last key of the previous page) */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ConcurrencyLimitListView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ConcurrencyController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ConcurrencyLimitView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ConcurrencyController_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutConcurrencyLimitDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ConcurrencyLimitView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ConcurrencyController_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["ConcurrencyLimitView"];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -8,12 +8,15 @@ import {
   IsOptional,
   IsString,
   Length,
+  Matches,
   Max,
   MaxLength,
   Min,
   ValidateIf,
 } from 'class-validator';
 import { IsAbsolutePath, IsPlainObject } from '../../../common/validators.js';
+import { KEY_PATTERN, KEY_RULE } from '../../concurrency/concurrency-window.js';
+import { MetadataConcurrencyKey } from '../../concurrency/concurrency-key.validator.js';
 import { PRIORITIES, type PriorityName } from '../task.types.js';
 
 export class CreateTaskDto {
@@ -106,10 +109,24 @@ export class CreateTaskDto {
   @Length(1, 200)
   target_node_id?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: '`metadata.concurrency_key` names a concurrency key where the body cannot (seed surfaces)',
+  })
   @IsOptional()
   @IsPlainObject()
+  @MetadataConcurrencyKey()
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    example: 'cust-1',
+    pattern: KEY_PATTERN.source,
+    description: 'Tasks of one key obey its limits (PUT /api/v1/concurrency/{key}; docs/flow-control.md)',
+  })
+  @IsOptional()
+  @Matches(KEY_PATTERN, { message: `concurrency_key must be ${KEY_RULE}` })
+  concurrency_key?: string;
 
   @ApiPropertyOptional({
     description: 'Same key → the first task is returned (also accepted as Idempotency-Key header)',

@@ -36,6 +36,16 @@ export class TaskView {
   @ApiProperty({ type: 'array', items: { type: 'object' } }) messages: unknown[];
   @ApiProperty({ type: 'object', additionalProperties: true }) metadata: Record<string, unknown>;
   @ApiProperty(nullableString) idempotency_key: string | null;
+  @ApiProperty({ ...nullableString, description: 'Its concurrency key (docs/flow-control.md)' })
+  concurrency_key: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    enum: ['concurrency_key'],
+    description:
+      'What holds back this pending, ready task: `concurrency_key` when its key is at a limit; null otherwise',
+  })
+  waiting_on: 'concurrency_key' | null;
   @ApiProperty(nullableDate) run_at: string | null;
   @ApiProperty(nullableDate) lease_expires_at: string | null;
   @ApiProperty({ format: 'date-time' }) created_at: string;
