@@ -24,6 +24,7 @@ import { RetentionModule } from './modules/retention/retention.module.js';
 import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
+import { RolloutsModule } from './modules/rollouts/rollouts.module.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
@@ -53,6 +54,7 @@ export class AppModule {
         DispatchModule,
         RoutingModule,
         SchedulesModule,
+        RolloutsModule,
         AgentServicesModule,
         PluginCallbacksModule,
         RealtimeModule,

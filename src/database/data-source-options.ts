@@ -22,6 +22,7 @@ import { TaskListIndexes1765900000000 } from './migrations/1765900000000-TaskLis
 import { Schedules1766000000000 } from './migrations/1766000000000-Schedules.js';
 import { PluginNamesAndTools1766100000000 } from './migrations/1766100000000-PluginNamesAndTools.js';
 import { AgentStatsPersist1766200000000 } from './migrations/1766200000000-AgentStatsPersist.js';
+import { Rollouts1766500000000 } from './migrations/1766500000000-Rollouts.js';
 import { TaskTraceContext1766300000000 } from './migrations/1766300000000-TaskTraceContext.js';
 
 /** Every migration, oldest first. Listed explicitly so dist and ts-jest agree. */
@@ -50,6 +51,7 @@ export const migrations = [
   PluginNamesAndTools1766100000000,
   AgentStatsPersist1766200000000,
   TaskTraceContext1766300000000,
+  Rollouts1766500000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */
