@@ -4,7 +4,7 @@ import type { RolloutCounts, RolloutNodeRow, RolloutRow } from './rollout.types.
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
-/** A rollout as answered; `counts` live (one) or as last evaluated (lists). */
+/** A rollout as answered, with its live counts (else as last evaluated). */
 export function mapRollout(r: RolloutRow, counts?: RolloutCounts, nodes?: RolloutNodeRow[]): RolloutView {
   const c: RolloutCounts = { ...EMPTY_COUNTS, ...r.counts, ...counts };
   // A list's cached counts may predate the last release: the row's own queue count is exact.

@@ -38,14 +38,14 @@ export class RolloutsController {
 
   @Get()
   @Authenticated('client', 'worker')
-  @ApiOperation({ summary: "The caller's tenant's rollouts, newest first (counts as last evaluated)" })
+  @ApiOperation({ summary: "The caller's tenant's rollouts, newest first, with live counts" })
   @ApiEnvelope(RolloutListView)
   async list(@Query() q: ListRolloutsQuery): Promise<RolloutListView> {
     const limit = q.limit ?? 50;
     const offset = q.offset ?? 0;
-    const { rows, total } = await this.rollouts.list(limit, offset);
+    const { rows, total, counts } = await this.rollouts.list(limit, offset);
     return {
-      rollouts: rows.map((r) => mapRollout(r)),
+      rollouts: rows.map((r) => mapRollout(r, counts.get(r.id))),
       pagination: { total, limit, offset, has_more: offset + rows.length < total },
     };
   }

@@ -34,18 +34,20 @@ export interface RolloutChange {
 }
 
 /** Every outcome of a rollout's nodes, from rollout_nodes and their tasks (one pass over the rollout's nodes). */
-const COUNTS = `
-  SELECT count(*) FILTER (WHERE rn.released_at IS NULL)::int AS queued,
-         count(*) FILTER (WHERE rn.error IS NOT NULL)::int AS rejected,
-         count(*) FILTER (WHERE t.status = 'pending')::int AS pending,
-         count(*) FILTER (WHERE t.status = 'dispatched')::int AS dispatched,
-         count(*) FILTER (WHERE t.status = 'running')::int AS running,
-         count(*) FILTER (WHERE t.status = 'completed')::int AS completed,
-         count(*) FILTER (WHERE t.status = 'failed')::int AS failed,
-         count(*) FILTER (WHERE t.status = 'timed_out')::int AS timed_out,
-         count(*) FILTER (WHERE t.status = 'cancelled')::int AS cancelled
-  FROM rollout_nodes rn LEFT JOIN tasks t ON t.id = rn.task_id
-  WHERE rn.rollout_id = $1`;
+const COUNT_COLUMNS = `
+  count(*) FILTER (WHERE rn.released_at IS NULL)::int AS queued,
+  count(*) FILTER (WHERE rn.error IS NOT NULL)::int AS rejected,
+  count(*) FILTER (WHERE t.status = 'pending')::int AS pending,
+  count(*) FILTER (WHERE t.status = 'dispatched')::int AS dispatched,
+  count(*) FILTER (WHERE t.status = 'running')::int AS running,
+  count(*) FILTER (WHERE t.status = 'completed')::int AS completed,
+  count(*) FILTER (WHERE t.status = 'failed')::int AS failed,
+  count(*) FILTER (WHERE t.status = 'timed_out')::int AS timed_out,
+  count(*) FILTER (WHERE t.status = 'cancelled')::int AS cancelled`;
+const COUNTS = `SELECT ${COUNT_COLUMNS} FROM rollout_nodes rn LEFT JOIN tasks t ON t.id = rn.task_id WHERE rn.rollout_id = $1`;
+const COUNTS_OF = `
+  SELECT rn.rollout_id, ${COUNT_COLUMNS} FROM rollout_nodes rn LEFT JOIN tasks t ON t.id = rn.task_id
+  WHERE rn.rollout_id = ANY($1::uuid[]) GROUP BY rn.rollout_id`;
 
 /**
  * `rollouts` and `rollout_nodes`, under the caller's tenant (row-level security). Reads the
@@ -134,6 +136,13 @@ export class RolloutsRepository {
        WHERE rn.rollout_id = $1 ORDER BY rn.seq LIMIT $2`,
       [id, limit],
     );
+  }
+
+  /** Live counts of several rollouts in one grouped pass (a list page's). */
+  async countsOf(ids: string[]): Promise<Map<string, RolloutCounts>> {
+    if (ids.length === 0) return new Map();
+    const rows: (RolloutCounts & { rollout_id: string })[] = await this.db.query(COUNTS_OF, [ids]);
+    return new Map(rows.map(({ rollout_id, ...c }) => [rollout_id, c]));
   }
 
   async counts(id: string): Promise<RolloutCounts> {

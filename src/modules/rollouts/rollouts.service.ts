@@ -54,8 +54,13 @@ export class RolloutsService {
     return outcome.row;
   }
 
-  list(limit: number, offset: number): Promise<{ rows: RolloutRow[]; total: number }> {
-    return this.repo.list(limit, offset);
+  /** A page of rollouts with their live counts (one grouped query for the page). */
+  async list(
+    limit: number,
+    offset: number,
+  ): Promise<{ rows: RolloutRow[]; total: number; counts: Map<string, RolloutCounts> }> {
+    const { rows, total } = await this.repo.list(limit, offset);
+    return { rows, total, counts: await this.repo.countsOf(rows.map((r) => r.id)) };
   }
 
   async get(id: string): Promise<{ row: RolloutRow; counts: RolloutCounts; nodes: RolloutNodeRow[] }> {
