@@ -18,16 +18,19 @@ export function releasesPerMinute(rate: RolloutRate | null, succeeded: number): 
 }
 
 /**
- * One round of a token bucket that holds at most a second's releases (at least one): `due` is
- * when the next token comes. Tokens older than the bucket are forgotten (a rollout whose hub
- * was down does not burst), so over any stretch no more than rate × time + bucket go out.
- * Answers how many may go now and when the next token comes after them.
+ * One round of a token bucket that holds a tenth of a second's releases (at least one, so at
+ * 600 a minute or less releases are spaced evenly): `due` is when the next token comes. A round
+ * that runs late by less than the bucket keeps the schedule (no drift); a rollout idle or
+ * stalled longer starts afresh from now (no burst). Answers how many may go now and when the
+ * next token comes after them.
  */
 export function tokens(perMinute: number, due: Date, now: Date, want: number): { count: number; next: Date } {
   const interval = 60_000 / perMinute;
-  const bucket = Math.max(1, Math.floor(perMinute / 60));
-  const from = Math.max(due.getTime(), now.getTime() - (bucket - 1) * interval);
-  if (from > now.getTime()) return { count: 0, next: new Date(from) };
+  const bucket = Math.max(1, Math.floor(perMinute / 600));
+  let from = due.getTime();
+  const lag = now.getTime() - from;
+  if (lag < 0) return { count: 0, next: due };
+  if (lag >= bucket * interval) from = now.getTime() - (bucket - 1) * interval;
   const available = 1 + Math.floor((now.getTime() - from) / interval);
   const count = Math.min(available, want);
   return { count, next: new Date(from + count * interval) };
