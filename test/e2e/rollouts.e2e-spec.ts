@@ -88,7 +88,7 @@ describe('rollouts', () => {
   const get = async (id: string): Promise<Rollout> => (await client.get<Rollout>(`${ROLLOUTS}/${id}`)).body.data;
 
   beforeAll(async () => {
-    t = await startTestApp({ RETRY_BACKOFF_BASE_MS: '1', RETRY_BACKOFF_CAP_MS: '2' });
+    t = await startTestApp({ RETRY_BACKOFF_BASE_MS: '1', RETRY_BACKOFF_CAP_MS: '2', NODE_RECONNECT_GRACE_MS: '300' });
     client = apiClient(t, t.keys.client);
   });
   afterEach(async () => {
