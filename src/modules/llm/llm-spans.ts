@@ -68,7 +68,8 @@ export function endUpstreamSpan(
   });
   if (ttftMs !== null) span.addEvent('gen_ai.first_chunk', { 'taskhub.llm.time_to_first_chunk_ms': ttftMs });
   if (status === 'completed') span.end();
-  else endWithError(span, upstreamStatus && upstreamStatus >= 400 ? String(upstreamStatus) : status, error ?? undefined);
+  else
+    endWithError(span, upstreamStatus && upstreamStatus >= 400 ? String(upstreamStatus) : status, error ?? undefined);
 }
 
 function serverOf(baseUrl: string): { address: string; port: number } | undefined {

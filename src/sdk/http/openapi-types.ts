@@ -444,7 +444,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tenant's rollouts, newest first (counts as last evaluated) */
+        /** The caller's tenant's rollouts, newest first, with live counts */
         get: operations["RolloutsController_list"];
         put?: never;
         /** Roll a task out to a set of nodes at a rate, aborting on failures (AWS IoT Jobs style) */

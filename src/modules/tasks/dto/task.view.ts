@@ -57,7 +57,7 @@ export class TaskView {
   @ApiProperty({
     ...nullableString,
     description:
-      'While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt\'s run); null otherwise',
+      "While the task is held (dispatched or running): the W3C `traceparent` its holder continues (the span of this attempt's run); null otherwise",
   })
   traceparent: string | null;
 }
