@@ -17,12 +17,16 @@ export function releasesPerMinute(rate: RolloutRate | null, succeeded: number): 
   return Math.min(rate.per_minute, exp.base_per_minute * Math.pow(exp.factor, steps));
 }
 
+/** How far behind its schedule a rollout may fall and still catch up (beyond it, it starts afresh). */
+const CATCH_UP_MS = 1000;
+
 /**
- * One round of a token bucket that holds a tenth of a second's releases (at least one, so at
- * 600 a minute or less releases are spaced evenly): `due` is when the next token comes. A round
- * that runs late by less than the bucket keeps the schedule (no drift); a rollout idle or
- * stalled longer starts afresh from now (no burst). Answers how many may go now and when the
- * next token comes after them.
+ * One round of a token bucket that gives out a tenth of a second's releases at most (at least
+ * one, so at 600 a minute or less releases are spaced evenly): `due` is when the next token
+ * comes. A round that runs late by less than a second keeps the schedule (what it owes goes out
+ * in the next rounds, one bucket each), so the rate does not drift under load; a rollout idle or
+ * stalled longer starts afresh from now instead of bursting. Answers how many may go now and
+ * when the next token comes after them.
  */
 export function tokens(perMinute: number, due: Date, now: Date, want: number): { count: number; next: Date } {
   const interval = 60_000 / perMinute;
@@ -30,8 +34,8 @@ export function tokens(perMinute: number, due: Date, now: Date, want: number): {
   let from = due.getTime();
   const lag = now.getTime() - from;
   if (lag < 0) return { count: 0, next: due };
-  if (lag >= bucket * interval) from = now.getTime() - (bucket - 1) * interval;
-  const available = 1 + Math.floor((now.getTime() - from) / interval);
+  if (lag >= Math.max(CATCH_UP_MS, bucket * interval)) from = now.getTime() - (bucket - 1) * interval;
+  const available = Math.min(bucket, 1 + Math.floor((now.getTime() - from) / interval));
   const count = Math.min(available, want);
   return { count, next: new Date(from + count * interval) };
 }

@@ -14,6 +14,8 @@ const CLAIM = 20;
 const PER_ROLLOUT = 100;
 /** The longest this hub sleeps: it wakes to release what another hub queued (or left when it died). */
 export const RELEASE_SAFETY_MS = 5000;
+/** How soon to look again at a due rollout another hub is releasing. */
+const BUSY_RETRY_MS = 20;
 
 /**
  * Releases rollouts' queued nodes at their rates (docs/rollouts.md). Every hub runs one; a timer
@@ -65,12 +67,20 @@ export class RolloutReleaser implements OnApplicationBootstrap, OnApplicationShu
 
   private async round(): Promise<void> {
     let next: Date | null = null;
+    let claimed = 0;
     try {
       do {
         this.again = false;
-        while ((await this.repo.claimDue(CLAIM, PER_ROLLOUT, (claimed) => this.release(claimed))) === CLAIM);
+        let n: number;
+        do {
+          n = await this.repo.claimDue(CLAIM, PER_ROLLOUT, (rows) => this.release(rows));
+          claimed += n;
+        } while (n === CLAIM);
       } while (this.again && !this.stopped);
       next = await this.repo.nextDue();
+      // Due but nothing claimed: another hub holds it and is releasing. Look again shortly, not in a loop.
+      if (claimed === 0 && next !== null && new Date(next).getTime() <= Date.now())
+        next = new Date(Date.now() + BUSY_RETRY_MS);
     } catch (e) {
       if (isDatabaseUnavailable(e)) this.logger.debug('rollout releases wait for the database');
       else this.logger.error({ err: e }, 'rollout release round failed');

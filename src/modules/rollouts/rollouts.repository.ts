@@ -258,7 +258,8 @@ export class RolloutsRepository {
   /**
    * Queues a node that came online for every in-progress rollout of its tenant that takes future
    * nodes and whose target tags it has (once: a node already targeted is skipped). Answers the
-   * rollouts it joined.
+   * rollouts it joined. A rollout that had nothing queued was idle: its schedule starts from now
+   * (tokens do not pile up while there is nothing to release).
    */
   async enqueueNode(nodeId: string): Promise<string[]> {
     const rows: { id: string }[] = await this.db.query(
@@ -269,7 +270,10 @@ export class RolloutsRepository {
          WHERE n.id = $1 AND n.kind <> 'worker' AND cardinality(r.target_tags) > 0 AND n.tags @> r.target_tags
          ON CONFLICT DO NOTHING
          RETURNING rollout_id)
-       , u AS (UPDATE rollouts r SET queued = r.queued + 1, updated_at = now() FROM ins
+       , u AS (UPDATE rollouts r SET queued = r.queued + 1, updated_at = now(),
+                 next_release_at = CASE WHEN r.queued = 0 THEN GREATEST(r.next_release_at, now())
+                                        ELSE r.next_release_at END
+               FROM ins
                WHERE r.id = ins.rollout_id RETURNING r.id)
        SELECT id FROM u`,
       [nodeId],
