@@ -25,6 +25,7 @@ import { RealtimeModule } from './modules/realtime/realtime.module.js';
 import { ConcurrencyModule } from './modules/concurrency/concurrency.module.js';
 import { RoutingModule } from './modules/routing/routing.module.js';
 import { LlmModule } from './modules/llm/llm.module.js';
+import { RolloutsModule } from './modules/rollouts/rollouts.module.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
 import { RuntimeConfigModule } from './modules/runtime-config/runtime-config.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
@@ -55,6 +56,7 @@ export class AppModule {
         RoutingModule,
         ConcurrencyModule,
         SchedulesModule,
+        RolloutsModule,
         AgentServicesModule,
         PluginCallbacksModule,
         RealtimeModule,

@@ -4,6 +4,7 @@
 SEQUENCE llm_usage_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 SEQUENCE migrations_id_seq integer START 1 INCREMENT 1 MIN 1 MAX 2147483647
 SEQUENCE node_logs_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
+SEQUENCE rollout_nodes_seq_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 SEQUENCE service_health_checks_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 SEQUENCE service_stat_samples_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
 SEQUENCE task_events_id_seq bigint START 1 INCREMENT 1 MIN 1 MAX 9223372036854775807
@@ -291,6 +292,51 @@ TABLE plugins
   CONSTRAINT PK_plugins PRIMARY KEY (id)
   INDEX CREATE UNIQUE INDEX "PK_plugins" ON public.plugins USING btree (id)
   INDEX CREATE UNIQUE INDEX "UQ_plugins_tenant_lower_name" ON public.plugins USING btree (tenant_id, lower(name))
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
+TABLE rollout_nodes
+  ROW LEVEL SECURITY FORCED
+  rollout_id uuid NOT NULL
+  node_id text NOT NULL
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  seq bigint NOT NULL DEFAULT nextval('rollout_nodes_seq_seq'::regclass)
+  task_id uuid
+  released_at timestamp with time zone
+  error text
+  CONSTRAINT FK_rollout_nodes_rollout FOREIGN KEY (rollout_id) REFERENCES rollouts(id) ON DELETE CASCADE
+  CONSTRAINT FK_rollout_nodes_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
+  CONSTRAINT PK_rollout_nodes PRIMARY KEY (rollout_id, node_id)
+  INDEX CREATE INDEX "IDX_rollout_nodes_queued" ON public.rollout_nodes USING btree (rollout_id, seq) WHERE (released_at IS NULL)
+  INDEX CREATE UNIQUE INDEX "PK_rollout_nodes" ON public.rollout_nodes USING btree (rollout_id, node_id)
+  POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
+
+TABLE rollouts
+  ROW LEVEL SECURITY FORCED
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+  tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  name text NOT NULL
+  task jsonb NOT NULL
+  target_tags text[] NOT NULL DEFAULT '{}'::text[]
+  target_node_ids text[] NOT NULL DEFAULT '{}'::text[]
+  rate jsonb
+  abort jsonb NOT NULL DEFAULT '[]'::jsonb
+  include_future_nodes boolean NOT NULL DEFAULT false
+  status text NOT NULL DEFAULT 'in_progress'::text
+  queued integer NOT NULL DEFAULT 0
+  released integer NOT NULL DEFAULT 0
+  next_release_at timestamp with time zone NOT NULL DEFAULT now()
+  counts jsonb NOT NULL DEFAULT '{}'::jsonb
+  reason text
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  finished_at timestamp with time zone
+  CONSTRAINT CHK_rollouts_status CHECK ((status = ANY (ARRAY['in_progress'::text, 'completed'::text, 'aborted'::text, 'cancelled'::text])))
+  CONSTRAINT FK_rollouts_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE
+  CONSTRAINT PK_rollouts PRIMARY KEY (id)
+  INDEX CREATE INDEX "IDX_rollouts_due" ON public.rollouts USING btree (next_release_at) WHERE ((status = 'in_progress'::text) AND (queued > 0))
+  INDEX CREATE INDEX "IDX_rollouts_future" ON public.rollouts USING btree (tenant_id) WHERE ((status = 'in_progress'::text) AND include_future_nodes)
+  INDEX CREATE INDEX "IDX_rollouts_tenant_created" ON public.rollouts USING btree (tenant_id, created_at)
+  INDEX CREATE UNIQUE INDEX "PK_rollouts" ON public.rollouts USING btree (id)
   POLICY tenant_isolation PERMISSIVE FOR ALL TO public USING (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant)))) WITH CHECK (((( SELECT taskhub_current_tenant() AS taskhub_current_tenant) = '*'::text) OR (tenant_id = ( SELECT taskhub_current_tenant() AS taskhub_current_tenant))))
 
 TABLE routing_rules

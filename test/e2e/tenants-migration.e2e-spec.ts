@@ -130,9 +130,17 @@ describe('tenants migration of a database made by the previous release', () => {
       'task_finish_minutes',
       'task_node_finishes',
     ];
-    // So do schedules (migration 1766000000000) and concurrency limits (1766400000000).
+    // So do schedules (migration 1766000000000), concurrency limits (1766400000000) and rollouts (1766500000000).
     expect(rows.map((r) => r.relname).sort()).toEqual(
-      [...Object.keys(SEEDED), 'tenants', ...counters, 'schedules', 'concurrency_limits'].sort(),
+      [
+        ...Object.keys(SEEDED),
+        'tenants',
+        ...counters,
+        'schedules',
+        'concurrency_limits',
+        'rollouts',
+        'rollout_nodes',
+      ].sort(),
     );
     for (const r of rows) expect(r).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
   });

@@ -41,6 +41,7 @@ interface Ids {
   connection: string;
   schedule: string;
   limit: string;
+  rollout: string;
 }
 type Ref = keyof Ids;
 
@@ -168,6 +169,14 @@ const WALK: Record<string, Walk[]> = {
   'GET /api/v1/concurrency': [{ kind: 'list' }],
   'GET /api/v1/concurrency/{key}': [{ kind: 'id', params: { key: 'limit' } }],
   'DELETE /api/v1/concurrency/{key}': [{ kind: 'id', params: { key: 'limit' } }],
+  // rollouts
+  'GET /api/v1/rollouts': [{ kind: 'list' }],
+  'POST /api/v1/rollouts': [
+    // B's rollout by A's node's tag matches nothing (a 400), never A's node.
+    { kind: 'list', body: { name: 'b', task: { type: 't', data: {} }, target: { tags: ['a-tag-zq'] } } },
+  ],
+  'GET /api/v1/rollouts/{id}': [{ kind: 'id', params: { id: 'rollout' } }],
+  'POST /api/v1/rollouts/{id}/cancel': [{ kind: 'id', params: { id: 'rollout' }, body: {} }],
   // schedules
   'GET /api/v1/schedules': [{ kind: 'list' }],
   'POST /api/v1/schedules': [{ kind: 'list', body: { cron: '0 0 1 1 *', notification: { message: 'from b' } } }],
@@ -264,6 +273,8 @@ const SNAPSHOT: Record<string, { where?: string; volatile?: string[]; appendOnly
   routing_rules: {},
   schedules: {},
   concurrency_limits: {},
+  rollouts: {},
+  rollout_nodes: {},
   agent_services: {
     volatile: [
       'status',
@@ -405,6 +416,18 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
       `INSERT INTO node_logs (node_id, task_id, level, message, tenant_id) VALUES ($1, $2, 'info', 'a-log-zq', 'tenant-a')`,
       [ids.node, ids.task],
     );
+    const rollout = await clientA.post<{ rollout_id: string }>('/api/v1/rollouts', {
+      name: 'a-rollout-zq',
+      task: { type: 'a-type', prompt: 'a-rolled-zq' },
+      target: { tags: ['a-tag-zq'] },
+    });
+    expect(rollout.status).toBe(201);
+    ids.rollout = rollout.body.data.rollout_id;
+    // Released (its task made) before the snapshot: A's rows stay still from here.
+    await eventually(async () => {
+      const r = await clientA.get<{ released: number }>(`/api/v1/rollouts/${ids.rollout}`);
+      return r.body.data.released === 1;
+    });
     await t.db.query(
       `INSERT INTO llm_usage (request_id, key_id, requested_model, model, provider, status, stream, prompt_tokens,
          completion_tokens, duration_ms, started_at, tenant_id)
@@ -483,6 +506,7 @@ describe('tenants: every route, with tenant B’s keys against tenant A’s ids'
       connection: randomUUID(),
       schedule: randomUUID(),
       limit: 'no-such-limit-zq',
+      rollout: randomUUID(),
     };
     const call = async (who: Who, op: string, w: Walk, ref: (r: Ref) => string) => {
       const [method, template] = op.split(' ');

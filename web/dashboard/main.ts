@@ -5,6 +5,7 @@ import { Live } from './live.js';
 import { LlmView } from './llm.js';
 import { NodesView } from './nodes.js';
 import { OverviewView } from './overview.js';
+import { RolloutsView } from './rollouts.js';
 import { ServicesView } from './services.js';
 import { TasksView } from './tasks.js';
 import type { View } from './view.js';
@@ -69,7 +70,14 @@ async function start(key: string): Promise<void> {
   stopLive = () => live.stop();
   const ctx = { admin, live };
   const overview = new OverviewView();
-  views.push(overview, new TasksView(), new NodesView(ctx), new ServicesView(ctx), new LlmView(ctx));
+  views.push(
+    overview,
+    new TasksView(),
+    new NodesView(ctx),
+    new RolloutsView(),
+    new ServicesView(ctx),
+    new LlmView(ctx),
+  );
   let current: View = overview;
   const askCounts = throttle(async () => live.askCounts(), 500);
 

@@ -473,6 +473,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rollouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tenant's rollouts, newest first, with live counts */
+        get: operations["RolloutsController_list"];
+        put?: never;
+        /** Roll a task out to a set of nodes at a rate, aborting on failures (AWS IoT Jobs style) */
+        post: operations["RolloutsController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rollouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rollout: status, per-state counts and every node with its status */
+        get: operations["RolloutsController_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rollouts/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a rollout: nothing more is released, its open tasks are cancelled */
+        post: operations["RolloutsController_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/routing/rules": {
         parameters: {
             query?: never;
@@ -1384,6 +1436,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AbortRuleDto: {
+            /** @enum {string} */
+            failure_type: "failed" | "timed_out" | "all";
+            threshold_percent: number;
+            /** @description Finished executions before the rule applies */
+            min_executed: number;
+        };
         AcquireTaskDto: {
             /** @example worker-001 */
             worker_id: string;
@@ -1536,6 +1595,10 @@ export interface components {
             created: number;
             failed: number;
             results: components["schemas"]["BatchItemView"][];
+        };
+        CancelRolloutDto: {
+            /** @example wrong firmware */
+            reason?: string;
         };
         CancelTaskDto: {
             /** @example Project cancelled by client */
@@ -1884,6 +1947,20 @@ export interface components {
             /** @description OpenAI function definitions, each {name, description?, parameters?} or {type: "function", function: {name, description?, parameters?}}; name matches ^[a-zA-Z0-9_-]{1,64}$ and is unique in the plugin, parameters is a JSON Schema with type "object", at most 128 tools. A bad one is a 400 naming its field, e.g. tools[2].name. */
             tools?: components["schemas"]["PluginToolView"][];
         };
+        CreateRolloutDto: {
+            /** @example firmware 2.1 to the fleet */
+            name: string;
+            task: components["schemas"]["RolloutTaskDto"];
+            target: components["schemas"]["RolloutTargetDto"];
+            /** @description Absent: 1000 a minute (IoT Jobs default) */
+            rate?: components["schemas"]["RolloutRateDto"];
+            abort?: components["schemas"]["AbortRuleDto"][];
+            /**
+             * @description Nodes that come online later with the target tags join
+             * @default false
+             */
+            include_future_nodes?: boolean;
+        };
         CreateRoutingRuleDto: {
             /** @example vip-routing */
             name: string;
@@ -2163,6 +2240,14 @@ export interface components {
         EvaluateRoutingView: {
             /** @description The rule that wins, or null (default strategy) */
             rule: components["schemas"]["RoutingRuleView"] | null;
+        };
+        ExponentialRateDto: {
+            /** @description Releases a minute at the start (IoT Jobs baseRatePerMinute) */
+            base_per_minute: number;
+            /** @description Multiplies the rate (IoT Jobs incrementFactor) */
+            factor: number;
+            /** @description The rate grows each time this many more executions succeeded (numberOfSucceededThings) */
+            after_succeeded: number;
         };
         FailTaskDto: {
             /** @example worker-001 */
@@ -2654,6 +2739,97 @@ export interface components {
              * @default false
              */
             force?: boolean;
+        };
+        RolloutCountsView: {
+            /** @description Not released yet */
+            queued: number;
+            pending: number;
+            dispatched: number;
+            running: number;
+            completed: number;
+            failed: number;
+            timed_out: number;
+            cancelled: number;
+            /** @description The task could not be created (a tenant limit) */
+            rejected: number;
+        };
+        RolloutListView: {
+            rollouts: components["schemas"]["RolloutView"][];
+            pagination: components["schemas"]["RolloutPaginationView"];
+        };
+        RolloutNodeView: {
+            node_id: string;
+            /** @description queued (not released), the task state, rejected, or cancelled (never released: the rollout ended) */
+            status: string;
+            /** Format: uuid */
+            task_id: string | null;
+            /** Format: date-time */
+            released_at: string | null;
+            error: string | null;
+        };
+        RolloutPaginationView: {
+            total: number;
+            limit: number;
+            offset: number;
+            has_more: boolean;
+        };
+        RolloutRateDto: {
+            /** @description Most releases a minute (IoT Jobs maximumPerMinute) */
+            per_minute: number;
+            exponential?: components["schemas"]["ExponentialRateDto"];
+        };
+        RolloutTargetDto: {
+            /**
+             * @description Nodes that have every one of these tags
+             * @example [
+             *       "fleet"
+             *     ]
+             */
+            tags?: string[];
+            /** @description These nodes (each must exist) */
+            node_ids?: string[];
+        };
+        RolloutTaskDto: {
+            /** @example firmware-update */
+            type: string;
+            data?: {
+                [key: string]: unknown;
+            };
+            prompt?: string;
+            timeout_seconds?: number;
+            max_retries?: number;
+        };
+        RolloutView: {
+            /** Format: uuid */
+            rollout_id: string;
+            /**
+             * Format: uuid
+             * @description Same as rollout_id
+             */
+            id: string;
+            name: string;
+            /** @enum {string} */
+            status: "in_progress" | "completed" | "aborted" | "cancelled";
+            task: components["schemas"]["RolloutTaskDto"];
+            target: components["schemas"]["RolloutTargetDto"];
+            rate: components["schemas"]["RolloutRateDto"] | null;
+            abort: components["schemas"]["AbortRuleDto"][];
+            include_future_nodes: boolean;
+            /** @description Targeted nodes */
+            total: number;
+            /** @description Nodes whose task went out */
+            released: number;
+            /** @description Releases a minute now (grows with exponential) */
+            current_per_minute: number;
+            counts: components["schemas"]["RolloutCountsView"];
+            /** @description Why it was aborted or cancelled */
+            reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** @description One: every targeted node (up to 10,000) */
+            nodes?: components["schemas"]["RolloutNodeView"][];
         };
         RoutingRuleListView: {
             /** @description Highest priority first */
@@ -5439,6 +5615,290 @@ export interface operations {
             };
             /** @description FORBIDDEN: needs role admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RolloutsController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["RolloutListView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (target, rate.per_minute, abort.0.threshold_percent, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RolloutsController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRolloutDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["RolloutView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (target, rate.per_minute, abort.0.threshold_percent, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RolloutsController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["RolloutView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (target, rate.per_minute, abort.0.threshold_percent, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client or worker */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RolloutsController_cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelRolloutDto"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        /** @example null */
+                        error: Record<string, never> | null;
+                        /** Format: date-time */
+                        timestamp: string;
+                        request_id: string;
+                        data: components["schemas"]["RolloutView"];
+                    };
+                };
+            };
+            /** @description VALIDATION_ERROR with details.field (target, rate.per_minute, abort.0.threshold_percent, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, unknown or revoked key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description FORBIDDEN: needs role admin or client */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CONFLICT: the rollout already ended */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
