@@ -410,9 +410,15 @@ describe('agent-service WebSocket proxy', () => {
     });
     expect(series.metric).toBe('connections');
     expect(series.data.every((p) => !Number.isNaN(Date.parse(p.timestamp)))).toBe(true);
-    const messages = (await client.get(`/api/v1/stats/timeseries?metric=messages&period=1h&interval=1h`))
-      .body as unknown as { data: { value: number }[] };
-    expect(messages.data.reduce((a, p) => a + p.value, 0)).toBeGreaterThanOrEqual(6);
+    // Waited for, not read once: the `connections = 2` sample above may be one taken while the third client
+    // was still being routed, before any message was relayed (CI saw 0 here once).
+    const relayed = await eventually(async () => {
+      const messages = (await client.get(`/api/v1/stats/timeseries?metric=messages&period=1h&interval=1h`))
+        .body as unknown as { data: { value: number }[] };
+      const sum = messages.data.reduce((a, p) => a + p.value, 0);
+      return sum >= 6 ? sum : null;
+    });
+    expect(relayed).toBeGreaterThanOrEqual(6);
 
     const bad = await client.get('/api/v1/stats/timeseries?metric=bogus');
     expect(bad.body.error?.details?.field).toBe('metric');
