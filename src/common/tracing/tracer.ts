@@ -150,8 +150,18 @@ export async function stopTracing(): Promise<void> {
   if (active.users > 0) return;
   const { provider } = active;
   active = undefined;
-  await provider.shutdown().catch(() => undefined); // an unreachable collector must not fail a shutdown
+  // What is queued gets one short chance to go: an unreachable collector must neither fail the
+  // hub's shutdown nor hold it for the exporter's own timeout (30 s by default).
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    provider.shutdown().catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS).unref())),
+  ]);
+  clearTimeout(timer);
 }
+
+/** The longest a shutdown waits for the last spans to be exported. */
+const SHUTDOWN_FLUSH_MS = 2000;
 
 /** Sends what is queued now (tests; the batch processor otherwise sends every OTEL_BSP_SCHEDULE_DELAY). */
 export async function flushTracing(): Promise<void> {
