@@ -13,7 +13,7 @@ import { AgentServicesRepository } from './agent-services.repository.js';
 import { processUsage } from './process-usage.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { INSTANCE_ID } from '../nodes/nodes.service.js';
-import { ConnectionRegistry, utcDay } from './proxy/connection-registry.js';
+import { ConnectionRegistry, type ServiceCounters, utcDay } from './proxy/connection-registry.js';
 import { type ServiceActivity, SessionStatsRepository } from './session-stats.repository.js';
 import { type StatSample, StatsRepository, type TimeseriesMetric } from './stats.repository.js';
 
@@ -104,6 +104,7 @@ export class ServiceStatsService implements OnApplicationBootstrap, BeforeApplic
     };
     hubOf(DEFAULT_TENANT);
     const activity: ServiceActivity[] = [];
+    const taken: [ServiceCounters, StatSample][] = [];
     for (const [id, c] of this.registry.allCounters()) {
       const s = byId.get(id);
       if (!s) continue;
@@ -126,8 +127,9 @@ export class ServiceStatsService implements OnApplicationBootstrap, BeforeApplic
           responses: c.responsesSinceSample,
           response_ms_sum: c.responseMsSinceSample,
         });
-      c.openedSinceSample = c.messagesSinceSample = c.errorsSinceSample = 0;
-      c.responsesSinceSample = c.responseMsSinceSample = 0;
+      // Taken off the live counters only once stored (below): until then a reader adds them from
+      // memory, so between this read and the insert's commit they are never in neither place.
+      taken.push([c, sample]);
       samples.push(sample);
       const hub = hubOf(s.tenant_id);
       hub.connections += sample.connections;
@@ -162,6 +164,13 @@ export class ServiceStatsService implements OnApplicationBootstrap, BeforeApplic
     }
     await this.stats.insert(samples);
     await this.stored.addActivity(activity);
+    for (const [c, sample] of taken) {
+      c.openedSinceSample -= sample.opened;
+      c.messagesSinceSample -= sample.messages;
+      c.errorsSinceSample -= sample.errors;
+      c.responsesSinceSample -= sample.responses;
+      c.responseMsSinceSample -= sample.response_ms_sum;
+    }
     await this.stored.endOrphans(INSTANCE_ID);
   }
 

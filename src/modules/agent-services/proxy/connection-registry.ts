@@ -45,7 +45,7 @@ export interface ServiceCounters {
   active_connections: number;
   /** Sessions with an open connection (in this process) whose service this is. */
   active_sessions: number;
-  /** Messages relayed either way since the sampler last stored them (it resets these). */
+  /** Messages relayed either way not yet stored by the sampler (it takes off what it stored). */
   messagesSinceSample: number;
   /** Agent answers timed since the last sample, and their summed time in ms. */
   responsesSinceSample: number;
