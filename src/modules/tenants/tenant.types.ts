@@ -3,6 +3,8 @@ export interface TenantLimits {
   rate_limit_per_minute?: number;
   llm_budget_tokens?: number;
   max_tasks?: number;
+  /** Its share of capacity several tenants use (shared devices, global pull workers, gateway slots); default 1. */
+  weight?: number;
   /** Overrides TASK_RETENTION / TASK_RETENTION_MAX_FINISHED for this tenant (docs/retention.md). */
   retention?: TenantRetention;
 }

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsInt,
+  IsNumber,
   IsObject,
   IsOptional,
   IsString,
@@ -72,6 +73,19 @@ export class TenantLimitsDto {
   @Min(1)
   @Max(MAX_INT)
   max_tasks?: number;
+
+  @ApiPropertyOptional({
+    minimum: 0.01,
+    maximum: 1000,
+    default: 1,
+    description:
+      'Its share of shared capacity (shared devices, global pull workers, the LLM gateway slots) against other tenants: 2 gets twice the share of 1 (docs/flow-control.md, Fairness)',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.01)
+  @Max(1000)
+  weight?: number;
 
   @ApiPropertyOptional({
     type: TenantRetentionDto,
