@@ -23,6 +23,7 @@ import { Schedules1766000000000 } from './migrations/1766000000000-Schedules.js'
 import { PluginNamesAndTools1766100000000 } from './migrations/1766100000000-PluginNamesAndTools.js';
 import { AgentStatsPersist1766200000000 } from './migrations/1766200000000-AgentStatsPersist.js';
 import { Rollouts1766500000000 } from './migrations/1766500000000-Rollouts.js';
+import { SharedNodes1766600000000 } from './migrations/1766600000000-SharedNodes.js';
 import { TaskTraceContext1766300000000 } from './migrations/1766300000000-TaskTraceContext.js';
 import { ConcurrencyKeys1766400000000 } from './migrations/1766400000000-ConcurrencyKeys.js';
 
@@ -54,6 +55,7 @@ export const migrations = [
   TaskTraceContext1766300000000,
   ConcurrencyKeys1766400000000,
   Rollouts1766500000000,
+  SharedNodes1766600000000,
 ];
 
 /** `onPoolError`: an idle pooled connection died (server restart, network cut); without it TypeORM only logs. */

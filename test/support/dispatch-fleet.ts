@@ -59,6 +59,8 @@ export interface DeviceSpec {
   capacity: number;
   tags: string[];
   capabilities: string[];
+  /** Serves every tenant (a global key's device). */
+  shared?: boolean;
 }
 
 /**
@@ -89,6 +91,7 @@ export class FleetDevice {
       capacity: spec.capacity,
       tags: spec.tags,
       ...(spec.capabilities.length ? { capabilities: spec.capabilities } : {}),
+      ...(spec.shared ? { shared: true } : {}),
     });
     return d;
   }

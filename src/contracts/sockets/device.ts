@@ -22,6 +22,8 @@ import type {
 export interface DeliveryOptions {
   acks?: boolean;
   running_tasks?: RunningTaskRef[];
+  /** Serve every tenant's tasks (a global key only; docs/flow-control.md, "Fairness"). */
+  shared?: boolean;
 }
 
 /** Seed 004 `device_register`, plus capacity, tags and task types. */

@@ -22,6 +22,11 @@ export class FairShare {
   /** The start of the latest grant: where an idle tenant starts. */
   private clock = 0;
 
+  /** The tenants it remembers a turn of (others start at the clock). */
+  tenants(): string[] {
+    return [...this.finish.keys()];
+  }
+
   /** Where the tenant's next unit starts. */
   startOf(tenant: string): number {
     return Math.max(this.finish.get(tenant) ?? 0, this.clock);

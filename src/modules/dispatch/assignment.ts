@@ -7,6 +7,8 @@ export interface NodeSlot {
   running: number;
   tags: string[];
   capabilities: string[];
+  /** It serves every tenant (docs/flow-control.md, "Fairness"). */
+  shared?: boolean;
 }
 
 export interface Candidate {
@@ -22,9 +24,12 @@ export interface Candidate {
 
 export type Strategy = 'least-loaded' | 'round-robin' | 'random';
 
-/** Can this node run this task? Its tenant's nodes only; asked-for node first; else capabilities (task types; none = any) and tags. */
+/**
+ * Can this node run this task? Its tenant's nodes (or a shared node) only; asked-for node first;
+ * else capabilities (task types; none = any) and tags.
+ */
 export function isEligible(task: Candidate, node: NodeSlot): boolean {
-  if ((task.tenant_id ?? null) !== (node.tenant_id ?? null)) return false;
+  if (!node.shared && (task.tenant_id ?? null) !== (node.tenant_id ?? null)) return false;
   if (task.target_node_id !== null) return task.target_node_id === node.id;
   if (node.capabilities.length > 0 && !node.capabilities.includes(task.type)) return false;
   return (
@@ -85,4 +90,35 @@ export function planAssignments(
     assignments.push({ id: task.id, node_id: chosen.id });
   }
   return { assignments, cursor };
+}
+
+/**
+ * A round's plan when some nodes are shared (docs/flow-control.md, "Fairness"): the tasks go to
+ * their tenants' own nodes first, in priority order; what is left goes to the shared nodes in
+ * the order `interleave` gives (tenants taking turns by weight). Without shared nodes, the one
+ * plan of planAssignments.
+ */
+export function planWithShared<T extends Candidate>(
+  tasks: T[],
+  nodes: NodeSlot[],
+  strategy: Strategy,
+  cursor: number,
+  random: () => number,
+  keyRoom: KeyRoom,
+  interleave: (rest: T[]) => T[],
+): { assignments: { id: string; node_id: string }[]; cursor: number } {
+  const shared = nodes.filter((n) => n.shared);
+  if (shared.length === 0) return planAssignments(tasks, nodes, strategy, cursor, random, keyRoom);
+  const own = planAssignments(
+    tasks,
+    nodes.filter((n) => !n.shared),
+    strategy,
+    cursor,
+    random,
+    keyRoom,
+  );
+  const placed = new Set(own.assignments.map((a) => a.id));
+  const rest = interleave(tasks.filter((t) => !placed.has(t.id)));
+  const pooled = planAssignments(rest, shared, strategy, own.cursor, random, keyRoom);
+  return { assignments: [...own.assignments, ...pooled.assignments], cursor: pooled.cursor };
 }

@@ -11,7 +11,9 @@ import {
 } from '../tasks/task-assignments.repository.js';
 import type { TaskRow } from '../tasks/task.types.js';
 import { RATE_WINDOW_MS } from '../concurrency/concurrency-window.js';
-import { type Candidate, type KeyRoom, planAssignments, type Strategy } from './assignment.js';
+import { FairShare, weightOf } from '../concurrency/fair-share.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { type Candidate, type KeyRoom, planWithShared, type Strategy } from './assignment.js';
 
 export type { AssignmentRef };
 
@@ -66,11 +68,11 @@ function firstOpening(limits: KeyLimit[]): number | undefined {
 
 const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** Whether a node of this class (tenant, tags, capabilities) still has a free slot. */
+/** Whether a node of this class (tenant, tags, capabilities; or shared, tags, capabilities) still has a free slot. */
 function classHasRoom(w: ClassWindow, nodes: OpenNode[], load: Map<string, number>): boolean {
   return nodes.some(
     (n) =>
-      n.tenant_id === w.tenant_id &&
+      (w.shared ? n.shared : !n.shared && n.tenant_id === w.tenant_id) &&
       sameSet(n.tags, w.tags) &&
       sameSet(n.capabilities, w.capabilities) &&
       (load.get(n.id) ?? 0) < n.capacity,
@@ -114,7 +116,51 @@ export class UncertainAssignment extends Error {
  */
 @Injectable()
 export class DispatchRound {
-  constructor(private readonly assignments: TaskAssignmentsRepository) {}
+  /** Turns of the tenants on shared nodes (docs/flow-control.md, "Fairness"). */
+  private readonly fair = new FairShare();
+
+  constructor(
+    private readonly assignments: TaskAssignmentsRepository,
+    private readonly tenants: TenantsService,
+  ) {}
+
+  /** The weights of the tenants of these tasks not known yet this round (cached limits: no query most rounds). */
+  private async addWeights(tasks: ReadyTask[], weights: Map<string, number>): Promise<void> {
+    const missing = [...new Set(tasks.map((t) => t.tenant_id))].filter((t) => !weights.has(t));
+    const limits = await Promise.all(missing.map((t) => this.tenants.limitsOf(t)));
+    missing.forEach((t, i) => weights.set(t, weightOf(limits[i])));
+  }
+
+  /**
+   * Plans own nodes first, then the shared ones with the tenants interleaved by weight; the
+   * shared nodes' assignments are charged to their tenants' turns at once (a lost write later
+   * costs a tenant one turn, never gives one).
+   */
+  private plan(
+    tasks: RoutedTask[],
+    nodes: OpenNode[],
+    strategy: Strategy,
+    cursor: number,
+    keyRoom: KeyRoom,
+    weights: Map<string, number>,
+  ): { assignments: { id: string; node_id: string }[]; cursor: number } {
+    const weight = (t: string): number => weights.get(t) ?? 1;
+    const plan = planWithShared(tasks, nodes, strategy, cursor, Math.random, keyRoom, (rest) =>
+      this.fair.interleave(rest, (t) => t.tenant_id, weight),
+    );
+    const shared = new Set(nodes.filter((n) => n.shared).map((n) => n.id));
+    if (shared.size === 0) return plan;
+    const tenantOf = new Map(tasks.map((t) => [t.id, t.tenant_id]));
+    const granted = new Map<string, number>();
+    for (const a of plan.assignments) {
+      if (!shared.has(a.node_id)) continue;
+      const t = tenantOf.get(a.id) as string;
+      granted.set(t, (granted.get(t) ?? 0) + 1);
+    }
+    // In the order the turns were taken, so the clock ends at the latest turn.
+    for (const t of this.fair.rank([...granted.keys()])) this.fair.charge(t, granted.get(t) as number, weight(t));
+    return plan;
+  }
 
   /**
    * @param probe check the ready index first (rounds woken by a freed slot usually find nothing;
@@ -137,7 +183,10 @@ export class DispatchRound {
     noteLimits(keyRoom, limits);
     const withRoutes = (ts: ReadyTask[]): RoutedTask[] => ts.map((t) => ({ ...t, route: route(t) }));
     const read: RoutedTask[] = withRoutes(tasks);
-    let plan = planAssignments(read, nodes, strategy, cursor, Math.random, keyRoom);
+    const pooled = nodes.some((n) => n.shared);
+    const weights = new Map<string, number>();
+    if (pooled) await this.addWeights(read, weights);
+    let plan = this.plan(read, nodes, strategy, cursor, keyRoom, weights);
     // 2. Read on for classes left with room while their window was full: its tasks went to
     // other classes or were sent elsewhere by a routing rule; the queue goes on behind them.
     let ends = windows;
@@ -158,13 +207,14 @@ export class DispatchRound {
       const fresh = withRoutes(next.tasks.filter((t) => !planned.has(t.id)));
       if (fresh.length === 0) break;
       read.push(...fresh);
-      const extra = planAssignments(
+      if (pooled) await this.addWeights(fresh, weights);
+      const extra = this.plan(
         fresh,
         nodes.map((n) => ({ ...n, running: load.get(n.id) ?? n.running })),
         strategy,
         plan.cursor,
-        Math.random,
         keyRoom,
+        weights,
       );
       plan = { assignments: [...plan.assignments, ...extra.assignments], cursor: extra.cursor };
       ends = next.windows;

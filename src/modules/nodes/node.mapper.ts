@@ -14,6 +14,7 @@ export function mapNode(n: NodeRow): NodeView {
     running: n.running,
     tags: n.tags,
     capabilities: n.capabilities,
+    shared: n.shared,
     info: n.info,
     version: n.version,
     instance_id: n.instance_id,

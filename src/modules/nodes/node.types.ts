@@ -23,6 +23,8 @@ export interface NodeRow {
   socket_id: string | null;
   /** It acknowledges assignments (declared, or seen answering an ack). */
   acks: boolean;
+  /** It serves every tenant's tasks (registered with a global key and `shared: true`). */
+  shared: boolean;
   registered_at: Date;
   connected_at: Date | null;
   last_heartbeat_at: Date | null;
@@ -50,6 +52,8 @@ export interface NodeRegistration {
   socketId: string;
   /** Declared at registration (`acks: true`); undefined keeps what the hub learned before. */
   acks?: boolean;
+  /** Serves every tenant (a global key's registration with `shared: true`); each registration says. */
+  shared?: boolean;
 }
 
 export function reportedStatus(n: Pick<NodeRow, 'status' | 'draining' | 'running' | 'capacity'>): NodeStatus {

@@ -58,14 +58,14 @@ export class NodesRepository {
         `WITH prev AS (SELECT socket_id FROM nodes WHERE id = $1),
        up AS (
          INSERT INTO nodes (id, name, kind, vocabulary, status, capacity, tags, capabilities, info, version,
-                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at, acks)
-         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now(), COALESCE($12, false))
+                            instance_id, socket_id, connected_at, last_heartbeat_at, disconnected_at, updated_at, acks, shared)
+         VALUES ($1, $2, $3, $4, 'online', $5, $6, $7, $8, $9, $10, $11, now(), now(), NULL, now(), COALESCE($12, false), $13)
          ON CONFLICT (id) DO UPDATE SET
            name = EXCLUDED.name, kind = EXCLUDED.kind, vocabulary = EXCLUDED.vocabulary, status = 'online',
            capacity = EXCLUDED.capacity, tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities,
            info = EXCLUDED.info, version = EXCLUDED.version, instance_id = EXCLUDED.instance_id,
            socket_id = EXCLUDED.socket_id, connected_at = now(), last_heartbeat_at = now(),
-           disconnected_at = NULL, updated_at = now(), acks = COALESCE($12, nodes.acks)
+           disconnected_at = NULL, updated_at = now(), acks = COALESCE($12, nodes.acks), shared = EXCLUDED.shared
          WHERE nodes.tenant_id = EXCLUDED.tenant_id OR taskhub_current_tenant() = '*'
          RETURNING *
        ), held AS (
@@ -87,6 +87,7 @@ export class NodesRepository {
           r.instanceId,
           r.socketId,
           r.acks ?? null,
+          r.shared === true,
         ],
       )
       // PostgreSQL 15 checks the UPDATE policy on the conflicting row before the DO UPDATE WHERE

@@ -35,8 +35,9 @@ export class RunningTaskRef implements WireRunningTaskRef {
 }
 
 /**
- * What any registration may add for delivery: `acks` (it answers the ack of each assignment)
- * and `running_tasks` (held tasks it is still on; every other held task is sent again).
+ * What any registration may add for delivery: `acks` (it answers the ack of each assignment),
+ * `running_tasks` (held tasks it is still on; every other held task is sent again) and `shared`
+ * (it serves every tenant).
  */
 class DeliveryOptions implements Wire.DeliveryOptions {
   @IsOptional()
@@ -49,6 +50,11 @@ class DeliveryOptions implements Wire.DeliveryOptions {
   @ValidateNested({ each: true })
   @Type(() => RunningTaskRef)
   running_tasks?: RunningTaskRef[];
+
+  /** Serve every tenant's tasks: registered with a global key only (docs/flow-control.md, "Fairness"). */
+  @IsOptional()
+  @IsBoolean()
+  shared?: boolean;
 }
 
 /** Seed 004 `device_register`, plus what a hub needs (capacity, tags, task types). */

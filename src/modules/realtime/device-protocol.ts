@@ -177,6 +177,7 @@ export class DeviceProtocol {
       info: { ...(m.device_info ?? {}), ...offered.info },
       version: m.version ?? (typeof m.device_info?.app_version === 'string' ? m.device_info.app_version : null),
       acks: m.acks,
+      shared: m.shared,
       running: m.running_tasks ?? [],
     });
   }
@@ -199,6 +200,7 @@ export class DeviceProtocol {
       },
       version: m.version ?? null,
       acks: m.acks,
+      shared: m.shared,
       running: m.running_tasks ?? [],
     });
   }
@@ -215,6 +217,7 @@ export class DeviceProtocol {
       info: Record<string, unknown>;
       version: string | null;
       acks?: boolean;
+      shared?: boolean;
       running: RunningTaskRef[];
     },
   ): Promise<ProtocolReply> {
@@ -223,16 +226,24 @@ export class DeviceProtocol {
         field: vocabulary === 'node' ? 'node_id' : 'device_id',
       });
     }
+    // Serving every tenant is for a global key acting for all of them (docs/flow-control.md, "Fairness").
+    const global = (session.tenant ?? SYSTEM_TENANT) === SYSTEM_TENANT;
+    if (r.shared && !global)
+      throw new AppError(ErrorCode.FORBIDDEN, 'shared: true needs a global admin key (it serves every tenant)', {
+        field: 'shared',
+      });
     const { running, ...registration } = r;
     const { node, replacedSocketId, held } = await this.nodes.register({
       ...registration,
+      shared: r.shared === true,
       kind: vocabulary,
       vocabulary,
       socketId: session.connectionId,
     });
     session.nodeId = node.id;
     session.vocabulary = vocabulary;
-    session.tenant = node.tenant_id;
+    // A shared node's messages (its results for any tenant's tasks) go on running for every tenant.
+    session.tenant = node.shared ? SYSTEM_TENANT : node.tenant_id;
     // held: tasks it still holds (a reconnect within the grace); the client resumes or reports them.
     const data: RegisterSuccess = {
       ...(vocabulary === 'node' ? { node_id: node.id } : { device_id: node.id }),

@@ -16,6 +16,8 @@ export interface OpenNode {
   tags: string[];
   capabilities: string[];
   vocabulary: NodeVocabulary;
+  /** It serves every tenant (docs/flow-control.md, "Fairness"). */
+  shared: boolean;
 }
 
 /** A ready task, with what routing rules and eligibility look at. */
@@ -55,14 +57,15 @@ export interface PlannedAssignment {
 export type AssignmentRef = Pick<TaskRow, 'id' | 'node_id' | 'attempt'>;
 
 /**
- * Where one class's window of ready tasks stopped: the class (tenant, tags, capabilities), how
- * many it asked for (`lim`) and got (`taken`), and its last task's sort key (the next window
- * starts after it).
+ * Where one class's window of ready tasks stopped: the class (tenant, tags, capabilities; a
+ * class of shared nodes has one window per tenant with ready work, `shared`), how many it asked
+ * for (`lim`) and got (`taken`), and its last task's sort key (the next window starts after it).
  */
 export interface ClassWindow {
   tenant_id: string;
   tags: string[];
   capabilities: string[];
+  shared: boolean;
   lim: number;
   taken?: number;
   after_priority: number | null;
@@ -91,7 +94,7 @@ const READY_COLUMNS =
   'id, tenant_id, type, required_tags, target_node_id, priority, tags, metadata, attempt, concurrency_key';
 
 /**
- * Shared by both reads, after a `classes` CTE (tenant_id, tags, capabilities, lim, after_*):
+ * Shared by both reads, after a `classes` CTE (tenant_id, tags, capabilities, shared, lim, after_*):
  * - `queues`: the distinct (tenant, tag_key, type) of pending untargeted work of those tenants,
  *   by a loose scan of IDX_tasks_ready_queue (one index probe per queue, however long each
  *   queue is; `tag_key` is the required tags as text, whose operators PostgreSQL may use as index
@@ -120,8 +123,9 @@ const QUEUES_AND_WINDOWS = `queues AS (
            ORDER BY tenant_id, tag_key, type LIMIT 1
          ) nx WHERE nx.tenant_id = q.tenant_id
        ), windows AS (
-         SELECT cl.tenant_id, cl.tags, cl.capabilities, cl.lim, w.id, w.priority, w.created_at,
-                row_number() OVER (PARTITION BY cl.tenant_id, cl.tags, cl.capabilities ORDER BY w.priority DESC, w.created_at, w.id) AS n
+         SELECT cl.tenant_id, cl.tags, cl.capabilities, cl.shared, cl.lim, w.id, w.priority, w.created_at,
+                row_number() OVER (PARTITION BY cl.tenant_id, cl.tags, cl.capabilities, cl.shared
+                                   ORDER BY w.priority DESC, w.created_at, w.id) AS n
          FROM classes cl CROSS JOIN LATERAL (
            SELECT t.id, t.priority, t.created_at FROM queues q CROSS JOIN LATERAL (
              SELECT t.id, t.priority, t.created_at FROM tasks t
@@ -138,9 +142,9 @@ const QUEUES_AND_WINDOWS = `queues AS (
        ), picked AS (
          SELECT DISTINCT id FROM windows
        ), window_ends AS (
-         SELECT DISTINCT ON (tenant_id, tags, capabilities) tenant_id, tags, capabilities, lim, n::int AS taken,
+         SELECT DISTINCT ON (tenant_id, tags, capabilities, shared) tenant_id, tags, capabilities, shared, lim, n::int AS taken,
                 priority AS after_priority, created_at AS after_created_at, id AS after_id
-         FROM windows ORDER BY tenant_id, tags, capabilities, n DESC
+         FROM windows ORDER BY tenant_id, tags, capabilities, shared, n DESC
        )`;
 
 /**
@@ -164,14 +168,14 @@ function assignSql(keyed: boolean): string {
     : '';
   return `WITH a AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(id uuid, node_id text, seq int)),
        n AS (
-         SELECT n.id, n.tenant_id, n.capacity,
+         SELECT n.id, n.tenant_id, n.shared, n.capacity,
                 (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
          FROM nodes n
          WHERE n.id IN (SELECT node_id FROM a) AND n.status = 'online' AND NOT n.draining
          ORDER BY n.id FOR UPDATE OF n SKIP LOCKED
        ), c AS (
          SELECT t.id, a.node_id${keyed ? ', t.tenant_id, t.concurrency_key, t.priority, t.created_at' : ''}
-         FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id AND n.tenant_id = t.tenant_id
+         FROM tasks t JOIN a ON a.id = t.id JOIN n ON n.id = a.node_id AND (n.shared OR n.tenant_id = t.tenant_id)
          WHERE t.status = ${lit(ASSIGN.from[0])} AND t.run_at <= now() AND a.seq <= n.capacity - n.running
          ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
        )${capped}, u AS (
@@ -217,15 +221,32 @@ export class TaskAssignmentsRepository {
       'dispatch_candidates',
       `WITH RECURSIVE open AS (
          SELECT * FROM (
-           SELECT n.id, n.tenant_id, n.capacity, n.tags, n.capabilities, n.vocabulary,
+           SELECT n.id, n.tenant_id, n.capacity, n.tags, n.capabilities, n.vocabulary, n.shared,
                   (SELECT count(*)::int FROM tasks t WHERE t.node_id = n.id AND t.status IN (${sqlStates(HELD_STATES)})) AS running
            FROM nodes n
            WHERE n.status = 'online' AND NOT n.draining ORDER BY n.id
          ) n WHERE running < capacity
+       ), ready_tenants AS (
+         -- Only with a shared node open: the tenants with untargeted pending work, one index probe
+         -- each (a loose scan of IDX_tasks_ready_queue), whom a shared class reads a window for.
+         SELECT f.tenant_id FROM (
+           SELECT tenant_id FROM tasks WHERE status = ${lit(S.pending)} AND target_node_id IS NULL ORDER BY tenant_id LIMIT 1
+         ) f WHERE EXISTS (SELECT 1 FROM open WHERE shared)
+         UNION ALL
+         SELECT nx.tenant_id FROM ready_tenants r CROSS JOIN LATERAL (
+           SELECT tenant_id FROM tasks WHERE status = ${lit(S.pending)} AND target_node_id IS NULL AND tenant_id > r.tenant_id
+           ORDER BY tenant_id LIMIT 1
+         ) nx
        ), classes AS (
-         SELECT tenant_id, tags, capabilities, LEAST($1::int, sum(capacity - running)::int * ${WINDOW_PER_SLOT}) AS lim,
+         SELECT tenant_id, tags, capabilities, false AS shared, LEAST($1::int, sum(capacity - running)::int * ${WINDOW_PER_SLOT}) AS lim,
                 NULL::smallint AS after_priority, NULL::timestamptz AS after_created_at, NULL::uuid AS after_id
-         FROM open GROUP BY tenant_id, tags, capabilities
+         FROM open WHERE NOT shared GROUP BY tenant_id, tags, capabilities
+         UNION ALL
+         SELECT r.tenant_id, s.tags, s.capabilities, true, s.lim, NULL::smallint, NULL::timestamptz, NULL::uuid
+         FROM (
+           SELECT tags, capabilities, LEAST($1::int, sum(capacity - running)::int * ${WINDOW_PER_SLOT}) AS lim
+           FROM open WHERE shared GROUP BY tags, capabilities
+         ) s CROSS JOIN ready_tenants r
        ), ${KEY_LIMITS},
        held_keys AS (SELECT tenant_id, key FROM key_limits WHERE room <= 0),
        ${QUEUES_AND_WINDOWS},
@@ -260,7 +281,7 @@ export class TaskAssignmentsRepository {
       this.db,
       'dispatch_more_candidates',
       `WITH RECURSIVE classes AS (
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(tenant_id text, tags text[], capabilities text[], lim int,
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(tenant_id text, tags text[], capabilities text[], shared boolean, lim int,
            after_priority smallint, after_created_at timestamptz, after_id uuid)
        ), ${KEY_LIMITS},
        -- held now, or filled by the round's plan so far

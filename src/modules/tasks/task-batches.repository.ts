@@ -64,10 +64,17 @@ export class TaskBatchesRepository {
    * Concurrency keys (docs/flow-control.md): a task whose key is held is passed over in the scan
    * (a task without a key costs no lookup); one whose key has a limit row is not claimed by this
    * statement but by claimKeyed, under its key's lock. Tries a few times when that loses its race.
+   *
+   * `turns` (a global worker, docs/flow-control.md "Fairness"): the tenants in the order their
+   * turn comes; the claim takes the best task of the first tenant in that order with one it may
+   * take (tenants not named first: they have had no turn yet), and falls back to the best task
+   * overall when that tenant's were all taken meanwhile.
    */
-  async claimNext(workerId: string, filter: PullFilter, maxActive = 0): Promise<TaskRow | undefined> {
+  async claimNext(workerId: string, filter: PullFilter, maxActive = 0, turns?: string[]): Promise<TaskRow | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const found = await this.claimNextOnce(workerId, filter, maxActive);
+      const found =
+        (turns && (await this.claimNextOnce(workerId, filter, maxActive, turns))) ||
+        (await this.claimNextOnce(workerId, filter, maxActive));
       if (!found?.limited) return found?.row;
       const claimed = await this.claimKeyed(workerId, found.row);
       if (claimed) return claimed;
@@ -113,6 +120,7 @@ export class TaskBatchesRepository {
     workerId: string,
     filter: PullFilter,
     maxActive: number,
+    turns?: string[],
   ): Promise<{ row: TaskRow; limited: boolean } | undefined> {
     const params: unknown[] = [workerId, maxActive];
     let pathSql = '';
@@ -130,19 +138,35 @@ export class TaskBatchesRepository {
       params.push(filter.types);
       pathSql += ` AND type = ANY ($${params.length}::text[])`;
     }
+    const open = `status = ${lit(CLAIM.from[0])} AND run_at <= now()
+           AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
+           AND (concurrency_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM concurrency_limits l ${keyCounts('l')}
+             WHERE l.tenant_id = tasks.tenant_id AND l.key = tasks.concurrency_key AND ${keyRoom('l')} <= 0))`;
+    let turn = '';
+    let ofTurn = '';
+    if (turns) {
+      params.push(turns);
+      // The tenants in turn order, probed one by one until one has a task for this worker (OFFSET 0
+      // keeps the probe above the sort, so it stops at the first).
+      turn = `turn AS (
+         SELECT tn.id FROM (
+           SELECT id FROM tenants ORDER BY COALESCE(array_position($${params.length}::text[], id), 0), id OFFSET 0
+         ) tn
+         WHERE EXISTS (SELECT 1 FROM tasks WHERE tenant_id = tn.id AND ${open})
+         LIMIT 1
+       ), `;
+      ofTurn = 'AND tenant_id = (SELECT id FROM turn)';
+    }
     const rows: (TaskRow & { limited: boolean })[] = await this.db.query(
-      `WITH c AS (
+      `WITH ${turn}c AS (
          SELECT id, concurrency_key IS NOT NULL AND EXISTS (
                   SELECT 1 FROM concurrency_limits l WHERE l.tenant_id = tasks.tenant_id AND l.key = tasks.concurrency_key
                 ) AS limited
          FROM tasks
-         WHERE status = ${lit(CLAIM.from[0])} AND run_at <= now()
-           AND (target_node_id IS NULL OR target_node_id = $1) ${pathSql}
+         WHERE ${open} ${ofTurn}
            -- TASK_MAX_ACTIVE (0 = none): no claim while the hub already has that many tasks out.
            AND ($2::int = 0 OR (SELECT count(*) FROM tasks WHERE status IN (${sqlStates(HELD_STATES)})) < $2::int)
-           AND (concurrency_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM concurrency_limits l ${keyCounts('l')}
-             WHERE l.tenant_id = tasks.tenant_id AND l.key = tasks.concurrency_key AND ${keyRoom('l')} <= 0))
          ORDER BY priority DESC, created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED

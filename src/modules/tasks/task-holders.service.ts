@@ -18,6 +18,9 @@ import { isHeld } from './task-state.js';
 import { type DeliveryClaim, type HolderGuard, TaskTransitionsRepository } from './task-transitions.repository.js';
 import type { EventLevel, PluginOutcome, TaskRow } from './task.types.js';
 import { TasksRepository } from './tasks.repository.js';
+import { currentTenantSetting, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { FairShare, weightOf } from '../concurrency/fair-share.js';
+import { TenantsService } from '../tenants/tenants.service.js';
 
 /** How long acks wait to be written with others, and for a result that makes them moot. */
 const ACK_COALESCE_MS = 5;
@@ -39,6 +42,9 @@ export class TaskHoldersService {
   /** Tasks whose holder just reported the end of an attempt (`id:attempt`): their ack is moot. */
   private readonly finishing = new Set<string>();
 
+  /** The tenants' turns on global pull workers. */
+  private readonly pullTurns = new FairShare();
+
   constructor(
     private readonly repo: TasksRepository,
     private readonly transitions: TaskTransitionsRepository,
@@ -47,6 +53,7 @@ export class TaskHoldersService {
     private readonly events: EventBus,
     private readonly plugins: PluginsService,
     private readonly announce: TaskAnnouncer,
+    private readonly tenants: TenantsService,
   ) {
     this.completions = new GroupCommit((items) => batches.completeMany(items));
     // Acks wait a moment: a device that answers at once sends its result right behind the ack,
@@ -76,7 +83,11 @@ export class TaskHoldersService {
   // ---- pull workers ---------------------------------------------------------
 
   async next(workerId: string, filter: PullFilter = {}): Promise<TaskRow | undefined> {
-    const row = await this.batches.claimNext(workerId, filter, this.config.TASK_MAX_ACTIVE);
+    // A global worker takes every tenant's tasks: the tenants take turns, by weight (docs/flow-control.md, "Fairness").
+    const global = currentTenantSetting() === SYSTEM_TENANT;
+    const turns = global ? this.pullTurns.rank(this.pullTurns.tenants()) : undefined;
+    const row = await this.batches.claimNext(workerId, filter, this.config.TASK_MAX_ACTIVE, turns);
+    if (row && global) this.pullTurns.charge(row.tenant_id, 1, weightOf(await this.tenants.limitsOf(row.tenant_id)));
     if (row) this.events.publish('task.started', { task: row });
     return row;
   }

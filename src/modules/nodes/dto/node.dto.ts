@@ -40,6 +40,10 @@ export class NodeView {
   @ApiProperty({ description: 'Tasks held now (dispatched or running)' }) running: number;
   @ApiProperty({ type: [String] }) tags: string[];
   @ApiProperty({ type: [String], description: 'Task types it takes; empty = any' }) capabilities: string[];
+  @ApiProperty({
+    description: "It serves every tenant's tasks (registered with a global key and shared: true; docs/flow-control.md)",
+  })
+  shared: boolean;
   @ApiProperty({ type: 'object', additionalProperties: true }) info: Record<string, unknown>;
   @ApiProperty({ nullable: true, type: String }) version: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'Hub process holding its socket' }) instance_id:
