@@ -274,6 +274,23 @@ async function idlePickup(url: string, keys: Keys, fleet: Fleet): Promise<number
 
 type RunKind = 'A alone' | 'A then B';
 
+/** B's submission as the devices saw it. */
+interface BurstResult {
+  submit: string;
+  tasks: number;
+  pickup_p50_ms: number;
+  pickup_p99_ms: number;
+  pickup_max_ms: number;
+  /** POST sent → its answer (the device may have the task first). */
+  post_p50_ms: number;
+  post_p99_ms: number;
+  /** B's submission → the first of B's tasks on a device. */
+  first_pickup_ms: number;
+  /** B's submission (its first POST sent) → the hub acknowledged B's last result. */
+  last_completion_ms: number;
+  target_met: boolean;
+}
+
 interface RunResult {
   pair: number;
   kind: RunKind;
@@ -283,20 +300,86 @@ interface RunResult {
   a_tasks_per_s: number;
   /** First A pickup to last A completion. */
   a_drain_tasks_per_s: number;
-  b?: {
-    submit: string;
-    tasks: number;
+  b?: BurstResult & {
     submitted_after_a_submit_ms: number;
     a_pending_at_b_submit: number;
     backlog_condition_met: boolean;
-    pickup_p50_ms: number;
-    pickup_p99_ms: number;
-    pickup_max_ms: number;
-    last_completion_ms: number;
-    target_met: boolean;
     /** A's tasks completed between B's submission and B's last completion. */
     a_completed_meanwhile: number;
   };
+}
+
+/** Opens `B_TASKS` keep-alive connections, so B's pickup does not include TCP handshakes. */
+async function warmConnections(url: string): Promise<void> {
+  const lanes = B_SUBMIT === 'single' ? B_TASKS : 1;
+  await Promise.all(Array.from({ length: lanes }, () => fetch(`${url}/healthz`).then((r) => r.arrayBuffer())));
+}
+
+/**
+ * Tenant b submits `B_TASKS` tasks (keys `${tag}-b<i>`) as single POSTs sent at once, or one
+ * batch; waits until the devices have finished them all. Answers the numbers and B's start and
+ * last completion (parent clock).
+ */
+async function burstB(
+  url: string,
+  keys: Keys,
+  fleet: Fleet,
+  tag: string,
+): Promise<{ result: BurstResult; start: number; last: number }> {
+  const bKeys = Array.from({ length: B_TASKS }, (_, i) => `${tag}-b${i}`);
+  const sent = new Map<string, number>();
+  const answered = new Map<string, number>();
+  const start = sharedNow();
+  if (B_SUBMIT === 'single') {
+    await Promise.all(
+      bKeys.map((k) => {
+        sent.set(k, sharedNow());
+        return post(url, keys.b, '/api/v1/tasks', { type: 'fair-b', data: { k } }).then(() =>
+          answered.set(k, sharedNow()),
+        );
+      }),
+    );
+  } else {
+    bKeys.forEach((k) => sent.set(k, start));
+    await submitBatch(
+      url,
+      keys.b,
+      bKeys.map((k) => ({ type: 'fair-b', data: { k } })),
+    );
+    const at = sharedNow();
+    bKeys.forEach((k) => answered.set(k, at));
+  }
+  await fleet.until(
+    () => bKeys.every((k) => fleet.record(k) !== undefined),
+    () => `${bKeys.filter((k) => fleet.record(k) !== undefined).length} of ${B_TASKS} B tasks done (${tag})`,
+  );
+  const recs = bKeys.map((k) => fleet.record(k)!);
+  const p = pct(recs.map((r, i) => r.got - sent.get(bKeys[i])!));
+  const posts = pct(bKeys.map((k) => answered.get(k)! - sent.get(k)!));
+  const last = Math.max(...recs.map((r) => r.done));
+  return {
+    start,
+    last,
+    result: {
+      submit: B_SUBMIT === 'single' ? `${B_TASKS} single POSTs at once` : `one batch POST of ${B_TASKS}`,
+      tasks: B_TASKS,
+      pickup_p50_ms: p.p50,
+      pickup_p99_ms: p.p99,
+      pickup_max_ms: p.max,
+      post_p50_ms: posts.p50,
+      post_p99_ms: posts.p99,
+      first_pickup_ms: round(Math.min(...recs.map((r) => r.got)) - start, 1),
+      last_completion_ms: round(last - start, 1),
+      target_met: last - start <= B_LAST_TARGET_MS,
+    },
+  };
+}
+
+/** B's burst on the idle fleet: what the burst costs without A's backlog. */
+async function idleBurst(url: string, keys: Keys, fleet: Fleet): Promise<BurstResult> {
+  await warmConnections(url);
+  await sleep(200);
+  return (await burstB(url, keys, fleet, 'idle-burst')).result;
 }
 
 async function runOnce(url: string, keys: Keys, fleet: Fleet, pair: number, kind: RunKind): Promise<RunResult> {
@@ -313,39 +396,21 @@ async function runOnce(url: string, keys: Keys, fleet: Fleet, pair: number, kind
   const submitted = sharedNow();
 
   let b: RunResult['b'];
-  let bKeys: string[] = [];
-  let bSent = new Map<string, number>();
-  let bStart = NaN;
-  let aPendingAtB = NaN;
+  let bWindow: { start: number; last: number } | undefined;
   if (kind === 'A then B') {
-    // Open B's connections beforehand, so its pickup does not include TCP handshakes.
-    const lanes = B_SUBMIT === 'single' ? B_TASKS : 1;
-    await Promise.all(Array.from({ length: lanes }, () => fetch(`${url}/healthz`).then((r) => r.arrayBuffer())));
+    await warmConnections(url);
     const wait = submitted + B_DELAY_MS - sharedNow();
     if (wait > 0) await sleep(wait);
-    bKeys = Array.from({ length: B_TASKS }, (_, i) => `${tag}-b${i}`);
-    aPendingAtB = A_TASKS - fleet.aRecords(tag).length;
-    bStart = sharedNow();
-    if (B_SUBMIT === 'single') {
-      bSent = new Map();
-      await Promise.all(
-        bKeys.map((k) => {
-          bSent.set(k, sharedNow());
-          return post(url, keys.b, '/api/v1/tasks', { type: 'fair-b', data: { k } });
-        }),
-      );
-    } else {
-      bSent = new Map(bKeys.map((k) => [k, bStart]));
-      await submitBatch(
-        url,
-        keys.b,
-        bKeys.map((k) => ({ type: 'fair-b', data: { k } })),
-      );
-    }
-    await fleet.until(
-      () => bKeys.every((k) => fleet.record(k) !== undefined),
-      () => `${bKeys.filter((k) => fleet.record(k) !== undefined).length} of ${B_TASKS} B tasks done`,
-    );
+    const aPendingAtB = A_TASKS - fleet.aRecords(tag).length;
+    const burst = await burstB(url, keys, fleet, tag);
+    b = {
+      ...burst.result,
+      submitted_after_a_submit_ms: round(burst.start - submitted, 0),
+      a_pending_at_b_submit: aPendingAtB,
+      backlog_condition_met: aPendingAtB >= BACKLOG_SHARE * A_TASKS,
+      a_completed_meanwhile: 0, // below, once A is done
+    };
+    bWindow = { start: burst.start, last: burst.last };
   }
   await fleet.until(
     () => fleet.aRecords(tag).length >= A_TASKS,
@@ -355,25 +420,9 @@ async function runOnce(url: string, keys: Keys, fleet: Fleet, pair: number, kind
   const aRecs = fleet.aRecords(tag);
   const aLast = Math.max(...aRecs.map((r) => r.done));
   const aFirstGot = Math.min(...aRecs.map((r) => r.got));
-  if (kind === 'A then B') {
-    const recs = bKeys.map((k) => fleet.record(k)!);
-    const pickups = recs.map((r, i) => r.got - bSent.get(bKeys[i])!);
-    const bLast = Math.max(...recs.map((r) => r.done));
-    const p = pct(pickups);
-    const last = bLast - bStart;
-    b = {
-      submit: B_SUBMIT === 'single' ? `${B_TASKS} single POSTs at once` : `one batch POST of ${B_TASKS}`,
-      tasks: B_TASKS,
-      submitted_after_a_submit_ms: round(bStart - submitted, 0),
-      a_pending_at_b_submit: aPendingAtB,
-      backlog_condition_met: aPendingAtB >= BACKLOG_SHARE * A_TASKS,
-      pickup_p50_ms: p.p50,
-      pickup_p99_ms: p.p99,
-      pickup_max_ms: p.max,
-      last_completion_ms: round(last, 1),
-      target_met: last <= B_LAST_TARGET_MS,
-      a_completed_meanwhile: aRecs.filter((r) => r.done >= bStart && r.done <= bLast).length,
-    };
+  if (b && bWindow) {
+    const { start, last } = bWindow;
+    b.a_completed_meanwhile = aRecs.filter((r) => r.done >= start && r.done <= last).length;
   }
   return {
     pair,
@@ -434,6 +483,7 @@ interface ModeResult {
   clock_offset_ms: number;
   clock_offset_rtt_ms: number;
   idle: { p50: number; p99: number; max: number; samples: number };
+  idleBurst: BurstResult;
   runs: RunResult[];
   fleet: { duplicates: number; refused: number; errors: string[] };
   db_tasks: Record<string, number>;
@@ -454,6 +504,8 @@ async function benchMode(mode: HubMode): Promise<ModeResult> {
     const idle = await idlePickup(h.hub.url, keys, fleet);
     const idleP = { ...pct(idle), samples: idle.length };
     console.error(`fairness: ${mode}: idle pickup p50 ${idleP.p50} ms, p99 ${idleP.p99} ms`);
+    const burst = await idleBurst(h.hub.url, keys, fleet);
+    console.log(JSON.stringify({ workload: 'W11-fairness-idle-burst', mode, ...burst }));
     const runs: RunResult[] = [];
     for (let pair = 1; pair <= RUNS; pair++) {
       const order: RunKind[] = pair % 2 === 1 ? ['A alone', 'A then B'] : ['A then B', 'A alone'];
@@ -475,6 +527,7 @@ async function benchMode(mode: HubMode): Promise<ModeResult> {
       clock_offset_ms: round(fleet.offset, 3),
       clock_offset_rtt_ms: round(fleet.offsetRtt, 3),
       idle: idleP,
+      idleBurst: burst,
       runs,
       fleet: { duplicates: stats.duplicates, refused: stats.refused, errors: stats.errors },
       db_tasks,
@@ -519,11 +572,13 @@ function summarize(m: ModeResult, load: { before: number[]; after: number[] }): 
     '| measure | per run | target | result |',
     '|---|---|---|---|',
     `| idle pickup, tenant b, ${m.idle.samples} sequential single submits (W3-like) | p50 ${m.idle.p50} ms, p99 ${m.idle.p99} ms | W3's, for reference: p50 ≤ 3, p99 ≤ 10 ms | ${m.idle.p50 <= 3 && m.idle.p99 <= 10 ? 'met' : 'missed'} |`,
+    `| B's burst on the idle fleet (${m.idleBurst.submit}): pickup p50 / p99; POST p50 / p99; last completion | ${fmt(m.idleBurst.pickup_p50_ms, 2)} / ${fmt(m.idleBurst.pickup_p99_ms, 2)} ms; ${fmt(m.idleBurst.post_p50_ms, 2)} / ${fmt(m.idleBurst.post_p99_ms, 2)} ms; ${fmt(m.idleBurst.last_completion_ms, 0)} ms | reference | — |`,
     `| A alone: tasks/s, first submit → last result | ${per((r) => fmt(r.a_tasks_per_s), alone)} (mean ${fmt(a1)}) | — | — |`,
     `| A then B: A's tasks/s | ${per((r) => fmt(r.a_tasks_per_s), withB)} (mean ${fmt(a2)}) | — | — |`,
     `| A's loss, 1 − A2/A1 | per pair ${pairLoss.map((l) => `${fmt(l * 100)} %`).join(' / ')}; means ${fmt(loss * 100)} % | ≤ 10 % | ${yes(lossMet)} |`,
     `| A pending when B submits | ${per((r) => `${fmt(r.b!.a_pending_at_b_submit, 0)} (${r.b!.submitted_after_a_submit_ms} ms after A's submit)`, withB)} | ≥ ${fmt(BACKLOG_SHARE * A_TASKS, 0)} (setup) | ${bs.every((b) => b.backlog_condition_met) ? 'yes' : 'no'} |`,
     `| B pickup p50 / p99 under A's backlog | ${per((r) => `${fmt(r.b!.pickup_p50_ms, 2)} / ${fmt(r.b!.pickup_p99_ms, 2)} ms`, withB)} (idle ${m.idle.p50} / ${m.idle.p99} ms; p50 ×${per((r) => fmt(r.b!.pickup_p50_ms / m.idle.p50), withB)}) | report | — |`,
+    `| B's POST answered p50 / p99; first B task on a device | ${per((r) => `${fmt(r.b!.post_p50_ms, 2)} / ${fmt(r.b!.post_p99_ms, 2)} ms; ${fmt(r.b!.first_pickup_ms, 1)} ms`, withB)} | — | — |`,
     `| B's last completion − B's submission | ${per((r) => `${fmt(r.b!.last_completion_ms, 0)} ms`, withB)} | ≤ 2,000 ms | ${yes(bMet)} |`,
     `| A tasks completed while B's were outstanding | ${per((r) => fmt(r.b!.a_completed_meanwhile, 0), withB)} | — | — |`,
     `| lost / duplicate deliveries / refused results | db: ${Object.entries(m.db_tasks)
@@ -554,12 +609,16 @@ function summarize(m: ModeResult, load: { before: number[]; after: number[] }): 
     idle_pickup_p50_ms: m.idle.p50,
     idle_pickup_p99_ms: m.idle.p99,
     idle_pickup_max_ms: m.idle.max,
+    idle_burst: m.idleBurst,
     a_alone_tasks_per_s: alone.map((r) => r.a_tasks_per_s),
     a_with_b_tasks_per_s: withB.map((r) => r.a_tasks_per_s),
     a_loss_per_pair: pairLoss,
     a_loss: loss,
     b_pickup_p50_ms: bs.map((b) => b.pickup_p50_ms),
     b_pickup_p99_ms: bs.map((b) => b.pickup_p99_ms),
+    b_post_p50_ms: bs.map((b) => b.post_p50_ms),
+    b_post_p99_ms: bs.map((b) => b.post_p99_ms),
+    b_first_pickup_ms: bs.map((b) => b.first_pickup_ms),
     b_last_completion_ms: bs.map((b) => b.last_completion_ms),
     b_last_completion_worst_ms: bLastWorst,
     a_pending_at_b_submit: bs.map((b) => b.a_pending_at_b_submit),
