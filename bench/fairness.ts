@@ -564,7 +564,9 @@ function summarize(m: ModeResult, load: { before: number[]; after: number[] }): 
   const bLastWorst = Math.max(...bs.map((b) => b.last_completion_ms));
   const lossMet = loss <= A_LOSS_TARGET;
   const bMet = bs.every((b) => b.target_met);
-  const per = (f: (r: RunResult) => string, rs: RunResult[]): string => rs.map(f).join(' / ');
+  // Several runs in one cell: "#1 …; #2 …" (the pair's number).
+  const per = (f: (r: RunResult) => string, rs: RunResult[]): string =>
+    rs.length === 1 ? f(rs[0]) : rs.map((r) => `#${r.pair} ${f(r)}`).join('; ');
 
   const table = [
     `W11 fairness${BASELINE ? ' — BASELINE: A and B in one tenant, no shared devices (FIFO)' : ''}, ${m.mode} (${m.database}); ${DEVICES}${SHARED ? ' shared' : ''} devices × capacity ${CAPACITY}, ${TASK_MS} ms tasks; A ${fmt(A_TASKS, 0)} tasks (batches of 1,000), B ${B_TASKS} (${bs[0]?.submit ?? B_SUBMIT}) ${B_DELAY_MS} ms after A's submission; ${RUNS} pair(s), order alternating; load avg before ${load.before.join(' ')}, after ${load.after.join(' ')}`,
@@ -575,9 +577,9 @@ function summarize(m: ModeResult, load: { before: number[]; after: number[] }): 
     `| B's burst on the idle fleet (${m.idleBurst.submit}): pickup p50 / p99; POST p50 / p99; last completion | ${fmt(m.idleBurst.pickup_p50_ms, 2)} / ${fmt(m.idleBurst.pickup_p99_ms, 2)} ms; ${fmt(m.idleBurst.post_p50_ms, 2)} / ${fmt(m.idleBurst.post_p99_ms, 2)} ms; ${fmt(m.idleBurst.last_completion_ms, 0)} ms | reference | — |`,
     `| A alone: tasks/s, first submit → last result | ${per((r) => fmt(r.a_tasks_per_s), alone)} (mean ${fmt(a1)}) | — | — |`,
     `| A then B: A's tasks/s | ${per((r) => fmt(r.a_tasks_per_s), withB)} (mean ${fmt(a2)}) | — | — |`,
-    `| A's loss, 1 − A2/A1 | per pair ${pairLoss.map((l) => `${fmt(l * 100)} %`).join(' / ')}; means ${fmt(loss * 100)} % | ≤ 10 % | ${yes(lossMet)} |`,
+    `| A's loss, 1 − A2/A1 | per pair ${pairLoss.map((l, i) => `#${alone[i].pair} ${fmt(l * 100)} %`).join('; ')}; means ${fmt(loss * 100)} % | ≤ 10 % | ${yes(lossMet)} |`,
     `| A pending when B submits | ${per((r) => `${fmt(r.b!.a_pending_at_b_submit, 0)} (${r.b!.submitted_after_a_submit_ms} ms after A's submit)`, withB)} | ≥ ${fmt(BACKLOG_SHARE * A_TASKS, 0)} (setup) | ${bs.every((b) => b.backlog_condition_met) ? 'yes' : 'no'} |`,
-    `| B pickup p50 / p99 under A's backlog | ${per((r) => `${fmt(r.b!.pickup_p50_ms, 2)} / ${fmt(r.b!.pickup_p99_ms, 2)} ms`, withB)} (idle ${m.idle.p50} / ${m.idle.p99} ms; p50 ×${per((r) => fmt(r.b!.pickup_p50_ms / m.idle.p50), withB)}) | report | — |`,
+    `| B pickup p50 / p99 under A's backlog | ${per((r) => `${fmt(r.b!.pickup_p50_ms, 2)} / ${fmt(r.b!.pickup_p99_ms, 2)} ms (p50 ×${fmt(r.b!.pickup_p50_ms / m.idle.p50)} idle)`, withB)}; idle ${m.idle.p50} / ${m.idle.p99} ms | report | — |`,
     `| B's POST answered p50 / p99; first B task on a device | ${per((r) => `${fmt(r.b!.post_p50_ms, 2)} / ${fmt(r.b!.post_p99_ms, 2)} ms; ${fmt(r.b!.first_pickup_ms, 1)} ms`, withB)} | — | — |`,
     `| B's last completion − B's submission | ${per((r) => `${fmt(r.b!.last_completion_ms, 0)} ms`, withB)} | ≤ 2,000 ms | ${yes(bMet)} |`,
     `| A tasks completed while B's were outstanding | ${per((r) => fmt(r.b!.a_completed_meanwhile, 0), withB)} | — | — |`,
