@@ -2427,6 +2427,8 @@ export interface components {
             started_at: string;
         };
         LlmStatusView: {
+            /** @description Requests waiting on this hub for a slot of a deployment at max_concurrency (LLM_SLOT_WAIT_MS) */
+            waiting: number;
             deployments: components["schemas"]["LlmDeploymentStatusView"][];
             running: components["schemas"]["LlmRunningRequestView"][];
         };
