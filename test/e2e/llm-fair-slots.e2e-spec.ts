@@ -251,6 +251,11 @@ describe('LLM gateway: waiting for a slot, fairly between tenants', () => {
       await inFlight();
       const waiters = [chat(), chat()];
       await waiting(2);
+      // The operator's gauge says the same.
+      const scraped = await fetch(`${t.url}/metrics`, {
+        headers: { accept: 'text/plain;version=0.0.4', authorization: `Bearer ${t.keys.admin}` },
+      });
+      expect(await scraped.text()).toMatch(/^taskhub_llm_slot_waiting 2$/m);
       const third = await chat();
       expect(third.status).toBe(503);
       expect(third.body.error?.code).toBe('no_available_deployment');
