@@ -488,6 +488,24 @@ export class AppConfig {
   @IsBoolean()
   LLM_ABORT_ON_DISCONNECT = true;
 
+  /**
+   * A gateway request whose deployments are all at their max_concurrency waits this long for a
+   * slot (handed out fairly between tenants, docs/llm.md), then answers 503
+   * `no_available_deployment`. 0: refused at once.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  LLM_SLOT_WAIT_MS = 10_000;
+
+  /** Gateway requests waiting for a slot on this hub at most; one more is refused at once (503 `no_available_deployment`). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  LLM_SLOT_QUEUE_MAX = 1000;
+
   /** LLM usage rows (one per upstream call, GET /api/v1/llm/usage) are kept this many days; older ones are removed by the retention cleaner. Hot. */
   @Transform(toInt)
   @IsInt()

@@ -251,6 +251,7 @@ TABLE nodes
   resources jsonb
   stats jsonb
   tenant_id text NOT NULL DEFAULT taskhub_current_tenant_for_insert()
+  shared boolean NOT NULL DEFAULT false
   CONSTRAINT CHK_nodes_kind CHECK ((kind = ANY (ARRAY['device'::text, 'node'::text, 'worker'::text])))
   CONSTRAINT CHK_nodes_status CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
   CONSTRAINT FK_nodes_tenant FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE

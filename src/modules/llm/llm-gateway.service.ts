@@ -23,6 +23,10 @@ import { RunningRequests, type StopReason } from './running-requests.js';
 import { postChat, readJson, sseEvents, UpstreamHttpError, UpstreamStreamError } from './upstream.js';
 import { describeResponse, endUpstreamSpan, upstreamSpan } from './llm-spans.js';
 import { traceparentOf, tracingEnabled } from '../../common/tracing/tracer.js';
+import { currentTenantSetting, DEFAULT_TENANT, NO_TENANT, SYSTEM_TENANT } from '../../database/tenant-context.js';
+import { DEFAULT_WEIGHT, weightOf } from '../concurrency/fair-share.js';
+import { TenantsService } from '../tenants/tenants.service.js';
+import { type SlotRefusal, SlotQueue } from './slot-queue.js';
 
 export interface ChatRun {
   requestId: string;
@@ -86,6 +90,8 @@ class AttemptFailure extends Error {
 @Injectable()
 export class LlmGateway {
   private readonly logger = new Logger('LlmGateway');
+  /** Requests waiting for a slot of a deployment at max_concurrency. */
+  private readonly slots: SlotQueue<Deployment>;
 
   constructor(
     private readonly router: LlmRouter,
@@ -94,7 +100,27 @@ export class LlmGateway {
     private readonly running: RunningRequests,
     private readonly events: EventBus,
     private readonly config: AppConfig,
-  ) {}
+    private readonly tenants: TenantsService,
+  ) {
+    this.slots = new SlotQueue<Deployment>(
+      {
+        acquire: (model) => {
+          const [d] = router.order(model);
+          if (d) d.inFlight++;
+          return d;
+        },
+        waitable: (chain) => router.waitable(chain),
+      },
+      () => ({ waitMs: config.LLM_SLOT_WAIT_MS, max: config.LLM_SLOT_QUEUE_MAX }),
+    );
+    // New settings (a higher max_concurrency, another provider) may have freed slots.
+    router.onReload(() => this.slots.pump());
+  }
+
+  /** Requests waiting for a slot on this hub (GET /api/v1/llm/status). */
+  get waiting(): number {
+    return this.slots.size;
+  }
 
   models(): { object: 'list'; data: { id: string; object: 'model'; created: number; owned_by: string }[] } {
     const created = this.router.loadedAt;
@@ -193,7 +219,11 @@ export class LlmGateway {
       .catch((e: unknown) => this.logger.warn({ err: e }, 'could not settle an LLM reservation'));
   }
 
-  /** The deployments of each model of the chain in turn, until one answers. */
+  /**
+   * The deployments of each model of the chain in turn, until one answers. When none can take
+   * a call only because all are at max_concurrency, waits for a slot (LLM_SLOT_WAIT_MS), handed
+   * out fairly between tenants (SlotQueue).
+   */
   private async walk(
     request: ChatRequest,
     requested: string,
@@ -202,30 +232,62 @@ export class LlmGateway {
     signal: AbortSignal,
     state: { delivered: boolean; used: LlmTokens | null },
   ): Promise<ChatOutcome> {
-    let last: AttemptFailure | undefined;
-    let tried = 0;
-    for (const model of chain) {
-      for (const d of this.router.order(model)) {
-        tried++;
-        try {
-          return await this.attempt(d, request, requested, run, signal, state);
-        } catch (e) {
-          if (!(e instanceof AttemptFailure)) throw e;
-          last = e;
-          if (!e.retryable || state.delivered || signal.aborted) throw e.error;
-        }
+    // Fairness only matters where slots are bounded: elsewhere no tenant is looked up.
+    const limited = this.router.limited(chain);
+    const tenant = limited ? fairnessTenant() : DEFAULT_TENANT;
+    const weight = limited ? await this.weightOf(tenant) : DEFAULT_WEIGHT;
+    // Waiters first: a slot freed some other way (new settings) is theirs, not this newcomer's.
+    this.slots.pump();
+    const tried = new Set<Deployment>();
+    const next = (): Deployment | undefined => {
+      for (const model of chain) for (const d of this.router.order(model)) if (!tried.has(d)) return d;
+      return undefined;
+    };
+    let d = next();
+    let held = false;
+    if (!d) {
+      if (!this.router.waitable(chain)) throw this.unavailable(requested, chain, 'cooling');
+      const waited = await this.slots.wait(tenant, weight, chain, signal);
+      if ('refused' in waited) {
+        if (waited.refused === 'aborted') throw this.stopped(signal.reason as StopReason);
+        throw this.unavailable(requested, chain, waited.refused);
+      }
+      d = waited.slot;
+      held = true;
+      if (signal.aborted) {
+        this.release(d);
+        throw this.stopped(signal.reason as StopReason);
       }
     }
-    if (last) {
-      // Every deployment failed before content: the last failure speaks, with a hint when waiting helps.
-      throw last.error;
+    let last: AttemptFailure | undefined;
+    for (; d; d = next(), held = false) {
+      tried.add(d);
+      if (!held && d.provider.max_concurrency !== undefined) this.slots.charge(tenant, d.model, weight);
+      try {
+        return await this.attempt(d, held, request, requested, run, signal, state);
+      } catch (e) {
+        if (!(e instanceof AttemptFailure)) throw e;
+        last = e;
+        if (!e.retryable || state.delivered || signal.aborted) throw e.error;
+      }
     }
+    // Every deployment tried failed before content: the last failure speaks.
+    throw (last as AttemptFailure).error;
+  }
+
+  /** 503 `no_available_deployment`, with a retry-after of the soonest cooldown's end (at least 1 s). */
+  private unavailable(requested: string, chain: string[], why: SlotRefusal | 'cooling'): LlmError {
     const wait = this.router.nextAvailableInMs(chain);
-    void tried;
-    throw new LlmError(
+    const reason =
+      why === 'timeout'
+        ? `none freed a slot within LLM_SLOT_WAIT_MS (${this.config.LLM_SLOT_WAIT_MS} ms)`
+        : why === 'full'
+          ? `LLM_SLOT_QUEUE_MAX (${this.config.LLM_SLOT_QUEUE_MAX}) requests are waiting already`
+          : 'all cooling down or at capacity';
+    return new LlmError(
       503,
       'server_error',
-      `No deployment of ${requested} can take a call now (all cooling down or at capacity)`,
+      `No deployment of ${requested} can take a call now (${reason})`,
       'no_available_deployment',
       null,
       {
@@ -235,9 +297,29 @@ export class LlmGateway {
     );
   }
 
-  /** One upstream call. Throws AttemptFailure (with whether another deployment may be tried). */
+  /** A call's slot is free again: the next waiter due gets it at once. */
+  private release(d: Deployment): void {
+    d.inFlight--;
+    this.slots.pump();
+  }
+
+  /** A tenant's share of the slots (its `limits.weight`); the default when its limits cannot be read. */
+  private async weightOf(tenant: string): Promise<number> {
+    try {
+      return weightOf(await this.tenants.limitsOf(tenant));
+    } catch (e) {
+      this.logger.warn({ err: e, tenant }, 'could not read tenant limits for the gateway slots; weight 1');
+      return DEFAULT_WEIGHT;
+    }
+  }
+
+  /**
+   * One upstream call. Throws AttemptFailure (with whether another deployment may be tried).
+   * `held`: the call's slot was taken for it already (handed over by the slot queue).
+   */
   private async attempt(
     d: Deployment,
+    held: boolean,
     request: ChatRequest,
     requested: string,
     run: ChatRun,
@@ -265,7 +347,7 @@ export class LlmGateway {
       upstreamSignal.throwIfAborted();
       waitingOnClient = false;
     };
-    d.inFlight++;
+    if (!held) d.inFlight++;
     const span = tracingEnabled() ? upstreamSpan(d, request, requested, run, started) : undefined;
     const record = (status: LlmCallStatus, error: string | null, tokens: LlmTokens): void => {
       if (span) endUpstreamSpan(span, status, error, tokens, ttft, upstreamStatus);
@@ -344,7 +426,7 @@ export class LlmGateway {
       );
       throw failure;
     } finally {
-      d.inFlight--;
+      this.release(d);
     }
   }
 
@@ -436,6 +518,15 @@ export class LlmGateway {
       new LlmError(502, 'server_error', `${d.provider.name}: ${message}`, 'upstream_unreachable'),
     );
   }
+}
+
+/**
+ * Whose share of the slots a request uses: the tenant it acts for. A global admin key (or auth
+ * off) acts as the system, `*`, whose rows go to `default`: it shares `default`'s turns.
+ */
+function fairnessTenant(): string {
+  const setting = currentTenantSetting();
+  return setting === SYSTEM_TENANT || setting === NO_TENANT ? DEFAULT_TENANT : setting;
 }
 
 export const asLlmError = (e: unknown): LlmError =>

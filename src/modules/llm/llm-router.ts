@@ -32,6 +32,8 @@ export class LlmRouter implements OnModuleInit {
   private readonly state = new Map<string, Deployment>();
   /** When the settings were loaded: `created` of /v1/models. */
   loadedAt = Math.floor(Date.now() / 1000);
+  /** Called after each reload (new settings may have freed slots). */
+  private readonly reloaded: (() => void)[] = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -74,6 +76,12 @@ export class LlmRouter implements OnModuleInit {
       if (!byModel.get(key.slice(key.indexOf('|') + 1))?.some((d) => d.key === key)) this.state.delete(key);
     this.byModel = byModel;
     this.loadedAt = Math.floor(Date.now() / 1000);
+    for (const listener of this.reloaded) listener();
+  }
+
+  /** Runs `listener` after every reload of the settings. */
+  onReload(listener: () => void): void {
+    this.reloaded.push(listener);
   }
 
   get current(): LlmSettings {
@@ -126,6 +134,17 @@ export class LlmRouter implements OnModuleInit {
       .map((d) => ({ d, k: d.provider.weight > 0 ? Math.log(Math.random()) / d.provider.weight : -Infinity }))
       .sort((a, b) => b.k - a.k)
       .map((x) => x.d);
+  }
+
+  /** Whether a deployment of these models is not cooling down: when none can take a call, they are all at capacity. */
+  waitable(models: readonly string[]): boolean {
+    const now = Date.now();
+    return models.some((m) => (this.byModel.get(m) ?? []).some((d) => d.cooldownUntil <= now));
+  }
+
+  /** Whether a deployment of these models has a max_concurrency (its slots are shared fairly between tenants). */
+  limited(models: readonly string[]): boolean {
+    return models.some((m) => (this.byModel.get(m) ?? []).some((d) => d.provider.max_concurrency !== undefined));
   }
 
   /** When the soonest cooling deployment of these models is back, for retry-after (0: none cooling). */

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated } from '../auth/auth.decorators.js';
+import { LlmGateway } from './llm-gateway.service.js';
 import { LlmRouter } from './llm-router.js';
 import { RunningRequests } from './running-requests.js';
 import { LlmStatusView } from './llm-status.view.js';
@@ -11,7 +12,7 @@ const WINDOW_MS = 60_000;
 
 /**
  * What the gateway is doing right now in this hub process (the dashboard's LLM view): each
- * deployment's cooldown and last minute, and the requests in flight (to interrupt one:
+ * deployment's cooldown and last minute, and the requests in flight and those waiting for a slot (to interrupt one:
  * POST /v1/interrupt, which reaches every hub).
  */
 @ApiTags('llm')
@@ -20,6 +21,7 @@ export class LlmStatusController {
   constructor(
     private readonly router: LlmRouter,
     private readonly running: RunningRequests,
+    private readonly gateway: LlmGateway,
   ) {}
 
   @Get()
@@ -29,6 +31,7 @@ export class LlmStatusController {
   status(): LlmStatusView {
     const now = Date.now();
     return {
+      waiting: this.gateway.waiting,
       deployments: this.router.deployments().map((d) => {
         const recent = d.outcomes.filter((o) => o.at >= now - WINDOW_MS);
         return {

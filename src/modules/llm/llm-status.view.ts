@@ -21,6 +21,10 @@ export class LlmRunningRequestView {
 }
 
 export class LlmStatusView {
+  @ApiProperty({
+    description: 'Requests waiting on this hub for a slot of a deployment at max_concurrency (LLM_SLOT_WAIT_MS)',
+  })
+  waiting: number;
   @ApiProperty({ type: [LlmDeploymentStatusView] }) deployments: LlmDeploymentStatusView[];
   @ApiProperty({ type: [LlmRunningRequestView] }) running: LlmRunningRequestView[];
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TenantsModule } from '../tenants/tenants.module.js';
 import { ToolsModule } from '../tools/tools.module.js';
 import { ChatTurns } from './chat-turns.service.js';
 import { LlmConfigController } from './llm-config.controller.js';
@@ -11,7 +12,8 @@ import { RunningRequests } from './running-requests.js';
 
 /** The OpenAI-compatible LLM gateway (seed 001): /v1/chat/completions, /v1/models, /v1/interrupt. */
 @Module({
-  imports: [ToolsModule],
+  // TenantsModule: tenants' weights for the slots of deployments at max_concurrency.
+  imports: [ToolsModule, TenantsModule],
   // LlmConfigController before /v1/config/:key of the runtime-config module (this module is imported first).
   controllers: [LlmConfigController, LlmController, LlmStatusController],
   providers: [

@@ -5,6 +5,7 @@ import { EventBus } from '../../common/events/event-bus.js';
 import { DatabaseStatus } from '../../database/database-status.js';
 import { runAsSystem, SYSTEM_TENANT } from '../../database/tenant-context.js';
 import { ConnectionRegistry } from '../agent-services/proxy/connection-registry.js';
+import { LlmGateway } from '../llm/llm-gateway.service.js';
 import { DispatchMetrics } from '../dispatch/dispatch-metrics.js';
 import { EdgeMetrics } from '../edge/edge-metrics.js';
 import { LiveConnections } from '../nodes/live-connections.js';
@@ -113,6 +114,13 @@ export class MetricsService implements OnModuleInit, OnApplicationBootstrap, OnA
         for (const [channel, count] of this.clientCounters)
           sockets.set({ channel: SOCKET_CHANNEL[channel] ?? channel }, count());
       },
+    });
+    const slotWaiting: Gauge = new Gauge({
+      name: 'taskhub_llm_slot_waiting',
+      help: 'Gateway requests waiting on this process for a deployment slot (max_concurrency; docs/llm.md)',
+      registers: [this.registry],
+      // Looked up when scraped: the gateway's own graph reaches back to this service.
+      collect: () => slotWaiting.set(this.moduleRef.get(LlmGateway, { strict: false }).waiting),
     });
     const databaseUp: Gauge = new Gauge({
       name: 'taskhub_database_up',

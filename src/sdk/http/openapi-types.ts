@@ -2427,6 +2427,8 @@ export interface components {
             started_at: string;
         };
         LlmStatusView: {
+            /** @description Requests waiting on this hub for a slot of a deployment at max_concurrency (LLM_SLOT_WAIT_MS) */
+            waiting: number;
             deployments: components["schemas"]["LlmDeploymentStatusView"][];
             running: components["schemas"]["LlmRunningRequestView"][];
         };
@@ -2488,6 +2490,8 @@ export interface components {
             tags: string[];
             /** @description Task types it takes; empty = any */
             capabilities: string[];
+            /** @description It serves every tenant's tasks (registered with a global key and shared: true; docs/flow-control.md) */
+            shared: boolean;
             info: {
                 [key: string]: unknown;
             };
@@ -2583,6 +2587,8 @@ export interface components {
             tags: string[];
             /** @description Task types it takes; empty = any */
             capabilities: string[];
+            /** @description It serves every tenant's tasks (registered with a global key and shared: true; docs/flow-control.md) */
+            shared: boolean;
             info: {
                 [key: string]: unknown;
             };
@@ -3486,6 +3492,11 @@ export interface components {
             llm_budget_tokens?: number;
             /** @description Tasks the tenant may have pending, dispatched or running at once */
             max_tasks?: number;
+            /**
+             * @description Its share of shared capacity (shared devices, global pull workers, the LLM gateway slots) against other tenants: 2 gets twice the share of 1 (docs/flow-control.md, Fairness)
+             * @default 1
+             */
+            weight?: number;
             /** @description Retention of finished tasks (absent: the hub settings) */
             retention?: components["schemas"]["TenantRetentionDto"];
         };
