@@ -2,6 +2,7 @@ import { DispatchRound, UncertainAssignment } from '../../src/modules/dispatch/d
 import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
 import { TestDevice } from '../support/device.js';
+import { makeTenant } from '../support/dispatch-fleet.js';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 // At-least-once delivery (issue 9): acks, the ack timeout, and what a re-register brings back.
@@ -144,6 +145,35 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     // It is dispatched in the database, and the device is told once the database is seen answering.
     expect(await d.next('new_task', (m) => m.task_id === id, 5000)).toMatchObject({ task_id: id, attempt: 1 });
     expect(await task(id)).toMatchObject({ state: 'dispatched', node_id: 'after-outage', attempt: 1 });
+  });
+
+  it("a shared device (docs/flow-control.md): another tenant's assignment it does not ack is re-sent, and one from a round whose commit was uncertain is delivered", async () => {
+    const tenant = await makeTenant(t, `deliver-${Date.now()}`);
+    const shared = new TestDevice(t.url, t.keys.admin);
+    devices.push(shared);
+    await shared.register('shared-mute', { acks: true, shared: true, capacity: 2 });
+    const submitAs = async (): Promise<string> =>
+      (await tenant.api.post<Task>('/api/v1/tasks', { prompt: 'for the pool' })).body.data.task_id;
+    const first = await submitAs();
+    expect(await shared.next('new_task', (m) => m.task_id === first)).toMatchObject({ attempt: 1 });
+    await sleep(ACK_TIMEOUT_MS + 50);
+    expect(await check()).toMatchObject({ resent: 1 });
+    expect(await shared.next('new_task', (m) => m.task_id === first)).toMatchObject({ attempt: 1 });
+
+    const repo = t.app.get(DispatchRound);
+    const real = repo.assignBatch.bind(repo);
+    repo.assignBatch = async (...args: Parameters<typeof real>) => {
+      repo.assignBatch = real;
+      const round = await real(...args);
+      throw new UncertainAssignment(
+        round.assigned.map((a) => a.task),
+        new Error('Connection terminated unexpectedly'),
+      );
+    };
+    const second = await submitAs();
+    expect(await shared.next('new_task', (m) => m.task_id === second, 5000)).toMatchObject({ attempt: 1 });
+    const seen = await tenant.api.get<Task>(`/api/v1/tasks/${second}`);
+    expect(seen.body.data).toMatchObject({ state: 'dispatched', node_id: 'shared-mute' });
   });
 
   it('bad delivery options are refused with the field and change nothing', async () => {

@@ -400,7 +400,7 @@ export class TaskAssignmentsRepository {
     const found: (TaskRow & { vocabulary: NodeVocabulary })[] = await this.db.query(
       `SELECT t.*, n.vocabulary FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, node_id text, attempt int)
        JOIN tasks t ON t.id = x.id AND t.node_id = x.node_id AND t.attempt = x.attempt AND t.status = ${lit(ASSIGN.to)}
-       JOIN nodes n ON n.id = t.node_id AND n.tenant_id = t.tenant_id`,
+       JOIN nodes n ON n.id = t.node_id AND (n.shared OR n.tenant_id = t.tenant_id)`,
       [JSON.stringify(rows.map((r) => ({ id: r.id, node_id: r.node_id, attempt: r.attempt })))],
     );
     return found.map(({ vocabulary, ...task }) => ({ task, vocabulary }));

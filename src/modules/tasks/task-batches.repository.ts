@@ -276,7 +276,7 @@ export class TaskBatchesRepository {
   ): Promise<(TaskRow & { vocabulary: 'device' | 'node' })[]> {
     return this.db.query(
       `WITH due AS (
-         SELECT t.id, n.vocabulary FROM tasks t JOIN nodes n ON n.id = t.node_id AND n.tenant_id = t.tenant_id
+         SELECT t.id, n.vocabulary FROM tasks t JOIN nodes n ON n.id = t.node_id AND (n.shared OR n.tenant_id = t.tenant_id)
          WHERE t.status = ${lit(S.dispatched)} AND t.delivery_count = 1 AND t.delivered_at < now() - make_interval(secs => $1)
            AND n.acks AND n.status = 'online'
          ORDER BY t.delivered_at LIMIT $2
