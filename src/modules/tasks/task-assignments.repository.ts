@@ -259,7 +259,9 @@ export class TaskAssignmentsRepository {
          ) t
        ), c AS (
          SELECT ${READY_COLUMNS} FROM tasks
-         WHERE id IN (SELECT id FROM picked UNION SELECT id FROM targeted) AND status = ${lit(S.pending)}
+         -- = ANY (ARRAY(…)): primary-key probes however many rows the planner guesses the windows hold
+         -- (a guess inflated by the shared classes turned this into a scan of every task)
+         WHERE id = ANY (ARRAY(SELECT id FROM picked UNION SELECT id FROM targeted)) AND status = ${lit(S.pending)}
          ORDER BY priority DESC, created_at, id
        )
        SELECT (SELECT COALESCE(json_agg(open), '[]'::json) FROM open) AS nodes,
@@ -290,7 +292,7 @@ export class TaskAssignmentsRepository {
          UNION ALL SELECT tenant_id, key FROM jsonb_to_recordset($2::jsonb) AS h(tenant_id text, key text)
        ), ${QUEUES_AND_WINDOWS},
        c AS (
-         SELECT ${READY_COLUMNS} FROM tasks WHERE id IN (SELECT id FROM picked) AND status = ${lit(S.pending)}
+         SELECT ${READY_COLUMNS} FROM tasks WHERE id = ANY (ARRAY(SELECT id FROM picked)) AND status = ${lit(S.pending)}
          ORDER BY priority DESC, created_at, id
        )
        SELECT (SELECT COALESCE(json_agg(c), '[]'::json) FROM c) AS tasks,
