@@ -196,6 +196,15 @@ describeBrowser('dashboard (headless Chromium)', () => {
       await page.waitForSelector('[data-testid="node-dash-device-1"]', { timeout: 3000 });
       expect(await testIdText(page, 'node-status-dash-device-1')).toMatch(/online|busy/);
       expect(await page.$('[data-testid="drain-dash-device-1"]')).not.toBeNull();
+      expect(await page.$('[data-testid="node-shared-dash-device-1"]')).toBeNull();
+      // A global key's shared device is marked (docs/flow-control.md, "Fairness").
+      const pool = new TestDevice(t.url, t.keys.admin);
+      try {
+        await pool.register('dash-pool-1', { shared: true });
+        await page.waitForSelector('[data-testid="node-shared-dash-pool-1"]', { timeout: 3000 });
+      } finally {
+        pool.close();
+      }
       await shot('nodes');
       for (const view of ['services', 'llm']) {
         await showView(view);

@@ -23,22 +23,6 @@ interface Rollout {
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The time between releases as the nodes saw them: the least-squares slope of the sorted receipt
- * times against their rank (one late hand-out at either end does not skew it as first-to-last would).
- */
-function spacing(sorted: number[]): number {
-  const n = sorted.length;
-  const meanX = (n - 1) / 2;
-  const meanY = sorted.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  sorted.forEach((y, x) => {
-    num += (x - meanX) * (y - meanY);
-    den += (x - meanX) ** 2;
-  });
-  return num / den;
-}
 async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -65,7 +49,16 @@ async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000)
   }, 60_000);
   afterEach(async () => {
     devices.splice(0).forEach((d) => d.close());
-    await db.query('TRUNCATE rollout_nodes, rollouts, task_events, tasks, nodes CASCADE');
+    // Both hubs may be mid-round (nodes then tasks locked): a deadlock with them is retried.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.query('TRUNCATE rollout_nodes, rollouts, task_events, tasks, nodes CASCADE');
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 20 * attempt));
+      }
+    }
   });
   afterAll(async () => {
     await db.end();
@@ -144,9 +137,21 @@ async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000)
     await sleep(300);
     expect(nodes.map((n) => n.log.length)).toEqual(Array(20).fill(1));
     const times = nodes.map((n) => n.log[0]).sort((x, y) => x - y);
-    const interval = spacing(times);
-    expect(interval).toBeGreaterThanOrEqual(90);
-    expect(interval).toBeLessThanOrEqual(110);
+    // The typical spacing: the median gap between consecutive hand-outs. A stall at the start (20
+    // nodes joining at once contend for the rollout's row) delays the schedule without speeding it
+    // up afterwards (docs/rollouts.md, "Rate"), so one long gap must not count, and no run of short
+    // ones (a catch-up burst) may pull the rate past its ceiling.
+    const gaps = times
+      .slice(1)
+      .map((x, i) => x - times[i])
+      .sort((x, y) => x - y);
+    const typical = gaps[Math.floor(gaps.length / 2)];
+    expect(typical).toBeGreaterThanOrEqual(90);
+    expect(typical).toBeLessThanOrEqual(110);
+    // Never faster than the rate over the whole run: the 19 intervals after the first release
+    // take 19 × 100 ms, less what the first was late (under one interval: a round later than that
+    // starts afresh) and a delivery jitter.
+    expect(times[times.length - 1] - times[0]).toBeGreaterThanOrEqual(18 * 100 - 50);
     const { rows } = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM tasks WHERE metadata->>'rollout_id' = $1`,
       [id],

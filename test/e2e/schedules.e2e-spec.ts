@@ -131,10 +131,17 @@ describe('schedules', () => {
     expect(off.status).toBe(200);
     expect(off.body.data).toMatchObject({ enabled: false, next_run_at: null });
     const fired = await tasksOf(t, id);
-    // One task per second-slot, consecutive, no slot twice.
+    // One task per second-slot, in order, no slot twice. A fire more than a slot late (a loaded
+    // machine) moves on from now and skips the slots that passed (docs/schedules.md, "Missed
+    // slots"), so a gap is a whole number of slots, and most are one.
     const slots = fired.map((r) => Date.parse(r.slot));
     expect(new Set(slots).size).toBe(slots.length);
-    slots.slice(1).forEach((s, i) => expect(s - slots[i]).toBe(1000));
+    const gaps = slots.slice(1).map((s, i) => s - slots[i]);
+    gaps.forEach((g) => {
+      expect(g % 1000).toBe(0);
+      expect(g).toBeGreaterThanOrEqual(1000);
+    });
+    expect(gaps.filter((g) => g === 1000).length * 2).toBeGreaterThanOrEqual(gaps.length);
     const shown = (await get(id)).body.data;
     expect(shown.runs).toBe(fired.length);
     expect(shown.last_task_id).toBe(fired[fired.length - 1].id);

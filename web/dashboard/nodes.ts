@@ -11,6 +11,8 @@ interface Node {
   capacity: number;
   running: number;
   tags: string[];
+  /** It serves every tenant (docs/flow-control.md, "Fairness"). */
+  shared: boolean;
   last_heartbeat_at: string | null;
   connected_at: string | null;
   transport: string | null;
@@ -101,6 +103,13 @@ export class NodesView implements View {
             h('strong', {}, n.name ?? n.node_id),
             h('br', {}),
             h('small', { class: 'muted' }, `${n.kind} ${n.node_id}`),
+            n.shared
+              ? h(
+                  'span',
+                  { class: 'badge', 'data-testid': `node-shared-${n.node_id}`, title: "Serves every tenant's tasks" },
+                  'shared',
+                )
+              : null,
           ),
           h('td', { 'data-testid': `node-status-${n.node_id}` }, badge(n.status)),
           h('td', {}, meter(n.running, n.capacity, `load of ${n.node_id}`)),

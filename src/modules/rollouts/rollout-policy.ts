@@ -17,15 +17,13 @@ export function releasesPerMinute(rate: RolloutRate | null, succeeded: number): 
   return Math.min(rate.per_minute, exp.base_per_minute * Math.pow(exp.factor, steps));
 }
 
-/** How far behind its schedule a rollout may fall and still catch up (beyond it, it starts afresh). */
-const CATCH_UP_MS = 1000;
-
 /**
  * One round of a token bucket that gives out a tenth of a second's releases at most (at least
  * one, so at 600 a minute or less releases are spaced evenly): `due` is when the next token
- * comes. A round that runs late by less than a second keeps the schedule (what it owes goes out
- * in the next rounds, one bucket each), so the rate does not drift under load; a rollout idle or
- * stalled longer starts afresh from now instead of bursting. Answers how many may go now and
+ * comes. A round late by less than a bucket's time keeps the grid (so a few ms of lag per round
+ * do not slow the rate down); one later than that, or a rollout idle or stalled, starts afresh
+ * from now. It never pays back what a stall owes: a burst of catch-up releases would run faster
+ * than the rate (AWS IoT Jobs' maximumPerMinute is a ceiling). Answers how many may go now and
  * when the next token comes after them.
  */
 export function tokens(perMinute: number, due: Date, now: Date, want: number): { count: number; next: Date } {
@@ -34,7 +32,7 @@ export function tokens(perMinute: number, due: Date, now: Date, want: number): {
   let from = due.getTime();
   const lag = now.getTime() - from;
   if (lag < 0) return { count: 0, next: due };
-  if (lag >= Math.max(CATCH_UP_MS, bucket * interval)) from = now.getTime() - (bucket - 1) * interval;
+  if (lag >= bucket * interval) from = now.getTime() - (bucket - 1) * interval;
   const available = Math.min(bucket, 1 + Math.floor((now.getTime() - from) / interval));
   const count = Math.min(available, want);
   return { count, next: new Date(from + count * interval) };
