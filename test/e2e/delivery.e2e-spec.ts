@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { DispatchRound, UncertainAssignment } from '../../src/modules/dispatch/dispatch-round.js';
 import { NodeLiveness } from '../../src/modules/dispatch/node-liveness.service.js';
 import { apiClient, type Api, type Task } from '../support/api.js';
@@ -174,6 +175,37 @@ describe('delivery: acknowledged assignments, ack timeout, redelivery on re-regi
     expect(await shared.next('new_task', (m) => m.task_id === second, 5000)).toMatchObject({ attempt: 1 });
     const seen = await tenant.api.get<Task>(`/api/v1/tasks/${second}`);
     expect(seen.body.data).toMatchObject({ state: 'dispatched', node_id: 'shared-mute' });
+  });
+
+  it('an assignment to a device on this hub starts no timer that could outlive it (the ack is a plain callback)', async () => {
+    // Socket.IO's ack timeout (`.timeout(ms).emit`) is a ref'd timer per assignment that neither a
+    // disconnect nor the server's close clears: an in-process hub closed with an unacknowledged
+    // assignment kept its process alive for DISPATCH_ACK_TIMEOUT_MS (a jest run hung 10 minutes).
+    const timers: string[] = [];
+    const hook = createHook({
+      init(_id, type) {
+        if (type !== 'Timeout') return;
+        // The frame that called setTimeout: Socket.IO's own (its ack timeout), not code it called.
+        const frames = (new Error().stack ?? '').split('\n');
+        const caller = frames[frames.findIndex((f) => f.includes('(node:timers')) + 1] ?? '';
+        if (caller.includes('node_modules/socket.io/')) timers.push(frames.join('\n'));
+      },
+    });
+    const silent = device();
+    await silent.register('silent-local');
+    const acking = device();
+    acking.socket.on('new_task', (_task: unknown, ack?: (a: unknown) => void) => ack?.({ received: true }));
+    await acking.register('acking-local');
+    hook.enable();
+    try {
+      const ids = [await submit({ target_node_id: 'silent-local' }), await submit({ target_node_id: 'acking-local' })];
+      expect(await silent.next('new_task')).toMatchObject({ task_id: ids[0] });
+      expect(await acking.next('new_task')).toMatchObject({ task_id: ids[1] });
+      await waitFor(async () => (await task(ids[1])).state === 'running');
+    } finally {
+      hook.disable();
+    }
+    expect(timers).toEqual([]);
   });
 
   it('bad delivery options are refused with the field and change nothing', async () => {

@@ -145,12 +145,26 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   }
 
   /**
-   * Sends an assignment to the node's room (through the adapter: whichever hub holds the
-   * socket delivers it) asking for an ack. Devices that answer it have the task running at
-   * once; those that never answer (seed 004's) are not timed out for it.
+   * Sends an assignment to the node asking for an ack. Devices that answer it have the task
+   * running at once; those that never answer (seed 004's) are not timed out for it: the liveness
+   * sweep re-sends, then releases, an unacknowledged assignment (DISPATCH_ACK_TIMEOUT_MS).
+   *
+   * A node held by this hub gets it on its socket with a plain ack callback: no timer. Otherwise
+   * it goes to the node's room through the adapter (whichever hub holds the socket delivers it),
+   * where Socket.IO needs a timeout to collect the acks: that timer is only paid across hubs. (A
+   * timer per assignment outlived the socket and the hub's close: a closed in-process hub with an
+   * unacknowledged assignment kept the process alive for DISPATCH_ACK_TIMEOUT_MS.)
    */
   private deliverToRoom(task: TaskRow, vocabulary: NodeVocabulary): void {
     const nodeId = task.node_id as string;
+    const here = this.server.sockets.adapter.rooms.get(nodeRoom(nodeId));
+    if (here?.size) {
+      for (const socketId of here) {
+        const socket = this.server.sockets.sockets.get(socketId);
+        if (socket) this.deliverToSocket(socket, task, vocabulary);
+      }
+      return;
+    }
     const room = this.server.to(nodeRoom(nodeId)).timeout(this.config.DISPATCH_ACK_TIMEOUT_MS);
     const acked = (_err: Error | null, responses: AssignmentAck[]): void => {
       if (responses?.length) this.acknowledged(nodeId, task.id, task.attempt);
@@ -160,16 +174,13 @@ export class DeviceGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     else room.emit('task_assign', m.data, acked);
   }
 
-  /** The same, on one socket (held tasks sent again right after a registration). */
+  /** The same, on one socket of this hub (and held tasks sent again right after a registration). */
   private deliverToSocket(socket: DeviceSocket, task: TaskRow, vocabulary: NodeVocabulary): void {
     const nodeId = task.node_id as string;
-    const timed = socket.timeout(this.config.DISPATCH_ACK_TIMEOUT_MS);
-    const acked = (err: Error | null): void => {
-      if (!err) this.acknowledged(nodeId, task.id, task.attempt);
-    };
+    const acked = (): void => this.acknowledged(nodeId, task.id, task.attempt);
     const m = assignmentMessage(task, vocabulary);
-    if (m.event === 'new_task') timed.emit('new_task', m.data, acked);
-    else timed.emit('task_assign', m.data, acked);
+    if (m.event === 'new_task') socket.emit('new_task', m.data, acked);
+    else socket.emit('task_assign', m.data, acked);
   }
 
   private acknowledged(nodeId: string, taskId: string, attempt: number): void {
