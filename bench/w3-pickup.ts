@@ -11,6 +11,7 @@
 //   BENCH_SAMPLES    measured submissions per hub and anchor (default 500; the hub gets 20 more
 //                    first, unmeasured, to warm up connections and JIT)
 //   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
+//   BENCH_ANCHORS=0  skip both anchors (profiling the hub alone)
 //   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -115,11 +116,16 @@ function line(mode: HubMode, ours: HubPickup, a: Anchors, load: number[]): Recor
 async function main(): Promise<void> {
   const load = loadavg().map((l) => round(l));
   // Anchors once per run, shared by both modes' lines.
+  const skip = process.env.BENCH_ANCHORS === '0';
   const anchors: Anchors = {
-    graphile: await measureOrSkip('graphile-worker', async () =>
-      anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES)),
-    ),
-    bullmq: await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES))),
+    graphile: skip
+      ? 'skipped: BENCH_ANCHORS=0'
+      : await measureOrSkip('graphile-worker', async () =>
+          anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES)),
+        ),
+    bullmq: skip
+      ? 'skipped: BENCH_ANCHORS=0'
+      : await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES))),
   };
   for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubPickup(mode), anchors, load)));
 }
