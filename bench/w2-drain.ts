@@ -15,15 +15,13 @@
 // Each line also gives the drain's cost per task: hub CPU (/proc), the embedded server's CPU,
 // and from pg_stat_database the transactions (≈ statements: each runs on its own) and rows written.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { bullmqDrain, type BullmqDrain } from './lib/bullmq.js';
 import { graphileDrain } from './lib/graphile.js';
+import { type CostSample, cpuUs, sampleCost } from './lib/process-cost.js';
 import {
-  childPids,
-  embeddedPostmasterPid,
   freshDatabase,
   type HubMode,
   isSkipped,
@@ -66,51 +64,6 @@ interface DrainCost {
   xacts_per_task: number;
   rows_inserted_per_task: number;
   rows_updated_per_task: number;
-}
-
-const CLK_TCK = 100;
-
-/** utime + stime of a process in µs (0 when it is gone). */
-function cpuUs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** syscw, syscr of a process (0 when it is gone). */
-function syscalls(pid: number | undefined): { w: number; r: number } {
-  try {
-    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-    const field = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? 0);
-    return { w: field('syscw'), r: field('syscr') };
-  } catch {
-    return { w: 0, r: 0 };
-  }
-}
-
-interface CostSample {
-  hub: number;
-  sys: { w: number; r: number };
-  db: number | null;
-  xacts: number;
-  inserted: number;
-  updated: number;
-}
-
-async function sampleCost(db: pg.Client, hubPid: number | undefined, dataDir: string | undefined): Promise<CostSample> {
-  const { rows } = await db.query(
-    `SELECT (xact_commit + xact_rollback)::float8 AS xacts, tup_inserted::float8 AS inserted, tup_updated::float8 AS updated
-     FROM pg_stat_database WHERE datname = current_database()`,
-  );
-  const postmaster = dataDir === undefined ? undefined : embeddedPostmasterPid(dataDir);
-  const dbCpu =
-    postmaster === undefined ? null : [postmaster, ...childPids(postmaster)].reduce((sum, p) => sum + cpuUs(p), 0);
-  const r = rows[0] as { xacts: number; inserted: number; updated: number };
-  return { hub: cpuUs(hubPid), sys: syscalls(hubPid), db: dbCpu, ...r };
 }
 
 function costPerTask(a: CostSample, b: CostSample, fleetCpu: number, n: number): DrainCost {

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { bullmqPickup } from './lib/bullmq.js';
 import { graphilePickup } from './lib/graphile.js';
 import { measurePickup } from './lib/pickup.js';
+import { sampleCost } from './lib/process-cost.js';
 import {
   freshDatabase,
   type HubMode,
@@ -42,6 +43,8 @@ interface HubPickup {
   latencies: number[];
   /** Rows in the hub's `tasks` table: one per submission, warm-up included. */
   rows: number;
+  /** CPU and transactions per pickup cycle (the bench process holds the client and the device). */
+  cost: Record<string, number | null>;
   teardown: Teardown;
 }
 
@@ -60,10 +63,26 @@ async function hubPickup(mode: HubMode): Promise<HubPickup> {
   const started = await startModeHub(mode, 'taskhub_bench_w3');
   let teardown: Teardown | undefined;
   try {
+    // The cost of each pickup cycle (submit, delivery, ack, result), warm-up included.
+    const db = new pg.Client({ connectionString: started.databaseUrl });
+    await db.connect();
+    const before = await sampleCost(db, started.hub.pid, started.dataDir);
+    const benchBefore = process.cpuUsage();
     const latencies = await measurePickup(started.hub.url, { samples: SAMPLES, warmup: WARMUP });
+    const bench = process.cpuUsage(benchBefore);
+    const after = await sampleCost(db, started.hub.pid, started.dataDir);
+    await db.end();
+    const n = SAMPLES + WARMUP;
+    const cost = {
+      hub_cpu_us_per_pickup: round((after.hub - before.hub) / n, 0),
+      db_cpu_us_per_pickup: after.db === null || before.db === null ? null : round((after.db - before.db) / n, 0),
+      bench_cpu_us_per_pickup: round((bench.user + bench.system) / n, 0),
+      xacts_per_pickup: round((after.xacts - before.xacts) / n, 2),
+      hub_syscw_per_pickup: round((after.sys.w - before.sys.w) / n, 1),
+    };
     const rows = await countTasks(started.databaseUrl);
     teardown = await started.close();
-    return { database: started.database, latencies, rows, teardown };
+    return { database: started.database, latencies, rows, cost, teardown };
   } finally {
     if (!teardown) await started.close();
   }
@@ -100,6 +119,7 @@ function line(mode: HubMode, ours: HubPickup, a: Anchors, load: number[]): Recor
     hub_p99_ms: round(p99),
     rows: ours.rows,
     rows_match_submitted: ours.rows === SAMPLES + WARMUP,
+    ...ours.cost,
     graphile: anchorView('graphile-worker 0.17.3 addJob -> task start', a.graphile),
     bullmq: anchorView('BullMQ 6.7.0 Queue.add -> processor start (Worker concurrency 1)', a.bullmq),
     // Latency ratios: hub / anchor, so 1.0 is parity and lower is better.

@@ -108,7 +108,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   // CSP off: the Swagger UI at /docs runs inline scripts; the API itself serves JSON only.
   if (config.SECURITY_HEADERS)
     app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  if (config.COMPRESSION) app.use(compression());
+  if (config.COMPRESSION) app.use(compression({ threshold: config.COMPRESSION_MIN_BYTES }));
   app.use(httpLogger(pino)); // always: it checks the (hot) level per request
   app.use(requireJsonBody);
   app.useBodyParser('json', jsonOptions(config.BODY_LIMIT_BYTES));

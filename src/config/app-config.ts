@@ -155,6 +155,17 @@ export class AppConfig {
   @IsBoolean()
   COMPRESSION = true;
 
+  /**
+   * Answers smaller than this are sent as they are. A task's JSON (~1-2 KB) fits in one or two
+   * segments either way, while deflating it costs both ends more than the bytes it saves (a
+   * fresh zlib stream per answer: W3 measured ~1 ms of hub and client CPU per pickup at 1 KB).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100 * 1024 * 1024)
+  COMPRESSION_MIN_BYTES = 8192;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 

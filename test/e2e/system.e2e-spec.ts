@@ -119,6 +119,24 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-encoding')).toBe('gzip');
   });
+
+  it('sends a small answer (a task, under COMPRESSION_MIN_BYTES) uncompressed, with its length', async () => {
+    const submitted = await fetch(`${t.url}/api/v1/tasks`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t.keys.client}`,
+        'content-type': 'application/json',
+        'accept-encoding': 'gzip',
+      },
+      body: JSON.stringify({ prompt: 'x'.repeat(1500) }),
+    });
+    expect(submitted.status).toBe(201);
+    const length = Number(submitted.headers.get('content-length'));
+    expect(length).toBeGreaterThan(1024); // above compression's own default threshold (1 KB)
+    expect(length).toBeLessThan(8192);
+    expect(submitted.headers.get('content-encoding')).toBeNull();
+    expect((await submitted.json()).data.prompt).toBe('x'.repeat(1500));
+  });
 });
 
 describe('rate limiting', () => {

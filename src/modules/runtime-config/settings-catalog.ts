@@ -72,6 +72,7 @@ export const DESCRIPTIONS: Partial<Record<keyof AppConfig, string>> = {
   CORS_ALLOWED_HEADERS: 'Comma list of request headers allowed cross-origin; unset: those the preflight asks for',
   SECURITY_HEADERS: 'Security headers (helmet)',
   COMPRESSION: 'Compress large answers',
+  COMPRESSION_MIN_BYTES: 'Smallest answer that is compressed, in bytes',
   TASK_MAX_ACTIVE: 'Tasks handed out (dispatched or running) at once across the hub; 0: no limit',
   RATE_LIMIT_MESSAGE: 'Message of the 429 error; unset: one naming the limit',
   RATE_LIMIT_SKIP_SUCCESSFUL: 'Requests answered below 400 do not count against the rate limit',
