@@ -8,8 +8,9 @@
 //   --mode / BENCH_MODE  embedded: the default `npm start` (no DATABASE_URL; its own PostgreSQL in
 //                    a temp DATA_DIR, removed afterwards); postgres: a fresh database on the local
 //                    PostgreSQL; both (default): embedded, then postgres
-//   BENCH_SAMPLES    measured submissions per hub and anchor (default 500; the hub gets 20 more
-//                    first, unmeasured, to warm up connections and JIT)
+//   BENCH_SAMPLES    measured submissions per hub and anchor (default 500)
+//   BENCH_WARMUP     unmeasured submissions before them, for the hub and each anchor alike
+//                    (default 200: connections, caches and JIT warm, as in a running service)
 //   BENCH_DB_SUFFIX  appended to every bench database name (and BullMQ's key prefix)
 //   BENCH_ANCHORS=0  skip both anchors (profiling the hub alone)
 //   BENCH_REDIS_URL  BullMQ's Redis (default redis://127.0.0.1:6379); unreachable → "skipped: …"
@@ -34,7 +35,7 @@ import {
 } from './lib/services.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 500);
-const WARMUP = 20;
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const MODES = selectedModes();
 const TARGET = 'p50 ≤ 3 ms, p99 ≤ 10 ms'; // BENCHMARKS.md, verbatim
 
@@ -141,11 +142,11 @@ async function main(): Promise<void> {
     graphile: skip
       ? 'skipped: BENCH_ANCHORS=0'
       : await measureOrSkip('graphile-worker', async () =>
-          anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES)),
+          anchorPickup(async () => graphilePickup(await freshDatabase('taskhub_bench_gw'), SAMPLES, WARMUP)),
         ),
     bullmq: skip
       ? 'skipped: BENCH_ANCHORS=0'
-      : await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES))),
+      : await measureOrSkip('BullMQ', () => anchorPickup(() => bullmqPickup(SAMPLES, WARMUP))),
   };
   for (const mode of MODES) console.log(JSON.stringify(line(mode, await hubPickup(mode), anchors, load)));
 }

@@ -182,7 +182,7 @@ export async function bullmqDrain(jobs: number, concurrency: number): Promise<Bu
 }
 
 /** W3's anchor: `samples` sequential Queue.add → the processor starts, on an idle Worker (concurrency 1). */
-export async function bullmqPickup(samples: number): Promise<number[]> {
+export async function bullmqPickup(samples: number, warmup = 0): Promise<number[]> {
   await requireRedis();
   const connection = redis();
   const queue = await freshQueue('w3-pickup', connection);
@@ -198,11 +198,12 @@ export async function bullmqPickup(samples: number): Promise<number[]> {
   try {
     await worker.waitUntilReady();
     const latencies: number[] = [];
-    for (let i = 0; i < samples; i++) {
+    for (let i = 0; i < warmup + samples; i++) {
       const got = new Promise<number>((r) => (arrived = r));
       const t0 = performance.now();
       await queue.add('pickup', { i });
-      latencies.push((await got) - t0);
+      const at = await got;
+      if (i >= warmup) latencies.push(at - t0);
     }
     return latencies;
   } finally {

@@ -54,7 +54,7 @@ export async function graphileDrain(
 }
 
 /** Sequential pickup latency: addJob → the task function starts. */
-export async function graphilePickup(connectionString: string, samples: number): Promise<number[]> {
+export async function graphilePickup(connectionString: string, samples: number, warmup = 0): Promise<number[]> {
   const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger });
   await utils.migrate();
   let arrived: ((at: number) => void) | undefined;
@@ -70,11 +70,12 @@ export async function graphilePickup(connectionString: string, samples: number):
     logger: graphileLogger,
   });
   const latencies: number[] = [];
-  for (let i = 0; i < samples; i++) {
+  for (let i = 0; i < warmup + samples; i++) {
     const got = new Promise<number>((r) => (arrived = r));
     const t0 = performance.now();
     await utils.addJob('pickup', { i });
-    latencies.push((await got) - t0);
+    const at = await got;
+    if (i >= warmup) latencies.push(at - t0);
   }
   await runner.stop();
   await utils.release();

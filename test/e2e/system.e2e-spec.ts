@@ -135,7 +135,7 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     expect(length).toBeGreaterThan(1024); // above compression's own default threshold (1 KB)
     expect(length).toBeLessThan(8192);
     expect(submitted.headers.get('content-encoding')).toBeNull();
-    expect((await submitted.json()).data.prompt).toBe('x'.repeat(1500));
+    expect(((await submitted.json()) as { data: { prompt: string } }).data.prompt).toBe('x'.repeat(1500));
   });
 });
 
