@@ -14,6 +14,7 @@ import { RouterExceptionFilters } from '@nestjs/core/router/router-exception-fil
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { envelope, EnvelopeInterceptor, isFlatEnvelope, isRawResponse } from './envelope.js';
+import { sendJson } from './send-json.js';
 
 /** One argument of the controller method; one with a `metatype` goes through the route's pipes first. */
 export interface HotArgument {
@@ -100,7 +101,11 @@ export function mountHotRoute(app: NestExpressApplication, route: HotRoute): boo
     const args = await Promise.all(route.args(req, res).map(pipeArgument));
     res.status(status);
     const result = await callback.apply(controller, args);
-    if (!raw && !res.headersSent) res.json(envelope(result ?? null, req.requestId));
+    if (raw || res.headersSent) return;
+    const body = envelope(result ?? null, req.requestId);
+    // Without the ETag res.json would hash the body for: nobody revalidates the answer to a POST.
+    if (route.method === 'post') sendJson(res, res.statusCode, body);
+    else res.json(body);
   };
   const hotRoute = (req: Request, res: Response, next: NextFunction): void => {
     run(req, res, next).catch((e: unknown) => exceptions.next(e as Error, new ExecutionContextHost([req, res, next])));

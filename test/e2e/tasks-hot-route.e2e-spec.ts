@@ -117,6 +117,19 @@ describe('POST /api/v1/tasks: the hot route answers as the Nest route does', () 
     expect(hot.requestId).toMatch(/.+/);
   });
 
+  it('answers a submission with its length and no ETag (nobody revalidates the answer to a POST)', async () => {
+    const r = await fetch(`${t.url}/api/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth(t.keys.client) },
+      body: JSON.stringify({ prompt: 'no tag' }),
+    });
+    const text = await r.text();
+    expect(r.status).toBe(201);
+    expect(r.headers.get('etag')).toBeNull();
+    expect(Number(r.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  });
+
   it('the same Idempotency-Key answers the first task with 200 on both paths', async () => {
     const first = await call({ prompt: 'once' }, auth(t.keys.client, { 'idempotency-key': 'same-key' }));
     const hot = await call({ prompt: 'once' }, auth(t.keys.client, { 'idempotency-key': 'same-key' }));

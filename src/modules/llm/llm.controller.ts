@@ -23,7 +23,8 @@ import { LlmError } from './llm-error.js';
 import { LlmGateway } from './llm-gateway.service.js';
 import { ChatTurns } from './chat-turns.service.js';
 import { RunningRequests } from './running-requests.js';
-import { sendJson, sendLlmError } from './openai-errors.js';
+import { sendJson } from '../../common/send-json.js';
+import { sendLlmError } from './openai-errors.js';
 import { upstreamJson } from './upstream.js';
 import { ChatCompletionView, InterruptedView, OpenAiModelListView } from './openai.view.js';
 

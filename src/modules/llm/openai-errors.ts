@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { type AppError, ErrorCode } from '../../common/errors.js';
 import { LlmError } from './llm-error.js';
+import { sendJson } from '../../common/send-json.js';
 
 /** Paths answered in OpenAI's error shape (the official clients parse these). */
 export const OPENAI_PATHS = /^\/v1\/(chat\/completions|models|interrupt)(\/|$|\?)/;
@@ -35,16 +36,4 @@ export function sendLlmError(res: Response, e: LlmError): void {
   if (e.extra.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.extra.retryAfterSeconds));
   if (e.extra.shouldRetry !== undefined) res.setHeader('x-should-retry', String(e.extra.shouldRetry));
   sendJson(res, e.status, e.body());
-}
-
-/**
- * A JSON answer as `res.json` writes it, less the ETag: Express hashes every body it sends to
- * make one, and a completion (or its error) is never asked for again by its tag.
- */
-export function sendJson(res: Response, status: number, body: unknown, json = JSON.stringify(body)): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  // Set here, as res.send does: the compression middleware writes the head before Node could count the body.
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
 }
