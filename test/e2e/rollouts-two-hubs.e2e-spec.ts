@@ -147,7 +147,9 @@ async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000)
       .sort((x, y) => x - y);
     const typical = gaps[Math.floor(gaps.length / 2)];
     expect(typical).toBeGreaterThanOrEqual(90);
-    expect(typical).toBeLessThanOrEqual(110);
+    // Slower is allowed a little: a release round's timer fires late on a loaded machine (CI's
+    // parallel suite on two cores measured a 112 ms median once). Faster is what the rate forbids.
+    expect(typical).toBeLessThanOrEqual(130);
     // Never faster than the rate over the whole run: the 19 intervals after the first release
     // take 19 × 100 ms, less what the first was late (under one interval: a round later than that
     // starts afresh) and a delivery jitter.
