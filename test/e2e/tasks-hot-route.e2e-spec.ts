@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { ValidationPipe } from '@nestjs/common';
 import { startTestApp, type TestApp, truncate } from '../support/test-app.js';
 
 // POST /api/v1/tasks is a hot route (src/common/hot-routes.ts) in front of Nest's. Each case is
@@ -128,6 +130,26 @@ describe('POST /api/v1/tasks: the hot route answers as the Nest route does', () 
     expect(r.headers.get('etag')).toBeNull();
     expect(Number(r.headers.get('content-length'))).toBe(Buffer.byteLength(text));
     expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  });
+
+  it("a valid submission skips the pipe's copy and validation (the compiled check passed it); a bad one still gets the pipe's answer", async () => {
+    const transform = jest.spyOn(ValidationPipe.prototype, 'transform');
+    try {
+      const ok = await call(
+        { prompt: 'fast', priority: 'high', tags: ['a'], metadata: { k: [1, 2] } },
+        auth(t.keys.client),
+      );
+      expect(ok.status).toBe(201);
+      expect(transform).not.toHaveBeenCalled();
+      const bad = await call({ prompt: 'fast', priority: 'soon' }, auth(t.keys.client));
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.body)).toMatchObject({
+        error: { code: 'VALIDATION_ERROR', details: { field: 'priority' } },
+      });
+      expect(transform).toHaveBeenCalledTimes(1);
+    } finally {
+      transform.mockRestore();
+    }
   });
 
   it('the same Idempotency-Key answers the first task with 200 on both paths', async () => {
