@@ -299,7 +299,8 @@ export class Hub {
     this.url = `http://127.0.0.1:${port}`;
     // BENCH_HUB_NODE_ARGS, e.g. --cpu-prof, profiles the hub under a workload.
     const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const root = resolve(this.options.root ?? '.');
+    // BENCH_HUB_ROOT: another checkout's build (a before/after of the hub with the same bench).
+    const root = resolve(this.options.root ?? process.env.BENCH_HUB_ROOT ?? '.');
     this.child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], {
       cwd: root,
       env: {
