@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,40 @@ describe('system endpoints: /healthz, /status, /metrics', () => {
     const res = await fetch(`${t.url}/docs-json`, { headers: { 'Accept-Encoding': 'gzip' } });
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-encoding')).toBe('gzip');
+  });
+
+  it('leaves the compression middleware out for a request that accepts no encoding (no Vary on its answer)', async () => {
+    // fetch always sends Accept-Encoding: node:http sends only what it is given.
+    const answer = await new Promise<{
+      status: number;
+      vary: string | undefined;
+      encoding: string | undefined;
+      body: string;
+    }>((resolve, reject) => {
+      http
+        .get(`${t.url}/docs-json`, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              vary: res.headers.vary,
+              encoding: res.headers['content-encoding'],
+              body,
+            }),
+          );
+        })
+        .on('error', reject);
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.encoding).toBeUndefined();
+    expect(answer.vary ?? '').not.toMatch(/accept-encoding/i);
+    expect(JSON.parse(answer.body)).toHaveProperty('openapi');
+    // The same document to a client that accepts gzip: compressed, and said to vary by it.
+    const gz = await fetch(`${t.url}/docs-json`, { headers: { 'Accept-Encoding': 'gzip' } });
+    expect(gz.headers.get('content-encoding')).toBe('gzip');
+    expect(gz.headers.get('vary')).toMatch(/accept-encoding/i);
   });
 
   it('sends a small answer (a task, under COMPRESSION_MIN_BYTES) uncompressed, with its length', async () => {
