@@ -16,7 +16,9 @@ describe('concurrency keys: two rounds racing for the last slot of a key', () =>
   let repo: TaskAssignmentsRepository;
 
   beforeAll(async () => {
-    t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '3600000' });
+    // The liveness sweep is kept out too: it marks these socketless nodes offline, and once it did
+    // so between a try's reset and its writes, so neither write found an online node (CI, try 29).
+    t = await startTestApp({ DISPATCH_SAFETY_TICK_MS: '3600000', NODE_LIVENESS_TICK_MS: '3600000' });
     repo = t.app.get(TaskAssignmentsRepository);
     await t.db.query(`INSERT INTO concurrency_limits (tenant_id, key, max_running) VALUES ('default', 'race', 1)`);
     await t.db.query(
@@ -32,7 +34,6 @@ describe('concurrency keys: two rounds racing for the last slot of a key', () =>
   it('of two simultaneous writes for the last slot, one takes it (30 tries)', async () => {
     for (let i = 0; i < 30; i++) {
       await truncate(t.db, 'tasks, task_events');
-      // (the hub's liveness check may have marked these socketless nodes offline meanwhile)
       await t.db.query(`UPDATE nodes SET status = 'online', draining = false WHERE id LIKE 'race-%'`);
       const [x, y] = [randomUUID(), randomUUID()];
       await t.db.query(
